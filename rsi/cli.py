@@ -1,0 +1,347 @@
+"""The `rsi` command line. Every command is a thin shell over the library; errors are printed as
+one clear message (what, where, what to do) with exit code 2, never as a traceback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rsi import __version__
+from rsi.errors import ConfigError, RsiError
+
+app = typer.Typer(
+    name="rsi",
+    help="rsi-sandbox: propose, sandbox, measure, judge and review changes to a training codebase.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+image_app = typer.Typer(help="Build and inspect the sandbox image.", no_args_is_help=True)
+policy_app = typer.Typer(help="Validate a policy file; check a diff against it.", no_args_is_help=True)
+app.add_typer(image_app, name="image")
+app.add_typer(policy_app, name="policy")
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+EXIT_ERROR = 2
+
+
+def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the tool's own errors into a one-line message and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RsiError as exc:
+            errors.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(EXIT_ERROR) from None
+
+    return wrapper
+
+
+def read_patch(patch: str) -> str:
+    if patch == "-":
+        return sys.stdin.read()
+    path = Path(patch)
+    if not path.is_file() and patch != "/dev/null":
+        raise ConfigError(f"{patch}: no such patch file. Pass a unified diff file, or - to read stdin.")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def default_run_dir() -> Path:
+    from datetime import datetime
+
+    return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+# -- rsi run ------------------------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def run(
+    target: Annotated[Path, typer.Option(help="Target repository (a directory with an rsi.toml).")] = Path("target_repo"),
+    run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: runs/<timestamp>).")] = None,
+    generations: Annotated[int, typer.Option(min=0, help="Generations to run.")] = 5,
+    policy: Annotated[str, typer.Option(help="Policy: a shipped name (default, strict) or a YAML path.")] = "default",
+    backend: Annotated[str, typer.Option(help="Isolation backend: docker or bwrap.")] = "docker",
+    proposer: Annotated[str | None, typer.Option(help="offline or claude (default: claude when ANTHROPIC_API_KEY is set).")] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Training seeds per candidate.")] = 3,
+    review: Annotated[str, typer.Option(help="auto | queue | strict (headless) or human (TUI).")] = "auto",
+    headless: Annotated[bool, typer.Option(help="No TUI: print progress, let the policy decide.")] = False,
+    max_wall: Annotated[float | None, typer.Option(help="Wall-time budget in seconds.")] = None,
+    max_dollars: Annotated[float | None, typer.Option(help="Model spend budget in dollars.")] = None,
+    image: Annotated[str | None, typer.Option(help="Sandbox image (default: the target's rsi.toml).")] = None,
+    model: Annotated[str | None, typer.Option(help="Claude model id.")] = None,
+    proposer_seed: Annotated[int, typer.Option(help="Seed of the offline proposer.")] = 0,
+) -> None:
+    """Run the self-improvement loop on a target: propose, evaluate in a sandbox, judge, decide, commit."""
+    from rsi.compose import build_run
+    from rsi.config import RunConfig
+    from rsi.console import ConsoleObserver
+
+    chosen = proposer or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline")
+    config = RunConfig(
+        target=target.resolve(),
+        run_dir=(run_dir or default_run_dir()).resolve(),
+        generations=generations,
+        policy=policy,
+        backend=backend,  # type: ignore[arg-type]
+        proposer=chosen,  # type: ignore[arg-type]
+        proposer_seed=proposer_seed,
+        seeds=list(range(seeds)),
+        review=review,  # type: ignore[arg-type]
+        max_wall_s=max_wall,
+        max_dollars=max_dollars,
+    )
+    if image:
+        config.sandbox.image = image
+    if model:
+        config.claude.model = model
+    observer = ConsoleObserver()
+    loop, parts = build_run(config, observer=observer)
+    try:
+        summary = loop.run()
+    finally:
+        parts.trajectory.close()
+    observer.summary(summary, str(config.run_dir))
+    if summary.status == "error":
+        raise typer.Exit(1)
+
+
+# -- rsi evaluate -------------------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def evaluate(
+    patch: Annotated[str, typer.Argument(help="Unified diff file to evaluate (- for stdin, /dev/null for none).")],
+    target: Annotated[Path, typer.Option(help="Target repository.")] = Path("target_repo"),
+    backend: Annotated[str, typer.Option(help="docker or bwrap.")] = "docker",
+    seeds: Annotated[int, typer.Option(min=1, help="Training seeds.")] = 3,
+    heldout_seed: Annotated[int, typer.Option(help="Seed of the held-out set.")] = 1234,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
+    image: Annotated[str | None, typer.Option(help="Sandbox image.")] = None,
+) -> None:
+    """Evaluate one diff against the target exactly as the loop would."""
+    from rsi.compose import make_backend
+    from rsi.config import RunConfig
+    from rsi.target import TargetSpec
+    from sandbox.evaluate import TrustedEvaluator
+    from sandbox.heldout import load_heldout
+    from sandbox.lineage import Lineage
+
+    diff = read_patch(patch)
+    with tempfile.TemporaryDirectory(prefix="rsi-evaluate-") as tmp:
+        config = RunConfig(target=target.resolve(), run_dir=Path(tmp), backend=backend,  # type: ignore[arg-type]
+                           seeds=list(range(seeds)), heldout_seed=heldout_seed)
+        if image:
+            config.sandbox.image = image
+        spec = TargetSpec.load(config.target)
+        chosen = make_backend(config, spec)
+        lineage = Lineage.create(Path(tmp) / "lineage", config.target)
+        heldout = load_heldout(spec.metric.heldout, heldout_seed, config.heldout_size)
+
+        def progress(phase: str, details: dict[str, Any]) -> None:
+            if not as_json:
+                extra = f" seed {details['index']}/{details['of']}" if "index" in details else ""
+                errors.print(f"[dim]… {phase}{extra}[/dim]")
+
+        evaluator = TrustedEvaluator(spec, lineage, chosen, heldout, config.seeds, Path(tmp) / "logs",
+                                     progress=progress)
+        result = evaluator.evaluate(lineage.head(), diff, label="evaluate")
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print_evaluation(result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def print_evaluation(result: Any) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_row("status", "[green]ok[/green]" if result.ok else f"[red]{result.failure}[/red]")
+    if result.failure_detail:
+        table.add_row("detail", result.failure_detail[:800])
+    if result.tests:
+        t = result.tests
+        table.add_row("tests", f"{t.passed} passed, {t.failed} failed, {t.errors} errors ({t.duration_s:.1f}s)")
+    if result.metric:
+        per_seed = ", ".join(f"seed {s}: {v:.4f}" for s, v in result.metric.per_seed.items())
+        table.add_row("metric", f"{result.metric.summary()}  [{per_seed}]")
+    r = result.resources
+    table.add_row("resources", f"wall {r.wall_s:.1f}s, cpu {r.cpu_s}s, peak {r.peak_memory_mb} MB, "
+                                f"sandbox overhead {r.overhead_s}s")
+    table.add_row("backend", f"{result.backend} {(result.image or '')[:19]}")
+    console.print(table)
+
+
+# -- rsi image ----------------------------------------------------------------------------------
+
+
+@image_app.command("build")
+@friendly
+def image_build(
+    tag: Annotated[str, typer.Option(help="Image tag to build.")] = "rsi-sandbox:latest",
+    base: Annotated[str, typer.Option(help="'debootstrap' (no registry needed) or a base image such as python:3.11-slim.")] = "debootstrap",
+    mirror: Annotated[str | None, typer.Option(help="Debian mirror for debootstrap (default: the host's apt source).")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if the image is current.")] = False,
+) -> None:
+    """Build the sandbox image (works with no container registry)."""
+    from sandbox.image import build_image
+
+    image_id = build_image(tag=tag, base=base, mirror=mirror, force=force, say=lambda m: errors.print(f"[dim]{m}[/dim]"))
+    console.print(f"{tag} {image_id}")
+
+
+# -- rsi doctor ---------------------------------------------------------------------------------
+
+
+@app.command()
+def doctor(
+    image: Annotated[str, typer.Option(help="Sandbox image to look for.")] = "rsi-sandbox:latest",
+) -> None:
+    """Say what is available here: backends, image, API key, versions."""
+    table = Table(title="rsi doctor", show_lines=False)
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail")
+    for name, ok, detail in doctor_checks(image):
+        table.add_row(name, "[green]ok[/green]" if ok else "[yellow]missing[/yellow]", detail)
+    console.print(table)
+
+
+def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
+    import platform
+
+    checks: list[tuple[str, bool, str]] = [("rsi", True, f"{__version__}, Python {platform.python_version()}")]
+    try:
+        from sandbox.docker_backend import connect
+
+        client = connect()
+        version = client.version().get("Version", "?")
+        checks.append(("docker engine", True, f"server {version}"))
+        try:
+            found = client.images.get(image)
+            checks.append(("sandbox image", True, f"{image} {found.short_id}"))
+        except Exception:
+            checks.append(("sandbox image", False, f"{image} not built: run `rsi image build`"))
+    except RsiError as exc:
+        checks.append(("docker engine", False, str(exc)[:200]))
+    bwrap = shutil.which("bwrap")
+    if bwrap:
+        probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--dev", "/dev",
+                                "true"], capture_output=True, text=True, check=False)
+        checks.append(("bwrap backend", probe.returncode == 0,
+                       bwrap if probe.returncode == 0 else f"bwrap cannot create namespaces: {probe.stderr.strip()[:150]}"))
+    else:
+        checks.append(("bwrap backend", False, "bubblewrap not installed: apt-get install bubblewrap"))
+    key = bool(os.environ.get("ANTHROPIC_API_KEY"))
+    checks.append(("ANTHROPIC_API_KEY", key, "set (the Claude proposer is the default)" if key
+                   else "not set: the offline proposer is used"))
+    return checks
+
+
+# -- rsi policy ---------------------------------------------------------------------------------
+
+VERDICT_EXIT = {"allow": 0, "review": 1, "deny": 2}
+
+
+@policy_app.command("validate")
+@friendly
+def policy_validate(
+    file: Annotated[str, typer.Argument(help="Policy YAML (or a shipped name: default, strict).")],
+    target: Annotated[Path | None, typer.Option(help="Target whose rsi.toml protected paths to include.")] = None,
+) -> None:
+    """Load a policy, run every rule's examples, print its rules."""
+    from policies.engine import load_policy, resolve_policy_path
+    from rsi.target import TargetSpec
+
+    spec = TargetSpec.load(target) if target else None
+    policy = load_policy(resolve_policy_path(file), target=spec)
+    table = Table(title=f"policy {policy.name} ({policy.content_hash[:12]}) — default {policy.spec.default}")
+    for column in ("rule", "type", "verdict", "examples", "description"):
+        table.add_column(column)
+    for rule in policy.rules:
+        examples = rule.spec.examples
+        counts = f"{len(examples.get('match', []))} match / {len(examples.get('not_match', []))} not"
+        table.add_row(rule.spec.id, rule.spec.type, rule.spec.verdict, counts, rule.spec.description)
+    console.print(table)
+    console.print(f"[green]valid[/green]: {len(policy.rules)} rules, every example checked.")
+
+
+@policy_app.command("check")
+def policy_check(
+    patch: Annotated[str, typer.Argument(help="Unified diff file (- for stdin).")],
+    policy: Annotated[str, typer.Option(help="Policy YAML or shipped name.")] = "default",
+    target: Annotated[Path | None, typer.Option(help="Target whose protected paths to include.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+) -> None:
+    """The verdict of a policy on a diff (diff rules only). Exit 0 allow, 1 review, 2 deny, 3 error."""
+    from policies.engine import load_policy, resolve_policy_path
+    from rsi.contracts import Proposal
+    from rsi.target import TargetSpec
+
+    try:
+        spec = TargetSpec.load(target) if target else None
+        loaded = load_policy(resolve_policy_path(policy), target=spec)
+        verdict = loaded.check(Proposal(diff=read_patch(patch), rationale="", proposer="cli"), None, None)
+    except RsiError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(3) from None
+    if as_json:
+        print(verdict.model_dump_json(indent=2))
+    else:
+        console.print(f"verdict: [bold]{verdict.verdict}[/bold] ({verdict.policy_name} {verdict.policy_hash[:12]})")
+        for finding in verdict.findings:
+            where = f" {finding.file}:{finding.line}" if finding.file else ""
+            console.print(f"  [{finding.rule_id}] {finding.verdict}{where}: {finding.message}")
+    raise typer.Exit(VERDICT_EXIT[verdict.verdict])
+
+
+# -- rsi replay ---------------------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def replay(
+    trajectory: Annotated[Path, typer.Argument(help="trajectory.jsonl, or a run directory.")],
+    check: Annotated[bool, typer.Option(help="Only verify the hash chain; report the first broken link.")] = False,
+    headless: Annotated[bool, typer.Option(help="Print a text transcript instead of opening the TUI.")] = True,
+) -> None:
+    """Re-display a recorded run (a text transcript), or --check its integrity."""
+    from rsi.console import ConsoleObserver
+    from rsi.trajectory import TrajectoryReader
+
+    path = trajectory / "trajectory.jsonl" if trajectory.is_dir() else trajectory
+    reader = TrajectoryReader(path)
+    if check:
+        last = reader.verify()
+        console.print(f"[green]intact[/green]: {0 if last is None else last.seq + 1} events, hash chain verified.")
+        return
+    reader.verify()
+    observer = ConsoleObserver(progress=False)
+    for event in reader.events():
+        observer.on_event(event)
+        if event.kind == "run_finished":
+            console.print(f"[bold]run finished[/bold]: {event.data.get('status')} — {event.data.get('accepted')} accepted")
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        console.print(f"rsi-sandbox {__version__}")
+        raise typer.Exit(0)

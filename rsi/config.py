@@ -1,0 +1,89 @@
+"""The run configuration: one validated object that decides every part of a run.
+
+It is resolved once (CLI flags over defaults), written to the run directory and to the first
+trajectory event, and read back unchanged by `rsi resume` and `rsi replay --verify`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sandbox.base import SandboxConfig
+
+RUN_CONFIG_FILE = "run.json"
+
+
+class ClaudeConfig(BaseModel):
+    """Settings of the Claude proposer (used when --proposer claude, or whenever an API key is set)."""
+
+    model: str = "claude-sonnet-5-5"
+    """Model id; any id the Messages API accepts."""
+    base_url: str | None = None
+    """Messages-compatible endpoint; None uses the SDK default (or ANTHROPIC_BASE_URL)."""
+    max_tokens: int = Field(default=4096, gt=0)
+    """Output tokens per model call."""
+    temperature: float | None = None
+    """Sampling temperature; None leaves the API default."""
+    max_steps: int = Field(default=40, gt=0)
+    """Model calls per generation."""
+    max_generation_tokens: int = Field(default=400_000, gt=0)
+    """Input + output tokens per generation."""
+    max_generation_dollars: float = Field(default=2.0, gt=0)
+    """Dollars per generation."""
+    max_generation_seconds: float = Field(default=900.0, gt=0)
+    """Wall time per generation."""
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(default_factory=lambda: secrets.token_hex(4))
+    """Short unique id of the run; labels every sandbox it creates."""
+    target: Path
+    """The target repository (a directory with an rsi.toml)."""
+    run_dir: Path
+    """Where the trajectory, lineage, diffs and logs are written."""
+    generations: int = Field(default=5, ge=0)
+    """How many candidates to propose and evaluate."""
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    """Training seeds per candidate: the metric is their mean, the noise their spread."""
+    heldout_seed: int = Field(default_factory=lambda: secrets.randbelow(2**31))
+    """Seed of the harness-owned held-out set; never shown to the proposer."""
+    heldout_size: int = Field(default=2000, gt=0)
+    """Number of held-out examples."""
+    backend: Literal["docker", "bwrap"] = "docker"
+    """Isolation backend for every evaluation."""
+    proposer: Literal["offline", "claude", "replay"] = "offline"
+    """Who proposes changes."""
+    proposer_seed: int = 0
+    """Seed of the offline proposer."""
+    replay_from: Path | None = None
+    """Trajectory whose recorded proposals the replay proposer feeds back."""
+    policy: str = "default"
+    """A shipped policy name (default, strict) or a path to a policy YAML."""
+    review: Literal["auto", "queue", "strict", "human"] = "auto"
+    """Who decides: the policy (auto), nobody until morning (queue), stop at first review (strict), the TUI (human)."""
+    max_wall_s: float | None = None
+    """Stop starting new generations after this many seconds."""
+    max_dollars: float | None = None
+    """Stop starting new generations after this much model spend."""
+    test_timeout_s: float = Field(default=120.0, gt=0)
+    """Wall-clock limit of the target's test command."""
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    """Isolation settings (hardened by default)."""
+    claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
+    """Claude proposer settings."""
+
+    def save(self) -> Path:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        path = self.run_dir / RUN_CONFIG_FILE
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunConfig:
+        return cls.model_validate_json((run_dir / RUN_CONFIG_FILE).read_text(encoding="utf-8"))

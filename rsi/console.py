@@ -1,0 +1,125 @@
+"""Plain-terminal output of a run: one block per generation, progress lines while it works."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from rsi.contracts import Evaluation, MetricResult
+from rsi.loop import RunSummary
+from rsi.trajectory import Event
+from policies.engine import improvement
+
+VERDICT_STYLE = {"allow": "green", "review": "yellow", "deny": "red"}
+DECISION_STYLE = {"accept": "bold green", "reject": "red", "queue": "yellow"}
+
+
+def metric_text(metric: MetricResult | None) -> str:
+    return f"{metric.mean:.4f} ± {metric.std:.4f}" if metric else "—"
+
+
+def tests_text(evaluation: Evaluation) -> str:
+    tests = evaluation.tests
+    if tests is None:
+        return "not run"
+    text = f"{tests.passed} passed, {tests.failed + tests.errors} failed"
+    return text if tests.ok else f"[red]{text}[/red]"
+
+
+class ConsoleObserver:
+    def __init__(self, console: Console | None = None, progress: bool = True) -> None:
+        self.console = console or Console(highlight=False)
+        self.errors = Console(stderr=True, highlight=False)
+        self.show_progress = progress
+        self.parent_metric: MetricResult | None = None
+        self.pending: dict[str, Any] = {}
+
+    def on_progress(self, phase: str, details: dict[str, Any]) -> None:
+        if not self.show_progress:
+            return
+        label = details.get("label", details.get("generation", ""))
+        extra = f" seed {details['index']}/{details['of']}" if "index" in details else ""
+        tool = f" {details['tool']}: {details.get('summary', '')}" if "tool" in details else ""
+        self.errors.print(f"[dim]  … {label} {phase}{extra}{tool}[/dim]")
+
+    def on_event(self, event: Event) -> None:
+        handler = getattr(self, f"_on_{event.kind}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_run_started(self, event: Event) -> None:
+        config = event.data.get("config", {})
+        target = event.data.get("target", {}).get("target", {})
+        self.console.print(
+            f"[bold]rsi run[/bold] {config.get('run_id')}: target [cyan]{target.get('name')}[/cyan], "
+            f"proposer {config.get('proposer')}, backend {config.get('backend')}, policy "
+            f"{event.data.get('policy', {}).get('name')}, {config.get('generations')} generations, "
+            f"seeds {config.get('seeds')}"
+        )
+        self.console.print(f"run directory: {config.get('run_dir')}")
+
+    def _on_baseline(self, event: Event) -> None:
+        evaluation = Evaluation.model_validate(event.data["evaluation"])
+        self.parent_metric = evaluation.metric
+        self.console.print(
+            f"[bold]baseline[/bold] {event.data['commit'][:10]}: tests {tests_text(evaluation)}, "
+            f"{evaluation.metric.name if evaluation.metric else 'metric'} {metric_text(evaluation.metric)}"
+        )
+
+    def _on_proposal(self, event: Event) -> None:
+        self.pending = {"proposal": event.data}
+
+    def _on_evaluation(self, event: Event) -> None:
+        self.pending["evaluation"] = Evaluation.model_validate(event.data)
+
+    def _on_verdict(self, event: Event) -> None:
+        self.pending["verdict"] = event.data
+
+    def _on_decision(self, event: Event) -> None:
+        proposal = self.pending.get("proposal", {})
+        evaluation: Evaluation | None = self.pending.get("evaluation")
+        verdict = self.pending.get("verdict", {})
+        decision = event.data["decision"]
+        self.console.rule(f"generation {event.generation}", align="left", style="dim")
+        self.console.print(f"  proposal  {proposal.get('proposer')}: {proposal.get('rationale', '').splitlines()[0][:100]}")
+        self.console.print(f"  diff      {proposal.get('diff_stat')}")
+        if evaluation is not None:
+            self.console.print(f"  tests     {tests_text(evaluation)}")
+            if evaluation.failure:
+                self.console.print(f"  failure   [red]{evaluation.failure}[/red]: {evaluation.failure_detail[:160]}")
+            metric, parent = evaluation.metric, self.parent_metric
+            delta = f"  ({improvement(metric, parent):+.4f})" if metric and parent else ""
+            self.console.print(f"  metric    {metric_text(metric)}  vs parent {metric_text(parent)}{delta}")
+        kind = verdict.get("verdict", "?")
+        findings = [f"[{f['rule_id']}] {f['message']}" for f in verdict.get("findings", [])]
+        self.console.print(
+            f"  verdict   [{VERDICT_STYLE.get(kind, 'white')}]{kind}[/]" + (f"  {findings[0][:120]}" if findings else "")
+        )
+        self.console.print(f"  decision  [{DECISION_STYLE.get(decision, 'white')}]{decision}[/] by {event.data['by']}")
+        if decision == "accept" and evaluation is not None:
+            self.parent_metric = evaluation.metric
+
+    def _on_commit(self, event: Event) -> None:
+        self.console.print(f"  commit    {event.data['commit'][:10]} ({event.data['tag']}) on the lineage branch")
+
+    def _on_error(self, event: Event) -> None:
+        self.errors.print(f"[red]error:[/red] {event.data.get('message')}")
+
+    def summary(self, summary: RunSummary, run_dir: str) -> None:
+        self.console.rule("run finished", align="left")
+        base, best = summary.baseline_metric, summary.best_metric
+        moved = f"{base:.4f} → {best:.4f}" if base is not None and best is not None else "n/a"
+        self.console.print(
+            f"status {summary.status}: {summary.generations} generation(s), {summary.accepted} accepted; "
+            f"metric {moved}"
+        )
+        if summary.reason:
+            self.console.print(f"reason: {summary.reason}")
+        self.console.print(f"run directory: {run_dir}  (trajectory.jsonl, lineage/, candidates/, logs/)")
+        self.console.print(f"lineage: git -C {run_dir}/lineage log --oneline lineage")
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,274 @@
+"""The contracts between the parts of a run: what each part hands to the next.
+
+One generation flows through them in order:
+
+    Proposer.propose(context)                 -> Proposal
+    Sandbox.evaluate(parent, diff)            -> Evaluation
+    Policy.check(proposal, evaluation, ...)   -> Verdict
+    Reviewer.decide(candidate)                -> Decision
+
+Every model here is a pydantic model so that it can be written to the trajectory as it is and read
+back unchanged; every interface is a small Protocol so that concrete classes are chosen in one
+place (the run config) and passed in.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+# ---------------------------------------------------------------------------------------------
+# Proposals
+
+
+class Usage(BaseModel):
+    """What one proposal cost: model tokens and dollars (zero for offline proposers)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    dollars: float = 0.0
+    model_calls: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            dollars=self.dollars + other.dollars,
+            model_calls=self.model_calls + other.model_calls,
+        )
+
+
+class Proposal(BaseModel):
+    """A candidate change to the parent: a unified diff and what the proposer says about it."""
+
+    diff: str
+    """Unified diff against the parent commit, paths relative to the target root (a/, b/ prefixes)."""
+    rationale: str
+    """One or more sentences: why this change should help."""
+    claimed_effect: str | None = None
+    """What the proposer expects to measure (recorded next to what the harness measures)."""
+    proposer: str
+    """Name of the proposer that produced it (offline, claude, replay)."""
+    transcript: list[dict[str, Any]] = Field(default_factory=list)
+    """Exact model inputs/outputs and tool calls, enough to replay the proposal with no network."""
+    usage: Usage = Field(default_factory=Usage)
+    stop_reason: str = "submitted"
+    """Why the proposer stopped: submitted, or the limit it hit (steps, tokens, dollars, time)."""
+
+
+class HistoryEntry(BaseModel):
+    """One earlier generation as the proposer sees it: compact, no held-out data."""
+
+    generation: int
+    parent_commit: str
+    rationale: str
+    """The proposal's rationale (its first line)."""
+    diff_stat: str = ""
+    metric_mean: float | None = None
+    metric_std: float | None = None
+    decision: str
+    """accept, reject or queue."""
+    reason: str = ""
+    """Why: the policy's findings, the failing tests, or the human's words."""
+
+
+class ProposalContext(BaseModel):
+    """Everything a proposer gets for one generation."""
+
+    generation: int
+    objective: str
+    metric_name: str
+    direction: Literal["higher", "lower"]
+    parent_commit: str
+    parent_metric_mean: float | None
+    parent_metric_std: float | None
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluations
+
+FailureKind = Literal[
+    "patch_rejected",
+    "tests_failed",
+    "train_crashed",
+    "predict_crashed",
+    "bad_predictions",
+    "timeout",
+    "out_of_memory",
+    "pids_exhausted",
+    "disk_full",
+    "sandbox_error",
+]
+
+
+class TestResult(BaseModel):
+    __test__ = False  # not a pytest test class
+
+    exit_code: int | None = None
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    duration_s: float = 0.0
+    output_tail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.failed == 0 and self.errors == 0
+
+
+class MetricResult(BaseModel):
+    name: str
+    direction: Literal["higher", "lower"]
+    per_seed: dict[int, float]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.per_seed.values())
+
+    @property
+    def std(self) -> float:
+        values = list(self.per_seed.values())
+        return statistics.stdev(values) if len(values) > 1 else 0.0
+
+    def summary(self) -> str:
+        return f"{self.name} {self.mean:.4f} ± {self.std:.4f} (n={len(self.per_seed)})"
+
+
+class Resources(BaseModel):
+    wall_s: float = 0.0
+    cpu_s: float | None = None
+    peak_memory_mb: float | None = None
+    overhead_s: float | None = None
+    """Sandbox time not spent in the candidate's commands (create, copy, teardown)."""
+
+
+class PhaseLog(BaseModel):
+    phase: str
+    command: str
+    exit_code: int | None
+    duration_s: float
+    output_tail: str
+    log_file: str | None = None
+
+
+class Evaluation(BaseModel):
+    """What the trusted harness measured for one tree (a parent, or a parent plus a diff)."""
+
+    parent_commit: str
+    diff_sha256: str
+    backend: str
+    image: str | None = None
+    ok: bool
+    failure: FailureKind | None = None
+    failure_detail: str = ""
+    tests: TestResult | None = None
+    metric: MetricResult | None = None
+    seeds: list[int] = Field(default_factory=list)
+    resources: Resources = Field(default_factory=Resources)
+    phases: list[PhaseLog] = Field(default_factory=list)
+    integrity: list[Finding] = Field(default_factory=list)
+    """Findings of the harness's own integrity checks, judged by the policy."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Verdicts and decisions
+
+VerdictKind = Literal["allow", "review", "deny"]
+VERDICT_ORDER: dict[str, int] = {"allow": 0, "review": 1, "deny": 2}
+
+
+class Finding(BaseModel):
+    rule_id: str
+    verdict: VerdictKind
+    message: str
+    file: str | None = None
+    line: int | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class Verdict(BaseModel):
+    verdict: VerdictKind
+    findings: list[Finding] = Field(default_factory=list)
+    policy_name: str
+    policy_hash: str
+
+    def reasons(self) -> str:
+        hits = [f for f in self.findings if f.verdict == self.verdict] or self.findings
+        return "; ".join(f"[{f.rule_id}] {f.message}" for f in hits) or "no rule matched"
+
+
+DecisionKind = Literal["accept", "reject", "queue"]
+
+
+class Decision(BaseModel):
+    decision: DecisionKind
+    by: str
+    """Who decided: "policy" (headless), "human:<user>", or "replay"."""
+    reason: str = ""
+    at: str = Field(default_factory=utc_now)
+
+
+class Candidate(BaseModel):
+    """One generation's candidate with everything measured about it, as a reviewer sees it."""
+
+    generation: int
+    parent_commit: str
+    proposal: Proposal
+    evaluation: Evaluation
+    parent_evaluation: Evaluation | None
+    verdict: Verdict
+
+
+# ---------------------------------------------------------------------------------------------
+# Interfaces
+
+ProgressCallback = Callable[[str, dict[str, Any]], None]
+"""(phase, details) reported while a part works: the TUI and the headless log show it live."""
+
+
+@runtime_checkable
+class Proposer(Protocol):
+    name: str
+
+    def propose(self, context: ProposalContext, parent_tree: Path) -> Proposal:
+        """Propose a change to the parent; parent_tree is a fresh host copy of the parent's files."""
+        ...
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    def evaluate(self, parent_commit: str, diff: str) -> Evaluation: ...
+
+
+@runtime_checkable
+class Policy(Protocol):
+    name: str
+    content_hash: str
+
+    def check(
+        self, proposal: Proposal, evaluation: Evaluation | None, parent: Evaluation | None
+    ) -> Verdict: ...
+
+
+@runtime_checkable
+class Reviewer(Protocol):
+    def decide(self, candidate: Candidate) -> Decision: ...
+
+
+Evaluation.model_rebuild()

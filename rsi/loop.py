@@ -1,0 +1,283 @@
+"""The generation loop: propose → evaluate → judge → decide → commit, every step recorded.
+
+    loop = GenerationLoop(parts)          # parts are built in one place: rsi.compose
+    summary = loop.run()
+
+Each step is appended (and fsynced) to the trajectory before the next starts; every diff is kept
+as a file whatever its fate; the run ends with a `run_finished` event even on an error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from rsi.config import RunConfig
+from rsi.contracts import (
+    Candidate,
+    Decision,
+    Evaluation,
+    HistoryEntry,
+    Proposal,
+    ProposalContext,
+    Proposer,
+    Reviewer,
+    Usage,
+)
+from rsi.errors import RsiError, RunInterrupted
+from rsi.target import TargetSpec
+from rsi.trajectory import Event, TrajectoryWriter
+from policies.engine import LoadedPolicy, improvement
+from sandbox.evaluate import TrustedEvaluator
+from sandbox.lineage import Lineage
+from sandbox.patch import parse_diff
+
+STOP_FILE = "STOP"
+
+
+class Observer(Protocol):
+    """Sees every trajectory event as it is written, and live progress that is not recorded."""
+
+    def on_event(self, event: Event) -> None: ...
+
+    def on_progress(self, phase: str, details: dict[str, Any]) -> None: ...
+
+
+class NullObserver:
+    def on_event(self, event: Event) -> None:
+        pass
+
+    def on_progress(self, phase: str, details: dict[str, Any]) -> None:
+        pass
+
+
+@dataclass
+class RunParts:
+    config: RunConfig
+    spec: TargetSpec
+    lineage: Lineage
+    evaluator: TrustedEvaluator
+    proposer: Proposer
+    policy: LoadedPolicy
+    reviewer: Reviewer
+    trajectory: TrajectoryWriter
+    observer: Observer = field(default_factory=NullObserver)
+    run_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    status: str
+    generations: int
+    accepted: int
+    baseline_metric: float | None
+    best_metric: float | None
+    head: str
+    usage: Usage
+    reason: str = ""
+
+
+def diff_stat(diff: str) -> str:
+    try:
+        changes = parse_diff(diff)
+    except RsiError:
+        return "unparseable diff"
+    if not changes:
+        return "empty diff"
+    added = sum(len(c.added) for c in changes)
+    removed = sum(len(c.removed) for c in changes)
+    names = ", ".join(c.path for c in changes[:3]) + (" …" if len(changes) > 3 else "")
+    return f"{len(changes)} file(s) +{added} -{removed}: {names}"
+
+
+class GenerationLoop:
+    def __init__(self, parts: RunParts) -> None:
+        self.parts = parts
+        self.config = parts.config
+        self.history: list[HistoryEntry] = []
+        self.usage = Usage()
+        self.accepted = 0
+        self.baseline: Evaluation | None = None
+        self.best: float | None = None
+        self._stop_reason: str | None = None
+        self._started = time.monotonic()
+
+    # -- recording -----------------------------------------------------------------------
+
+    def record(self, kind: str, data: dict[str, Any], generation: int | None = None) -> Event:
+        event = self.parts.trajectory.append(kind, data, generation)
+        self.parts.observer.on_event(event)
+        return event
+
+    def progress(self, phase: str, details: dict[str, Any]) -> None:
+        self.parts.observer.on_progress(phase, details)
+
+    # -- the run -------------------------------------------------------------------------
+
+    def run(self, first_generation: int = 1) -> RunSummary:
+        status, reason = "completed", ""
+        with self._signals():
+            try:
+                if first_generation == 1:
+                    self.record("run_started", self.parts.run_info)
+                self._evaluate_baseline()
+                for generation in range(first_generation, self.config.generations + 1):
+                    if (stop := self._should_stop()) is not None:
+                        status, reason = "stopped", stop
+                        break
+                    self.step(generation)
+            except KeyboardInterrupt:
+                status, reason = "interrupted", "Ctrl-C: stopped after recording every finished step"
+            except RunInterrupted as exc:
+                status, reason = "stopped", str(exc)
+            except RsiError as exc:
+                status, reason = "error", str(exc)
+                self.record("error", {"message": str(exc), "type": type(exc).__name__})
+            finally:
+                summary = self._summary(status, reason)
+                self.record("run_finished", {
+                    "status": status, "reason": reason, "accepted": self.accepted,
+                    "head": summary.head, "best_metric": self.best, "usage": self.usage.model_dump(),
+                })
+        return summary
+
+    def _summary(self, status: str, reason: str) -> RunSummary:
+        base = self.baseline.metric.mean if self.baseline and self.baseline.metric else None
+        return RunSummary(status=status, generations=len(self.history), accepted=self.accepted,
+                          baseline_metric=base, best_metric=self.best, head=self.parts.lineage.head(),
+                          usage=self.usage, reason=reason)
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGTERM finishes the current step, like the stop file (a second one stops at once)."""
+
+        def on_term(signum: int, frame: object) -> None:
+            if self._stop_reason is not None:
+                raise KeyboardInterrupt
+            self._stop_reason = "SIGTERM received: stopping after the current generation"
+
+        try:
+            previous = signal.signal(signal.SIGTERM, on_term)
+        except ValueError:  # not the main thread (the TUI runs the loop in a worker)
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _should_stop(self) -> str | None:
+        if self._stop_reason:
+            return self._stop_reason
+        if (self.config.run_dir / STOP_FILE).exists():
+            return f"stop file {self.config.run_dir / STOP_FILE} found"
+        if self.config.max_wall_s is not None and time.monotonic() - self._started > self.config.max_wall_s:
+            return f"wall-time budget of {self.config.max_wall_s:.0f}s used"
+        if self.config.max_dollars is not None and self.usage.dollars >= self.config.max_dollars:
+            return f"dollar budget of ${self.config.max_dollars:.2f} used"
+        return None
+
+    def request_stop(self, reason: str) -> None:
+        self._stop_reason = reason
+
+    def _evaluate_baseline(self) -> None:
+        head = self.parts.lineage.head()
+        self.progress("baseline", {"commit": head})
+        evaluation = self.parts.evaluator.evaluate(head, "", label="baseline")
+        self.record("baseline", {"commit": head, "evaluation": evaluation.model_dump(mode="json")}, 0)
+        if not evaluation.ok or evaluation.metric is None:
+            raise RsiError(
+                f"the parent {head[:10]} itself fails its evaluation ({evaluation.failure}: "
+                f"{evaluation.failure_detail[:400]}). Fix the target (or the sandbox) before running; "
+                f"try `rsi evaluate --target {self.config.target} /dev/null` to see the logs."
+            )
+        self.baseline = evaluation
+        self.best = evaluation.metric.mean
+
+    # -- one generation ------------------------------------------------------------------
+
+    def step(self, generation: int) -> None:
+        parts = self.parts
+        parent = parts.lineage.head()
+        parent_eval = parts.evaluator.evaluate(parent, "", label=f"parent-{parent[:8]}")
+        proposal = self._propose(generation, parent, parent_eval)
+        evaluation = parts.evaluator.evaluate(parent, proposal.diff, label=f"gen-{generation:04d}")
+        self.record("evaluation", evaluation.model_dump(mode="json"), generation)
+        verdict = parts.policy.check(proposal, evaluation, parent_eval)
+        self.record("verdict", verdict.model_dump(mode="json"), generation)
+        candidate = Candidate(generation=generation, parent_commit=parent, proposal=proposal,
+                              evaluation=evaluation, parent_evaluation=parent_eval, verdict=verdict)
+        self.progress("review", {"generation": generation, "verdict": verdict.verdict})
+        decision = parts.reviewer.decide(candidate)
+        self.record("decision", decision.model_dump(mode="json"), generation)
+        if decision.decision == "accept":
+            self._commit(candidate, decision)
+        self.history.append(self._history_entry(candidate, decision))
+
+    def _propose(self, generation: int, parent: str, parent_eval: Evaluation) -> Proposal:
+        spec = self.parts.spec
+        metric = parent_eval.metric
+        context = ProposalContext(
+            generation=generation,
+            objective=spec.target.description or spec.target.name,
+            metric_name=spec.metric.name,
+            direction=spec.metric.direction,
+            parent_commit=parent,
+            parent_metric_mean=metric.mean if metric else None,
+            parent_metric_std=metric.std if metric else None,
+            history=list(self.history),
+        )
+        self.record("proposal_started", {"parent": parent, "proposer": self.parts.proposer.name}, generation)
+        self.progress("propose", {"generation": generation, "proposer": self.parts.proposer.name})
+        with tempfile.TemporaryDirectory(prefix="rsi-parent-") as tmp:
+            tree = self.parts.lineage.export(parent, Path(tmp) / "tree")
+            proposal = self.parts.proposer.propose(context, tree)
+        self.usage = self.usage + proposal.usage
+        diff_file = self.config.run_dir / "candidates" / f"gen-{generation:04d}.diff"
+        diff_file.parent.mkdir(parents=True, exist_ok=True)
+        diff_file.write_text(proposal.diff, encoding="utf-8")
+        self.record("proposal", {**proposal.model_dump(mode="json"), "diff_file": str(diff_file),
+                                 "diff_stat": diff_stat(proposal.diff)}, generation)
+        return proposal
+
+    def _commit(self, candidate: Candidate, decision: Decision) -> None:
+        metric = candidate.evaluation.metric
+        parent_metric = candidate.parent_evaluation.metric if candidate.parent_evaluation else None
+        summary = metric.summary() if metric else "no metric"
+        delta = f" ({improvement(metric, parent_metric):+.4f} vs parent)" if metric and parent_metric else ""
+        message = (
+            f"generation {candidate.generation}: {candidate.proposal.rationale.splitlines()[0][:120]}\n\n"
+            f"metric: {summary}{delta}\nverdict: {candidate.verdict.verdict} ({candidate.verdict.policy_name} "
+            f"{candidate.verdict.policy_hash[:12]})\ndecision: {decision.decision} by {decision.by}: "
+            f"{decision.reason}\nproposer: {candidate.proposal.proposer}\n"
+        )
+        sha = self.parts.lineage.commit_candidate(candidate.proposal.diff, candidate.generation, message)
+        self.accepted += 1
+        if metric is not None:
+            self.best = metric.mean if self.best is None else (
+                max(self.best, metric.mean) if metric.direction == "higher" else min(self.best, metric.mean))
+        self.record("commit", {"commit": sha, "parent": candidate.parent_commit,
+                               "tag": f"gen-{candidate.generation}"}, candidate.generation)
+
+    @staticmethod
+    def _history_entry(candidate: Candidate, decision: Decision) -> HistoryEntry:
+        metric = candidate.evaluation.metric
+        reason = decision.reason
+        if candidate.evaluation.failure:
+            reason = f"{candidate.evaluation.failure}: {candidate.evaluation.failure_detail[:300]} | {reason}"
+        return HistoryEntry(
+            generation=candidate.generation,
+            parent_commit=candidate.parent_commit,
+            rationale=(candidate.proposal.rationale.splitlines() or [""])[0],
+            diff_stat=diff_stat(candidate.proposal.diff),
+            metric_mean=metric.mean if metric else None,
+            metric_std=metric.std if metric else None,
+            decision=decision.decision,
+            reason=reason,
+        )

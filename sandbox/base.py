@@ -1,0 +1,123 @@
+"""The isolation contract every backend implements, and its hardening settings.
+
+A backend opens a `Session`: one fresh, isolated environment for one candidate (or one agent's
+exploration), never reused. Inside it the candidate's copy of the tree is at /workspace (writable,
+size-limited), the staged source at /src (read-only) and harness-provided inputs at /heldout
+(read-only); /tmp is scratch. Commands run as an unprivileged user with no network.
+
+    with backend.open(workspace=stage, heldout=inputs_dir, label="gen-3") as session:
+        result = session.exec("python train.py --seed 0 --out /tmp/out", timeout_s=30)
+        data = session.read_file("/tmp/out/predictions.npy")
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+SANDBOX_LABEL = "rsi-sandbox"
+WORKDIR = "/workspace"
+SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+OUTPUT_TAIL_CHARS = 4000
+
+
+class SandboxConfig(BaseModel):
+    """Isolation settings. Every default is the hardened choice; relax one only on purpose."""
+
+    image: str | None = None
+    """Container image; None takes the target's rsi.toml [sandbox].image."""
+    network_disabled: bool = True
+    """No network at all inside the sandbox (network_mode=none / no network namespace access)."""
+    read_only_root: bool = True
+    """The root filesystem is read-only; only /workspace and /tmp (tmpfs) are writable."""
+    drop_all_capabilities: bool = True
+    """Drop every Linux capability."""
+    no_new_privileges: bool = True
+    """Forbid privilege gain through setuid binaries."""
+    user: str = "1000:1000"
+    """Unprivileged uid:gid that runs the candidate's commands."""
+    memory_mb: int = Field(default=1024, gt=16)
+    """Memory limit of the whole sandbox (no swap beyond it)."""
+    cpus: float = Field(default=1.0, gt=0)
+    """CPU quota in cores."""
+    pids_limit: int = Field(default=128, gt=8)
+    """Maximum number of processes and threads."""
+    workspace_mb: int = Field(default=256, gt=1)
+    """Size of the writable workspace (tmpfs): the candidate's disk quota."""
+    tmp_mb: int = Field(default=256, gt=1)
+    """Size of the /tmp scratch (tmpfs)."""
+    max_lifetime_s: int = Field(default=1800, gt=0)
+    """Hard upper bound on a sandbox's life, whatever its commands do."""
+
+
+class ExecResult(BaseModel):
+    exit_code: int
+    output: str
+    """Combined stdout and stderr (the full text; callers keep a tail in events)."""
+    duration_s: float
+    timed_out: bool = False
+
+
+class UsageSample(BaseModel):
+    """Cumulative resource counters of a session, read from the engine (not from the candidate)."""
+
+    cpu_s: float | None = None
+    peak_memory_mb: float | None = None
+    oom_kills: int = 0
+    pids_limit_hits: int = 0
+
+
+class Session(Protocol):
+    backend: str
+
+    def exec(self, command: str, timeout_s: float, cwd: str = WORKDIR) -> ExecResult: ...
+
+    def read_file(self, path: str, max_bytes: int = 64 * 1024 * 1024) -> bytes: ...
+
+    def usage(self) -> UsageSample: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Session: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class Backend(Protocol):
+    name: str
+    config: SandboxConfig
+
+    def open(self, workspace: Path, heldout: Path | None, label: str) -> Session: ...
+
+    def image_id(self) -> str | None: ...
+
+    def remove_orphans(self) -> int: ...
+
+
+def owner_labels(run_id: str, label: str) -> dict[str, str]:
+    """Labels that let any later process find, attribute and reap a sandbox."""
+    return {
+        SANDBOX_LABEL: "1",
+        "rsi.run_id": run_id,
+        "rsi.candidate": label,
+        "rsi.host": socket.gethostname(),
+        "rsi.pid": str(os.getpid()),
+    }
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def tail(text: str, limit: int = OUTPUT_TAIL_CHARS) -> str:
+    return text if len(text) <= limit else "…" + text[-limit:]

@@ -1,0 +1,235 @@
+"""Trusted evaluation: the harness, not the candidate, runs and scores every tree.
+
+For one candidate (a parent commit plus a diff): export the parent from the lineage, check and
+apply the diff, open a fresh sandbox, run the target's tests, train once per seed under the step
+budget, predict on the held-out *inputs*, read the predictions out and score them on the host
+against labels that never leave this process. Failures are classified, logs kept in full on disk
+and as a tail in the result.
+
+    evaluator = TrustedEvaluator(spec, lineage, backend, heldout, seeds=[0, 1, 2], log_dir=...)
+    evaluation = evaluator.evaluate(parent_commit, diff, label="gen-3")
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rsi.contracts import Evaluation, FailureKind, MetricResult, PhaseLog, ProgressCallback, Resources, TestResult
+from rsi.errors import PatchError, SandboxError
+from rsi.target import TargetSpec
+from sandbox.base import Backend, ExecResult, Session, UsageSample, tail
+from sandbox.heldout import HeldoutSet, score
+from sandbox.lineage import Lineage
+from sandbox.patch import apply_diff, diff_sha256
+
+OUT_DIR = "/tmp/rsi-out"
+INPUTS_PATH = "/heldout/inputs.npy"
+_PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
+DISK_FULL_MARKERS = ("No space left on device", "Disk quota exceeded")
+PIDS_MARKERS = ("Resource temporarily unavailable", "can't start new thread", "fork: retry")
+
+
+def parse_test_counts(output: str) -> dict[str, int]:
+    """Counts from pytest's closing line ("3 passed, 1 failed in 0.2s"); later lines win."""
+    counts: dict[str, int] = {}
+    for line in output.splitlines()[-5:]:
+        for number, word in _PYTEST_COUNT.findall(line):
+            key = "errors" if word.startswith("error") else word
+            counts[key] = int(number)
+    return counts
+
+
+class _Phase:
+    """One command run in the sandbox with its usage delta and failure class."""
+
+    def __init__(self, name: str, command: str, result: ExecResult, before: UsageSample, after: UsageSample):
+        self.name = name
+        self.command = command
+        self.result = result
+        self.oom = after.oom_kills > before.oom_kills
+        self.pids = after.pids_limit_hits > before.pids_limit_hits
+
+    def failure(self, crash_kind: FailureKind) -> FailureKind | None:
+        if self.result.exit_code == 0:
+            return None
+        if self.oom:
+            return "out_of_memory"
+        if self.result.timed_out:
+            return "timeout"
+        if self.pids or any(m in self.result.output for m in PIDS_MARKERS):
+            return "pids_exhausted"
+        if any(marker in self.result.output for marker in DISK_FULL_MARKERS):
+            return "disk_full"
+        return crash_kind
+
+
+class TrustedEvaluator:
+    def __init__(
+        self,
+        spec: TargetSpec,
+        lineage: Lineage,
+        backend: Backend,
+        heldout: HeldoutSet,
+        seeds: list[int],
+        log_dir: Path,
+        test_timeout_s: float = 120.0,
+        predict_timeout_s: float = 60.0,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.spec = spec
+        self.lineage = lineage
+        self.backend = backend
+        self.heldout = heldout
+        self.seeds = seeds
+        self.log_dir = log_dir
+        self.test_timeout_s = test_timeout_s
+        self.predict_timeout_s = predict_timeout_s
+        self.progress = progress or (lambda phase, details: None)
+        self._cache: dict[tuple[str, str], Evaluation] = {}
+        self._lineage_lock = threading.Lock()
+
+    def evaluate(self, parent_commit: str, diff: str, label: str = "candidate") -> Evaluation:
+        key = (parent_commit, diff_sha256(diff))
+        if key in self._cache:
+            return self._cache[key]
+        evaluation = self._evaluate(parent_commit, diff, label)
+        if evaluation.failure != "sandbox_error":
+            self._cache[key] = evaluation
+        return evaluation
+
+    def remember(self, evaluation: Evaluation) -> None:
+        """Seed the cache with an evaluation recorded earlier (a resumed run's parent)."""
+        self._cache[(evaluation.parent_commit, evaluation.diff_sha256)] = evaluation
+
+    def _evaluate(self, parent_commit: str, diff: str, label: str) -> Evaluation:
+        started = time.monotonic()
+        result = Evaluation(
+            parent_commit=parent_commit,
+            diff_sha256=diff_sha256(diff),
+            backend=self.backend.name,
+            image=self.backend.image_id(),
+            ok=False,
+            seeds=list(self.seeds),
+        )
+        with tempfile.TemporaryDirectory(prefix="rsi-stage-") as stage_dir:
+            stage = Path(stage_dir)
+            workspace = stage / "workspace"
+            with self._lineage_lock:
+                self.lineage.export(parent_commit, workspace)
+            try:
+                apply_diff(diff, workspace)
+            except PatchError as exc:
+                result.failure, result.failure_detail = "patch_rejected", str(exc)
+                return result
+            heldout_dir = stage / "heldout"
+            heldout_dir.mkdir()
+            np.save(heldout_dir / "inputs.npy", self.heldout.inputs)
+            try:
+                self._run_in_sandbox(result, workspace, heldout_dir, label, started)
+            except SandboxError as exc:
+                result.ok, result.failure, result.failure_detail = False, "sandbox_error", str(exc)
+        result.resources.wall_s = round(time.monotonic() - started, 3)
+        return result
+
+    def _run_in_sandbox(
+        self, result: Evaluation, workspace: Path, heldout_dir: Path, label: str, started: float
+    ) -> None:
+        command_time = 0.0
+        self.progress("sandbox", {"label": label, "step": "starting"})
+        with self.backend.open(workspace, heldout_dir, label) as session:
+            phases: list[_Phase] = []
+
+            def run(name: str, command: str, timeout_s: float) -> _Phase:
+                nonlocal command_time
+                before = session.usage()
+                exec_result = session.exec(command, timeout_s)
+                command_time += exec_result.duration_s
+                phase = _Phase(name, command, exec_result, before, session.usage())
+                phases.append(phase)
+                result.phases.append(self._log(label, phase))
+                return phase
+
+            self.progress("tests", {"label": label})
+            tests = run("tests", self.spec.commands.test, self.test_timeout_s)
+            counts = parse_test_counts(tests.result.output)
+            result.tests = TestResult(
+                exit_code=tests.result.exit_code,
+                passed=counts.get("passed", 0),
+                failed=counts.get("failed", 0),
+                errors=counts.get("errors", 0),
+                skipped=counts.get("skipped", 0),
+                duration_s=round(tests.result.duration_s, 3),
+                output_tail=tail(tests.result.output),
+            )
+            failure = tests.failure("tests_failed")
+            if failure is None:
+                failure = self._train_and_score(result, session, run, label)
+            final = session.usage()
+            result.resources.cpu_s = final.cpu_s
+            result.resources.peak_memory_mb = final.peak_memory_mb
+        result.resources.overhead_s = round(time.monotonic() - started - command_time, 3)
+        if failure is not None and not result.failure_detail:
+            result.failure = failure
+            failed = phases[-1]
+            result.failure_detail = f"{failed.name} exited {failed.result.exit_code}: " + tail(
+                failed.result.output, 600
+            )
+        result.failure = failure
+        result.ok = failure is None
+
+    def _train_and_score(self, result: Evaluation, session: Session, run, label: str) -> FailureKind | None:  # type: ignore[no-untyped-def]
+        per_seed: dict[int, float] = {}
+        commands = self.spec.commands
+        for index, seed in enumerate(self.seeds, start=1):
+            out = f"{OUT_DIR}/seed-{seed}"
+            predictions = f"{out}/predictions.npy"
+            self.progress("train", {"label": label, "seed": seed, "index": index, "of": len(self.seeds)})
+            train = run(
+                f"train-seed-{seed}",
+                f"mkdir -p {out} && " + commands.train.format(seed=seed, out=out, steps=self.spec.budget.steps),
+                self.spec.budget.train_seconds,
+            )
+            if (failure := train.failure("train_crashed")) is not None:
+                return failure
+            self.progress("predict", {"label": label, "seed": seed, "index": index, "of": len(self.seeds)})
+            predict = run(
+                f"predict-seed-{seed}",
+                commands.predict.format(out=out, inputs=INPUTS_PATH, predictions=predictions),
+                self.predict_timeout_s,
+            )
+            if (failure := predict.failure("predict_crashed")) is not None:
+                return failure
+            try:
+                raw = session.read_file(predictions)
+                values = np.load(io.BytesIO(raw), allow_pickle=False)
+                per_seed[seed] = score(self.spec.metric.name, values, self.heldout.labels)
+            except (SandboxError, ValueError, TypeError, OSError, EOFError) as exc:
+                result.failure_detail = f"seed {seed}: predictions unusable: {exc}"
+                result.metric = self._metric(per_seed) if per_seed else None
+                return "bad_predictions"
+        result.metric = self._metric(per_seed)
+        return None
+
+    def _metric(self, per_seed: dict[int, float]) -> MetricResult:
+        return MetricResult(name=self.spec.metric.name, direction=self.spec.metric.direction, per_seed=per_seed)
+
+    def _log(self, label: str, phase: _Phase) -> PhaseLog:
+        directory = self.log_dir / label
+        directory.mkdir(parents=True, exist_ok=True)
+        log_file = directory / f"{phase.name}.log"
+        log_file.write_text(f"$ {phase.command}\n{phase.result.output}", encoding="utf-8")
+        return PhaseLog(
+            phase=phase.name,
+            command=phase.command,
+            exit_code=phase.result.exit_code,
+            duration_s=round(phase.result.duration_s, 3),
+            output_tail=tail(phase.result.output, 1500),
+            log_file=str(log_file),
+        )

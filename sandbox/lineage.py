@@ -1,0 +1,77 @@
+"""The lineage: a git repository in the run directory whose `lineage` branch holds every accepted
+generation as one commit (the metric and the decision in its message, a `gen-N` tag on it).
+
+    lineage = Lineage.create(run_dir / "lineage", source=Path("target_repo"))
+    tree = lineage.export(lineage.head(), into=tmpdir)    # a fresh copy of a commit's files
+    sha = lineage.commit_candidate(diff, generation=3, message="...")
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+from pathlib import Path
+
+import git
+
+from rsi.errors import ConfigError, PatchError
+from sandbox.patch import apply_diff
+
+BRANCH = "lineage"
+IGNORED = shutil.ignore_patterns(".git", "__pycache__", "*.pyc", ".pytest_cache", ".venv", ".ruff_cache")
+AUTHOR = git.Actor("rsi-sandbox", "rsi-sandbox@localhost")
+
+
+class Lineage:
+    def __init__(self, path: Path) -> None:
+        try:
+            self.repo = git.Repo(path)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise ConfigError(f"{path}: not a lineage repository (no git repository there).") from exc
+        self.path = path
+
+    @classmethod
+    def create(cls, path: Path, source: Path) -> Lineage:
+        """Start a lineage from a copy of the target's files; the first commit is generation 0."""
+        if path.exists():
+            raise ConfigError(f"{path}: already exists; use `rsi resume` to continue that run.")
+        shutil.copytree(source, path, ignore=IGNORED, symlinks=True)
+        repo = git.Repo.init(path, initial_branch=BRANCH)
+        with repo.config_writer() as config:
+            config.set_value("user", "name", AUTHOR.name)
+            config.set_value("user", "email", AUTHOR.email)
+            config.set_value("commit", "gpgsign", "false")
+        repo.git.add(A=True)
+        repo.index.commit("generation 0: baseline (the target as given)", author=AUTHOR, committer=AUTHOR)
+        repo.create_tag("gen-0")
+        return cls(path)
+
+    def head(self) -> str:
+        return self.repo.head.commit.hexsha
+
+    def export(self, commit: str, into: Path) -> Path:
+        """Write the files of `commit` into a fresh directory (no .git), and return it."""
+        into.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        self.repo.archive(buffer, commit, format="tar")
+        buffer.seek(0)
+        with tarfile.open(fileobj=buffer) as archive:
+            archive.extractall(into, filter="data")
+        return into
+
+    def commit_candidate(self, diff: str, generation: int, message: str) -> str:
+        """Apply an accepted diff on the branch head and commit it, atomically: all or nothing."""
+        try:
+            apply_diff(diff, self.path)
+            self.repo.git.add(A=True)
+            commit = self.repo.index.commit(message, author=AUTHOR, committer=AUTHOR)
+            self.repo.create_tag(f"gen-{generation}", ref=commit, force=True)
+        except (PatchError, git.GitCommandError) as exc:
+            self.repo.git.reset("--hard", "HEAD")
+            self.repo.git.clean("-fdx")
+            raise PatchError(f"could not commit generation {generation} to the lineage: {exc}") from exc
+        return commit.hexsha
+
+    def log(self) -> list[tuple[str, str]]:
+        return [(c.hexsha, str(c.message).strip()) for c in self.repo.iter_commits(BRANCH)]

@@ -1,0 +1,108 @@
+"""The shipped default policy: protected paths denied, failing tests denied, noise is not progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from policies.engine import load_policy, parse_policy, resolve_policy_path
+from rsi.contracts import Evaluation, MetricResult, Proposal, TestResult
+from rsi.errors import ConfigError
+from rsi.target import TargetSpec
+from tests.conftest import TARGET, file_diff
+
+
+@pytest.fixture
+def policy():  # type: ignore[no-untyped-def]
+    return load_policy(resolve_policy_path("default"), target=TargetSpec.load(TARGET))
+
+
+def evaluation(values: list[float], failed: int = 0) -> Evaluation:
+    return Evaluation(
+        parent_commit="p" * 40, diff_sha256="d", backend="docker", ok=True,
+        tests=TestResult(exit_code=1 if failed else 0, passed=10, failed=failed),
+        metric=MetricResult(name="r2", direction="higher", per_seed=dict(enumerate(values))),
+    )
+
+
+def proposal(diff: str) -> Proposal:
+    return Proposal(diff=diff, rationale="test", proposer="test")
+
+
+@pytest.mark.parametrize("path", ["rsi.toml", "tests/test_model.py", "predict.py"])
+def test_protected_paths_are_denied(policy, path: str) -> None:  # type: ignore[no-untyped-def]
+    verdict = policy.check(proposal(file_diff(path, "x = 1\n", "x = 2\n")), None, None)
+    assert verdict.verdict == "deny"
+    assert verdict.findings[0].rule_id == "protected-paths"
+    assert verdict.findings[0].file == path
+
+
+def test_deleting_a_test_is_denied(policy) -> None:  # type: ignore[no-untyped-def]
+    verdict = policy.check(proposal(file_diff("tests/test_data.py", "def test(): pass\n", None)), None, None)
+    assert verdict.verdict == "deny"
+
+
+def test_failing_tests_are_denied(policy) -> None:  # type: ignore[no-untyped-def]
+    diff = file_diff("config.py", "a = 1\n", "a = 2\n")
+    verdict = policy.check(proposal(diff), evaluation([0.9, 0.9, 0.9], failed=2), evaluation([0.5, 0.5, 0.5]))
+    assert verdict.verdict == "deny"
+    assert any(f.rule_id == "tests-pass" for f in verdict.findings)
+
+
+def test_gain_within_noise_is_denied_and_a_real_gain_allowed(policy) -> None:  # type: ignore[no-untyped-def]
+    diff = file_diff("config.py", "a = 1\n", "a = 2\n")
+    parent = evaluation([0.50, 0.53, 0.47])
+    noisy = policy.check(proposal(diff), evaluation([0.52, 0.55, 0.49]), parent)
+    real = policy.check(proposal(diff), evaluation([0.70, 0.71, 0.69]), parent)
+    assert noisy.verdict == "deny" and noisy.findings[0].rule_id == "metric-improves"
+    assert real.verdict == "allow" and real.findings == []
+    assert real.policy_hash == policy.content_hash and len(real.policy_hash) == 64
+
+
+def test_lower_is_better_metrics_are_judged_in_their_direction() -> None:
+    from policies.engine import improvement
+
+    parent = MetricResult(name="mse", direction="lower", per_seed={0: 0.5})
+    better = MetricResult(name="mse", direction="lower", per_seed={0: 0.3})
+    assert improvement(better, parent) == pytest.approx(0.2)
+
+
+def test_broken_example_fails_loudly_with_file_line_and_rule() -> None:
+    text = """name: broken
+rules:
+  - id: protect-config
+    type: paths
+    verdict: deny
+    params: {patterns: ["config.py"]}
+    examples:
+      not_match:
+        - |
+          --- a/config.py
+          +++ b/config.py
+          @@ -1 +1 @@
+          -a = 1
+          +a = 2
+"""
+    with pytest.raises(ConfigError, match=r"broken.yaml:3: rule protect-config: not_match example 1 should not fire"):
+        parse_policy(text, "broken.yaml")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name: x\nrules: [\n", "not valid YAML"),
+        ("name: x\nrules:\n  - id: a\n    type: nope\n    verdict: deny\n", "x.yaml:3: rule a: unknown type 'nope'"),
+        ("name: x\nrules:\n  - id: a\n    type: paths\n    verdict: maybe\n", "x.yaml:3: rule a: rules.0.verdict"),
+        ("name: x\nrules:\n  - id: a\n    type: size\n    verdict: deny\n    params: {max_lines: 3}\n",
+         "rule a: params.max_lines"),
+    ],
+)
+def test_malformed_policies_name_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_policy(text, "x.yaml")
+
+
+def test_missing_policy_lists_the_shipped_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="default.yaml"):
+        load_policy(tmp_path / "nope.yaml")

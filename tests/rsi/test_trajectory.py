@@ -1,0 +1,86 @@
+"""The trajectory: append-only, fsynced, hash-chained; tampering is found at its line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rsi.errors import TrajectoryError
+from rsi.trajectory import GENESIS_HASH, TrajectoryReader, TrajectoryWriter
+
+
+def write_events(path: Path, count: int) -> None:
+    with TrajectoryWriter.open(path, run_id="t") as writer:
+        for index in range(count):
+            writer.append("progress", {"index": index}, generation=index)
+
+
+def test_events_round_trip_with_chain(tmp_path: Path) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    write_events(path, 5)
+    events = list(TrajectoryReader(path).events())
+    assert [e.seq for e in events] == [0, 1, 2, 3, 4]
+    assert events[0].prev_hash == GENESIS_HASH
+    assert TrajectoryReader(path).verify().seq == 4
+
+
+def test_reopening_continues_the_chain(tmp_path: Path) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    write_events(path, 2)
+    write_events(path, 2)
+    assert [e.seq for e in TrajectoryReader(path).events()] == [0, 1, 2, 3]
+    TrajectoryReader(path).verify()
+
+
+def test_edited_event_breaks_the_chain_at_the_next_line(tmp_path: Path) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    write_events(path, 4)
+    lines = path.read_text().splitlines()
+    event = json.loads(lines[1])
+    event["data"]["index"] = 99
+    lines[1] = json.dumps(event, sort_keys=True, separators=(",", ":"))
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TrajectoryError, match=r"trajectory.jsonl:3: hash chain broken"):
+        TrajectoryReader(path).verify()
+
+
+def test_removed_event_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    write_events(path, 4)
+    lines = path.read_text().splitlines()
+    del lines[2]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TrajectoryError, match=r":3: sequence number 3, expected 2"):
+        TrajectoryReader(path).verify()
+
+
+def test_corrupt_json_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    write_events(path, 3)
+    with path.open("a") as handle:
+        handle.write("{not json\n")
+    with pytest.raises(TrajectoryError, match=r":4: not valid JSON"):
+        TrajectoryReader(path).verify()
+
+
+def test_unknown_schema_version_says_which_it_needs(tmp_path: Path) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    path.write_text(json.dumps({"schema_version": 99, "seq": 0}) + "\n")
+    with pytest.raises(TrajectoryError, match="schema version 99"):
+        list(TrajectoryReader(path).events())
+
+
+def test_torn_last_line_is_dropped_on_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    write_events(path, 3)
+    with path.open("a") as handle:
+        handle.write('{"schema_version":1,"seq":3,"half')
+    write_events(path, 1)
+    assert [e.seq for e in TrajectoryReader(path).events()] == [0, 1, 2, 3]
+
+
+def test_unknown_event_kind_is_refused(tmp_path: Path) -> None:
+    with TrajectoryWriter.open(tmp_path / "t.jsonl", run_id="t") as writer, pytest.raises(ValueError):
+        writer.append("made_up", {})
