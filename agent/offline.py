@@ -1,17 +1,21 @@
-"""The offline proposer: a deterministic, seeded mutation baseline that needs no network.
+"""The offline proposer: a deterministic, seeded coordinate search that needs no network.
 
 It discovers the tunable knobs of the parent tree — literal defaults of `@dataclass` fields in the
-target's Python files (outside tests and protected paths) — and proposes one perturbation per
-generation as a real unified diff: a number scaled up or down, or a string switched to another
-value its comment names (`optimizer: str = "sgd"  # "sgd" | "momentum" | "adam"`). It learns from
-the lineage history: a knob/direction that was rejected is not tried again on the same parent, one
-that was accepted is tried again first. It is the embedded default and the baseline every other
-proposer is compared against.
+target's Python files (outside tests and protected paths) — and proposes one change per generation
+as a real unified diff: a number scaled up or down, or a string switched to another value its
+comment names (`optimizer: str = "sgd"  # one of "sgd", "momentum", "adam"`).
+
+The search is a classic coordinate search: knobs in a seeded order, each tried in both directions
+(×2, ×0.5 first; then ×3, ×1/3; then ×1.5, ×1/1.5) before any is tried again. What was already
+tried against the current parent is skipped; after an acceptance, the accepted move is tried again
+first from the new parent (a learning rate still too low is often too low twice). It is the
+embedded default and the baseline every other proposer is compared against.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import random
 import re
@@ -21,10 +25,11 @@ from pathlib import Path
 import pathspec
 
 from rsi.contracts import Proposal, ProposalContext
+from rsi.errors import RsiError
 from rsi.target import TargetSpec
 
 SKIPPED_NAME = re.compile(r"step|seed|budget|epoch_limit|^log", re.IGNORECASE)
-NUMBER_FACTORS = (3.0, 1 / 3, 2.0, 0.5, 1.5, 1 / 1.5)
+SWEEPS = ((2.0, 0.5), (3.0, 1 / 3), (1.5, 1 / 1.5))
 QUOTED = re.compile(r"""["']([^"']+)["']""")
 
 
@@ -51,10 +56,8 @@ class Mutation:
 def discover_knobs(tree: Path) -> list[Knob]:
     """Literal-valued dataclass fields in the tree's Python files, except tests and protected ones."""
     protected: list[str] = ["tests/", "test_*.py", "conftest.py"]
-    try:
+    with contextlib.suppress(RsiError):  # a tree without a valid rsi.toml still has knobs to find
         protected += TargetSpec.load(tree).protected.paths
-    except Exception:  # a tree without a valid rsi.toml still has knobs to find
-        pass
     skip = pathspec.GitIgnoreSpec.from_lines(protected)
     knobs: list[Knob] = []
     for path in sorted(tree.rglob("*.py")):
@@ -86,7 +89,11 @@ def _class_knobs(node: ast.ClassDef, file: str, lines: list[str]) -> list[Knob]:
         if not (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)):
             continue
         value = statement.value
-        if not isinstance(value, ast.Constant) or isinstance(value.value, bool) or SKIPPED_NAME.search(statement.target.id):
+        if (
+            not isinstance(value, ast.Constant)
+            or isinstance(value.value, bool)
+            or SKIPPED_NAME.search(statement.target.id)
+        ):
             continue
         if not isinstance(value.value, int | float | str) or statement.lineno != statement.end_lineno:
             continue
@@ -101,11 +108,11 @@ def _class_knobs(node: ast.ClassDef, file: str, lines: list[str]) -> list[Knob]:
     return knobs
 
 
-def mutations_for(knob: Knob) -> list[Mutation]:
+def mutations_for(knob: Knob, factors: tuple[float, ...]) -> list[Mutation]:
     if isinstance(knob.value, str):
         return [Mutation(knob, choice, f"={choice}") for choice in knob.choices]
     result = []
-    for factor in NUMBER_FACTORS:
+    for factor in factors:
         if isinstance(knob.value, int):
             new_value: int | float = max(1, round(knob.value * factor))
         else:
@@ -113,6 +120,19 @@ def mutations_for(knob: Knob) -> list[Mutation]:
         if new_value != knob.value and knob.value != 0:
             result.append(Mutation(knob, new_value, f"x{factor:.3g}"))
     return result
+
+
+def search_order(knobs: list[Knob], seed: int) -> list[Mutation]:
+    """Every candidate move in coordinate-search order: all knobs per sweep, sweeps coarse to fine."""
+    shuffled = list(knobs)
+    random.Random(seed).shuffle(shuffled)
+    order: list[Mutation] = []
+    for sweep, factors in enumerate(SWEEPS):
+        for knob in shuffled:
+            if isinstance(knob.value, str) and sweep > 0:
+                continue
+            order.extend(mutations_for(knob, factors))
+    return order
 
 
 def render_diff(tree: Path, mutation: Mutation) -> str:
@@ -123,9 +143,15 @@ def render_diff(tree: Path, mutation: Mutation) -> str:
     line = changed[index]
     code, sep, comment = line.partition("#")
     lhs, _, rhs = code.partition("=")
-    new_literal = f'"{mutation.new_value}"' if isinstance(mutation.new_value, str) else repr(mutation.new_value)
+    new_literal = (
+        f'"{mutation.new_value}"' if isinstance(mutation.new_value, str) else repr(mutation.new_value)
+    )
     padding = rhs[len(rhs.rstrip()) :]
-    changed[index] = f"{lhs.rstrip()} = {new_literal}{padding}{sep}{comment}" if sep else f"{lhs.rstrip()} = {new_literal}\n"
+    changed[index] = (
+        f"{lhs.rstrip()} = {new_literal}{padding}{sep}{comment}"
+        if sep
+        else f"{lhs.rstrip()} = {new_literal}\n"
+    )
     name = mutation.knob.file
     return "".join(difflib.unified_diff(original, changed, fromfile=f"a/{name}", tofile=f"b/{name}"))
 
@@ -140,17 +166,19 @@ class OfflineProposer:
 
     def propose(self, context: ProposalContext, parent_tree: Path) -> Proposal:
         knobs = discover_knobs(parent_tree)
-        candidates = [m for knob in knobs for m in mutations_for(knob)]
-        if not candidates:
-            return Proposal(diff="", rationale="no tunable dataclass fields found in the parent tree",
-                            proposer=self.name, stop_reason="nothing_to_propose")
+        order = search_order(knobs, self.seed)
+        if not order:
+            return Proposal(
+                diff="",
+                rationale="no tunable dataclass fields found in the parent tree",
+                proposer=self.name,
+                stop_reason="nothing_to_propose",
+            )
         tried_here = {_key(e.rationale) for e in context.history if e.parent_commit == context.parent_commit}
         accepted = [_key(e.rationale) for e in context.history if e.decision == "accept"]
-        fresh = [m for m in candidates if m.key not in tried_here] or candidates
-        rng = random.Random(f"{self.seed}:{context.generation}:{context.parent_commit}")
-        # Exploit: a change that was accepted before often pays again (e.g. a learning rate still too low).
-        again = [m for m in fresh if m.key in accepted]
-        mutation = again[-1] if again and rng.random() < 0.5 else rng.choice(fresh)
+        untried = [m for m in order if m.key not in tried_here]
+        again = [m for m in untried if accepted and m.key == accepted[-1]]
+        mutation = (again or untried or order)[0]
         old, new = mutation.knob.value, mutation.new_value
         verb = "switch" if isinstance(new, str) else ("raise" if new > old else "lower")  # type: ignore[operator]
         return Proposal(
@@ -158,8 +186,16 @@ class OfflineProposer:
             rationale=f"{mutation.key} — {verb} {mutation.knob.name} from {old!r} to {new!r}",
             claimed_effect=f"a better {context.metric_name} than the parent ({context.direction} is better)",
             proposer=self.name,
-            transcript=[{"type": "mutation", "key": mutation.key, "seed": self.seed, "knobs": len(knobs),
-                         "candidates": len(candidates), "fresh": len(fresh)}],
+            transcript=[
+                {
+                    "type": "mutation",
+                    "key": mutation.key,
+                    "seed": self.seed,
+                    "knobs": len(knobs),
+                    "position": order.index(mutation),
+                    "of": len(order),
+                }
+            ],
         )
 
 

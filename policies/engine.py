@@ -20,7 +20,16 @@ import pathspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rsi.contracts import VERDICT_ORDER, Evaluation, Finding, MetricResult, Proposal, TestResult, Verdict, VerdictKind
+from rsi.contracts import (
+    VERDICT_ORDER,
+    Evaluation,
+    Finding,
+    MetricResult,
+    Proposal,
+    TestResult,
+    Verdict,
+    VerdictKind,
+)
 from rsi.errors import ConfigError, PatchError
 from rsi.target import TargetSpec
 from sandbox.patch import FileChange, parse_diff
@@ -72,9 +81,17 @@ class Rule:
         self.target = target
         self.params = self.Params.model_validate(spec.params)
 
-    def finding(self, message: str, file: str | None = None, line: int | None = None, **evidence: Any) -> Finding:
-        return Finding(rule_id=self.spec.id, verdict=self.spec.verdict, message=message, file=file, line=line,
-                       evidence=evidence)
+    def finding(
+        self, message: str, file: str | None = None, line: int | None = None, **evidence: Any
+    ) -> Finding:
+        return Finding(
+            rule_id=self.spec.id,
+            verdict=self.spec.verdict,
+            message=message,
+            file=file,
+            line=line,
+            evidence=evidence,
+        )
 
     def check(self, ctx: CheckContext) -> list[Finding]:
         raise NotImplementedError
@@ -106,7 +123,12 @@ class PathsParams(_Params):
     """gitignore-style patterns (matched with pathspec)."""
     include_target_protected: bool = False
     """Also protect the target's rsi.toml [protected].paths."""
-    changes: list[Literal["added", "modified", "deleted", "renamed"]] = ["added", "modified", "deleted", "renamed"]
+    changes: list[Literal["added", "modified", "deleted", "renamed"]] = [
+        "added",
+        "modified",
+        "deleted",
+        "renamed",
+    ]
     """Which kinds of change the rule forbids."""
 
 
@@ -134,8 +156,14 @@ class PathsRule(Rule):
             hits = sorted(p for p in touched if self.matcher.match_file(p))
             if hits and change.status in params.changes:
                 line = change.added[0].line_no if change.added else None
-                findings.append(self.finding(f"{change.status} protected path {hits[0]}", file=change.path,
-                                             line=line, status=change.status))
+                findings.append(
+                    self.finding(
+                        f"{change.status} protected path {hits[0]}",
+                        file=change.path,
+                        line=line,
+                        status=change.status,
+                    )
+                )
         return findings
 
 
@@ -179,16 +207,25 @@ class EvaluationRule(Rule):
         def evaluation(values: list[float] | None, failed: int = 0, failure: str | None = None) -> Evaluation:
             metric = None
             if values:
-                metric = MetricResult(name="metric", direction=direction,
-                                      per_seed=dict(enumerate(float(v) for v in values)))
-            return Evaluation(parent_commit="0" * 40, diff_sha256="", backend="example", ok=failure is None,
-                              failure=failure, tests=TestResult(exit_code=1 if failed else 0, failed=failed,
-                                                                passed=5), metric=metric)
+                metric = MetricResult(
+                    name="metric", direction=direction, per_seed=dict(enumerate(float(v) for v in values))
+                )
+            return Evaluation(
+                parent_commit="0" * 40,
+                diff_sha256="",
+                backend="example",
+                ok=failure is None,
+                failure=failure,
+                tests=TestResult(exit_code=1 if failed else 0, failed=failed, passed=5),
+                metric=metric,
+            )
 
         return CheckContext(
             diff="",
             changes=[],
-            evaluation=evaluation(example.get("metric"), example.get("tests_failed", 0), example.get("failure")),
+            evaluation=evaluation(
+                example.get("metric"), example.get("tests_failed", 0), example.get("failure")
+            ),
             parent=evaluation(example.get("parent")) if example.get("parent") else None,
             target=self.target,
         )
@@ -210,7 +247,9 @@ class TestsPassRule(EvaluationRule):
         if evaluation.failure == "patch_rejected":
             return [self.finding(f"patch could not be applied: {evaluation.failure_detail}")]
         if evaluation.failure is not None:
-            return [self.finding(f"evaluation failed ({evaluation.failure}): {evaluation.failure_detail[:300]}")]
+            return [
+                self.finding(f"evaluation failed ({evaluation.failure}): {evaluation.failure_detail[:300]}")
+            ]
         tests = evaluation.tests
         if tests is None or not tests.ok:
             failed = tests.failed + tests.errors if tests else "?"
@@ -239,10 +278,14 @@ class MetricImprovesRule(EvaluationRule):
         noise = max(candidate.metric.std, parent.metric.std)
         needed = max(params.min_spreads * noise, params.min_delta)
         if gain <= needed:
-            return [self.finding(
-                f"{candidate.metric.name} {candidate.metric.mean:.4f} vs parent {parent.metric.mean:.4f}: "
-                f"gain {gain:+.4f} does not exceed the noise threshold {needed:.4f}",
-                gain=gain, threshold=needed)]
+            return [
+                self.finding(
+                    f"{candidate.metric.name} {candidate.metric.mean:.4f} vs parent {parent.metric.mean:.4f}: "
+                    f"gain {gain:+.4f} does not exceed the noise threshold {needed:.4f}",
+                    gain=gain,
+                    threshold=needed,
+                )
+            ]
         return []
 
 
@@ -269,8 +312,13 @@ class LoadedPolicy:
         except PatchError as exc:
             finding = Finding(rule_id="patch-format", verdict="deny", message=str(exc))
             return self._verdict([finding])
-        ctx = CheckContext(diff=proposal.diff, changes=changes, evaluation=evaluation, parent=parent,
-                           target=self.rules[0].target if self.rules else None)
+        ctx = CheckContext(
+            diff=proposal.diff,
+            changes=changes,
+            evaluation=evaluation,
+            parent=parent,
+            target=self.rules[0].target if self.rules else None,
+        )
         return self.judge(ctx)
 
     def judge(self, ctx: CheckContext) -> Verdict:
@@ -285,7 +333,9 @@ class LoadedPolicy:
         verdict: VerdictKind = self.spec.default
         if findings:
             verdict = max((f.verdict for f in findings), key=VERDICT_ORDER.__getitem__)
-        return Verdict(verdict=verdict, findings=findings, policy_name=self.name, policy_hash=self.content_hash)
+        return Verdict(
+            verdict=verdict, findings=findings, policy_name=self.name, policy_hash=self.content_hash
+        )
 
 
 def _rule_lines(text: str) -> list[int]:
@@ -308,7 +358,9 @@ def parse_policy(text: str, source: str, target: TargetSpec | None = None) -> Lo
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)}). Fix the syntax.") from exc
+        raise ConfigError(
+            f"{where}: not valid YAML ({getattr(exc, 'problem', exc)}). Fix the syntax."
+        ) from exc
     lines = _rule_lines(text)
 
     def where(index: int | None) -> str:
@@ -324,9 +376,15 @@ def parse_policy(text: str, source: str, target: TargetSpec | None = None) -> Lo
         index = loc[1] if len(loc) > 1 and loc[0] == "rules" and isinstance(loc[1], int) else None
         rule_id = ""
         if index is not None and isinstance(raw, dict):
-            rule_id = f" rule {raw['rules'][index].get('id', '?')!s}:" if isinstance(raw["rules"][index], dict) else ""
+            rule_id = (
+                f" rule {raw['rules'][index].get('id', '?')!s}:"
+                if isinstance(raw["rules"][index], dict)
+                else ""
+            )
         field_path = ".".join(str(p) for p in loc)
-        raise ConfigError(f"{where(index)}:{rule_id} {field_path}: {err['msg']}. See policies/example.yaml.") from exc
+        raise ConfigError(
+            f"{where(index)}:{rule_id} {field_path}: {err['msg']}. See policies/example.yaml."
+        ) from exc
     rules: list[Rule] = []
     seen: set[str] = set()
     for index, rule_spec in enumerate(spec.rules):
@@ -354,13 +412,17 @@ def parse_policy(text: str, source: str, target: TargetSpec | None = None) -> Lo
 
 
 def _check_examples(rule: Rule, where: str) -> None:
-    for expected, examples in (("match", rule.spec.examples.get("match", [])),
-                               ("not_match", rule.spec.examples.get("not_match", []))):
+    for expected, examples in (
+        ("match", rule.spec.examples.get("match", [])),
+        ("not_match", rule.spec.examples.get("not_match", [])),
+    ):
         for number, example in enumerate(examples, start=1):
             try:
                 fired = bool(rule.check(rule.example_context(example)))
             except (PatchError, ConfigError) as exc:
-                raise ConfigError(f"{where}: rule {rule.spec.id}: {expected} example {number} is invalid: {exc}") from exc
+                raise ConfigError(
+                    f"{where}: rule {rule.spec.id}: {expected} example {number} is invalid: {exc}"
+                ) from exc
             if fired != (expected == "match"):
                 verb = "should fire but does not" if expected == "match" else "should not fire but does"
                 raise ConfigError(
@@ -372,7 +434,9 @@ def _check_examples(rule: Rule, where: str) -> None:
 def load_policy(path: Path, target: TargetSpec | None = None) -> LoadedPolicy:
     if not path.is_file():
         shipped = sorted(p.name for p in SHIPPED.glob("*.yaml"))
-        raise ConfigError(f"{path}: no policy file there. Shipped policies: {', '.join(shipped)} in {SHIPPED}.")
+        raise ConfigError(
+            f"{path}: no policy file there. Shipped policies: {', '.join(shipped)} in {SHIPPED}."
+        )
     return parse_policy(path.read_text(encoding="utf-8"), str(path), target)
 
 
@@ -382,5 +446,3 @@ def resolve_policy_path(name_or_path: str) -> Path:
     if path.exists() or path.suffix in (".yaml", ".yml") or "/" in name_or_path:
         return path
     return SHIPPED / f"{name_or_path}.yaml"
-
-

@@ -36,5 +36,11 @@ class PolicyReviewer:
                 )
             return Decision(decision="queue", by="policy", reason=f"needs a human: {reason}")
         if self.mode == "queue":
-            return Decision(decision="queue", by="policy", reason="queue mode: every change waits for a human")
-        return Decision(decision="accept", by="policy", reason="allowed by policy: " + (reason if verdict.findings else "no rule objected"))
+            return Decision(
+                decision="queue", by="policy", reason="queue mode: every change waits for a human"
+            )
+        return Decision(
+            decision="accept",
+            by="policy",
+            reason="allowed by policy: " + (reason if verdict.findings else "no rule objected"),
+        )

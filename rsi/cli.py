@@ -72,12 +72,18 @@ def default_run_dir() -> Path:
 @app.command()
 @friendly
 def run(
-    target: Annotated[Path, typer.Option(help="Target repository (a directory with an rsi.toml).")] = Path("target_repo"),
+    target: Annotated[Path, typer.Option(help="Target repository (a directory with an rsi.toml).")] = Path(
+        "target_repo"
+    ),
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: runs/<timestamp>).")] = None,
     generations: Annotated[int, typer.Option(min=0, help="Generations to run.")] = 5,
-    policy: Annotated[str, typer.Option(help="Policy: a shipped name (default, strict) or a YAML path.")] = "default",
+    policy: Annotated[
+        str, typer.Option(help="Policy: a shipped name (default, strict) or a YAML path.")
+    ] = "default",
     backend: Annotated[str, typer.Option(help="Isolation backend: docker or bwrap.")] = "docker",
-    proposer: Annotated[str | None, typer.Option(help="offline or claude (default: claude when ANTHROPIC_API_KEY is set).")] = None,
+    proposer: Annotated[
+        str | None, typer.Option(help="offline or claude (default: claude when ANTHROPIC_API_KEY is set).")
+    ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds per candidate.")] = 3,
     review: Annotated[str, typer.Option(help="auto | queue | strict (headless) or human (TUI).")] = "auto",
     headless: Annotated[bool, typer.Option(help="No TUI: print progress, let the policy decide.")] = False,
@@ -127,7 +133,9 @@ def run(
 @app.command()
 @friendly
 def evaluate(
-    patch: Annotated[str, typer.Argument(help="Unified diff file to evaluate (- for stdin, /dev/null for none).")],
+    patch: Annotated[
+        str, typer.Argument(help="Unified diff file to evaluate (- for stdin, /dev/null for none).")
+    ],
     target: Annotated[Path, typer.Option(help="Target repository.")] = Path("target_repo"),
     backend: Annotated[str, typer.Option(help="docker or bwrap.")] = "docker",
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds.")] = 3,
@@ -145,8 +153,13 @@ def evaluate(
 
     diff = read_patch(patch)
     with tempfile.TemporaryDirectory(prefix="rsi-evaluate-") as tmp:
-        config = RunConfig(target=target.resolve(), run_dir=Path(tmp), backend=backend,  # type: ignore[arg-type]
-                           seeds=list(range(seeds)), heldout_seed=heldout_seed)
+        config = RunConfig(
+            target=target.resolve(),
+            run_dir=Path(tmp),
+            backend=backend,  # type: ignore[arg-type]
+            seeds=list(range(seeds)),
+            heldout_seed=heldout_seed,
+        )
         if image:
             config.sandbox.image = image
         spec = TargetSpec.load(config.target)
@@ -159,8 +172,9 @@ def evaluate(
                 extra = f" seed {details['index']}/{details['of']}" if "index" in details else ""
                 errors.print(f"[dim]… {phase}{extra}[/dim]")
 
-        evaluator = TrustedEvaluator(spec, lineage, chosen, heldout, config.seeds, Path(tmp) / "logs",
-                                     progress=progress)
+        evaluator = TrustedEvaluator(
+            spec, lineage, chosen, heldout, config.seeds, Path(tmp) / "logs", progress=progress
+        )
         result = evaluator.evaluate(lineage.head(), diff, label="evaluate")
     if as_json:
         print(result.model_dump_json(indent=2))
@@ -176,13 +190,17 @@ def print_evaluation(result: Any) -> None:
         table.add_row("detail", result.failure_detail[:800])
     if result.tests:
         t = result.tests
-        table.add_row("tests", f"{t.passed} passed, {t.failed} failed, {t.errors} errors ({t.duration_s:.1f}s)")
+        table.add_row(
+            "tests", f"{t.passed} passed, {t.failed} failed, {t.errors} errors ({t.duration_s:.1f}s)"
+        )
     if result.metric:
         per_seed = ", ".join(f"seed {s}: {v:.4f}" for s, v in result.metric.per_seed.items())
         table.add_row("metric", f"{result.metric.summary()}  [{per_seed}]")
     r = result.resources
-    table.add_row("resources", f"wall {r.wall_s:.1f}s, cpu {r.cpu_s}s, peak {r.peak_memory_mb} MB, "
-                                f"sandbox overhead {r.overhead_s}s")
+    table.add_row(
+        "resources",
+        f"wall {r.wall_s:.1f}s, cpu {r.cpu_s}s, peak {r.peak_memory_mb} MB, sandbox overhead {r.overhead_s}s",
+    )
     table.add_row("backend", f"{result.backend} {(result.image or '')[:19]}")
     console.print(table)
 
@@ -194,14 +212,20 @@ def print_evaluation(result: Any) -> None:
 @friendly
 def image_build(
     tag: Annotated[str, typer.Option(help="Image tag to build.")] = "rsi-sandbox:latest",
-    base: Annotated[str, typer.Option(help="'debootstrap' (no registry needed) or a base image such as python:3.11-slim.")] = "debootstrap",
-    mirror: Annotated[str | None, typer.Option(help="Debian mirror for debootstrap (default: the host's apt source).")] = None,
+    base: Annotated[
+        str, typer.Option(help="'debootstrap' (no registry needed) or a base image such as python:3.11-slim.")
+    ] = "debootstrap",
+    mirror: Annotated[
+        str | None, typer.Option(help="Debian mirror for debootstrap (default: the host's apt source).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even if the image is current.")] = False,
 ) -> None:
     """Build the sandbox image (works with no container registry)."""
     from sandbox.image import build_image
 
-    image_id = build_image(tag=tag, base=base, mirror=mirror, force=force, say=lambda m: errors.print(f"[dim]{m}[/dim]"))
+    image_id = build_image(
+        tag=tag, base=base, mirror=mirror, force=force, say=lambda m: errors.print(f"[dim]{m}[/dim]")
+    )
     console.print(f"{tag} {image_id}")
 
 
@@ -225,7 +249,9 @@ def doctor(
 def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
     import platform
 
-    checks: list[tuple[str, bool, str]] = [("rsi", True, f"{__version__}, Python {platform.python_version()}")]
+    checks: list[tuple[str, bool, str]] = [
+        ("rsi", True, f"{__version__}, Python {platform.python_version()}")
+    ]
     try:
         from sandbox.docker_backend import connect
 
@@ -241,15 +267,31 @@ def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
         checks.append(("docker engine", False, str(exc)[:200]))
     bwrap = shutil.which("bwrap")
     if bwrap:
-        probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--dev", "/dev",
-                                "true"], capture_output=True, text=True, check=False)
-        checks.append(("bwrap backend", probe.returncode == 0,
-                       bwrap if probe.returncode == 0 else f"bwrap cannot create namespaces: {probe.stderr.strip()[:150]}"))
+        probe = subprocess.run(
+            [bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--dev", "/dev", "true"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        checks.append(
+            (
+                "bwrap backend",
+                probe.returncode == 0,
+                bwrap
+                if probe.returncode == 0
+                else f"bwrap cannot create namespaces: {probe.stderr.strip()[:150]}",
+            )
+        )
     else:
         checks.append(("bwrap backend", False, "bubblewrap not installed: apt-get install bubblewrap"))
     key = bool(os.environ.get("ANTHROPIC_API_KEY"))
-    checks.append(("ANTHROPIC_API_KEY", key, "set (the Claude proposer is the default)" if key
-                   else "not set: the offline proposer is used"))
+    checks.append(
+        (
+            "ANTHROPIC_API_KEY",
+            key,
+            "set (the Claude proposer is the default)" if key else "not set: the offline proposer is used",
+        )
+    )
     return checks
 
 
@@ -262,7 +304,9 @@ VERDICT_EXIT = {"allow": 0, "review": 1, "deny": 2}
 @friendly
 def policy_validate(
     file: Annotated[str, typer.Argument(help="Policy YAML (or a shipped name: default, strict).")],
-    target: Annotated[Path | None, typer.Option(help="Target whose rsi.toml protected paths to include.")] = None,
+    target: Annotated[
+        Path | None, typer.Option(help="Target whose rsi.toml protected paths to include.")
+    ] = None,
 ) -> None:
     """Load a policy, run every rule's examples, print its rules."""
     from policies.engine import load_policy, resolve_policy_path
@@ -303,7 +347,9 @@ def policy_check(
     if as_json:
         print(verdict.model_dump_json(indent=2))
     else:
-        console.print(f"verdict: [bold]{verdict.verdict}[/bold] ({verdict.policy_name} {verdict.policy_hash[:12]})")
+        console.print(
+            f"verdict: [bold]{verdict.verdict}[/bold] ({verdict.policy_name} {verdict.policy_hash[:12]})"
+        )
         for finding in verdict.findings:
             where = f" {finding.file}:{finding.line}" if finding.file else ""
             console.print(f"  [{finding.rule_id}] {finding.verdict}{where}: {finding.message}")
@@ -317,8 +363,12 @@ def policy_check(
 @friendly
 def replay(
     trajectory: Annotated[Path, typer.Argument(help="trajectory.jsonl, or a run directory.")],
-    check: Annotated[bool, typer.Option(help="Only verify the hash chain; report the first broken link.")] = False,
-    headless: Annotated[bool, typer.Option(help="Print a text transcript instead of opening the TUI.")] = True,
+    check: Annotated[
+        bool, typer.Option(help="Only verify the hash chain; report the first broken link.")
+    ] = False,
+    headless: Annotated[
+        bool, typer.Option(help="Print a text transcript instead of opening the TUI.")
+    ] = True,
 ) -> None:
     """Re-display a recorded run (a text transcript), or --check its integrity."""
     from rsi.console import ConsoleObserver
@@ -328,14 +378,18 @@ def replay(
     reader = TrajectoryReader(path)
     if check:
         last = reader.verify()
-        console.print(f"[green]intact[/green]: {0 if last is None else last.seq + 1} events, hash chain verified.")
+        console.print(
+            f"[green]intact[/green]: {0 if last is None else last.seq + 1} events, hash chain verified."
+        )
         return
     reader.verify()
     observer = ConsoleObserver(progress=False)
     for event in reader.events():
         observer.on_event(event)
         if event.kind == "run_finished":
-            console.print(f"[bold]run finished[/bold]: {event.data.get('status')} — {event.data.get('accepted')} accepted")
+            console.print(
+                f"[bold]run finished[/bold]: {event.data.get('status')} — {event.data.get('accepted')} accepted"
+            )
 
 
 @app.callback(invoke_without_command=True)

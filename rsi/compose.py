@@ -12,6 +12,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from policies.engine import LoadedPolicy, load_policy, resolve_policy_path
 from rsi import __version__
 from rsi.config import RunConfig
 from rsi.contracts import Proposer, Reviewer
@@ -19,7 +20,6 @@ from rsi.errors import ConfigError
 from rsi.loop import GenerationLoop, NullObserver, Observer, RunParts
 from rsi.target import TargetSpec
 from rsi.trajectory import TrajectoryWriter
-from policies.engine import LoadedPolicy, load_policy, resolve_policy_path
 from sandbox.base import Backend
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import load_heldout
@@ -76,7 +76,9 @@ def make_reviewer(config: RunConfig) -> Reviewer:
     from review.headless import PolicyReviewer
 
     if config.review == "human":
-        raise ConfigError("review mode 'human' needs the TUI; run `rsi run` in a terminal without --headless.")
+        raise ConfigError(
+            "review mode 'human' needs the TUI; run `rsi run` in a terminal without --headless."
+        )
     return PolicyReviewer(config.review)
 
 
@@ -97,14 +99,24 @@ def build_run(
         lineage = Lineage(lineage_path)
     else:
         if (config.run_dir / TRAJECTORY_FILE).exists():
-            raise ConfigError(f"{config.run_dir} already holds a run; continue it with `rsi resume {config.run_dir}` "
-                              "or choose another --run-dir.")
+            raise ConfigError(
+                f"{config.run_dir} already holds a run; continue it with `rsi resume {config.run_dir}` "
+                "or choose another --run-dir."
+            )
         config.save()
         lineage = Lineage.create(lineage_path, config.target)
     heldout = load_heldout(spec.metric.heldout, seed=config.heldout_seed, size=config.heldout_size)
     live = observer or NullObserver()
-    evaluator = TrustedEvaluator(spec, lineage, backend, heldout, config.seeds, log_dir=config.run_dir / "logs",
-                                 test_timeout_s=config.test_timeout_s, progress=live.on_progress)
+    evaluator = TrustedEvaluator(
+        spec,
+        lineage,
+        backend,
+        heldout,
+        config.seeds,
+        log_dir=config.run_dir / "logs",
+        test_timeout_s=config.test_timeout_s,
+        progress=live.on_progress,
+    )
     trajectory = TrajectoryWriter.open(config.run_dir / TRAJECTORY_FILE, run_id=config.run_id)
     parts = RunParts(
         config=config,
@@ -120,8 +132,12 @@ def build_run(
             "config": config.model_dump(mode="json"),
             "target": spec.model_dump(mode="json"),
             "image": image_id,
-            "policy": {"name": policy.name, "hash": policy.content_hash, "source": str(policy.source),
-                       "text": Path(policy.source).read_text(encoding="utf-8")},
+            "policy": {
+                "name": policy.name,
+                "hash": policy.content_hash,
+                "source": str(policy.source),
+                "text": Path(policy.source).read_text(encoding="utf-8"),
+            },
             "heldout": {"name": heldout.name, "seed": heldout.seed, "size": len(heldout.labels)},
             "versions": {"rsi": __version__, "python": platform.python_version()},
             "baseline_commit": lineage.head(),

@@ -7,10 +7,10 @@ from typing import Any
 
 from rich.console import Console
 
+from policies.engine import improvement
 from rsi.contracts import Evaluation, MetricResult
 from rsi.loop import RunSummary
 from rsi.trajectory import Event
-from policies.engine import improvement
 
 VERDICT_STYLE = {"allow": "green", "review": "yellow", "deny": "red"}
 DECISION_STYLE = {"accept": "bold green", "reject": "red", "queue": "yellow"}
@@ -83,26 +83,35 @@ class ConsoleObserver:
         verdict = self.pending.get("verdict", {})
         decision = event.data["decision"]
         self.console.rule(f"generation {event.generation}", align="left", style="dim")
-        self.console.print(f"  proposal  {proposal.get('proposer')}: {proposal.get('rationale', '').splitlines()[0][:100]}")
+        self.console.print(
+            f"  proposal  {proposal.get('proposer')}: {proposal.get('rationale', '').splitlines()[0][:100]}"
+        )
         self.console.print(f"  diff      {proposal.get('diff_stat')}")
         if evaluation is not None:
             self.console.print(f"  tests     {tests_text(evaluation)}")
             if evaluation.failure:
-                self.console.print(f"  failure   [red]{evaluation.failure}[/red]: {evaluation.failure_detail[:160]}")
+                self.console.print(
+                    f"  failure   [red]{evaluation.failure}[/red]: {evaluation.failure_detail[:160]}"
+                )
             metric, parent = evaluation.metric, self.parent_metric
             delta = f"  ({improvement(metric, parent):+.4f})" if metric and parent else ""
             self.console.print(f"  metric    {metric_text(metric)}  vs parent {metric_text(parent)}{delta}")
         kind = verdict.get("verdict", "?")
         findings = [f"[{f['rule_id']}] {f['message']}" for f in verdict.get("findings", [])]
         self.console.print(
-            f"  verdict   [{VERDICT_STYLE.get(kind, 'white')}]{kind}[/]" + (f"  {findings[0][:120]}" if findings else "")
+            f"  verdict   [{VERDICT_STYLE.get(kind, 'white')}]{kind}[/]"
+            + (f"  {findings[0][:120]}" if findings else "")
         )
-        self.console.print(f"  decision  [{DECISION_STYLE.get(decision, 'white')}]{decision}[/] by {event.data['by']}")
+        self.console.print(
+            f"  decision  [{DECISION_STYLE.get(decision, 'white')}]{decision}[/] by {event.data['by']}"
+        )
         if decision == "accept" and evaluation is not None:
             self.parent_metric = evaluation.metric
 
     def _on_commit(self, event: Event) -> None:
-        self.console.print(f"  commit    {event.data['commit'][:10]} ({event.data['tag']}) on the lineage branch")
+        self.console.print(
+            f"  commit    {event.data['commit'][:10]} ({event.data['tag']}) on the lineage branch"
+        )
 
     def _on_error(self, event: Event) -> None:
         self.errors.print(f"[red]error:[/red] {event.data.get('message')}")

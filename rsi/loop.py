@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from policies.engine import LoadedPolicy, improvement
 from rsi.config import RunConfig
 from rsi.contracts import (
     Candidate,
@@ -33,7 +34,6 @@ from rsi.contracts import (
 from rsi.errors import RsiError, RunInterrupted
 from rsi.target import TargetSpec
 from rsi.trajectory import Event, TrajectoryWriter
-from policies.engine import LoadedPolicy, improvement
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.lineage import Lineage
 from sandbox.patch import parse_diff
@@ -141,17 +141,31 @@ class GenerationLoop:
                 self.record("error", {"message": str(exc), "type": type(exc).__name__})
             finally:
                 summary = self._summary(status, reason)
-                self.record("run_finished", {
-                    "status": status, "reason": reason, "accepted": self.accepted,
-                    "head": summary.head, "best_metric": self.best, "usage": self.usage.model_dump(),
-                })
+                self.record(
+                    "run_finished",
+                    {
+                        "status": status,
+                        "reason": reason,
+                        "accepted": self.accepted,
+                        "head": summary.head,
+                        "best_metric": self.best,
+                        "usage": self.usage.model_dump(),
+                    },
+                )
         return summary
 
     def _summary(self, status: str, reason: str) -> RunSummary:
         base = self.baseline.metric.mean if self.baseline and self.baseline.metric else None
-        return RunSummary(status=status, generations=len(self.history), accepted=self.accepted,
-                          baseline_metric=base, best_metric=self.best, head=self.parts.lineage.head(),
-                          usage=self.usage, reason=reason)
+        return RunSummary(
+            status=status,
+            generations=len(self.history),
+            accepted=self.accepted,
+            baseline_metric=base,
+            best_metric=self.best,
+            head=self.parts.lineage.head(),
+            usage=self.usage,
+            reason=reason,
+        )
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
@@ -211,8 +225,14 @@ class GenerationLoop:
         self.record("evaluation", evaluation.model_dump(mode="json"), generation)
         verdict = parts.policy.check(proposal, evaluation, parent_eval)
         self.record("verdict", verdict.model_dump(mode="json"), generation)
-        candidate = Candidate(generation=generation, parent_commit=parent, proposal=proposal,
-                              evaluation=evaluation, parent_evaluation=parent_eval, verdict=verdict)
+        candidate = Candidate(
+            generation=generation,
+            parent_commit=parent,
+            proposal=proposal,
+            evaluation=evaluation,
+            parent_evaluation=parent_eval,
+            verdict=verdict,
+        )
         self.progress("review", {"generation": generation, "verdict": verdict.verdict})
         decision = parts.reviewer.decide(candidate)
         self.record("decision", decision.model_dump(mode="json"), generation)
@@ -242,8 +262,15 @@ class GenerationLoop:
         diff_file = self.config.run_dir / "candidates" / f"gen-{generation:04d}.diff"
         diff_file.parent.mkdir(parents=True, exist_ok=True)
         diff_file.write_text(proposal.diff, encoding="utf-8")
-        self.record("proposal", {**proposal.model_dump(mode="json"), "diff_file": str(diff_file),
-                                 "diff_stat": diff_stat(proposal.diff)}, generation)
+        self.record(
+            "proposal",
+            {
+                **proposal.model_dump(mode="json"),
+                "diff_file": str(diff_file),
+                "diff_stat": diff_stat(proposal.diff),
+            },
+            generation,
+        )
         return proposal
 
     def _commit(self, candidate: Candidate, decision: Decision) -> None:
@@ -260,10 +287,20 @@ class GenerationLoop:
         sha = self.parts.lineage.commit_candidate(candidate.proposal.diff, candidate.generation, message)
         self.accepted += 1
         if metric is not None:
-            self.best = metric.mean if self.best is None else (
-                max(self.best, metric.mean) if metric.direction == "higher" else min(self.best, metric.mean))
-        self.record("commit", {"commit": sha, "parent": candidate.parent_commit,
-                               "tag": f"gen-{candidate.generation}"}, candidate.generation)
+            self.best = (
+                metric.mean
+                if self.best is None
+                else (
+                    max(self.best, metric.mean)
+                    if metric.direction == "higher"
+                    else min(self.best, metric.mean)
+                )
+            )
+        self.record(
+            "commit",
+            {"commit": sha, "parent": candidate.parent_commit, "tag": f"gen-{candidate.generation}"},
+            candidate.generation,
+        )
 
     @staticmethod
     def _history_entry(candidate: Candidate, decision: Decision) -> HistoryEntry:

@@ -1,7 +1,7 @@
 """The target repository contract: an `rsi.toml` at the root of any git repository.
 
-    spec = TargetSpec.load(Path("target_repo"))
-    spec.commands.train.format(seed=0, out="/tmp/out", steps=spec.budget.steps)
+spec = TargetSpec.load(Path("target_repo"))
+spec.commands.train.format(seed=0, out="/tmp/out", steps=spec.budget.steps)
 """
 
 from __future__ import annotations

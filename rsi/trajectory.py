@@ -62,7 +62,9 @@ def line_hash(line: str) -> str:
 
 
 def _encode(event: Event) -> str:
-    return json.dumps(event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
 
 
 class TrajectoryWriter:
@@ -141,7 +143,9 @@ class TrajectoryReader:
 
     def __init__(self, path: Path) -> None:
         if not path.is_file():
-            raise TrajectoryError(f"{path}: no trajectory file here. Pass a run directory's trajectory.jsonl.")
+            raise TrajectoryError(
+                f"{path}: no trajectory file here. Pass a run directory's trajectory.jsonl."
+            )
         self.path = path
 
     def _parsed(self) -> Iterator[tuple[int, str, Event]]:
@@ -166,7 +170,9 @@ class TrajectoryReader:
                 try:
                     event = Event.model_validate(payload)
                 except ValidationError as exc:
-                    raise TrajectoryError(f"{self.path}:{number}: malformed event: {exc.errors()[0]['msg']}") from exc
+                    raise TrajectoryError(
+                        f"{self.path}:{number}: malformed event: {exc.errors()[0]['msg']}"
+                    ) from exc
                 yield number, line, event
 
     def events(self) -> Iterator[Event]:
@@ -176,8 +182,8 @@ class TrajectoryReader:
 
     def verify(self) -> ChainLink | None:
         """Check sequence numbers and the hash chain; raise at the first broken link."""
-        prev_hash, expected_seq, last = GENESIS_HASH, 0, None
-        for number, line, event in self._parsed():
+        prev_hash, last = GENESIS_HASH, None
+        for expected_seq, (number, line, event) in enumerate(self._parsed()):
             if event.seq != expected_seq:
                 raise TrajectoryError(
                     f"{self.path}:{number}: sequence number {event.seq}, expected {expected_seq}: an event "
@@ -190,5 +196,4 @@ class TrajectoryReader:
                 )
             prev_hash = line_hash(line)
             last = ChainLink(event.seq, prev_hash)
-            expected_seq += 1
         return last

@@ -72,7 +72,9 @@ class DockerSession:
                 self.container.remove(force=True, v=True)
             except docker.errors.APIError as exc:
                 if "removal of container" not in str(exc) and "already in progress" not in str(exc):
-                    raise SandboxError(f"could not remove container {self.container.short_id}: {exc}") from exc
+                    raise SandboxError(
+                        f"could not remove container {self.container.short_id}: {exc}"
+                    ) from exc
 
     # -- commands --------------------------------------------------------------------------
 
@@ -80,7 +82,9 @@ class DockerSession:
         try:
             result = self.container.exec_run(argv, user=user or self.config.user, demux=False)
         except docker.errors.APIError as exc:
-            raise SandboxError(f"docker exec failed in {self.container.short_id}: {exc}. {ENGINE_HELP}") from exc
+            raise SandboxError(
+                f"docker exec failed in {self.container.short_id}: {exc}. {ENGINE_HELP}"
+            ) from exc
         except OSError as exc:  # connection to the engine lost mid-command
             raise SandboxError(f"lost the Docker engine during a command ({exc}). {ENGINE_HELP}") from exc
         return int(result.exit_code if result.exit_code is not None else -1), result.output or b""
@@ -88,7 +92,7 @@ class DockerSession:
     def exec(self, command: str, timeout_s: float, cwd: str = WORKDIR) -> ExecResult:
         self._exec_count += 1
         log = f"/tmp/.rsi-exec-{self._exec_count}.log"
-        seconds = max(1, int(round(timeout_s)))
+        seconds = max(1, round(timeout_s))
         script = (
             f"cd {shlex.quote(cwd)} && timeout --kill-after=3 {seconds} sh -c {shlex.quote(command)} "
             f"> {log} 2>&1 < /dev/null; echo $?"
@@ -117,7 +121,9 @@ class DockerSession:
         """Read a file out of the sandbox through the engine's exec stream (works on tmpfs)."""
         code, data = self._raw_exec(["head", "-c", str(max_bytes + 1), path])
         if code != 0:
-            raise SandboxError(f"could not read {path} from the sandbox: {data.decode(errors='replace')[:200]}")
+            raise SandboxError(
+                f"could not read {path} from the sandbox: {data.decode(errors='replace')[:200]}"
+            )
         if len(data) > max_bytes:
             raise SandboxError(f"{path} in the sandbox is larger than {max_bytes} bytes; not read.")
         return data
@@ -152,16 +158,15 @@ class DockerSession:
         return None
 
     def usage(self) -> UsageSample:
+        """Counters from the container's cgroups (fast, local engine), else the engine's stats API."""
         sample = UsageSample()
-        try:
-            stats: dict[str, Any] = self.container.stats(stream=False, one_shot=True)
-            memory = stats.get("memory_stats") or {}
-            peak = memory.get("max_usage") or memory.get("usage")
-            sample.peak_memory_mb = round(peak / 2**20, 1) if peak else None
-            total = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
-            sample.cpu_s = round(total / 1e9, 3) if total else None
-        except (docker.errors.APIError, OSError):
-            pass
+        cpu = self._cgroup_file("cpuacct", "cpuacct.usage")
+        memory = self._cgroup_file("memory", "memory.max_usage_in_bytes")
+        if cpu and memory:
+            sample.cpu_s = round(int(cpu.read_text()) / 1e9, 3)
+            sample.peak_memory_mb = round(int(memory.read_text()) / 2**20, 1)
+        else:
+            self._usage_from_stats(sample)
         oom = self._cgroup_file("memory", "memory.oom_control")
         if oom:
             for line in oom.read_text().splitlines():
@@ -171,6 +176,17 @@ class DockerSession:
         if pids:
             sample.pids_limit_hits = int(pids.read_text().split()[1])
         return sample
+
+    def _usage_from_stats(self, sample: UsageSample) -> None:
+        try:
+            stats: dict[str, Any] = self.container.stats(stream=False, one_shot=True)
+        except (docker.errors.APIError, OSError):
+            return
+        memory = stats.get("memory_stats") or {}
+        peak = memory.get("max_usage") or memory.get("usage")
+        sample.peak_memory_mb = round(peak / 2**20, 1) if peak else None
+        total = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
+        sample.cpu_s = round(total / 1e9, 3) if total else None
 
 
 class DockerBackend:
@@ -199,6 +215,9 @@ class DockerBackend:
 
     def open(self, workspace: Path, heldout: Path | None, label: str) -> DockerSession:
         cfg = self.config
+        for shared in (workspace, heldout):
+            if shared is not None:
+                shared.chmod(0o755)  # the unprivileged sandbox user must be able to read its inputs
         volumes = {str(workspace.resolve()): {"bind": "/src", "mode": "ro"}}
         if heldout is not None:
             volumes[str(heldout.resolve())] = {"bind": "/heldout", "mode": "ro"}
@@ -245,7 +264,9 @@ class DockerBackend:
                 raise SandboxError(f"could not copy the workspace into the sandbox: {copy.output[-500:]}")
             return session
         except docker.errors.ImageNotFound as exc:
-            raise SandboxError(f"the sandbox image {self.image!r} is missing. Run `rsi image build`.") from exc
+            raise SandboxError(
+                f"the sandbox image {self.image!r} is missing. Run `rsi image build`."
+            ) from exc
         except (docker.errors.DockerException, OSError) as exc:
             if container is not None:
                 with contextlib.suppress(docker.errors.DockerException, OSError):

@@ -21,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rsi.contracts import Evaluation, FailureKind, MetricResult, PhaseLog, ProgressCallback, Resources, TestResult
+from rsi.contracts import (
+    Evaluation,
+    FailureKind,
+    MetricResult,
+    PhaseLog,
+    ProgressCallback,
+    TestResult,
+)
 from rsi.errors import PatchError, SandboxError
 from rsi.target import TargetSpec
 from sandbox.base import Backend, ExecResult, Session, UsageSample, tail
@@ -145,13 +152,15 @@ class TrustedEvaluator:
         self.progress("sandbox", {"label": label, "step": "starting"})
         with self.backend.open(workspace, heldout_dir, label) as session:
             phases: list[_Phase] = []
+            last_usage = session.usage()
 
             def run(name: str, command: str, timeout_s: float) -> _Phase:
-                nonlocal command_time
-                before = session.usage()
+                nonlocal command_time, last_usage
+                before = last_usage
                 exec_result = session.exec(command, timeout_s)
                 command_time += exec_result.duration_s
-                phase = _Phase(name, command, exec_result, before, session.usage())
+                last_usage = session.usage()
+                phase = _Phase(name, command, exec_result, before, last_usage)
                 phases.append(phase)
                 result.phases.append(self._log(label, phase))
                 return phase
@@ -171,9 +180,8 @@ class TrustedEvaluator:
             failure = tests.failure("tests_failed")
             if failure is None:
                 failure = self._train_and_score(result, session, run, label)
-            final = session.usage()
-            result.resources.cpu_s = final.cpu_s
-            result.resources.peak_memory_mb = final.peak_memory_mb
+            result.resources.cpu_s = last_usage.cpu_s
+            result.resources.peak_memory_mb = last_usage.peak_memory_mb
         result.resources.overhead_s = round(time.monotonic() - started - command_time, 3)
         if failure is not None and not result.failure_detail:
             result.failure = failure
@@ -193,7 +201,8 @@ class TrustedEvaluator:
             self.progress("train", {"label": label, "seed": seed, "index": index, "of": len(self.seeds)})
             train = run(
                 f"train-seed-{seed}",
-                f"mkdir -p {out} && " + commands.train.format(seed=seed, out=out, steps=self.spec.budget.steps),
+                f"mkdir -p {out} && "
+                + commands.train.format(seed=seed, out=out, steps=self.spec.budget.steps),
                 self.spec.budget.train_seconds,
             )
             if (failure := train.failure("train_crashed")) is not None:
@@ -218,7 +227,9 @@ class TrustedEvaluator:
         return None
 
     def _metric(self, per_seed: dict[int, float]) -> MetricResult:
-        return MetricResult(name=self.spec.metric.name, direction=self.spec.metric.direction, per_seed=per_seed)
+        return MetricResult(
+            name=self.spec.metric.name, direction=self.spec.metric.direction, per_seed=per_seed
+        )
 
     def _log(self, label: str, phase: _Phase) -> PhaseLog:
         directory = self.log_dir / label

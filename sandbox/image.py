@@ -31,10 +31,16 @@ from rsi.errors import SandboxError
 from sandbox.docker_backend import connect
 
 DEFAULT_TAG = "rsi-sandbox:latest"
-DEBIAN_PACKAGES = ["python3", "python3-numpy", "python3-pytest", "git", "procps"]
+DEBIAN_PACKAGES = ["python3", "python-is-python3", "python3-numpy", "python3-pytest", "git", "procps"]
 RECIPE_LABEL = "rsi.recipe"
-PRUNE = ["usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/cache/apt/archives",
-         "var/lib/apt/lists"]
+PRUNE = [
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "var/cache/apt/archives",
+    "var/lib/apt/lists",
+]
 DOCKERFILE = """FROM {base}
 RUN pip install --no-cache-dir "numpy<2.3" "pytest<9" 2>/dev/null || (apt-get update && apt-get install -y --no-install-recommends python3-numpy python3-pytest git && rm -rf /var/lib/apt/lists/*)
 RUN (command -v useradd >/dev/null && useradd -u 1000 -m sandbox) || adduser -D -u 1000 sandbox
@@ -105,7 +111,12 @@ def build_image(
 
 
 def _build_debootstrap(
-    client: docker.DockerClient, tag: str, recipe: str, mirror: str | None, suite: str, say: Callable[[str], None]
+    client: docker.DockerClient,
+    tag: str,
+    recipe: str,
+    mirror: str | None,
+    suite: str,
+    say: Callable[[str], None],
 ) -> str:
     if os.geteuid() != 0:
         raise SandboxError(
@@ -116,14 +127,23 @@ def _build_debootstrap(
         say("debootstrap is missing; installing it with apt-get …")
         subprocess.run(["apt-get", "install", "-y", "-qq", "debootstrap"], check=False, capture_output=True)
         if shutil.which("debootstrap") is None:
-            raise SandboxError("debootstrap is not installed and apt-get could not install it: `apt-get install debootstrap`.")
+            raise SandboxError(
+                "debootstrap is not installed and apt-get could not install it: `apt-get install debootstrap`."
+            )
     mirror = mirror or host_debian_mirror()
     if mirror is None:
         raise SandboxError("found no Debian mirror in the host's apt sources; pass --mirror URL.")
     with tempfile.TemporaryDirectory(prefix="rsi-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         say(f"bootstrapping Debian {suite} ({', '.join(DEBIAN_PACKAGES)}) — about a minute …")
-        command = ["debootstrap", "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES)}", suite, str(rootfs), mirror]
+        command = [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(DEBIAN_PACKAGES)}",
+            suite,
+            str(rootfs),
+            mirror,
+        ]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             log = (done.stdout + done.stderr)[-1500:]
@@ -140,21 +160,28 @@ def _build_debootstrap(
         with tarfile.open(fileobj=buffer, mode="w") as archive:
             archive.add(str(rootfs), arcname=".")
         buffer.seek(0)
-        changes = ['WORKDIR /workspace', 'ENV PATH=/usr/local/bin:/usr/bin:/bin', f'LABEL {RECIPE_LABEL}="{recipe}"']
+        changes = [
+            "WORKDIR /workspace",
+            "ENV PATH=/usr/local/bin:/usr/bin:/bin",
+            f'LABEL {RECIPE_LABEL}="{recipe}"',
+        ]
         return _docker_import(client, buffer, tag, changes)
 
 
 def _docker_import(client: docker.DockerClient, data: io.BytesIO, tag: str, changes: list[str]) -> str:
     repository, _, version = tag.partition(":")
     try:
-        client.api.import_image_from_data(data.getvalue(), repository=repository, tag=version or "latest",
-                                          changes=changes)
+        client.api.import_image_from_data(
+            data.getvalue(), repository=repository, tag=version or "latest", changes=changes
+        )
         return str(client.images.get(tag).id)
     except docker.errors.DockerException as exc:
         raise SandboxError(f"docker import of the bootstrapped root filesystem failed: {exc}") from exc
 
 
-def _build_from_base(client: docker.DockerClient, tag: str, recipe: str, base: str, say: Callable[[str], None]) -> str:
+def _build_from_base(
+    client: docker.DockerClient, tag: str, recipe: str, base: str, say: Callable[[str], None]
+) -> str:
     say(f"building {tag} from {base} …")
     dockerfile = DOCKERFILE.format(base=base, label=RECIPE_LABEL, recipe=recipe)
     try:
@@ -163,5 +190,7 @@ def _build_from_base(client: docker.DockerClient, tag: str, recipe: str, base: s
         log = "".join(str(chunk.get("stream", "")) for chunk in exc.build_log)[-1500:]
         raise SandboxError(f"building {tag} from {base} failed: {exc.msg}\n{log}") from exc
     except docker.errors.APIError as exc:
-        raise SandboxError(f"building {tag} from {base} failed: {exc}. Can this machine pull {base}?") from exc
+        raise SandboxError(
+            f"building {tag} from {base} failed: {exc}. Can this machine pull {base}?"
+        ) from exc
     return str(image.id)

@@ -63,7 +63,9 @@ def check_relative_path(path: str) -> str:
     if "\x00" in path or path.strip() == "":
         raise PatchError(f"patch names an empty or NUL-containing path {path!r}; rejected.")
     if path.startswith("/") or PurePosixPath(path).is_absolute():
-        raise PatchError(f"patch writes to an absolute path {path!r}; only paths inside the target are allowed.")
+        raise PatchError(
+            f"patch writes to an absolute path {path!r}; only paths inside the target are allowed."
+        )
     normal = posixpath.normpath(path)
     if normal == ".." or normal.startswith("../") or "/../" in f"/{path}/":
         raise PatchError(f"patch path {path!r} escapes the target tree with '..'; rejected.")
@@ -94,7 +96,9 @@ def _file_change(patched, allow_binary: bool, allow_mode_changes: bool) -> FileC
     path = check_relative_path(target or source or "")
     old_path = check_relative_path(source) if source else None
     if patched.is_binary_file and not allow_binary:
-        raise PatchError(f"patch changes {path!r} as a binary file; binary patches are not allowed by policy.")
+        raise PatchError(
+            f"patch changes {path!r} as a binary file; binary patches are not allowed by policy."
+        )
     header = str(patched.patch_info or "")
     mode_change = "old mode" in header or "new mode" in header
     new_mode = None
@@ -106,13 +110,22 @@ def _file_change(patched, allow_binary: bool, allow_mode_changes: bool) -> FileC
     if mode_change and not allow_mode_changes:
         raise PatchError(f"patch changes the file mode of {path!r}; mode changes are not allowed by policy.")
     status = (
-        "added" if patched.is_added_file
-        else "deleted" if patched.is_removed_file
-        else "renamed" if old_path and old_path != path
+        "added"
+        if patched.is_added_file
+        else "deleted"
+        if patched.is_removed_file
+        else "renamed"
+        if old_path and old_path != path
         else "modified"
     )
-    change = FileChange(path=path, old_path=old_path, status=status, is_binary=patched.is_binary_file,
-                        mode_change=mode_change, new_mode=new_mode)
+    change = FileChange(
+        path=path,
+        old_path=old_path,
+        status=status,
+        is_binary=patched.is_binary_file,
+        mode_change=mode_change,
+        new_mode=new_mode,
+    )
     for hunk in patched:
         for line in hunk:
             if line.is_added and line.target_line_no is not None:
@@ -132,7 +145,9 @@ def _reject_outward_symlinks(workdir: Path) -> None:
                 raise PatchError(f"after the patch, {rel} is a symlink pointing outside the tree; rejected.")
 
 
-def apply_diff(diff: str, workdir: Path, allow_binary: bool = False, allow_mode_changes: bool = False) -> None:
+def apply_diff(
+    diff: str, workdir: Path, allow_binary: bool = False, allow_mode_changes: bool = False
+) -> None:
     """Apply a checked diff in workdir (a fresh copy of the parent) with `git apply`."""
     parse_diff(diff, allow_binary, allow_mode_changes)
     if not diff.strip():
@@ -151,7 +166,9 @@ def apply_diff(diff: str, workdir: Path, allow_binary: bool = False, allow_mode_
             + ("; ".join(detail[:4]) or "git apply --check failed")
             + ". Regenerate the diff against the parent commit."
         )
-    done = subprocess.run([*args, "-"], input=text, cwd=workdir, capture_output=True, text=True, check=False, env=env)
+    done = subprocess.run(
+        [*args, "-"], input=text, cwd=workdir, capture_output=True, text=True, check=False, env=env
+    )
     if done.returncode != 0:
         raise PatchError(f"git apply failed after a clean check: {done.stderr.strip()[:500]}")
     _reject_outward_symlinks(workdir)

@@ -17,11 +17,13 @@ INPUT_DIM = 8
 
 def teacher(x: np.ndarray) -> np.ndarray:
     """The fixed target function: inputs (n, 8) -> outputs (n,). Do not change (the harness has a copy)."""
-    return (np.sin(np.pi * x[:, 0]) * x[:, 1]
-            + np.cos(np.pi * x[:, 2] * x[:, 3])
-            + 0.5 * x[:, 4] ** 2
-            - x[:, 5] * x[:, 6]
-            + 0.3 * np.tanh(3.0 * x[:, 7]))
+    return (
+        np.sin(np.pi * x[:, 0]) * x[:, 1]
+        + np.cos(np.pi * x[:, 2] * x[:, 3])
+        + 0.5 * x[:, 4] ** 2
+        - x[:, 5] * x[:, 6]
+        + 0.3 * np.tanh(3.0 * x[:, 7])
+    )
 
 
 def make_training_data(config: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -44,8 +46,9 @@ def curriculum_fraction(config: TrainConfig, step: int) -> float:
     return 0.5 + 0.5 * step / config.curriculum_steps
 
 
-def sample_batch(x: np.ndarray, y: np.ndarray, config: TrainConfig, step: int,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def sample_batch(
+    x: np.ndarray, y: np.ndarray, config: TrainConfig, step: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Sample a minibatch (with replacement) from the pool, respecting the curriculum."""
     available = max(1, int(np.ceil(curriculum_fraction(config, step) * len(x))))
     index = rng.integers(0, available, size=config.batch_size)

@@ -51,8 +51,13 @@ class MLP:
 
     def save(self, path: str) -> None:
         """Write an .npz readable by np.load; byte-identical for identical weights (fixed zip timestamps)."""
-        arrays = {"x_mean": self.x_mean, "x_std": self.x_std,
-                  "y_mean": np.float64(self.y_mean), "y_std": np.float64(self.y_std), **self.params}
+        arrays = {
+            "x_mean": self.x_mean,
+            "x_std": self.x_std,
+            "y_mean": np.float64(self.y_mean),
+            "y_std": np.float64(self.y_std),
+            **self.params,
+        }
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
             for name, value in arrays.items():
                 entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
@@ -63,12 +68,23 @@ class MLP:
     def load(cls, path: str) -> "MLP":
         with np.load(path, allow_pickle=False) as f:
             params = {name: f[name].astype(np.float64) for name in PARAM_NAMES}
-            return cls(params=params, x_mean=f["x_mean"], x_std=f["x_std"],
-                       y_mean=float(f["y_mean"]), y_std=float(f["y_std"]))
+            return cls(
+                params=params,
+                x_mean=f["x_mean"],
+                x_std=f["x_std"],
+                y_mean=float(f["y_mean"]),
+                y_std=float(f["y_std"]),
+            )
 
 
-def init_mlp(input_dim: int, hidden_size: int, init_scale: float, rng: np.random.Generator,
-             x: np.ndarray, y: np.ndarray) -> MLP:
+def init_mlp(
+    input_dim: int,
+    hidden_size: int,
+    init_scale: float,
+    rng: np.random.Generator,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> MLP:
     """Random weights (std init_scale/sqrt(fan_in)), zero biases, normalisation fitted to (x, y)."""
     params = {
         "w1": rng.standard_normal((input_dim, hidden_size)) * init_scale / np.sqrt(input_dim),

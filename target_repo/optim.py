@@ -43,8 +43,8 @@ class Optimizer:
             return self.m[name]
         self.m[name] = self.beta1 * self.m[name] + (1.0 - self.beta1) * grad
         self.v[name] = self.beta2 * self.v[name] + (1.0 - self.beta2) * grad * grad
-        m_hat = self.m[name] / (1.0 - self.beta1 ** self.t)
-        v_hat = self.v[name] / (1.0 - self.beta2 ** self.t)
+        m_hat = self.m[name] / (1.0 - self.beta1**self.t)
+        v_hat = self.v[name] / (1.0 - self.beta2**self.t)
         return m_hat / (np.sqrt(v_hat) + self.eps)
 
 

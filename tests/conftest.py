@@ -38,7 +38,9 @@ def docker_client():  # type: ignore[no-untyped-def]
     except Exception:
         _unavailable(f"sandbox image {IMAGE} not built (run `rsi image build`)")
     yield client
-    leftovers = client.containers.list(all=True, filters={"label": SANDBOX_LABEL})
+    # Only this test process's sandboxes: other runs may share the engine.
+    mine = [SANDBOX_LABEL, f"rsi.pid={os.getpid()}"]
+    leftovers = client.containers.list(all=True, filters={"label": mine})
     for container in leftovers:
         container.remove(force=True)
     assert not leftovers, f"tests leaked {len(leftovers)} sandbox container(s)"

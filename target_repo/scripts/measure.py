@@ -66,8 +66,9 @@ def main() -> None:
         model, final_loss = train(config, seed, log=False)
         times.append(time.perf_counter() - start)
         scores.append(r2_score(y_heldout, model.predict(x_heldout)))
-        print(f"seed={seed} r2={scores[-1]:.4f} final_train_loss={final_loss:.5f} "
-              f"train_time={times[-1]:.2f}s")
+        print(
+            f"seed={seed} r2={scores[-1]:.4f} final_train_loss={final_loss:.5f} train_time={times[-1]:.2f}s"
+        )
     print(f"overrides={overrides}")
     print(f"r2 mean={np.mean(scores):.4f} std={np.std(scores):.4f}  train_time mean={np.mean(times):.2f}s")
 

@@ -18,8 +18,9 @@ if REPO_ROOT not in sys.path:
 def run_script(*args: str) -> subprocess.CompletedProcess:
     """Run `python <args>` from the repo root, capturing output (never raises on failure)."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.fixture(scope="session")

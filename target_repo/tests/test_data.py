@@ -16,12 +16,15 @@ def test_teacher_shape_and_dtype() -> None:
     assert y.dtype == np.float64
 
 
-@pytest.mark.parametrize("value, expected", [
-    (0.0, 1.0),
-    (0.5, 0.5 + math.cos(math.pi * 0.25) + 0.125 - 0.25 + 0.3 * math.tanh(1.5)),
-    (1.0, math.sin(math.pi) + math.cos(math.pi) + 0.5 - 1.0 + 0.3 * math.tanh(3.0)),
-    (-1.0, -math.sin(math.pi) + math.cos(math.pi) + 0.5 - 1.0 - 0.3 * math.tanh(3.0)),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (0.0, 1.0),
+        (0.5, 0.5 + math.cos(math.pi * 0.25) + 0.125 - 0.25 + 0.3 * math.tanh(1.5)),
+        (1.0, math.sin(math.pi) + math.cos(math.pi) + 0.5 - 1.0 + 0.3 * math.tanh(3.0)),
+        (-1.0, -math.sin(math.pi) + math.cos(math.pi) + 0.5 - 1.0 - 0.3 * math.tanh(3.0)),
+    ],
+)
 def test_teacher_fixed_values(value: float, expected: float) -> None:
     x = np.full((1, INPUT_DIM), value)
     assert teacher(x)[0] == pytest.approx(expected, abs=1e-12)

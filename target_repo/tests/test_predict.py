@@ -9,8 +9,15 @@ from predict import predict_file, validate_inputs
 def test_cli_round_trip_shape_and_dtype(tmp_path, trained_model_path) -> None:
     inputs = np.random.default_rng(0).uniform(-1, 1, size=(123, 8))
     np.save(tmp_path / "inputs.npy", inputs)
-    result = run_script("predict.py", "--model", trained_model_path, "--inputs", str(tmp_path / "inputs.npy"),
-                        "--out", str(tmp_path / "predictions.npy"))
+    result = run_script(
+        "predict.py",
+        "--model",
+        trained_model_path,
+        "--inputs",
+        str(tmp_path / "inputs.npy"),
+        "--out",
+        str(tmp_path / "predictions.npy"),
+    )
     assert result.returncode == 0, result.stderr
     predictions = np.load(tmp_path / "predictions.npy", allow_pickle=False)
     assert predictions.shape == (123,) and predictions.dtype == np.float64
@@ -32,15 +39,18 @@ def test_float32_inputs_are_accepted() -> None:
     assert x.dtype == np.float64
 
 
-@pytest.mark.parametrize("bad_inputs, message", [
-    (np.zeros((5, 7)), "shape"),
-    (np.zeros((5, 9)), "shape"),
-    (np.zeros(8), "shape"),
-    (np.zeros((2, 8, 1)), "shape"),
-    (np.full((2, 8), np.nan), "NaN"),
-    (np.array([[np.inf] * 8]), "infinite"),
-    (np.array([["a"] * 8]), "numeric"),
-])
+@pytest.mark.parametrize(
+    "bad_inputs, message",
+    [
+        (np.zeros((5, 7)), "shape"),
+        (np.zeros((5, 9)), "shape"),
+        (np.zeros(8), "shape"),
+        (np.zeros((2, 8, 1)), "shape"),
+        (np.full((2, 8), np.nan), "NaN"),
+        (np.array([[np.inf] * 8]), "infinite"),
+        (np.array([["a"] * 8]), "numeric"),
+    ],
+)
 def test_rejects_bad_inputs(bad_inputs: np.ndarray, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         validate_inputs(bad_inputs)
@@ -48,8 +58,15 @@ def test_rejects_bad_inputs(bad_inputs: np.ndarray, message: str) -> None:
 
 def test_cli_rejects_wrong_shape_with_clear_error(tmp_path, trained_model_path) -> None:
     np.save(tmp_path / "bad.npy", np.zeros((4, 3)))
-    result = run_script("predict.py", "--model", trained_model_path, "--inputs", str(tmp_path / "bad.npy"),
-                        "--out", str(tmp_path / "out.npy"))
+    result = run_script(
+        "predict.py",
+        "--model",
+        trained_model_path,
+        "--inputs",
+        str(tmp_path / "bad.npy"),
+        "--out",
+        str(tmp_path / "out.npy"),
+    )
     assert result.returncode != 0
     assert "shape (n, 8)" in result.stderr
     assert not (tmp_path / "out.npy").exists()
@@ -57,7 +74,14 @@ def test_cli_rejects_wrong_shape_with_clear_error(tmp_path, trained_model_path) 
 
 def test_cli_rejects_pickled_object_arrays(tmp_path, trained_model_path) -> None:
     np.save(tmp_path / "obj.npy", np.array([[object()] * 8], dtype=object), allow_pickle=True)
-    result = run_script("predict.py", "--model", trained_model_path, "--inputs", str(tmp_path / "obj.npy"),
-                        "--out", str(tmp_path / "out.npy"))
+    result = run_script(
+        "predict.py",
+        "--model",
+        trained_model_path,
+        "--inputs",
+        str(tmp_path / "obj.npy"),
+        "--out",
+        str(tmp_path / "out.npy"),
+    )
     assert result.returncode != 0
     assert "predict.py: error" in result.stderr

@@ -41,8 +41,9 @@ def test_different_seeds_give_different_weights() -> None:
 def test_short_run_reduces_training_loss(optimizer: str) -> None:
     lr = {"sgd": 0.05, "momentum": 0.01, "adam": 0.01}[optimizer]
     _, untrained_loss = train(TrainConfig(steps=0, optimizer=optimizer, log_every=0), seed=0, log=False)
-    _, trained_loss = train(TrainConfig(steps=300, optimizer=optimizer, learning_rate=lr, log_every=0),
-                                  seed=0, log=False)
+    _, trained_loss = train(
+        TrainConfig(steps=300, optimizer=optimizer, learning_rate=lr, log_every=0), seed=0, log=False
+    )
     assert trained_loss < untrained_loss
 
 
@@ -53,6 +54,7 @@ def test_unknown_optimizer_is_rejected() -> None:
 
 def test_training_takes_exactly_the_step_budget(monkeypatch) -> None:
     import train as train_module
+
     calls = []
     original = train_module.sample_batch
 

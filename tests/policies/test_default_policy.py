@@ -20,7 +20,10 @@ def policy():  # type: ignore[no-untyped-def]
 
 def evaluation(values: list[float], failed: int = 0) -> Evaluation:
     return Evaluation(
-        parent_commit="p" * 40, diff_sha256="d", backend="docker", ok=True,
+        parent_commit="p" * 40,
+        diff_sha256="d",
+        backend="docker",
+        ok=True,
         tests=TestResult(exit_code=1 if failed else 0, passed=10, failed=failed),
         metric=MetricResult(name="r2", direction="higher", per_seed=dict(enumerate(values))),
     )
@@ -84,7 +87,9 @@ rules:
           -a = 1
           +a = 2
 """
-    with pytest.raises(ConfigError, match=r"broken.yaml:3: rule protect-config: not_match example 1 should not fire"):
+    with pytest.raises(
+        ConfigError, match=r"broken.yaml:3: rule protect-config: not_match example 1 should not fire"
+    ):
         parse_policy(text, "broken.yaml")
 
 
@@ -92,10 +97,18 @@ rules:
     "text, message",
     [
         ("name: x\nrules: [\n", "not valid YAML"),
-        ("name: x\nrules:\n  - id: a\n    type: nope\n    verdict: deny\n", "x.yaml:3: rule a: unknown type 'nope'"),
-        ("name: x\nrules:\n  - id: a\n    type: paths\n    verdict: maybe\n", "x.yaml:3: rule a: rules.0.verdict"),
-        ("name: x\nrules:\n  - id: a\n    type: size\n    verdict: deny\n    params: {max_lines: 3}\n",
-         "rule a: params.max_lines"),
+        (
+            "name: x\nrules:\n  - id: a\n    type: nope\n    verdict: deny\n",
+            "x.yaml:3: rule a: unknown type 'nope'",
+        ),
+        (
+            "name: x\nrules:\n  - id: a\n    type: paths\n    verdict: maybe\n",
+            "x.yaml:3: rule a: rules.0.verdict",
+        ),
+        (
+            "name: x\nrules:\n  - id: a\n    type: size\n    verdict: deny\n    params: {max_lines: 3}\n",
+            "rule a: params.max_lines",
+        ),
     ],
 )
 def test_malformed_policies_name_what_is_wrong(text: str, message: str) -> None:
@@ -104,5 +117,5 @@ def test_malformed_policies_name_what_is_wrong(text: str, message: str) -> None:
 
 
 def test_missing_policy_lists_the_shipped_ones(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="default.yaml"):
+    with pytest.raises(ConfigError, match=r"default\.yaml"):
         load_policy(tmp_path / "nope.yaml")
