@@ -13,12 +13,13 @@ the event being written, never one that was reported as written.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -75,6 +76,7 @@ class TrajectoryWriter:
         self.run_id = run_id
         self._next_seq = next_seq
         self._prev_hash = prev_hash
+        self._lock = _exclusive_lock(path)
         self._file = path.open("a", encoding="utf-8")
 
     @classmethod
@@ -111,12 +113,28 @@ class TrajectoryWriter:
     def close(self) -> None:
         if not self._file.closed:
             self._file.close()
+        if not self._lock.closed:
+            self._lock.close()  # releases the flock
 
     def __enter__(self) -> TrajectoryWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _exclusive_lock(path: Path) -> IO[str]:
+    """One writer per trajectory: a second process (a live run and `rsi review`) is refused."""
+    lock = (path.parent / (path.name + ".lock")).open("w")
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise TrajectoryError(
+            f"{path}: another process is writing this run (it is live). Decide in that run's TUI, or wait "
+            "until it stops."
+        ) from None
+    return lock
 
 
 class ChainLink:

@@ -84,3 +84,13 @@ def test_torn_last_line_is_dropped_on_reopen(tmp_path: Path) -> None:
 def test_unknown_event_kind_is_refused(tmp_path: Path) -> None:
     with TrajectoryWriter.open(tmp_path / "t.jsonl", run_id="t") as writer, pytest.raises(ValueError):
         writer.append("made_up", {})
+
+
+def test_a_second_writer_is_refused_while_the_first_is_open(tmp_path: Path) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    with TrajectoryWriter.open(path, run_id="a") as writer:
+        writer.append("progress", {})
+        with pytest.raises(TrajectoryError, match="another process is writing"):
+            TrajectoryWriter.open(path, run_id="b")
+    with TrajectoryWriter.open(path, run_id="b") as again:
+        again.append("progress", {})
