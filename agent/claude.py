@@ -318,7 +318,8 @@ class AnthropicModel:
                 response = self.client.messages.create(
                     model=self.config.model, max_tokens=self.config.max_tokens, **request, **extra
                 )
-                return response.model_dump(mode="json", exclude_none=True)
+                # A malformed reply (say, a tool input that is not an object) is kept as sent, quietly.
+                return response.model_dump(mode="json", exclude_none=True, warnings=False)
             except anthropic.APIStatusError as exc:
                 if exc.status_code not in RETRYABLE_STATUS and exc.status_code < 500:
                     raise self._refused(exc) from exc
