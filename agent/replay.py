@@ -23,11 +23,13 @@ from rsi.trajectory import TrajectoryReader
 from sandbox.base import Backend
 
 _DURATION = re.compile(r"\d+(\.\d+)?\s*(s|ms|sec|seconds)\b")
-"""Timings in tool output differ from run to run without anything having diverged."""
+_CONTAINER_ID = re.compile(r"\b[0-9a-f]{12}\b")
+"""Timings and the sandbox's container id (its hostname) differ from run to run without anything
+having diverged."""
 
 
 def normalized(text: str) -> str:
-    return _DURATION.sub("<duration>", text)
+    return _CONTAINER_ID.sub("<container>", _DURATION.sub("<duration>", text))
 
 
 def first_difference(recorded: str, replayed: str) -> str:
@@ -107,14 +109,16 @@ class ReplayProposer:
             max_tokens=setup["max_tokens"],
             max_steps=max(1, len(responses)),
             max_generation_tokens=limits.get("max_generation_tokens", ClaudeConfig().max_generation_tokens),
-            max_generation_dollars=limits.get("max_generation_dollars", ClaudeConfig().max_generation_dollars),
+            max_generation_dollars=limits.get(
+                "max_generation_dollars", ClaudeConfig().max_generation_dollars
+            ),
             # Wall time is not reproducible: the recorded responses bound the replay instead.
             max_generation_seconds=1e9,
         )
         model = RecordedModel(recorded.transcript, context.generation, self.trajectory)
-        replayed = AgentRun(config, self.backend, model, f"replay:{recorded.proposer}", self.progress).propose(
-            context, parent_tree
-        )
+        replayed = AgentRun(
+            config, self.backend, model, f"replay:{recorded.proposer}", self.progress
+        ).propose(context, parent_tree)
         found = self._compare(context.generation, recorded, replayed)
         self.divergences.extend(found)
         stop = recorded.stop_reason if replayed.stop_reason == "steps" else replayed.stop_reason
@@ -129,9 +133,7 @@ class ReplayProposer:
     @staticmethod
     def _compare(generation: int, recorded: Proposal, replayed: Proposal) -> list[str]:
         found: list[str] = []
-        first_user = [
-            [e for e in p.transcript if e.get("kind") == "user"][:1] for p in (recorded, replayed)
-        ]
+        first_user = [[e for e in p.transcript if e.get("kind") == "user"][:1] for p in (recorded, replayed)]
         if first_user[0] != first_user[1]:
             found.append(f"generation {generation}: the agent's context (objective, parent, history) differs")
         old_tools = [e for e in recorded.transcript if e.get("kind") == "tool"]
@@ -139,9 +141,13 @@ class ReplayProposer:
         for old, new in zip(old_tools, new_tools, strict=False):
             where = f"generation {generation} step {old['step']} tool {old['name']}"
             if old.get("is_error") != new.get("is_error"):
-                found.append(f"{where}: recorded {'an error' if old.get('is_error') else 'success'}, now the opposite")
+                found.append(
+                    f"{where}: recorded {'an error' if old.get('is_error') else 'success'}, now the opposite"
+                )
             elif normalized(str(old.get("result"))) != normalized(str(new.get("result"))):
-                found.append(f"{where}: result differs ({first_difference(str(old['result']), str(new['result']))})")
+                found.append(
+                    f"{where}: result differs ({first_difference(str(old['result']), str(new['result']))})"
+                )
         if len(old_tools) != len(new_tools):
             found.append(
                 f"generation {generation}: {len(old_tools)} tool calls recorded, {len(new_tools)} re-executed"

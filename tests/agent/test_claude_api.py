@@ -85,11 +85,21 @@ def test_submit_records_claims_usage_cache_and_prompt() -> None:
     assert summary["kind"] == "summary" and summary["cache_hit_rate"] == pytest.approx(5000 / 10050, abs=1e-4)
     first, second = api.requests
     # Tools: Anthropic's client-side bash and text editor, plus submit; the stable prefix is cached.
-    assert [t.get("type", "custom") for t in first["tools"]] == ["bash_20250124", "text_editor_20250728", "custom"]
+    assert [t.get("type", "custom") for t in first["tools"]] == [
+        "bash_20250124",
+        "text_editor_20250728",
+        "custom",
+    ]
     assert first["system"][0]["cache_control"] == {"type": "ephemeral"}
     prompt = first["messages"][0]["content"][0]
     assert prompt["cache_control"] == {"type": "ephemeral"}
-    for expected_text in ("imitate the teacher", "0.1500 ± 0.0100", "gen 1 [reject]", "metric-improves", "predict.py"):
+    for expected_text in (
+        "imitate the teacher",
+        "0.1500 ± 0.0100",
+        "gen 1 [reject]",
+        "metric-improves",
+        "predict.py",
+    ):
         assert expected_text in prompt["text"]
     assert second["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
     assert second["messages"][-1]["content"][0]["is_error"] is True
