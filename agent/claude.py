@@ -307,16 +307,19 @@ class AnthropicModel:
         return str(self.client.base_url)
 
     def __call__(self, request: dict[str, Any], step: int) -> dict[str, Any]:
-        extra = (
-            {"extra_body": {"temperature": self.config.temperature}}
-            if self.config.temperature is not None
-            else {}
-        )
+        # This SDK's create() has no temperature parameter; the API still accepts it in the body.
+        temperature = self.config.temperature
+        extra_body = {"temperature": temperature} if temperature is not None else None
         last: Exception | None = None
         for attempt in range(self.config.api_retries + 1):
             try:
                 response = self.client.messages.create(
-                    model=self.config.model, max_tokens=self.config.max_tokens, **request, **extra
+                    model=self.config.model,
+                    max_tokens=self.config.max_tokens,
+                    system=request["system"],
+                    tools=request["tools"],
+                    messages=request["messages"],
+                    extra_body=extra_body,
                 )
                 # A malformed reply (say, a tool input that is not an object) is kept as sent, quietly.
                 return response.model_dump(mode="json", exclude_none=True, warnings=False)

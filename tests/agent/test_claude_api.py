@@ -229,3 +229,10 @@ def test_history_is_compact(tmp_path: Path) -> None:
     ]
     message = context_message(context(HISTORY_LIMIT + 6, history), tmp_path)
     assert "(5 earlier generations not shown)" in message and "idea 6" in message and "idea 5 " not in message
+
+
+def test_model_max_tokens_and_temperature_are_configurable() -> None:
+    with FakeMessagesAPI([submit_reply()]) as api:
+        propose(api, model="claude-opus-5-5", max_tokens=1234, temperature=0.3)
+    sent = api.requests[0]
+    assert (sent["model"], sent["max_tokens"], sent["temperature"]) == ("claude-opus-5-5", 1234, 0.3)
