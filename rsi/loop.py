@@ -31,7 +31,7 @@ from rsi.contracts import (
     Reviewer,
     Usage,
 )
-from rsi.errors import RsiError, RunInterrupted
+from rsi.errors import ModelUnavailable, RsiError, RunInterrupted
 from rsi.target import TargetSpec
 from rsi.trajectory import Event, TrajectoryWriter
 from sandbox.evaluate import TrustedEvaluator
@@ -136,6 +136,9 @@ class GenerationLoop:
                 status, reason = "interrupted", "Ctrl-C: stopped after recording every finished step"
             except RunInterrupted as exc:
                 status, reason = "stopped", str(exc)
+            except ModelUnavailable as exc:
+                status, reason = "paused", str(exc)
+                self.record("error", {"message": str(exc), "type": type(exc).__name__})
             except RsiError as exc:
                 status, reason = "error", str(exc)
                 self.record("error", {"message": str(exc), "type": type(exc).__name__})
