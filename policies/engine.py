@@ -202,7 +202,7 @@ def _schema_error(exc: ValidationError, raw: Any, locate: _Locator) -> ConfigErr
     index = loc[1] if len(loc) > 1 and loc[0] == "rules" and isinstance(loc[1], int) else None
     field_path = ".".join(str(p) for p in loc) or "(top level)"
     hint = "a policy needs `name` and a list of `rules` (each: id, type, verdict, params, examples)"
-    if loc and loc[-1] == "verdict" or "verdict" in field_path:
+    if (loc and loc[-1] == "verdict") or "verdict" in field_path:
         hint = "a verdict is one of allow, review, deny"
     elif loc and loc[-1] == "id":
         hint = "a rule id is lower case letters, digits, '.', '_' or '-'"

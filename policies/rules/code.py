@@ -149,11 +149,13 @@ PATH_TYPES = ("pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "Path", "
 class CodeAddedParams(Params):
     categories: list[CategoryName] = Field(default_factory=lambda: [c for c in CATEGORIES if c != "seeding"])
     """Which categories of added code are findings (see CATEGORIES in policies/rules/code.py)."""
-    paths: list[str] = ["*.py"]
+    paths: list[str] = Field(default_factory=lambda: ["*.py"])
     """gitignore-style patterns of the files inspected."""
     exclude: list[str] = Field(default_factory=list)
     """gitignore-style patterns of files not inspected (e.g. tooling scripts)."""
-    seeding_paths: list[str] = ["predict.py", "eval*.py", "evaluate*.py", "score*.py", "metric*.py"]
+    seeding_paths: list[str] = Field(
+        default_factory=lambda: ["predict.py", "eval*.py", "evaluate*.py", "score*.py", "metric*.py"]
+    )
     """Where the `seeding` category applies: the target's evaluation paths."""
     extra_names: list[str] = Field(default_factory=list)
     """More fnmatch patterns of dotted names to flag (e.g. 'pickle.load*')."""
@@ -362,9 +364,9 @@ class BanditParams(Params):
     """Findings below this bandit confidence are dropped."""
     severity_verdicts: dict[Severity, VerdictKind] = Field(default_factory=dict)
     """Verdict per bandit severity (e.g. {HIGH: deny, MEDIUM: review}); unlisted ones use the rule's."""
-    skip: list[str] = ["B101", "B311"]
+    skip: list[str] = Field(default_factory=lambda: ["B101", "B311"])
     """bandit test ids not run (assert_used and pseudo-random generators are normal in ML code)."""
-    paths: list[str] = ["*.py"]
+    paths: list[str] = Field(default_factory=lambda: ["*.py"])
     """gitignore-style patterns of the files scanned."""
     exclude: list[str] = Field(default_factory=list)
     """gitignore-style patterns of files not scanned."""

@@ -19,7 +19,7 @@ class PathsParams(Params):
     """gitignore-style patterns (matched with pathspec) of files the rule protects."""
     include_target_protected: bool = False
     """Also protect the target's rsi.toml [protected].paths."""
-    changes: list[ChangeKind] = ["added", "modified", "deleted", "renamed"]
+    changes: list[ChangeKind] = Field(default_factory=lambda: ["added", "modified", "deleted", "renamed"])
     """Which kinds of change the rule objects to (a rename counts for its old and its new path)."""
 
 
@@ -82,9 +82,13 @@ class SizeRule(Rule):
             return super().example_context(example)
         unknown = set(example) - {"files", "added", "removed"}
         if unknown or not all(isinstance(v, int) and v >= 0 for v in example.values()):
-            raise ConfigError("a size example counts {files: N, added: N, removed: N} (non-negative integers)")
+            raise ConfigError(
+                "a size example counts {files: N, added: N, removed: N} (non-negative integers)"
+            )
         files = max(1, example.get("files", 1))
-        changes = [FileChange(path=f"file{i}.py", old_path=f"file{i}.py", status="modified") for i in range(files)]
+        changes = [
+            FileChange(path=f"file{i}.py", old_path=f"file{i}.py", status="modified") for i in range(files)
+        ]
         for kind in ("added", "removed"):
             for n in range(example.get(kind, 0)):
                 getattr(changes[0], kind).append(AddedLine(n + 1, ""))

@@ -48,7 +48,9 @@ class EvaluationRule(Rule):
 
     def example_context(self, example: Any) -> CheckContext:
         if not isinstance(example, dict):
-            raise ConfigError(f"a {self.kind} example must be a mapping of measurements ({sorted(EXAMPLE_KEYS)})")
+            raise ConfigError(
+                f"a {self.kind} example must be a mapping of measurements ({sorted(EXAMPLE_KEYS)})"
+            )
         unknown = set(example) - EXAMPLE_KEYS
         if unknown:
             raise ConfigError(f"unknown example keys {sorted(unknown)}; known: {sorted(EXAMPLE_KEYS)}")

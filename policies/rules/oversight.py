@@ -27,7 +27,7 @@ class OversightParams(Params):
     """fnmatch patterns of function/class/variable names that are oversight code (e.g. 'log_*')."""
     calls: list[str] = Field(default_factory=list)
     """fnmatch patterns of dotted call names whose addition or removal is a finding (e.g. 'logging.*')."""
-    code_paths: list[str] = ["*.py"]
+    code_paths: list[str] = Field(default_factory=lambda: ["*.py"])
     """gitignore-style patterns of the files whose symbols and calls are inspected."""
 
 
@@ -92,7 +92,9 @@ class OversightTamperingRule(Rule):
         findings = []
         for name, sides in counts.items():
             added, removed = sides["new"], sides["old"]
-            verb = "adds" if len(added) > len(removed) else "removes" if len(removed) > len(added) else "changes"
+            verb = (
+                "adds" if len(added) > len(removed) else "removes" if len(removed) > len(added) else "changes"
+            )
             findings.append(
                 self.finding(
                     f"{verb} a call to oversight function {name}",

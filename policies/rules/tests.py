@@ -70,7 +70,9 @@ TOLERANCE_NAME = re.compile(r"(?i)(tol|eps|margin|slack)")
 INI_COLLECTION = re.compile(
     r"\b(testpaths|norecursedirs|python_files|python_classes|python_functions|collect_ignore\w*)\b"
 )
-CLI_DESELECT = re.compile(r"(^|[\s\"'=])(-k|-m|--deselect|--ignore|--ignore-glob|--lf|--last-failed|--co)(\s|=|$)")
+CLI_DESELECT = re.compile(
+    r"(^|[\s\"'=])(-k|-m|--deselect|--ignore|--ignore-glob|--lf|--last-failed|--co)(\s|=|$)"
+)
 COLLECTION_HOOKS = {
     "pytest_ignore_collect",
     "pytest_collection_modifyitems",
@@ -85,17 +87,19 @@ class TestWeakeningParams(Params):
 
     checks: list[Check] = Field(default_factory=lambda: list(Check.__args__))  # type: ignore[attr-defined]
     """Which kinds of weakening are findings."""
-    test_paths: list[str] = ["tests/", "test_*.py", "*_test.py", "conftest.py"]
+    test_paths: list[str] = Field(default_factory=lambda: ["tests/", "test_*.py", "*_test.py", "conftest.py"])
     """gitignore-style patterns of test code."""
-    config_files: list[str] = [
-        "pytest.ini",
-        "setup.cfg",
-        "tox.ini",
-        "pyproject.toml",
-        "rsi.toml",
-        "conftest.py",
-        "Makefile",
-    ]
+    config_files: list[str] = Field(
+        default_factory=lambda: [
+            "pytest.ini",
+            "setup.cfg",
+            "tox.ini",
+            "pyproject.toml",
+            "rsi.toml",
+            "conftest.py",
+            "Makefile",
+        ]
+    )
     """gitignore-style patterns of files that configure test collection (and the test command)."""
 
 
@@ -104,7 +108,9 @@ class TestWeakeningRule(Rule):
     __test__ = False
 
     kind = "test_weakening"
-    summary = "tests deleted, asserts removed/loosened, skip/xfail added, tolerances widened, tests uncollected"
+    summary = (
+        "tests deleted, asserts removed/loosened, skip/xfail added, tolerances widened, tests uncollected"
+    )
     Params = TestWeakeningParams
     params: TestWeakeningParams
 
@@ -121,7 +127,7 @@ class TestWeakeningRule(Rule):
             )
             if "deleted" in enabled:
                 findings += self._deleted(view, is_test)
-            if is_test and view.is_python:
+            if is_test and view.is_python and view.change.status != "deleted":
                 if "asserts_removed" in enabled or "asserts_loosened" in enabled:
                     findings += self._asserts(view, enabled)
                 if "skips_added" in enabled:
@@ -291,10 +297,8 @@ def _test_defs(view: FileView, side: str) -> dict[str, int]:
     found: dict[str, int] = {}
     for node in view.changed_nodes(side):  # type: ignore[arg-type]
         if (
-            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-            and node.name.startswith("test")
-            or isinstance(node, ast.ClassDef)
-            and node.name.startswith("Test")
+            (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"))
+            or (isinstance(node, ast.ClassDef) and node.name.startswith("Test"))
         ) and node.lineno in view.focus(side):  # type: ignore[arg-type]
             found.setdefault(node.name, node.lineno)
     return found
@@ -343,7 +347,11 @@ def _loosened(before: ast.expr, after: ast.expr) -> str | None:
 
 
 def _number(node: ast.AST) -> float | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+    ):
         return float(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         inner = _number(node.operand)

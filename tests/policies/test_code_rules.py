@@ -124,12 +124,17 @@ def test_non_python_and_deleted_files_are_not_parsed(code_rule) -> None:  # type
 
 @pytest.fixture(scope="module")
 def bandit_rule():  # type: ignore[no-untyped-def]
-    return one_rule("bandit", {"min_severity": "LOW", "severity_verdicts": {"HIGH": "deny", "LOW": "allow"}}, "review")
+    return one_rule(
+        "bandit", {"min_severity": "LOW", "severity_verdicts": {"HIGH": "deny", "LOW": "allow"}}, "review"
+    )
 
 
 def test_bandit_findings_on_changed_lines_only_and_nosec_ignored(bandit_rule) -> None:  # type: ignore[no-untyped-def]
     before = "import pickle\n\n\ndef load(blob):\n    return pickle.loads(blob)\n"
-    after = before + "\n\ndef run(cmd):\n    import subprocess\n    return subprocess.call(cmd, shell=True)  # nosec\n"
+    after = (
+        before
+        + "\n\ndef run(cmd):\n    import subprocess\n    return subprocess.call(cmd, shell=True)  # nosec\n"
+    )
     found = findings(bandit_rule, "data.py", before, after)
     assert found and all(f.line in (9, 10) for f in found), found  # the old pickle.loads is not reported
     ids = {f.evidence["test_id"] for f in found}
