@@ -432,6 +432,7 @@ class BanditRule(Rule):
 def run_bandit(files: list[str], skip: list[str]) -> list:  # type: ignore[type-arg]
     """bandit's own manager on files; `# nosec` is ignored so a candidate cannot silence it."""
     logging.getLogger("bandit").setLevel(logging.ERROR)
+    logging.getLogger("stevedore").setLevel(logging.CRITICAL)  # optional bandit formatters we never use
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # bandit's plugin loader warns about its own deprecated arguments
         from bandit.core import config as bandit_config

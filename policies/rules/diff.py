@@ -47,7 +47,7 @@ class PathsRule(Rule):
                 line = change.added[0].line_no if change.added else None
                 findings.append(
                     self.finding(
-                        f"{change.status} protected path {hits[0]}",
+                        f"{change.status} {hits[0]}: {self.spec.description or 'a protected path'}",
                         file=change.path,
                         line=line,
                         status=change.status,
