@@ -109,7 +109,7 @@ def _run_rule(rule: Rule, ctx: CheckContext) -> list[Finding]:
         return [
             Finding(
                 rule_id=rule.spec.id,
-                verdict=verdict,  # type: ignore[arg-type]
+                verdict=verdict,
                 message=f"the rule could not judge this diff ({type(exc).__name__}: {exc}); a human should",
                 evidence={"internal_error": repr(exc)[:500]},
             )
@@ -262,7 +262,7 @@ def parse_policy(text: str, source: str, target: TargetSpec | None = None) -> Lo
 
 def _check_examples(rule: Rule, index: int, locate: _Locator) -> None:
     for expected in ("match", "not_match"):
-        for number, example in enumerate(rule.spec.examples.get(expected, []), start=1):  # type: ignore[call-overload]
+        for number, example in enumerate(rule.spec.examples.get(expected, []), start=1):
             where = locate.where(("rules", index, "examples", expected, number - 1))
             try:
                 findings = rule.check(rule.example_context(example))

@@ -329,7 +329,7 @@ def file_views(ctx: CheckContext) -> list[FileView]:
     return views
 
 
-def _hunks(patched) -> list[Hunk]:  # type: ignore[no-untyped-def]
+def _hunks(patched) -> list[Hunk]:
     hunks = []
     for hunk in patched:
         lines = [

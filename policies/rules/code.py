@@ -147,7 +147,9 @@ PATH_TYPES = ("pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "Path", "
 
 
 class CodeAddedParams(Params):
-    categories: list[CategoryName] = Field(default_factory=lambda: [c for c in CATEGORIES if c != "seeding"])
+    categories: list[CategoryName] = Field(
+        default_factory=lambda: [c for c in CategoryName.__args__ if c != "seeding"]  # type: ignore[attr-defined]
+    )
     """Which categories of added code are findings (see CATEGORIES in policies/rules/code.py)."""
     paths: list[str] = Field(default_factory=lambda: ["*.py"])
     """gitignore-style patterns of the files inspected."""
@@ -191,7 +193,7 @@ class CodeAddedRule(Rule):
         return findings
 
     def _categories(self, view: FileView) -> list[str]:
-        chosen = list(self.params.categories)
+        chosen: list[str] = list(self.params.categories)
         if "seeding" in chosen and not self.seeding_files.match_file(view.path):
             chosen.remove("seeding")
         return chosen
@@ -405,7 +407,7 @@ class BanditRule(Rule):
             issues = run_bandit(sorted(written), self.params.skip) if written else []
         return self._findings(issues, written)
 
-    def _findings(self, issues: list, written: dict[str, tuple[FileView, int]]) -> list[Finding]:  # type: ignore[type-arg]
+    def _findings(self, issues: list, written: dict[str, tuple[FileView, int]]) -> list[Finding]:
         p = self.params
         findings: dict[tuple[str, int, str], Finding] = {}
         for issue in issues:
@@ -421,7 +423,7 @@ class BanditRule(Rule):
                 f"bandit {issue.test_id} ({issue.severity.lower()} severity): {issue.text}",
                 file=view.path,
                 line=line,
-                verdict=p.severity_verdicts.get(issue.severity, self.spec.verdict),  # type: ignore[call-overload]
+                verdict=p.severity_verdicts.get(issue.severity, self.spec.verdict),
                 test_id=issue.test_id,
                 severity=issue.severity,
                 confidence=issue.confidence,
@@ -429,7 +431,7 @@ class BanditRule(Rule):
         return list(findings.values())
 
 
-def run_bandit(files: list[str], skip: list[str]) -> list:  # type: ignore[type-arg]
+def run_bandit(files: list[str], skip: list[str]) -> list:
     """bandit's own manager on files; `# nosec` is ignored so a candidate cannot silence it."""
     logging.getLogger("bandit").setLevel(logging.ERROR)
     logging.getLogger("stevedore").setLevel(logging.CRITICAL)  # optional bandit formatters we never use

@@ -19,7 +19,7 @@ class PathsParams(Params):
     """gitignore-style patterns (matched with pathspec) of files the rule protects."""
     include_target_protected: bool = False
     """Also protect the target's rsi.toml [protected].paths."""
-    changes: list[ChangeKind] = Field(default_factory=lambda: ["added", "modified", "deleted", "renamed"])
+    changes: list[ChangeKind] = Field(default_factory=lambda: list(ChangeKind.__args__))  # type: ignore[attr-defined]
     """Which kinds of change the rule objects to (a rename counts for its old and its new path)."""
 
 

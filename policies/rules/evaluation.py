@@ -274,7 +274,7 @@ class IntegrityRule(EvaluationRule):
                     f"integrity check {found.rule_id}: {found.message}",
                     file=found.file,
                     line=found.line,
-                    verdict=verdict,  # type: ignore[arg-type]
+                    verdict=verdict,
                     integrity_rule=found.rule_id,
                     harness_evidence=found.evidence,
                 )

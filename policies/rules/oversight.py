@@ -63,11 +63,11 @@ class OversightTamperingRule(Rule):
             return []
         hits: dict[str, tuple[int | None, str]] = {}
         for side in ("new", "old"):
-            for line, chain in view.enclosing(side).items():  # type: ignore[arg-type]
+            for line, chain in view.enclosing(side).items():
                 for name in chain:
                     if self._symbol(name):
                         hits.setdefault(name, (line if side == "new" else None, f"code inside {name}"))
-            for name, line in _defined_names(view, side):  # type: ignore[arg-type]
+            for name, line in _defined_names(view, side):
                 if self._symbol(name):
                     verb = "defines or assigns" if side == "new" else "removes or reassigns"
                     hits.setdefault(name, (line if side == "new" else None, f"{verb} {name}"))
@@ -81,14 +81,14 @@ class OversightTamperingRule(Rule):
             return []
         counts: dict[str, dict[Side, list[int]]] = {}
         for side in ("new", "old"):
-            aliases = view.aliases(side)  # type: ignore[arg-type]
-            focus = view.focus(side)  # type: ignore[arg-type]
-            for node in view.changed_nodes(side):  # type: ignore[arg-type]
+            aliases = view.aliases(side)
+            focus = view.focus(side)
+            for node in view.changed_nodes(side):
                 if isinstance(node, ast.Call) and node.lineno in focus:
                     name = dotted(node.func)
                     origin = resolve(name, aliases)[0] if name else ""
                     if any(fnmatch.fnmatchcase(origin, p) for p in self.params.calls):
-                        counts.setdefault(origin, {"new": [], "old": []})[side].append(node.lineno)  # type: ignore[index]
+                        counts.setdefault(origin, {"new": [], "old": []})[side].append(node.lineno)
         findings = []
         for name, sides in counts.items():
             added, removed = sides["new"], sides["old"]

@@ -120,7 +120,7 @@ class TestWeakeningRule(Rule):
 
     def check(self, ctx: CheckContext) -> list[Finding]:
         findings: list[Finding] = []
-        enabled = set(self.params.checks)
+        enabled: set[str] = set(self.params.checks)
         for view in ctx.files:
             is_test = bool(self.tests.match_file(view.path)) or bool(
                 view.change.old_path and self.tests.match_file(view.change.old_path)
@@ -169,7 +169,7 @@ class TestWeakeningRule(Rule):
         new = _assertions(view, "new")
         findings = []
         if "asserts_removed" in enabled and len(old) > len(new):
-            line = old[0].lineno if old else None
+            line = getattr(old[0], "lineno", None) if old else None
             findings.append(
                 self.finding(
                     f"{len(old) - len(new)} assertion(s) removed ({len(old)} changed away, {len(new)} added)",
@@ -285,7 +285,7 @@ class TestWeakeningRule(Rule):
                     self.finding(
                         f"test collection changed in {view.path}: {hit}",
                         file=view.path,
-                        line=node.lineno,
+                        line=getattr(node, "lineno", None),
                         check="collection_excluded",
                     )
                 )
