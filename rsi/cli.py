@@ -303,7 +303,7 @@ VERDICT_EXIT = {"allow": 0, "review": 1, "deny": 2}
 @policy_app.command("validate")
 @friendly
 def policy_validate(
-    file: Annotated[str, typer.Argument(help="Policy YAML (or a shipped name: default, strict).")],
+    file: Annotated[str, typer.Argument(help="Policy YAML (or a shipped name: default, strict, example).")],
     target: Annotated[
         Path | None, typer.Option(help="Target whose rsi.toml protected paths to include.")
     ] = None,
@@ -315,14 +315,30 @@ def policy_validate(
     spec = TargetSpec.load(target) if target else None
     policy = load_policy(resolve_policy_path(file), target=spec)
     table = Table(title=f"policy {policy.name} ({policy.content_hash[:12]}) — default {policy.spec.default}")
-    for column in ("rule", "type", "verdict", "examples", "description"):
+    for column in ("rule", "type", "verdict", "examples", "params", "description"):
         table.add_column(column)
     for rule in policy.rules:
         examples = rule.spec.examples
         counts = f"{len(examples.get('match', []))} match / {len(examples.get('not_match', []))} not"
-        table.add_row(rule.spec.id, rule.spec.type, rule.spec.verdict, counts, rule.spec.description)
+        params = ", ".join(f"{k}={v}" for k, v in rule.spec.params.items())
+        table.add_row(rule.spec.id, rule.spec.type, rule.spec.verdict, counts, params, rule.spec.description)
     console.print(table)
     console.print(f"[green]valid[/green]: {len(policy.rules)} rules, every example checked.")
+
+
+def _read_evaluation(path: Path | None) -> Any:
+    from pydantic import ValidationError
+
+    from rsi.contracts import Evaluation
+
+    if path is None:
+        return None
+    try:
+        return Evaluation.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError) as exc:
+        raise ConfigError(
+            f"{path}: not an evaluation ({str(exc).splitlines()[0]}). Write one with `rsi evaluate --json`."
+        ) from exc
 
 
 @policy_app.command("check")
@@ -330,9 +346,19 @@ def policy_check(
     patch: Annotated[str, typer.Argument(help="Unified diff file (- for stdin).")],
     policy: Annotated[str, typer.Option(help="Policy YAML or shipped name.")] = "default",
     target: Annotated[Path | None, typer.Option(help="Target whose protected paths to include.")] = None,
+    evaluation: Annotated[
+        Path | None, typer.Option(help="Evaluation JSON of the candidate (`rsi evaluate --json`).")
+    ] = None,
+    parent: Annotated[Path | None, typer.Option(help="Evaluation JSON of the parent.")] = None,
+    tree: Annotated[
+        Path | None, typer.Option(help="The patched tree: code rules then read whole files.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
-    """The verdict of a policy on a diff (diff rules only). Exit 0 allow, 1 review, 2 deny, 3 error."""
+    """The verdict of a policy on a diff (and, given evaluations, on its measurements).
+
+    Exit 0 allow, 1 review, 2 deny, 3 error. Without --evaluation only the diff rules run.
+    """
     from policies.engine import load_policy, resolve_policy_path
     from rsi.contracts import Proposal
     from rsi.target import TargetSpec
@@ -340,7 +366,11 @@ def policy_check(
     try:
         spec = TargetSpec.load(target) if target else None
         loaded = load_policy(resolve_policy_path(policy), target=spec)
-        verdict = loaded.check(Proposal(diff=read_patch(patch), rationale="", proposer="cli"), None, None)
+        candidate, parent_eval = _read_evaluation(evaluation), _read_evaluation(parent)
+        if tree is not None and not tree.is_dir():
+            raise ConfigError(f"{tree}: not a directory. Pass the patched tree of the target.")
+        proposal = Proposal(diff=read_patch(patch), rationale="", proposer="cli")
+        verdict = loaded.check(proposal, candidate, parent_eval, tree=tree)
     except RsiError as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(3) from None
@@ -351,8 +381,16 @@ def policy_check(
             f"verdict: [bold]{verdict.verdict}[/bold] ({verdict.policy_name} {verdict.policy_hash[:12]})"
         )
         for finding in verdict.findings:
-            where = f" {finding.file}:{finding.line}" if finding.file else ""
-            console.print(f"  [{finding.rule_id}] {finding.verdict}{where}: {finding.message}")
+            where = (
+                f" {finding.file}:{finding.line}"
+                if finding.line
+                else f" {finding.file}"
+                if finding.file
+                else ""
+            )
+            console.print(f"  [{finding.rule_id}] {finding.verdict}{where}: {finding.message}", markup=False)
+        if not verdict.findings:
+            console.print(f"  no rule matched: the policy's default ({loaded.spec.default})")
     raise typer.Exit(VERDICT_EXIT[verdict.verdict])
 
 
