@@ -146,6 +146,7 @@ class GenerationLoop:
         self.parent_evaluated: set[str] = set()
         self.generation = 0
         self.state = "running"
+        self._last: dict[str, str | None] = {}
 
     # -- recording -----------------------------------------------------------------------
 
@@ -162,6 +163,8 @@ class GenerationLoop:
     def _write_status(self, event: Event) -> None:
         config = self.config
         data = event.data
+        if event.kind in ("verdict", "decision"):
+            self._last[event.kind] = f"generation {event.generation}: {data.get(event.kind)}"
         write_status(
             config.run_dir,
             {
@@ -178,8 +181,8 @@ class GenerationLoop:
                 if self.baseline and self.baseline.metric
                 else None,
                 "best_metric": self.best,
-                "last_verdict": data.get("verdict") if event.kind == "verdict" else None,
-                "last_decision": data.get("decision") if event.kind == "decision" else None,
+                "last_verdict": self._last.setdefault("verdict", None),
+                "last_decision": self._last.setdefault("decision", None),
                 "budgets": {
                     "wall_s": {"used": round(self.wall_used_s(), 1), "limit": config.max_wall_s},
                     "dollars": {"used": round(self.usage.dollars, 4), "limit": config.max_dollars},

@@ -38,7 +38,14 @@ GENESIS_HASH = "0" * 64
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 MIGRATIONS: dict[int, Migration] = {}
 """version → function turning an event payload of that version into one of version + 1."""
-SUPPORTED_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION, *MIGRATIONS})
+
+
+def supported_versions() -> frozenset[int]:
+    """The schema versions this rsi reads: its own, and every one a migration upgrades."""
+    return frozenset({SCHEMA_VERSION, *MIGRATIONS})
+
+
+SUPPORTED_SCHEMA_VERSIONS = supported_versions()
 
 EVENT_KINDS = (
     "run_started",
@@ -229,6 +236,7 @@ class TrajectoryReader:
         self.path = path
 
     def _parsed(self) -> Iterator[tuple[int, str, Event]]:
+        supported = supported_versions()
         with self.path.open(encoding="utf-8") as handle:
             for number, raw in enumerate(handle, start=1):
                 line = raw.rstrip("\n")
@@ -242,10 +250,10 @@ class TrajectoryReader:
                         "truncated at this line."
                     ) from exc
                 version = payload.get("schema_version") if isinstance(payload, dict) else None
-                if version not in SUPPORTED_SCHEMA_VERSIONS:
+                if version not in supported:
                     raise TrajectoryError(
                         f"{self.path}:{number}: schema version {version!r} is not readable by this rsi "
-                        f"(it reads versions {sorted(SUPPORTED_SCHEMA_VERSIONS)}); use the rsi version "
+                        f"(it reads versions {sorted(supported)}); use the rsi version "
                         "that wrote it, or one that can migrate it."
                     )
                 try:

@@ -71,7 +71,7 @@ class VerifyReport:
         return rows
 
 
-COLUMNS = ["generation", "parent tree", "diff", "tests", "metric", "failure", "verdict", "decision", "result"]
+COLUMNS = ["gen", "parent tree", "diff", "tests", "metric", "failure", "verdict", "decision", "result"]
 
 
 # -- what the recorded run applied ------------------------------------------------------------
