@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on a server, and no window in tests
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from rsi.errors import ConfigError
 from rsi.loop import diff_stat
@@ -190,6 +191,7 @@ def plot_run(data: RunData, out: Path) -> Path:
         )
         axes.axhline(data.baseline, color="grey", linestyle=":", label="baseline")
     axes.set_xlabel("generation")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(f"{data.metric_name} ({data.direction} is better)")
     axes.set_title(f"{data.name}: {data.metric_name} over generations")
     axes.legend(loc="best")

@@ -307,6 +307,6 @@ class TrajectoryReader:
         # One event beyond the head is the crash window between appending a line and its head update.
         if last.seq > head.seq + 1:
             raise TrajectoryError(
-                f"{self.path}:{head_line + 2}: {last.seq - head.seq} event(s) follow the last one the "
+                f"{self.path}:{head_line + 1}: {last.seq - head.seq} event(s) follow the last one the "
                 f"writer recorded in {head_path(self.path).name}: they were appended by something else."
             )
