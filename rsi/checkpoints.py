@@ -1,8 +1,8 @@
 """Checkpoint thresholds: the moments a headless run stops and waits for a human.
 
 Three kinds, each configured in `RunConfig.checkpoints` and each firing at most once per key:
-- the metric of a candidate moves more than N spreads from its parent's (a jump worth a look,
-  whether it is a breakthrough or a harness being gamed),
+- the metric of a candidate improves on its parent's by more than N spreads (a jump worth a look
+  before it becomes the parent of everything after it: a breakthrough, or a harness being gamed),
 - a fraction of a budget (generations, wall time, dollars) is used,
 - a finding of a named policy rule appears.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from policies.engine import improvement
 from rsi.config import CheckpointConfig
 from rsi.contracts import Candidate
 
@@ -38,14 +39,14 @@ def candidate_checkpoint(config: CheckpointConfig, candidate: Candidate) -> Chec
     if config.metric_jump_spreads is None or metric is None or parent is None:
         return None
     spread = max(metric.std, parent.std, config.min_spread)
-    jump = abs(metric.mean - parent.mean) / spread
+    jump = improvement(metric, parent) / spread
     if jump <= config.metric_jump_spreads:
         return None
     return Checkpoint(
         key=f"metric_jump:{candidate.generation}",
         kind="metric_jump",
         message=(
-            f"generation {candidate.generation}: {metric.name} moved {metric.mean - parent.mean:+.4f} "
+            f"generation {candidate.generation}: {metric.name} improved by {improvement(metric, parent):+.4f} "
             f"({jump:.1f} spreads of {spread:.4f}; threshold {config.metric_jump_spreads:g})"
         ),
     )

@@ -93,7 +93,7 @@ def run(
     model: Annotated[str | None, typer.Option(help="Claude model id.")] = None,
     proposer_seed: Annotated[int, typer.Option(help="Seed of the offline proposer.")] = 0,
     pause_on_jump: Annotated[
-        float | None, typer.Option(help="Pause for a human when the metric moves more than N spreads.")
+        float | None, typer.Option(help="Pause for a human when the metric improves by more than N spreads.")
     ] = None,
     pause_at_budget: Annotated[
         float | None, typer.Option(help="Pause for a human once this fraction (0-1] of a budget is used.")

@@ -48,7 +48,7 @@ class CheckpointConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     metric_jump_spreads: float | None = Field(default=None, gt=0)
-    """Pause when a candidate's metric moves more than this many spreads from its parent's."""
+    """Pause when a candidate's metric improves on its parent's by more than this many spreads."""
     min_spread: float = Field(default=0.01, gt=0)
     """Smallest spread used for metric_jump_spreads (one seed has no spread of its own)."""
     budget_fraction: float | None = Field(default=None, gt=0, le=1)
