@@ -86,14 +86,15 @@ def head_path(path: Path) -> Path:
     return path.with_name(path.stem + ".head")
 
 
-def _write_head(path: Path, seq: int, hash_: str) -> None:
+def _write_head(path: Path, seq: int, hash_: str, durable: bool = True) -> None:
     """Replace the head file atomically (temp file + fsync + rename): it is old or new, never torn."""
     target = head_path(path)
     temp = target.with_name(target.name + ".tmp")
     with temp.open("w", encoding="utf-8") as handle:
         handle.write(json.dumps({"seq": seq, "hash": hash_}) + "\n")
         handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            os.fsync(handle.fileno())
     os.replace(temp, target)
 
 
@@ -127,8 +128,10 @@ def _encode(event: Event) -> str:
 class TrajectoryWriter:
     """Appends events to a trajectory file, continuing the chain of an existing one."""
 
-    def __init__(self, path: Path, run_id: str, next_seq: int, prev_hash: str) -> None:
+    def __init__(self, path: Path, run_id: str, next_seq: int, prev_hash: str, durable: bool = True) -> None:
         self.path = path
+        self.durable = durable
+        """fsync every event (and its head); False only to build large fixtures fast (benchmarks)."""
         self.run_id = run_id
         self._next_seq = next_seq
         self._prev_hash = prev_hash
@@ -136,7 +139,7 @@ class TrajectoryWriter:
         self._file = path.open("a", encoding="utf-8")
 
     @classmethod
-    def open(cls, path: Path, run_id: str) -> TrajectoryWriter:
+    def open(cls, path: Path, run_id: str, durable: bool = True) -> TrajectoryWriter:
         """Open for appending; an existing file is verified first and continued, never rewritten."""
         path.parent.mkdir(parents=True, exist_ok=True)
         next_seq, prev_hash = 0, GENESIS_HASH
@@ -145,7 +148,7 @@ class TrajectoryWriter:
             last = TrajectoryReader(path).verify()
             if last is not None:
                 next_seq, prev_hash = last.seq + 1, last.hash
-        return cls(path, run_id, next_seq, prev_hash)
+        return cls(path, run_id, next_seq, prev_hash, durable)
 
     def append(self, kind: str, data: dict[str, Any] | None = None, generation: int | None = None) -> Event:
         if kind not in EVENT_KINDS:
@@ -161,9 +164,10 @@ class TrajectoryWriter:
         line = _encode(event)
         self._file.write(line + "\n")
         self._file.flush()
-        os.fsync(self._file.fileno())
+        if self.durable:
+            os.fsync(self._file.fileno())
         self._prev_hash = line_hash(line)
-        _write_head(self.path, self._next_seq, self._prev_hash)
+        _write_head(self.path, self._next_seq, self._prev_hash, self.durable)
         self._next_seq += 1
         return event
 
