@@ -89,7 +89,7 @@ def bench_replay(work: Path) -> tuple[float, float]:
 
 
 def row(name: str, measured: str, target: str, ok: bool) -> str:
-    return f"| {name:<38} | {measured:>16} | {target:>16} | {'PASS' if ok else 'MISS':<4} |"
+    return f"| {name:<38} | {measured:>20} | {target:>16} | {'PASS' if ok else 'MISS':<4} |"
 
 
 def main() -> int:
@@ -130,8 +130,8 @@ def main() -> int:
                     ratio <= REPLAY_TARGET_RATIO,
                 )
             )
-    print(f"| {'benchmark':<38} | {'measured':>16} | {'target':>16} | {'':<4} |")
-    print(f"|{'-' * 40}|{'-' * 18}|{'-' * 18}|{'-' * 6}|")
+    print(f"| {'benchmark':<38} | {'measured':>20} | {'target':>16} | {'':<4} |")
+    print(f"|{'-' * 40}|{'-' * 22}|{'-' * 18}|{'-' * 6}|")
     print("\n".join(rows))
     return 0 if all(line.endswith("PASS |") for line in rows) else 1
 

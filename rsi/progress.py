@@ -43,7 +43,8 @@ def read_status(run_dir: Path) -> dict[str, Any] | None:
     target = run_dir / STATUS_FILE
     if not target.is_file():
         return None
-    return json.loads(target.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    status: dict[str, Any] = json.loads(target.read_text(encoding="utf-8"))
+    return status
 
 
 def _metric(data: dict[str, Any]) -> str:

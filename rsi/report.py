@@ -161,6 +161,11 @@ def load_run(run_dir: Path) -> RunData:
     )
 
 
+def nan_for_none(values: list[float | None]) -> list[float]:
+    """matplotlib leaves a gap at NaN (no metric yet)."""
+    return [float("nan") if value is None else value for value in values]
+
+
 # -- one run ----------------------------------------------------------------------------------
 
 
@@ -173,7 +178,7 @@ def plot_run(data: RunData, out: Path) -> Path:
         points = [r for r in data.rows if r.accepted == accepted and r.metric is not None]
         axes.errorbar(
             [r.generation for r in points],
-            [r.metric for r in points],
+            [r.metric or 0.0 for r in points],  # points have a metric
             yerr=[r.spread or 0.0 for r in points],
             fmt=marker,
             color=color,
@@ -184,7 +189,7 @@ def plot_run(data: RunData, out: Path) -> Path:
     if data.baseline is not None:
         axes.step(
             [0] + [r.generation for r in data.rows],
-            [data.baseline, *best],
+            nan_for_none([data.baseline, *best]),
             where="post",
             color="tab:blue",
             label="best so far",
@@ -291,7 +296,7 @@ def plot_comparison(runs: list[RunData], out: Path) -> Path:
             elapsed += row.seconds / 3600
             dollars.append(spent)
             hours.append(elapsed)
-        series = [data.baseline, *best]
+        series = nan_for_none([data.baseline, *best])
         for axis, xs in zip(axes, (generations, dollars, hours), strict=True):
             axis.step(xs, series, where="post", label=label)
     for axis, xlabel in zip(axes, ("generation", "model spend ($)", "hours"), strict=True):

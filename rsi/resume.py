@@ -177,7 +177,7 @@ def reconcile_lineage(lineage: Lineage, run: RecordedRun, baseline_commit: str) 
         repair.notes.append(f"removed stale git lock {lock.relative_to(lineage.path)}")
     repo = lineage.repo
     committed = [g for g in run.decided if g.commit]
-    expected = committed[-1].commit if committed else baseline_commit
+    expected: str = (committed[-1].commit if committed else None) or baseline_commit
     pending = [
         g.generation for g in run.decided if g.decision and g.decision.decision == "accept" and not g.commit
     ]
