@@ -13,6 +13,7 @@ the generation, step and tool where it happened.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,9 @@ class ReplayProposer:
         self.progress = progress
         self.recorded: dict[int, Proposal] = {}
         self.recorded_parents: dict[int, str] = {}
+        self.recorded_parent_trees: dict[int, str] = {}
+        self.tree_of: Callable[[str], str] | None = None
+        """Maps a commit of the re-executed lineage to its git tree hash (set by `replay --verify`)."""
         for event in TrajectoryReader(trajectory).events():
             if event.generation is None:
                 continue
@@ -76,6 +80,7 @@ class ReplayProposer:
                 self.recorded[event.generation] = Proposal.model_validate(event.data)
             elif event.kind == "proposal_started":
                 self.recorded_parents[event.generation] = str(event.data.get("parent", ""))
+                self.recorded_parent_trees[event.generation] = str(event.data.get("parent_tree", ""))
         self.divergences: list[str] = []
 
     def propose(self, context: ProposalContext, parent_tree: Path) -> Proposal:
@@ -85,12 +90,15 @@ class ReplayProposer:
                 f"{self.trajectory}: no proposal recorded for generation {context.generation}; the "
                 "recorded run ended earlier."
             )
-        parent = self.recorded_parents.get(context.generation)
-        if parent and parent != context.parent_commit:
-            self.divergences.append(
-                f"generation {context.generation}: parent {context.parent_commit[:10]} differs from the "
-                f"recorded parent {parent[:10]} (an earlier decision went another way)"
-            )
+        # Commit hashes differ between runs (they hold timestamps): compare the parents' trees.
+        recorded_tree = self.recorded_parent_trees.get(context.generation)
+        if recorded_tree and self.tree_of is not None:
+            tree = self.tree_of(context.parent_commit)
+            if tree != recorded_tree:
+                self.divergences.append(
+                    f"generation {context.generation}: parent tree {tree[:10]} differs from the recorded "
+                    f"parent tree {recorded_tree[:10]} (an earlier decision went another way)"
+                )
         setup = next((e for e in recorded.transcript if e.get("kind") == "setup"), None)
         if setup is None or self.backend is None:
             return recorded.model_copy(update={"proposer": f"replay:{recorded.proposer}"})

@@ -48,6 +48,25 @@ class ClaudeConfig(BaseModel):
     """First wait between those attempts; doubled each time (capped at 120 s)."""
 
 
+class CheckpointConfig(BaseModel):
+    """When a headless run pauses for a human (in the spirit of METR Vivaria's checkpoints).
+
+    A paused run records the candidate as queued, writes a `checkpoint` event and stops; decide it
+    with `rsi review RUN_DIR`, then continue with `rsi resume RUN_DIR`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric_jump_spreads: float | None = Field(default=None, gt=0)
+    """Pause when a candidate's metric improves on its parent's by more than this many spreads."""
+    min_spread: float = Field(default=0.01, gt=0)
+    """Smallest spread used for metric_jump_spreads (one seed has no spread of its own)."""
+    budget_fraction: float | None = Field(default=None, gt=0, le=1)
+    """Pause once when this fraction of a budget (generations, wall time, dollars) is used."""
+    finding_rules: list[str] = Field(default_factory=list)
+    """Pause when a finding of one of these policy rule ids appears in a verdict."""
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -83,6 +102,8 @@ class RunConfig(BaseModel):
     """Stop starting new generations after this much model spend."""
     test_timeout_s: float = Field(default=120.0, gt=0)
     """Wall-clock limit of the target's test command."""
+    checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    """When to pause the run for a human."""
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     """Isolation settings (hardened by default)."""
     claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
