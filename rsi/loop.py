@@ -43,15 +43,16 @@ from rsi.contracts import (
     Proposer,
     Reviewer,
     Usage,
+    Verdict,
     utc_now,
 )
-from rsi.errors import ModelUnavailable, RsiError, RunInterrupted
+from rsi.errors import ModelUnavailable, PatchError, RsiError, RunInterrupted
 from rsi.progress import write_status
 from rsi.target import TargetSpec
 from rsi.trajectory import Event, TrajectoryWriter
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.lineage import Lineage
-from sandbox.patch import parse_diff
+from sandbox.patch import apply_diff, parse_diff
 
 STOP_FILE = "STOP"
 FAULT_PAUSE_ENV = "RSI_FAULT_PAUSE"
@@ -352,7 +353,7 @@ class GenerationLoop:
         proposal = self._propose(generation, parent, parent_eval)
         evaluation = parts.evaluator.evaluate(parent, proposal.diff, label=f"gen-{generation:04d}")
         self.record("evaluation", evaluation.model_dump(mode="json"), generation)
-        verdict = parts.policy.check(proposal, evaluation, parent_eval)
+        verdict = self._judge(parent, proposal, evaluation, parent_eval)
         self.record("verdict", verdict.model_dump(mode="json"), generation)
         candidate = Candidate(
             generation=generation,
@@ -374,6 +375,18 @@ class GenerationLoop:
         if decision.decision == "accept":
             self._commit(candidate, decision)
         self.history.append(self._history_entry(candidate, decision))
+
+    def _judge(
+        self, parent: str, proposal: Proposal, evaluation: Evaluation, parent_eval: Evaluation
+    ) -> Verdict:
+        """The policy's verdict, with the patched tree so code rules parse whole files, not fragments."""
+        with tempfile.TemporaryDirectory(prefix="rsi-judge-") as tmp:
+            tree: Path | None = self.parts.lineage.export(parent, Path(tmp) / "tree")
+            try:
+                apply_diff(proposal.diff, Path(tmp) / "tree")
+            except PatchError:
+                tree = None  # the policy reports the unusable patch itself
+            return self.parts.policy.check(proposal, evaluation, parent_eval, tree=tree)
 
     def _queue_and_pause(self, candidate: Candidate, checkpoint: Checkpoint) -> NoReturn:
         decision = Decision(decision="queue", by="checkpoint", reason=f"needs a human: {checkpoint.message}")
