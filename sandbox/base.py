@@ -60,6 +60,8 @@ class ExecResult(BaseModel):
     """Combined stdout and stderr (the full text; callers keep a tail in events)."""
     duration_s: float
     timed_out: bool = False
+    disk_full: bool = False
+    """A writable filesystem of the sandbox (/workspace or /tmp) was full when the command ended."""
 
 
 class UsageSample(BaseModel):

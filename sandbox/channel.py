@@ -1,0 +1,181 @@
+"""One long-lived harness shell per sandbox, driven over a byte stream: the fast path of every backend.
+
+Starting a process through an engine API costs tens of milliseconds per call; a session runs several
+commands and reads several files. So each sandbox runs one small POSIX-shell *driver* (below, not
+from the candidate's tree) that reads one request per line on stdin and answers with framed
+records on stdout. Both backends speak it: Docker over the container's attach socket, bubblewrap
+over the pipes of its process.
+
+Per command the driver runs `timeout` around `sh -c CMD` with output redirected to a log file (so a
+background process the candidate leaves behind cannot hold the stream open), then kills every
+other process of the sandbox (`kill -9 -1` spares only PID 1 and the driver itself), checks whether
+a writable filesystem is full, and sends the exit code, start/end times and the log tail.
+
+A record on the wire: "\\n\\x1eRSI <kind> <fields...> <n>\\n" followed by exactly n payload bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rsi.errors import SandboxError
+
+LOG_LIMIT_BYTES = 1024 * 1024
+STAGE_LOG_LIMIT_BYTES = 64 * 1024
+RECORD_MARK = b"\x1eRSI "
+
+DRIVER = r"""
+exec 2>/dev/null
+mkdir -p /tmp/.rsi
+rsi_b64() { printf %s "$1" | base64 -d; }
+rsi_stage() {
+  c=0
+  if [ -d /src ]; then cp -R /src/. /workspace/ >/tmp/.rsi/stage.log 2>&1 || c=$?; else : >/tmp/.rsi/stage.log; fi
+  n=$(tail -c __STAGE_LIMIT__ /tmp/.rsi/stage.log | wc -c)
+  printf '\n\036RSI ready %s %s\n' "$c" "$n"; tail -c "$n" /tmp/.rsi/stage.log
+}
+rsi_now() {
+  t=""; i=0
+  while [ -z "$t" ] && [ $i -lt 200 ]; do t=$(date +%s%N); i=$((i+1)); [ -z "$t" ] && kill -9 -1; done
+  printf %s "${t:-0}"
+}
+rsi_full() {
+  full=0
+  for d in /workspace /tmp; do
+    a=$(df -Pk "$d" | tail -n 1 | tr -s ' ' | cut -d ' ' -f 4)
+    [ "$a" = 0 ] && full=1
+  done
+  printf %s "$full"
+}
+rsi_exec() {
+  cwd=$(rsi_b64 "$3"); cmd=$(rsi_b64 "$4"); log=/tmp/.rsi/$1.log
+  s=$(rsi_now)
+  (cd "$cwd" && exec timeout --kill-after=3 "$2" sh -c "$cmd") >"$log" 2>&1 </dev/null
+  c=$?
+  kill -9 -1
+  e=$(rsi_now)
+  full=0; [ "$c" = 0 ] || full=$(rsi_full)
+  n=$(tail -c __LOG_LIMIT__ "$log" | wc -c)
+  printf '\n\036RSI end %s %s %s %s %s %s\n' "$1" "$c" "$s" "$e" "${full:-0}" "${n:-0}"
+  tail -c "${n:-0}" "$log"
+  rm -f "$log"
+}
+rsi_read() {
+  p=$(rsi_b64 "$2")
+  if [ -f "$p" ] && [ -r "$p" ]; then
+    n=$(head -c "$3" "$p" | wc -c)
+    printf '\n\036RSI file %s 1 %s\n' "$1" "$n"; head -c "$n" "$p"
+  else
+    printf '\n\036RSI file %s 0 0\n' "$1"
+  fi
+}
+rsi_stage
+while IFS= read -r rsi_line; do eval "$rsi_line"; done
+""".replace("__STAGE_LIMIT__", str(STAGE_LOG_LIMIT_BYTES)).replace("__LOG_LIMIT__", str(LOG_LIMIT_BYTES))
+
+
+class ChannelClosed(SandboxError):
+    """The driver's stream ended: the sandbox stopped (engine, outside kill, or the candidate)."""
+
+
+@dataclass
+class CommandOutcome:
+    exit_code: int
+    duration_s: float
+    disk_full: bool
+    output: bytes
+
+
+Receive = Callable[[float], bytes]
+"""Read the next chunk of the driver's stdout, waiting at most the given seconds; b"" at the end."""
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+class DriverChannel:
+    """The host side of the driver protocol over any byte transport."""
+
+    def __init__(self, send: Callable[[bytes], None], receive: Receive, describe_end: Callable[[], str]):
+        self._send = send
+        self._receive = receive
+        self._describe_end = describe_end
+        self._buffer = b""
+        self._counter = 0
+
+    def wait_ready(self, timeout_s: float) -> tuple[int, str]:
+        """Wait for the driver's first record: the exit code and log of copying /src to /workspace."""
+        fields, payload = self._record(timeout_s)
+        if fields[0] != "ready":
+            raise SandboxError(f"the sandbox driver sent {fields[0]!r} before it was ready")
+        return int(fields[1]), payload.decode("utf-8", errors="replace")
+
+    def run(self, command: str, timeout_s: float, cwd: str) -> CommandOutcome:
+        seconds = max(1, round(timeout_s))
+        request_id = self._next_id()
+        self._request(f"rsi_exec {request_id} {seconds} {_b64(cwd)} {_b64(command)}")
+        # The driver enforces the timeout; the host waits a little longer before declaring it stuck.
+        fields, payload = self._record(seconds + 30.0)
+        if fields[:2] != ["end", request_id]:
+            raise SandboxError(f"the sandbox driver answered {fields[:2]} to command {request_id}")
+        _, _, code, started, ended, full = fields[:6]
+        return CommandOutcome(
+            exit_code=int(code),
+            duration_s=max(0.0, (int(ended) - int(started)) / 1e9) if int(started) else 0.0,
+            disk_full=full == "1",
+            output=payload,
+        )
+
+    def read_file(self, path: str, max_bytes: int, timeout_s: float = 60.0) -> bytes | None:
+        request_id = self._next_id()
+        self._request(f"rsi_read {request_id} {_b64(path)} {max_bytes + 1}")
+        fields, payload = self._record(timeout_s)
+        if fields[:2] != ["file", request_id]:
+            raise SandboxError(f"the sandbox driver answered {fields[:2]} to read {request_id}")
+        return payload if fields[2] == "1" else None
+
+    # -- wire --------------------------------------------------------------------------------
+
+    def _next_id(self) -> str:
+        self._counter += 1
+        return str(self._counter)
+
+    def _request(self, line: str) -> None:
+        try:
+            self._send(line.encode() + b"\n")
+        except OSError as exc:
+            raise ChannelClosed(
+                f"could not send a command to the sandbox ({exc}). {self._describe_end()}"
+            ) from exc
+
+    def _fill(self, timeout_s: float) -> None:
+        try:
+            chunk = self._receive(timeout_s)
+        except TimeoutError as exc:
+            raise SandboxError(
+                f"the sandbox did not answer within {timeout_s:.0f}s; its harness shell is stuck. "
+                "The sandbox is removed; retry the candidate."
+            ) from exc
+        except OSError as exc:
+            raise ChannelClosed(f"lost the sandbox's stream ({exc}). {self._describe_end()}") from exc
+        if not chunk:
+            raise ChannelClosed(f"the sandbox's harness shell ended mid-command. {self._describe_end()}")
+        self._buffer += chunk
+
+    def _record(self, timeout_s: float) -> tuple[list[str], bytes]:
+        while (start := self._buffer.find(RECORD_MARK)) < 0 or self._buffer.find(b"\n", start) < 0:
+            self._fill(timeout_s)
+        end_of_header = self._buffer.find(b"\n", start)
+        fields = self._buffer[start + len(RECORD_MARK) : end_of_header].decode(errors="replace").split()
+        size = int(fields[-1]) if fields and fields[-1].isdigit() else 0
+        while len(self._buffer) < end_of_header + 1 + size:
+            self._fill(timeout_s)
+        payload = self._buffer[end_of_header + 1 : end_of_header + 1 + size]
+        self._buffer = self._buffer[end_of_header + 1 + size :]
+        return fields, payload
+
+
+DRIVER_ARGV = ["sh", "-c", DRIVER]
