@@ -52,6 +52,9 @@ class SandboxConfig(BaseModel):
     """Size of the /tmp scratch (tmpfs)."""
     max_lifetime_s: int = Field(default=1800, gt=0)
     """Hard upper bound on a sandbox's life, whatever its commands do."""
+    bwrap_python: Path | None = None
+    """Python environment (a virtualenv or installation prefix) the bwrap backend runs; None = the
+    one running rsi. It needs the target's dependencies (numpy, pytest for the bundled target)."""
 
 
 class ExecResult(BaseModel):

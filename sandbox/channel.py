@@ -162,7 +162,7 @@ class DriverChannel:
         except OSError as exc:
             raise ChannelClosed(f"lost the sandbox's stream ({exc}). {self._describe_end()}") from exc
         if not chunk:
-            raise ChannelClosed(f"the sandbox's harness shell ended mid-command. {self._describe_end()}")
+            raise ChannelClosed(f"the sandbox's harness shell ended unexpectedly. {self._describe_end()}")
         self._buffer += chunk
 
     def _record(self, timeout_s: float) -> tuple[list[str], bytes]:
