@@ -76,10 +76,11 @@ class _Phase:
         """The cause of a failed command; the sandbox's own counters win over the command's output."""
         if self.result.exit_code == 0:
             return None
-        if self.oom:
-            return "out_of_memory"
+        # A fork bomb also exhausts memory on its way; the pid limit is its root cause.
         if self.pids or any(m in self.result.output for m in PIDS_MARKERS):
             return "pids_exhausted"
+        if self.oom:
+            return "out_of_memory"
         if self.result.disk_full or any(m in self.result.output for m in DISK_FULL_MARKERS):
             return "disk_full"
         if self.result.timed_out:
