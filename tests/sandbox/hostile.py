@@ -64,9 +64,9 @@ for root in ("/", ):
         if d.startswith(("/proc", "/sys", "/dev")):
             dirs[:] = []
             continue
-        for f in files:
-            if f in ("evaluate.py", "heldout.py", "trajectory.jsonl", "run.json"):
-                hits.append(os.path.join(d, f))
+        harness = {"evaluate.py", "heldout.py"} <= set(files)
+        if harness or {"trajectory.jsonl", "run.json"} & set(files):
+            hits.append(d)
 assert not hits, "harness files visible: " + repr(hits)
 print("no harness file visible")
 """
@@ -86,7 +86,8 @@ def label_scanner(labels_hex: str) -> str:
 import os, sys
 needle = bytes.fromhex("{labels_hex}")
 for root in ("/heldout", "/src", "/workspace", "/tmp", "/home", "/etc", "/opt", "/root", "/var"):
-    for d, _, files in os.walk(root):
+    for d, dirs, files in os.walk(root):
+        dirs[:] = [x for x in dirs if x != "site-packages"]  # installed libraries, not harness data
         for f in files:
             p = os.path.join(d, f)
             try:

@@ -84,9 +84,8 @@ def test_probes_find_nothing(evaluator: TrustedEvaluator, code: str, monkeypatch
 
 def test_a_patched_rsi_toml_does_not_change_what_the_harness_runs(evaluator: TrustedEvaluator) -> None:
     diff = make_diff(TARGET, "rsi.toml", 'train = "python train.py', 'train = "echo fake && python train.py')
-    diff += make_diff(TARGET, "rsi.toml", "steps = 3000", "steps = 1").split("@@", 1)[0][:0]
     result = evaluator.evaluate(evaluator.lineage.head(), diff, label="own-evaluator")
-    assert result.ok and [p.command for p in result.phases if p.phase == "train-seed-0"][0].endswith(
+    assert result.ok and next(p.command for p in result.phases if p.phase == "train-seed-0").endswith(
         "python train.py --seed 0 --out /tmp/rsi-out/seed-0 --steps 3000"
     )
 
