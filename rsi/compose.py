@@ -116,6 +116,7 @@ def build_run(
         log_dir=config.run_dir / "logs",
         test_timeout_s=config.test_timeout_s,
         progress=live.on_progress,
+        parallel=config.parallel,
     )
     trajectory = TrajectoryWriter.open(config.run_dir / TRAJECTORY_FILE, run_id=config.run_id)
     parts = RunParts(

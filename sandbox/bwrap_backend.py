@@ -259,11 +259,11 @@ class BwrapBackend:
                 argv += ["--symlink", os.readlink(directory), directory]
             elif os.path.isdir(directory):
                 argv += ["--ro-bind", directory, directory]
-        for path in ETC_FILES:
-            argv += ["--ro-bind-try", path, path]
+        for etc_file in ETC_FILES:
+            argv += ["--ro-bind-try", etc_file, etc_file]
         prefix, binds = python_prefixes(cfg)
-        for path in binds:
-            argv += ["--ro-bind", str(path), str(path)]
+        for bound in binds:
+            argv += ["--ro-bind", str(bound), str(bound)]
         argv += ["--proc", "/proc", "--dev", "/dev"]
         argv += ["--size", str(cfg.workspace_mb * 2**20), "--perms", "0755", "--tmpfs", WORKDIR]
         argv += ["--size", str(cfg.tmp_mb * 2**20), "--perms", "1777", "--tmpfs", "/tmp"]
@@ -344,3 +344,30 @@ class BwrapBackend:
                         path.rmdir()
                         removed += 1
         return removed
+
+
+def bwrap_status(config: SandboxConfig | None = None) -> tuple[bool, str]:
+    """Whether the bwrap backend works here, and why not: a real sandbox runs the target's imports."""
+    cfg = config or SandboxConfig()
+    try:
+        backend = BwrapBackend(cfg, image="", run_id="doctor")
+    except SandboxError as exc:
+        return False, str(exc)
+    with tempfile.TemporaryDirectory(prefix="rsi-doctor-") as empty:
+        try:
+            with backend.open(Path(empty), None, "doctor") as session:
+                probe = session.exec('python -c "import numpy, pytest"', timeout_s=60)
+        except SandboxError as exc:
+            return False, f"bwrap cannot create its sandbox here: {str(exc)[:200]}"
+    prefix, _ = python_prefixes(cfg)
+    if probe.exit_code != 0:
+        return False, (
+            f"the sandbox's Python ({prefix}) lacks numpy or pytest: install them there "
+            f'(`pip install -e ".[dev]"`) or set sandbox.bwrap_python. {probe.output.strip()[-150:]}'
+        )
+    limits = (
+        "cgroup limits (memory, pids, cpu)"
+        if backend.use_cgroups
+        else "rlimits only: no pid limit, memory as address space (run as root with cgroup v1 for cgroups)"
+    )
+    return True, f"works: {backend.bwrap}, Python {prefix}, {limits}"

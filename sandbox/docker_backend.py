@@ -3,7 +3,8 @@
 The container's PID 1 is the engine's tiny init (it reaps zombies, so a killed fork bomb cannot
 keep the pids limit exhausted); its only child is the harness driver (sandbox/channel.py), which
 the host talks to over the container's attach socket. A command therefore costs no engine
-round trip at all; a session costs three (create, attach+start, remove). Resource counters are
+round trip at all; a session costs three (create, attach, start): when the driver's input ends the
+container exits and the engine removes it (auto-remove); a busy or broken one is removed by force. Resource counters are
 read from the engine's cgroups on the host, never reported by the candidate.
 """
 
@@ -119,12 +120,18 @@ class DockerSession:
         self.close()
 
     def close(self) -> None:
+        """End the sandbox. Idle: end the driver's input, and the engine removes the container
+        (auto-remove) with no further call on our side. Busy or broken: kill it now (still removed)."""
         if self._closed:
             return
         self._closed = True
         self._lifetime.cancel()
+        idle = self.channel.idle
+        with contextlib.suppress(OSError):
+            self.stream.raw.shutdown(socket.SHUT_WR)
         self.stream.close()
-        remove_container(self.api, self.container_id)
+        if not idle:
+            remove_container(self.api, self.container_id)
 
     def _expire(self) -> None:
         with contextlib.suppress(docker.errors.DockerException, OSError):
@@ -283,13 +290,14 @@ class DockerBackend:
             "read_only": cfg.read_only_root,
             "ulimits": [docker.types.Ulimit(name="core", soft=0, hard=0)],
             "init": True,
+            "auto_remove": True,
             "network_mode": "none" if cfg.network_disabled else "bridge",
         }
         if cfg.drop_all_capabilities:
             options["cap_drop"] = ["ALL"]
         if cfg.no_new_privileges:
             options["security_opt"] = ["no-new-privileges"]
-        return self.api.create_host_config(**options)  # type: ignore[no-any-return]
+        return self.api.create_host_config(**options)
 
     def open(self, workspace: Path, heldout: Path | None, label: str) -> DockerSession:
         for shared in (workspace, heldout):

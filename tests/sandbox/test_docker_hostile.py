@@ -138,7 +138,7 @@ def test_container_killed_from_outside_mid_command_is_a_sandbox_error(
     result = run_hostile(evaluator, "import time\ntime.sleep(20)", label="killed")
     assert result.failure == "sandbox_error", result.failure_detail
     assert "ended unexpectedly" in result.failure_detail
-    assert docker_client.containers.list(all=True, filters={"label": f"rsi.run_id={run_id}"}) == []
+    assert hostile.sandboxes_of(docker_client, run_id) == []
 
 
 def test_ctrl_c_mid_evaluation_leaves_no_container(evaluator: TrustedEvaluator, docker_client) -> None:  # type: ignore[no-untyped-def]
@@ -150,7 +150,7 @@ def test_ctrl_c_mid_evaluation_leaves_no_container(evaluator: TrustedEvaluator, 
     with pytest.raises(KeyboardInterrupt):
         evaluator.evaluate(evaluator.lineage.head(), "", label="ctrl-c")
     run_id = evaluator.backend.run_id  # type: ignore[attr-defined]
-    assert docker_client.containers.list(all=True, filters={"label": f"rsi.run_id={run_id}"}) == []
+    assert hostile.sandboxes_of(docker_client, run_id) == []
 
 
 def test_ctrl_c_during_parallel_evaluation_stops_every_sandbox(
@@ -174,7 +174,7 @@ def test_ctrl_c_during_parallel_evaluation_stops_every_sandbox(
     with pytest.raises(KeyboardInterrupt):
         evaluator.evaluate_many(evaluator.lineage.head(), [slow, slower])
     assert time.monotonic() - began < 25
-    assert docker_client.containers.list(all=True, filters={"label": f"rsi.run_id={run_id}"}) == []
+    assert hostile.sandboxes_of(docker_client, run_id) == []
 
 
 def test_orphans_of_a_dead_owner_are_reaped(docker_client) -> None:  # type: ignore[no-untyped-def]
