@@ -4,8 +4,6 @@ one clear message (what, where, what to do) with exit code 2, never as a traceba
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -156,6 +154,9 @@ def evaluate(
     heldout_seed: Annotated[int, typer.Option(help="Seed of the held-out set.")] = 1234,
     as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
     image: Annotated[str | None, typer.Option(help="Sandbox image.")] = None,
+    log_dir: Annotated[
+        Path | None, typer.Option(help="Where full phase logs are kept (default: a new temp dir).")
+    ] = None,
 ) -> None:
     """Evaluate one diff against the target exactly as the loop would."""
     from rsi.compose import make_backend
@@ -178,6 +179,8 @@ def evaluate(
             config.sandbox.image = image
         spec = TargetSpec.load(config.target)
         chosen = make_backend(config, spec)
+        chosen.remove_orphans()
+        logs = (log_dir or Path(tempfile.mkdtemp(prefix="rsi-evaluate-logs-"))).resolve()
         lineage = Lineage.create(Path(tmp) / "lineage", config.target)
         heldout = load_heldout(spec.metric.heldout, heldout_seed, config.heldout_size)
 
@@ -186,10 +189,10 @@ def evaluate(
                 extra = f" seed {details['index']}/{details['of']}" if "index" in details else ""
                 errors.print(f"[dim]… {phase}{extra}[/dim]")
 
-        evaluator = TrustedEvaluator(
-            spec, lineage, chosen, heldout, config.seeds, Path(tmp) / "logs", progress=progress
-        )
+        evaluator = TrustedEvaluator(spec, lineage, chosen, heldout, config.seeds, logs, progress=progress)
         result = evaluator.evaluate(lineage.head(), diff, label="evaluate")
+    if not as_json:
+        errors.print(f"[dim]full logs: {logs / 'evaluate'}[/dim]")
     if as_json:
         print(result.model_dump_json(indent=2))
     else:
@@ -275,29 +278,17 @@ def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
         try:
             found = client.images.get(image)
             checks.append(("sandbox image", True, f"{image} {found.short_id}"))
+            checks.append(("docker backend", True, "works: engine reachable and image built"))
         except Exception:
             checks.append(("sandbox image", False, f"{image} not built: run `rsi image build`"))
+            checks.append(("docker backend", False, "unusable until the sandbox image is built"))
     except RsiError as exc:
         checks.append(("docker engine", False, str(exc)[:200]))
-    bwrap = shutil.which("bwrap")
-    if bwrap:
-        probe = subprocess.run(
-            [bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--dev", "/dev", "true"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        checks.append(
-            (
-                "bwrap backend",
-                probe.returncode == 0,
-                bwrap
-                if probe.returncode == 0
-                else f"bwrap cannot create namespaces: {probe.stderr.strip()[:150]}",
-            )
-        )
-    else:
-        checks.append(("bwrap backend", False, "bubblewrap not installed: apt-get install bubblewrap"))
+        checks.append(("docker backend", False, "unusable: no Docker engine reachable (use --backend bwrap)"))
+    from sandbox.bwrap_backend import bwrap_status
+
+    bwrap_ok, bwrap_detail = bwrap_status()
+    checks.append(("bwrap backend", bwrap_ok, bwrap_detail))
     key = bool(os.environ.get("ANTHROPIC_API_KEY"))
     checks.append(
         (

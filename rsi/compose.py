@@ -116,6 +116,7 @@ def build_run(
         log_dir=config.run_dir / "logs",
         test_timeout_s=config.test_timeout_s,
         progress=live.on_progress,
+        parallel=config.parallel,
     )
     proposer = make_proposer(config, backend)
     if hasattr(proposer, "progress"):  # the agent reports its tool calls live

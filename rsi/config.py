@@ -100,6 +100,8 @@ class RunConfig(BaseModel):
     """Stop starting new generations after this many seconds."""
     max_dollars: float | None = None
     """Stop starting new generations after this much model spend."""
+    parallel: int | None = Field(default=None, ge=1)
+    """Candidates the evaluator measures at once (TrustedEvaluator.evaluate_many); None = CPU cores."""
     test_timeout_s: float = Field(default=120.0, gt=0)
     """Wall-clock limit of the target's test command."""
     checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)

@@ -172,6 +172,8 @@ class Evaluation(BaseModel):
 
     parent_commit: str
     diff_sha256: str
+    tree: str | None = None
+    """Git tree id of the evaluated files: identical trees are measured once."""
     backend: str
     image: str | None = None
     ok: bool

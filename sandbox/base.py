@@ -52,6 +52,9 @@ class SandboxConfig(BaseModel):
     """Size of the /tmp scratch (tmpfs)."""
     max_lifetime_s: int = Field(default=1800, gt=0)
     """Hard upper bound on a sandbox's life, whatever its commands do."""
+    bwrap_python: Path | None = None
+    """Python environment (a virtualenv or installation prefix) the bwrap backend runs; None = the
+    one running rsi. It needs the target's dependencies (numpy, pytest for the bundled target)."""
 
 
 class ExecResult(BaseModel):
@@ -60,6 +63,8 @@ class ExecResult(BaseModel):
     """Combined stdout and stderr (the full text; callers keep a tail in events)."""
     duration_s: float
     timed_out: bool = False
+    disk_full: bool = False
+    """A writable filesystem of the sandbox (/workspace or /tmp) was full when the command ended."""
 
 
 class UsageSample(BaseModel):

@@ -1,25 +1,24 @@
 """The Docker backend: one fresh, hardened container per session, always removed.
 
-The container starts with a bounded `sleep` as PID 1 and every command runs through `docker exec`
-under coreutils `timeout`, its output redirected to a log file inside the container so that a
-background process the candidate leaves behind cannot hold the exec stream open. After each
-command every process of the sandbox user is killed, so nothing survives from one phase to the
-next. Resource counters are read from the engine's cgroups, never reported by the candidate.
+The container's PID 1 is the engine's tiny init (it reaps zombies, so a killed fork bomb cannot
+keep the pids limit exhausted); its only child is the harness driver (sandbox/channel.py), which
+the host talks to over the container's attach socket. A command therefore costs no engine
+round trip at all; a session costs three (create, attach, start): when the driver's input ends the
+container exits and the engine removes it (auto-remove); a busy or broken one is removed by force. Resource counters are
+read from the engine's cgroups on the host, never reported by the candidate.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import shlex
-import tarfile
-import time
+import socket
+import struct
+import threading
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
-from docker.models.containers import Container
 
 from rsi.errors import SandboxError
 from sandbox.base import (
@@ -32,31 +31,85 @@ from sandbox.base import (
     owner_labels,
     pid_alive,
 )
+from sandbox.channel import DRIVER_ARGV, DriverChannel
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 ENGINE_HELP = (
     "Is the Docker engine running? Start it (`dockerd &` as root, or `make docker`) and check "
     "with `rsi doctor`."
 )
+SANDBOX_ENV = {
+    "HOME": "/tmp",
+    "PATH": SANDBOX_PATH,
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONHASHSEED": "0",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MPLBACKEND": "Agg",
+}
+STDOUT_STREAM = 1
 
 
-def connect() -> docker.DockerClient:
+def connect(base_url: str | None = None) -> docker.DockerClient:
     try:
-        client = docker.from_env(timeout=120)
+        client = (
+            docker.DockerClient(base_url=base_url, timeout=120) if base_url else docker.from_env(timeout=120)
+        )
         client.ping()
     except docker.errors.DockerException as exc:
         raise SandboxError(f"cannot reach the Docker engine ({exc}). {ENGINE_HELP}") from exc
     return client
 
 
+class AttachStream:
+    """The container's stdin/stdout over the engine's hijacked attach socket (multiplexed frames)."""
+
+    def __init__(self, raw: socket.socket) -> None:
+        self.raw = raw
+        self._pending = b""
+        self.stderr = b""
+
+    def send(self, data: bytes) -> None:
+        self.raw.sendall(data)
+
+    def receive(self, timeout_s: float) -> bytes:
+        """The next stdout payload; stderr frames are kept aside for diagnostics."""
+        self.raw.settimeout(timeout_s)
+        while True:
+            while len(self._pending) >= 8:
+                stream, size = struct.unpack(">BxxxL", self._pending[:8])
+                if len(self._pending) < 8 + size:
+                    break
+                payload = self._pending[8 : 8 + size]
+                self._pending = self._pending[8 + size :]
+                if stream == STDOUT_STREAM:
+                    return payload
+                self.stderr = (self.stderr + payload)[-4000:]
+            chunk = self.raw.recv(65536)
+            if not chunk:
+                return b""
+            self._pending += chunk
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.raw.close()
+
+
 class DockerSession:
     backend = "docker"
 
-    def __init__(self, client: docker.DockerClient, container: Container, config: SandboxConfig) -> None:
-        self.client = client
-        self.container = container
+    def __init__(self, api: docker.APIClient, container_id: str, stream: AttachStream, config: SandboxConfig):
+        self.api = api
+        self.container_id = container_id
+        self.short_id = container_id[:12]
+        self.stream = stream
         self.config = config
-        self._exec_count = 0
+        self.channel = DriverChannel(stream.send, stream.receive, self._describe_end)
+        self._closed = False
+        # A hard bound on the sandbox's life even if the harness itself hangs.
+        self._lifetime = threading.Timer(config.max_lifetime_s, self._expire)
+        self._lifetime.daemon = True
+        self._lifetime.start()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -67,92 +120,69 @@ class DockerSession:
         self.close()
 
     def close(self) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
-            try:
-                self.container.remove(force=True, v=True)
-            except docker.errors.APIError as exc:
-                if "removal of container" not in str(exc) and "already in progress" not in str(exc):
-                    raise SandboxError(
-                        f"could not remove container {self.container.short_id}: {exc}"
-                    ) from exc
+        """End the sandbox. Idle: end the driver's input, and the engine removes the container
+        (auto-remove) with no further call on our side. Busy or broken: kill it now (still removed)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._lifetime.cancel()
+        idle = self.channel.idle
+        with contextlib.suppress(OSError):
+            self.stream.raw.shutdown(socket.SHUT_WR)
+        self.stream.close()
+        if not idle:
+            remove_container(self.api, self.container_id)
+
+    def _expire(self) -> None:
+        with contextlib.suppress(docker.errors.DockerException, OSError):
+            self.api.kill(self.container_id)
+
+    def _describe_end(self) -> str:
+        try:
+            state = self.api.inspect_container(self.container_id)["State"]
+        except docker.errors.NotFound:
+            return f"Container {self.short_id} is gone (removed from outside the harness)."
+        except (docker.errors.DockerException, OSError) as exc:
+            return f"The Docker engine is unreachable ({exc}). {ENGINE_HELP}"
+        return (
+            f"Container {self.short_id} is {state.get('Status')} (exit code {state.get('ExitCode')}, "
+            f"OOM-killed {state.get('OOMKilled')}): the engine or an outside process stopped it, or "
+            "the candidate killed the harness shell."
+        )
 
     # -- commands --------------------------------------------------------------------------
 
-    def _raw_exec(self, argv: list[str], user: str | None = None) -> tuple[int, bytes]:
-        try:
-            result = self.container.exec_run(argv, user=user or self.config.user, demux=False)
-        except docker.errors.APIError as exc:
-            raise SandboxError(
-                f"docker exec failed in {self.container.short_id}: {exc}. {ENGINE_HELP}"
-            ) from exc
-        except OSError as exc:  # connection to the engine lost mid-command
-            raise SandboxError(f"lost the Docker engine during a command ({exc}). {ENGINE_HELP}") from exc
-        return int(result.exit_code if result.exit_code is not None else -1), result.output or b""
+    def wait_ready(self) -> None:
+        code, log = self.channel.wait_ready(timeout_s=120)
+        if code != 0:
+            raise SandboxError(f"could not copy the workspace into the sandbox (exit {code}): {log[-500:]}")
 
     def exec(self, command: str, timeout_s: float, cwd: str = WORKDIR) -> ExecResult:
-        self._exec_count += 1
-        log = f"/tmp/.rsi-exec-{self._exec_count}.log"
+        outcome = self.channel.run(command, timeout_s, cwd)
         seconds = max(1, round(timeout_s))
-        script = (
-            f"cd {shlex.quote(cwd)} && timeout --kill-after=3 {seconds} sh -c {shlex.quote(command)} "
-            f"> {log} 2>&1 < /dev/null; echo $?"
-        )
-        started = time.monotonic()
-        _, status = self._raw_exec(["sh", "-c", script])
-        duration = time.monotonic() - started
-        # Nothing the command started may outlive it (PID 1 ignores this signal in its namespace).
-        self._raw_exec(["sh", "-c", "kill -9 -1 2>/dev/null; true"])
-        try:
-            exit_code = int(status.decode(errors="replace").strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            exit_code = -1
-        try:
-            output = self.read_file(log, max_bytes=1024 * 1024).decode("utf-8", errors="replace")
-        except SandboxError:
-            output = status.decode(errors="replace")
         return ExecResult(
-            exit_code=exit_code,
-            output=output,
-            duration_s=duration,
-            timed_out=exit_code in (124, 137) and duration >= seconds - 0.5,
+            exit_code=outcome.exit_code,
+            output=outcome.output.decode("utf-8", errors="replace"),
+            duration_s=outcome.duration_s,
+            timed_out=outcome.exit_code in (124, 137) and outcome.duration_s >= seconds - 0.5,
+            disk_full=outcome.disk_full,
         )
 
     def read_file(self, path: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
-        """Read a file out of the sandbox through the engine's exec stream (works on tmpfs)."""
-        code, data = self._raw_exec(["head", "-c", str(max_bytes + 1), path])
-        if code != 0:
-            raise SandboxError(
-                f"could not read {path} from the sandbox: {data.decode(errors='replace')[:200]}"
-            )
+        """Read a file out of the sandbox through the driver (works on tmpfs, costs no engine call)."""
+        data = self.channel.read_file(path, max_bytes)
+        if data is None:
+            raise SandboxError(f"could not read {path} from the sandbox: no such readable file")
         if len(data) > max_bytes:
             raise SandboxError(f"{path} in the sandbox is larger than {max_bytes} bytes; not read.")
         return data
 
-    def write_file(self, path: str, data: bytes) -> None:
-        """Write a file into the sandbox (its writable tmpfs) through `sh` reading a tar on stdin."""
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as archive:
-            info = tarfile.TarInfo(Path(path).name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-        socket = self.container.exec_run(
-            ["tar", "-x", "-C", str(Path(path).parent)], user=self.config.user, stdin=True, socket=True
-        ).output
-        raw = getattr(socket, "_sock", socket)
-        raw.sendall(buffer.getvalue())
-        with contextlib.suppress(OSError):
-            raw.shutdown(1)
-        with contextlib.suppress(OSError):
-            while raw.recv(4096):
-                pass
-        raw.close()
-
     # -- measurement -----------------------------------------------------------------------
 
     def _cgroup_file(self, controller: str, name: str) -> Path | None:
-        for parent in ("docker", f"system.slice/docker-{self.container.id}.scope"):
+        for parent in ("docker", f"system.slice/docker-{self.container_id}.scope"):
             base = CGROUP_ROOT / controller / parent
-            path = base / self.container.id / name if parent == "docker" else base / name
+            path = base / self.container_id / name if parent == "docker" else base / name
             if path.exists():
                 return path
         return None
@@ -179,7 +209,7 @@ class DockerSession:
 
     def _usage_from_stats(self, sample: UsageSample) -> None:
         try:
-            stats: dict[str, Any] = self.container.stats(stream=False, one_shot=True)
+            stats: dict[str, Any] = self.api.stats(self.container_id, stream=False, one_shot=True)
         except (docker.errors.APIError, OSError):
             return
         memory = stats.get("memory_stats") or {}
@@ -189,20 +219,47 @@ class DockerSession:
         sample.cpu_s = round(total / 1e9, 3) if total else None
 
 
+def remove_container(api: docker.APIClient, container_id: str) -> None:
+    try:
+        api.remove_container(container_id, force=True, v=True)
+    except docker.errors.NotFound:
+        return
+    except docker.errors.APIError as exc:
+        if "already in progress" not in str(exc):
+            raise SandboxError(
+                f"could not remove container {container_id[:12]}: {exc}. {ENGINE_HELP}"
+            ) from exc
+    except OSError as exc:
+        raise SandboxError(
+            f"could not remove container {container_id[:12]}: the engine is unreachable ({exc}). It will be "
+            "reaped at the start of the next run."
+        ) from exc
+
+
 class DockerBackend:
     name = "docker"
 
-    def __init__(self, config: SandboxConfig, image: str, run_id: str) -> None:
+    def __init__(self, config: SandboxConfig, image: str, run_id: str, base_url: str | None = None) -> None:
         self.config = config
         self.image = image
         self.run_id = run_id
-        self.client = connect()
+        self.client = connect(base_url)
+        self._image_id: str | None = None
+
+    @property
+    def api(self) -> docker.APIClient:
+        return self.client.api
 
     def image_id(self) -> str | None:
-        try:
-            return str(self.client.images.get(self.image).id)
-        except docker.errors.ImageNotFound:
-            return None
+        """The image's content id, resolved once: every sandbox of this backend runs exactly it."""
+        if self._image_id is None:
+            try:
+                self._image_id = str(self.api.inspect_image(self.image)["Id"])
+            except docker.errors.ImageNotFound:
+                return None
+            except (docker.errors.DockerException, OSError) as exc:
+                raise SandboxError(f"could not look up image {self.image!r}: {exc}. {ENGINE_HELP}") from exc
+        return self._image_id
 
     def require_image(self) -> str:
         image_id = self.image_id()
@@ -213,70 +270,77 @@ class DockerBackend:
             )
         return image_id
 
-    def open(self, workspace: Path, heldout: Path | None, label: str) -> DockerSession:
+    def host_config(self, workspace: Path, heldout: Path | None) -> dict[str, Any]:
+        """The hardening, from SandboxConfig: each relaxation only through an explicit field."""
         cfg = self.config
-        for shared in (workspace, heldout):
-            if shared is not None:
-                shared.chmod(0o755)  # the unprivileged sandbox user must be able to read its inputs
-        volumes = {str(workspace.resolve()): {"bind": "/src", "mode": "ro"}}
+        binds = {str(workspace.resolve()): {"bind": "/src", "mode": "ro"}}
         if heldout is not None:
-            volumes[str(heldout.resolve())] = {"bind": "/heldout", "mode": "ro"}
+            binds[str(heldout.resolve())] = {"bind": "/heldout", "mode": "ro"}
         uid, _, gid = cfg.user.partition(":")
         options: dict[str, Any] = {
-            "command": ["sleep", str(cfg.max_lifetime_s)],
-            "detach": True,
-            "labels": owner_labels(self.run_id, label),
-            "volumes": volumes,
+            "binds": binds,
             "tmpfs": {
                 WORKDIR: f"rw,exec,nosuid,nodev,size={cfg.workspace_mb}m,uid={uid},gid={gid or uid},mode=0755",
                 "/tmp": f"rw,exec,nosuid,nodev,size={cfg.tmp_mb}m,mode=1777",
             },
-            "environment": {
-                "HOME": "/tmp",
-                "PATH": SANDBOX_PATH,
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONHASHSEED": "0",
-                "OMP_NUM_THREADS": "1",
-                "OPENBLAS_NUM_THREADS": "1",
-                "MPLBACKEND": "Agg",
-            },
-            "working_dir": WORKDIR,
-            "user": cfg.user,
             "mem_limit": f"{cfg.memory_mb}m",
             "memswap_limit": f"{cfg.memory_mb}m",
             "nano_cpus": int(cfg.cpus * 1e9),
             "pids_limit": cfg.pids_limit,
             "read_only": cfg.read_only_root,
             "ulimits": [docker.types.Ulimit(name="core", soft=0, hard=0)],
+            "init": True,
+            "auto_remove": True,
+            "network_mode": "none" if cfg.network_disabled else "bridge",
         }
-        if cfg.network_disabled:
-            options["network_mode"] = "none"
         if cfg.drop_all_capabilities:
             options["cap_drop"] = ["ALL"]
         if cfg.no_new_privileges:
             options["security_opt"] = ["no-new-privileges"]
-        container = None
+        return self.api.create_host_config(**options)
+
+    def open(self, workspace: Path, heldout: Path | None, label: str) -> DockerSession:
+        for shared in (workspace, heldout):
+            if shared is not None:
+                shared.chmod(0o755)  # the unprivileged sandbox user must be able to read its inputs
+        image = self.require_image()
+        container_id: str | None = None
         try:
-            container = self.client.containers.run(self.image, **options)
-            session = DockerSession(self.client, container, cfg)
-            copy = session.exec(f"cp -R /src/. {WORKDIR}/", timeout_s=60, cwd="/")
-            if copy.exit_code != 0:
-                raise SandboxError(f"could not copy the workspace into the sandbox: {copy.output[-500:]}")
-            return session
-        except docker.errors.ImageNotFound as exc:
-            raise SandboxError(
-                f"the sandbox image {self.image!r} is missing. Run `rsi image build`."
-            ) from exc
-        except (docker.errors.DockerException, OSError) as exc:
-            if container is not None:
+            container_id = self.api.create_container(
+                image,
+                command=DRIVER_ARGV,
+                user=self.config.user,
+                environment=SANDBOX_ENV,
+                working_dir=WORKDIR,
+                labels=owner_labels(self.run_id, label),
+                host_config=self.host_config(workspace, heldout),
+                stdin_open=True,
+                network_disabled=self.config.network_disabled,
+            )["Id"]
+            raw = self.api.attach_socket(
+                container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            )
+            self.api.start(container_id)
+            session = DockerSession(
+                self.api, container_id, AttachStream(getattr(raw, "_sock", raw)), self.config
+            )
+        except BaseException as exc:
+            if container_id is not None:
                 with contextlib.suppress(docker.errors.DockerException, OSError):
-                    container.remove(force=True)
-            raise SandboxError(f"could not start a sandbox container: {exc}. {ENGINE_HELP}") from exc
-        except BaseException:
-            if container is not None:
-                with contextlib.suppress(docker.errors.DockerException, OSError):
-                    container.remove(force=True)
+                    remove_container(self.api, container_id)
+            if isinstance(exc, docker.errors.ImageNotFound):
+                raise SandboxError(
+                    f"the sandbox image {self.image!r} is missing. Run `rsi image build`."
+                ) from exc
+            if isinstance(exc, docker.errors.DockerException | OSError):
+                raise SandboxError(f"could not start a sandbox container: {exc}. {ENGINE_HELP}") from exc
             raise
+        try:
+            session.wait_ready()
+        except BaseException:
+            session.close()
+            raise
+        return session
 
     def remove_orphans(self) -> int:
         """Remove sandboxes whose owning process on this host is gone (a crashed run's leftovers)."""
@@ -284,15 +348,17 @@ class DockerBackend:
 
 
 def remove_orphans(client: docker.DockerClient, run_id: str | None = None) -> int:
-    import socket
-
+    """Remove this host's sandboxes whose owner process is gone, and every sandbox of `run_id`."""
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": SANDBOX_LABEL}):
-        labels = container.labels or {}
+    try:
+        found = client.api.containers(all=True, filters={"label": SANDBOX_LABEL})
+    except (docker.errors.DockerException, OSError) as exc:
+        raise SandboxError(f"could not list sandbox containers: {exc}. {ENGINE_HELP}") from exc
+    for container in found:
+        labels = container.get("Labels") or {}
         mine = labels.get("rsi.host") == socket.gethostname()
         owner_gone = mine and not pid_alive(int(labels.get("rsi.pid", "0") or 0))
         if owner_gone or (run_id is not None and labels.get("rsi.run_id") == run_id):
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True, v=True)
-                removed += 1
+            remove_container(client.api, container["Id"])
+            removed += 1
     return removed

@@ -8,15 +8,23 @@ and as a tail in the result.
 
     evaluator = TrustedEvaluator(spec, lineage, backend, heldout, seeds=[0, 1, 2], log_dir=...)
     evaluation = evaluator.evaluate(parent_commit, diff, label="gen-3")
+    several = evaluator.evaluate_many(parent_commit, [diff_a, diff_b])   # in parallel, input order
+
+Identical trees are measured once: results are cached by the git tree id of the candidate's files,
+so the parent of the next generation (the tree just accepted) is never re-measured.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import re
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +43,7 @@ from sandbox.base import Backend, ExecResult, Session, UsageSample, tail
 from sandbox.heldout import HeldoutSet, score
 from sandbox.lineage import Lineage
 from sandbox.patch import apply_diff, diff_sha256
+from sandbox.tree import tree_id
 
 OUT_DIR = "/tmp/rsi-out"
 INPUTS_PATH = "/heldout/inputs.npy"
@@ -64,16 +73,18 @@ class _Phase:
         self.pids = after.pids_limit_hits > before.pids_limit_hits
 
     def failure(self, crash_kind: FailureKind) -> FailureKind | None:
+        """The cause of a failed command; the sandbox's own counters win over the command's output."""
         if self.result.exit_code == 0:
             return None
-        if self.oom:
-            return "out_of_memory"
-        if self.result.timed_out:
-            return "timeout"
+        # A fork bomb also exhausts memory on its way; the pid limit is its root cause.
         if self.pids or any(m in self.result.output for m in PIDS_MARKERS):
             return "pids_exhausted"
-        if any(marker in self.result.output for marker in DISK_FULL_MARKERS):
+        if self.oom:
+            return "out_of_memory"
+        if self.result.disk_full or any(m in self.result.output for m in DISK_FULL_MARKERS):
             return "disk_full"
+        if self.result.timed_out:
+            return "timeout"
         return crash_kind
 
 
@@ -89,6 +100,7 @@ class TrustedEvaluator:
         test_timeout_s: float = 120.0,
         predict_timeout_s: float = 60.0,
         progress: ProgressCallback | None = None,
+        parallel: int | None = None,
     ) -> None:
         self.spec = spec
         self.lineage = lineage
@@ -99,21 +111,60 @@ class TrustedEvaluator:
         self.test_timeout_s = test_timeout_s
         self.predict_timeout_s = predict_timeout_s
         self.progress = progress or (lambda phase, details: None)
-        self._cache: dict[tuple[str, str], Evaluation] = {}
-        self._lineage_lock = threading.Lock()
+        self.parallel = max(1, parallel or os.cpu_count() or 1)
+        """How many candidates evaluate_many measures at once."""
+        self._by_request: dict[tuple[str, str], Evaluation] = {}
+        self._by_tree: dict[str, Evaluation] = {}
+        self._tree_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._open_sessions: set[Session] = set()
 
     def evaluate(self, parent_commit: str, diff: str, label: str = "candidate") -> Evaluation:
+        """Measure the parent plus the diff (cached by request and by the resulting git tree)."""
         key = (parent_commit, diff_sha256(diff))
-        if key in self._cache:
-            return self._cache[key]
+        with self._lock:
+            known = self._by_request.get(key)
+        if known is not None:
+            return known
         evaluation = self._evaluate(parent_commit, diff, label)
         if evaluation.failure != "sandbox_error":
-            self._cache[key] = evaluation
+            with self._lock:
+                self._by_request[key] = evaluation
         return evaluation
+
+    def evaluate_many(
+        self, parent_commit: str, diffs: Sequence[str], labels: Sequence[str] | None = None
+    ) -> list[Evaluation]:
+        """Measure several candidates at once (at most `parallel`); results in the input order."""
+        names = list(labels) if labels is not None else [f"candidate-{i}" for i in range(len(diffs))]
+        if len(names) != len(diffs):
+            raise ValueError(f"{len(diffs)} diffs but {len(names)} labels")
+        pool = ThreadPoolExecutor(max_workers=min(self.parallel, max(1, len(diffs))))
+        futures = [pool.submit(self.evaluate, parent_commit, d, n) for d, n in zip(diffs, names, strict=True)]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            # Ctrl-C (or a harness bug): start nothing new and stop every running sandbox now.
+            for future in futures:
+                future.cancel()
+            self.close_open_sessions()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def close_open_sessions(self) -> None:
+        with self._lock:
+            sessions = list(self._open_sessions)
+        for session in sessions:
+            with contextlib.suppress(SandboxError):  # else reaped at the start of the next run
+                session.close()
 
     def remember(self, evaluation: Evaluation) -> None:
         """Seed the cache with an evaluation recorded earlier (a resumed run's parent)."""
-        self._cache[(evaluation.parent_commit, evaluation.diff_sha256)] = evaluation
+        with self._lock:
+            self._by_request[(evaluation.parent_commit, evaluation.diff_sha256)] = evaluation
+            if evaluation.tree and evaluation.failure != "sandbox_error":
+                self._by_tree[evaluation.tree] = evaluation
 
     def _evaluate(self, parent_commit: str, diff: str, label: str) -> Evaluation:
         started = time.monotonic()
@@ -121,36 +172,55 @@ class TrustedEvaluator:
             parent_commit=parent_commit,
             diff_sha256=diff_sha256(diff),
             backend=self.backend.name,
-            image=self.backend.image_id(),
             ok=False,
             seeds=list(self.seeds),
         )
         with tempfile.TemporaryDirectory(prefix="rsi-stage-") as stage_dir:
             stage = Path(stage_dir)
             workspace = stage / "workspace"
-            with self._lineage_lock:
+            with self._lock:
                 self.lineage.export(parent_commit, workspace)
             try:
                 apply_diff(diff, workspace)
             except PatchError as exc:
                 result.failure, result.failure_detail = "patch_rejected", str(exc)
                 return result
-            heldout_dir = stage / "heldout"
-            heldout_dir.mkdir()
-            np.save(heldout_dir / "inputs.npy", self.heldout.inputs)
-            try:
-                self._run_in_sandbox(result, workspace, heldout_dir, label, started)
-            except SandboxError as exc:
-                result.ok, result.failure, result.failure_detail = False, "sandbox_error", str(exc)
-        result.resources.wall_s = round(time.monotonic() - started, 3)
+            result.tree = tree_id(workspace)
+            with self._tree_lock(result.tree):
+                with self._lock:
+                    same_tree = self._by_tree.get(result.tree)
+                if same_tree is not None:
+                    return same_tree.model_copy(
+                        update={"parent_commit": parent_commit, "diff_sha256": result.diff_sha256}
+                    )
+                self._measure(result, stage, workspace, label, started)
+                if result.failure != "sandbox_error":
+                    with self._lock:
+                        self._by_tree[result.tree] = result
         return result
+
+    def _tree_lock(self, tree: str) -> threading.Lock:
+        with self._lock:
+            return self._tree_locks.setdefault(tree, threading.Lock())
+
+    def _measure(self, result: Evaluation, stage: Path, workspace: Path, label: str, started: float) -> None:
+        heldout_dir = stage / "heldout"
+        heldout_dir.mkdir()
+        np.save(heldout_dir / "inputs.npy", self.heldout.inputs)
+        try:
+            result.image = self.backend.image_id()
+            self._run_in_sandbox(result, workspace, heldout_dir, label, started)
+        except SandboxError as exc:
+            result.ok, result.failure, result.failure_detail = False, "sandbox_error", str(exc)
+            self._log_text(label, "sandbox-error", str(exc))
+        result.resources.wall_s = round(time.monotonic() - started, 3)
 
     def _run_in_sandbox(
         self, result: Evaluation, workspace: Path, heldout_dir: Path, label: str, started: float
     ) -> None:
         command_time = 0.0
         self.progress("sandbox", {"label": label, "step": "starting"})
-        with self.backend.open(workspace, heldout_dir, label) as session:
+        with self.backend.open(workspace, heldout_dir, label) as session, self._tracked(session):
             phases: list[_Phase] = []
             last_usage = session.usage()
 
@@ -230,6 +300,23 @@ class TrustedEvaluator:
         return MetricResult(
             name=self.spec.metric.name, direction=self.spec.metric.direction, per_seed=per_seed
         )
+
+    @contextlib.contextmanager
+    def _tracked(self, session: Session) -> Iterator[None]:
+        with self._lock:
+            self._open_sessions.add(session)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._open_sessions.discard(session)
+
+    def _log_text(self, label: str, name: str, text: str) -> Path:
+        directory = self.log_dir / label
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{name}.log"
+        path.write_text(text, encoding="utf-8")
+        return path
 
     def _log(self, label: str, phase: _Phase) -> PhaseLog:
         directory = self.log_dir / label

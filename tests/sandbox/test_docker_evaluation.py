@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from rsi.target import TargetSpec
-from sandbox.base import SANDBOX_LABEL, SandboxConfig
+from sandbox.base import SandboxConfig
 from sandbox.docker_backend import DockerBackend
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import load_heldout
 from sandbox.lineage import Lineage
 from tests.conftest import IMAGE, TARGET, make_diff
+from tests.sandbox import hostile
 
 pytestmark = pytest.mark.docker
 
@@ -142,7 +143,4 @@ def test_container_is_removed_after_an_exception(docker_client, tmp_path: Path) 
     with pytest.raises(RuntimeError), backend.open(tmp_path / "ws", None, "boom") as session:
         assert session.exec("echo alive", 10).output.strip() == "alive"
         raise RuntimeError("the harness failed mid-evaluation")
-    left = docker_client.containers.list(
-        all=True, filters={"label": [SANDBOX_LABEL, "rsi.run_id=test-cleanup"]}
-    )
-    assert left == []
+    assert hostile.sandboxes_of(docker_client, "test-cleanup") == []

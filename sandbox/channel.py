@@ -1,0 +1,186 @@
+"""One long-lived harness shell per sandbox, driven over a byte stream: the fast path of every backend.
+
+Starting a process through an engine API costs tens of milliseconds per call; a session runs several
+commands and reads several files. So each sandbox runs one small POSIX-shell *driver* (below, not
+from the candidate's tree) that reads requests on stdin (a shell-quoted call of one of its
+functions, then a sentinel line) and answers with framed records on stdout. It forks as little as
+it can: times come from /proc/uptime through the `read` builtin. Both backends speak it: Docker over the container's attach socket, bubblewrap
+over the pipes of its process.
+
+Per command the driver runs `timeout` around `sh -c CMD` with output redirected to a log file (so a
+background process the candidate leaves behind cannot hold the stream open), then kills every
+other process of the sandbox (`kill -9 -1` spares only PID 1 and the driver itself), checks whether
+a writable filesystem is full, and sends the exit code, start/end times and the log tail.
+
+A record on the wire: "\\n\\x1eRSI <kind> <fields...> <n>\\n" followed by exactly n payload bytes.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rsi.errors import SandboxError
+
+LOG_LIMIT_BYTES = 1024 * 1024
+STAGE_LOG_LIMIT_BYTES = 64 * 1024
+RECORD_MARK = b"\x1eRSI "
+END_OF_REQUEST = b"__RSI_END__"
+
+DRIVER = r"""
+exec 2>/dev/null
+mkdir -p /tmp/.rsi
+rsi_log=/tmp/.rsi/command.log
+rsi_stage() {
+  c=0
+  if [ -d /src ]; then cp -R /src/. /workspace/ >/tmp/.rsi/stage.log 2>&1 || c=$?; else : >/tmp/.rsi/stage.log; fi
+  n=$(tail -c __STAGE_LIMIT__ /tmp/.rsi/stage.log | wc -c)
+  printf '\n\036RSI ready %s %s\n' "$c" "$n"; tail -c "$n" /tmp/.rsi/stage.log
+}
+rsi_now() { read rsi_up rsi_idle </proc/uptime; }
+rsi_full() {
+  full=0
+  for d in /workspace /tmp; do
+    a=$(df -Pk "$d" | tail -n 1 | tr -s ' ' | cut -d ' ' -f 4)
+    [ "$a" = 0 ] && full=1
+  done
+}
+rsi_exec() {
+  rsi_now; s=$rsi_up
+  if cd "$3"; then
+    timeout --kill-after=3 "$2" sh -c "$4" >"$rsi_log" 2>&1 </dev/null
+    c=$?
+  else
+    c=1; echo "no such directory: $3" >"$rsi_log"
+  fi
+  cd /
+  kill -9 -1
+  rsi_now; e=$rsi_up
+  full=0; [ "$c" = 0 ] || rsi_full
+  n=$(wc -c <"$rsi_log"); n=${n:-0}; [ "$n" -gt __LOG_LIMIT__ ] && n=__LOG_LIMIT__
+  printf '\n\036RSI end %s %s %s %s %s %s\n' "$1" "$c" "$s" "$e" "$full" "$n"
+  [ "$n" -gt 0 ] && tail -c "$n" "$rsi_log"
+}
+rsi_read() {
+  if [ -f "$2" ] && [ -r "$2" ]; then
+    n=$(wc -c <"$2"); n=${n:-0}; [ "$n" -gt "$3" ] && n=$3
+    printf '\n\036RSI file %s 1 %s\n' "$1" "$n"; head -c "$n" "$2"
+  else
+    printf '\n\036RSI file %s 0 0\n' "$1"
+  fi
+}
+rsi_stage
+rsi_request=""
+while IFS= read -r rsi_line; do
+  if [ "$rsi_line" = "__RSI_END__" ]; then eval "$rsi_request"; rsi_request=""
+  else rsi_request="$rsi_request$rsi_line
+"; fi
+done
+""".replace("__STAGE_LIMIT__", str(STAGE_LOG_LIMIT_BYTES)).replace("__LOG_LIMIT__", str(LOG_LIMIT_BYTES))
+
+
+class ChannelClosed(SandboxError):
+    """The driver's stream ended: the sandbox stopped (engine, outside kill, or the candidate)."""
+
+
+@dataclass
+class CommandOutcome:
+    exit_code: int
+    duration_s: float
+    disk_full: bool
+    output: bytes
+
+
+Receive = Callable[[float], bytes]
+"""Read the next chunk of the driver's stdout, waiting at most the given seconds; b"" at the end."""
+
+
+class DriverChannel:
+    """The host side of the driver protocol over any byte transport."""
+
+    def __init__(self, send: Callable[[bytes], None], receive: Receive, describe_end: Callable[[], str]):
+        self._send = send
+        self._receive = receive
+        self._describe_end = describe_end
+        self._buffer = b""
+        self._counter = 0
+        self.idle = False
+        """True between complete answers: nothing of the candidate runs and the driver waits for input."""
+
+    def wait_ready(self, timeout_s: float) -> tuple[int, str]:
+        """Wait for the driver's first record: the exit code and log of copying /src to /workspace."""
+        fields, payload = self._record(timeout_s)
+        if fields[0] != "ready":
+            raise SandboxError(f"the sandbox driver sent {fields[0]!r} before it was ready")
+        self.idle = True
+        return int(fields[1]), payload.decode("utf-8", errors="replace")
+
+    def run(self, command: str, timeout_s: float, cwd: str) -> CommandOutcome:
+        seconds = max(1, round(timeout_s))
+        request_id = self._next_id()
+        self._request(f"rsi_exec {request_id} {seconds} {shlex.quote(cwd)} {shlex.quote(command)}")
+        # The driver enforces the timeout; the host waits a little longer before declaring it stuck.
+        fields, payload = self._record(seconds + 30.0)
+        if fields[:2] != ["end", request_id]:
+            raise SandboxError(f"the sandbox driver answered {fields[:2]} to command {request_id}")
+        _, _, code, started, ended, full = fields[:6]
+        return CommandOutcome(
+            exit_code=int(code),
+            duration_s=round(max(0.0, float(ended) - float(started)), 3),
+            disk_full=full == "1",
+            output=payload,
+        )
+
+    def read_file(self, path: str, max_bytes: int, timeout_s: float = 60.0) -> bytes | None:
+        request_id = self._next_id()
+        self._request(f"rsi_read {request_id} {shlex.quote(path)} {max_bytes + 1}")
+        fields, payload = self._record(timeout_s)
+        if fields[:2] != ["file", request_id]:
+            raise SandboxError(f"the sandbox driver answered {fields[:2]} to read {request_id}")
+        return payload if fields[2] == "1" else None
+
+    # -- wire --------------------------------------------------------------------------------
+
+    def _next_id(self) -> str:
+        self._counter += 1
+        return str(self._counter)
+
+    def _request(self, line: str) -> None:
+        self.idle = False
+        try:
+            self._send(line.encode() + b"\n" + END_OF_REQUEST + b"\n")
+        except OSError as exc:
+            raise ChannelClosed(
+                f"could not send a command to the sandbox ({exc}). {self._describe_end()}"
+            ) from exc
+
+    def _fill(self, timeout_s: float) -> None:
+        try:
+            chunk = self._receive(timeout_s)
+        except TimeoutError as exc:
+            raise SandboxError(
+                f"the sandbox did not answer within {timeout_s:.0f}s; its harness shell is stuck. "
+                "The sandbox is removed; retry the candidate."
+            ) from exc
+        except OSError as exc:
+            raise ChannelClosed(f"lost the sandbox's stream ({exc}). {self._describe_end()}") from exc
+        if not chunk:
+            raise ChannelClosed(f"the sandbox's harness shell ended unexpectedly. {self._describe_end()}")
+        self._buffer += chunk
+
+    def _record(self, timeout_s: float) -> tuple[list[str], bytes]:
+        while (start := self._buffer.find(RECORD_MARK)) < 0 or self._buffer.find(b"\n", start) < 0:
+            self._fill(timeout_s)
+        end_of_header = self._buffer.find(b"\n", start)
+        fields = self._buffer[start + len(RECORD_MARK) : end_of_header].decode(errors="replace").split()
+        size = int(fields[-1]) if fields and fields[-1].isdigit() else 0
+        while len(self._buffer) < end_of_header + 1 + size:
+            self._fill(timeout_s)
+        payload = self._buffer[end_of_header + 1 : end_of_header + 1 + size]
+        self._buffer = self._buffer[end_of_header + 1 + size :]
+        self.idle = not self._buffer
+        return fields, payload
+
+
+DRIVER_ARGV = ["sh", "-c", DRIVER]
