@@ -19,6 +19,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
+from rsi.errors import SandboxError
+
 SANDBOX_LABEL = "rsi-sandbox"
 WORKDIR = "/workspace"
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -83,6 +85,8 @@ class Session(Protocol):
 
     def read_file(self, path: str, max_bytes: int = 64 * 1024 * 1024) -> bytes: ...
 
+    def write_file(self, path: str, data: bytes) -> None: ...
+
     def usage(self) -> UsageSample: ...
 
     def close(self) -> None: ...
@@ -101,6 +105,24 @@ class Backend(Protocol):
     def image_id(self) -> str | None: ...
 
     def remove_orphans(self) -> int: ...
+
+
+WRITE_CHUNK_BYTES = 48 * 1024
+
+
+def write_file_via_exec(session: Session, path: str, data: bytes) -> None:
+    """Write a file into a sandbox through its command channel (base64 in chunks): no mounts needed."""
+    import base64
+    import shlex
+
+    target = shlex.quote(path)
+    chunks = [data[i : i + WRITE_CHUNK_BYTES] for i in range(0, len(data), WRITE_CHUNK_BYTES)] or [b""]
+    for index, chunk in enumerate(chunks):
+        encoded = base64.b64encode(chunk).decode("ascii")
+        redirect = ">" if index == 0 else ">>"
+        result = session.exec(f"printf %s '{encoded}' | base64 -d {redirect} {target}", timeout_s=30, cwd="/")
+        if result.exit_code != 0:
+            raise SandboxError(f"could not write {path} in the sandbox: {result.output.strip()[:300]}")
 
 
 def owner_labels(run_id: str, label: str) -> dict[str, str]:

@@ -36,7 +36,15 @@ import time
 from pathlib import Path
 
 from rsi.errors import SandboxError
-from sandbox.base import SANDBOX_PATH, WORKDIR, ExecResult, SandboxConfig, UsageSample, pid_alive
+from sandbox.base import (
+    SANDBOX_PATH,
+    WORKDIR,
+    ExecResult,
+    SandboxConfig,
+    UsageSample,
+    pid_alive,
+    write_file_via_exec,
+)
 from sandbox.channel import DRIVER_ARGV, DriverChannel
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -219,6 +227,9 @@ class BwrapSession:
             timed_out=outcome.exit_code in (124, 137) and outcome.duration_s >= seconds - 0.5,
             disk_full=outcome.disk_full,
         )
+
+    def write_file(self, path: str, data: bytes) -> None:
+        write_file_via_exec(self, path, data)
 
     def read_file(self, path: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
         data = self.channel.read_file(path, max_bytes)

@@ -30,6 +30,7 @@ from sandbox.base import (
     UsageSample,
     owner_labels,
     pid_alive,
+    write_file_via_exec,
 )
 from sandbox.channel import DRIVER_ARGV, DriverChannel
 
@@ -167,6 +168,9 @@ class DockerSession:
             timed_out=outcome.exit_code in (124, 137) and outcome.duration_s >= seconds - 0.5,
             disk_full=outcome.disk_full,
         )
+
+    def write_file(self, path: str, data: bytes) -> None:
+        write_file_via_exec(self, path, data)
 
     def read_file(self, path: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
         """Read a file out of the sandbox through the driver (works on tmpfs, costs no engine call)."""
