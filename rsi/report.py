@@ -20,6 +20,7 @@ matplotlib.use("Agg")  # files only: no display on a server, and no window in te
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
+from rsi.compare import RunComparison, compare_runs
 from rsi.errors import ConfigError
 from rsi.loop import diff_stat
 from rsi.resume import fold, live_events
@@ -311,7 +312,8 @@ def plot_comparison(runs: list[RunData], out: Path) -> Path:
     return out
 
 
-def render_comparison(runs: list[RunData], plot_name: str) -> str:
+def render_comparison(rows: list[RunComparison], plot_name: str) -> str:
+    """The markdown comparison; the figures come from rsi.compare (one place computes them)."""
     lines = [
         "# Comparison of runs",
         "",
@@ -320,20 +322,18 @@ def render_comparison(runs: list[RunData], plot_name: str) -> str:
         "| run | proposer | generations | accepted | acceptance rate | policy-finding rate | baseline | best | gain | $ | hours | gain per $ | gain per hour |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for data in runs:
-        count = len(data.rows) or 1
-        best = (data.best_so_far() or [data.baseline])[-1]
-        gain = best - data.baseline if best is not None and data.baseline is not None else None
-        hours = sum(r.seconds for r in data.rows) / 3600
-        with_findings = sum(1 for r in data.rows if r.rules)
-        per_dollar = _num(gain / data.dollars) if gain is not None and data.dollars > 0 else "—"
-        per_hour = _num(gain / hours) if gain is not None and hours > 0 else "—"
+    for row in rows:
         lines.append(
-            f"| {data.name} | {data.proposer} | {len(data.rows)} | {data.accepted} | {data.accepted / count:.0%} | "
-            f"{with_findings / count:.0%} | {_num(data.baseline)} | {_num(best)} | {_num(gain)} | {data.dollars:.3f} | "
-            f"{hours:.2f} | {per_dollar} | {per_hour} |"
+            f"| {row.run_dir.name} | {row.proposer} | {row.generations} | {row.accepted} | "
+            f"{_rate(row.acceptance_rate)} | {_rate(row.policy_finding_rate)} | {_num(row.baseline)} | "
+            f"{_num(row.best)} | {_num(row.improvement)} | {row.dollars:.3f} | {row.hours:.2f} | "
+            f"{_num(row.per(row.dollars))} | {_num(row.per(row.hours))} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
 
 
 def write_comparison(run_dirs: list[Path], out_dir: Path) -> Path:
@@ -348,5 +348,5 @@ def write_comparison(run_dirs: list[Path], out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     plot = plot_comparison(runs, out_dir / "compare.png")
     target = out_dir / REPORT_FILE
-    target.write_text(render_comparison(runs, plot.name), encoding="utf-8")
+    target.write_text(render_comparison(compare_runs(run_dirs), plot.name), encoding="utf-8")
     return target

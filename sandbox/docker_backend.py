@@ -19,6 +19,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests
 
 from rsi.errors import SandboxError
 from sandbox.base import (
@@ -122,7 +123,8 @@ class DockerSession:
 
     def close(self) -> None:
         """End the sandbox. Idle: end the driver's input, and the engine removes the container
-        (auto-remove) with no further call on our side. Busy or broken: kill it now (still removed)."""
+        (auto-remove); we wait until it is gone, so no sandbox outlives its session. Busy or broken:
+        kill and remove it now."""
         if self._closed:
             return
         self._closed = True
@@ -131,8 +133,15 @@ class DockerSession:
         with contextlib.suppress(OSError):
             self.stream.raw.shutdown(socket.SHUT_WR)
         self.stream.close()
-        if not idle:
-            remove_container(self.api, self.container_id)
+        if idle:
+            try:
+                self.api.wait(self.container_id, timeout=10, condition="removed")
+                return
+            except docker.errors.NotFound:
+                return
+            except (docker.errors.DockerException, OSError, requests.exceptions.RequestException):
+                pass  # not gone in time: remove it by force below
+        remove_container(self.api, self.container_id)
 
     def _expire(self) -> None:
         with contextlib.suppress(docker.errors.DockerException, OSError):
