@@ -446,3 +446,7 @@ def resolve_policy_path(name_or_path: str) -> Path:
     if path.exists() or path.suffix in (".yaml", ".yml") or "/" in name_or_path:
         return path
     return SHIPPED / f"{name_or_path}.yaml"
+
+
+# Rule types kept in their own modules register themselves on import.
+from policies import integrity_rule as _integrity_rule  # noqa: E402, F401

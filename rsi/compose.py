@@ -106,6 +106,9 @@ def build_run(
         config.save()
         lineage = Lineage.create(lineage_path, config.target)
     heldout = load_heldout(spec.metric.heldout, seed=config.heldout_seed, size=config.heldout_size)
+    lockbox = load_heldout(
+        spec.metric.heldout, seed=config.lockbox_seed, size=config.lockbox_size or config.heldout_size
+    )
     live = observer or NullObserver()
     evaluator = TrustedEvaluator(
         spec,
@@ -116,6 +119,8 @@ def build_run(
         log_dir=config.run_dir / "logs",
         test_timeout_s=config.test_timeout_s,
         progress=live.on_progress,
+        lockbox=lockbox,
+        integrity=config.integrity,
     )
     trajectory = TrajectoryWriter.open(config.run_dir / TRAJECTORY_FILE, run_id=config.run_id)
     parts = RunParts(
@@ -138,7 +143,13 @@ def build_run(
                 "source": str(policy.source),
                 "text": Path(policy.source).read_text(encoding="utf-8"),
             },
-            "heldout": {"name": heldout.name, "seed": heldout.seed, "size": len(heldout.labels)},
+            "heldout": {
+                "name": heldout.name,
+                "seed": heldout.seed,
+                "size": len(heldout.labels),
+                "lockbox": {"seed": lockbox.seed, "size": len(lockbox.labels)},
+            },
+            "integrity": config.integrity.model_dump(mode="json"),
             "versions": {"rsi": __version__, "python": platform.python_version()},
             "baseline_commit": lineage.head(),
         },
