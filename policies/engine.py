@@ -419,7 +419,7 @@ def _check_examples(rule: Rule, where: str) -> None:
         for number, example in enumerate(examples, start=1):
             try:
                 fired = bool(rule.check(rule.example_context(example)))
-            except (PatchError, ConfigError) as exc:
+            except (PatchError, ConfigError, ValueError, TypeError) as exc:  # ValueError: pydantic's too
                 raise ConfigError(
                     f"{where}: rule {rule.spec.id}: {expected} example {number} is invalid: {exc}"
                 ) from exc
