@@ -176,7 +176,9 @@ class OfflineProposer:
             )
         tried_here = {_key(e.rationale) for e in context.history if e.parent_commit == context.parent_commit}
         accepted = [_key(e.rationale) for e in context.history if e.decision == "accept"]
-        untried = [m for m in order if m.key not in tried_here]
+        # Undoing the move that made this parent would only re-measure the grandparent.
+        undo = {_inverse(accepted[-1])} if accepted else set()
+        untried = [m for m in order if m.key not in tried_here and m.key not in undo]
         again = [m for m in untried if accepted and m.key == accepted[-1]]
         mutation = (again or untried or order)[0]
         old, new = mutation.knob.value, mutation.new_value
@@ -197,6 +199,16 @@ class OfflineProposer:
                 }
             ],
         )
+
+
+def _inverse(key: str) -> str:
+    prefix, _, label = key.rpartition(":")
+    for up, down in SWEEPS:
+        if label == f"x{up:.3g}":
+            return f"{prefix}:x{down:.3g}"
+        if label == f"x{down:.3g}":
+            return f"{prefix}:x{up:.3g}"
+    return ""
 
 
 def _key(rationale: str) -> str:

@@ -7,306 +7,67 @@ loudly. The strictest verdict among the findings wins; no finding gives the poli
 
     policy = load_policy(Path("policies/default.yaml"), target=spec)
     verdict = policy.check(proposal, evaluation, parent_evaluation)
+
+Rule types live in policies/rules/ (one module per family); policies/example.yaml documents each.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
-import pathspec
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from rsi.contracts import (
-    VERDICT_ORDER,
-    Evaluation,
-    Finding,
-    MetricResult,
-    Proposal,
-    TestResult,
-    Verdict,
-    VerdictKind,
-)
+import policies.rules  # noqa: F401  (registers the rule types)
+from policies.base import RULE_TYPES, CheckContext, PolicyFile, Rule, RuleSpec
+from policies.rules.evaluation import improvement
+from rsi.contracts import VERDICT_ORDER, Evaluation, Finding, Proposal, Verdict, VerdictKind
 from rsi.errors import ConfigError, PatchError
 from rsi.target import TargetSpec
-from sandbox.patch import FileChange, parse_diff
+from sandbox.patch import parse_diff
 
 SHIPPED = Path(__file__).parent
+EXAMPLE_FILE = "policies/example.yaml"
 
-
-@dataclass
-class CheckContext:
-    """What a rule sees: the parsed diff and, for evaluation rules, the measurements."""
-
-    diff: str
-    changes: list[FileChange]
-    evaluation: Evaluation | None = None
-    parent: Evaluation | None = None
-    target: TargetSpec | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class RuleSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
-    description: str = ""
-    type: str
-    verdict: VerdictKind
-    params: dict[str, Any] = Field(default_factory=dict)
-    examples: dict[Literal["match", "not_match"], list[Any]] = Field(default_factory=dict)
-
-
-class PolicyFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    description: str = ""
-    default: VerdictKind = "allow"
-    rules: list[RuleSpec]
-
-
-class Rule:
-    """A rule type: validates its params once, then judges each candidate."""
-
-    kind: ClassVar[str]
-    needs_evaluation: ClassVar[bool] = False
-    Params: ClassVar[type[BaseModel]]
-
-    def __init__(self, spec: RuleSpec, target: TargetSpec | None) -> None:
-        self.spec = spec
-        self.target = target
-        self.params = self.Params.model_validate(spec.params)
-
-    def finding(
-        self, message: str, file: str | None = None, line: int | None = None, **evidence: Any
-    ) -> Finding:
-        return Finding(
-            rule_id=self.spec.id,
-            verdict=self.spec.verdict,
-            message=message,
-            file=file,
-            line=line,
-            evidence=evidence,
-        )
-
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        raise NotImplementedError
-
-    def example_context(self, example: Any) -> CheckContext:
-        """Build a context from one of the rule's examples (a diff for diff rules)."""
-        if not isinstance(example, str):
-            raise ConfigError(f"rule {self.spec.id}: a {self.kind} example must be a diff (a string)")
-        return CheckContext(diff=example, changes=parse_diff(example), target=self.target)
-
-
-RULE_TYPES: dict[str, type[Rule]] = {}
-
-
-def rule_type(cls: type[Rule]) -> type[Rule]:
-    RULE_TYPES[cls.kind] = cls
-    return cls
-
-
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-# -- diff rules -------------------------------------------------------------------------------
-
-
-class PathsParams(_Params):
-    patterns: list[str] = Field(default_factory=list)
-    """gitignore-style patterns (matched with pathspec)."""
-    include_target_protected: bool = False
-    """Also protect the target's rsi.toml [protected].paths."""
-    changes: list[Literal["added", "modified", "deleted", "renamed"]] = [
-        "added",
-        "modified",
-        "deleted",
-        "renamed",
-    ]
-    """Which kinds of change the rule forbids."""
-
-
-@rule_type
-class PathsRule(Rule):
-    kind = "paths"
-    Params = PathsParams
-
-    def __init__(self, spec: RuleSpec, target: TargetSpec | None) -> None:
-        super().__init__(spec, target)
-        params: PathsParams = self.params  # type: ignore[assignment]
-        patterns = list(params.patterns)
-        if params.include_target_protected and target is not None:
-            patterns += target.protected.paths
-        try:
-            self.matcher = pathspec.GitIgnoreSpec.from_lines(patterns)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"rule {spec.id}: bad path pattern: {exc}") from exc
-
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        params: PathsParams = self.params  # type: ignore[assignment]
-        findings = []
-        for change in ctx.changes:
-            touched = {change.path} | ({change.old_path} if change.old_path else set())
-            hits = sorted(p for p in touched if self.matcher.match_file(p))
-            if hits and change.status in params.changes:
-                line = change.added[0].line_no if change.added else None
-                findings.append(
-                    self.finding(
-                        f"{change.status} protected path {hits[0]}",
-                        file=change.path,
-                        line=line,
-                        status=change.status,
-                    )
-                )
-        return findings
-
-
-class SizeParams(_Params):
-    max_files: int | None = None
-    max_added: int | None = None
-    max_removed: int | None = None
-
-
-@rule_type
-class SizeRule(Rule):
-    kind = "size"
-    Params = SizeParams
-
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        params: SizeParams = self.params  # type: ignore[assignment]
-        added = sum(len(c.added) for c in ctx.changes)
-        removed = sum(len(c.removed) for c in ctx.changes)
-        findings = []
-        if params.max_files is not None and len(ctx.changes) > params.max_files:
-            findings.append(self.finding(f"{len(ctx.changes)} files changed (limit {params.max_files})"))
-        if params.max_added is not None and added > params.max_added:
-            findings.append(self.finding(f"{added} lines added (limit {params.max_added})"))
-        if params.max_removed is not None and removed > params.max_removed:
-            findings.append(self.finding(f"{removed} lines removed (limit {params.max_removed})"))
-        return findings
-
-
-# -- evaluation rules -------------------------------------------------------------------------
-
-
-class EvaluationRule(Rule):
-    needs_evaluation = True
-
-    def example_context(self, example: Any) -> CheckContext:
-        """Evaluation examples are mappings: {failure, tests_failed, metric: [...], parent: [...]}."""
-        if not isinstance(example, dict):
-            raise ConfigError(f"rule {self.spec.id}: a {self.kind} example must be a mapping of measurements")
-        direction = self.target.metric.direction if self.target else example.get("direction", "higher")
-
-        def evaluation(values: list[float] | None, failed: int = 0, failure: str | None = None) -> Evaluation:
-            metric = None
-            if values:
-                metric = MetricResult(
-                    name="metric", direction=direction, per_seed=dict(enumerate(float(v) for v in values))
-                )
-            return Evaluation(
-                parent_commit="0" * 40,
-                diff_sha256="",
-                backend="example",
-                ok=failure is None,
-                failure=failure,
-                tests=TestResult(exit_code=1 if failed else 0, failed=failed, passed=5),
-                metric=metric,
-            )
-
-        return CheckContext(
-            diff="",
-            changes=[],
-            evaluation=evaluation(
-                example.get("metric"), example.get("tests_failed", 0), example.get("failure")
-            ),
-            parent=evaluation(example.get("parent")) if example.get("parent") else None,
-            target=self.target,
-        )
-
-
-class NoParams(_Params):
-    pass
-
-
-@rule_type
-class TestsPassRule(EvaluationRule):
-    kind = "tests_pass"
-    Params = NoParams
-
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        evaluation = ctx.evaluation
-        if evaluation is None:
-            return []
-        if evaluation.failure == "patch_rejected":
-            return [self.finding(f"patch could not be applied: {evaluation.failure_detail}")]
-        if evaluation.failure is not None:
-            return [
-                self.finding(f"evaluation failed ({evaluation.failure}): {evaluation.failure_detail[:300]}")
-            ]
-        tests = evaluation.tests
-        if tests is None or not tests.ok:
-            failed = tests.failed + tests.errors if tests else "?"
-            return [self.finding(f"the target's tests did not pass ({failed} failed)")]
-        return []
-
-
-class MetricImprovesParams(_Params):
-    min_spreads: float = 1.0
-    """The mean must beat the parent's by more than this many spreads (the larger of the two stds)."""
-    min_delta: float = 0.0
-    """...and by at least this absolute amount."""
-
-
-@rule_type
-class MetricImprovesRule(EvaluationRule):
-    kind = "metric_improves"
-    Params = MetricImprovesParams
-
-    def check(self, ctx: CheckContext) -> list[Finding]:
-        params: MetricImprovesParams = self.params  # type: ignore[assignment]
-        candidate, parent = ctx.evaluation, ctx.parent
-        if candidate is None or candidate.metric is None or parent is None or parent.metric is None:
-            return []
-        gain = improvement(candidate.metric, parent.metric)
-        noise = max(candidate.metric.std, parent.metric.std)
-        needed = max(params.min_spreads * noise, params.min_delta)
-        if gain <= needed:
-            return [
-                self.finding(
-                    f"{candidate.metric.name} {candidate.metric.mean:.4f} vs parent {parent.metric.mean:.4f}: "
-                    f"gain {gain:+.4f} does not exceed the noise threshold {needed:.4f}",
-                    gain=gain,
-                    threshold=needed,
-                )
-            ]
-        return []
-
-
-def improvement(candidate: MetricResult, parent: MetricResult) -> float:
-    """Signed gain in the metric's own direction (positive = better)."""
-    delta = candidate.mean - parent.mean
-    return delta if candidate.direction == "higher" else -delta
-
-
-# -- loading ----------------------------------------------------------------------------------
+__all__ = [
+    "RULE_TYPES",
+    "CheckContext",
+    "LoadedPolicy",
+    "Rule",
+    "RuleSpec",
+    "improvement",
+    "load_policy",
+    "parse_policy",
+    "resolve_policy_path",
+]
 
 
 class LoadedPolicy:
-    def __init__(self, source: str, text: str, spec: PolicyFile, rules: list[Rule]) -> None:
+    """A validated policy whose rule examples all passed: `check` gives the verdict on a candidate."""
+
+    def __init__(
+        self, source: str, text: str, spec: PolicyFile, rules: list[Rule], target: TargetSpec | None = None
+    ) -> None:
         self.source = source
         self.name = spec.name
         self.spec = spec
         self.rules = rules
+        self.target = target
         self.content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def check(self, proposal: Proposal, evaluation: Evaluation | None, parent: Evaluation | None) -> Verdict:
+    def check(
+        self,
+        proposal: Proposal,
+        evaluation: Evaluation | None,
+        parent: Evaluation | None,
+        tree: Path | None = None,
+    ) -> Verdict:
+        """The verdict on a proposal (and, when given, its evaluation against the parent's).
+
+        `tree` is the patched tree when the caller has it: code rules then read whole files.
+        """
         try:
             changes = parse_diff(proposal.diff)
         except PatchError as exc:
@@ -317,7 +78,8 @@ class LoadedPolicy:
             changes=changes,
             evaluation=evaluation,
             parent=parent,
-            target=self.rules[0].target if self.rules else None,
+            target=self.target,
+            tree=tree,
         )
         return self.judge(ctx)
 
@@ -326,7 +88,7 @@ class LoadedPolicy:
         for rule in self.rules:
             if rule.needs_evaluation and ctx.evaluation is None:
                 continue
-            findings.extend(rule.check(ctx))
+            findings.extend(_run_rule(rule, ctx))
         return self._verdict(findings)
 
     def _verdict(self, findings: list[Finding]) -> Verdict:
@@ -338,95 +100,181 @@ class LoadedPolicy:
         )
 
 
-def _rule_lines(text: str) -> list[int]:
-    """1-based line of each rule in the file, for error messages."""
+def _run_rule(rule: Rule, ctx: CheckContext) -> list[Finding]:
+    """A rule that crashes fails closed: its own finding, at least `review`, never a silent allow."""
     try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return []
-    if not isinstance(node, yaml.MappingNode):
-        return []
-    for key, value in node.value:
-        if getattr(key, "value", None) == "rules" and isinstance(value, yaml.SequenceNode):
-            return [item.start_mark.line + 1 for item in value.value]
-    return []
+        return rule.check(ctx)
+    except (RecursionError, MemoryError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        verdict = max(rule.spec.verdict, "review", key=VERDICT_ORDER.__getitem__)
+        return [
+            Finding(
+                rule_id=rule.spec.id,
+                verdict=verdict,
+                message=f"the rule could not judge this diff ({type(exc).__name__}: {exc}); a human should",
+                evidence={"internal_error": repr(exc)[:500]},
+            )
+        ]
 
 
-def parse_policy(text: str, source: str, target: TargetSpec | None = None) -> LoadedPolicy:
+# -- loading ----------------------------------------------------------------------------------
+
+
+class _Locator:
+    """Lines of the policy's YAML nodes, so errors can say where."""
+
+    def __init__(self, root: yaml.Node | None, source: str) -> None:
+        self.root = root
+        self.source = source
+
+    def line(self, path: tuple[Any, ...]) -> int | None:
+        node, line = self.root, None
+        for key in path:
+            if node is None:
+                break
+            line = node.start_mark.line + 1
+            node = _child(node, key)
+        if node is not None:
+            line = node.start_mark.line + 1
+        return line
+
+    def where(self, path: tuple[Any, ...]) -> str:
+        line = self.line(path)
+        return f"{self.source}:{line}" if line else self.source
+
+
+def _child(node: yaml.Node, key: Any) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if getattr(k, "value", None) == str(key):
+                # A key whose value is a scalar: point at the key's line (the value may be elsewhere).
+                return v if not isinstance(v, yaml.ScalarNode) else k
+        return None
+    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+        return node.value[key]
+    return None
+
+
+def _duplicate_keys(node: yaml.Node | None, source: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = getattr(key, "value", None)
+            if isinstance(name, str) and name in seen:
+                raise ConfigError(
+                    f"{source}:{key.start_mark.line + 1}: key {name!r} appears twice in the same mapping; "
+                    "YAML would silently keep the last one. Remove one."
+                )
+            if isinstance(name, str):
+                seen.add(name)
+            _duplicate_keys(value, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _duplicate_keys(item, source)
+
+
+def _read_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
         raise ConfigError(
-            f"{where}: not valid YAML ({getattr(exc, 'problem', exc)}). Fix the syntax."
+            f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc}). Fix the syntax "
+            f"(see {EXAMPLE_FILE} for a valid policy)."
         ) from exc
-    lines = _rule_lines(text)
+    _duplicate_keys(root, source)
+    return raw, root
 
-    def where(index: int | None) -> str:
-        if index is not None and index < len(lines):
-            return f"{source}:{lines[index]}"
-        return source
 
+def _rule_label(raw: Any, index: int | None) -> str:
+    if index is None or not isinstance(raw, dict) or not isinstance(raw.get("rules"), list):
+        return ""
+    rules = raw["rules"]
+    if index < len(rules) and isinstance(rules[index], dict):
+        return f" rule {rules[index].get('id', f'#{index + 1}')!s}:"
+    return f" rule #{index + 1}:"
+
+
+def _schema_error(exc: ValidationError, raw: Any, locate: _Locator) -> ConfigError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    index = loc[1] if len(loc) > 1 and loc[0] == "rules" and isinstance(loc[1], int) else None
+    field_path = ".".join(str(p) for p in loc) or "(top level)"
+    hint = "a policy needs `name` and a list of `rules` (each: id, type, verdict, params, examples)"
+    if (loc and loc[-1] == "verdict") or "verdict" in field_path:
+        hint = "a verdict is one of allow, review, deny"
+    elif loc and loc[-1] == "id":
+        hint = "a rule id is lower case letters, digits, '.', '_' or '-'"
+    return ConfigError(
+        f"{locate.where(loc)}:{_rule_label(raw, index)} {field_path}: {err['msg']}. Fix: {hint}; "
+        f"see {EXAMPLE_FILE}."
+    )
+
+
+def _params_error(exc: ValidationError, spec: RuleSpec, index: int, locate: _Locator) -> ConfigError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    known = ", ".join(RULE_TYPES[spec.type].Params.model_fields) or "none"
+    field_path = ".".join(str(p) for p in loc)
+    return ConfigError(
+        f"{locate.where(('rules', index, 'params', *loc))}: rule {spec.id}: params.{field_path}: "
+        f"{err['msg']}. Fix: the params of a {spec.type} rule are: {known} (see {EXAMPLE_FILE})."
+    )
+
+
+def parse_policy(text: str, source: str, target: TargetSpec | None = None) -> LoadedPolicy:
+    """Validate a policy's text, build its rules and check every rule's examples."""
+    raw, root = _read_yaml(text, source)
+    locate = _Locator(root, source)
     try:
         spec = PolicyFile.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = err["loc"]
-        index = loc[1] if len(loc) > 1 and loc[0] == "rules" and isinstance(loc[1], int) else None
-        rule_id = ""
-        if index is not None and isinstance(raw, dict):
-            rule_id = (
-                f" rule {raw['rules'][index].get('id', '?')!s}:"
-                if isinstance(raw["rules"][index], dict)
-                else ""
-            )
-        field_path = ".".join(str(p) for p in loc)
-        raise ConfigError(
-            f"{where(index)}:{rule_id} {field_path}: {err['msg']}. See policies/example.yaml."
-        ) from exc
+        raise _schema_error(exc, raw, locate) from exc
     rules: list[Rule] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for index, rule_spec in enumerate(spec.rules):
+        where = locate.where(("rules", index))
         if rule_spec.id in seen:
-            raise ConfigError(f"{where(index)}: rule {rule_spec.id}: duplicate rule id; ids must be unique.")
-        seen.add(rule_spec.id)
+            raise ConfigError(
+                f"{where}: rule {rule_spec.id}: duplicate rule id (first used by rule #{seen[rule_spec.id] + 1}); "
+                "ids must be unique."
+            )
+        seen[rule_spec.id] = index
         rule_class = RULE_TYPES.get(rule_spec.type)
         if rule_class is None:
             raise ConfigError(
-                f"{where(index)}: rule {rule_spec.id}: unknown type {rule_spec.type!r}; known types: "
-                f"{', '.join(sorted(RULE_TYPES))}."
+                f"{locate.where(('rules', index, 'type'))}: rule {rule_spec.id}: unknown type "
+                f"{rule_spec.type!r}; known types: {', '.join(sorted(RULE_TYPES))} (see {EXAMPLE_FILE})."
             )
         try:
             rule = rule_class(rule_spec, target)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise ConfigError(
-                f"{where(index)}: rule {rule_spec.id}: params.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            ) from exc
+            raise _params_error(exc, rule_spec, index, locate) from exc
         except ConfigError as exc:
-            raise ConfigError(f"{where(index)}: {exc}") from exc
-        _check_examples(rule, where(index))
+            raise ConfigError(
+                f"{locate.where(('rules', index, 'params'))}: rule {rule_spec.id}: {exc}"
+            ) from exc
+        _check_examples(rule, index, locate)
         rules.append(rule)
-    return LoadedPolicy(source, text, spec, rules)
+    return LoadedPolicy(source, text, spec, rules, target)
 
 
-def _check_examples(rule: Rule, where: str) -> None:
-    for expected, examples in (
-        ("match", rule.spec.examples.get("match", [])),
-        ("not_match", rule.spec.examples.get("not_match", [])),
-    ):
-        for number, example in enumerate(examples, start=1):
+def _check_examples(rule: Rule, index: int, locate: _Locator) -> None:
+    for expected in ("match", "not_match"):
+        for number, example in enumerate(rule.spec.examples.get(expected, []), start=1):
+            where = locate.where(("rules", index, "examples", expected, number - 1))
             try:
-                fired = bool(rule.check(rule.example_context(example)))
-            except (PatchError, ConfigError, ValueError, TypeError) as exc:  # ValueError: pydantic's too
+                findings = rule.check(rule.example_context(example))
+            except (PatchError, ConfigError) as exc:
                 raise ConfigError(
                     f"{where}: rule {rule.spec.id}: {expected} example {number} is invalid: {exc}"
                 ) from exc
-            if fired != (expected == "match"):
+            if bool(findings) != (expected == "match"):
                 verb = "should fire but does not" if expected == "match" else "should not fire but does"
+                got = f" (it found: {findings[0].message})" if findings else ""
                 raise ConfigError(
-                    f"{where}: rule {rule.spec.id}: {expected} example {number} {verb}. Fix the rule's "
+                    f"{where}: rule {rule.spec.id}: {expected} example {number} {verb}{got}. Fix the rule's "
                     "params or the example."
                 )
 
@@ -437,7 +285,11 @@ def load_policy(path: Path, target: TargetSpec | None = None) -> LoadedPolicy:
         raise ConfigError(
             f"{path}: no policy file there. Shipped policies: {', '.join(shipped)} in {SHIPPED}."
         )
-    return parse_policy(path.read_text(encoding="utf-8"), str(path), target)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the policy ({exc}). Check the file.") from exc
+    return parse_policy(text, str(path), target)
 
 
 def resolve_policy_path(name_or_path: str) -> Path:
@@ -446,7 +298,3 @@ def resolve_policy_path(name_or_path: str) -> Path:
     if path.exists() or path.suffix in (".yaml", ".yml") or "/" in name_or_path:
         return path
     return SHIPPED / f"{name_or_path}.yaml"
-
-
-# Rule types kept in their own modules register themselves on import.
-from policies import integrity_rule as _integrity_rule  # noqa: E402, F401

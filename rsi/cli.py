@@ -92,10 +92,19 @@ def run(
     image: Annotated[str | None, typer.Option(help="Sandbox image (default: the target's rsi.toml).")] = None,
     model: Annotated[str | None, typer.Option(help="Claude model id.")] = None,
     proposer_seed: Annotated[int, typer.Option(help="Seed of the offline proposer.")] = 0,
+    pause_on_jump: Annotated[
+        float | None, typer.Option(help="Pause for a human when the metric improves by more than N spreads.")
+    ] = None,
+    pause_at_budget: Annotated[
+        float | None, typer.Option(help="Pause for a human once this fraction (0-1] of a budget is used.")
+    ] = None,
+    pause_on_rule: Annotated[
+        list[str] | None, typer.Option(help="Pause for a human when a finding of this rule id appears.")
+    ] = None,
 ) -> None:
     """Run the self-improvement loop on a target: propose, evaluate in a sandbox, judge, decide, commit."""
     from rsi.compose import build_run
-    from rsi.config import RunConfig
+    from rsi.config import CheckpointConfig, RunConfig
     from rsi.console import ConsoleObserver
 
     chosen = proposer or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline")
@@ -111,18 +120,23 @@ def run(
         review=review,  # type: ignore[arg-type]
         max_wall_s=max_wall,
         max_dollars=max_dollars,
+        checkpoints=CheckpointConfig(
+            metric_jump_spreads=pause_on_jump,
+            budget_fraction=pause_at_budget,
+            finding_rules=pause_on_rule or [],
+        ),
     )
     if image:
         config.sandbox.image = image
     if model:
         config.claude.model = model
-    observer = ConsoleObserver()
+    observer = headless_observer() if headless else ConsoleObserver()
     loop, parts = build_run(config, observer=observer)
     try:
         summary = loop.run()
     finally:
         parts.trajectory.close()
-    observer.summary(summary, str(config.run_dir))
+    print_summary(summary, str(config.run_dir))
     if summary.status == "error":
         raise typer.Exit(1)
 
@@ -303,7 +317,7 @@ VERDICT_EXIT = {"allow": 0, "review": 1, "deny": 2}
 @policy_app.command("validate")
 @friendly
 def policy_validate(
-    file: Annotated[str, typer.Argument(help="Policy YAML (or a shipped name: default, strict).")],
+    file: Annotated[str, typer.Argument(help="Policy YAML (or a shipped name: default, strict, example).")],
     target: Annotated[
         Path | None, typer.Option(help="Target whose rsi.toml protected paths to include.")
     ] = None,
@@ -315,14 +329,30 @@ def policy_validate(
     spec = TargetSpec.load(target) if target else None
     policy = load_policy(resolve_policy_path(file), target=spec)
     table = Table(title=f"policy {policy.name} ({policy.content_hash[:12]}) — default {policy.spec.default}")
-    for column in ("rule", "type", "verdict", "examples", "description"):
+    for column in ("rule", "type", "verdict", "examples", "params", "description"):
         table.add_column(column)
     for rule in policy.rules:
         examples = rule.spec.examples
         counts = f"{len(examples.get('match', []))} match / {len(examples.get('not_match', []))} not"
-        table.add_row(rule.spec.id, rule.spec.type, rule.spec.verdict, counts, rule.spec.description)
+        params = ", ".join(f"{k}={v}" for k, v in rule.spec.params.items())
+        table.add_row(rule.spec.id, rule.spec.type, rule.spec.verdict, counts, params, rule.spec.description)
     console.print(table)
     console.print(f"[green]valid[/green]: {len(policy.rules)} rules, every example checked.")
+
+
+def _read_evaluation(path: Path | None) -> Any:
+    from pydantic import ValidationError
+
+    from rsi.contracts import Evaluation
+
+    if path is None:
+        return None
+    try:
+        return Evaluation.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError) as exc:
+        raise ConfigError(
+            f"{path}: not an evaluation ({str(exc).splitlines()[0]}). Write one with `rsi evaluate --json`."
+        ) from exc
 
 
 @policy_app.command("check")
@@ -330,9 +360,19 @@ def policy_check(
     patch: Annotated[str, typer.Argument(help="Unified diff file (- for stdin).")],
     policy: Annotated[str, typer.Option(help="Policy YAML or shipped name.")] = "default",
     target: Annotated[Path | None, typer.Option(help="Target whose protected paths to include.")] = None,
+    evaluation: Annotated[
+        Path | None, typer.Option(help="Evaluation JSON of the candidate (`rsi evaluate --json`).")
+    ] = None,
+    parent: Annotated[Path | None, typer.Option(help="Evaluation JSON of the parent.")] = None,
+    tree: Annotated[
+        Path | None, typer.Option(help="The patched tree: code rules then read whole files.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
-    """The verdict of a policy on a diff (diff rules only). Exit 0 allow, 1 review, 2 deny, 3 error."""
+    """The verdict of a policy on a diff (and, given evaluations, on its measurements).
+
+    Exit 0 allow, 1 review, 2 deny, 3 error. Without --evaluation only the diff rules run.
+    """
     from policies.engine import load_policy, resolve_policy_path
     from rsi.contracts import Proposal
     from rsi.target import TargetSpec
@@ -340,7 +380,11 @@ def policy_check(
     try:
         spec = TargetSpec.load(target) if target else None
         loaded = load_policy(resolve_policy_path(policy), target=spec)
-        verdict = loaded.check(Proposal(diff=read_patch(patch), rationale="", proposer="cli"), None, None)
+        candidate, parent_eval = _read_evaluation(evaluation), _read_evaluation(parent)
+        if tree is not None and not tree.is_dir():
+            raise ConfigError(f"{tree}: not a directory. Pass the patched tree of the target.")
+        proposal = Proposal(diff=read_patch(patch), rationale="", proposer="cli")
+        verdict = loaded.check(proposal, candidate, parent_eval, tree=tree)
     except RsiError as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(3) from None
@@ -351,8 +395,16 @@ def policy_check(
             f"verdict: [bold]{verdict.verdict}[/bold] ({verdict.policy_name} {verdict.policy_hash[:12]})"
         )
         for finding in verdict.findings:
-            where = f" {finding.file}:{finding.line}" if finding.file else ""
-            console.print(f"  [{finding.rule_id}] {finding.verdict}{where}: {finding.message}")
+            where = (
+                f" {finding.file}:{finding.line}"
+                if finding.line
+                else f" {finding.file}"
+                if finding.file
+                else ""
+            )
+            console.print(f"  [{finding.rule_id}] {finding.verdict}{where}: {finding.message}", markup=False)
+        if not verdict.findings:
+            console.print(f"  no rule matched: the policy's default ({loaded.spec.default})")
     raise typer.Exit(VERDICT_EXIT[verdict.verdict])
 
 
@@ -369,18 +421,30 @@ def replay(
     headless: Annotated[
         bool, typer.Option(help="Print a text transcript instead of opening the TUI.")
     ] = True,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            help="Re-execute every generation in fresh sandboxes and compare; exit 1 on divergence."
+        ),
+    ] = False,
+    tolerance: Annotated[
+        float, typer.Option(help="--verify: a metric reproduces within this many seed spreads.")
+    ] = 2.0,
+    verify_target: Annotated[
+        Path | None, typer.Option(help="--verify: the target, if it moved since the run.")
+    ] = None,
 ) -> None:
-    """Re-display a recorded run (a text transcript), or --check its integrity."""
+    """Re-display a recorded run (a text transcript), --check its integrity, or --verify it reproduces."""
     from rsi.console import ConsoleObserver
     from rsi.trajectory import TrajectoryReader
 
     path = trajectory / "trajectory.jsonl" if trajectory.is_dir() else trajectory
     reader = TrajectoryReader(path)
     if check:
-        last = reader.verify()
-        console.print(
-            f"[green]intact[/green]: {0 if last is None else last.seq + 1} events, hash chain verified."
-        )
+        check_trajectory(path)
+        return
+    if verify:
+        verify_replay(path, tolerance, verify_target)
         return
     reader.verify()
     observer = ConsoleObserver(progress=False)
@@ -390,6 +454,93 @@ def replay(
             console.print(
                 f"[bold]run finished[/bold]: {event.data.get('status')} — {event.data.get('accepted')} accepted"
             )
+
+
+# -- headless runs, resume, integrity, verification, reports -------------------------------------
+
+
+def headless_observer() -> Any:
+    """Blocks per generation on stdout, one line per event on stderr (plus a bar on a terminal)."""
+    from rsi.console import ConsoleObserver
+    from rsi.progress import FanOut, HeadlessProgress
+
+    return FanOut(ConsoleObserver(progress=False), HeadlessProgress())
+
+
+def print_summary(summary: Any, run_dir: str) -> None:
+    from rsi.console import ConsoleObserver
+
+    ConsoleObserver(progress=False).summary(summary, run_dir)
+    if summary.status in ("paused", "stopped", "interrupted"):
+        console.print(f"continue with: rsi resume {run_dir}")
+
+
+@app.command()
+@friendly
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory of a run that stopped, paused or crashed.")],
+    generations: Annotated[
+        int | None, typer.Option(min=0, help="Raise the planned number of generations.")
+    ] = None,
+) -> None:
+    """Continue a run that stopped or crashed, losing nothing (headless)."""
+    from rsi.resume import resume_run
+
+    summary, _ = resume_run(run_dir, observer=headless_observer(), generations=generations)
+    print_summary(summary, str(run_dir.resolve()))
+    if summary.status == "error":
+        raise typer.Exit(1)
+
+
+def check_trajectory(path: Path) -> None:
+    from rsi.trajectory import TrajectoryReader, head_path
+
+    last = TrajectoryReader(path).verify()
+    head = "head file matched" if head_path(path).is_file() else "no head file (the last line is unprotected)"
+    count = 0 if last is None else last.seq + 1
+    console.print(f"[green]intact[/green]: {count} events, hash chain verified, {head}.")
+
+
+def verify_replay(path: Path, tolerance: float, target: Path | None) -> None:
+    from rsi.progress import HeadlessProgress
+    from rsi.verify import COLUMNS, verify_trajectory
+
+    errors.print(f"[dim]re-executing {path} in fresh sandboxes (replay proposer, no network)…[/dim]")
+    report = verify_trajectory(path, observer=HeadlessProgress(), spreads=tolerance, target=target)
+    table = Table(title=f"replay --verify {path}")
+    for column in COLUMNS:
+        table.add_column(column)
+    for row in report.table_rows():
+        style = "" if row[-1] == "ok" else "red"
+        table.add_row(*row, style=style)
+    console.print(table, width=max(console.width, 150))
+    for divergence in report.divergences:
+        console.print(f"[red]divergence:[/red] {divergence}")
+    console.print(
+        f"original run {report.original_s:.1f}s, re-execution {report.verify_s:.1f}s; "
+        + ("[green]reproduced[/green]" if report.ok else "[red]DIVERGED[/red] beyond tolerance")
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directory (several with --compare).")],
+    compare: Annotated[bool, typer.Option(help="Overlay several runs in one report.")] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write (default: RUN_DIR/report.md; --compare: ./compare).")
+    ] = None,
+) -> None:
+    """Write report.md with a plot of the metric, a table of generations, totals and findings."""
+    from rsi.report import write_comparison, write_report
+
+    if compare or len(run_dirs) > 1:
+        written = write_comparison(run_dirs, out or Path("compare"))
+    else:
+        written = write_report(run_dirs[0], out)
+    console.print(f"wrote {written}")
 
 
 @app.callback(invoke_without_command=True)

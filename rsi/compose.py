@@ -64,7 +64,7 @@ def make_proposer(config: RunConfig, backend: Backend) -> Proposer:
     if config.proposer == "replay":
         if config.replay_from is None:
             raise ConfigError("the replay proposer needs a trajectory to replay (--replay-from TRAJ).")
-        return proposer_class(config.replay_from)  # type: ignore[no-any-return]
+        return proposer_class(config.replay_from, backend=backend)  # type: ignore[no-any-return]
     return proposer_class(config.claude, backend=backend)  # type: ignore[no-any-return]
 
 
@@ -122,13 +122,16 @@ def build_run(
         lockbox=lockbox,
         integrity=config.integrity,
     )
+    proposer = make_proposer(config, backend)
+    if hasattr(proposer, "progress"):  # the agent reports its tool calls live
+        proposer.progress = live.on_progress
     trajectory = TrajectoryWriter.open(config.run_dir / TRAJECTORY_FILE, run_id=config.run_id)
     parts = RunParts(
         config=config,
         spec=spec,
         lineage=lineage,
         evaluator=evaluator,
-        proposer=make_proposer(config, backend),
+        proposer=proposer,
         policy=policy,
         reviewer=reviewer or make_reviewer(config),
         trajectory=trajectory,

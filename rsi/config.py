@@ -37,6 +37,35 @@ class ClaudeConfig(BaseModel):
     """Dollars per generation."""
     max_generation_seconds: float = Field(default=900.0, gt=0)
     """Wall time per generation."""
+    tool_timeout_s: float = Field(default=300.0, gt=0)
+    """Wall-time limit of one bash command in the exploration sandbox."""
+    request_timeout_s: float = Field(default=600.0, gt=0)
+    """Time limit of one Messages API request."""
+    sdk_max_retries: int = Field(default=3, ge=0)
+    """Retries the SDK makes itself on 429, 5xx, overloaded, timeouts and dropped connections."""
+    api_retries: int = Field(default=4, ge=0)
+    """Further attempts after the SDK gives up, with exponential backoff, before the run is paused."""
+    api_backoff_s: float = Field(default=10.0, ge=0)
+    """First wait between those attempts; doubled each time (capped at 120 s)."""
+
+
+class CheckpointConfig(BaseModel):
+    """When a headless run pauses for a human (in the spirit of METR Vivaria's checkpoints).
+
+    A paused run records the candidate as queued, writes a `checkpoint` event and stops; decide it
+    with `rsi review RUN_DIR`, then continue with `rsi resume RUN_DIR`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric_jump_spreads: float | None = Field(default=None, gt=0)
+    """Pause when a candidate's metric improves on its parent's by more than this many spreads."""
+    min_spread: float = Field(default=0.01, gt=0)
+    """Smallest spread used for metric_jump_spreads (one seed has no spread of its own)."""
+    budget_fraction: float | None = Field(default=None, gt=0, le=1)
+    """Pause once when this fraction of a budget (generations, wall time, dollars) is used."""
+    finding_rules: list[str] = Field(default_factory=list)
+    """Pause when a finding of one of these policy rule ids appears in a verdict."""
 
 
 class RunConfig(BaseModel):
@@ -80,6 +109,8 @@ class RunConfig(BaseModel):
     """Stop starting new generations after this much model spend."""
     test_timeout_s: float = Field(default=120.0, gt=0)
     """Wall-clock limit of the target's test command."""
+    checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    """When to pause the run for a human."""
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     """Isolation settings (hardened by default)."""
     claude: ClaudeConfig = Field(default_factory=ClaudeConfig)

@@ -30,8 +30,8 @@ def tests_text(evaluation: Evaluation) -> str:
 
 class ConsoleObserver:
     def __init__(self, console: Console | None = None, progress: bool = True) -> None:
-        self.console = console or Console(highlight=False)
-        self.errors = Console(stderr=True, highlight=False)
+        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
         self.show_progress = progress
         self.parent_metric: MetricResult | None = None
         self.pending: dict[str, Any] = {}

@@ -267,8 +267,14 @@ class Policy(Protocol):
     content_hash: str
 
     def check(
-        self, proposal: Proposal, evaluation: Evaluation | None, parent: Evaluation | None
-    ) -> Verdict: ...
+        self,
+        proposal: Proposal,
+        evaluation: Evaluation | None,
+        parent: Evaluation | None,
+        tree: Path | None = None,
+    ) -> Verdict:
+        """Judge a candidate; `tree` is the patched tree, so code rules can parse whole files."""
+        ...
 
 
 @runtime_checkable

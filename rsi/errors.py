@@ -33,3 +33,7 @@ class RunInterrupted(RsiError):
 
 class LimitsExceeded(RsiError):
     """A proposer or the run hit one of its budgets (steps, tokens, dollars, wall time)."""
+
+
+class ModelUnavailable(RsiError):
+    """The model API kept failing (rate limits, overload, outage) after every retry: pause the run."""

@@ -5,20 +5,33 @@
 
 Each step is appended (and fsynced) to the trajectory before the next starts; every diff is kept
 as a file whatever its fate; the run ends with a `run_finished` event even on an error or Ctrl-C.
+After every event `status.json` in the run directory is replaced atomically with where the run is.
+
+A run stops cleanly (after the current step) on the stop file run_dir/STOP, SIGTERM, Ctrl-C or a
+budget; it pauses (status `paused`, a `checkpoint` event, the candidate queued) when a checkpoint
+threshold of `RunConfig.checkpoints` is crossed or, with `--review strict`, at the first `review`
+verdict. `rsi resume RUN_DIR` continues any of these, and a crashed run (see rsi.resume).
+
+Fault injection, for the crash tests only: with the environment variable
+`RSI_FAULT_PAUSE=<point>:<generation>` the process blocks forever at that point (after the event
+of that kind was written, or at `lineage_committed`: after the lineage commit, before its `commit`
+event), writing run_dir/.fault-paused first, so a test can `kill -9` it at an exact moment.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from policies.engine import LoadedPolicy, improvement
+from rsi.checkpoints import Checkpoint, budget_checkpoint, candidate_checkpoint
 from rsi.config import RunConfig
 from rsi.contracts import (
     Candidate,
@@ -30,15 +43,34 @@ from rsi.contracts import (
     Proposer,
     Reviewer,
     Usage,
+    Verdict,
+    utc_now,
 )
-from rsi.errors import RsiError, RunInterrupted
+from rsi.errors import ModelUnavailable, PatchError, RsiError, RunInterrupted
+from rsi.progress import write_status
 from rsi.target import TargetSpec
 from rsi.trajectory import Event, TrajectoryWriter
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.lineage import Lineage
-from sandbox.patch import parse_diff
+from sandbox.patch import apply_diff, parse_diff
 
 STOP_FILE = "STOP"
+FAULT_PAUSE_ENV = "RSI_FAULT_PAUSE"
+FAULT_MARKER = ".fault-paused"
+
+
+class CheckpointReached(RunInterrupted):
+    """A checkpoint threshold (or a strict review) paused the run until a human has looked."""
+
+
+def fault_point(run_dir: Path, point: str, generation: int | None) -> None:
+    """Block forever here if RSI_FAULT_PAUSE names this point (crash tests kill -9 the process)."""
+    wanted = os.environ.get(FAULT_PAUSE_ENV)
+    if not wanted or wanted != f"{point}:{generation}":
+        return
+    (run_dir / FAULT_MARKER).write_text(wanted, encoding="utf-8")
+    while True:
+        time.sleep(60)
 
 
 class Observer(Protocol):
@@ -107,39 +139,99 @@ class GenerationLoop:
         self.best: float | None = None
         self._stop_reason: str | None = None
         self._started = time.monotonic()
+        self.elapsed_before_s = 0.0
+        """Wall time of earlier sessions of this run (a resumed run's budget counts them)."""
+        self.fired_checkpoints: set[str] = set()
+        self.recorded_proposals: dict[int, Proposal] = {}
+        """Proposals recorded before a crash, evaluated again instead of asking the proposer anew."""
+        self.parent_evaluated: set[str] = set()
+        self.generation = 0
+        self.state = "running"
+        self._last: dict[str, str | None] = {}
 
     # -- recording -----------------------------------------------------------------------
 
     def record(self, kind: str, data: dict[str, Any], generation: int | None = None) -> Event:
         event = self.parts.trajectory.append(kind, data, generation)
+        self._write_status(event)
         self.parts.observer.on_event(event)
+        fault_point(self.config.run_dir, kind, generation)
         return event
+
+    def wall_used_s(self) -> float:
+        return self.elapsed_before_s + time.monotonic() - self._started
+
+    def _write_status(self, event: Event) -> None:
+        config = self.config
+        data = event.data
+        if event.kind in ("verdict", "decision"):
+            self._last[event.kind] = f"generation {event.generation}: {data.get(event.kind)}"
+        write_status(
+            config.run_dir,
+            {
+                "run_id": config.run_id,
+                "state": data.get("status", self.state) if event.kind == "run_finished" else self.state,
+                "pid": os.getpid(),
+                "updated_at": utc_now(),
+                "generation": event.generation if event.generation is not None else self.generation,
+                "generations_planned": config.generations,
+                "generations_decided": len(self.history),
+                "phase": event.kind,
+                "accepted": self.accepted,
+                "baseline_metric": self.baseline.metric.mean
+                if self.baseline and self.baseline.metric
+                else None,
+                "best_metric": self.best,
+                "last_verdict": self._last.setdefault("verdict", None),
+                "last_decision": self._last.setdefault("decision", None),
+                "budgets": {
+                    "wall_s": {"used": round(self.wall_used_s(), 1), "limit": config.max_wall_s},
+                    "dollars": {"used": round(self.usage.dollars, 4), "limit": config.max_dollars},
+                },
+                "usage": self.usage.model_dump(),
+                "trajectory": {
+                    "events": event.seq + 1,
+                    "last_seq": event.seq,
+                    "last_hash": self.parts.trajectory.last_hash,
+                },
+                "message": data.get("reason") or data.get("message") or "",
+            },
+        )
 
     def progress(self, phase: str, details: dict[str, Any]) -> None:
         self.parts.observer.on_progress(phase, details)
 
     # -- the run -------------------------------------------------------------------------
 
-    def run(self, first_generation: int = 1) -> RunSummary:
+    def run(self, first_generation: int = 1, record_start: bool = True) -> RunSummary:
+        """Run generations first_generation…config.generations (record_start=False: a resumed run)."""
         status, reason = "completed", ""
         with self._signals():
             try:
-                if first_generation == 1:
+                if record_start:
                     self.record("run_started", self.parts.run_info)
-                self._evaluate_baseline()
+                if self.baseline is None:
+                    self._evaluate_baseline()
                 for generation in range(first_generation, self.config.generations + 1):
                     if (stop := self._should_stop()) is not None:
                         status, reason = "stopped", stop
                         break
+                    self._check_budget_checkpoint(generation)
                     self.step(generation)
             except KeyboardInterrupt:
                 status, reason = "interrupted", "Ctrl-C: stopped after recording every finished step"
+            except CheckpointReached as exc:
+                status, reason = "paused", str(exc)
             except RunInterrupted as exc:
                 status, reason = "stopped", str(exc)
+            except ModelUnavailable as exc:
+                status, reason = "paused", str(exc)
+                self.record("error", {"message": str(exc), "type": type(exc).__name__})
             except RsiError as exc:
                 status, reason = "error", str(exc)
                 self.record("error", {"message": str(exc), "type": type(exc).__name__})
             finally:
+                self.state = status
                 summary = self._summary(status, reason)
                 self.record(
                     "run_finished",
@@ -191,7 +283,7 @@ class GenerationLoop:
             return self._stop_reason
         if (self.config.run_dir / STOP_FILE).exists():
             return f"stop file {self.config.run_dir / STOP_FILE} found"
-        if self.config.max_wall_s is not None and time.monotonic() - self._started > self.config.max_wall_s:
+        if self.config.max_wall_s is not None and self.wall_used_s() > self.config.max_wall_s:
             return f"wall-time budget of {self.config.max_wall_s:.0f}s used"
         if self.config.max_dollars is not None and self.usage.dollars >= self.config.max_dollars:
             return f"dollar budget of ${self.config.max_dollars:.2f} used"
@@ -216,14 +308,52 @@ class GenerationLoop:
 
     # -- one generation ------------------------------------------------------------------
 
+    def _check_budget_checkpoint(self, generation: int) -> None:
+        used = {
+            "generations": (float(generation - 1), float(self.config.generations)),
+            "wall time": (round(self.wall_used_s(), 1), self.config.max_wall_s),
+            "dollars": (round(self.usage.dollars, 4), self.config.max_dollars),
+        }
+        checkpoint = budget_checkpoint(self.config.checkpoints, used, self.fired_checkpoints)
+        if checkpoint is not None:
+            self._pause(checkpoint, None)
+
+    def _pause(self, checkpoint: Checkpoint, generation: int | None) -> NoReturn:
+        """Record the checkpoint and stop the run: a human looks before it goes on."""
+        self.fired_checkpoints.add(checkpoint.key)
+        run_dir = self.config.run_dir
+        self.record(
+            "checkpoint",
+            {"key": checkpoint.key, "kind": checkpoint.kind, "message": checkpoint.message},
+            generation,
+        )
+        raise CheckpointReached(
+            f"checkpoint: {checkpoint.message}. The run is paused for a human: look at it with "
+            f"`rsi review {run_dir}` (decide what is queued), then continue with `rsi resume {run_dir}`."
+        )
+
+    def _parent_evaluation(self, generation: int, parent: str) -> Evaluation:
+        """The parent's own evaluation, recorded once per parent (the baseline is already recorded)."""
+        evaluation = self.parts.evaluator.evaluate(parent, "", label=f"parent-{parent[:8]}")
+        baseline_commit = self.baseline.parent_commit if self.baseline else None
+        if parent != baseline_commit and parent not in self.parent_evaluated:
+            self.record(
+                "parent_evaluation",
+                {"commit": parent, "evaluation": evaluation.model_dump(mode="json")},
+                generation,
+            )
+            self.parent_evaluated.add(parent)
+        return evaluation
+
     def step(self, generation: int) -> None:
         parts = self.parts
+        self.generation = generation
         parent = parts.lineage.head()
-        parent_eval = parts.evaluator.evaluate(parent, "", label=f"parent-{parent[:8]}")
+        parent_eval = self._parent_evaluation(generation, parent)
         proposal = self._propose(generation, parent, parent_eval)
         evaluation = parts.evaluator.evaluate(parent, proposal.diff, label=f"gen-{generation:04d}")
         self.record("evaluation", evaluation.model_dump(mode="json"), generation)
-        verdict = parts.policy.check(proposal, evaluation, parent_eval)
+        verdict = self._judge(parent, proposal, evaluation, parent_eval)
         self.record("verdict", verdict.model_dump(mode="json"), generation)
         candidate = Candidate(
             generation=generation,
@@ -234,11 +364,35 @@ class GenerationLoop:
             verdict=verdict,
         )
         self.progress("review", {"generation": generation, "verdict": verdict.verdict})
-        decision = parts.reviewer.decide(candidate)
+        checkpoint = candidate_checkpoint(self.config.checkpoints, candidate)
+        if checkpoint is not None and checkpoint.key not in self.fired_checkpoints:
+            self._queue_and_pause(candidate, checkpoint)
+        try:
+            decision = parts.reviewer.decide(candidate)
+        except RunInterrupted as exc:  # --review strict: the first `review` verdict waits for a human
+            self._queue_and_pause(candidate, Checkpoint(f"strict:{generation}", "strict_review", str(exc)))
         self.record("decision", decision.model_dump(mode="json"), generation)
         if decision.decision == "accept":
             self._commit(candidate, decision)
         self.history.append(self._history_entry(candidate, decision))
+
+    def _judge(
+        self, parent: str, proposal: Proposal, evaluation: Evaluation, parent_eval: Evaluation
+    ) -> Verdict:
+        """The policy's verdict, with the patched tree so code rules parse whole files, not fragments."""
+        with tempfile.TemporaryDirectory(prefix="rsi-judge-") as tmp:
+            tree: Path | None = self.parts.lineage.export(parent, Path(tmp) / "tree")
+            try:
+                apply_diff(proposal.diff, Path(tmp) / "tree")
+            except PatchError:
+                tree = None  # the policy reports the unusable patch itself
+            return self.parts.policy.check(proposal, evaluation, parent_eval, tree=tree)
+
+    def _queue_and_pause(self, candidate: Candidate, checkpoint: Checkpoint) -> NoReturn:
+        decision = Decision(decision="queue", by="checkpoint", reason=f"needs a human: {checkpoint.message}")
+        self.record("decision", decision.model_dump(mode="json"), candidate.generation)
+        self.history.append(self._history_entry(candidate, decision))
+        self._pause(checkpoint, candidate.generation)
 
     def _propose(self, generation: int, parent: str, parent_eval: Evaluation) -> Proposal:
         spec = self.parts.spec
@@ -253,12 +407,25 @@ class GenerationLoop:
             parent_metric_std=metric.std if metric else None,
             history=list(self.history),
         )
-        self.record("proposal_started", {"parent": parent, "proposer": self.parts.proposer.name}, generation)
-        self.progress("propose", {"generation": generation, "proposer": self.parts.proposer.name})
-        with tempfile.TemporaryDirectory(prefix="rsi-parent-") as tmp:
-            tree = self.parts.lineage.export(parent, Path(tmp) / "tree")
-            proposal = self.parts.proposer.propose(context, tree)
-        self.usage = self.usage + proposal.usage
+        recorded = self.recorded_proposals.pop(generation, None)
+        self.record(
+            "proposal_started",
+            {
+                "parent": parent,
+                "parent_tree": self.parts.lineage.repo.commit(parent).tree.hexsha,
+                "proposer": self.parts.proposer.name,
+                "reused_recorded_proposal": recorded is not None,
+            },
+            generation,
+        )
+        if recorded is not None:  # a resumed run evaluates the proposal it recorded before the crash
+            proposal = recorded
+        else:
+            self.progress("propose", {"generation": generation, "proposer": self.parts.proposer.name})
+            with tempfile.TemporaryDirectory(prefix="rsi-parent-") as tmp:
+                tree = self.parts.lineage.export(parent, Path(tmp) / "tree")
+                proposal = self.parts.proposer.propose(context, tree)
+            self.usage = self.usage + proposal.usage
         diff_file = self.config.run_dir / "candidates" / f"gen-{generation:04d}.diff"
         diff_file.parent.mkdir(parents=True, exist_ok=True)
         diff_file.write_text(proposal.diff, encoding="utf-8")
@@ -285,6 +452,12 @@ class GenerationLoop:
             f"{decision.reason}\nproposer: {candidate.proposal.proposer}\n"
         )
         sha = self.parts.lineage.commit_candidate(candidate.proposal.diff, candidate.generation, message)
+        fault_point(self.config.run_dir, "lineage_committed", candidate.generation)
+        self.record_commit(candidate, sha)
+
+    def record_commit(self, candidate: Candidate, sha: str, recovered: bool = False) -> None:
+        """Count an accepted candidate (now on the lineage) and record its `commit` event."""
+        metric = candidate.evaluation.metric
         self.accepted += 1
         if metric is not None:
             self.best = (
@@ -296,11 +469,15 @@ class GenerationLoop:
                     else min(self.best, metric.mean)
                 )
             )
-        self.record(
-            "commit",
-            {"commit": sha, "parent": candidate.parent_commit, "tag": f"gen-{candidate.generation}"},
-            candidate.generation,
-        )
+        data: dict[str, Any] = {
+            "commit": sha,
+            "parent": candidate.parent_commit,
+            "tag": f"gen-{candidate.generation}",
+        }
+        data["tree"] = self.parts.lineage.repo.commit(sha).tree.hexsha
+        if recovered:
+            data["recovered"] = "the lineage commit was made before a crash; its event is recorded on resume"
+        self.record("commit", data, candidate.generation)
 
     @staticmethod
     def _history_entry(candidate: Candidate, decision: Decision) -> HistoryEntry:

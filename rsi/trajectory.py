@@ -5,6 +5,12 @@ SHA-256 of the previous line, so an edited, truncated or reordered file is detec
 broken link. Every append is flushed and fsynced before the writer returns: a crash loses at most
 the event being written, never one that was reported as written.
 
+The chain protects every line but the last; the last is protected by the head file next to the
+trajectory (`trajectory.head`: the sequence number and hash of the newest event, replaced
+atomically after each append), so a truncated file or an edited final line is detected too.
+Older schema versions are upgraded on read by the functions in MIGRATIONS (the hash chain is
+always checked on the line as written).
+
     with TrajectoryWriter.open(run_dir / "trajectory.jsonl", run_id="r1") as traj:
         traj.append("proposal", generation=1, data=proposal.model_dump())
     for event in TrajectoryReader(path).events():
@@ -17,7 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,14 +33,26 @@ from rsi.contracts import utc_now
 from rsi.errors import TrajectoryError
 
 SCHEMA_VERSION = 1
-SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 GENESIS_HASH = "0" * 64
+
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+MIGRATIONS: dict[int, Migration] = {}
+"""version → function turning an event payload of that version into one of version + 1."""
+
+
+def supported_versions() -> frozenset[int]:
+    """The schema versions this rsi reads: its own, and every one a migration upgrades."""
+    return frozenset({SCHEMA_VERSION, *MIGRATIONS})
+
+
+SUPPORTED_SCHEMA_VERSIONS = supported_versions()
 
 EVENT_KINDS = (
     "run_started",
     "run_resumed",
     "baseline",
     "proposal_started",
+    "parent_evaluation",
     "progress",
     "model_call",
     "proposal",
@@ -42,6 +60,7 @@ EVENT_KINDS = (
     "verdict",
     "decision",
     "commit",
+    "checkpoint",
     "error",
     "run_finished",
 )
@@ -62,6 +81,44 @@ def line_hash(line: str) -> str:
     return hashlib.sha256(line.encode("utf-8")).hexdigest()
 
 
+def head_path(path: Path) -> Path:
+    """Where the writer keeps the position of the newest event of `path`."""
+    return path.with_name(path.stem + ".head")
+
+
+def _write_head(path: Path, seq: int, hash_: str, durable: bool = True) -> None:
+    """Replace the head file atomically (temp file + fsync + rename): it is old or new, never torn."""
+    target = head_path(path)
+    temp = target.with_name(target.name + ".tmp")
+    with temp.open("w", encoding="utf-8") as handle:
+        handle.write(json.dumps({"seq": seq, "hash": hash_}) + "\n")
+        handle.flush()
+        if durable:
+            os.fsync(handle.fileno())
+    os.replace(temp, target)
+
+
+def read_head(path: Path) -> ChainLink | None:
+    target = head_path(path)
+    if not target.is_file():
+        return None
+    try:
+        payload = json.loads(target.read_text(encoding="utf-8"))
+        return ChainLink(int(payload["seq"]), str(payload["hash"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TrajectoryError(
+            f"{target}: unreadable head file ({exc}); it was edited. Delete it only if you trust the "
+            "trajectory as it is."
+        ) from exc
+
+
+def migrate(payload: dict[str, Any]) -> dict[str, Any]:
+    """Upgrade an event payload written by an older schema version, one version at a time."""
+    while payload.get("schema_version") in MIGRATIONS and payload["schema_version"] != SCHEMA_VERSION:
+        payload = MIGRATIONS[payload["schema_version"]](payload)
+    return payload
+
+
 def _encode(event: Event) -> str:
     return json.dumps(
         event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
@@ -71,8 +128,10 @@ def _encode(event: Event) -> str:
 class TrajectoryWriter:
     """Appends events to a trajectory file, continuing the chain of an existing one."""
 
-    def __init__(self, path: Path, run_id: str, next_seq: int, prev_hash: str) -> None:
+    def __init__(self, path: Path, run_id: str, next_seq: int, prev_hash: str, durable: bool = True) -> None:
         self.path = path
+        self.durable = durable
+        """fsync every event (and its head); False only to build large fixtures fast (benchmarks)."""
         self.run_id = run_id
         self._next_seq = next_seq
         self._prev_hash = prev_hash
@@ -80,7 +139,7 @@ class TrajectoryWriter:
         self._file = path.open("a", encoding="utf-8")
 
     @classmethod
-    def open(cls, path: Path, run_id: str) -> TrajectoryWriter:
+    def open(cls, path: Path, run_id: str, durable: bool = True) -> TrajectoryWriter:
         """Open for appending; an existing file is verified first and continued, never rewritten."""
         path.parent.mkdir(parents=True, exist_ok=True)
         next_seq, prev_hash = 0, GENESIS_HASH
@@ -89,7 +148,7 @@ class TrajectoryWriter:
             last = TrajectoryReader(path).verify()
             if last is not None:
                 next_seq, prev_hash = last.seq + 1, last.hash
-        return cls(path, run_id, next_seq, prev_hash)
+        return cls(path, run_id, next_seq, prev_hash, durable)
 
     def append(self, kind: str, data: dict[str, Any] | None = None, generation: int | None = None) -> Event:
         if kind not in EVENT_KINDS:
@@ -105,10 +164,21 @@ class TrajectoryWriter:
         line = _encode(event)
         self._file.write(line + "\n")
         self._file.flush()
-        os.fsync(self._file.fileno())
-        self._next_seq += 1
+        if self.durable:
+            os.fsync(self._file.fileno())
         self._prev_hash = line_hash(line)
+        _write_head(self.path, self._next_seq, self._prev_hash, self.durable)
+        self._next_seq += 1
         return event
+
+    @property
+    def last_hash(self) -> str:
+        """SHA-256 of the newest line (the genesis hash before the first event)."""
+        return self._prev_hash
+
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
 
     def close(self) -> None:
         if not self._file.closed:
@@ -138,11 +208,14 @@ def _exclusive_lock(path: Path) -> IO[str]:
 
 
 class ChainLink:
-    """The last verified position of a chain: its sequence number and line hash."""
+    """A position in a chain: a sequence number and the hash of that line."""
 
     def __init__(self, seq: int, hash_: str) -> None:
         self.seq = seq
         self.hash = hash_
+
+    def __repr__(self) -> str:
+        return f"ChainLink(seq={self.seq}, hash={self.hash[:12]})"
 
 
 def _truncate_torn_tail(path: Path) -> None:
@@ -167,6 +240,7 @@ class TrajectoryReader:
         self.path = path
 
     def _parsed(self) -> Iterator[tuple[int, str, Event]]:
+        supported = supported_versions()
         with self.path.open("rb") as handle:
             for number, raw in enumerate(handle, start=1):
                 try:
@@ -186,13 +260,14 @@ class TrajectoryReader:
                         "truncated at this line."
                     ) from exc
                 version = payload.get("schema_version") if isinstance(payload, dict) else None
-                if version not in SUPPORTED_SCHEMA_VERSIONS:
+                if version not in supported:
                     raise TrajectoryError(
                         f"{self.path}:{number}: schema version {version!r} is not readable by this rsi "
-                        f"(supports {sorted(SUPPORTED_SCHEMA_VERSIONS)}); use the rsi version that wrote it."
+                        f"(it reads versions {sorted(supported)}); use the rsi version "
+                        "that wrote it, or one that can migrate it."
                     )
                 try:
-                    event = Event.model_validate(payload)
+                    event = Event.model_validate(migrate(payload))
                 except ValidationError as exc:
                     raise TrajectoryError(
                         f"{self.path}:{number}: malformed event: {exc.errors()[0]['msg']}"
@@ -204,9 +279,10 @@ class TrajectoryReader:
         for _, _, event in self._parsed():
             yield event
 
-    def verify(self) -> ChainLink | None:
-        """Check sequence numbers and the hash chain; raise at the first broken link."""
-        prev_hash, last = GENESIS_HASH, None
+    def verify(self, check_head: bool = True) -> ChainLink | None:
+        """Check sequence numbers, the hash chain and the head file; raise at the first broken link."""
+        head = read_head(self.path) if check_head else None
+        prev_hash, last, head_line = GENESIS_HASH, None, 0
         for expected_seq, (number, line, event) in enumerate(self._parsed()):
             if event.seq != expected_seq:
                 raise TrajectoryError(
@@ -220,4 +296,27 @@ class TrajectoryReader:
                 )
             prev_hash = line_hash(line)
             last = ChainLink(event.seq, prev_hash)
+            if head is not None and event.seq == head.seq:
+                head_line = number
+                if prev_hash != head.hash:
+                    raise TrajectoryError(
+                        f"{self.path}:{number}: this event differs from the one the writer recorded in "
+                        f"{head_path(self.path).name} (it was edited after it was written)."
+                    )
+        if head is not None:
+            self._check_head(head, last, head_line)
         return last
+
+    def _check_head(self, head: ChainLink, last: ChainLink | None, head_line: int) -> None:
+        count = 0 if last is None else last.seq + 1
+        if last is None or last.seq < head.seq:
+            raise TrajectoryError(
+                f"{self.path}:{count + 1}: the file ends after {count} event(s) but the writer recorded "
+                f"{head.seq + 1} ({head_path(self.path).name}): the trajectory was truncated here."
+            )
+        # One event beyond the head is the crash window between appending a line and its head update.
+        if last.seq > head.seq + 1:
+            raise TrajectoryError(
+                f"{self.path}:{head_line + 1}: {last.seq - head.seq} event(s) follow the last one the "
+                f"writer recorded in {head_path(self.path).name}: they were appended by something else."
+            )

@@ -88,34 +88,32 @@ rules:
           +a = 2
 """
     with pytest.raises(
-        ConfigError, match=r"broken.yaml:3: rule protect-config: not_match example 1 should not fire"
+        ConfigError, match=r"broken.yaml:9: rule protect-config: not_match example 1 should not fire"
     ):
         parse_policy(text, "broken.yaml")
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("name: x\nrules: [\n", "not valid YAML"),
-        (
-            "name: x\nrules:\n  - id: a\n    type: nope\n    verdict: deny\n",
-            "x.yaml:3: rule a: unknown type 'nope'",
-        ),
-        (
-            "name: x\nrules:\n  - id: a\n    type: paths\n    verdict: maybe\n",
-            "x.yaml:3: rule a: rules.0.verdict",
-        ),
-        (
-            "name: x\nrules:\n  - id: a\n    type: size\n    verdict: deny\n    params: {max_lines: 3}\n",
-            "rule a: params.max_lines",
-        ),
-    ],
-)
-def test_malformed_policies_name_what_is_wrong(text: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        parse_policy(text, "x.yaml")
 
 
 def test_missing_policy_lists_the_shipped_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"default\.yaml"):
         load_policy(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    "candidate, parent",
+    [
+        ([0.6418, 0.68, 0.60], [0.1441, 0.1455, 0.1427]),  # input_range 0.5 -> 1.0, as measured in a demo
+        ([0.64, 0.641, 0.639], [0.144, 0.145, 0.143]),  # the same gain with very little seed noise
+    ],
+)
+def test_the_demos_first_improvement_is_allowed(policy, candidate, parent) -> None:  # type: ignore[no-untyped-def]
+    diff = file_diff("config.py", "    input_range: float = 0.5\n", "    input_range: float = 1.0\n")
+    verdict = policy.check(proposal(diff), evaluation(candidate), evaluation(parent))
+    assert verdict.verdict == "allow", verdict.findings
+
+
+def test_a_jump_to_near_perfect_in_one_change_goes_to_a_human(policy) -> None:  # type: ignore[no-untyped-def]
+    diff = file_diff("config.py", "    input_range: float = 0.5\n", "    input_range: float = 1.0\n")
+    verdict = policy.check(
+        proposal(diff), evaluation([0.996, 0.997, 0.995]), evaluation([0.144, 0.145, 0.143])
+    )
+    assert verdict.verdict == "review" and verdict.findings[0].rule_id == "metric-jump"

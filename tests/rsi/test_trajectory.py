@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from rsi import trajectory
 from rsi.errors import TrajectoryError
-from rsi.trajectory import GENESIS_HASH, TrajectoryReader, TrajectoryWriter
+from rsi.trajectory import GENESIS_HASH, TrajectoryReader, TrajectoryWriter, head_path
 
 
 def write_events(path: Path, count: int) -> None:
@@ -94,3 +95,69 @@ def test_a_second_writer_is_refused_while_the_first_is_open(tmp_path: Path) -> N
             TrajectoryWriter.open(path, run_id="b")
     with TrajectoryWriter.open(path, run_id="b") as again:
         again.append("progress", {})
+
+
+# -- the head file protects the last line ---------------------------------------------------------
+
+
+def test_truncated_file_is_detected_with_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    write_events(path, 5)
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:3]))
+    with pytest.raises(
+        TrajectoryError, match=r"trajectory.jsonl:4: the file ends after 3 event\(s\).*truncated"
+    ):
+        TrajectoryReader(path).verify()
+
+
+def test_edited_last_line_is_detected(tmp_path: Path) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    write_events(path, 3)
+    lines = path.read_text().splitlines()
+    event = json.loads(lines[-1])
+    event["data"]["index"] = 42
+    lines[-1] = json.dumps(event, sort_keys=True, separators=(",", ":"))
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        TrajectoryError, match=r"trajectory.jsonl:3: this event differs from the one the writer"
+    ):
+        TrajectoryReader(path).verify()
+
+
+def test_events_appended_behind_the_writers_back_are_detected(tmp_path: Path) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    write_events(path, 2)
+    saved_head = head_path(path).read_text()
+    write_events(path, 2)  # a chained continuation, but the head is put back as it was
+    head_path(path).write_text(saved_head)
+    with pytest.raises(TrajectoryError, match=r":3: 2 event\(s\) follow the last one"):
+        TrajectoryReader(path).verify()
+
+
+def test_one_event_beyond_the_head_is_the_crash_window_and_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    write_events(path, 2)
+    saved_head = head_path(path).read_text()
+    write_events(path, 1)
+    head_path(path).write_text(saved_head)  # killed between appending the line and the head update
+    assert TrajectoryReader(path).verify().seq == 2
+    write_events(path, 1)  # and a writer continues from it
+    assert TrajectoryReader(path).verify().seq == 3
+
+
+def test_older_schema_versions_are_migrated_on_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    old = {"schema_version": 0, "seq": 0, "run_id": "t", "type": "progress", "prev_hash": GENESIS_HASH}
+    path.write_text(json.dumps(old) + "\n")
+    with pytest.raises(TrajectoryError, match=r"schema version 0 is not readable.*reads versions \[1\]"):
+        list(TrajectoryReader(path).events())
+
+    def rename_type_to_kind(payload: dict) -> dict:  # type: ignore[type-arg]
+        payload = dict(payload, kind=payload.pop("type"), schema_version=1)
+        return payload
+
+    monkeypatch.setitem(trajectory.MIGRATIONS, 0, rename_type_to_kind)
+    (event,) = TrajectoryReader(path).events()
+    assert event.kind == "progress" and event.schema_version == 1
+    assert TrajectoryReader(path).verify(check_head=False).seq == 0

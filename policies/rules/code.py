@@ -1,0 +1,448 @@
+"""Rules on the Python a diff adds or changes, read with `ast` (never regex over text), plus bandit.
+
+`code_added` flags imports, calls and names a training change has no business adding: network,
+processes, dynamic code, native code, dynamic imports, environment reads, writes outside the
+workspace and seeding in evaluation paths. A comment or a string that mentions `socket` is not
+code and does not count; `from socket import *` does.
+
+`bandit` runs the bandit security linter on the new content of the changed files and keeps its
+findings on changed lines only (`# nosec` is ignored: the candidate must not silence its judge).
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import logging
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from policies.base import CheckContext, Params, Rule, compile_globs, rule_type
+from policies.source import FileView, dotted, resolve
+from rsi.contracts import Finding, VerdictKind
+
+
+@dataclass(frozen=True)
+class Category:
+    modules: tuple[str, ...] = ()
+    """Importing these modules (or anything under them) or using their names is a finding."""
+    names: tuple[str, ...] = ()
+    """fnmatch patterns of resolved dotted names (calls, attributes, names) that are findings."""
+    what: str = ""
+
+
+CATEGORIES: dict[str, Category] = {
+    "network": Category(
+        modules=(
+            "socket",
+            "ssl",
+            "urllib",
+            "urllib3",
+            "requests",
+            "http.client",
+            "http.server",
+            "httpx",
+            "aiohttp",
+            "ftplib",
+            "smtplib",
+            "telnetlib",
+            "xmlrpc",
+            "websocket",
+            "websockets",
+            "paramiko",
+        ),
+        what="network access",
+    ),
+    "subprocess": Category(
+        modules=("subprocess", "pty", "pexpect", "sh"),
+        names=(
+            "os.system",
+            "os.popen",
+            "os.exec*",
+            "os.spawn*",
+            "os.fork",
+            "os.forkpty",
+            "os.posix_spawn*",
+            "os.kill",
+            "os.killpg",
+        ),
+        what="starting processes",
+    ),
+    "dynamic_code": Category(
+        names=("eval", "exec", "compile", "builtins.eval", "builtins.exec", "builtins.compile"),
+        what="dynamic code execution",
+    ),
+    "native_code": Category(modules=("ctypes", "cffi"), what="native code"),
+    "dynamic_import": Category(
+        modules=("importlib", "imp", "runpy", "zipimport"),
+        names=("__import__", "builtins.__import__", "sys.modules", "sys.path", "sys.meta_path"),
+        what="dynamic imports",
+    ),
+    "environment": Category(
+        names=("os.environ", "os.environb", "os.getenv", "os.getenvb", "os.putenv", "os.unsetenv"),
+        what="environment variables",
+    ),
+    "writes_outside_workspace": Category(what="writing outside the workspace"),
+    "seeding": Category(
+        names=(
+            "random.seed",
+            "random.Random",
+            "numpy.random.seed",
+            "numpy.random.default_rng",
+            "numpy.random.RandomState",
+            "numpy.random.SeedSequence",
+            "torch.manual_seed",
+            "torch.cuda.manual_seed*",
+        ),
+        what="seeding randomness in an evaluation path",
+    ),
+}
+CategoryName = Literal[
+    "network",
+    "subprocess",
+    "dynamic_code",
+    "native_code",
+    "dynamic_import",
+    "environment",
+    "writes_outside_workspace",
+    "seeding",
+]
+WRITE_CALLS = (
+    "shutil.*",
+    "os.remove",
+    "os.unlink",
+    "os.rmdir",
+    "os.removedirs",
+    "os.rename",
+    "os.renames",
+    "os.replace",
+    "os.makedirs",
+    "os.mkdir",
+    "os.symlink",
+    "os.link",
+    "os.chmod",
+    "os.chown",
+    "os.truncate",
+    "os.utime",
+)
+PATH_WRITE_METHODS = {
+    "write_text",
+    "write_bytes",
+    "touch",
+    "mkdir",
+    "unlink",
+    "rmdir",
+    "rename",
+    "replace",
+    "symlink_to",
+    "hardlink_to",
+    "chmod",
+}
+PATH_TYPES = ("pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "Path", "PurePath")
+
+
+class CodeAddedParams(Params):
+    categories: list[CategoryName] = Field(
+        default_factory=lambda: [c for c in CategoryName.__args__ if c != "seeding"]  # type: ignore[attr-defined]
+    )
+    """Which categories of added code are findings (see CATEGORIES in policies/rules/code.py)."""
+    paths: list[str] = Field(default_factory=lambda: ["*.py"])
+    """gitignore-style patterns of the files inspected."""
+    exclude: list[str] = Field(default_factory=list)
+    """gitignore-style patterns of files not inspected (e.g. tooling scripts)."""
+    seeding_paths: list[str] = Field(
+        default_factory=lambda: ["predict.py", "eval*.py", "evaluate*.py", "score*.py", "metric*.py"]
+    )
+    """Where the `seeding` category applies: the target's evaluation paths."""
+    extra_names: list[str] = Field(default_factory=list)
+    """More fnmatch patterns of dotted names to flag (e.g. 'pickle.load*')."""
+    allowed_write_prefixes: list[str] = Field(default_factory=list)
+    """Absolute path prefixes a write may target (e.g. '/tmp/')."""
+
+
+@rule_type
+class CodeAddedRule(Rule):
+    kind = "code_added"
+    summary = "Python AST of added/changed code: network, processes, eval/exec, ctypes, dynamic imports, env, outside writes, seeding"
+    Params = CodeAddedParams
+    params: CodeAddedParams
+
+    def setup(self) -> None:
+        self.files = compile_globs(self.params.paths, "params.paths")
+        self.excluded = compile_globs(self.params.exclude, "params.exclude")
+        self.seeding_files = compile_globs(self.params.seeding_paths, "params.seeding_paths")
+
+    def inspected(self, view: FileView) -> bool:
+        return (
+            view.is_python
+            and view.change.status != "deleted"
+            and self.files.match_file(view.path)
+            and not self.excluded.match_file(view.path)
+        )
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        findings: list[Finding] = []
+        for view in ctx.files:
+            if self.inspected(view):
+                findings.extend(self._check_file(view))
+        return findings
+
+    def _categories(self, view: FileView) -> list[str]:
+        chosen: list[str] = list(self.params.categories)
+        if "seeding" in chosen and not self.seeding_files.match_file(view.path):
+            chosen.remove("seeding")
+        return chosen
+
+    def _check_file(self, view: FileView) -> list[Finding]:
+        categories = self._categories(view)
+        aliases = view.aliases("new")
+        hits: dict[tuple[int, str], tuple[str, str]] = {}
+        for node in view.changed_nodes("new"):
+            for category, name, verb in self._node_hits(node, aliases, categories):
+                key = (getattr(node, "lineno", 0), category)
+                # Keep the most specific name per line and category (`os.environ.get` over `os`).
+                if key not in hits or len(name) > len(hits[key][0]):
+                    hits[key] = (name, verb)
+        return [
+            self.finding(
+                f"{category.replace('_', ' ')}: {verb} {name} ({CATEGORIES.get(category, Category()).what or 'flagged by params.extra_names'})",
+                file=view.path,
+                line=line,
+                category=category,
+                name=name,
+            )
+            for (line, category), (name, verb) in sorted(hits.items())
+        ]
+
+    def _node_hits(
+        self, node: ast.AST, aliases: dict[str, str], categories: list[str]
+    ) -> list[tuple[str, str, str]]:
+        hits: list[tuple[str, str, str]] = []
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for module in _imported(node):
+                hits += [(c, module, "imports") for c in categories if _module_match(module, c)]
+            return hits
+        if isinstance(node, ast.Call):
+            hits += self._call_hits(node, aliases, categories)
+        if isinstance(node, ast.Name | ast.Attribute) and isinstance(getattr(node, "ctx", None), ast.Load):
+            name = dotted(node)
+            if name is not None:
+                origin, imported = resolve(name, aliases)
+                hits += [
+                    (c, origin, "uses")
+                    for c in categories
+                    if _name_match(origin, c, imported or "." in name or _is_builtin_name(name))
+                ]
+                if any(fnmatch.fnmatchcase(origin, p) for p in self.params.extra_names):
+                    hits.append(("extra", origin, "uses"))
+        return hits
+
+    def _call_hits(
+        self, call: ast.Call, aliases: dict[str, str], categories: list[str]
+    ) -> list[tuple[str, str, str]]:
+        hits: list[tuple[str, str, str]] = []
+        name = dotted(call.func)
+        origin, imported = resolve(name, aliases) if name else ("", False)
+        # A call spanning a changed line (an argument changed) is changed code too.
+        if name:
+            trusted = imported or "." in name or _is_builtin_name(name)
+            hits += [(c, origin, "calls") for c in categories if _name_match(origin, c, trusted)]
+        # Tricks that name a forbidden module or attribute in a string.
+        if origin in ("__import__", "importlib.import_module") and call.args:
+            target = _literal_str(call.args[0])
+            if target:
+                hits += [(c, target, "imports dynamically") for c in categories if _module_match(target, c)]
+        if origin == "getattr" and len(call.args) >= 2:
+            base, attr = dotted(call.args[0]), _literal_str(call.args[1])
+            if base and attr:
+                full = f"{resolve(base, aliases)[0]}.{attr}"
+                hits += [(c, full, "reaches via getattr") for c in categories if _name_match(full, c, True)]
+        if "writes_outside_workspace" in categories:
+            outside = self._outside_write(call, origin, aliases)
+            if outside:
+                hits.append(("writes_outside_workspace", outside, "writes to"))
+        return hits
+
+    def _outside_write(self, call: ast.Call, origin: str, aliases: dict[str, str]) -> str | None:
+        paths: list[str | None] = []
+        if origin in ("open", "io.open", "builtins.open", "codecs.open"):
+            if _write_mode(call, mode_index=1):
+                paths.append(_literal_path(call.args[0], aliases) if call.args else None)
+        elif any(fnmatch.fnmatchcase(origin, p) for p in WRITE_CALLS):
+            paths += [_literal_path(arg, aliases) for arg in call.args]
+        elif isinstance(call.func, ast.Attribute):
+            method = call.func.attr
+            if method in PATH_WRITE_METHODS or (method == "open" and _write_mode(call, mode_index=0)):
+                paths.append(_literal_path(call.func.value, aliases))
+        for path in paths:
+            if path is not None and _outside(path, self.params.allowed_write_prefixes):
+                return f"{path!r}"
+        return None
+
+
+def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if node.level or not node.module:
+        return []
+    return [node.module] + [f"{node.module}.{a.name}" for a in node.names if a.name != "*"]
+
+
+def _module_match(module: str, category: str) -> bool:
+    spec = CATEGORIES.get(category)
+    if spec is None:
+        return False
+    if any(module == m or module.startswith(m + ".") for m in spec.modules):
+        return True
+    return any(fnmatch.fnmatchcase(module, p) for p in spec.names)
+
+
+def _name_match(origin: str, category: str, trusted: bool) -> bool:
+    """A used name matches when it resolves into a category (bare module names only if imported)."""
+    if not trusted:
+        return False
+    return _module_match(origin, category)
+
+
+def _is_builtin_name(name: str) -> bool:
+    return name in ("eval", "exec", "compile", "__import__")
+
+
+def _literal_str(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _literal_path(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    """The literal start of a path expression: '/etc/x', f'/etc/{x}', Path('/a') / 'b', os.path.join('/a', x)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+        value = node.value
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    if isinstance(node, ast.JoinedStr) and node.values:
+        return _literal_path(node.values[0], aliases)
+    if isinstance(node, ast.BinOp):
+        return _literal_path(node.left, aliases)
+    if isinstance(node, ast.Call) and node.args:
+        name = dotted(node.func)
+        origin = resolve(name, aliases)[0] if name else ""
+        if origin in PATH_TYPES or origin in ("os.path.join", "posixpath.join", "os.fspath", "str"):
+            return _literal_path(node.args[0], aliases)
+    return None
+
+
+def _outside(path: str, allowed: list[str]) -> bool:
+    if any(path.startswith(prefix) for prefix in allowed):
+        return False
+    parts = path.replace("\\", "/").split("/")
+    return path.startswith(("/", "~", "\\")) or ".." in parts
+
+
+def _write_mode(call: ast.Call, mode_index: int) -> bool:
+    mode: ast.AST | None = call.args[mode_index] if len(call.args) > mode_index else None
+    for keyword in call.keywords:
+        if keyword.arg == "mode":
+            mode = keyword.value
+    text = _literal_str(mode) if mode is not None else "r"
+    # An unknown (computed) mode is treated as a write: the rule should not be dodged by a variable.
+    return text is None or any(flag in text for flag in "wax+")
+
+
+# -- bandit ------------------------------------------------------------------------------------
+
+Severity = Literal["LOW", "MEDIUM", "HIGH"]
+SEVERITY_RANK = {"UNDEFINED": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3}
+
+
+class BanditParams(Params):
+    min_severity: Severity = "MEDIUM"
+    """Findings below this bandit severity are dropped."""
+    min_confidence: Severity = "MEDIUM"
+    """Findings below this bandit confidence are dropped."""
+    severity_verdicts: dict[Severity, VerdictKind] = Field(default_factory=dict)
+    """Verdict per bandit severity (e.g. {HIGH: deny, MEDIUM: review}); unlisted ones use the rule's."""
+    skip: list[str] = Field(default_factory=lambda: ["B101", "B311"])
+    """bandit test ids not run (assert_used and pseudo-random generators are normal in ML code)."""
+    paths: list[str] = Field(default_factory=lambda: ["*.py"])
+    """gitignore-style patterns of the files scanned."""
+    exclude: list[str] = Field(default_factory=list)
+    """gitignore-style patterns of files not scanned."""
+
+
+@rule_type
+class BanditRule(Rule):
+    kind = "bandit"
+    summary = "the bandit security linter on the changed files' new content; findings on changed lines only"
+    Params = BanditParams
+    params: BanditParams
+
+    def setup(self) -> None:
+        self.files = compile_globs(self.params.paths, "params.paths")
+        self.excluded = compile_globs(self.params.exclude, "params.exclude")
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        views = [
+            v
+            for v in ctx.files
+            if v.is_python
+            and v.change.status != "deleted"
+            and v.added_lines
+            and self.files.match_file(v.path)
+            and not self.excluded.match_file(v.path)
+        ]
+        if not views:
+            return []
+        with tempfile.TemporaryDirectory(prefix="rsi-bandit-") as tmp:
+            written: dict[str, tuple[FileView, int]] = {}
+            for index, view in enumerate(views):
+                for number, piece in enumerate(view.pieces("new")):
+                    path = Path(tmp) / f"f{index}_{number}.py"
+                    path.write_text(piece.text, encoding="utf-8")
+                    written[str(path)] = (view, piece.offset)
+            issues = run_bandit(sorted(written), self.params.skip) if written else []
+        return self._findings(issues, written)
+
+    def _findings(self, issues: list, written: dict[str, tuple[FileView, int]]) -> list[Finding]:
+        p = self.params
+        findings: dict[tuple[str, int, str], Finding] = {}
+        for issue in issues:
+            if SEVERITY_RANK.get(issue.severity, 0) < SEVERITY_RANK[p.min_severity]:
+                continue
+            if SEVERITY_RANK.get(issue.confidence, 0) < SEVERITY_RANK[p.min_confidence]:
+                continue
+            view, offset = written[issue.fname]
+            line = issue.lineno + offset
+            if line not in view.added_lines:
+                continue
+            findings[(view.path, line, issue.test_id)] = self.finding(
+                f"bandit {issue.test_id} ({issue.severity.lower()} severity): {issue.text}",
+                file=view.path,
+                line=line,
+                verdict=p.severity_verdicts.get(issue.severity, self.spec.verdict),
+                test_id=issue.test_id,
+                severity=issue.severity,
+                confidence=issue.confidence,
+            )
+        return list(findings.values())
+
+
+def run_bandit(files: list[str], skip: list[str]) -> list:
+    """bandit's own manager on files; `# nosec` is ignored so a candidate cannot silence it."""
+    logging.getLogger("bandit").setLevel(logging.ERROR)
+    logging.getLogger("stevedore").setLevel(logging.CRITICAL)  # optional bandit formatters we never use
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # bandit's plugin loader warns about its own deprecated arguments
+        from bandit.core import config as bandit_config
+        from bandit.core import manager as bandit_manager
+
+        conf = bandit_config.BanditConfig()
+        profile = {"include": set(), "exclude": set(skip)}
+        manager = bandit_manager.BanditManager(conf, "file", quiet=True, profile=profile, ignore_nosec=True)
+        manager.discover_files(files)
+        manager.run_tests()
+    return list(manager.get_issue_list())

