@@ -26,7 +26,9 @@ def as_expected(outcome: Outcome) -> bool:
     case = outcome.case
     detail_ok = not case.expected_detail or case.expected_detail in outcome.failure_detail
     return (
-        outcome.caught_by == case.expected_caught_by and case.expected_signal in outcome.signals and detail_ok
+        case.expected_caught_by in outcome.mechanisms
+        and case.expected_signal in outcome.signals
+        and detail_ok
     )
 
 

@@ -188,4 +188,4 @@ def test_the_default_policy_sends_integrity_findings_to_a_human() -> None:
     child.integrity = [Finding(rule_id="integrity.budget", verdict="review", message="9x the parent's CPU")]
     verdict = policy.check(proposal, child, parent)
     assert verdict.verdict == "review"
-    assert verdict.findings[0].rule_id == "integrity" and "[integrity.budget]" in verdict.findings[0].message
+    assert verdict.findings[0].rule_id == "integrity" and "integrity.budget" in verdict.findings[0].message
