@@ -106,6 +106,9 @@ def build_run(
         config.save()
         lineage = Lineage.create(lineage_path, config.target)
     heldout = load_heldout(spec.metric.heldout, seed=config.heldout_seed, size=config.heldout_size)
+    lockbox = load_heldout(
+        spec.metric.heldout, seed=config.lockbox_seed, size=config.lockbox_size or config.heldout_size
+    )
     live = observer or NullObserver()
     evaluator = TrustedEvaluator(
         spec,
@@ -117,6 +120,8 @@ def build_run(
         test_timeout_s=config.test_timeout_s,
         progress=live.on_progress,
         parallel=config.parallel,
+        lockbox=lockbox,
+        integrity=config.integrity,
     )
     proposer = make_proposer(config, backend)
     if hasattr(proposer, "progress"):  # the agent reports its tool calls live
@@ -142,7 +147,13 @@ def build_run(
                 "source": str(policy.source),
                 "text": Path(policy.source).read_text(encoding="utf-8"),
             },
-            "heldout": {"name": heldout.name, "seed": heldout.seed, "size": len(heldout.labels)},
+            "heldout": {
+                "name": heldout.name,
+                "seed": heldout.seed,
+                "size": len(heldout.labels),
+                "lockbox": {"seed": lockbox.seed, "size": len(lockbox.labels)},
+            },
+            "integrity": config.integrity.model_dump(mode="json"),
             "versions": {"rsi": __version__, "python": platform.python_version()},
             "baseline_commit": lineage.head(),
         },

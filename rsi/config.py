@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.base import SandboxConfig
+from sandbox.integrity import IntegrityConfig
 
 RUN_CONFIG_FILE = "run.json"
 
@@ -84,6 +85,12 @@ class RunConfig(BaseModel):
     """Seed of the harness-owned held-out set; never shown to the proposer."""
     heldout_size: int = Field(default=2000, gt=0)
     """Number of held-out examples."""
+    lockbox_seed: int = Field(default_factory=lambda: secrets.randbelow(2**31))
+    """Seed of the lockbox set: scored for every candidate, never used for a decision, never shown."""
+    lockbox_size: int | None = Field(default=None, gt=0)
+    """Number of lockbox examples; None: as many as the held-out (selection) set."""
+    integrity: IntegrityConfig = Field(default_factory=IntegrityConfig)
+    """The harness's reward-hacking checks on every candidate."""
     backend: Literal["docker", "bwrap"] = "docker"
     """Isolation backend for every evaluation."""
     proposer: Literal["offline", "claude", "replay"] = "offline"

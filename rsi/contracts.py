@@ -165,6 +165,8 @@ class PhaseLog(BaseModel):
     duration_s: float
     output_tail: str
     log_file: str | None = None
+    cpu_s: float | None = None
+    """CPU seconds the sandbox measured for this command (from its cgroup, not from the candidate)."""
 
 
 class Evaluation(BaseModel):
@@ -181,6 +183,9 @@ class Evaluation(BaseModel):
     failure_detail: str = ""
     tests: TestResult | None = None
     metric: MetricResult | None = None
+    """The selection set's metric: the one decisions use."""
+    lockbox: MetricResult | None = None
+    """The lockbox set's metric, from the same predictions: recorded, never used for a decision."""
     seeds: list[int] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
     phases: list[PhaseLog] = Field(default_factory=list)

@@ -241,9 +241,15 @@ class TrajectoryReader:
 
     def _parsed(self) -> Iterator[tuple[int, str, Event]]:
         supported = supported_versions()
-        with self.path.open(encoding="utf-8") as handle:
+        with self.path.open("rb") as handle:
             for number, raw in enumerate(handle, start=1):
-                line = raw.rstrip("\n")
+                try:
+                    line = raw.decode("utf-8").rstrip("\n")
+                except UnicodeDecodeError as exc:
+                    raise TrajectoryError(
+                        f"{self.path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start}); the file "
+                        "is corrupted at this line."
+                    ) from exc
                 if not line.strip():
                     raise TrajectoryError(f"{self.path}:{number}: empty line inside the trajectory.")
                 try:

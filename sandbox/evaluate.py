@@ -23,7 +23,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,7 +40,8 @@ from rsi.contracts import (
 from rsi.errors import PatchError, SandboxError
 from rsi.target import TargetSpec
 from sandbox.base import Backend, ExecResult, Session, UsageSample, tail
-from sandbox.heldout import HeldoutSet, score
+from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, score, stage_inputs
+from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig
 from sandbox.lineage import Lineage
 from sandbox.patch import apply_diff, diff_sha256
 from sandbox.tree import tree_id
@@ -71,6 +72,11 @@ class _Phase:
         self.result = result
         self.oom = after.oom_kills > before.oom_kills
         self.pids = after.pids_limit_hits > before.pids_limit_hits
+        self.cpu_s = (
+            round(after.cpu_s - before.cpu_s, 3)
+            if after.cpu_s is not None and before.cpu_s is not None
+            else None
+        )
 
     def failure(self, crash_kind: FailureKind) -> FailureKind | None:
         """The cause of a failed command; the sandbox's own counters win over the command's output."""
@@ -101,6 +107,8 @@ class TrustedEvaluator:
         predict_timeout_s: float = 60.0,
         progress: ProgressCallback | None = None,
         parallel: int | None = None,
+        lockbox: HeldoutSet | None = None,
+        integrity: IntegrityConfig | None = None,
     ) -> None:
         self.spec = spec
         self.lineage = lineage
@@ -118,6 +126,17 @@ class TrustedEvaluator:
         self._tree_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._open_sessions: set[Session] = set()
+        self.lockbox = lockbox
+        self.integrity = (
+            IntegrityChecker(integrity, spec, heldout) if integrity and integrity.enabled else None
+        )
+        # Selection, lockbox and probe rows shuffled into one file: the candidate cannot tell them apart.
+        parts = {"selection": heldout.inputs}
+        if lockbox is not None:
+            parts["lockbox"] = lockbox.inputs
+        if self.integrity is not None:
+            parts |= self.integrity.probe_parts()
+        self.staged: StagedInputs = stage_inputs(parts, seed=derive_seed(heldout.seed, "shuffle"))
 
     def evaluate(self, parent_commit: str, diff: str, label: str = "candidate") -> Evaluation:
         """Measure the parent plus the diff (cached by request and by the resulting git tree)."""
@@ -193,7 +212,7 @@ class TrustedEvaluator:
                     return same_tree.model_copy(
                         update={"parent_commit": parent_commit, "diff_sha256": result.diff_sha256}
                     )
-                self._measure(result, stage, workspace, label, started)
+                self._measure(result, stage, workspace, label, started, parent_commit, diff)
                 if result.failure != "sandbox_error":
                     with self._lock:
                         self._by_tree[result.tree] = result
@@ -203,20 +222,52 @@ class TrustedEvaluator:
         with self._lock:
             return self._tree_locks.setdefault(tree, threading.Lock())
 
-    def _measure(self, result: Evaluation, stage: Path, workspace: Path, label: str, started: float) -> None:
+    def _measure(
+        self,
+        result: Evaluation,
+        stage: Path,
+        workspace: Path,
+        label: str,
+        started: float,
+        parent: str,
+        diff: str,
+    ) -> None:
         heldout_dir = stage / "heldout"
-        heldout_dir.mkdir()
-        np.save(heldout_dir / "inputs.npy", self.heldout.inputs)
+        heldout_dir.mkdir()  # stays empty but while predict runs: training never sees the inputs
+        audit = None
+        if self.integrity is not None:
+            with self._lock:
+                parent_eval = self._by_request.get((parent, diff_sha256(""))) if diff.strip() else None
+            audit = self.integrity.audit(workspace, parent_eval, self.staged)
         try:
             result.image = self.backend.image_id()
-            self._run_in_sandbox(result, workspace, heldout_dir, label, started)
+            self._run_in_sandbox(result, workspace, heldout_dir, label, started, audit)
         except SandboxError as exc:
             result.ok, result.failure, result.failure_detail = False, "sandbox_error", str(exc)
             self._log_text(label, "sandbox-error", str(exc))
+        if audit is not None and result.failure != "sandbox_error":
+            result.integrity = audit.findings(result)
         result.resources.wall_s = round(time.monotonic() - started, 3)
 
+    @contextlib.contextmanager
+    def _inputs_visible(self, heldout_dir: Path) -> Iterator[None]:
+        """The staged inputs exist (through the read-only mount) only while a predict command runs."""
+        path = heldout_dir / "inputs.npy"
+        np.save(path, self.staged.inputs)
+        path.chmod(0o644)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
     def _run_in_sandbox(
-        self, result: Evaluation, workspace: Path, heldout_dir: Path, label: str, started: float
+        self,
+        result: Evaluation,
+        workspace: Path,
+        heldout_dir: Path,
+        label: str,
+        started: float,
+        audit: Audit | None = None,
     ) -> None:
         command_time = 0.0
         self.progress("sandbox", {"label": label, "step": "starting"})
@@ -249,7 +300,8 @@ class TrustedEvaluator:
             )
             failure = tests.failure("tests_failed")
             if failure is None:
-                failure = self._train_and_score(result, session, run, label)
+                reveal = lambda: self._inputs_visible(heldout_dir)  # noqa: E731
+                failure = self._train_and_score(result, session, run, label, reveal, audit)
             result.resources.cpu_s = last_usage.cpu_s
             result.resources.peak_memory_mb = last_usage.peak_memory_mb
         result.resources.overhead_s = round(time.monotonic() - started - command_time, 3)
@@ -262,8 +314,17 @@ class TrustedEvaluator:
         result.failure = failure
         result.ok = failure is None
 
-    def _train_and_score(self, result: Evaluation, session: Session, run, label: str) -> FailureKind | None:  # type: ignore[no-untyped-def]
+    def _train_and_score(
+        self,
+        result: Evaluation,
+        session: Session,
+        run: Callable[[str, str, float], _Phase],
+        label: str,
+        reveal: Callable[[], contextlib.AbstractContextManager[None]],
+        audit: Audit | None,
+    ) -> FailureKind | None:
         per_seed: dict[int, float] = {}
+        lockbox: dict[int, float] = {}
         commands = self.spec.commands
         for index, seed in enumerate(self.seeds, start=1):
             out = f"{OUT_DIR}/seed-{seed}"
@@ -278,22 +339,30 @@ class TrustedEvaluator:
             if (failure := train.failure("train_crashed")) is not None:
                 return failure
             self.progress("predict", {"label": label, "seed": seed, "index": index, "of": len(self.seeds)})
-            predict = run(
-                f"predict-seed-{seed}",
-                commands.predict.format(out=out, inputs=INPUTS_PATH, predictions=predictions),
-                self.predict_timeout_s,
-            )
+            with reveal():
+                predict = run(
+                    f"predict-seed-{seed}",
+                    commands.predict.format(out=out, inputs=INPUTS_PATH, predictions=predictions),
+                    self.predict_timeout_s,
+                )
             if (failure := predict.failure("predict_crashed")) is not None:
                 return failure
             try:
                 raw = session.read_file(predictions)
-                values = np.load(io.BytesIO(raw), allow_pickle=False)
-                per_seed[seed] = score(self.spec.metric.name, values, self.heldout.labels)
+                parts = self.staged.split(np.load(io.BytesIO(raw), allow_pickle=False))
+                per_seed[seed] = score(self.spec.metric.name, parts["selection"], self.heldout.labels)
+                if self.lockbox is not None:
+                    lockbox[seed] = score(self.spec.metric.name, parts["lockbox"], self.lockbox.labels)
             except (SandboxError, ValueError, TypeError, OSError, EOFError) as exc:
                 result.failure_detail = f"seed {seed}: predictions unusable: {exc}"
                 result.metric = self._metric(per_seed) if per_seed else None
                 return "bad_predictions"
+            if audit is not None:
+                audit.record(seed, parts)
         result.metric = self._metric(per_seed)
+        result.lockbox = self._metric(lockbox) if lockbox else None
+        if audit is not None:
+            audit.rerun_first_seed(_Runner(run, session, reveal), self.seeds[0])
         return None
 
     def _metric(self, per_seed: dict[int, float]) -> MetricResult:
@@ -330,4 +399,26 @@ class TrustedEvaluator:
             duration_s=round(phase.result.duration_s, 3),
             output_tail=tail(phase.result.output, 1500),
             log_file=str(log_file),
+            cpu_s=phase.cpu_s,
         )
+
+
+class _Runner:
+    """The candidate's open sandbox as the integrity re-runs see it."""
+
+    out_dir = OUT_DIR
+    inputs_path = INPUTS_PATH
+
+    def __init__(
+        self,
+        run: Callable[[str, str, float], _Phase],
+        session: Session,
+        reveal: Callable[[], contextlib.AbstractContextManager[None]],
+    ) -> None:
+        self._run, self._session, self.inputs_visible = run, session, reveal
+
+    def run(self, name: str, command: str, timeout_s: float) -> ExecResult:
+        return self._run(name, command, timeout_s).result
+
+    def read_predictions(self, path: str) -> np.ndarray:
+        return np.load(io.BytesIO(self._session.read_file(path)), allow_pickle=False)

@@ -3,12 +3,21 @@
 A held-out set is generated on the host from a seed the candidate never sees; only its inputs are
 ever written where a container can read them. The labels stay in this process.
 
+Two sets per run: the *selection* set, whose metric every decision uses, and the *lockbox*, scored
+for every candidate but never used for a decision, so that a lineage that overfits the selection
+set by adaptive choice shows up as a gap between the two. The candidate's predict command sees both
+(and the integrity probes) shuffled into one file, so it cannot tell which rows decide its fate.
+
     heldout = load_heldout("teacher-regression", seed=1234)
-    score("r2", predictions, heldout.labels)
+    lockbox = load_heldout("teacher-regression", seed=derive_seed(1234, "lockbox"))
+    staged = stage_inputs({"selection": heldout.inputs, "lockbox": lockbox.inputs}, seed=99)
+    parts = staged.split(predictions)           # validated: one finite value per staged row
+    score("r2", parts["selection"], heldout.labels)
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +55,18 @@ GENERATORS: dict[str, Callable[[int, int], tuple[np.ndarray, np.ndarray]]] = {
     "teacher-regression": _teacher_regression,
 }
 
+LABEL_FUNCTIONS: dict[str, tuple[str, str]] = {
+    "teacher-regression": ("data.py", "teacher"),
+}
+"""Where the target defines the function that makes the labels: (file, name). Code on the
+prediction path that calls it is computing the answers, not learning them."""
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """A seed for another harness-owned set, derived from the run's held-out seed and a purpose."""
+    state = np.random.SeedSequence([seed, zlib.crc32(purpose.encode("utf-8"))]).generate_state(1)
+    return int(state[0] & 0x7FFFFFFF)
+
 
 def load_heldout(name: str, seed: int, size: int = 2000) -> HeldoutSet:
     try:
@@ -57,6 +78,42 @@ def load_heldout(name: str, seed: int, size: int = 2000) -> HeldoutSet:
         ) from None
     inputs, labels = generator(seed, size)
     return HeldoutSet(name=name, seed=seed, inputs=inputs, labels=labels)
+
+
+@dataclass(frozen=True)
+class StagedInputs:
+    """Several sets' inputs shuffled into one array: what the candidate's predict command reads."""
+
+    inputs: np.ndarray
+    rows: dict[str, np.ndarray]
+    """For each part, the indices of its rows in `inputs`, in the part's own order."""
+
+    def split(self, predictions: np.ndarray) -> dict[str, np.ndarray]:
+        """Each part's predictions. Raises ValueError on the wrong shape or non-finite values."""
+        values = np.asarray(predictions, dtype=np.float64)
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        if values.shape != (len(self.inputs),):
+            raise ValueError(
+                f"predictions have shape {values.shape}; the inputs had {len(self.inputs)} rows "
+                "(one prediction per row expected)"
+            )
+        if not np.all(np.isfinite(values)):
+            raise ValueError("predictions contain NaN or infinite values")
+        return {name: values[index] for name, index in self.rows.items()}
+
+
+def stage_inputs(parts: dict[str, np.ndarray], seed: int) -> StagedInputs:
+    """Concatenate the parts' inputs and shuffle them with a harness-secret permutation."""
+    stacked = np.concatenate(list(parts.values()), axis=0)
+    order = np.random.default_rng(seed).permutation(len(stacked))
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
+    rows, start = {}, 0
+    for name, values in parts.items():
+        rows[name] = position[start : start + len(values)]
+        start += len(values)
+    return StagedInputs(inputs=stacked[order], rows=rows)
 
 
 def score(metric: str, predictions: np.ndarray, labels: np.ndarray) -> float:
