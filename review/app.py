@@ -162,16 +162,19 @@ class ReviewApp(App[RunSummary | None]):
             self.run_error = message.error
             self.now = "could not read the trajectory"
             self.notify(message.error, severity="error", timeout=30)
-        self.all_events = message.events
-        self.state = RunState.from_events(message.events, self.parsed)
+        self._show_events(message.events)
+        if self.mode == "review" and not message.error:
+            self.open_queue()
+
+    def _show_events(self, events: list[Event]) -> None:
+        self.all_events = events
+        self.state = RunState.from_events(events, self.parsed)
         if self.mode == "replay":
             self.now = "replay: step with h/l (event), [/] (generation), g/G (first/last)"
         elif self.mode == "review":
             waiting = sum(1 for g in self.state.records if self.state.is_decidable(g))
             self.now = f"{waiting} change(s) wait for your review"
         self._refresh_screens(full=True)
-        if self.mode == "review" and not message.error:
-            self.open_queue()
 
     @on(RunEventPosted)
     def run_event(self, message: RunEventPosted) -> None:
@@ -196,6 +199,8 @@ class ReviewApp(App[RunSummary | None]):
 
         if isinstance(self.screen, RunScreen):
             self.push_screen(ChangeScreen(generation))
+        elif isinstance(self.screen, ChangeScreen) and not self.can_decide(self.screen.generation):
+            self.switch_screen(ChangeScreen(generation))
         else:
             self.notify(f"generation {generation} waits for your decision", timeout=8)
 
@@ -252,11 +257,11 @@ class ReviewApp(App[RunSummary | None]):
             self.state.awaiting = None
             self.now = f"generation {generation}: {choice} recorded; the run continues"
             self.notify(f"generation {generation}: {choice}")
-            self._after_decision()
+            self._after_decision(generation)
         elif self.mode == "review":
             if choice == "skip":
                 self.notify(f"generation {generation} stays in the queue")
-                self._after_decision()
+                self._after_decision(generation)
                 return
             self.record_queue_decision(generation, choice, reason)
 
@@ -275,13 +280,17 @@ class ReviewApp(App[RunSummary | None]):
 
     def _queue_decided(self, generation: int, choice: str, events: list[Event]) -> None:
         self.notify(f"generation {generation}: {choice} recorded")
-        self.events_loaded(EventsLoaded(events))
-        self._after_decision()
+        self._after_decision(generation)
+        self._show_events(events)
 
-    def _after_decision(self) -> None:
+    def _after_decision(self, generation: int) -> None:
+        # After the modal that asked for a reason is gone, close the decided change.
+        self.call_later(self._close_change, generation)
+
+    def _close_change(self, generation: int) -> None:
         from review.screens.change import ChangeScreen
 
-        if isinstance(self.screen, ChangeScreen):
+        if isinstance(self.screen, ChangeScreen) and self.screen.generation == generation:
             self.pop_screen()
 
     # -- navigation and app actions --------------------------------------------------------

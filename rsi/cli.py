@@ -85,7 +85,12 @@ def run(
         str | None, typer.Option(help="offline or claude (default: claude when ANTHROPIC_API_KEY is set).")
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds per candidate.")] = 3,
-    review: Annotated[str, typer.Option(help="auto | queue | strict (headless) or human (TUI).")] = "auto",
+    review: Annotated[
+        str | None,
+        typer.Option(
+            help="auto | queue | strict (headless) or human (TUI). Default: human in the TUI, else auto."
+        ),
+    ] = None,
     headless: Annotated[bool, typer.Option(help="No TUI: print progress, let the policy decide.")] = False,
     max_wall: Annotated[float | None, typer.Option(help="Wall-time budget in seconds.")] = None,
     max_dollars: Annotated[float | None, typer.Option(help="Model spend budget in dollars.")] = None,
@@ -99,6 +104,7 @@ def run(
     from rsi.console import ConsoleObserver
 
     chosen = proposer or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline")
+    tui = wants_tui(headless)
     config = RunConfig(
         target=target.resolve(),
         run_dir=(run_dir or default_run_dir()).resolve(),
@@ -108,7 +114,7 @@ def run(
         proposer=chosen,  # type: ignore[arg-type]
         proposer_seed=proposer_seed,
         seeds=list(range(seeds)),
-        review=review,  # type: ignore[arg-type]
+        review=review or ("human" if tui else "auto"),  # type: ignore[arg-type]
         max_wall_s=max_wall,
         max_dollars=max_dollars,
     )
@@ -116,6 +122,9 @@ def run(
         config.sandbox.image = image
     if model:
         config.claude.model = model
+    if tui:
+        run_in_tui(config)
+        return
     observer = ConsoleObserver()
     loop, parts = build_run(config, observer=observer)
     try:
@@ -368,9 +377,9 @@ def replay(
     ] = False,
     headless: Annotated[
         bool, typer.Option(help="Print a text transcript instead of opening the TUI.")
-    ] = True,
+    ] = False,
 ) -> None:
-    """Re-display a recorded run (a text transcript), or --check its integrity."""
+    """Re-display a recorded run (in the TUI when in a terminal, else a text transcript), or --check it."""
     from rsi.console import ConsoleObserver
     from rsi.trajectory import TrajectoryReader
 
@@ -383,6 +392,9 @@ def replay(
         )
         return
     reader.verify()
+    if wants_tui(headless):
+        replay_in_tui(path)
+        return
     observer = ConsoleObserver(progress=False)
     for event in reader.events():
         observer.on_event(event)
@@ -390,6 +402,65 @@ def replay(
             console.print(
                 f"[bold]run finished[/bold]: {event.data.get('status')} — {event.data.get('accepted')} accepted"
             )
+
+
+# -- the review TUI: rsi run / rsi replay in a terminal, rsi review --------------------------------
+
+
+def wants_tui(headless: bool) -> bool:
+    """The TUI opens only when a person can see it: never with --headless, in CI or in a pipe."""
+    return not headless and sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def run_in_tui(config: Any) -> None:
+    from review.app import make_app
+    from rsi.console import ConsoleObserver
+
+    app = make_app("live", config=config)
+    summary = app.run()
+    if app.run_error:
+        raise RsiError(app.run_error)
+    if summary is not None:
+        ConsoleObserver().summary(summary, str(config.run_dir))
+        if summary.status == "error":
+            raise typer.Exit(1)
+
+
+def replay_in_tui(path: Path) -> None:
+    from review.app import make_app
+
+    make_app("replay", trajectory=path).run()
+
+
+@app.command()
+@friendly
+def review(
+    run_dir: Annotated[Path, typer.Argument(help="The run directory (holds trajectory.jsonl and lineage/).")],
+    by: Annotated[str | None, typer.Option(help="Who decides, as recorded (default: human:<login>).")] = None,
+) -> None:
+    """Open a run in the TUI and decide the changes the policy queued for a human."""
+    from review.queue import pending
+
+    if not (run_dir / "trajectory.jsonl").is_file():
+        raise ConfigError(f"{run_dir}: no trajectory.jsonl here. Pass the directory an `rsi run` wrote.")
+    waiting = pending(run_dir)
+    if not wants_tui(False):
+        table = Table(title=f"{len(waiting)} change(s) wait for review in {run_dir}")
+        for column in ("gen", "verdict", "why it waits", "change"):
+            table.add_column(column)
+        for record in waiting:
+            table.add_row(
+                str(record.generation),
+                record.verdict.verdict if record.verdict else "—",
+                record.decision.reason[:60] if record.decision else "",
+                (record.proposal.rationale.splitlines() or [""])[0][:70] if record.proposal else "",
+            )
+        console.print(table)
+        console.print("Open this in a terminal to decide: rsi review RUN_DIR")
+        return
+    from review.app import make_app
+
+    make_app("review", run_dir=run_dir, by=by).run()
 
 
 @app.callback(invoke_without_command=True)

@@ -328,7 +328,10 @@ class ChangeScreen(Screen[None]):
             self._refresh_decision_bar()
 
     def action_findings(self) -> None:
-        self.query_one("#findings", OptionList).focus()
+        findings = self.query_one("#findings", OptionList)
+        if findings.highlighted is None and findings.option_count:
+            findings.highlighted = 0
+        findings.focus()
         self._mark_findings_seen()
 
     def action_focus_diff(self) -> None:

@@ -259,7 +259,7 @@ class RunScreen(Screen[None]):
         events = self.rsi.all_events
         last_of: dict[int, int] = {}
         for index, event in enumerate(events):
-            if event.generation is not None:
+            if event.generation:  # generation 0 is the baseline
                 last_of[event.generation] = index
         ends = sorted(last_of.values())
         if delta > 0:
