@@ -149,10 +149,11 @@ class ReviewApp(App[RunSummary | None]):
         try:
             reader = TrajectoryReader(self.trajectory_path)
             events = list(reader.events())
+            state = RunState.from_events(events, self.parsed)
         except RsiError as exc:
             self.post_message(EventsLoaded([], error=str(exc)))
             return
-        self.post_message(EventsLoaded(events))
+        self.post_message(EventsLoaded(events, state=state))
 
     # -- messages from the workers ---------------------------------------------------------
 
@@ -162,13 +163,13 @@ class ReviewApp(App[RunSummary | None]):
             self.run_error = message.error
             self.now = "could not read the trajectory"
             self.notify(message.error, severity="error", timeout=30)
-        self._show_events(message.events)
+        self._show_events(message.events, message.state)
         if self.mode == "review" and not message.error:
             self.open_queue()
 
-    def _show_events(self, events: list[Event]) -> None:
+    def _show_events(self, events: list[Event], state: RunState | None = None) -> None:
         self.all_events = events
-        self.state = RunState.from_events(events, self.parsed)
+        self.state = state or RunState.from_events(events, self.parsed)
         if self.mode == "replay":
             self.now = "replay: step with h/l (event), [/] (generation), g/G (first/last)"
         elif self.mode == "review":
@@ -276,12 +277,13 @@ class ReviewApp(App[RunSummary | None]):
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=20)
             return
         events = list(TrajectoryReader(self.trajectory_path).events())
-        self.call_from_thread(self._queue_decided, generation, choice, events)
+        state = RunState.from_events(events, self.parsed)
+        self.call_from_thread(self._queue_decided, generation, choice, events, state)
 
-    def _queue_decided(self, generation: int, choice: str, events: list[Event]) -> None:
+    def _queue_decided(self, generation: int, choice: str, events: list[Event], state: RunState) -> None:
         self.notify(f"generation {generation}: {choice} recorded")
         self._after_decision(generation)
-        self._show_events(events)
+        self._show_events(events, state)
 
     def _after_decision(self, generation: int) -> None:
         # After the modal that asked for a reason is gone, close the decided change.
@@ -333,6 +335,16 @@ class ReviewApp(App[RunSummary | None]):
             ),
             confirmed,
         )
+
+    def on_unmount(self) -> None:
+        # However the app ends (quit, crash), never leave the loop thread waiting for a human.
+        self.release_loop()
+
+    def release_loop(self) -> None:
+        if self.loop is not None:
+            self.loop.request_stop("the TUI closed")
+        if isinstance(self.reviewer, HumanReviewer):
+            self.reviewer.close()
 
     def stop_run(self, quit_after: bool) -> None:
         self._quit_when_done = quit_after

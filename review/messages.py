@@ -48,3 +48,5 @@ class EventsLoaded(Message):
 
     events: list[Event]
     error: str | None = None
+    state: Any = None
+    """The events folded into a RunState (done in the worker: the UI thread stays free)."""

@@ -12,7 +12,7 @@ the cursor) and the review queue (a finished run's events).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +63,19 @@ class RunState:
         for event in events:
             state.apply(event)
         return state
+
+    def copy(self) -> RunState:
+        """An independent copy (records are copied, validated models shared): replay checkpoints."""
+        twin = replace(
+            self,
+            events=list(self.events),
+            records={
+                g: replace(r, decisions=list(r.decisions) if r.decisions else None)
+                for g, r in self.records.items()
+            },
+        )
+        twin._evaluation_by_commit = dict(self._evaluation_by_commit)
+        return twin
 
     def apply(self, event: Event) -> None:
         self.events.append(event)
@@ -237,3 +250,23 @@ def event_summary(event: Event) -> str:
             return f"baseline {str(data.get('commit'))[:10]}"
         case _:
             return f"{where}{event.kind}"
+
+
+class ReplayStates:
+    """The run's state after any event, fast in both directions: folds from the nearest checkpoint."""
+
+    EVERY = 1000
+
+    def __init__(self, events: list[Event], parsed: dict[int, Any]) -> None:
+        self.events = events
+        self.parsed = parsed
+        self._checkpoints: dict[int, RunState] = {}
+
+    def at(self, cursor: int) -> RunState:
+        start = max((c for c in self._checkpoints if c <= cursor), default=-1)
+        state = self._checkpoints[start].copy() if start >= 0 else RunState(parsed=self.parsed)
+        for index in range(start + 1, cursor + 1):
+            state.apply(self.events[index])
+            if index % self.EVERY == self.EVERY - 1 and index not in self._checkpoints:
+                self._checkpoints[index] = state.copy()
+        return state

@@ -97,13 +97,13 @@ class ChangeScreen(Screen[None]):
     """Set once mounted: refreshes before that have nothing to update."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back"),
         Binding("a", "accept", "Accept"),
         Binding("r", "reject", "Reject"),
         Binding("s", "skip", "Skip"),
+        Binding("escape", "back", "Back"),
         Binding("f", "findings", "Findings"),
         Binding("d", "focus_diff", "Diff", show=False),
-        Binding("v", "toggle_view", "Unified/side"),
+        Binding("v", "toggle_view", "Side-by-side"),
         Binding("L", "logs", "Logs"),
         Binding("m", "maximize_focused", "Maximize", show=False),
     ]
@@ -141,7 +141,7 @@ class ChangeScreen(Screen[None]):
                 yield OptionList(id="findings")
                 yield Static(id="resources", classes="panel")
         yield Static(id="decision-bar")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.ready = True

@@ -42,7 +42,7 @@ class QueueScreen(Screen[None]):
         table.add_column("why it waits", key="why")
         table.add_column("change", key="change")
         yield table
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.ready = True

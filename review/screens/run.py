@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from review.state import RunState, event_summary
+from review.state import ReplayStates, RunState, event_summary
 from review.widgets.plot import MetricPlot
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ class RunScreen(Screen[None]):
         self.cursor: int = -1
         self.view_state: RunState | None = None
         self._shown: dict[int, tuple[str, ...]] = {}
+        self._replay: ReplayStates | None = None
 
     @property
     def rsi(self) -> ReviewApp:
@@ -99,7 +100,7 @@ class RunScreen(Screen[None]):
             table.add_column(label, key=key)
         yield table
         yield Static(id="replay-bar")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.ready = True
@@ -165,10 +166,19 @@ class RunScreen(Screen[None]):
         )
         self.title = f"rsi · run {config.get('run_id', '…')}"
 
-    def _refresh_table(self, state: RunState, generation: int | None) -> None:
+    def _refresh_table(
+        self, state: RunState, generation: int | None, changed: set[int] | None = None
+    ) -> None:
+        """Show the state's generations; only `generation` (or the `changed` ones) if given."""
         table = self.query_one("#generations", DataTable)
-        wanted = sorted(state.records) if generation is None else [generation]
-        if generation is None:
+        if changed is not None:
+            for g in set(self._shown) - set(state.records):
+                table.remove_row(str(g))
+                del self._shown[g]
+            wanted = sorted(changed)
+        else:
+            wanted = sorted(state.records) if generation is None else [generation]
+        if generation is None and changed is None:
             stale = set(self._shown) - set(state.records)
             if len(stale) > 200 or (len(wanted) > 200 and not self._shown):
                 # Many rows change at once (loading, a replay jump): rebuilding beats diffing.
@@ -230,12 +240,17 @@ class RunScreen(Screen[None]):
         if self.view_state is not None and cursor == self.cursor + 1:
             self.view_state.apply(events[cursor])
         else:
-            self.view_state = RunState.from_events(events[: cursor + 1], self.rsi.parsed)
+            if self._replay is None or self._replay.events is not events:
+                self._replay = ReplayStates(events, self.rsi.parsed)
+            self.view_state = self._replay.at(cursor)
+        low, high = sorted((self.cursor, cursor))
+        touched = {e.generation for e in events[max(low, 0) : high + 1] if e.generation}
         self.cursor = cursor
         state = self.shown_state
         self._refresh_status(state)
         self.query_one(MetricPlot).points = state.series()
-        self._refresh_table(state, None)
+        # A step touches a generation or two; a long jump redraws the list.
+        self._refresh_table(state, None, changed=touched if len(touched) <= 50 else None)
         generation = events[cursor].generation
         if generation:
             self._select(generation)

@@ -153,7 +153,7 @@ class DiffView(ScrollView, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "scroll_down", "Down", show=False),
         Binding("k", "scroll_up", "Up", show=False),
-        Binding("v", "toggle_view", "Unified/side"),
+        Binding("v", "toggle_view", "View", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -203,6 +203,25 @@ class DiffView(ScrollView, can_focus=True):
         if self.side:
             self._cache.clear()
             self._resize_virtual()
+
+    # Scrolling a long diff jumps at once: an animation would trail behind held keys.
+    def action_scroll_down(self) -> None:
+        self.scroll_relative(y=1, animate=False)
+
+    def action_scroll_up(self) -> None:
+        self.scroll_relative(y=-1, animate=False)
+
+    def action_page_down(self) -> None:
+        self.scroll_page_down(animate=False)
+
+    def action_page_up(self) -> None:
+        self.scroll_page_up(animate=False)
+
+    def action_scroll_home(self) -> None:
+        self.scroll_home(animate=False)
+
+    def action_scroll_end(self) -> None:
+        self.scroll_end(animate=False)
 
     def action_toggle_view(self) -> None:
         self.side = not self.side

@@ -15,7 +15,11 @@ async def wait_until(
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or condition}")
+            app = pilot.app
+            raise AssertionError(
+                f"timed out after {timeout:.0f}s waiting for {what or condition}; screens "
+                f"{[type(s).__name__ for s in app.screen_stack]}, state: {getattr(app, 'now', '')}"
+            )
         await pilot.pause(0.1)
 
 

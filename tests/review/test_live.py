@@ -55,7 +55,7 @@ def test_live_run_reject_skip_accept_and_deny_cannot_be_accepted(docker_client, 
 
     async def drive() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_until(pilot, lambda: waiting_on(1), timeout=300, what="generation 1 to wait")
+            await wait_until(pilot, lambda: waiting_on(1), timeout=150, what="generation 1 to wait")
             await pilot.press("a")  # a policy deny: refused, nothing recorded
             await pilot.pause(0.2)
             assert app.state.records[1].decision is None
@@ -63,10 +63,10 @@ def test_live_run_reject_skip_accept_and_deny_cannot_be_accepted(docker_client, 
             await pilot.press("r")
             await pilot.press(*"touches the budget")
             await pilot.press("enter")
-            await wait_until(pilot, lambda: waiting_on(2), timeout=300, what="generation 2 to wait")
-            assert app.state.status(1) == "denied"
+            await wait_until(pilot, lambda: waiting_on(2), timeout=150, what="generation 2 to wait")
+            assert app.state.status(1) in ("denied", "failed")
             await pilot.press("s")
-            await wait_until(pilot, lambda: waiting_on(3), timeout=300, what="generation 3 to wait")
+            await wait_until(pilot, lambda: waiting_on(3), timeout=150, what="generation 3 to wait")
             await pilot.press("a")
             await wait_until(pilot, lambda: not app.running, timeout=120, what="the run to finish")
             assert "run completed" in screen_text(app)
@@ -89,4 +89,4 @@ def test_live_run_reject_skip_accept_and_deny_cannot_be_accepted(docker_client, 
         log[0][1].startswith("generation 3: widen the input range") and "accept by human:tester" in log[0][1]
     )
     # The rejection's reason went back to the agent.
-    assert proposer.contexts[1].history[0].reason == "touches the budget"
+    assert proposer.contexts[1].history[0].reason.endswith("touches the budget")
