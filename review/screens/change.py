@@ -135,10 +135,9 @@ class ChangeScreen(Screen[None]):
         with Horizontal(id="change-body"):
             yield DiffView(id="diff")
             with VerticalScroll(id="sidebar"):
-                yield Static(id="rationale", classes="panel")
                 yield Static(id="effect", classes="panel")
-                yield Static(id="tests", classes="panel")
                 yield OptionList(id="findings")
+                yield Static(id="tests", classes="panel")
                 yield Static(id="resources", classes="panel")
         yield Static(id="decision-bar")
         yield Footer(show_command_palette=False)
@@ -148,9 +147,8 @@ class ChangeScreen(Screen[None]):
         record = self.record
         self.query_one(DiffView).load(record.proposal.diff if record.proposal else "")
         self.query_one("#findings", OptionList).border_title = "policy findings (f, enter jumps)"
-        self.query_one("#effect").border_title = "claimed vs measured"
+        self.query_one("#effect").border_title = "rationale · claimed vs measured"
         self.query_one("#tests").border_title = "tests"
-        self.query_one("#rationale").border_title = "rationale"
         self.query_one("#resources").border_title = "resources"
         self.refresh_from_state()
         self.query_one(DiffView).focus()
@@ -180,15 +178,14 @@ class ChangeScreen(Screen[None]):
             )
         )
         proposal = record.proposal
-        self.query_one("#rationale", Static).update(
+        self.query_one("#effect", Static).update(
             Group(
                 Text(proposal.rationale if proposal else "the proposer is still working…"),
-                Text.assemble(("claimed: ", "bold"), proposal.claimed_effect or "(no claim)")
-                if proposal
-                else Text(""),
+                Text.assemble(("claimed:  ", "bold"), (proposal.claimed_effect if proposal else None) or "—"),
+                Text("measured:", style="bold"),
+                effect_table(record, state.parent_metric(self.generation)),
             )
         )
-        self.query_one("#effect", Static).update(effect_table(record, state.parent_metric(self.generation)))
         self.query_one("#tests", Static).update(self._tests_text(record))
         self._fill_findings(record)
         self.query_one("#resources", Static).update(self._resources_text(record))

@@ -80,10 +80,11 @@ def test_rsi_run_in_a_terminal_watch_and_accept(docker_client, tmp_path: Path) -
     shell = f"cd {shlex.quote(str(ROOT))} && {shlex.join(command)}; echo EXIT:$?; sleep 60"
     session = f"rsi-e2e-{os.getpid()}"
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", shell)
+    tmux("resize-window", "-t", session, "-x", "120", "-y", "40")
     try:
         screen = wait_for_screen(session, "Your decision", timeout=300)
         assert "generation 1" in screen and "awaiting review" in screen
-        assert "claimed vs measured" in screen and "policy findings" in screen
+        assert "claimed vs measured" in screen and "measured:" in screen
         tmux("send-keys", "-t", session, "a")
         screen = wait_for_screen(session, "run completed", timeout=120)
         assert "1 accepted" in screen
