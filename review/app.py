@@ -64,7 +64,7 @@ class AppSettings:
 class ReviewApp(App[RunSummary | None]):
     CSS_PATH = "app.tcss"
     TITLE = "rsi"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012  (declared by App)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -162,7 +162,7 @@ class ReviewApp(App[RunSummary | None]):
         if message.error:
             self.run_error = message.error
             self.now = "could not read the trajectory"
-            self.notify(message.error, severity="error", timeout=30)
+            self.notify(message.error, severity="error", timeout=30, markup=False)
         self._show_events(message.events, message.state)
         if self.mode == "review" and not message.error:
             self.open_queue()
@@ -212,7 +212,7 @@ class ReviewApp(App[RunSummary | None]):
         self.run_error = message.error
         if message.error:
             self.now = f"the run could not continue: {message.error}"
-            self.notify(message.error, title="run error", severity="error", timeout=60)
+            self.notify(message.error, title="run error", severity="error", timeout=60, markup=False)
         elif message.summary is not None:
             s = message.summary
             moved = (
@@ -253,7 +253,7 @@ class ReviewApp(App[RunSummary | None]):
             try:
                 self.reviewer.answer(choice, reason)
             except RsiError as exc:
-                self.notify(str(exc), severity="error")
+                self.notify(str(exc), severity="error", markup=False)
                 return
             self.state.awaiting = None
             self.now = f"generation {generation}: {choice} recorded; the run continues"
@@ -274,7 +274,7 @@ class ReviewApp(App[RunSummary | None]):
         try:
             decide(self.settings.run_dir, generation, choice, reason=reason, by=self.by)
         except RsiError as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error", timeout=20)
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=20, markup=False)
             return
         events = list(TrajectoryReader(self.trajectory_path).events())
         state = RunState.from_events(events, self.parsed)

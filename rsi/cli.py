@@ -439,6 +439,8 @@ def review(
     by: Annotated[str | None, typer.Option(help="Who decides, as recorded (default: human:<login>).")] = None,
 ) -> None:
     """Open a run in the TUI and decide the changes the policy queued for a human."""
+    from rich.markup import escape
+
     from review.queue import pending
 
     if not (run_dir / "trajectory.jsonl").is_file():
@@ -452,8 +454,8 @@ def review(
             table.add_row(
                 str(record.generation),
                 record.verdict.verdict if record.verdict else "—",
-                record.decision.reason[:60] if record.decision else "",
-                (record.proposal.rationale.splitlines() or [""])[0][:70] if record.proposal else "",
+                escape(record.decision.reason[:60]) if record.decision else "",
+                escape((record.proposal.rationale.splitlines() or [""])[0][:70]) if record.proposal else "",
             )
         console.print(table)
         console.print("Open this in a terminal to decide: rsi review RUN_DIR")

@@ -317,7 +317,7 @@ class ChangeScreen(Screen[None]):
         if diff.jump_to(finding.file, finding.line):
             diff.focus()
         else:
-            self.notify(f"[{finding.rule_id}] points at no line of the diff", timeout=4)
+            self.notify(f"[{finding.rule_id}] points at no line of the diff", timeout=4, markup=False)
 
     def _mark_findings_seen(self) -> None:
         if not self.findings_seen:
@@ -368,7 +368,9 @@ class ChangeScreen(Screen[None]):
     def action_accept(self) -> None:
         verdict = self.record.verdict
         if verdict is not None and verdict.verdict == "deny":
-            self.notify(f"denied by policy, cannot be accepted: {verdict.reasons()}", severity="error")
+            self.notify(
+                f"denied by policy, cannot be accepted: {verdict.reasons()}", severity="error", markup=False
+            )
             return
         if verdict is not None and verdict.verdict == "review" and not self.findings_seen:
             self.notify("the policy asks for a review: look at the findings first", severity="warning")

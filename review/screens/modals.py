@@ -138,7 +138,9 @@ class JumpScreen(ModalScreen[int | None]):
         try:
             seq = int(event.value)
         except ValueError:
-            self.notify(f"{event.value!r} is not an event number (0…{self.last})", severity="warning")
+            self.notify(
+                f"{event.value!r} is not an event number (0…{self.last})", severity="warning", markup=False
+            )
             return
         self.dismiss(max(0, min(seq, self.last)))
 

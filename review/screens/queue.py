@@ -69,8 +69,8 @@ class QueueScreen(Screen[None]):
                 Text(str(g), justify="right"),
                 Text(verdict, style=VERDICT_COLOR.get(verdict, "")),
                 f"{delta:+.4f}" if delta is not None else "—",
-                why[:60],
-                rationale[:80],
+                Text(why[:60]),  # Text, not str: recorded words are not markup
+                Text(rationale[:80]),
                 key=str(g),
             )
         title = (

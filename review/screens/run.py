@@ -56,7 +56,7 @@ def generation_cells(state: RunState, generation: int) -> tuple[object, ...]:
         Text(f"{delta:+.4f}" if delta is not None else "—", style="green" if delta and delta > 0 else ""),
         f"{metric.mean:.4f} ± {metric.std:.4f}" if metric else "—",
         Text(verdict, style=VERDICT_COLOR.get(verdict, "")),
-        rationale[:90],
+        Text(rationale[:90]),  # Text, not str: a proposer's words are not markup
     )
 
 

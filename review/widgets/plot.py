@@ -72,8 +72,8 @@ class MetricPlot(Widget):
             label = f"{high:.3f}" if index == 0 else f"{low:.3f}" if index == height - 1 else ""
             text.append(f"{label:>{LABEL_WIDTH - 1}} ", style="dim")
             for col, bits in enumerate(row_bits):
-                layer = owner[index][col]
-                text.append(chr(0x2800 + bits), style=styles[layer] if layer else "")
+                cell_layer = owner[index][col]
+                text.append(chr(0x2800 + bits), style=styles[cell_layer] if cell_layer else "")
             text.append("\n")
         text.append(" " * LABEL_WIDTH, style="dim")
         text.append("● candidate ", style=styles["candidate"])
