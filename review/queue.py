@@ -13,7 +13,9 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from rsi.config import RunConfig
 from rsi.contracts import Decision, Evaluation, Proposal, Verdict
@@ -45,22 +47,49 @@ def generations(events: list[Event]) -> dict[int, GenerationRecord]:
     """Fold a run's events into one record per generation."""
     records: dict[int, GenerationRecord] = {}
     for event in events:
-        if event.generation is None or event.generation < 1:
-            continue
-        record = records.setdefault(event.generation, GenerationRecord(event.generation))
-        if event.kind == "proposal_started":
-            record.parent_commit = str(event.data.get("parent", ""))
-        elif event.kind == "proposal":
-            record.proposal = Proposal.model_validate(event.data)
-        elif event.kind == "evaluation":
-            record.evaluation = Evaluation.model_validate(event.data)
-        elif event.kind == "verdict":
-            record.verdict = Verdict.model_validate(event.data)
-        elif event.kind == "decision":
-            record.decisions = [*(record.decisions or []), Decision.model_validate(event.data)]
-        elif event.kind == "commit":
-            record.commit = str(event.data.get("commit"))
+        fold_event(records, event)
     return records
+
+
+MODELS: dict[str, type[BaseModel]] = {
+    "proposal": Proposal,
+    "evaluation": Evaluation,
+    "verdict": Verdict,
+    "decision": Decision,
+}
+
+
+def fold_event(
+    records: dict[int, GenerationRecord], event: Event, parsed: dict[int, Any] | None = None
+) -> GenerationRecord | None:
+    """Fold one event into the per-generation records (live views add events one at a time).
+
+    `parsed` caches the validated model of each event by sequence number, so that re-folding a
+    long trajectory (replay stepping back) does not validate every event again.
+    """
+    if event.generation is None or event.generation < 1:
+        return None
+    record = records.setdefault(event.generation, GenerationRecord(event.generation))
+    model: Any = None
+    if event.kind in MODELS:
+        model = parsed.get(event.seq) if parsed is not None else None
+        if model is None:
+            model = MODELS[event.kind].model_validate(event.data)
+            if parsed is not None:
+                parsed[event.seq] = model
+    if event.kind == "proposal_started":
+        record.parent_commit = str(event.data.get("parent", ""))
+    elif event.kind == "proposal":
+        record.proposal = model
+    elif event.kind == "evaluation":
+        record.evaluation = model
+    elif event.kind == "verdict":
+        record.verdict = model
+    elif event.kind == "decision":
+        record.decisions = [*(record.decisions or []), model]
+    elif event.kind == "commit":
+        record.commit = str(event.data.get("commit"))
+    return record
 
 
 def pending(run_dir: Path) -> list[GenerationRecord]:

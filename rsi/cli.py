@@ -83,7 +83,12 @@ def run(
         str | None, typer.Option(help="offline or claude (default: claude when ANTHROPIC_API_KEY is set).")
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds per candidate.")] = 3,
-    review: Annotated[str, typer.Option(help="auto | queue | strict (headless) or human (TUI).")] = "auto",
+    review: Annotated[
+        str | None,
+        typer.Option(
+            help="auto | queue | strict (headless) or human (TUI). Default: human in the TUI, else auto."
+        ),
+    ] = None,
     headless: Annotated[bool, typer.Option(help="No TUI: print progress, let the policy decide.")] = False,
     max_wall: Annotated[float | None, typer.Option(help="Wall-time budget in seconds.")] = None,
     max_dollars: Annotated[float | None, typer.Option(help="Model spend budget in dollars.")] = None,
@@ -106,6 +111,7 @@ def run(
     from rsi.console import ConsoleObserver
 
     chosen = proposer or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline")
+    tui = wants_tui(headless)
     config = RunConfig(
         target=target.resolve(),
         run_dir=(run_dir or default_run_dir()).resolve(),
@@ -115,7 +121,7 @@ def run(
         proposer=chosen,  # type: ignore[arg-type]
         proposer_seed=proposer_seed,
         seeds=list(range(seeds)),
-        review=review,  # type: ignore[arg-type]
+        review=review or ("human" if tui else "auto"),  # type: ignore[arg-type]
         max_wall_s=max_wall,
         max_dollars=max_dollars,
         checkpoints=CheckpointConfig(
@@ -128,6 +134,9 @@ def run(
         config.sandbox.image = image
     if model:
         config.claude.model = model
+    if tui:
+        run_in_tui(config)
+        return
     observer = headless_observer() if headless else ConsoleObserver()
     loop, parts = build_run(config, observer=observer)
     try:
@@ -411,7 +420,7 @@ def replay(
     ] = False,
     headless: Annotated[
         bool, typer.Option(help="Print a text transcript instead of opening the TUI.")
-    ] = True,
+    ] = False,
     verify: Annotated[
         bool,
         typer.Option(
@@ -425,7 +434,8 @@ def replay(
         Path | None, typer.Option(help="--verify: the target, if it moved since the run.")
     ] = None,
 ) -> None:
-    """Re-display a recorded run (a text transcript), --check its integrity, or --verify it reproduces."""
+    """Re-display a recorded run (the TUI in a terminal, else a text transcript), --check its
+    integrity, or --verify that it reproduces."""
     from rsi.console import ConsoleObserver
     from rsi.trajectory import TrajectoryReader
 
@@ -438,6 +448,9 @@ def replay(
         verify_replay(path, tolerance, verify_target)
         return
     reader.verify()
+    if wants_tui(headless):
+        replay_in_tui(path)
+        return
     observer = ConsoleObserver(progress=False)
     for event in reader.events():
         observer.on_event(event)
@@ -464,6 +477,34 @@ def print_summary(summary: Any, run_dir: str) -> None:
     ConsoleObserver(progress=False).summary(summary, run_dir)
     if summary.status in ("paused", "stopped", "interrupted"):
         console.print(f"continue with: rsi resume {run_dir}")
+
+
+# -- the review TUI: rsi run / rsi replay in a terminal, rsi review --------------------------------
+
+
+def wants_tui(headless: bool) -> bool:
+    """The TUI opens only when a person can see it: never with --headless, in CI or in a pipe."""
+    return not headless and sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def run_in_tui(config: Any) -> None:
+    from review.app import make_app
+    from rsi.console import ConsoleObserver
+
+    app = make_app("live", config=config)
+    summary = app.run()
+    if app.run_error:
+        raise RsiError(app.run_error)
+    if summary is not None:
+        ConsoleObserver().summary(summary, str(config.run_dir))
+        if summary.status == "error":
+            raise typer.Exit(1)
+
+
+def replay_in_tui(path: Path) -> None:
+    from review.app import make_app
+
+    make_app("replay", trajectory=path).run()
 
 
 @app.command()
@@ -532,6 +573,56 @@ def report(
     else:
         written = write_report(run_dirs[0], out)
     console.print(f"wrote {written}")
+
+
+@app.command()
+@friendly
+def review(
+    run_dir: Annotated[Path, typer.Argument(help="The run directory (holds trajectory.jsonl and lineage/).")],
+    by: Annotated[str | None, typer.Option(help="Who decides, as recorded (default: human:<login>).")] = None,
+    accept: Annotated[
+        list[int] | None, typer.Option(help="Accept this queued generation without the TUI (repeatable).")
+    ] = None,
+    reject: Annotated[
+        list[int] | None, typer.Option(help="Reject this queued generation without the TUI (repeatable).")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="The reason recorded with --accept/--reject.")] = "",
+) -> None:
+    """Open a run in the TUI and decide the changes the policy queued for a human (or decide them
+    from a script with --accept/--reject)."""
+    from rich.markup import escape
+
+    from review.queue import decide, pending
+
+    if not (run_dir / "trajectory.jsonl").is_file():
+        raise ConfigError(f"{run_dir}: no trajectory.jsonl here. Pass the directory an `rsi run` wrote.")
+    if accept or reject:
+        if reject and not reason:
+            raise ConfigError("--reject needs --reason: the reason is recorded and goes back to the agent.")
+        for generation, choice in [(g, "accept") for g in accept or []] + [
+            (g, "reject") for g in reject or []
+        ]:
+            made = decide(run_dir, generation, choice, reason=reason, by=by)  # type: ignore[arg-type]
+            console.print(f"generation {generation}: {made.decision} by {made.by}")
+        return
+    waiting = pending(run_dir)
+    if not wants_tui(False):
+        table = Table(title=f"{len(waiting)} change(s) wait for review in {run_dir}")
+        for column in ("gen", "verdict", "why it waits", "change"):
+            table.add_column(column)
+        for record in waiting:
+            table.add_row(
+                str(record.generation),
+                record.verdict.verdict if record.verdict else "—",
+                escape(record.decision.reason[:60]) if record.decision else "",
+                escape((record.proposal.rationale.splitlines() or [""])[0][:70]) if record.proposal else "",
+            )
+        console.print(table)
+        console.print("Open this in a terminal to decide: rsi review RUN_DIR")
+        return
+    from review.app import make_app
+
+    make_app("review", run_dir=run_dir, by=by).run()
 
 
 @app.callback(invoke_without_command=True)

@@ -1,0 +1,381 @@
+"""The review app: watch a run live, inspect each change, accept or reject it; replay; the queue.
+
+    app = make_app("live", config=config)            # rsi run in a terminal
+    app = make_app("replay", trajectory=path)        # rsi replay TRAJ
+    app = make_app("review", run_dir=run_dir)        # rsi review RUN_DIR
+    app.run()
+
+The same screens serve every mode. The loop and all file reading run in worker threads; the loop
+talks to the app only through messages, and waits on the HumanReviewer for decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from review.human import HumanChoice, HumanReviewer, human_name
+from review.messages import CandidateWaiting, EventsLoaded, RunEnded, RunEventPosted, RunProgress
+from review.state import RunState, progress_text
+from rsi.config import RunConfig
+from rsi.contracts import Candidate, Reviewer
+from rsi.errors import RsiError
+from rsi.loop import GenerationLoop, RunParts, RunSummary
+from rsi.trajectory import Event, TrajectoryReader
+
+Mode = Literal["live", "replay", "review"]
+TRAJECTORY = "trajectory.jsonl"
+
+
+class AppObserver:
+    """The loop's Observer: forwards events and progress from the loop thread to the app."""
+
+    def __init__(self, app: ReviewApp) -> None:
+        self.app = app
+
+    def on_event(self, event: Event) -> None:
+        self.app.post_message(RunEventPosted(event))
+
+    def on_progress(self, phase: str, details: dict[str, Any]) -> None:
+        self.app.post_message(RunProgress(phase, dict(details)))
+
+
+@dataclass
+class AppSettings:
+    mode: Mode
+    config: RunConfig | None = None
+    """The run to start (live)."""
+    trajectory: Path | None = None
+    """The recorded run to open (replay, review)."""
+    run_dir: Path | None = None
+    """The run whose queue to decide (review)."""
+    customize: Callable[[RunParts], None] | None = None
+    """Adjust the built parts before the loop starts (tests swap in a scripted proposer)."""
+    by: str | None = None
+    """Who decides, as recorded ("human:<user>" by default)."""
+
+
+class ReviewApp(App[RunSummary | None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "rsi"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012  (declared by App)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False),
+    ]
+
+    def __init__(self, settings: AppSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.mode: Mode = settings.mode
+        self.by = settings.by or human_name()
+        self.all_events: list[Event] = []
+        self.parsed: dict[int, Any] = {}
+        self.state = RunState(parsed=self.parsed)
+        self.now = "starting…" if self.mode == "live" else "reading the trajectory…"
+        self.summary: RunSummary | None = None
+        self.run_error: str | None = None
+        self.loop: GenerationLoop | None = None
+        self.reviewer: Reviewer | None = None
+        self.running = False
+        self._quit_when_done = False
+
+    # -- start ---------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from review.screens.run import RunScreen
+
+        self.push_screen(RunScreen())
+        if self.mode == "live":
+            config = self.settings.config
+            assert config is not None
+            self.sub_title = f"live run {config.run_id}"
+            self.running = True
+            self.run_loop()
+        else:
+            self.sub_title = "replay (read-only)" if self.mode == "replay" else "review queue"
+            self.load_events()
+
+    @property
+    def trajectory_path(self) -> Path:
+        if self.settings.trajectory is not None:
+            return self.settings.trajectory
+        if self.settings.run_dir is not None:
+            return self.settings.run_dir / TRAJECTORY
+        assert self.settings.config is not None
+        return self.settings.config.run_dir / TRAJECTORY
+
+    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
+    def run_loop(self) -> None:
+        from review.headless import PolicyReviewer
+        from rsi.compose import build_run
+
+        config = self.settings.config
+        assert config is not None
+        if config.review == "human":
+            reviewer: Reviewer = HumanReviewer(self._candidate_waiting, by=self.by)
+        else:
+            reviewer = PolicyReviewer(config.review)
+        self.reviewer = reviewer
+        try:
+            loop, parts = build_run(config, observer=AppObserver(self), reviewer=reviewer)
+        except RsiError as exc:
+            self.post_message(RunEnded(None, error=str(exc)))
+            return
+        if self.settings.customize is not None:
+            self.settings.customize(parts)
+        self.loop = loop
+        try:
+            summary = loop.run()
+        except Exception as exc:  # an unexpected crash must still reach the screen
+            self.post_message(RunEnded(None, error=f"{type(exc).__name__}: {exc}"))
+            return
+        finally:
+            parts.trajectory.close()
+        self.post_message(RunEnded(summary))
+
+    def _candidate_waiting(self, candidate: Candidate) -> None:
+        self.post_message(CandidateWaiting(candidate))
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load_events(self) -> None:
+        try:
+            reader = TrajectoryReader(self.trajectory_path)
+            events = list(reader.events())
+            state = RunState.from_events(events, self.parsed)
+        except RsiError as exc:
+            self.post_message(EventsLoaded([], error=str(exc)))
+            return
+        self.post_message(EventsLoaded(events, state=state))
+
+    # -- messages from the workers ---------------------------------------------------------
+
+    @on(EventsLoaded)
+    def events_loaded(self, message: EventsLoaded) -> None:
+        if message.error:
+            self.run_error = message.error
+            self.now = "could not read the trajectory"
+            self.notify(message.error, severity="error", timeout=30, markup=False)
+        self._show_events(message.events, message.state)
+        if self.mode == "review" and not message.error:
+            self.open_queue()
+
+    def _show_events(self, events: list[Event], state: RunState | None = None) -> None:
+        self.all_events = events
+        self.state = state or RunState.from_events(events, self.parsed)
+        if self.mode == "replay":
+            self.now = "replay: step with h/l (event), [/] (generation), g/G (first/last)"
+        elif self.mode == "review":
+            waiting = sum(1 for g in self.state.records if self.state.is_decidable(g))
+            self.now = f"{waiting} change(s) wait for your review"
+        self._refresh_screens(full=True)
+
+    @on(RunEventPosted)
+    def run_event(self, message: RunEventPosted) -> None:
+        self.all_events.append(message.event)
+        self.state.apply(message.event)
+        self._refresh_screens(generation=message.event.generation)
+
+    @on(RunProgress)
+    def run_progress(self, message: RunProgress) -> None:
+        self.now = progress_text(message.phase, message.details)
+        self._refresh_screens(status_only=True)
+
+    @on(CandidateWaiting)
+    def candidate_waiting(self, message: CandidateWaiting) -> None:
+        generation = message.candidate.generation
+        self.state.awaiting = generation
+        self.now = f"generation {generation}: waiting for your decision (a accept · r reject · s skip)"
+        self._refresh_screens(generation=generation)
+        self.bell()
+        from review.screens.change import ChangeScreen
+        from review.screens.run import RunScreen
+
+        if isinstance(self.screen, RunScreen):
+            self.push_screen(ChangeScreen(generation))
+        elif isinstance(self.screen, ChangeScreen) and not self.can_decide(self.screen.generation):
+            self.switch_screen(ChangeScreen(generation))
+        else:
+            self.notify(f"generation {generation} waits for your decision", timeout=8)
+
+    @on(RunEnded)
+    def run_ended(self, message: RunEnded) -> None:
+        self.running = False
+        self.summary = message.summary
+        self.run_error = message.error
+        if message.error:
+            self.now = f"the run could not continue: {message.error}"
+            self.notify(message.error, title="run error", severity="error", timeout=60, markup=False)
+        elif message.summary is not None:
+            s = message.summary
+            moved = (
+                f"{s.baseline_metric:.4f} → {s.best_metric:.4f}"
+                if s.baseline_metric is not None and s.best_metric is not None
+                else "n/a"
+            )
+            self.now = (
+                f"run {s.status}: {s.generations} generation(s), {s.accepted} accepted, "
+                f"{self.state.metric_name} {moved}. Press q to quit."
+            )
+            if s.reason:
+                self.now += f" ({s.reason})"
+        self._refresh_screens(status_only=True)
+        if self._quit_when_done:
+            self.exit(self.summary)
+
+    def _refresh_screens(
+        self, generation: int | None = None, full: bool = False, status_only: bool = False
+    ) -> None:
+        for screen in self.screen_stack:
+            refresh = getattr(screen, "refresh_from_state", None)
+            if refresh is not None:
+                refresh(generation=generation, full=full, status_only=status_only)
+
+    # -- deciding --------------------------------------------------------------------------
+
+    def can_decide(self, generation: int) -> bool:
+        if self.mode == "live":
+            return isinstance(self.reviewer, HumanReviewer) and self.state.awaiting == generation
+        if self.mode == "review":
+            return self.state.is_decidable(generation)
+        return False
+
+    def decide(self, generation: int, choice: HumanChoice, reason: str = "") -> None:
+        if self.mode == "live":
+            assert isinstance(self.reviewer, HumanReviewer)
+            try:
+                self.reviewer.answer(choice, reason)
+            except RsiError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            self.state.awaiting = None
+            self.now = f"generation {generation}: {choice} recorded; the run continues"
+            self.notify(f"generation {generation}: {choice}")
+            self._after_decision(generation)
+        elif self.mode == "review":
+            if choice == "skip":
+                self.notify(f"generation {generation} stays in the queue")
+                self._after_decision(generation)
+                return
+            self.record_queue_decision(generation, choice, reason)
+
+    @work(thread=True, exclusive=True, group="decide", exit_on_error=False)
+    def record_queue_decision(self, generation: int, choice: HumanChoice, reason: str) -> None:
+        from review.queue import decide
+
+        assert self.settings.run_dir is not None and choice != "skip"
+        try:
+            decide(self.settings.run_dir, generation, choice, reason=reason, by=self.by)
+        except RsiError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=20, markup=False)
+            return
+        events = list(TrajectoryReader(self.trajectory_path).events())
+        state = RunState.from_events(events, self.parsed)
+        self.call_from_thread(self._queue_decided, generation, choice, events, state)
+
+    def _queue_decided(self, generation: int, choice: str, events: list[Event], state: RunState) -> None:
+        self.notify(f"generation {generation}: {choice} recorded")
+        self._after_decision(generation)
+        self._show_events(events, state)
+
+    def _after_decision(self, generation: int) -> None:
+        # After the modal that asked for a reason is gone, close the decided change.
+        self.call_later(self._close_change, generation)
+
+    def _close_change(self, generation: int) -> None:
+        from review.screens.change import ChangeScreen
+
+        if isinstance(self.screen, ChangeScreen) and self.screen.generation == generation:
+            self.pop_screen()
+
+    # -- navigation and app actions --------------------------------------------------------
+
+    def open_queue(self) -> None:
+        from review.screens.queue import QueueScreen
+
+        if not isinstance(self.screen, QueueScreen):
+            self.push_screen(QueueScreen())
+
+    def open_change(self, generation: int) -> None:
+        from review.screens.change import ChangeScreen
+
+        if generation in self.state.records:
+            self.push_screen(ChangeScreen(generation))
+
+    def action_help(self) -> None:
+        from review.screens.modals import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    async def action_quit(self) -> None:
+        if not self.running:
+            self.exit(self.summary)
+            return
+        from review.screens.modals import ConfirmScreen
+
+        def confirmed(stop: bool | None) -> None:
+            if stop:
+                self.stop_run(quit_after=True)
+
+        self.push_screen(
+            ConfirmScreen(
+                "The run is still going. Stop it after the current step and quit?\n"
+                "A candidate waiting for you stays in the review queue (rsi review RUN_DIR)."
+            ),
+            confirmed,
+        )
+
+    def on_unmount(self) -> None:
+        # However the app ends (quit, crash), never leave the loop thread waiting for a human.
+        self.release_loop()
+
+    def release_loop(self) -> None:
+        if self.loop is not None:
+            self.loop.request_stop("the TUI closed")
+        if isinstance(self.reviewer, HumanReviewer):
+            self.reviewer.close()
+
+    def stop_run(self, quit_after: bool) -> None:
+        self._quit_when_done = quit_after
+        if self.loop is not None:
+            self.loop.request_stop("stopped from the TUI")
+        if isinstance(self.reviewer, HumanReviewer):
+            self.reviewer.close()
+        self.now = "stopping after the current step…"
+        self._refresh_screens(status_only=True)
+        if self.loop is None and not self.running:
+            self.exit(self.summary)
+
+
+def make_app(
+    mode: Mode,
+    *,
+    config: RunConfig | None = None,
+    trajectory: Path | None = None,
+    run_dir: Path | None = None,
+    customize: Callable[[RunParts], None] | None = None,
+    by: str | None = None,
+) -> ReviewApp:
+    """The app for one mode; shared by the CLI, the tests and the benchmarks."""
+    if mode == "live" and config is None:
+        raise ValueError("a live app needs the run's config")
+    if mode == "replay" and trajectory is None:
+        raise ValueError("a replay app needs a trajectory")
+    if mode == "review":
+        if run_dir is None:
+            raise ValueError("a review app needs a run directory")
+        trajectory = run_dir / TRAJECTORY
+    return ReviewApp(
+        AppSettings(mode, config=config, trajectory=trajectory, run_dir=run_dir, customize=customize, by=by)
+    )

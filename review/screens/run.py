@@ -1,0 +1,294 @@
+"""The Run screen: the generations with their status, the metric plot, the budget, what runs now.
+
+In replay mode it also holds the replay cursor: the screen shows the run as it was after the
+event under the cursor, and h/l, [/], g/G and : move it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from review.state import ReplayStates, RunState, event_summary
+from review.widgets.plot import MetricPlot
+
+if TYPE_CHECKING:
+    from review.app import ReviewApp
+
+STATUS_COLOR = {
+    "running": "cyan",
+    "awaiting review": "bold yellow",
+    "accepted": "bold green",
+    "rejected": "magenta",
+    "denied": "red",
+    "failed": "red",
+}
+VERDICT_COLOR = {"allow": "green", "review": "yellow", "deny": "red"}
+COLUMNS = (
+    ("gen", "gen"),
+    ("status", "status"),
+    ("delta", "Δ parent"),
+    ("metric", "metric"),
+    ("verdict", "verdict"),
+    ("change", "change"),
+)
+
+
+def generation_cells(state: RunState, generation: int) -> tuple[object, ...]:
+    record = state.records[generation]
+    status = state.status(generation)
+    metric = record.evaluation.metric if record.evaluation else None
+    delta = state.delta(generation)
+    verdict = record.verdict.verdict if record.verdict else "—"
+    rationale = (record.proposal.rationale.splitlines() or [""])[0] if record.proposal else "proposing…"
+    if record.evaluation is not None and record.evaluation.failure:
+        rationale = f"[{record.evaluation.failure}] {rationale}"
+    return (
+        Text(str(generation), justify="right"),
+        Text(status, style=STATUS_COLOR.get(status, "")),
+        Text(f"{delta:+.4f}" if delta is not None else "—", style="green" if delta and delta > 0 else ""),
+        f"{metric.mean:.4f} ± {metric.std:.4f}" if metric else "—",
+        Text(verdict, style=VERDICT_COLOR.get(verdict, "")),
+        Text(rationale[:90]),  # Text, not str: a proposer's words are not markup
+    )
+
+
+class RunScreen(Screen[None]):
+    ready = False
+    """Set once mounted: refreshes before that have nothing to update."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open_change", "Open change", show=True, priority=False),
+        Binding("u", "queue", "Queue"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("l,right", "step(1)", "Next event"),
+        Binding("h,left", "step(-1)", "Prev event"),
+        Binding("right_square_bracket", "generation(1)", "Next gen", key_display="]"),
+        Binding("left_square_bracket", "generation(-1)", "Prev gen", key_display="["),
+        Binding("g,home", "first", "First", show=False),
+        Binding("G,end", "last", "Last", show=False),
+        Binding("colon", "jump", "Jump to event", key_display=":"),
+    ]
+    REPLAY_ACTIONS = frozenset({"step", "generation", "first", "last", "jump"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cursor: int = -1
+        self.view_state: RunState | None = None
+        self._shown: dict[int, tuple[str, ...]] = {}
+        self._replay: ReplayStates | None = None
+
+    @property
+    def rsi(self) -> ReviewApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="now")
+        yield Static(id="budget")
+        yield MetricPlot(id="plot")
+        table: DataTable[object] = DataTable(id="generations", cursor_type="row", zebra_stripes=True)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Static(id="replay-bar")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.ready = True
+        self.query_one("#replay-bar").display = self.rsi.mode == "replay"
+        self.refresh_from_state(full=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.REPLAY_ACTIONS:
+            return self.rsi.mode == "replay"
+        if action == "queue":
+            return self.rsi.mode == "review"
+        return True
+
+    # -- the state shown -----------------------------------------------------------------
+
+    @property
+    def shown_state(self) -> RunState:
+        if self.rsi.mode == "replay" and self.view_state is not None:
+            return self.view_state
+        return self.rsi.state
+
+    def refresh_from_state(
+        self, generation: int | None = None, full: bool = False, status_only: bool = False
+    ) -> None:
+        if not self.ready:
+            return
+        if self.rsi.mode == "replay" and full:
+            self.cursor = len(self.rsi.all_events) - 1
+            self.view_state = self.rsi.state
+        state = self.shown_state
+        self._refresh_status(state)
+        if status_only:
+            return
+        self.query_one(MetricPlot).metric_name = state.metric_name
+        self.query_one(MetricPlot).points = state.series()
+        self._refresh_table(state, None if full else generation)
+
+    def _refresh_status(self, state: RunState) -> None:
+        now = self.rsi.now
+        if self.rsi.mode == "replay" and 0 <= self.cursor < len(self.rsi.all_events):
+            event = self.rsi.all_events[self.cursor]
+            now = (
+                f"event {event.seq}/{len(self.rsi.all_events) - 1} · {event.ts[:19]} · {event_summary(event)}"
+            )
+            self.query_one("#replay-bar", Static).update(
+                "h/l event · [ ] generation · g/G first/last · : jump · enter open"
+            )
+        self.query_one("#now", Static).update(Text.assemble(("now  ", "bold"), now))
+        info = state.info
+        target = info.get("target", {}).get("target", {}).get("name", "")
+        config = info.get("config", {})
+        when = datetime.now(UTC) if self.rsi.running else None
+        budget = state.budget_text(when)
+        accepted = state.accepted()
+        self.query_one("#budget", Static).update(
+            Text.assemble(
+                ("budget  ", "bold"),
+                budget,
+                f" · {accepted} accepted",
+                f" · target {target} · proposer {config.get('proposer', '?')} · policy "
+                f"{info.get('policy', {}).get('name', '?')}",
+            )
+        )
+        self.title = f"rsi · run {config.get('run_id', '…')}"
+
+    def _refresh_table(
+        self, state: RunState, generation: int | None, changed: set[int] | None = None
+    ) -> None:
+        """Show the state's generations; only `generation` (or the `changed` ones) if given."""
+        table = self.query_one("#generations", DataTable)
+        if changed is not None:
+            for g in set(self._shown) - set(state.records):
+                table.remove_row(str(g))
+                del self._shown[g]
+            wanted = sorted(changed)
+        else:
+            wanted = sorted(state.records) if generation is None else [generation]
+        if generation is None and changed is None:
+            stale = set(self._shown) - set(state.records)
+            if len(stale) > 200 or (len(wanted) > 200 and not self._shown):
+                # Many rows change at once (loading, a replay jump): rebuilding beats diffing.
+                table.clear()
+                self._shown.clear()
+            else:
+                for g in stale:
+                    table.remove_row(str(g))
+                    del self._shown[g]
+        for g in wanted:
+            if g not in state.records:
+                continue
+            cells = generation_cells(state, g)
+            plain = tuple(str(c) for c in cells)
+            if g not in self._shown:
+                table.add_row(*cells, key=str(g))
+            elif self._shown[g] != plain:
+                for (column, _), value in zip(COLUMNS, cells, strict=True):
+                    table.update_cell(str(g), column, value)
+            self._shown[g] = plain
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def selected_generation(self) -> int | None:
+        table = self.query_one("#generations", DataTable)
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return int(row_key.value) if row_key.value is not None else None
+
+    @on(DataTable.RowSelected, "#generations")
+    def row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.rsi.open_change(int(event.row_key.value))
+
+    def action_open_change(self) -> None:
+        generation = self.selected_generation()
+        if generation is not None:
+            self.rsi.open_change(generation)
+
+    def action_queue(self) -> None:
+        self.rsi.open_queue()
+
+    def action_cursor_down(self) -> None:
+        self.query_one("#generations", DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one("#generations", DataTable).action_cursor_up()
+
+    # -- replay navigation ----------------------------------------------------------------
+
+    def move_to(self, cursor: int) -> None:
+        events = self.rsi.all_events
+        if not events:
+            return
+        cursor = max(0, min(cursor, len(events) - 1))
+        if cursor == self.cursor:
+            return
+        if self.view_state is not None and cursor == self.cursor + 1:
+            self.view_state.apply(events[cursor])
+        else:
+            if self._replay is None or self._replay.events is not events:
+                self._replay = ReplayStates(events, self.rsi.parsed)
+            self.view_state = self._replay.at(cursor)
+        low, high = sorted((self.cursor, cursor))
+        touched = {e.generation for e in events[max(low, 0) : high + 1] if e.generation}
+        self.cursor = cursor
+        state = self.shown_state
+        self._refresh_status(state)
+        self.query_one(MetricPlot).points = state.series()
+        # A step touches a generation or two; a long jump redraws the list.
+        self._refresh_table(state, None, changed=touched if len(touched) <= 50 else None)
+        generation = events[cursor].generation
+        if generation:
+            self._select(generation)
+
+    def _select(self, generation: int) -> None:
+        table = self.query_one("#generations", DataTable)
+        if str(generation) in table.rows:
+            table.move_cursor(row=table.get_row_index(str(generation)))
+
+    def action_step(self, delta: int) -> None:
+        self.move_to(self.cursor + delta)
+
+    def action_first(self) -> None:
+        self.move_to(0)
+
+    def action_last(self) -> None:
+        self.move_to(len(self.rsi.all_events) - 1)
+
+    def action_generation(self, delta: int) -> None:
+        """Move to the last event of the next (or previous) generation."""
+        events = self.rsi.all_events
+        last_of: dict[int, int] = {}
+        for index, event in enumerate(events):
+            if event.generation:  # generation 0 is the baseline
+                last_of[event.generation] = index
+        ends = sorted(last_of.values())
+        if delta > 0:
+            later = [i for i in ends if i > self.cursor]
+            self.move_to(later[0] if later else len(events) - 1)
+        else:
+            earlier = [i for i in ends if i < self.cursor]
+            self.move_to(earlier[-1] if earlier else 0)
+
+    def action_jump(self) -> None:
+        from review.screens.modals import JumpScreen
+
+        def jump(seq: int | None) -> None:
+            if seq is not None:
+                self.move_to(seq)
+
+        self.app.push_screen(JumpScreen(len(self.rsi.all_events) - 1), jump)

@@ -1,0 +1,272 @@
+"""What the review app shows, folded from trajectory events: no Textual here, so it is easy to test.
+
+    state = RunState()
+    for event in events:
+        state.apply(event)
+    state.status(3)          # "accepted", "awaiting review", ...
+    state.series()           # metric per generation for the plot
+
+The same state serves a live run (events arrive one by one from the loop), a replay (events up to
+the cursor) and the review queue (a finished run's events).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from policies.engine import improvement
+from review.queue import GenerationRecord, fold_event
+from rsi.contracts import Evaluation, MetricResult, Usage
+from rsi.trajectory import Event
+
+STATUSES = ("running", "awaiting review", "accepted", "rejected", "denied", "failed")
+STATUS_STYLE = {
+    "running": "bold $accent",
+    "awaiting review": "bold $warning",
+    "accepted": "bold $success",
+    "rejected": "$text-muted",
+    "denied": "$error",
+    "failed": "$error",
+}
+
+
+@dataclass
+class SeriesPoint:
+    generation: int
+    candidate: float | None
+    parent: float | None
+    best: float | None
+
+
+@dataclass
+class RunState:
+    """The run as the events so far tell it."""
+
+    events: list[Event] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+    baseline: Evaluation | None = None
+    baseline_commit: str = ""
+    records: dict[int, GenerationRecord] = field(default_factory=dict)
+    finished: dict[str, Any] | None = None
+    error: str | None = None
+    awaiting: int | None = None
+    """The generation a live run is blocked on, waiting for the human at the keyboard."""
+    parsed: dict[int, Any] = field(default_factory=dict)
+    """Validated models by event seq, shared between states of one trajectory (replay)."""
+    _evaluation_by_commit: dict[str, Evaluation] = field(default_factory=dict)
+
+    @classmethod
+    def from_events(cls, events: list[Event], parsed: dict[int, Any] | None = None) -> RunState:
+        state = cls(parsed=parsed if parsed is not None else {})
+        for event in events:
+            state.apply(event)
+        return state
+
+    def copy(self) -> RunState:
+        """An independent copy (records are copied, validated models shared): replay checkpoints."""
+        twin = replace(
+            self,
+            events=list(self.events),
+            records={
+                g: replace(r, decisions=list(r.decisions) if r.decisions else None)
+                for g, r in self.records.items()
+            },
+        )
+        twin._evaluation_by_commit = dict(self._evaluation_by_commit)
+        return twin
+
+    def apply(self, event: Event) -> None:
+        self.events.append(event)
+        if event.kind == "run_started":
+            self.info = event.data
+        elif event.kind == "baseline":
+            self.baseline = Evaluation.model_validate(event.data["evaluation"])
+            self.baseline_commit = str(event.data.get("commit", ""))
+            self._evaluation_by_commit[self.baseline_commit] = self.baseline
+        elif event.kind == "run_finished":
+            self.finished = event.data
+        elif event.kind == "error":
+            self.error = str(event.data.get("message", ""))
+        record = fold_event(self.records, event, self.parsed)
+        if record is not None and event.kind == "commit" and record.evaluation is not None:
+            self._evaluation_by_commit[str(event.data.get("commit"))] = record.evaluation
+        if event.kind == "decision" and event.generation == self.awaiting:
+            self.awaiting = None
+
+    # -- per generation -----------------------------------------------------------------
+
+    def status(self, generation: int) -> str:
+        record = self.records[generation]
+        decision = record.decision
+        if decision is None:
+            return "awaiting review" if generation == self.awaiting else "running"
+        if decision.decision == "accept":
+            return "accepted"
+        if decision.decision == "queue":
+            return "awaiting review"
+        if record.evaluation is not None and record.evaluation.failure:
+            return "failed"
+        if record.verdict is not None and record.verdict.verdict == "deny":
+            return "denied"
+        return "rejected"
+
+    def parent_metric(self, generation: int) -> MetricResult | None:
+        """The metric of the commit this generation was measured against (the baseline at first)."""
+        record = self.records.get(generation)
+        parent = self._evaluation_by_commit.get(record.parent_commit) if record else None
+        parent = parent or self.baseline
+        return parent.metric if parent else None
+
+    def delta(self, generation: int) -> float | None:
+        record = self.records[generation]
+        metric = record.evaluation.metric if record.evaluation else None
+        parent = self.parent_metric(generation)
+        return improvement(metric, parent) if metric and parent else None
+
+    def is_decidable(self, generation: int) -> bool:
+        """Waiting for a human: the live run's current candidate, or a queued one."""
+        return self.status(generation) == "awaiting review" and self.records[generation].proposal is not None
+
+    # -- whole run ----------------------------------------------------------------------
+
+    @property
+    def metric_name(self) -> str:
+        if self.baseline and self.baseline.metric:
+            return self.baseline.metric.name
+        return str(self.info.get("target", {}).get("metric", {}).get("name", "metric"))
+
+    @property
+    def planned_generations(self) -> int:
+        return int(self.info.get("config", {}).get("generations", len(self.records)))
+
+    def series(self) -> list[SeriesPoint]:
+        """Per generation: the candidate's mean, its parent's mean, and the best accepted so far."""
+        base = self.baseline.metric if self.baseline else None
+        best = base.mean if base else None
+        higher = base.direction == "higher" if base else True
+        points = [SeriesPoint(0, best, best, best)]
+        for generation in sorted(self.records):
+            record = self.records[generation]
+            metric = record.evaluation.metric if record.evaluation else None
+            parent = self.parent_metric(generation)
+            if record.commit and metric is not None:
+                best = metric.mean if best is None else (max if higher else min)(best, metric.mean)
+            points.append(
+                SeriesPoint(
+                    generation, metric.mean if metric else None, parent.mean if parent else None, best
+                )
+            )
+        return points
+
+    def usage(self) -> Usage:
+        total = Usage()
+        for record in self.records.values():
+            if record.proposal is not None:
+                total = total + record.proposal.usage
+        return total
+
+    def decided(self) -> int:
+        return sum(1 for g in self.records if self.status(g) not in ("running", "awaiting review"))
+
+    def accepted(self) -> int:
+        return sum(1 for r in self.records.values() if r.commit)
+
+    def elapsed_s(self, now: datetime | None = None) -> float:
+        if not self.events:
+            return 0.0
+        start = datetime.fromisoformat(self.events[0].ts)
+        end = now if now is not None and self.finished is None else datetime.fromisoformat(self.events[-1].ts)
+        return max(0.0, (end - start).total_seconds())
+
+    def budget_text(self, now: datetime | None = None) -> str:
+        config = self.info.get("config", {})
+        wall = config.get("max_wall_s")
+        dollars = config.get("max_dollars")
+        spent = self.usage().dollars
+        elapsed = self.elapsed_s(now)
+        parts = [
+            f"generations {len(self.records)}/{self.planned_generations}",
+            f"time {format_duration(elapsed)}" + (f"/{format_duration(wall)}" if wall else ""),
+            f"${spent:.2f}" + (f"/${dollars:.2f}" if dollars else ""),
+        ]
+        return " · ".join(parts)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_text(phase: str, details: dict[str, Any]) -> str:
+    """One line saying what the run is doing now, from a loop or evaluator progress report."""
+    label = details.get("label") or (f"generation {details['generation']}" if "generation" in details else "")
+    label = {"baseline": "baseline"}.get(str(label), str(label))
+    if "tool" in details:
+        return f"{label}: agent calls {details['tool']} {details.get('summary', '')}".strip()
+    if phase in ("train", "predict") and "index" in details:
+        verb = "training" if phase == "train" else "predicting"
+        return f"{label}: {verb} seed {details['index']} of {details['of']}"
+    described = {
+        "baseline": "measuring the baseline",
+        "propose": f"the {details.get('proposer', 'agent')} proposer is writing a change",
+        "sandbox": "starting a sandbox",
+        "tests": "tests running",
+        "review": "waiting for a decision",
+    }
+    return f"{label}: {described.get(phase, phase)}" if label else described.get(phase, phase)
+
+
+def event_summary(event: Event) -> str:
+    """One line describing a trajectory event (the replay cursor, the event log)."""
+    data = event.data
+    where = f"gen {event.generation} " if event.generation else ""
+    match event.kind:
+        case "proposal":
+            text = (str(data.get("rationale", "")).splitlines() or [""])[0]
+            return f"{where}proposal by {data.get('proposer')}: {text[:80]}"
+        case "evaluation":
+            failure = data.get("failure")
+            metric = data.get("metric") or {}
+            values = list((metric.get("per_seed") or {}).values())
+            mean = f"{sum(values) / len(values):.4f}" if values else "—"
+            return f"{where}evaluation: " + (
+                f"failed ({failure})" if failure else f"{metric.get('name')} {mean}"
+            )
+        case "verdict":
+            return f"{where}verdict {data.get('verdict')} ({len(data.get('findings', []))} finding(s))"
+        case "decision":
+            return (
+                f"{where}decision {data.get('decision')} by {data.get('by')}: {data.get('reason', '')[:60]}"
+            )
+        case "commit":
+            return f"{where}commit {str(data.get('commit'))[:10]} ({data.get('tag')})"
+        case "run_finished":
+            return f"run finished: {data.get('status')}, {data.get('accepted')} accepted"
+        case "baseline":
+            return f"baseline {str(data.get('commit'))[:10]}"
+        case _:
+            return f"{where}{event.kind}"
+
+
+class ReplayStates:
+    """The run's state after any event, fast in both directions: folds from the nearest checkpoint."""
+
+    EVERY = 1000
+
+    def __init__(self, events: list[Event], parsed: dict[int, Any]) -> None:
+        self.events = events
+        self.parsed = parsed
+        self._checkpoints: dict[int, RunState] = {}
+
+    def at(self, cursor: int) -> RunState:
+        start = max((c for c in self._checkpoints if c <= cursor), default=-1)
+        state = self._checkpoints[start].copy() if start >= 0 else RunState(parsed=self.parsed)
+        for index in range(start + 1, cursor + 1):
+            state.apply(self.events[index])
+            if index % self.EVERY == self.EVERY - 1 and index not in self._checkpoints:
+                self._checkpoints[index] = state.copy()
+        return state

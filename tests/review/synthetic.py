@@ -1,0 +1,229 @@
+"""Recorded runs for the review app's tests and benchmarks, written without running anything.
+
+The run directory is real (run.json, a git lineage of the bundled target, a hash-chained
+trajectory that TrajectoryReader verifies); the evaluations are given numbers instead of measured
+ones, and the verdicts come from the real default policy. Timestamps are fixed so that screenshots
+are stable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from policies.engine import load_policy, resolve_policy_path
+from rsi.config import RunConfig
+from rsi.contracts import Decision, Evaluation, MetricResult, Proposal, Resources, TestResult, Verdict
+from rsi.target import TargetSpec
+from rsi.trajectory import GENESIS_HASH, Event, line_hash
+from sandbox.lineage import Lineage
+from sandbox.patch import diff_sha256
+from tests.conftest import TARGET, file_diff, make_diff
+
+RUN_ID = "feedc0de"
+START = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
+
+
+@dataclass
+class Gen:
+    rationale: str
+    diff: str
+    metric: list[float] | None
+    """Per-seed metric; None when the evaluation failed."""
+    decision: str | None = "queue"
+    by: str = "policy"
+    reason: str = ""
+    failure: str | None = None
+    tests_failed: int = 0
+    claimed: str | None = None
+    verdict: Verdict | None = field(default=None, repr=False)
+
+
+def protected_diff() -> str:
+    return make_diff(TARGET, "rsi.toml", "steps = 3000", "steps = 30000")
+
+
+def better_diff() -> str:
+    return make_diff(TARGET, "config.py", "input_range: float = 0.5", "input_range: float = 1.0")
+
+
+def lr_diff() -> str:
+    return make_diff(TARGET, "config.py", "learning_rate: float = 0.02", "learning_rate: float = 0.05")
+
+
+def big_diff(lines: int = 450, name: str = "features.py") -> str:
+    body = "".join(
+        f"def feature_{i}(x):\n    return x * {i} + {i % 7}  # scaled\n\n" for i in range(lines // 3)
+    )
+    return file_diff(name, None, body)
+
+
+def standard_generations() -> list[Gen]:
+    """Four queued candidates (deny, review, allow, allow) and one the policy already rejected."""
+    return [
+        Gen(
+            "Train longer by raising the step budget",
+            protected_diff(),
+            [0.31, 0.30, 0.32],
+            decision="queue",
+            by="human:alice",
+            reason="skipped: left in the review queue for later",
+            claimed="R² up by ~0.15",
+        ),
+        Gen(
+            "Add hand-made features for the student",
+            big_diff(),
+            [0.18, 0.17, 0.19],
+            claimed="small gain from richer inputs",
+        ),
+        Gen(
+            "Widen the training input range to match the held-out range",
+            better_diff(),
+            [0.66, 0.65, 0.67],
+            claimed="R² from 0.15 to about 0.6",
+        ),
+        Gen(
+            "Raise the learning rate",
+            lr_diff(),
+            [0.10, 0.40, 0.12],
+            failure="tests_failed",
+            tests_failed=2,
+            decision="reject",
+            reason="tests failed",
+        ),
+    ]
+
+
+class ChainWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines: list[str] = []
+        self.prev = GENESIS_HASH
+
+    def append(self, kind: str, data: dict[str, Any], generation: int | None = None) -> None:
+        seq = len(self.lines)
+        event = Event(
+            seq=seq,
+            ts=(START + timedelta(seconds=7 * seq)).isoformat(timespec="milliseconds"),
+            run_id=RUN_ID,
+            kind=kind,
+            generation=generation,
+            data=data,
+            prev_hash=self.prev,
+        )
+        line = json.dumps(
+            event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        self.lines.append(line)
+        self.prev = line_hash(line)
+
+    def save(self) -> None:
+        self.path.write_text("\n".join(self.lines) + "\n", encoding="utf-8")
+
+
+def evaluation(
+    parent: str, diff: str, metric: list[float] | None, failure: str | None = None, failed: int = 0
+) -> Evaluation:
+    return Evaluation(
+        parent_commit=parent,
+        diff_sha256=diff_sha256(diff),
+        backend="docker",
+        image="sha256:0123456789ab",
+        ok=failure is None,
+        failure=failure,  # type: ignore[arg-type]
+        failure_detail="tests exited 1: 2 failed" if failure else "",
+        tests=TestResult(
+            exit_code=1 if failed else 0,
+            passed=12 - failed,
+            failed=failed,
+            duration_s=2.5,
+            output_tail="FAILED tests/test_train.py::test_loss_decreases - assert 0.9 < 0.5\n"
+            if failed
+            else "12 passed",
+        ),
+        metric=MetricResult(name="r2", direction="higher", per_seed=dict(enumerate(metric)))
+        if metric
+        else None,
+        seeds=[0, 1, 2],
+        resources=Resources(wall_s=14.2, cpu_s=11.8, peak_memory_mb=96.0, overhead_s=1.3),
+    )
+
+
+def write_run(run_dir: Path, gens: list[Gen], planned: int | None = None, finished: bool = True) -> Path:
+    """A run directory whose trajectory records the given generations; returns the run dir."""
+    spec = TargetSpec.load(TARGET)
+    config = RunConfig(
+        run_id=RUN_ID,
+        target=TARGET,
+        run_dir=run_dir,
+        generations=planned or len(gens),
+        heldout_seed=7,
+        review="queue",
+    )
+    config.save()
+    lineage = Lineage.create(run_dir / "lineage", TARGET)
+    head = lineage.head()
+    policy = load_policy(resolve_policy_path("default"), target=spec)
+    chain = ChainWriter(run_dir / "trajectory.jsonl")
+    chain.append(
+        "run_started",
+        {
+            "config": config.model_dump(mode="json"),
+            "target": spec.model_dump(mode="json"),
+            "policy": {"name": policy.name, "hash": policy.content_hash},
+            "baseline_commit": head,
+        },
+    )
+    parent = evaluation(head, "", [0.15, 0.16, 0.14])
+    chain.append("baseline", {"commit": head, "evaluation": parent.model_dump(mode="json")}, 0)
+    cached_verdicts: dict[str, Verdict] = {}
+    for number, gen in enumerate(gens, start=1):
+        proposal = Proposal(
+            diff=gen.diff, rationale=gen.rationale, claimed_effect=gen.claimed, proposer="offline"
+        )
+        measured = evaluation(head, gen.diff, gen.metric, gen.failure, gen.tests_failed)
+        key = f"{diff_sha256(gen.diff)}{gen.metric}{gen.failure}"
+        verdict = gen.verdict or cached_verdicts.get(key) or policy.check(proposal, measured, parent)
+        cached_verdicts[key] = verdict
+        chain.append("proposal_started", {"parent": head, "proposer": "offline"}, number)
+        chain.append("proposal", {**proposal.model_dump(mode="json"), "diff_stat": ""}, number)
+        chain.append("evaluation", measured.model_dump(mode="json"), number)
+        chain.append("verdict", verdict.model_dump(mode="json"), number)
+        if gen.decision is not None:
+            decision = Decision(
+                decision=gen.decision,
+                by=gen.by,
+                reason=gen.reason or verdict.reasons(),  # type: ignore[arg-type]
+                at=(START + timedelta(minutes=number)).isoformat(timespec="milliseconds"),
+            )
+            chain.append("decision", decision.model_dump(mode="json"), number)
+            if gen.decision == "accept":
+                chain.append(
+                    "commit", {"commit": f"{number:040x}", "parent": head, "tag": f"gen-{number}"}, number
+                )
+    if finished:
+        chain.append("run_finished", {"status": "completed", "reason": "", "accepted": 0, "head": head})
+    chain.save()
+    return run_dir
+
+
+def many_generations(count: int) -> list[Gen]:
+    """A long run for the benchmarks: small diffs, a slowly rising metric, mixed decisions."""
+    diff = lr_diff()
+    gens = []
+    for index in range(count):
+        value = 0.15 + 0.5 * index / max(count, 1) + 0.02 * ((index * 7919) % 13) / 13
+        decision = ("accept", "reject", "reject", "queue")[index % 4]
+        gens.append(
+            Gen(
+                f"step {index}: tune the learning rate",
+                diff,
+                [value, value + 0.01, value - 0.01],
+                decision=decision,
+                reason="bench",
+            )
+        )
+    return gens
