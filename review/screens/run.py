@@ -174,11 +174,13 @@ class RunScreen(Screen[None]):
         gap = state.lockbox_gap()
         flag.display = gap is not None
         if gap is not None:
+            evidence = gap.evidence
             flag.update(
                 Text.assemble(
                     ("⚠ lockbox gap  ", "bold"),
-                    "adaptive overfitting of the lineage: ",
-                    gap.message,  # Text, not markup: the message quotes recorded metric names
+                    f"selection {evidence['selection_gain']:+.4f} but lockbox {evidence['lockbox_gain']:+.4f} "
+                    f"over {len(evidence['selection']) - 1} accepted generation(s): ",
+                    ("adaptive overfitting of the lineage", "bold"),
                 )
             )
 

@@ -236,7 +236,10 @@ def write_run(run_dir: Path, gens: list[Gen], planned: int | None = None, finish
                     "commit", {"commit": f"{number:040x}", "parent": head, "tag": f"gen-{number}"}, number
                 )
     if finished:
-        chain.append("run_finished", {"status": "completed", "reason": "", "accepted": 0, "head": head})
+        accepted = sum(1 for gen in gens if gen.decision == "accept")
+        chain.append(
+            "run_finished", {"status": "completed", "reason": "", "accepted": accepted, "head": head}
+        )
     chain.save()
     return run_dir
 

@@ -61,7 +61,10 @@ def test_run_screen_shows_the_flag_only_once_the_lineage_overfits(overfit_run: P
             flag = screen.query_one("#lockbox-flag")
             assert flag.display
             text = screen_text(app)
-            assert "⚠ lockbox gap  adaptive overfitting of the lineage: over 3 accepted" in text
+            assert (
+                "⚠ lockbox gap  selection +0.4500 but lockbox +0.0250 over 3 accepted generation(s): adaptive"
+                in text
+            )
             assert "● lockbox" in text
             assert screen.query_one(MetricPlot).points[-1].lockbox == pytest.approx(0.165)
             await pilot.press("g")  # back to the first event: nothing accepted yet
