@@ -18,8 +18,9 @@ from typing import Any
 
 from policies.engine import improvement
 from review.queue import GenerationRecord, fold_event
-from rsi.contracts import Evaluation, MetricResult, Usage
+from rsi.contracts import Evaluation, Finding, MetricResult, Usage
 from rsi.trajectory import Event
+from sandbox.integrity import lockbox_gap
 
 STATUSES = ("running", "awaiting review", "accepted", "rejected", "denied", "failed")
 STATUS_STYLE = {
@@ -38,6 +39,8 @@ class SeriesPoint:
     candidate: float | None
     parent: float | None
     best: float | None
+    lockbox: float | None = None
+    """The lockbox score of the lineage's head after this generation (it moves only on an accept)."""
 
 
 @dataclass
@@ -119,6 +122,13 @@ class RunState:
         parent = parent or self.baseline
         return parent.metric if parent else None
 
+    def parent_lockbox(self, generation: int) -> MetricResult | None:
+        """The parent's lockbox score, beside `parent_metric`."""
+        record = self.records.get(generation)
+        parent = self._evaluation_by_commit.get(record.parent_commit) if record else None
+        parent = parent or self.baseline
+        return parent.lockbox if parent else None
+
     def delta(self, generation: int) -> float | None:
         record = self.records[generation]
         metric = record.evaluation.metric if record.evaluation else None
@@ -142,23 +152,41 @@ class RunState:
         return int(self.info.get("config", {}).get("generations", len(self.records)))
 
     def series(self) -> list[SeriesPoint]:
-        """Per generation: the candidate's mean, its parent's mean, and the best accepted so far."""
+        """Per generation: the candidate's mean, its parent's mean, the best accepted so far, and the
+        lineage head's lockbox score."""
         base = self.baseline.metric if self.baseline else None
         best = base.mean if base else None
+        lockbox = self.baseline.lockbox.mean if self.baseline and self.baseline.lockbox else None
         higher = base.direction == "higher" if base else True
-        points = [SeriesPoint(0, best, best, best)]
+        points = [SeriesPoint(0, best, best, best, lockbox)]
         for generation in sorted(self.records):
             record = self.records[generation]
             metric = record.evaluation.metric if record.evaluation else None
             parent = self.parent_metric(generation)
             if record.commit and metric is not None:
                 best = metric.mean if best is None else (max if higher else min)(best, metric.mean)
+            if record.commit and record.evaluation is not None and record.evaluation.lockbox is not None:
+                lockbox = record.evaluation.lockbox.mean
             points.append(
                 SeriesPoint(
-                    generation, metric.mean if metric else None, parent.mean if parent else None, best
+                    generation,
+                    metric.mean if metric else None,
+                    parent.mean if parent else None,
+                    best,
+                    lockbox,
                 )
             )
         return points
+
+    def lineage(self) -> list[Evaluation]:
+        """The baseline's and each accepted generation's evaluation, in order."""
+        accepted = [self.records[g].evaluation for g in sorted(self.records) if self.records[g].commit]
+        head = [self.baseline] if self.baseline else []
+        return head + [e for e in accepted if e is not None]
+
+    def lockbox_gap(self) -> Finding | None:
+        """The adaptive-overfitting flag: the selection metric rose along the lineage, the lockbox did not."""
+        return lockbox_gap(self.lineage())
 
     def usage(self) -> Usage:
         total = Usage()

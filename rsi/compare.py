@@ -18,8 +18,10 @@ from pathlib import Path
 from rich.table import Table
 
 from review.queue import TRAJECTORY, GenerationRecord, generations
+from rsi.contracts import Evaluation, Finding
 from rsi.errors import ConfigError
 from rsi.trajectory import Event, TrajectoryReader
+from sandbox.integrity import lockbox_gap
 
 
 @dataclass
@@ -47,6 +49,12 @@ class RunComparison:
     dollars: float
     hours: float
     points: list[GenerationPoint] = field(default_factory=list)
+    baseline_lockbox: float | None = None
+    """The baseline's lockbox score (a held-out set no decision uses)."""
+    final_lockbox: float | None = None
+    """The lockbox score of the lineage's head: the last accepted generation, or the baseline."""
+    lockbox_gap: Finding | None = None
+    """The adaptive-overfitting flag over the accepted lineage, if it fired."""
 
     @property
     def improvement(self) -> float | None:
@@ -98,11 +106,17 @@ def summarize_run(run_dir: Path) -> RunComparison:
     target = started.get("target", {})
     direction = target.get("metric", {}).get("direction", "higher")
     baseline_event = next((e.data for e in events if e.kind == "baseline"), {})
+    baseline_evaluation = (
+        Evaluation.model_validate(baseline_event["evaluation"]) if baseline_event.get("evaluation") else None
+    )
     baseline_metric = (baseline_event.get("evaluation") or {}).get("metric") or {}
     seeds = list((baseline_metric.get("per_seed") or {}).values())
     baseline = sum(seeds) / len(seeds) if seeds else None
     records = [record for _, record in sorted(generations(events).items())]
     points = [_point(record) for record in records]
+    lineage = [baseline_evaluation] if baseline_evaluation else []
+    lineage += [r.evaluation for r in records if r.commit is not None and r.evaluation is not None]
+    lockboxes = [e.lockbox.mean for e in lineage if e.lockbox is not None]
     best = baseline
     for point in points:
         if point.decision == "accept" and point.metric is not None:
@@ -121,6 +135,11 @@ def summarize_run(run_dir: Path) -> RunComparison:
         dollars=sum(record.proposal.usage.dollars for record in records if record.proposal),
         hours=_hours(events),
         points=points,
+        baseline_lockbox=baseline_evaluation.lockbox.mean
+        if baseline_evaluation and baseline_evaluation.lockbox
+        else None,
+        final_lockbox=lockboxes[-1] if lockboxes else None,
+        lockbox_gap=lockbox_gap(lineage),
     )
 
 
@@ -143,6 +162,10 @@ def _rate(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
+def _flag(gap: Finding | None) -> str:
+    return "—" if gap is None else "yes: adaptive overfitting"
+
+
 def comparison_table(rows: list[RunComparison]) -> Table:
     table = Table(title=f"runs on {rows[0].target}" if rows else "runs")
     table.add_column("")
@@ -158,6 +181,11 @@ def comparison_table(rows: list[RunComparison]) -> Table:
         ("improvement / dollar", [_number(r.per(r.dollars)) for r in rows]),
         ("wall time (h)", [f"{r.hours:.2f}" for r in rows]),
         ("improvement / hour", [_number(r.per(r.hours)) for r in rows]),
+        (
+            "lockbox: baseline → final",
+            [f"{_number(r.baseline_lockbox)} → {_number(r.final_lockbox)}" for r in rows],
+        ),
+        ("lockbox gap flagged", [_flag(r.lockbox_gap) for r in rows]),
         ("acceptance rate", [_rate(r.acceptance_rate) for r in rows]),
         ("policy-finding rate", [_rate(r.policy_finding_rate) for r in rows]),
     ]

@@ -6,11 +6,13 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from policies.engine import improvement
 from rsi.contracts import Evaluation, MetricResult
 from rsi.loop import RunSummary
 from rsi.trajectory import Event
+from sandbox.integrity import lockbox_gap
 
 VERDICT_STYLE = {"allow": "green", "review": "yellow", "deny": "red"}
 DECISION_STYLE = {"accept": "bold green", "reject": "red", "queue": "yellow"}
@@ -35,6 +37,8 @@ class ConsoleObserver:
         self.show_progress = progress
         self.parent_metric: MetricResult | None = None
         self.pending: dict[str, Any] = {}
+        self.lineage: list[Evaluation] = []
+        """The baseline's and every accepted generation's evaluation: the lockbox flag reads them."""
 
     def on_progress(self, phase: str, details: dict[str, Any]) -> None:
         if not self.show_progress:
@@ -63,6 +67,7 @@ class ConsoleObserver:
     def _on_baseline(self, event: Event) -> None:
         evaluation = Evaluation.model_validate(event.data["evaluation"])
         self.parent_metric = evaluation.metric
+        self.lineage = [evaluation]
         self.console.print(
             f"[bold]baseline[/bold] {event.data['commit'][:10]}: tests {tests_text(evaluation)}, "
             f"{evaluation.metric.name if evaluation.metric else 'metric'} {metric_text(evaluation.metric)}"
@@ -95,7 +100,14 @@ class ConsoleObserver:
                 )
             metric, parent = evaluation.metric, self.parent_metric
             delta = f"  ({improvement(metric, parent):+.4f})" if metric and parent else ""
-            self.console.print(f"  metric    {metric_text(metric)}  vs parent {metric_text(parent)}{delta}")
+            lockbox = (
+                f"  lockbox {metric_text(evaluation.lockbox)} (never used for decisions)"
+                if evaluation.lockbox
+                else ""
+            )
+            self.console.print(
+                f"  metric    {metric_text(metric)}  vs parent {metric_text(parent)}{delta}{lockbox}"
+            )
         kind = verdict.get("verdict", "?")
         findings = [f"[{f['rule_id']}] {f['message']}" for f in verdict.get("findings", [])]
         self.console.print(
@@ -107,6 +119,7 @@ class ConsoleObserver:
         )
         if decision == "accept" and evaluation is not None:
             self.parent_metric = evaluation.metric
+            self.lineage.append(evaluation)
 
     def _on_commit(self, event: Event) -> None:
         self.console.print(
@@ -126,8 +139,25 @@ class ConsoleObserver:
         )
         if summary.reason:
             self.console.print(f"reason: {summary.reason}")
+        self._lockbox_summary()
         self.console.print(f"run directory: {run_dir}  (trajectory.jsonl, lineage/, candidates/, logs/)")
         self.console.print(f"lineage: git -C {run_dir}/lineage log --oneline lineage")
+
+    def _lockbox_summary(self) -> None:
+        """How the lockbox moved along the accepted lineage, and the overfitting flag if it fires."""
+        scored = [e.lockbox for e in self.lineage if e.lockbox is not None]
+        if not scored:
+            return
+        self.console.print(
+            f"lockbox {scored[0].mean:.4f} → {scored[-1].mean:.4f} over {len(scored) - 1} accepted "
+            "generation(s) (a held-out set no decision uses)"
+        )
+        gap = lockbox_gap(self.lineage)
+        if gap is not None:
+            self.console.print(
+                f"[bold yellow]warning {escape(f'[{gap.rule_id}]')}[/]: adaptive overfitting of the "
+                f"lineage: {escape(gap.message)}"
+            )
 
 
 def stderr_is_tty() -> bool:

@@ -21,10 +21,12 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
 from rsi.compare import RunComparison, compare_runs
+from rsi.contracts import Evaluation, Finding
 from rsi.errors import ConfigError
 from rsi.loop import diff_stat
 from rsi.resume import fold, live_events
 from rsi.trajectory import Event, TrajectoryReader
+from sandbox.integrity import improvement, lockbox_gap
 
 REPORT_FILE = "report.md"
 PLOT_FILE = "metric.png"
@@ -36,6 +38,8 @@ class Row:
     diff_stat: str
     metric: float | None
     spread: float | None
+    lockbox: float | None
+    lockbox_spread: float | None
     tests: str
     verdict: str
     rules: list[str]
@@ -57,6 +61,8 @@ class RunData:
     rows: list[Row]
     findings: list[tuple[int, str, str, str]] = field(default_factory=list)
     """(generation, rule id, verdict, message) of every finding in a live verdict."""
+    lineage: list[tuple[int, Evaluation]] = field(default_factory=list)
+    """(generation, evaluation) of the baseline (generation 0) and each accepted generation, in order."""
     notes: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     status: str = "running or crashed"
@@ -75,6 +81,18 @@ class RunData:
     @property
     def dollars(self) -> float:
         return sum(row.dollars for row in self.rows)
+
+    @property
+    def lockbox_gap(self) -> Finding | None:
+        """The adaptive-overfitting flag over the whole lineage (None: selection and lockbox agree)."""
+        return lockbox_gap([evaluation for _, evaluation in self.lineage])
+
+    def first_flagged(self) -> int | None:
+        """The first accepted generation at which the lineage so far is flagged."""
+        for end in range(2, len(self.lineage) + 1):
+            if lockbox_gap([evaluation for _, evaluation in self.lineage[:end]]) is not None:
+                return self.lineage[end - 1][0]
+        return None
 
     @property
     def accepted(self) -> int:
@@ -108,8 +126,12 @@ def load_run(run_dir: Path) -> RunData:
     seconds = _generation_seconds(events)
     rows: list[Row] = []
     findings: list[tuple[int, str, str, str]] = []
+    lineage: list[tuple[int, Evaluation]] = [(0, run.baseline)] if run.baseline else []
     for state in run.decided:
         metric = state.evaluation.metric if state.evaluation else None
+        lockbox = state.evaluation.lockbox if state.evaluation else None
+        if state.commit is not None and state.evaluation is not None:
+            lineage.append((state.generation, state.evaluation))
         tests = state.evaluation.tests if state.evaluation else None
         verdict = state.verdict
         rules = sorted({f.rule_id for f in verdict.findings}) if verdict else []
@@ -123,6 +145,8 @@ def load_run(run_dir: Path) -> RunData:
                 diff_stat=diff_stat(state.proposal.diff) if state.proposal else "—",
                 metric=metric.mean if metric else None,
                 spread=metric.std if metric else None,
+                lockbox=lockbox.mean if lockbox else None,
+                lockbox_spread=lockbox.std if lockbox else None,
                 tests=f"{tests.passed}/{tests.passed + tests.failed + tests.errors}" if tests else "not run",
                 verdict=verdict.verdict if verdict else "—",
                 rules=rules,
@@ -154,6 +178,7 @@ def load_run(run_dir: Path) -> RunData:
         baseline=baseline_metric.mean if baseline_metric else None,
         rows=rows,
         findings=findings,
+        lineage=lineage,
         notes=notes,
         wall_s=run.elapsed_s,
         status=str(finished[-1].data.get("status"))
@@ -196,6 +221,7 @@ def plot_run(data: RunData, out: Path) -> Path:
             label="best so far",
         )
         axes.axhline(data.baseline, color="grey", linestyle=":", label="baseline")
+    _plot_lockbox(axes, data)
     axes.set_xlabel("generation")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(f"{data.metric_name} ({data.direction} is better)")
@@ -206,6 +232,23 @@ def plot_run(data: RunData, out: Path) -> Path:
     figure.savefig(out, dpi=110)
     plt.close(figure)
     return out
+
+
+def _plot_lockbox(axes: plt.Axes, data: RunData) -> None:
+    """The lineage's lockbox score beside the selection curve: the two should rise together."""
+    points = [(g, e.lockbox) for g, e in data.lineage if e.lockbox is not None]
+    if not points:
+        return
+    flagged = data.lockbox_gap is not None
+    axes.errorbar(
+        [g for g, _ in points],
+        [m.mean for _, m in points],
+        yerr=[m.std for _, m in points],
+        fmt="s--",
+        color="tab:orange" if flagged else "tab:purple",
+        label="lockbox (accepted)" + (": gap flagged" if flagged else ""),
+        capsize=3,
+    )
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -224,20 +267,25 @@ def render_run(data: RunData, plot_name: str) -> str:
         "",
         f"![{data.metric_name} over generations]({plot_name})",
         "",
+    ]
+    gap = data.lockbox_gap
+    if gap is not None:
+        lines += [
+            f"> **Warning: adaptive overfitting of the lineage.** {gap.message}. See [Lockbox](#lockbox).",
+            "",
+        ]
+    lines += [
         "## Generations",
         "",
-        "| gen | diff | tests | metric | verdict | findings | decision | cost ($) | time (s) |",
-        "|---:|---|---|---|---|---|---|---:|---:|",
+        "| gen | diff | tests | metric | lockbox | verdict | findings | decision | cost ($) | time (s) |",
+        "|---:|---|---|---|---|---|---|---|---:|---:|",
     ]
     for row in data.rows:
-        metric = (
-            f"{row.metric:.4f} ± {row.spread:.4f}"
-            if row.metric is not None and row.spread is not None
-            else "—"
-        )
+        metric = _mean_spread(row.metric, row.spread)
+        lockbox = _mean_spread(row.lockbox, row.lockbox_spread)
         decision = f"**{row.decision}**" if row.accepted else row.decision
         lines.append(
-            f"| {row.generation} | {row.diff_stat} | {row.tests} | {metric} | {row.verdict} | "
+            f"| {row.generation} | {row.diff_stat} | {row.tests} | {metric} | {lockbox} | {row.verdict} | "
             f"{', '.join(row.rules) or '—'} | {decision} ({row.decided_by}) | {row.dollars:.3f} | {row.seconds:.1f} |"
         )
     decisions = Counter(row.decision for row in data.rows)
@@ -253,9 +301,61 @@ def render_run(data: RunData, plot_name: str) -> str:
         "",
     ]
     lines += _findings_table(data)
+    lines += ["", *_lockbox_section(data)]
     if data.notes:
         lines += ["", "## Pauses and resumes", "", *[f"- {note}" for note in data.notes]]
     return "\n".join(lines) + "\n"
+
+
+def _mean_spread(mean: float | None, spread: float | None) -> str:
+    return f"{mean:.4f} ± {spread:.4f}" if mean is not None and spread is not None else "—"
+
+
+def _lockbox_section(data: RunData) -> list[str]:
+    """Selection against lockbox gain per accepted generation, and the overfitting flag."""
+    lines = [
+        "## Lockbox",
+        "",
+        "The lockbox is a second held-out set the harness scores from the same predictions; no "
+        "decision ever uses it. Gains are from the baseline, positive = better; the gap is the "
+        "selection gain the lockbox does not share.",
+        "",
+    ]
+    lineage = [(g, e) for g, e in data.lineage if e.metric is not None and e.lockbox is not None]
+    if not lineage:
+        return [*lines, "No lockbox scores were recorded for this run."]
+    _, first = lineage[0]
+    assert first.metric is not None and first.lockbox is not None
+    lines += [
+        "| gen | selection | lockbox | selection gain | lockbox gain | gap |",
+        "|---:|---|---|---:|---:|---:|",
+    ]
+    for generation, evaluation in lineage:
+        assert evaluation.metric is not None and evaluation.lockbox is not None
+        selection_gain = improvement(evaluation.metric, first.metric)
+        lockbox_gain = improvement(evaluation.lockbox, first.lockbox)
+        lines.append(
+            f"| {generation} | {evaluation.metric.mean:.4f} ± {evaluation.metric.std:.4f} | "
+            f"{evaluation.lockbox.mean:.4f} ± {evaluation.lockbox.std:.4f} | {selection_gain:+.4f} | "
+            f"{lockbox_gain:+.4f} | {selection_gain - lockbox_gain:+.4f} |"
+        )
+    gap = data.lockbox_gap
+    lines.append("")
+    if gap is None:
+        return [*lines, "No adaptive overfitting flagged: the lockbox follows the selection set."]
+    evidence = gap.evidence
+    return [
+        *lines,
+        f"**Warning [{gap.rule_id}]: adaptive overfitting of the lineage.** {gap.message} "
+        f"(first flagged at generation {data.first_flagged()}).",
+        "",
+        f"- selection gain {evidence['selection_gain']:+.4f}, lockbox gain {evidence['lockbox_gain']:+.4f}, "
+        f"largest seed spread {evidence['noise']:.4f}",
+        "- selection means: " + ", ".join(f"{v:.4f}" for v in evidence["selection"]),
+        "- lockbox means: " + ", ".join(f"{v:.4f}" for v in evidence["lockbox"]),
+        "- what to do: treat the accepted gains as suspect, read what the accepted changes fit, and "
+        "give the next run a fresh selection set (another `heldout_seed` in its run config).",
+    ]
 
 
 def _findings_table(data: RunData) -> list[str]:
@@ -319,16 +419,21 @@ def render_comparison(rows: list[RunComparison], plot_name: str) -> str:
         "",
         f"![best metric per generation, dollar and hour]({plot_name})",
         "",
-        "| run | proposer | generations | accepted | acceptance rate | policy-finding rate | baseline | best | gain | $ | hours | gain per $ | gain per hour |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | proposer | generations | accepted | acceptance rate | policy-finding rate | baseline | best | gain | $ | hours | gain per $ | gain per hour | lockbox baseline | lockbox final | lockbox gap |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row.run_dir.name} | {row.proposer} | {row.generations} | {row.accepted} | "
             f"{_rate(row.acceptance_rate)} | {_rate(row.policy_finding_rate)} | {_num(row.baseline)} | "
             f"{_num(row.best)} | {_num(row.improvement)} | {row.dollars:.3f} | {row.hours:.2f} | "
-            f"{_num(row.per(row.dollars))} | {_num(row.per(row.hours))} |"
+            f"{_num(row.per(row.dollars))} | {_num(row.per(row.hours))} | {_num(row.baseline_lockbox)} | "
+            f"{_num(row.final_lockbox)} | {'**flagged**' if row.lockbox_gap else '—'} |"
         )
+    flagged = [row for row in rows if row.lockbox_gap is not None]
+    if flagged:
+        lines += ["", "**Adaptive overfitting of the lineage** (selection up, lockbox not following):", ""]
+        lines += [f"- {row.run_dir.name}: {row.lockbox_gap.message}" for row in flagged if row.lockbox_gap]
     return "\n".join(lines) + "\n"
 
 

@@ -1,7 +1,7 @@
 """The Change screen: one candidate's diff next to everything that decides whether to keep it.
 
 Left (or below, on a narrow terminal): the diff. Right: the rationale and claimed effect next to
-the measured effect per seed, the tests, the policy findings (select one to jump to its line in
+the measured effect per seed (and the lockbox score, which no decision uses), the tests, the policy findings (select one to jump to its line in
 the diff), the resources. Bottom: the decision bar — a accept, r reject (with a reason), s skip.
 """
 
@@ -33,8 +33,11 @@ if TYPE_CHECKING:
 VERDICT_MARK = {"allow": "✓", "review": "!", "deny": "✖"}
 
 
-def effect_table(record: GenerationRecord, parent: MetricResult | None) -> Table:
-    """Claimed effect next to the measured one: candidate vs parent, per seed and mean ± spread."""
+def effect_table(
+    record: GenerationRecord, parent: MetricResult | None, parent_lockbox: MetricResult | None = None
+) -> Table:
+    """Claimed effect next to the measured one: candidate vs parent, per seed and mean ± spread, and
+    the lockbox mean ± spread of both."""
     metric = record.evaluation.metric if record.evaluation else None
     table = Table(box=None, pad_edge=False, show_edge=False, expand=False, padding=(0, 1))
     table.add_column("seed", justify="right", style="dim")
@@ -60,7 +63,22 @@ def effect_table(record: GenerationRecord, parent: MetricResult | None) -> Table
             _signed(gain),
             style="bold",
         )
+    lockbox = record.evaluation.lockbox if record.evaluation else None
+    if lockbox or parent_lockbox:
+        table.add_row(
+            "lockbox",
+            _mean_spread(parent_lockbox),
+            _mean_spread(lockbox),
+            _signed(improvement(lockbox, parent_lockbox) if lockbox and parent_lockbox else None),
+        )
     return table
+
+
+def _mean_spread(metric: MetricResult | None) -> str:
+    return f"{metric.mean:.4f}±{metric.std:.4f}" if metric else "—"
+
+
+LOCKBOX_NOTE = Text("lockbox: scored, never used for decisions", style="dim italic")
 
 
 def _num(value: float | None) -> str:
@@ -183,7 +201,10 @@ class ChangeScreen(Screen[None]):
                 Text(proposal.rationale if proposal else "the proposer is still working…"),
                 Text.assemble(("claimed:  ", "bold"), (proposal.claimed_effect if proposal else None) or "—"),
                 Text("measured:", style="bold"),
-                effect_table(record, state.parent_metric(self.generation)),
+                effect_table(
+                    record, state.parent_metric(self.generation), state.parent_lockbox(self.generation)
+                ),
+                *self._lockbox_note(record, state),
             )
         )
         self.query_one("#tests", Static).update(self._tests_text(record))
@@ -191,6 +212,10 @@ class ChangeScreen(Screen[None]):
         self.query_one("#resources", Static).update(self._resources_text(record))
         self._refresh_decision_bar()
         self.refresh_bindings()
+
+    def _lockbox_note(self, record: GenerationRecord, state: RunState) -> list[Text]:
+        scored = (record.evaluation and record.evaluation.lockbox) or state.parent_lockbox(self.generation)
+        return [LOCKBOX_NOTE] if scored else []
 
     def _tests_text(self, record: GenerationRecord) -> Text:
         evaluation = record.evaluation

@@ -1,4 +1,5 @@
-"""The Run screen: the generations with their status, the metric plot, the budget, what runs now.
+"""The Run screen: the generations with their status, the metric plot, the budget, what runs now,
+and a warning when the lineage's lockbox score stops following its selection metric.
 
 In replay mode it also holds the replay cursor: the screen shows the run as it was after the
 event under the cursor, and h/l, [/], g/G and : move it.
@@ -94,6 +95,7 @@ class RunScreen(Screen[None]):
         yield Header()
         yield Static(id="now")
         yield Static(id="budget")
+        yield Static(id="lockbox-flag")
         yield MetricPlot(id="plot")
         table: DataTable[object] = DataTable(id="generations", cursor_type="row", zebra_stripes=True)
         for key, label in COLUMNS:
@@ -165,6 +167,22 @@ class RunScreen(Screen[None]):
             )
         )
         self.title = f"rsi · run {config.get('run_id', '…')}"
+        self._refresh_lockbox_flag(state)
+
+    def _refresh_lockbox_flag(self, state: RunState) -> None:
+        flag = self.query_one("#lockbox-flag", Static)
+        gap = state.lockbox_gap()
+        flag.display = gap is not None
+        if gap is not None:
+            evidence = gap.evidence
+            flag.update(
+                Text.assemble(
+                    ("⚠ lockbox gap  ", "bold"),
+                    f"selection {evidence['selection_gain']:+.4f} but lockbox {evidence['lockbox_gain']:+.4f} "
+                    f"over {len(evidence['selection']) - 1} accepted generation(s): ",
+                    ("adaptive overfitting of the lineage", "bold"),
+                )
+            )
 
     def _refresh_table(
         self, state: RunState, generation: int | None, changed: set[int] | None = None

@@ -1,4 +1,5 @@
-"""A small braille plot of the metric over generations: candidates, their parent, the best so far.
+"""A small braille plot of the metric over generations: candidates, their parent, the best so far,
+and the lineage's lockbox score (a held-out set no decision uses: it should rise with the best).
 
 Each cell holds 2×4 braille dots, so a 40-column plot shows 80 generations before points share a
 column; a 2,000-generation run is drawn by placing each generation at its scaled x position.
@@ -15,7 +16,7 @@ from review.state import SeriesPoint
 
 # Braille dot bits, indexed [row][column] within a 4×2 cell.
 DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
-LAYERS = ("candidate", "parent", "best")  # later layers win a shared cell's colour
+LAYERS = ("candidate", "parent", "lockbox", "best")  # later layers win a shared cell's colour
 LABEL_WIDTH = 8
 
 
@@ -33,7 +34,7 @@ class MetricPlot(Widget):
     def render(self) -> Text:
         width = max(4, self.size.width - LABEL_WIDTH)
         height = max(2, self.size.height - 1)
-        values = [v for p in self.points for v in (p.candidate, p.parent, p.best) if v is not None]
+        values = [v for p in self.points for layer in LAYERS if (v := getattr(p, layer)) is not None]
         if not values:
             return Text(f"{self.metric_name}: waiting for the baseline…", style="dim")
         low, high = min(values), max(values)
@@ -57,7 +58,7 @@ class MetricPlot(Widget):
                 dot_x = round(point.generation / last_generation * (width * 2 - 1))
                 dot_y = round((high - value) / (high - low) * (height * 4 - 1))
                 if layer != "candidate" and previous is not None:
-                    # parent and best are steps: they hold their value until the next generation
+                    # parent, lockbox and best are steps: they hold their value until the next generation
                     for step_x in range(previous[0] + 1, dot_x):
                         dot(step_x, previous[1], layer)
                 dot(dot_x, dot_y, layer)
@@ -65,6 +66,7 @@ class MetricPlot(Widget):
         styles = {
             "candidate": self._color("accent", "#ffa62b"),
             "parent": self._color("foreground-muted", "#808080"),
+            "lockbox": self._color("primary", "#0178d4"),
             "best": self._color("success", "#4ebf71"),
         }
         text = Text(no_wrap=True, overflow="crop")
@@ -78,6 +80,8 @@ class MetricPlot(Widget):
         text.append(" " * LABEL_WIDTH, style="dim")
         text.append("● candidate ", style=styles["candidate"])
         text.append("● parent ", style=styles["parent"])
+        if any(point.lockbox is not None for point in self.points):
+            text.append("● lockbox ", style=styles["lockbox"])
         text.append("● best", style=styles["best"])
         text.append(f"   gen 0…{self.points[-1].generation}", style="dim")
         return text

@@ -40,6 +40,8 @@ class Gen:
     tests_failed: int = 0
     claimed: str | None = None
     verdict: Verdict | None = field(default=None, repr=False)
+    lockbox: list[float] | None = None
+    """Per-seed lockbox score; None: not scored."""
 
 
 def protected_diff() -> str:
@@ -68,6 +70,7 @@ def standard_generations() -> list[Gen]:
             "Train longer by raising the step budget",
             protected_diff(),
             [0.31, 0.30, 0.32],
+            lockbox=[0.29, 0.30, 0.28],
             decision="queue",
             by="human:alice",
             reason="skipped: left in the review queue for later",
@@ -77,12 +80,14 @@ def standard_generations() -> list[Gen]:
             "Add hand-made features for the student",
             big_diff(),
             [0.18, 0.17, 0.19],
+            lockbox=[0.15, 0.14, 0.16],
             claimed="small gain from richer inputs",
         ),
         Gen(
             "Widen the training input range to match the held-out range",
             better_diff(),
             [0.66, 0.65, 0.67],
+            lockbox=[0.64, 0.65, 0.63],
             claimed="R² from 0.15 to about 0.6",
         ),
         Gen(
@@ -124,8 +129,31 @@ class ChainWriter:
         self.path.write_text("\n".join(self.lines) + "\n", encoding="utf-8")
 
 
+def lockbox_generations(lockbox_follows: bool) -> list[Gen]:
+    """Three accepted candidates whose selection metric rises 0.15 → 0.60; the lockbox rises with
+    it (`lockbox_follows`) or stays flat, which is adaptive overfitting of the lineage."""
+    gens = []
+    for index, value in enumerate((0.30, 0.45, 0.60), start=1):
+        lockbox = value - 0.02 if lockbox_follows else 0.15 + 0.005 * index
+        gens.append(
+            Gen(
+                f"tune the learning rate, step {index}",
+                lr_diff(),
+                [value, value + 0.005, value - 0.005],
+                lockbox=[lockbox, lockbox + 0.005, lockbox - 0.005],
+                decision="accept",
+            )
+        )
+    return gens
+
+
 def evaluation(
-    parent: str, diff: str, metric: list[float] | None, failure: str | None = None, failed: int = 0
+    parent: str,
+    diff: str,
+    metric: list[float] | None,
+    failure: str | None = None,
+    failed: int = 0,
+    lockbox: list[float] | None = None,
 ) -> Evaluation:
     return Evaluation(
         parent_commit=parent,
@@ -146,6 +174,9 @@ def evaluation(
         ),
         metric=MetricResult(name="r2", direction="higher", per_seed=dict(enumerate(metric)))
         if metric
+        else None,
+        lockbox=MetricResult(name="r2", direction="higher", per_seed=dict(enumerate(lockbox)))
+        if lockbox and metric
         else None,
         seeds=[0, 1, 2],
         resources=Resources(wall_s=14.2, cpu_s=11.8, peak_memory_mb=96.0, overhead_s=1.3),
@@ -177,14 +208,14 @@ def write_run(run_dir: Path, gens: list[Gen], planned: int | None = None, finish
             "baseline_commit": head,
         },
     )
-    parent = evaluation(head, "", [0.15, 0.16, 0.14])
+    parent = evaluation(head, "", [0.15, 0.16, 0.14], lockbox=[0.14, 0.15, 0.13])
     chain.append("baseline", {"commit": head, "evaluation": parent.model_dump(mode="json")}, 0)
     cached_verdicts: dict[str, Verdict] = {}
     for number, gen in enumerate(gens, start=1):
         proposal = Proposal(
             diff=gen.diff, rationale=gen.rationale, claimed_effect=gen.claimed, proposer="offline"
         )
-        measured = evaluation(head, gen.diff, gen.metric, gen.failure, gen.tests_failed)
+        measured = evaluation(head, gen.diff, gen.metric, gen.failure, gen.tests_failed, gen.lockbox)
         key = f"{diff_sha256(gen.diff)}{gen.metric}{gen.failure}"
         verdict = gen.verdict or cached_verdicts.get(key) or policy.check(proposal, measured, parent)
         cached_verdicts[key] = verdict
@@ -205,7 +236,10 @@ def write_run(run_dir: Path, gens: list[Gen], planned: int | None = None, finish
                     "commit", {"commit": f"{number:040x}", "parent": head, "tag": f"gen-{number}"}, number
                 )
     if finished:
-        chain.append("run_finished", {"status": "completed", "reason": "", "accepted": 0, "head": head})
+        accepted = sum(1 for gen in gens if gen.decision == "accept")
+        chain.append(
+            "run_finished", {"status": "completed", "reason": "", "accepted": accepted, "head": head}
+        )
     chain.save()
     return run_dir
 

@@ -13,7 +13,7 @@ from review.app import make_app
 from review.screens.change import ChangeScreen
 from review.screens.queue import QueueScreen
 from tests.review.helpers import wait_until
-from tests.review.synthetic import standard_generations, write_run
+from tests.review.synthetic import lockbox_generations, standard_generations, write_run
 
 
 @pytest.fixture
@@ -83,3 +83,16 @@ def test_help_overlay(snap_compare, run_dir: Path) -> None:  # type: ignore[no-u
         await pilot.pause()
 
     assert snap_compare(make_app("review", run_dir=run_dir), terminal_size=(110, 34), run_before=run_before)
+
+
+def test_run_screen_lockbox_gap_80x24(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "1740819600 +0000")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "1740819600 +0000")
+    run_dir = write_run(tmp_path / "run", lockbox_generations(lockbox_follows=False))
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_until(pilot, lambda: bool(pilot.app.all_events), what="the trajectory")
+        await pilot.pause()
+
+    app = make_app("replay", trajectory=run_dir / "trajectory.jsonl")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

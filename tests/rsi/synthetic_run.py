@@ -10,7 +10,9 @@ from rsi.trajectory import TrajectoryWriter
 from tests.conftest import TARGET
 
 
-def evaluation(parent: str, mean: float, diff_sha: str = "d" * 64, failed: int = 0) -> Evaluation:
+def evaluation(
+    parent: str, mean: float, diff_sha: str = "d" * 64, failed: int = 0, lockbox: float | None = None
+) -> Evaluation:
     return Evaluation(
         parent_commit=parent,
         diff_sha256=diff_sha,
@@ -19,14 +21,24 @@ def evaluation(parent: str, mean: float, diff_sha: str = "d" * 64, failed: int =
         failure="tests_failed" if failed else None,
         tests=TestResult(exit_code=1 if failed else 0, passed=42 - failed, failed=failed),
         metric=MetricResult(name="r2", direction="higher", per_seed={0: mean - 0.01, 1: mean + 0.01}),
+        lockbox=MetricResult(name="r2", direction="higher", per_seed={0: lockbox - 0.005, 1: lockbox + 0.005})
+        if lockbox is not None
+        else None,
         seeds=[0, 1],
     )
 
 
 def write_run(
-    run_dir: Path, outcomes: list[tuple[float, str]], proposer: str = "offline", dollars: float = 0.0
+    run_dir: Path,
+    outcomes: list[tuple[float, str]],
+    proposer: str = "offline",
+    dollars: float = 0.0,
+    lockbox: list[float] | None = None,
 ) -> RunConfig:
-    """A run whose generation i has metric outcomes[i][0] and decision outcomes[i][1]."""
+    """A run whose generation i has metric outcomes[i][0] and decision outcomes[i][1].
+
+    With `lockbox`, the baseline's lockbox score is lockbox[0] and generation i's is lockbox[i].
+    """
     config = RunConfig(target=TARGET, run_dir=run_dir, generations=len(outcomes), proposer=proposer)  # type: ignore[arg-type]
     config.save()
     with TrajectoryWriter.open(run_dir / "trajectory.jsonl", run_id=config.run_id) as writer:
@@ -35,7 +47,14 @@ def write_run(
         )
         parent, best = "c0" * 20, 0.15
         writer.append(
-            "baseline", {"commit": parent, "evaluation": evaluation("", best).model_dump(mode="json")}, 0
+            "baseline",
+            {
+                "commit": parent,
+                "evaluation": evaluation("", best, lockbox=lockbox[0] if lockbox else None).model_dump(
+                    mode="json"
+                ),
+            },
+            0,
         )
         for generation, (mean, decided) in enumerate(outcomes, start=1):
             writer.append(
@@ -50,7 +69,8 @@ def write_run(
                 usage=Usage(dollars=dollars, model_calls=1 if dollars else 0),
             )
             writer.append("proposal", proposal.model_dump(mode="json"), generation)
-            writer.append("evaluation", evaluation(parent, mean).model_dump(mode="json"), generation)
+            measured = evaluation(parent, mean, lockbox=lockbox[generation] if lockbox else None)
+            writer.append("evaluation", measured.model_dump(mode="json"), generation)
             findings = (
                 [] if mean > best else [Finding(rule_id="metric-improves", verdict="deny", message="no gain")]
             )

@@ -22,7 +22,8 @@ def test_report_of_one_run(tmp_path: Path) -> None:
     assert (run_dir / "metric.png").read_bytes().startswith(PNG_MAGIC)
     assert "![r2 over generations](metric.png)" in text
     assert (
-        "| 1 | 1 file(s) +1 -1: config.py | 42/42 | 0.6000 ± 0.0141 | allow | — | **accept** (policy)" in text
+        "| 1 | 1 file(s) +1 -1: config.py | 42/42 | 0.6000 ± 0.0141 | — | allow | — | **accept** (policy)"
+        in text
     )
     assert "| 2 |" in text and "metric-improves" in text and "reject (policy)" in text
     assert "accepted 1, rejected 1, queued 1" in text
@@ -83,3 +84,47 @@ def test_rsi_report_command(tmp_path: Path) -> None:
         check=False,
     )
     assert missing.returncode == 2 and "trajectory.jsonl here" in " ".join(missing.stderr.split())
+
+
+OVERFIT = [(0.40, "accept"), (0.30, "reject"), (0.60, "accept"), (0.80, "accept")]
+
+
+def test_report_flags_a_lineage_whose_lockbox_stays_flat(tmp_path: Path) -> None:
+    write_run(tmp_path / "r", OVERFIT, lockbox=[0.15, 0.30, 0.50, 0.15, 0.16])
+    data = load_run(tmp_path / "r")
+    assert [g for g, _ in data.lineage] == [0, 1, 3, 4]
+    assert data.lockbox_gap is not None and data.first_flagged() == 3
+    text = write_report(tmp_path / "r").read_text()
+    assert "> **Warning: adaptive overfitting of the lineage.** over 3 accepted generation(s)" in text
+    assert "| 2 | 1 file(s) +1 -1: config.py | 42/42 | 0.3000 ± 0.0141 | 0.5000 ± 0.0071 |" in text
+    assert "## Lockbox" in text
+    assert "| 4 | 0.8000 ± 0.0141 | 0.1600 ± 0.0071 | +0.6500 | +0.0100 | +0.6400 |" in text
+    assert "**Warning [integrity.lockbox-gap]: adaptive overfitting of the lineage.**" in text
+    assert "(first flagged at generation 3)" in text
+    assert "- lockbox means: 0.1500, 0.3000, 0.1500, 0.1600" in text
+    assert (tmp_path / "r" / "metric.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_report_does_not_flag_a_lockbox_that_rises_with_the_selection(tmp_path: Path) -> None:
+    write_run(tmp_path / "r", OVERFIT, lockbox=[0.15, 0.38, 0.20, 0.57, 0.76])
+    assert load_run(tmp_path / "r").lockbox_gap is None
+    text = write_report(tmp_path / "r").read_text()
+    assert "Warning" not in text
+    assert "| 4 | 0.8000 ± 0.0141 | 0.7600 ± 0.0071 | +0.6500 | +0.6100 | +0.0400 |" in text
+    assert "No adaptive overfitting flagged: the lockbox follows the selection set." in text
+
+
+def test_report_of_a_run_without_lockbox_scores(tmp_path: Path) -> None:
+    write_run(tmp_path / "r", [(0.6, "accept")])
+    text = write_report(tmp_path / "r").read_text()
+    assert "No lockbox scores were recorded for this run." in text and "Warning" not in text
+
+
+def test_compare_states_each_runs_final_lockbox_and_flag(tmp_path: Path) -> None:
+    write_run(tmp_path / "overfit", OVERFIT, lockbox=[0.15, 0.30, 0.50, 0.15, 0.16])
+    write_run(tmp_path / "honest", OVERFIT, lockbox=[0.15, 0.38, 0.20, 0.57, 0.76])
+    text = write_comparison([tmp_path / "overfit", tmp_path / "honest"], tmp_path / "cmp").read_text()
+    assert "| 0.1500 | 0.1600 | **flagged** |" in text
+    assert "| 0.1500 | 0.7600 | — |" in text
+    assert "- overfit: over 3 accepted generation(s) the selection r2 gained +0.6500" in text
+    assert "- honest" not in text
