@@ -120,7 +120,9 @@ class ReviewApp(App[RunSummary | None]):
         config = self.settings.config
         assert config is not None
         if config.review == "human":
-            reviewer: Reviewer = HumanReviewer(self._candidate_waiting, by=self.by)
+            reviewer: Reviewer = HumanReviewer(
+                self._candidate_waiting, by=self.by, review_denials=config.human_reviews_denials
+            )
         else:
             reviewer = PolicyReviewer(config.review)
         self.reviewer = reviewer

@@ -30,8 +30,12 @@ def human_name() -> str:
 
 
 class HumanReviewer:
-    def __init__(self, on_waiting: Callable[[Candidate], None], by: str | None = None) -> None:
+    def __init__(
+        self, on_waiting: Callable[[Candidate], None], by: str | None = None, review_denials: bool = True
+    ) -> None:
         self.on_waiting = on_waiting
+        self.review_denials = review_denials
+        """False: a policy deny is rejected by the policy at once (a human could only reject it)."""
         self.by = by or human_name()
         self._answers: queue.Queue[Decision] = queue.Queue(maxsize=1)
         self._lock = threading.Lock()
@@ -39,6 +43,8 @@ class HumanReviewer:
         self._closed = False
 
     def decide(self, candidate: Candidate) -> Decision:
+        if candidate.verdict.verdict == "deny" and not self.review_denials:
+            return Decision(decision="reject", by="policy", reason=candidate.verdict.reasons())
         with self._lock:
             if self._closed:
                 return self._left_for_later()

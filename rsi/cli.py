@@ -90,6 +90,12 @@ def run(
         ),
     ] = None,
     headless: Annotated[bool, typer.Option(help="No TUI: print progress, let the policy decide.")] = False,
+    review_denials: Annotated[
+        bool,
+        typer.Option(
+            help="In the TUI, stop at policy-denied candidates too (default: the policy rejects them)."
+        ),
+    ] = False,
     max_wall: Annotated[float | None, typer.Option(help="Wall-time budget in seconds.")] = None,
     max_dollars: Annotated[float | None, typer.Option(help="Model spend budget in dollars.")] = None,
     image: Annotated[str | None, typer.Option(help="Sandbox image (default: the target's rsi.toml).")] = None,
@@ -122,6 +128,7 @@ def run(
         proposer_seed=proposer_seed,
         seeds=list(range(seeds)),
         review=review or ("human" if tui else "auto"),  # type: ignore[arg-type]
+        human_reviews_denials=review_denials,
         max_wall_s=max_wall,
         max_dollars=max_dollars,
         checkpoints=CheckpointConfig(

@@ -103,6 +103,9 @@ class RunConfig(BaseModel):
     """A shipped policy name (default, strict) or a path to a policy YAML."""
     review: Literal["auto", "queue", "strict", "human"] = "auto"
     """Who decides: the policy (auto), nobody until morning (queue), stop at first review (strict), the TUI (human)."""
+    human_reviews_denials: bool = False
+    """In the review app, stop at candidates the policy denied too (they can only be rejected or
+    skipped). By default the policy rejects them itself; they stay visible in the run's list."""
     max_wall_s: float | None = None
     """Stop starting new generations after this many seconds."""
     max_dollars: float | None = None

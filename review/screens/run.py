@@ -215,7 +215,7 @@ class RunScreen(Screen[None]):
                 table.add_row(*cells, key=str(g))
             elif self._shown[g] != plain:
                 for (column, _), value in zip(COLUMNS, cells, strict=True):
-                    table.update_cell(str(g), column, value)
+                    table.update_cell(str(g), column, value, update_width=True)
             self._shown[g] = plain
 
     # -- actions ---------------------------------------------------------------------------

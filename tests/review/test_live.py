@@ -37,6 +37,7 @@ def test_live_run_reject_skip_accept_and_deny_cannot_be_accepted(docker_client, 
         seeds=[0],
         heldout_size=300,
         review="human",
+        human_reviews_denials=True,
         sandbox=SandboxConfig(image=IMAGE),
     )
 
