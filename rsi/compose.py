@@ -54,18 +54,18 @@ def load_class(registry: dict[str, str], name: str, what: str) -> Any:
 def make_backend(config: RunConfig, spec: TargetSpec) -> Backend:
     backend_class = load_class(BACKENDS, config.backend, "backend")
     image = config.sandbox.image or spec.sandbox.image
-    return backend_class(config.sandbox, image=image, run_id=config.run_id)  # type: ignore[no-any-return]
+    return backend_class(config.sandbox, image=image, run_id=config.run_id)
 
 
 def make_proposer(config: RunConfig, backend: Backend) -> Proposer:
     proposer_class = load_class(PROPOSERS, config.proposer, "proposer")
     if config.proposer == "offline":
-        return proposer_class(seed=config.proposer_seed)  # type: ignore[no-any-return]
+        return proposer_class(seed=config.proposer_seed)
     if config.proposer == "replay":
         if config.replay_from is None:
             raise ConfigError("the replay proposer needs a trajectory to replay (--replay-from TRAJ).")
-        return proposer_class(config.replay_from, backend=backend)  # type: ignore[no-any-return]
-    return proposer_class(config.claude, backend=backend)  # type: ignore[no-any-return]
+        return proposer_class(config.replay_from, backend=backend)
+    return proposer_class(config.claude, backend=backend)
 
 
 def make_policy(config: RunConfig, spec: TargetSpec) -> LoadedPolicy:
