@@ -17,7 +17,9 @@ from tests.conftest import IMAGE
 def test_docker_session_round_trips_a_binary_file(docker_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "ws").mkdir()
     data = os.urandom(150_000)  # more than one write chunk
-    with DockerBackend(SandboxConfig(), image=IMAGE, run_id="test-files").open(tmp_path / "ws", None, "f") as s:
+    with DockerBackend(SandboxConfig(), image=IMAGE, run_id="test-files").open(
+        tmp_path / "ws", None, "f"
+    ) as s:
         s.write_file("/workspace/blob.bin", data)
         assert s.read_file("/workspace/blob.bin") == data
         assert s.exec("stat -c %U blob.bin", 10).output.strip() != "root"
