@@ -350,10 +350,7 @@ class AnthropicModel:
                     extra_body=extra_body,
                 )
                 # A malformed reply (say, a tool input that is not an object) is kept as sent, quietly.
-                try:
-                    return response.model_dump(mode="json", exclude_none=True, warnings=False)
-                except UnicodeEncodeError:  # a lone surrogate in the reply's JSON: see plain_text
-                    return plain_text(response.model_dump(exclude_none=True, warnings=False))
+                return response.model_dump(mode="json", exclude_none=True, warnings=False)
             except anthropic.APIStatusError as exc:
                 if exc.status_code not in RETRYABLE_STATUS and exc.status_code < 500:
                     raise self._refused(exc) from exc
