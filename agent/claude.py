@@ -145,10 +145,10 @@ class AgentRun:
         while (limit := self._limit_hit(state)) is None:
             state.steps += 1
             self.progress("agent", state.details(summary=f"asking {self.config.model} (step {state.steps})"))
-            reply = self.model(request_for(state.messages), state.steps)
+            reply = plain_text(self.model(request_for(state.messages), state.steps))
             usage = usage_of(reply, self.price)
             state.usage = state.usage + usage
-            content = list(reply.get("content") or [])
+            content = reply.get("content")
             state.transcript.append(
                 {
                     "kind": "response",
@@ -161,8 +161,9 @@ class AgentRun:
                     "elapsed_s": round(time.monotonic() - state.started, 3),
                 }
             )
-            state.messages.append({"role": "assistant", "content": content})
-            tool_uses = [block for block in content if block.get("type") == "tool_use"]
+            blocks = content_blocks(content)
+            state.messages.append({"role": "assistant", "content": blocks})
+            tool_uses = [block for block in blocks if block.get("type") == "tool_use"]
             if not tool_uses:
                 if nudged:
                     return "no_submit"
@@ -236,11 +237,11 @@ class AgentRun:
     @staticmethod
     def _unsubmitted_rationale(state: _RunState, stop: str) -> str:
         said = [
-            block.get("text", "")
+            block["text"]
             for entry in state.transcript
             if entry.get("kind") == "response"
-            for block in entry.get("content", [])
-            if block.get("type") == "text" and block.get("text", "").strip()
+            for block in content_blocks(entry.get("content"))
+            if block.get("type") == "text" and isinstance(block.get("text"), str) and block["text"].strip()
         ]
         last = said[-1].strip().replace("\n", " ")[:300] if said else "no explanation given"
         return f"stopped before submitting ({stop} limit or no submit): {last}"
@@ -263,6 +264,33 @@ class _RunState:
 
     def details(self, **extra: Any) -> dict[str, Any]:
         return {"label": self.label, "generation": self.generation, "step": self.steps, **extra}
+
+
+def plain_text(value: Any) -> Any:
+    """`value` with every string made encodable: JSON may carry lone surrogates ("\\udcff"), which no
+    file, shell or record can hold; they become their escape sequence, visible to the model."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", errors="backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {plain_text(key): plain_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_text(item) for item in value]
+    return value
+
+
+def content_blocks(content: Any) -> list[dict[str, Any]]:
+    """The blocks of a reply's content that are blocks at all.
+
+    The API always sends a list of objects; a recorded reply (replayed from an edited trajectory)
+    may hold anything, and what is not an object can be no tool call to answer.
+    """
+    if not isinstance(content, list):
+        return []
+    return [block for block in content if isinstance(block, dict)]
 
 
 def system_blocks() -> list[dict[str, Any]]:

@@ -107,7 +107,18 @@ def _text(tool_input: dict[str, Any], key: str, required: bool = True) -> str:
         return ""
     if not isinstance(value, str):
         raise ToolInputError(f"parameter {key!r} must be a string (got {type(value).__name__}).")
-    return value
+    return _encodable(value, f"parameter {key!r}")
+
+
+def _encodable(text: str, what: str) -> str:
+    """JSON can carry lone surrogates (an escaped "\\udcff"); no shell or file can hold them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ToolInputError(
+            f"{what} is not valid Unicode text ({exc.reason} at character {exc.start}); send plain UTF-8."
+        ) from None
+    return text
 
 
 class ExplorationWorkspace:
@@ -255,6 +266,7 @@ class ExplorationWorkspace:
     def _insert(self, path: str, line: Any, text: Any) -> str:
         if not isinstance(line, int) or not isinstance(text, str):
             raise ToolInputError("insert needs insert_line (an integer) and insert_text (a string).")
+        _encodable(text, "insert_text")
         lines = self._read(path).splitlines(keepends=True)
         if not 0 <= line <= len(lines):
             raise ToolInputError(f"insert_line {line} is outside 0..{len(lines)} for {path}.")

@@ -173,13 +173,16 @@ def evaluate(
     log_dir: Annotated[
         Path | None, typer.Option(help="Where full phase logs are kept (default: a new temp dir).")
     ] = None,
+    with_parent: Annotated[
+        bool,
+        typer.Option(help="Measure the unpatched parent first, as the loop does (enables the budget check)."),
+    ] = False,
 ) -> None:
-    """Evaluate one diff against the target exactly as the loop would."""
-    from rsi.compose import make_backend
+    """Evaluate one diff against the target exactly as the loop would (held-out and lockbox sets,
+    integrity checks)."""
+    from rsi.compose import make_backend, make_evaluator
     from rsi.config import RunConfig
     from rsi.target import TargetSpec
-    from sandbox.evaluate import TrustedEvaluator
-    from sandbox.heldout import load_heldout
     from sandbox.lineage import Lineage
 
     diff = read_patch(patch)
@@ -198,14 +201,16 @@ def evaluate(
         chosen.remove_orphans()
         logs = (log_dir or Path(tempfile.mkdtemp(prefix="rsi-evaluate-logs-"))).resolve()
         lineage = Lineage.create(Path(tmp) / "lineage", config.target)
-        heldout = load_heldout(spec.metric.heldout, heldout_seed, config.heldout_size)
 
         def progress(phase: str, details: dict[str, Any]) -> None:
             if not as_json:
                 extra = f" seed {details['index']}/{details['of']}" if "index" in details else ""
-                errors.print(f"[dim]… {phase}{extra}[/dim]")
+                errors.print(f"[dim]… {details.get('label', '')} {phase}{extra}[/dim]")
 
-        evaluator = TrustedEvaluator(spec, lineage, chosen, heldout, config.seeds, logs, progress=progress)
+        evaluator = make_evaluator(config, spec, lineage, chosen, progress=progress, log_dir=logs)
+        if with_parent and diff.strip():
+            # The loop always knows the parent's measurement; the budget check compares against it.
+            evaluator.evaluate(lineage.head(), "", label="parent")
         result = evaluator.evaluate(lineage.head(), diff, label="evaluate")
     if not as_json:
         errors.print(f"[dim]full logs: {logs / 'evaluate'}[/dim]")
@@ -217,10 +222,12 @@ def evaluate(
 
 
 def print_evaluation(result: Any) -> None:
+    from rich.markup import escape
+
     table = Table(show_header=False, box=None)
     table.add_row("status", "[green]ok[/green]" if result.ok else f"[red]{result.failure}[/red]")
     if result.failure_detail:
-        table.add_row("detail", result.failure_detail[:800])
+        table.add_row("detail", escape(result.failure_detail[:800]))
     if result.tests:
         t = result.tests
         table.add_row(
@@ -234,6 +241,13 @@ def print_evaluation(result: Any) -> None:
         "resources",
         f"wall {r.wall_s:.1f}s, cpu {r.cpu_s}s, peak {r.peak_memory_mb} MB, sandbox overhead {r.overhead_s}s",
     )
+    if result.lockbox:
+        table.add_row("lockbox", f"{result.lockbox.summary()}  (recorded, never used for a decision)")
+    if result.integrity:
+        for finding in result.integrity:
+            table.add_row("integrity", f"[yellow]{finding.rule_id}[/yellow] {escape(finding.message)}")
+    else:
+        table.add_row("integrity", "no findings")
     table.add_row("backend", f"{result.backend} {(result.image or '')[:19]}")
     console.print(table)
 

@@ -15,7 +15,7 @@ from typing import Any
 from policies.engine import LoadedPolicy, load_policy, resolve_policy_path
 from rsi import __version__
 from rsi.config import RunConfig
-from rsi.contracts import Proposer, Reviewer
+from rsi.contracts import ProgressCallback, Proposer, Reviewer
 from rsi.errors import ConfigError
 from rsi.loop import GenerationLoop, NullObserver, Observer, RunParts
 from rsi.target import TargetSpec
@@ -54,22 +54,54 @@ def load_class(registry: dict[str, str], name: str, what: str) -> Any:
 def make_backend(config: RunConfig, spec: TargetSpec) -> Backend:
     backend_class = load_class(BACKENDS, config.backend, "backend")
     image = config.sandbox.image or spec.sandbox.image
-    return backend_class(config.sandbox, image=image, run_id=config.run_id)  # type: ignore[no-any-return]
+    return backend_class(config.sandbox, image=image, run_id=config.run_id)
 
 
 def make_proposer(config: RunConfig, backend: Backend) -> Proposer:
     proposer_class = load_class(PROPOSERS, config.proposer, "proposer")
     if config.proposer == "offline":
-        return proposer_class(seed=config.proposer_seed)  # type: ignore[no-any-return]
+        return proposer_class(seed=config.proposer_seed)
     if config.proposer == "replay":
         if config.replay_from is None:
             raise ConfigError("the replay proposer needs a trajectory to replay (--replay-from TRAJ).")
-        return proposer_class(config.replay_from, backend=backend)  # type: ignore[no-any-return]
-    return proposer_class(config.claude, backend=backend)  # type: ignore[no-any-return]
+        return proposer_class(config.replay_from, backend=backend)
+    return proposer_class(config.claude, backend=backend)
 
 
 def make_policy(config: RunConfig, spec: TargetSpec) -> LoadedPolicy:
     return load_policy(resolve_policy_path(config.policy), target=spec)
+
+
+def make_evaluator(
+    config: RunConfig,
+    spec: TargetSpec,
+    lineage: Lineage,
+    backend: Backend,
+    progress: ProgressCallback | None = None,
+    log_dir: Path | None = None,
+) -> TrustedEvaluator:
+    """The trusted evaluator exactly as a run uses it: selection set, lockbox and integrity checks.
+
+    `rsi run` and `rsi evaluate` both build theirs here, so a one-off evaluation measures (and
+    flags) a patch the way the loop would.
+    """
+    heldout = load_heldout(spec.metric.heldout, seed=config.heldout_seed, size=config.heldout_size)
+    lockbox = load_heldout(
+        spec.metric.heldout, seed=config.lockbox_seed, size=config.lockbox_size or config.heldout_size
+    )
+    return TrustedEvaluator(
+        spec,
+        lineage,
+        backend,
+        heldout,
+        config.seeds,
+        log_dir=log_dir or config.run_dir / "logs",
+        test_timeout_s=config.test_timeout_s,
+        progress=progress,
+        parallel=config.parallel,
+        lockbox=lockbox,
+        integrity=config.integrity,
+    )
 
 
 def make_reviewer(config: RunConfig) -> Reviewer:
@@ -105,24 +137,9 @@ def build_run(
             )
         config.save()
         lineage = Lineage.create(lineage_path, config.target)
-    heldout = load_heldout(spec.metric.heldout, seed=config.heldout_seed, size=config.heldout_size)
-    lockbox = load_heldout(
-        spec.metric.heldout, seed=config.lockbox_seed, size=config.lockbox_size or config.heldout_size
-    )
     live = observer or NullObserver()
-    evaluator = TrustedEvaluator(
-        spec,
-        lineage,
-        backend,
-        heldout,
-        config.seeds,
-        log_dir=config.run_dir / "logs",
-        test_timeout_s=config.test_timeout_s,
-        progress=live.on_progress,
-        parallel=config.parallel,
-        lockbox=lockbox,
-        integrity=config.integrity,
-    )
+    evaluator = make_evaluator(config, spec, lineage, backend, progress=live.on_progress)
+    heldout, lockbox = evaluator.heldout, evaluator.lockbox
     proposer = make_proposer(config, backend)
     if hasattr(proposer, "progress"):  # the agent reports its tool calls live
         proposer.progress = live.on_progress
@@ -151,7 +168,7 @@ def build_run(
                 "name": heldout.name,
                 "seed": heldout.seed,
                 "size": len(heldout.labels),
-                "lockbox": {"seed": lockbox.seed, "size": len(lockbox.labels)},
+                "lockbox": {"seed": config.lockbox_seed, "size": len(lockbox.labels) if lockbox else 0},
             },
             "integrity": config.integrity.model_dump(mode="json"),
             "versions": {"rsi": __version__, "python": platform.python_version()},

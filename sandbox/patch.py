@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from unidiff import PatchSet
+from unidiff import PatchedFile, PatchSet
 from unidiff.errors import UnidiffParseError
 
 from rsi.errors import PatchError
@@ -90,7 +90,7 @@ def parse_diff(diff: str, allow_binary: bool = False, allow_mode_changes: bool =
     return changes
 
 
-def _file_change(patched, allow_binary: bool, allow_mode_changes: bool) -> FileChange:  # type: ignore[no-untyped-def]
+def _file_change(patched: PatchedFile, allow_binary: bool, allow_mode_changes: bool) -> FileChange:
     source = _strip_prefix(patched.source_file)
     target = _strip_prefix(patched.target_file)
     path = check_relative_path(target or source or "")

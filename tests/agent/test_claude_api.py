@@ -236,3 +236,17 @@ def test_model_max_tokens_and_temperature_are_configurable() -> None:
         propose(api, model="claude-opus-5-5", max_tokens=1234, temperature=0.3)
     sent = api.requests[0]
     assert (sent["model"], sent["max_tokens"], sent["temperature"]) == ("claude-opus-5-5", 1234, 0.3)
+
+
+def test_lone_surrogates_in_a_reply_are_made_plain_text() -> None:
+    # JSON may escape a lone surrogate ("\udcff"); no file, shell or trajectory line can hold one.
+    script = [
+        reply(text("thinking \udcff"), tool_use("bash\ud800", {"\udcff": "x"})),
+        submit_reply("done \udcff"),
+    ]
+    with FakeMessagesAPI(script) as api:
+        proposal = propose(api)
+    assert proposal.stop_reason == "submitted" and proposal.rationale == "done \\udcff"
+    results = api.requests[1]["messages"][-1]["content"]
+    assert results[0]["is_error"] and "unknown tool 'bash\\\\ud800'" in results[0]["content"]
+    proposal.model_dump_json()  # recordable

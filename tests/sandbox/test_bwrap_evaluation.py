@@ -78,9 +78,7 @@ def test_held_out_labels_are_never_visible(evaluator: TrustedEvaluator) -> None:
     code = hostile.label_scanner(evaluator.heldout.labels[:4].tobytes().hex())
     result = evaluator.evaluate(evaluator.lineage.head(), hostile.inject_into_train(code), label="labels")
     assert result.ok, result.failure_detail
-    assert (
-        "heldout: []" in Path(result.phases[1].log_file or "").read_text()
-    )  # inputs appear only during predict
+    assert "heldout: []" in Path(result.phases[1].log_file or "").read_text()  # inputs only at predict
 
 
 def test_no_cgroup_is_left_behind(evaluator: TrustedEvaluator) -> None:
