@@ -324,6 +324,15 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout
 
 
+def _inside_tree_only(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """The `data` filter, except that what it refuses (a link out of the tree, a device) is left out
+    of the proposal instead of ending the generation: such a change could never be applied anyway."""
+    try:
+        return tarfile.data_filter(member, path)
+    except tarfile.FilterError:
+        return None
+
+
 def diff_trees(parent_tree: Path, workspace_tar: bytes) -> str:
     """Diff a tar of the explored workspace against the parent tree, ignoring caches and artefacts."""
     with tempfile.TemporaryDirectory(prefix="rsi-diff-") as tmp:
@@ -339,7 +348,7 @@ def diff_trees(parent_tree: Path, workspace_tar: bytes) -> str:
                 shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
         try:
             with tarfile.open(fileobj=io.BytesIO(workspace_tar)) as archive:
-                archive.extractall(repo, filter="data")
+                archive.extractall(repo, filter=_inside_tree_only)
         except (tarfile.TarError, OSError) as exc:
             raise SandboxError(
                 f"the exploration workspace could not be read back ({exc}); a link pointing outside the "

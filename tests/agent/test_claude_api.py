@@ -250,3 +250,23 @@ def test_lone_surrogates_in_a_reply_are_made_plain_text() -> None:
     results = api.requests[1]["messages"][-1]["content"]
     assert results[0]["is_error"] and "unknown tool 'bash\\\\ud800'" in results[0]["content"]
     proposal.model_dump_json()  # recordable
+
+
+def test_a_link_out_of_the_workspace_is_left_out_of_the_proposal(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from agent.tools import diff_trees
+
+    (tmp_path / "a.py").write_text("x = 1\n")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        data = b"x = 2\n"
+        info = tarfile.TarInfo("./a.py")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("./leak")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        archive.addfile(link)
+    diff = diff_trees(tmp_path, buffer.getvalue())
+    assert "+x = 2" in diff and "leak" not in diff
