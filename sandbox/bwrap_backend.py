@@ -39,13 +39,11 @@ from rsi.errors import SandboxError
 from sandbox.base import (
     SANDBOX_PATH,
     WORKDIR,
-    ExecResult,
     SandboxConfig,
     UsageSample,
     pid_alive,
-    write_file_via_exec,
 )
-from sandbox.channel import DRIVER_ARGV, DriverChannel
+from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_PREFIX = "rsi-bwrap-"
@@ -155,7 +153,8 @@ class PipeStream:
         return os.read(fd, 65536)
 
 
-class BwrapSession:
+class BwrapSession(ChannelSession):
+    ready_timeout_s = 60.0
     backend = "bwrap"
 
     def __init__(
@@ -211,33 +210,6 @@ class BwrapSession:
             f"bwrap exited with code {code}{': ' + errors if errors else ''}. An outside process "
             "killed it, or the candidate killed the harness shell."
         )
-
-    def wait_ready(self) -> None:
-        code, log = self.channel.wait_ready(timeout_s=60)
-        if code != 0:
-            raise SandboxError(f"could not copy the workspace into the sandbox (exit {code}): {log[-500:]}")
-
-    def exec(self, command: str, timeout_s: float, cwd: str = WORKDIR) -> ExecResult:
-        outcome = self.channel.run(command, timeout_s, cwd)
-        seconds = max(1, round(timeout_s))
-        return ExecResult(
-            exit_code=outcome.exit_code,
-            output=outcome.output.decode("utf-8", errors="replace"),
-            duration_s=outcome.duration_s,
-            timed_out=outcome.exit_code in (124, 137) and outcome.duration_s >= seconds - 0.5,
-            disk_full=outcome.disk_full,
-        )
-
-    def write_file(self, path: str, data: bytes) -> None:
-        write_file_via_exec(self, path, data)
-
-    def read_file(self, path: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
-        data = self.channel.read_file(path, max_bytes)
-        if data is None:
-            raise SandboxError(f"could not read {path} from the sandbox: no such readable file")
-        if len(data) > max_bytes:
-            raise SandboxError(f"{path} in the sandbox is larger than {max_bytes} bytes; not read.")
-        return data
 
     def usage(self) -> UsageSample:
         return self.cgroup.usage() if self.cgroup is not None else UsageSample()

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rsi.errors import SandboxError
+from sandbox.base import ExecResult, write_file_via_exec
 
 LOG_LIMIT_BYTES = 1024 * 1024
 STAGE_LOG_LIMIT_BYTES = 64 * 1024
@@ -184,3 +185,38 @@ class DriverChannel:
 
 
 DRIVER_ARGV = ["sh", "-c", DRIVER]
+
+
+class ChannelSession:
+    """What every channel-driven session does the same way, whatever runs the driver."""
+
+    channel: DriverChannel
+    ready_timeout_s: float = 120.0
+
+    def wait_ready(self) -> None:
+        code, log = self.channel.wait_ready(timeout_s=self.ready_timeout_s)
+        if code != 0:
+            raise SandboxError(f"could not copy the workspace into the sandbox (exit {code}): {log[-500:]}")
+
+    def exec(self, command: str, timeout_s: float, cwd: str = "/workspace") -> ExecResult:
+        outcome = self.channel.run(command, timeout_s, cwd)
+        seconds = max(1, round(timeout_s))
+        return ExecResult(
+            exit_code=outcome.exit_code,
+            output=outcome.output.decode("utf-8", errors="replace"),
+            duration_s=outcome.duration_s,
+            timed_out=outcome.exit_code in (124, 137) and outcome.duration_s >= seconds - 0.5,
+            disk_full=outcome.disk_full,
+        )
+
+    def write_file(self, path: str, data: bytes) -> None:
+        write_file_via_exec(self, path, data)  # type: ignore[arg-type]
+
+    def read_file(self, path: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
+        """Read a file out of the sandbox through the driver (works on tmpfs, costs no engine call)."""
+        data = self.channel.read_file(path, max_bytes)
+        if data is None:
+            raise SandboxError(f"could not read {path} from the sandbox: no such readable file")
+        if len(data) > max_bytes:
+            raise SandboxError(f"{path} in the sandbox is larger than {max_bytes} bytes; not read.")
+        return data

@@ -26,14 +26,12 @@ from sandbox.base import (
     SANDBOX_LABEL,
     SANDBOX_PATH,
     WORKDIR,
-    ExecResult,
     SandboxConfig,
     UsageSample,
     owner_labels,
     pid_alive,
-    write_file_via_exec,
 )
-from sandbox.channel import DRIVER_ARGV, DriverChannel
+from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 ENGINE_HELP = (
@@ -97,7 +95,7 @@ class AttachStream:
             self.raw.close()
 
 
-class DockerSession:
+class DockerSession(ChannelSession):
     backend = "docker"
 
     def __init__(self, api: docker.APIClient, container_id: str, stream: AttachStream, config: SandboxConfig):
@@ -159,36 +157,6 @@ class DockerSession:
             f"OOM-killed {state.get('OOMKilled')}): the engine or an outside process stopped it, or "
             "the candidate killed the harness shell."
         )
-
-    # -- commands --------------------------------------------------------------------------
-
-    def wait_ready(self) -> None:
-        code, log = self.channel.wait_ready(timeout_s=120)
-        if code != 0:
-            raise SandboxError(f"could not copy the workspace into the sandbox (exit {code}): {log[-500:]}")
-
-    def exec(self, command: str, timeout_s: float, cwd: str = WORKDIR) -> ExecResult:
-        outcome = self.channel.run(command, timeout_s, cwd)
-        seconds = max(1, round(timeout_s))
-        return ExecResult(
-            exit_code=outcome.exit_code,
-            output=outcome.output.decode("utf-8", errors="replace"),
-            duration_s=outcome.duration_s,
-            timed_out=outcome.exit_code in (124, 137) and outcome.duration_s >= seconds - 0.5,
-            disk_full=outcome.disk_full,
-        )
-
-    def write_file(self, path: str, data: bytes) -> None:
-        write_file_via_exec(self, path, data)
-
-    def read_file(self, path: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
-        """Read a file out of the sandbox through the driver (works on tmpfs, costs no engine call)."""
-        data = self.channel.read_file(path, max_bytes)
-        if data is None:
-            raise SandboxError(f"could not read {path} from the sandbox: no such readable file")
-        if len(data) > max_bytes:
-            raise SandboxError(f"{path} in the sandbox is larger than {max_bytes} bytes; not read.")
-        return data
 
     # -- measurement -----------------------------------------------------------------------
 
