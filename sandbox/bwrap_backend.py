@@ -244,12 +244,14 @@ class BwrapBackend:
                 argv += ["--ro-bind", directory, directory]
         for etc_file in ETC_FILES:
             argv += ["--ro-bind-try", etc_file, etc_file]
-        prefix, binds = python_prefixes(cfg)
-        for bound in binds:
-            argv += ["--ro-bind", str(bound), str(bound)]
         argv += ["--proc", "/proc", "--dev", "/dev"]
         argv += ["--size", str(cfg.workspace_mb * 2**20), "--perms", "0755", "--tmpfs", WORKDIR]
         argv += ["--size", str(cfg.tmp_mb * 2**20), "--perms", "1777", "--tmpfs", "/tmp"]
+        # After the tmpfs mounts, so a Python environment that lives under /tmp (a checkout there)
+        # is bound on top of the scratch space instead of being hidden by it.
+        prefix, binds = python_prefixes(cfg)
+        for bound in binds:
+            argv += ["--ro-bind", str(bound), str(bound)]
         argv += ["--ro-bind", str(workspace.resolve()), "/src"]
         if heldout is not None:
             argv += ["--ro-bind", str(heldout.resolve()), "/heldout"]

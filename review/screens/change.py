@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from policies.engine import improvement
@@ -25,6 +25,7 @@ from review.queue import GenerationRecord
 from review.screens.run import STATUS_COLOR, VERDICT_COLOR, RunScreen
 from review.state import RunState
 from review.widgets.diffview import DiffView
+from review.widgets.header import RsiHeader
 from rsi.contracts import Finding, MetricResult
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ class ChangeScreen(Screen[None]):
         return self.rsi.state
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield RsiHeader()
         yield Static(id="change-title")
         with Horizontal(id="change-body"):
             yield DiffView(id="diff")

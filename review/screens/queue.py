@@ -9,9 +9,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Static
 
 from review.screens.run import VERDICT_COLOR
+from review.widgets.header import RsiHeader
 
 if TYPE_CHECKING:
     from review.app import ReviewApp
@@ -33,7 +34,7 @@ class QueueScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield RsiHeader()
         yield Static(id="queue-title")
         table: DataTable[object] = DataTable(id="queue", cursor_type="row", zebra_stripes=True)
         table.add_column("gen", key="gen")

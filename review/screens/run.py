@@ -15,9 +15,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Static
 
 from review.state import ReplayStates, RunState, event_summary
+from review.widgets.header import RsiHeader
 from review.widgets.plot import MetricPlot
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ class RunScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield RsiHeader()
         yield Static(id="now")
         yield Static(id="budget")
         yield Static(id="lockbox-flag")
