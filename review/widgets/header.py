@@ -17,7 +17,9 @@ from textual.widgets._header import HeaderTitle
 
 
 class RsiHeader(Header):
-    def _on_mount(self, _: Mount) -> None:
+    def _on_mount(self, event: Mount) -> None:
+        event.prevent_default()  # Header's own handler registers the racy watchers; this replaces it
+
         async def set_title() -> None:
             with contextlib.suppress(NoMatches, NoScreen):
                 self.query_one(HeaderTitle).update(self.format_title())
