@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from policies.engine import improvement
+from policies.rules.evaluation import gain_and_noise
 from rsi.config import CheckpointConfig
 from rsi.contracts import Candidate
 
@@ -38,15 +38,15 @@ def candidate_checkpoint(config: CheckpointConfig, candidate: Candidate) -> Chec
     parent = candidate.parent_evaluation.metric if candidate.parent_evaluation else None
     if config.metric_jump_spreads is None or metric is None or parent is None:
         return None
-    spread = max(metric.std, parent.std, config.min_spread)
-    jump = improvement(metric, parent) / spread
+    gain, spread = gain_and_noise(metric, parent, config.min_spread)
+    jump = gain / spread
     if jump <= config.metric_jump_spreads:
         return None
     return Checkpoint(
         key=f"metric_jump:{candidate.generation}",
         kind="metric_jump",
         message=(
-            f"generation {candidate.generation}: {metric.name} improved by {improvement(metric, parent):+.4f} "
+            f"generation {candidate.generation}: {metric.name} improved by {gain:+.4f} "
             f"({jump:.1f} spreads of {spread:.4f}; threshold {config.metric_jump_spreads:g})"
         ),
     )

@@ -43,6 +43,11 @@ def improvement(candidate: MetricResult, parent: MetricResult) -> float:
     return delta if candidate.direction == "higher" else -delta
 
 
+def gain_and_noise(candidate: MetricResult, parent: MetricResult, floor: float = 0.0) -> tuple[float, float]:
+    """The signed gain over the parent and the noise it is judged against: the larger seed spread."""
+    return improvement(candidate, parent), max(candidate.std, parent.std, floor)
+
+
 class EvaluationRule(Rule):
     needs_evaluation = True
 
@@ -145,8 +150,7 @@ class MetricImprovesRule(EvaluationRule):
         candidate, parent = ctx.evaluation, ctx.parent
         if candidate is None or candidate.metric is None or parent is None or parent.metric is None:
             return []
-        gain = improvement(candidate.metric, parent.metric)
-        noise = max(candidate.metric.std, parent.metric.std)
+        gain, noise = gain_and_noise(candidate.metric, parent.metric)
         needed = max(self.params.min_spreads * noise, self.params.min_delta)
         if gain <= needed:
             return [
@@ -180,8 +184,7 @@ class MetricJumpRule(EvaluationRule):
         candidate, parent = ctx.evaluation, ctx.parent
         if candidate is None or candidate.metric is None or parent is None or parent.metric is None:
             return []
-        gain = improvement(candidate.metric, parent.metric)
-        noise = max(candidate.metric.std, parent.metric.std, self.params.min_noise)
+        gain, noise = gain_and_noise(candidate.metric, parent.metric, self.params.min_noise)
         limit = self.params.max_spreads * noise
         if gain > limit and gain >= self.params.min_gain:
             spreads = gain / noise if noise > 0 else float("inf")
