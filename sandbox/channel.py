@@ -31,14 +31,14 @@ END_OF_REQUEST = b"__RSI_END__"
 
 DRIVER = r"""
 exec 2>/dev/null
-mkdir -p /tmp/.rsi
-rsi_log=/tmp/.rsi/command.log
+# Plain files in /tmp (no directory to make: one exec fewer per sandbox).
+rsi_log=/tmp/.rsi-command.log
 rsi_stage() {
   c=0
-  if [ -d /src ]; then cp -R /src/. /workspace/ >/tmp/.rsi/stage.log 2>&1 || c=$?; else : >/tmp/.rsi/stage.log; fi
+  if [ -d /src ]; then cp -R /src/. /workspace/ >/tmp/.rsi-stage.log 2>&1 || c=$?; else : >/tmp/.rsi-stage.log; fi
   # `[ -s ]` is a builtin: a clean copy (empty log) costs no fork to size and send its log.
-  n=0; [ -s /tmp/.rsi/stage.log ] && n=$(tail -c __STAGE_LIMIT__ /tmp/.rsi/stage.log | wc -c)
-  printf '\n\036RSI ready %s %s\n' "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi/stage.log
+  n=0; [ -s /tmp/.rsi-stage.log ] && n=$(tail -c __STAGE_LIMIT__ /tmp/.rsi-stage.log | wc -c)
+  printf '\n\036RSI ready %s %s\n' "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
 }
 rsi_now() { read rsi_up rsi_idle </proc/uptime; }
 rsi_full() {
