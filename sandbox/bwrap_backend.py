@@ -127,14 +127,16 @@ class CgroupLimits:
 
     def remove(self) -> None:
         for path in self.paths.values():
-            for _ in range(50):  # processes of a killed sandbox take a moment to leave the cgroup
+            # Processes of a killed sandbox take a moment (usually a few ms) to leave the cgroup:
+            # poll finely, up to a second in all.
+            for _ in range(500):
                 try:
                     path.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
-                    time.sleep(0.02)
+                    time.sleep(0.002)
 
 
 class PipeStream:
