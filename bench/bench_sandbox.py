@@ -6,7 +6,7 @@ out, score, remove the sandbox) minus the same commands run as bare host subproc
 a null target (commands that do nothing but copy a predictions file) so the difference is all
 sandbox. Throughput runs the bundled target's real work, K candidates at once vs one at a time.
 
-    python bench/bench_sandbox.py [--repeat 5] [--seeds 3] [--candidates 4]
+    python bench/bench_sandbox.py [--repeat 5] [--seeds 3] [--candidates 4] [--backends bwrap]
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def overhead_rows(args: argparse.Namespace, work: Path) -> list[tuple[str, str, 
     target = null_target(work / "null-target")
     bare = median_of(args.repeat, lambda i: bare_run(target, args.seeds, work))
     rows = [("bare subprocess", f"{bare * 1000:.0f} ms", "(the floor)", "")]
-    for name in ("docker", "bwrap"):
+    for name in args.backends:
         try:
             backend = make_backend(name, args.image)
         except RsiError as exc:
@@ -143,7 +143,7 @@ def overhead_rows(args: argparse.Namespace, work: Path) -> list[tuple[str, str, 
 def throughput_rows(args: argparse.Namespace, work: Path) -> list[tuple[str, str, str, str]]:
     rows = []
     k = args.parallel or os.cpu_count() or 1
-    for name in ("docker", "bwrap"):
+    for name in args.backends:
         try:
             backend = make_backend(name, args.image)
         except RsiError:
@@ -186,6 +186,12 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=None, help="K (default: CPU cores)")
     parser.add_argument("--image", default=os.environ.get("RSI_TEST_IMAGE", "rsi-sandbox:latest"))
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--backends",
+        type=lambda text: [name for name in text.split(",") if name],
+        default=["docker", "bwrap"],
+        help="comma-separated backends to measure (default: docker,bwrap)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rsi-bench-") as tmp:
         work = Path(tmp)

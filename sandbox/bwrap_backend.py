@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import secrets
 import select
 import shutil
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rsi.errors import SandboxError
@@ -125,14 +127,16 @@ class CgroupLimits:
 
     def remove(self) -> None:
         for path in self.paths.values():
-            for _ in range(50):  # processes of a killed sandbox take a moment to leave the cgroup
+            # Processes of a killed sandbox take a moment (usually a few ms) to leave the cgroup:
+            # poll finely, up to a second in all.
+            for _ in range(500):
                 try:
                     path.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
-                    time.sleep(0.02)
+                    time.sleep(0.002)
 
 
 class PipeStream:
@@ -215,6 +219,28 @@ class BwrapSession(ChannelSession):
         return self.cgroup.usage() if self.cgroup is not None else UsageSample()
 
 
+def child_setup(procs_files: list[str], rlimits: list[tuple[int, int]]) -> Callable[[], None]:
+    """What the forked child does before it execs bwrap: join the session's cgroups, set rlimits.
+
+    Done in the child itself (no `sh`/`prlimit` exec in between), so nothing of the sandbox ever
+    runs outside its cgroups: if a join fails the child exits and Popen raises. Only plain system
+    calls here, as the child of a possibly threaded process must not take Python-level locks.
+    """
+
+    def setup() -> None:
+        pid = str(os.getpid()).encode()
+        for procs in procs_files:
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, pid)
+            finally:
+                os.close(fd)
+        for limit, value in rlimits:
+            resource.setrlimit(limit, (value, value))
+
+    return setup
+
+
 class BwrapBackend:
     name = "bwrap"
 
@@ -271,23 +297,22 @@ class BwrapBackend:
             argv += ["--setenv", key, value]
         return [*argv, *DRIVER_ARGV]
 
-    def limits_argv(self) -> list[str]:
+    def rlimits(self) -> list[tuple[int, int]]:
         cfg = self.config
-        limits = ["prlimit", "--core=0", f"--cpu={cfg.max_lifetime_s}"]
-        limits.append(f"--fsize={max(cfg.workspace_mb, cfg.tmp_mb) * 2**20}")
+        limits = [
+            (resource.RLIMIT_CORE, 0),
+            (resource.RLIMIT_CPU, cfg.max_lifetime_s),
+            (resource.RLIMIT_FSIZE, max(cfg.workspace_mb, cfg.tmp_mb) * 2**20),
+        ]
         if not self.use_cgroups:
-            limits.append(f"--as={cfg.memory_mb * 2**20}")
-        return [*limits, "--"]
+            limits.append((resource.RLIMIT_AS, cfg.memory_mb * 2**20))
+        return limits
 
     def open(self, workspace: Path, heldout: Path | None, label: str) -> BwrapSession:
         cgroup = CgroupLimits(self.config, label) if self.use_cgroups else None
-        # Join the cgroups before bwrap starts, so nothing of the sandbox ever runs outside them.
-        join = 'for f in $RSI_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; exec "$@"'
-        env = {
-            "PATH": os.environ.get("PATH", SANDBOX_PATH),
-            "RSI_CGROUP_PROCS": " ".join(cgroup.procs_files() if cgroup else []),
-        }
-        argv = ["sh", "-c", join, "rsi-join", *self.limits_argv(), *self.bwrap_argv(workspace, heldout)]
+        env = {"PATH": os.environ.get("PATH", SANDBOX_PATH)}
+        argv = self.bwrap_argv(workspace, heldout)
+        setup = child_setup(cgroup.procs_files() if cgroup else [], self.rlimits())
         handle, stderr_name = tempfile.mkstemp(prefix="rsi-bwrap-", suffix=".err")
         try:
             process = subprocess.Popen(
@@ -297,8 +322,9 @@ class BwrapBackend:
                 stderr=handle,
                 env=env,
                 start_new_session=True,
+                preexec_fn=setup,
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             os.close(handle)
             if cgroup:
                 cgroup.remove()

@@ -31,13 +31,14 @@ END_OF_REQUEST = b"__RSI_END__"
 
 DRIVER = r"""
 exec 2>/dev/null
-mkdir -p /tmp/.rsi
-rsi_log=/tmp/.rsi/command.log
+# Plain files in /tmp (no directory to make: one exec fewer per sandbox).
+rsi_log=/tmp/.rsi-command.log
 rsi_stage() {
   c=0
-  if [ -d /src ]; then cp -R /src/. /workspace/ >/tmp/.rsi/stage.log 2>&1 || c=$?; else : >/tmp/.rsi/stage.log; fi
-  n=$(tail -c __STAGE_LIMIT__ /tmp/.rsi/stage.log | wc -c)
-  printf '\n\036RSI ready %s %s\n' "$c" "$n"; tail -c "$n" /tmp/.rsi/stage.log
+  if [ -d /src ]; then cp -R /src/. /workspace/ >/tmp/.rsi-stage.log 2>&1 || c=$?; else : >/tmp/.rsi-stage.log; fi
+  # `[ -s ]` is a builtin: a clean copy (empty log) costs no fork to size and send its log.
+  n=0; [ -s /tmp/.rsi-stage.log ] && n=$(tail -c __STAGE_LIMIT__ /tmp/.rsi-stage.log | wc -c)
+  printf '\n\036RSI ready %s %s\n' "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
 }
 rsi_now() { read rsi_up rsi_idle </proc/uptime; }
 rsi_full() {
@@ -59,7 +60,7 @@ rsi_exec() {
   kill -9 -1
   rsi_now; e=$rsi_up
   full=0; [ "$c" = 0 ] || rsi_full
-  n=$(wc -c <"$rsi_log"); n=${n:-0}; [ "$n" -gt __LOG_LIMIT__ ] && n=__LOG_LIMIT__
+  n=0; [ -s "$rsi_log" ] && n=$(wc -c <"$rsi_log"); n=${n:-0}; [ "$n" -gt __LOG_LIMIT__ ] && n=__LOG_LIMIT__
   printf '\n\036RSI end %s %s %s %s %s %s\n' "$1" "$c" "$s" "$e" "$full" "$n"
   [ "$n" -gt 0 ] && tail -c "$n" "$rsi_log"
 }

@@ -9,8 +9,10 @@ generation as one commit (the metric and the decision in its message, a `gen-N` 
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import tarfile
+import threading
 from pathlib import Path
 
 import git
@@ -20,6 +22,9 @@ from sandbox.patch import apply_diff
 
 BRANCH = "lineage"
 IGNORED = shutil.ignore_patterns(".git", "__pycache__", "*.pyc", ".pytest_cache", ".venv", ".ruff_cache")
+FULL_SHA = re.compile(r"[0-9a-f]{40}")
+ARCHIVE_CACHE_SIZE = 8
+"""Commits whose archives stay in memory (parents of recent generations; a target is small)."""
 AUTHOR = git.Actor("rsi-sandbox", "rsi-sandbox@localhost")
 
 
@@ -30,6 +35,8 @@ class Lineage:
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
             raise ConfigError(f"{path}: not a lineage repository (no git repository there).") from exc
         self.path = path
+        self._archives: dict[str, bytes] = {}
+        self._cache_lock = threading.Lock()
 
     @classmethod
     def create(cls, path: Path, source: Path) -> Lineage:
@@ -53,12 +60,29 @@ class Lineage:
     def export(self, commit: str, into: Path) -> Path:
         """Write the files of `commit` into a fresh directory (no .git), and return it."""
         into.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        self.repo.archive(buffer, commit, format="tar")
-        buffer.seek(0)
-        with tarfile.open(fileobj=buffer) as archive:
+        with tarfile.open(fileobj=io.BytesIO(self._archive(commit))) as archive:
             archive.extractall(into, filter="data")
         return into
+
+    def _archive(self, commit: str) -> bytes:
+        """The tar of a commit's files; kept for full commit ids (immutable), so the parent that
+        every candidate of a generation starts from costs one `git archive`, not one each."""
+        if not FULL_SHA.fullmatch(commit):
+            return self._run_archive(commit)
+        with self._cache_lock:
+            cached = self._archives.get(commit)
+        if cached is None:
+            cached = self._run_archive(commit)
+            with self._cache_lock:
+                self._archives[commit] = cached
+                while len(self._archives) > ARCHIVE_CACHE_SIZE:
+                    self._archives.pop(next(iter(self._archives)))
+        return cached
+
+    def _run_archive(self, commit: str) -> bytes:
+        buffer = io.BytesIO()
+        self.repo.archive(buffer, commit, format="tar")
+        return buffer.getvalue()
 
     def commit_candidate(self, diff: str, generation: int, message: str) -> str:
         """Apply an accepted diff on the branch head and commit it, atomically: all or nothing."""

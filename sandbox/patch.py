@@ -156,19 +156,16 @@ def apply_diff(
     args = ["git", "apply", "--whitespace=nowarn"]
     # Never let git discover an enclosing repository: paths would be taken relative to its root.
     env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(workdir.resolve().parent)}
-    check = subprocess.run(
-        [*args, "--check", "-"], input=text, cwd=workdir, capture_output=True, text=True, check=False, env=env
-    )
-    if check.returncode != 0:
-        detail = check.stderr.strip().splitlines()
-        raise PatchError(
-            "patch does not apply cleanly to the parent: "
-            + ("; ".join(detail[:4]) or "git apply --check failed")
-            + ". Regenerate the diff against the parent commit."
-        )
+    # One call: without --reject, `git apply` checks every hunk before it writes anything, so a
+    # patch that does not apply leaves the tree untouched (no separate --check pass needed).
     done = subprocess.run(
         [*args, "-"], input=text, cwd=workdir, capture_output=True, text=True, check=False, env=env
     )
     if done.returncode != 0:
-        raise PatchError(f"git apply failed after a clean check: {done.stderr.strip()[:500]}")
+        detail = done.stderr.strip().splitlines()
+        raise PatchError(
+            "patch does not apply cleanly to the parent: "
+            + ("; ".join(detail[:4]) or "git apply failed")
+            + ". Regenerate the diff against the parent commit."
+        )
     _reject_outward_symlinks(workdir)
