@@ -146,15 +146,36 @@ PATH_WRITE_METHODS = {
 PATH_TYPES = ("pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "Path", "PurePath")
 
 
-class CodeAddedParams(Params):
-    categories: list[CategoryName] = Field(
-        default_factory=lambda: [c for c in CategoryName.__args__ if c != "seeding"]  # type: ignore[attr-defined]
-    )
-    """Which categories of added code are findings (see CATEGORIES in policies/rules/code.py)."""
+class PythonFilesParams(Params):
     paths: list[str] = Field(default_factory=lambda: ["*.py"])
     """gitignore-style patterns of the files inspected."""
     exclude: list[str] = Field(default_factory=list)
     """gitignore-style patterns of files not inspected (e.g. tooling scripts)."""
+
+
+class PythonFilesRule(Rule):
+    """A rule that reads the new content of changed Python files chosen by `paths`/`exclude`."""
+
+    params: PythonFilesParams
+
+    def setup(self) -> None:
+        self.files = compile_globs(self.params.paths, "params.paths")
+        self.excluded = compile_globs(self.params.exclude, "params.exclude")
+
+    def inspected(self, view: FileView) -> bool:
+        return (
+            view.is_python
+            and view.change.status != "deleted"
+            and self.files.match_file(view.path)
+            and not self.excluded.match_file(view.path)
+        )
+
+
+class CodeAddedParams(PythonFilesParams):
+    categories: list[CategoryName] = Field(
+        default_factory=lambda: [c for c in CategoryName.__args__ if c != "seeding"]  # type: ignore[attr-defined]
+    )
+    """Which categories of added code are findings (see CATEGORIES in policies/rules/code.py)."""
     seeding_paths: list[str] = Field(
         default_factory=lambda: ["predict.py", "eval*.py", "evaluate*.py", "score*.py", "metric*.py"]
     )
@@ -166,24 +187,15 @@ class CodeAddedParams(Params):
 
 
 @rule_type
-class CodeAddedRule(Rule):
+class CodeAddedRule(PythonFilesRule):
     kind = "code_added"
     summary = "Python AST of added/changed code: network, processes, eval/exec, ctypes, dynamic imports, env, outside writes, seeding"
     Params = CodeAddedParams
     params: CodeAddedParams
 
     def setup(self) -> None:
-        self.files = compile_globs(self.params.paths, "params.paths")
-        self.excluded = compile_globs(self.params.exclude, "params.exclude")
+        super().setup()
         self.seeding_files = compile_globs(self.params.seeding_paths, "params.seeding_paths")
-
-    def inspected(self, view: FileView) -> bool:
-        return (
-            view.is_python
-            and view.change.status != "deleted"
-            and self.files.match_file(view.path)
-            and not self.excluded.match_file(view.path)
-        )
 
     def check(self, ctx: CheckContext) -> list[Finding]:
         findings: list[Finding] = []
@@ -359,7 +371,7 @@ Severity = Literal["LOW", "MEDIUM", "HIGH"]
 SEVERITY_RANK = {"UNDEFINED": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3}
 
 
-class BanditParams(Params):
+class BanditParams(PythonFilesParams):
     min_severity: Severity = "MEDIUM"
     """Findings below this bandit severity are dropped."""
     min_confidence: Severity = "MEDIUM"
@@ -368,33 +380,17 @@ class BanditParams(Params):
     """Verdict per bandit severity (e.g. {HIGH: deny, MEDIUM: review}); unlisted ones use the rule's."""
     skip: list[str] = Field(default_factory=lambda: ["B101", "B311"])
     """bandit test ids not run (assert_used and pseudo-random generators are normal in ML code)."""
-    paths: list[str] = Field(default_factory=lambda: ["*.py"])
-    """gitignore-style patterns of the files scanned."""
-    exclude: list[str] = Field(default_factory=list)
-    """gitignore-style patterns of files not scanned."""
 
 
 @rule_type
-class BanditRule(Rule):
+class BanditRule(PythonFilesRule):
     kind = "bandit"
     summary = "the bandit security linter on the changed files' new content; findings on changed lines only"
     Params = BanditParams
     params: BanditParams
 
-    def setup(self) -> None:
-        self.files = compile_globs(self.params.paths, "params.paths")
-        self.excluded = compile_globs(self.params.exclude, "params.exclude")
-
     def check(self, ctx: CheckContext) -> list[Finding]:
-        views = [
-            v
-            for v in ctx.files
-            if v.is_python
-            and v.change.status != "deleted"
-            and v.added_lines
-            and self.files.match_file(v.path)
-            and not self.excluded.match_file(v.path)
-        ]
+        views = [v for v in ctx.files if v.added_lines and self.inspected(v)]
         if not views:
             return []
         with tempfile.TemporaryDirectory(prefix="rsi-bandit-") as tmp:
