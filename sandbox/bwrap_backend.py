@@ -32,7 +32,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -176,17 +175,9 @@ class BwrapSession(ChannelSession):
             PipeStream(process).send, PipeStream(process).receive, self._describe_end
         )
         self._closed = False
-        self._lifetime = threading.Timer(config.max_lifetime_s, self._kill)
-        self._lifetime.daemon = True
-        self._lifetime.start()
+        self._bound_lifetime(config.max_lifetime_s)
 
-    def __enter__(self) -> BwrapSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _kill(self) -> None:
+    def _end_now(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, 9)
 
@@ -195,7 +186,7 @@ class BwrapSession(ChannelSession):
             return
         self._closed = True
         self._lifetime.cancel()
-        self._kill()
+        self._end_now()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
         for pipe in (self.process.stdin, self.process.stdout):

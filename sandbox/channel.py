@@ -18,8 +18,10 @@ A record on the wire: "\\n\\x1eRSI <kind> <fields...> <n>\\n" followed by exactl
 from __future__ import annotations
 
 import shlex
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Self
 
 from rsi.errors import SandboxError
 from sandbox.base import ExecResult, write_file_via_exec
@@ -193,6 +195,26 @@ class ChannelSession:
 
     channel: DriverChannel
     ready_timeout_s: float = 120.0
+    _lifetime: threading.Timer
+
+    def _bound_lifetime(self, seconds: float) -> None:
+        """A hard bound on the sandbox's life, even if the harness itself hangs."""
+        self._lifetime = threading.Timer(seconds, self._end_now)
+        self._lifetime.daemon = True
+        self._lifetime.start()
+
+    def _end_now(self) -> None:
+        """Stop the sandbox at once (the lifetime bound ran out)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def wait_ready(self) -> None:
         code, log = self.channel.wait_ready(timeout_s=self.ready_timeout_s)

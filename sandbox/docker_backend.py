@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -106,18 +105,9 @@ class DockerSession(ChannelSession):
         self.config = config
         self.channel = DriverChannel(stream.send, stream.receive, self._describe_end)
         self._closed = False
-        # A hard bound on the sandbox's life even if the harness itself hangs.
-        self._lifetime = threading.Timer(config.max_lifetime_s, self._expire)
-        self._lifetime.daemon = True
-        self._lifetime.start()
+        self._bound_lifetime(config.max_lifetime_s)
 
     # -- lifecycle -------------------------------------------------------------------------
-
-    def __enter__(self) -> DockerSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """End the sandbox. Idle: end the driver's input, and the engine removes the container
@@ -141,7 +131,7 @@ class DockerSession(ChannelSession):
                 pass  # not gone in time: remove it by force below
         remove_container(self.api, self.container_id)
 
-    def _expire(self) -> None:
+    def _end_now(self) -> None:
         with contextlib.suppress(docker.errors.DockerException, OSError):
             self.api.kill(self.container_id)
 
