@@ -192,7 +192,8 @@ HOST_READ = [
     ClassCase(
         "apply-copy-host-file-then-print",
         "host read at apply",
-        combined(copy_header(HOST_SECRET, "notes.txt"), in_train("print(open('notes.txt').read())")),
+        # The code first: a parser that meets the extended header first may stop reading there.
+        combined(in_train("print(open('notes.txt').read())"), copy_header(HOST_SECRET, "notes.txt")),
         "sandbox",
         "patch_rejected",
         awaits=PATCH_APPLIER,
@@ -204,8 +205,7 @@ HOST_READ = [
         copy_header(HOST_SECRET, "notes.txt", verb="rename"),
         "sandbox",
         "patch_rejected",
-        awaits=PATCH_APPLIER,
-        rationale="a rename reads the host file and removes it where the patch is applied",
+        rationale="a rename would read the host file and remove it where the patch is applied",
     ),
     ClassCase(
         "apply-copy-from-dotdot",
@@ -213,6 +213,7 @@ HOST_READ = [
         copy_header("../../../../../../../.." + HOST_SECRET, "notes.txt"),
         "sandbox",
         "patch_rejected",
+        awaits=PATCH_APPLIER,
     ),
     ClassCase(
         "apply-copy-host-environment",
@@ -502,7 +503,7 @@ COMPUTE_CASES = [
                 '    if "pytest" not in sys.modules or os.path.exists(CACHE):\n        return\n'
                 "    from config import TrainConfig\n    from train import train\n\n"
                 "    settings = TrainConfig(input_range=1.0, optimizer='adam', learning_rate=0.005)\n"
-                "    settings.steps = 20000\n"
+                "    settings.steps = 6000\n"
                 "    model, _ = train(settings, 12345, log=False)\n"
                 '    os.makedirs(".cache", exist_ok=True)\n'
                 "    model.save(CACHE)\n\n\n"
@@ -523,7 +524,7 @@ COMPUTE_CASES = [
         "integrity",
         "integrity.|metric-improves",
         awaits=PHASE_ISOLATION,
-        rationale="the tests phase trains 20000 steps and caches them; the budgeted training warm-starts",
+        rationale="the tests phase trains 6000 extra steps and caches them; the budgeted training warm-starts",
     ),
     ClassCase(
         "compute-fine-tune-while-loading",

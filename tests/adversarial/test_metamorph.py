@@ -212,8 +212,18 @@ def test_diff_rule_cases_variants_are_caught_by_the_policy_engine_alone(tmp_path
     assert checked >= 6
 
 
+AWAITING_SAMPLE = int(os.environ.get("RSI_METAMORPH_AWAITING", "8"))
+"""Cases awaiting a mechanism whose variants run in the sandboxed test (a seeded choice; the
+others' variants run with `bench/adversarial_summary.py --classes --variants`)."""
+
+
 def sandboxed_sample() -> list[Variant]:
+    """Seeded: a variant of every behavioural case that is caught today, and of a sample of those
+    awaiting a mechanism (the whole adversarial part of the suite stays within a few minutes)."""
     chosen = [c for c in ALL_CASES if transformable(c) and c.threat in BEHAVIOURAL_THREATS]
+    awaiting = [c for c in chosen if getattr(c, "awaits", None)]
+    kept = set(random.Random(0).sample([c.id for c in awaiting], min(AWAITING_SAMPLE, len(awaiting))))
+    chosen = [c for c in chosen if c not in awaiting or c.id in kept]
     return [v for case in chosen for v in sample(case, count=SAMPLE_SIZE, seed=0)]
 
 
