@@ -16,6 +16,8 @@ its text), and the variant's diff is taken against the target again. Rewrites, c
     for variant in variants(case):          # every recipe, deterministic
         variant.diff, variant.recipe
     sample(case, count=1, seed=0)           # a seeded choice, for the sandboxed test
+
+    python -m tests.adversarial.metamorph OUT_DIR [--only CASE_ID ...]   # every variant as a .diff
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import ast
 import base64
 import builtins
 import codecs
+import copy
 import random
 import shutil
 import subprocess
@@ -369,21 +372,16 @@ def move_out(
     moved_name = helpers.fresh("impl")
     top_level = module_names(module)
     free = sorted(free_names(node) & top_level)
-    imports = [
-        ast.unparse(s)
-        for s in module.body
-        if isinstance(s, ast.Import) or (isinstance(s, ast.ImportFrom) and s.module != "__future__")
-    ]
-    imported = {
-        (a.asname or a.name).split(".")[0]
-        for s in module.body
-        if isinstance(s, ast.Import | ast.ImportFrom)
-        for a in s.names
-    }
-    lazy = [n for n in free if n not in imported]
+    # Every module-level name is looked up in the origin when the moved code runs, as it was before
+    # the move (a test that monkeypatches the origin module still reaches the moved code).
+    lazy = free
+    signature = copy.deepcopy(node.args)
+    for argument in ast.walk(signature):
+        if isinstance(argument, ast.arg):
+            argument.annotation = None  # evaluated where the function is defined: the new module
     moved = ast.FunctionDef(
         name=moved_name,
-        args=node.args,
+        args=signature,
         body=([ast.parse(f"from {origin} import {', '.join(lazy)}").body[0]] if lazy else []) + node.body,
         decorator_list=[],
         returns=None,
@@ -397,9 +395,7 @@ def move_out(
     extra[f"{folder}{new_module}.py"] = (
         '"""Helpers split out of '
         + relative
-        + '."""\n\n'
-        + "\n".join(imports)
-        + "\n\n\n"
+        + '."""\n\n\n'
         + ast.unparse(moved)
         + "\n"
         + ("\n\n" + helper_text + "\n" if helper_text else "")
@@ -438,3 +434,29 @@ def free_names(node: ast.FunctionDef) -> set[str]:
     used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     arguments = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
     return used - local_names(node) - arguments - set(dir(builtins))
+
+
+def main() -> int:
+    """Write every variant of every case as a diff file (for `rsi evaluate` or a review)."""
+    import argparse
+
+    from tests.adversarial.cases import CASES
+    from tests.adversarial.classes import CLASS_CASES
+
+    parser = argparse.ArgumentParser(description="Write the metamorphic variants of the adversarial cases.")
+    parser.add_argument("out", type=Path, help="directory for CASE~RECIPE.diff files")
+    parser.add_argument("--only", nargs="*", help="case ids (default: every case the rewrites can reach)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for case in [*CASES, *CLASS_CASES]:
+        if transformable(case) and (not args.only or case.id in args.only):
+            for variant in variants(case):
+                (args.out / f"{variant.id}.diff").write_text(variant.diff)
+                written += 1
+    print(f"{written} variant diffs in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
