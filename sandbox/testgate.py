@@ -61,6 +61,8 @@ GATE_OWNED_OPTIONS = (
 VALUE_OPTIONS = ("-k", "-m", "-W", "-r", "--tb", "--maxfail", "--durations", "--deselect", "--ignore")
 """Selection options that take a separate value (so that value is not a test path)."""
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+MAX_NOT_PASSED = 200
+"""Node ids kept in TestResult.not_passed (the counts stay exact); bounds what a record carries."""
 
 BOOTSTRAP = r"""
 import importlib.machinery, json, os, sys, tempfile
@@ -186,7 +188,10 @@ class TestGate:
         counts = {kind: sum(1 for o in outcomes.values() if o == kind) for kind in OUTCOMES}
         base.passed, base.failed = counts["passed"], counts["failed"]
         base.errors, base.skipped = counts["error"], counts["skipped"]
-        base.not_passed = {node: outcome for node, outcome in outcomes.items() if outcome != "passed"}
+        not_passed = [(node, outcome) for node, outcome in outcomes.items() if outcome != "passed"]
+        base.not_passed = dict(not_passed[:MAX_NOT_PASSED])
+        if len(not_passed) > MAX_NOT_PASSED:
+            base.not_passed["<more>"] = f"{len(not_passed) - MAX_NOT_PASSED} more not shown"
         if base.exit_code == 0 and exit_status != 0:
             base.exit_code = exit_status  # a failure either side reports is a failure
         return base
