@@ -201,9 +201,14 @@ def _test_dir(test_command: str, args: list[str]) -> str:
     """The one directory the selection's paths share: the protected test directory."""
     paths: list[str] = []
     skip_next = False
-    for word in args:
+    for index, word in enumerate(args):
         if skip_next:
             skip_next = False
+            continue
+        if word == "-p" and args[index + 1 : index + 2] and args[index + 1].startswith("no:"):
+            skip_next = True  # disabling a plugin is always safe
+            continue
+        if word.startswith("-pno:"):
             continue
         option = word.split("=", 1)[0]
         if option in GATE_OWNED_OPTIONS or (

@@ -313,3 +313,19 @@ def test_random_patches_give_the_same_tree_as_git_apply(
     if diff:
         _git(theirs, "apply", "--whitespace=nowarn", "-", stdin=diff)
     assert tree_id(theirs) == expected_tree
+
+
+def test_the_lineage_commit_uses_the_same_applier(
+    stage_and_secret: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from sandbox.lineage import Lineage
+
+    stage, secret = stage_and_secret
+    lineage = Lineage.create(tmp_path / "lineage", stage)
+    head = lineage.head()
+    with pytest.raises(PatchError) as caught:
+        lineage.commit_candidate(_copy_diff("copy", str(secret)), generation=1, message="steal")
+    assert SECRET not in str(caught.value)
+    assert lineage.head() == head and not (lineage.path / "stolen.txt").exists()
+    lineage.commit_candidate(file_diff("config.py", "lr = 0.01\n", "lr = 0.02\n"), generation=1, message="ok")
+    assert (lineage.path / "config.py").read_text() == "lr = 0.02\n" and lineage.head() != head

@@ -176,6 +176,7 @@ def test_fake_exit_without_a_report_is_an_error(evaluator: TrustedEvaluator) -> 
             "tests",
         ),
         ("python3 -m pytest tests/test_data.py::test_teacher", ["tests/test_data.py::test_teacher"], "tests"),
+        ("pytest -p no:randomly -q tests", ["-p", "no:randomly", "-q", "tests"], "tests"),
     ],
 )
 def test_pytest_commands_keep_their_selection(command: str, args: list[str], test_dir: str) -> None:
