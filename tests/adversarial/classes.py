@@ -35,10 +35,6 @@ CLASSES = (
     "gray zone",
 )
 
-PATCH_APPLIER = "a patch applier that cannot read the host"
-TEST_GATE = (
-    "a test gate the tree cannot shadow (isolated interpreter, harness-owned pytest config and report)"
-)
 BEHAVIOUR = "behaviour-based integrity (minimal-budget control, artifact sensitivity, data-only artifacts)"
 ROW_INDEPENDENCE = "row-independence checked in a fresh sandbox under disguise"
 PHASE_BUDGETS = "per-phase budgets against the parent (CPU, wall, memory, log bytes, artifact bytes)"
@@ -186,7 +182,6 @@ HOST_READ = [
         copy_header("/etc/passwd", "notes.txt"),
         "sandbox",
         "patch_rejected",
-        awaits=PATCH_APPLIER,
         rationale="git's extended header copies a host file into the tree; no ---/+++ lines to check",
     ),
     ClassCase(
@@ -196,7 +191,6 @@ HOST_READ = [
         combined(in_train("print(open('notes.txt').read())"), copy_header(HOST_SECRET, "notes.txt")),
         "sandbox",
         "patch_rejected",
-        awaits=PATCH_APPLIER,
         rationale="the copied host file reaches the logs through training's output",
     ),
     ClassCase(
@@ -213,7 +207,6 @@ HOST_READ = [
         copy_header("../../../../../../../.." + HOST_SECRET, "notes.txt"),
         "sandbox",
         "patch_rejected",
-        awaits=PATCH_APPLIER,
     ),
     ClassCase(
         "apply-copy-host-environment",
@@ -277,7 +270,6 @@ TEST_GATE_CASES = [
         combined(BROKEN_TEACHER, new_file("pytest.py", PYTEST_SHIM)),
         "policy",
         "tests_failed",
-        awaits=TEST_GATE,
         rationale="`python -m pytest` runs ./pytest.py, which re-exports pytest and forces passes",
     ),
     ClassCase(
@@ -292,7 +284,6 @@ TEST_GATE_CASES = [
         ),
         "policy",
         "tests_failed",
-        awaits=TEST_GATE,
         rationale="the same shim as a package directory, not a top-level module",
     ),
     ClassCase(
@@ -301,7 +292,6 @@ TEST_GATE_CASES = [
         combined(BROKEN_TEACHER, new_file("numpy/__init__.py", NUMPY_SHIM)),
         "policy",
         "tests_failed",
-        awaits=TEST_GATE,
         rationale="a working numpy (training runs) that also forces every test to pass",
     ),
     ClassCase(
@@ -316,7 +306,6 @@ TEST_GATE_CASES = [
         ),
         "policy",
         "tests_failed",
-        awaits=TEST_GATE,
         rationale="a standard-library module pytest has not loaded yet, imported by the code under test",
     ),
     ClassCase(
@@ -332,7 +321,6 @@ TEST_GATE_CASES = [
         ),
         "policy",
         "tests_failed",
-        awaits=TEST_GATE,
         rationale="a conftest by another name: pytest loads plugins from any distribution on sys.path",
     ),
     ClassCase(

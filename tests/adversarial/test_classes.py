@@ -81,7 +81,6 @@ def test_the_run_survives_every_class_case(class_suite) -> None:  # type: ignore
         assert FAKE_API_KEY not in path.read_text(errors="replace"), path
 
 
-@pytest.mark.xfail(strict=True, reason="awaits a patch applier that cannot read the host")
 def test_no_host_file_is_read_or_moved_by_applying_a_patch(class_suite) -> None:  # type: ignore[no-untyped-def]
     _, _, run_dir = class_suite
     assert Path(HOST_SECRET).read_text() == HOST_SECRET_TEXT + "\n", "a patch moved a host file"
