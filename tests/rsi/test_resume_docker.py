@@ -24,6 +24,7 @@ from rsi.resume import live_events
 from rsi.trajectory import Event, TrajectoryReader
 from sandbox.lineage import Lineage
 from tests.conftest import IMAGE, ROOT, TARGET
+from tests.sandbox import hostile
 
 pytestmark = pytest.mark.docker
 
@@ -88,7 +89,7 @@ def kill_in_evaluation(argv: list[str], run_dir: Path, docker_client, label: str
             return False
         run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
         found = docker_client.containers.list(
-            filters={"label": [f"rsi.run_id={run_id}", f"rsi.candidate={label}"]}
+            sparse=True, filters={"label": [f"rsi.run_id={run_id}", f"rsi.candidate={label}"]}
         )
         return bool(found)
 
@@ -115,7 +116,7 @@ def test_kill_9_at_every_step_then_resume_loses_and_doubles_nothing(docker_clien
     kill_at(rsi_run(run_dir, "--generations", "2"), run_dir, "proposal_started:1")  # while proposing
     kill_in_evaluation(resume, run_dir, docker_client, "gen-0001")  # a sandbox is running
     run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
-    assert docker_client.containers.list(all=True, filters={"label": f"rsi.run_id={run_id}"}), (
+    assert hostile.labelled_containers(docker_client, f"rsi.run_id={run_id}"), (
         "no orphan to reap"
     )
     kill_at(resume, run_dir, "decision:1")  # accepted, not yet committed
@@ -170,7 +171,7 @@ def test_kill_9_at_every_step_then_resume_loses_and_doubles_nothing(docker_clien
     assert lineage.head() == commit["commit"] == lineage.repo.commit("gen-1").hexsha
     assert not lineage.repo.is_dirty(untracked_files=True)
     assert read_status(run_dir)["state"] == "completed"  # type: ignore[index]
-    assert docker_client.containers.list(all=True, filters={"label": f"rsi.run_id={run_id}"}) == []
+    assert hostile.sandboxes_of(docker_client, run_id) == []
 
     # The resumed run is the run an uninterrupted one would have been: re-executing it reproduces.
     verified = subprocess.run(
