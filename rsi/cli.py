@@ -1,8 +1,20 @@
 """The `rsi` command line. Every command is a thin shell over the library; errors are printed as
-one clear message (what, where, what to do) with exit code 2, never as a traceback."""
+one clear message (what, where, what to do), never as a traceback, with a documented exit code:
+
+    0    done (a run completed, or stopped as asked: stop file, budget)
+    1    run error: the command or the run failed (engine down, broken target, unreadable run)
+    2    usage error: a bad option, argument, input file or run directory
+    3    the run is paused for a human (checkpoint, strict review, model outage): review, resume
+    10   `policy check`: verdict review          11  `policy check`: verdict deny
+    12   `replay --verify`: the re-execution diverged beyond tolerance
+    13   `replay --check`: the trajectory fails its integrity check (edited, truncated, re-chained)
+    14   `evaluate`: the candidate fails its evaluation
+    128+N  interrupted by signal N: 130 Ctrl-C/SIGINT, 143 SIGTERM, 129 SIGHUP (`rsi resume RUN_DIR`)
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -32,11 +44,32 @@ app.add_typer(policy_app, name="policy")
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
-EXIT_ERROR = 2
+EXIT_OK = 0
+EXIT_RUN_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PAUSED = 3
+EXIT_VERDICT_REVIEW = 10
+EXIT_VERDICT_DENY = 11
+EXIT_DIVERGED = 12
+EXIT_TAMPERED = 13
+EXIT_CANDIDATE_FAILED = 14
+EXIT_SIGNAL_BASE = 128
+EXIT_ERROR = EXIT_USAGE  # kept for callers of the former single error code
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 run error; 2 usage error (bad option, input or run directory); "
+    "128+N interrupted by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."
+)
+RUN_EXIT_HELP = (
+    "Exit codes: 0 completed or stopped as asked (stop file, budget); 1 run error; 2 usage error; "
+    "3 paused for a human (rsi review, then rsi resume); 128+N interrupted by signal N (130 Ctrl-C, "
+    "143 SIGTERM, 129 SIGHUP): continue with rsi resume RUN_DIR."
+)
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the tool's own errors into a one-line message and exit code 2."""
+    """Turn the tool's own errors into a one-line message: exit 2 for what the user passed (a
+    configuration, input or run directory), 1 for a failure while doing the work."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -44,9 +77,59 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except RsiError as exc:
             errors.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(EXIT_ERROR) from None
+            raise typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_RUN_ERROR) from None
 
     return wrapper
+
+
+def interruptible(func: Callable[..., Any]) -> Callable[..., Any]:
+    """SIGINT, SIGTERM and SIGHUP while a command sets up (before the loop takes them over) end it
+    with exit 128+N and a message, never a traceback; what a failed start created is removed."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import signal
+
+        from rsi.loop import INTERRUPT_SIGNALS, SignalInterrupt
+
+        def on_signal(signum: int, frame: object) -> None:
+            raise SignalInterrupt(signum)
+
+        previous = {signum: signal.signal(signum, on_signal) for signum in INTERRUPT_SIGNALS}
+        try:
+            return func(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, SignalInterrupt) else signal.SIGINT
+            _say(
+                f"interrupted by {signal.Signals(signum).name} before the run started; nothing was left behind"
+            )
+            raise typer.Exit(EXIT_SIGNAL_BASE + signum) from None
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    return wrapper
+
+
+def _say(message: str) -> None:
+    """A line on stderr that may find no terminal any more (SIGHUP): then it is dropped."""
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        errors.print(message)
+
+
+def run_exit_code(summary: Any) -> int:
+    """The documented exit code of a finished run (see the module docstring)."""
+    if summary.status == "interrupted":
+        import signal
+
+        return EXIT_SIGNAL_BASE + (summary.signal or signal.SIGINT)
+    if summary.status == "error":
+        return EXIT_RUN_ERROR
+    if summary.status == "paused":
+        return EXIT_PAUSED
+    return EXIT_OK
 
 
 def read_patch(patch: str) -> str:
@@ -67,8 +150,9 @@ def default_run_dir() -> Path:
 # -- rsi run ------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=RUN_EXIT_HELP)
 @friendly
+@interruptible
 def run(
     target: Annotated[Path, typer.Option(help="Target repository (a directory with an rsi.toml).")] = Path(
         "target_repo"
@@ -83,6 +167,12 @@ def run(
         str | None, typer.Option(help="offline or claude (default: claude when ANTHROPIC_API_KEY is set).")
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds per candidate.")] = 3,
+    heldout_seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the held-out set (default: derived from the target, the same for every run of it)."
+        ),
+    ] = None,
     review: Annotated[
         str | None,
         typer.Option(
@@ -127,6 +217,7 @@ def run(
         proposer=chosen,  # type: ignore[arg-type]
         proposer_seed=proposer_seed,
         seeds=list(range(seeds)),
+        heldout_seed=heldout_seed,
         review=review or ("human" if tui else "auto"),  # type: ignore[arg-type]
         human_reviews_denials=review_denials,
         max_wall_s=max_wall,
@@ -151,14 +242,13 @@ def run(
     finally:
         parts.trajectory.close()
     print_summary(summary, str(config.run_dir))
-    if summary.status == "error":
-        raise typer.Exit(1)
+    raise typer.Exit(run_exit_code(summary))
 
 
 # -- rsi evaluate -------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES_HELP.replace("; 128", "; 14 the candidate fails its evaluation; 128"))
 @friendly
 def evaluate(
     patch: Annotated[
@@ -218,7 +308,7 @@ def evaluate(
         print(result.model_dump_json(indent=2))
     else:
         print_evaluation(result)
-    raise typer.Exit(0 if result.ok else 1)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_CANDIDATE_FAILED)
 
 
 def print_evaluation(result: Any) -> None:
@@ -332,7 +422,7 @@ def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
 
 # -- rsi policy ---------------------------------------------------------------------------------
 
-VERDICT_EXIT = {"allow": 0, "review": 1, "deny": 2}
+VERDICT_EXIT = {"allow": EXIT_OK, "review": EXIT_VERDICT_REVIEW, "deny": EXIT_VERDICT_DENY}
 
 
 @policy_app.command("validate")
@@ -376,7 +466,11 @@ def _read_evaluation(path: Path | None) -> Any:
         ) from exc
 
 
-@policy_app.command("check")
+@policy_app.command(
+    "check",
+    epilog="Exit codes: 0 allow; 10 review; 11 deny; 1 run error; 2 usage error (bad patch, policy, "
+    "evaluation or tree).",
+)
 def policy_check(
     patch: Annotated[str, typer.Argument(help="Unified diff file (- for stdin).")],
     policy: Annotated[str, typer.Option(help="Policy YAML or shipped name.")] = "default",
@@ -392,7 +486,7 @@ def policy_check(
 ) -> None:
     """The verdict of a policy on a diff (and, given evaluations, on its measurements).
 
-    Exit 0 allow, 1 review, 2 deny, 3 error. Without --evaluation only the diff rules run.
+    Without --evaluation only the diff rules run.
     """
     from policies.engine import load_policy, resolve_policy_path
     from rsi.contracts import Proposal
@@ -408,7 +502,7 @@ def policy_check(
         verdict = loaded.check(proposal, candidate, parent_eval, tree=tree)
     except RsiError as exc:
         errors.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(3) from None
+        raise typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_RUN_ERROR) from None
     if as_json:
         print(verdict.model_dump_json(indent=2))
     else:
@@ -432,7 +526,10 @@ def policy_check(
 # -- rsi replay ---------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(
+    epilog="Exit codes: 0 ok (intact, reproduced); 1 run error; 2 usage error; 12 --verify: the "
+    "re-execution diverged; 13 --check: the trajectory fails its integrity check."
+)
 @friendly
 def replay(
     trajectory: Annotated[Path, typer.Argument(help="trajectory.jsonl, or a run directory.")],
@@ -493,11 +590,16 @@ def headless_observer() -> Any:
 
 
 def print_summary(summary: Any, run_dir: str) -> None:
+    import contextlib
+
     from rsi.console import ConsoleObserver
 
-    ConsoleObserver(progress=False).summary(summary, run_dir)
-    if summary.status in ("paused", "stopped", "interrupted"):
-        console.print(f"continue with: rsi resume {run_dir}")
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the run is recorded
+        ConsoleObserver(progress=False).summary(summary, run_dir)
+        if summary.status in ("paused", "stopped", "interrupted"):
+            console.print(f"continue with: rsi resume {run_dir}")
+    if summary.status == "interrupted":
+        _say(f"interrupted ({summary.reason}); continue with: rsi resume {run_dir}")
 
 
 # -- the review TUI: rsi run / rsi replay in a terminal, rsi review --------------------------------
@@ -518,8 +620,20 @@ def run_in_tui(config: Any) -> None:
         raise RsiError(app.run_error)
     if summary is not None:
         ConsoleObserver().summary(summary, str(config.run_dir))
-        if summary.status == "error":
-            raise typer.Exit(1)
+        raise typer.Exit(run_exit_code(summary))
+
+
+def resume_in_tui(config: Any) -> None:
+    from review.app import make_app
+    from rsi.console import ConsoleObserver
+
+    app = make_app("live", config=config, resume=True)
+    summary = app.run()
+    if app.run_error:
+        raise RsiError(app.run_error)
+    if summary is not None:
+        ConsoleObserver().summary(summary, str(config.run_dir))
+        raise typer.Exit(run_exit_code(summary))
 
 
 def replay_in_tui(path: Path) -> None:
@@ -528,27 +642,47 @@ def replay_in_tui(path: Path) -> None:
     make_app("replay", trajectory=path).run()
 
 
-@app.command()
+@app.command(epilog=RUN_EXIT_HELP)
 @friendly
+@interruptible
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="Run directory of a run that stopped, paused or crashed.")],
     generations: Annotated[
         int | None, typer.Option(min=0, help="Raise the planned number of generations.")
     ] = None,
+    headless: Annotated[
+        bool,
+        typer.Option(
+            help="No TUI. A run a human was reviewing continues with every change queued for `rsi review`."
+        ),
+    ] = False,
 ) -> None:
-    """Continue a run that stopped or crashed, losing nothing (headless)."""
-    from rsi.resume import resume_run
+    """Continue any run that stopped, paused or crashed, losing nothing: in a terminal a run that a
+    human reviews reopens the TUI; otherwise (or with --headless) it continues here, headless."""
+    from rsi.resume import load_run_config, resume_run
 
-    summary, _ = resume_run(run_dir, observer=headless_observer(), generations=generations)
+    config = load_run_config(run_dir.resolve())
+    if config.review == "human" and wants_tui(headless):
+        if generations is not None:
+            config.generations = generations
+        resume_in_tui(config)
+        return
+    summary, loop = resume_run(run_dir, observer=headless_observer(), generations=generations)
+    for difference in loop.parts.contract_differences:
+        _say(f"[yellow]warning:[/yellow] {difference}")
     print_summary(summary, str(run_dir.resolve()))
-    if summary.status == "error":
-        raise typer.Exit(1)
+    raise typer.Exit(run_exit_code(summary))
 
 
 def check_trajectory(path: Path) -> None:
+    from rsi.errors import TrajectoryError
     from rsi.trajectory import TrajectoryReader, head_path
 
-    last = TrajectoryReader(path).verify()
+    try:
+        last = TrajectoryReader(path).verify()
+    except TrajectoryError as exc:
+        errors.print(f"[red]integrity check failed:[/red] {exc}")
+        raise typer.Exit(EXIT_TAMPERED) from None
     head = "head file matched" if head_path(path).is_file() else "no head file (the last line is unprotected)"
     count = 0 if last is None else last.seq + 1
     console.print(f"[green]intact[/green]: {count} events, hash chain verified, {head}.")
@@ -560,6 +694,8 @@ def verify_replay(path: Path, tolerance: float, target: Path | None) -> None:
 
     errors.print(f"[dim]re-executing {path} in fresh sandboxes (replay proposer, no network)…[/dim]")
     report = verify_trajectory(path, observer=HeadlessProgress(), spreads=tolerance, target=target)
+    for difference in report.contract_differences:
+        errors.print(f"[yellow]warning:[/yellow] {difference} (the recorded contract is used)")
     table = Table(title=f"replay --verify {path}")
     for column in COLUMNS:
         table.add_column(column)
@@ -574,7 +710,7 @@ def verify_replay(path: Path, tolerance: float, target: Path | None) -> None:
         + ("[green]reproduced[/green]" if report.ok else "[red]DIVERGED[/red] beyond tolerance")
     )
     if not report.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_DIVERGED)
 
 
 @app.command()
@@ -646,10 +782,56 @@ def review(
     make_app("review", run_dir=run_dir, by=by).run()
 
 
-@app.callback(invoke_without_command=True)
+@app.callback(invoke_without_command=True, epilog=EXIT_CODES_HELP + " Each command's --help lists its own.")
 def main(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    verbose: Annotated[
+        int,
+        typer.Option("--verbose", "-v", count=True, help="More log output on stderr (-v info, -vv debug)."),
+    ] = 0,
+    log_level: Annotated[
+        str | None, typer.Option(help="Log level on stderr: debug, info, warning, error (default: warning).")
+    ] = None,
 ) -> None:
+    configure_logging(verbose, log_level)
     if version:
         console.print(f"rsi-sandbox {__version__}")
         raise typer.Exit(0)
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted: while the TUI runs, Textual
+    captures it, so log lines never draw over the screen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure_logging(verbose: int, level_name: str | None) -> None:
+    """The one place logging is set up: the package loggers to stderr, at the level asked for."""
+    levels = {
+        "debug": logging.DEBUG,
+        "info": logging.INFO,
+        "warning": logging.WARNING,
+        "error": logging.ERROR,
+    }
+    if level_name is not None and level_name.lower() not in levels:
+        raise typer.BadParameter(
+            f"{level_name!r} is not a log level; choose one of: {', '.join(levels)}", param_hint="--log-level"
+        )
+    level = levels[level_name.lower()] if level_name else max(logging.DEBUG, logging.WARNING - 10 * verbose)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _CurrentStderr)]:
+        root.removeHandler(handler)
+    handler = _CurrentStderr()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -81,12 +81,15 @@ class RunConfig(BaseModel):
     """How many candidates to propose and evaluate."""
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     """Training seeds per candidate: the metric is their mean, the noise their spread."""
-    heldout_seed: int = Field(default_factory=lambda: secrets.randbelow(2**31))
-    """Seed of the harness-owned held-out set; never shown to the proposer."""
+    heldout_seed: int | None = None
+    """Seed of the harness-owned held-out set; never shown to the proposer. None: derived from the
+    target's identity (its name and held-out set), so every run of a target is scored on the same
+    set and runs compare; resolved when the run starts and recorded."""
     heldout_size: int = Field(default=2000, gt=0)
     """Number of held-out examples."""
-    lockbox_seed: int = Field(default_factory=lambda: secrets.randbelow(2**31))
-    """Seed of the lockbox set: scored for every candidate, never used for a decision, never shown."""
+    lockbox_seed: int | None = None
+    """Seed of the lockbox set: scored for every candidate, never used for a decision, never shown.
+    None: derived from the held-out seed."""
     lockbox_size: int | None = Field(default=None, gt=0)
     """Number of lockbox examples; None: as many as the held-out (selection) set."""
     integrity: IntegrityConfig = Field(default_factory=IntegrityConfig)
