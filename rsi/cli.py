@@ -676,16 +676,15 @@ def resume(
 
 def check_trajectory(path: Path) -> None:
     from rsi.errors import TrajectoryError
-    from rsi.trajectory import TrajectoryReader, head_path
+    from rsi.trajectory import TrajectoryReader
 
     try:
-        last = TrajectoryReader(path).verify()
+        last, covered = TrajectoryReader(path).authenticate()
     except TrajectoryError as exc:
         errors.print(f"[red]integrity check failed:[/red] {exc}")
         raise typer.Exit(EXIT_TAMPERED) from None
-    head = "head file matched" if head_path(path).is_file() else "no head file (the last line is unprotected)"
     count = 0 if last is None else last.seq + 1
-    console.print(f"[green]intact[/green]: {count} events, hash chain verified, {head}.")
+    console.print(f"[green]intact[/green]: {count} events, hash chain verified, {covered}.")
 
 
 def verify_replay(path: Path, tolerance: float, target: Path | None) -> None:

@@ -122,14 +122,19 @@ def tmux(tmp_path: Path):  # type: ignore[no-untyped-def]
     command("kill-server")
 
 
-def run_in_terminal(tmux, run_dir: Path, rc_file: Path, *rsi_args: str) -> None:  # type: ignore[no-untyped-def]
-    """A shell in a tmux window that runs rsi in the foreground and writes its exit code. The
-    shell traps INT and HUP (a handler, not an ignore, so rsi gets the signals' default
-    dispositions) to outlive them and report the code."""
+def run_in_terminal(tmux, rc_file: Path, *rsi_args: str, background: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """A shell in a tmux window that runs rsi and writes its exit code. In the foreground, the
+    shell traps INT (a handler, not an ignore: rsi keeps the default disposition) to outlive Ctrl-C
+    and report the code. With background=True it does what an interactive shell does when its
+    terminal closes: it passes the SIGHUP on to its job, then reports the job's code."""
     rsi = " ".join([*RSI, *rsi_args])
-    script = f"trap : INT HUP; cd {ROOT} && {rsi}; echo $? > {rc_file}"
+    if background:
+        script = f'trap "kill -HUP \\$job" HUP; cd {ROOT} && {rsi} & job=$!; wait $job; wait $job; echo $? > {rc_file}'
+    else:
+        script = f"trap : INT; cd {ROOT} && {rsi}; echo $? > {rc_file}"
     started = tmux("new-session", "-d", "-s", "run", "-x", "160", "-y", "40", f"sh -c '{script}'")
     assert started.returncode == 0, started.stderr
+    tmux("set-option", "-t", "run", "remain-on-exit", "on")  # the screen stays readable after the end
 
 
 def wait_for_file(path: Path, timeout_s: float = 180) -> str:
@@ -142,12 +147,15 @@ def wait_for_file(path: Path, timeout_s: float = 180) -> str:
 
 
 def headless_args(run_dir: Path) -> list[str]:
-    return ["run", "--headless", "--target", str(TARGET), "--run-dir", str(run_dir), "--backend", "bwrap"]
+    return [
+        *("run", "--headless", "--target", str(TARGET), "--run-dir", str(run_dir), "--backend", "bwrap"),
+        *("--proposer", "offline", "--seeds", "1", "--generations", "3"),
+    ]
 
 
 def test_ctrl_c_in_a_terminal(tmux, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run_dir, rc_file = tmp_path / "run", tmp_path / "rc"
-    run_in_terminal(tmux, run_dir, rc_file, *headless_args(run_dir), "--proposer", "offline", "--seeds", "1")
+    run_in_terminal(tmux, rc_file, *headless_args(run_dir))
     wait_for_generation(run_dir, None)
     tmux("send-keys", "-t", "run", "C-c")
     assert wait_for_file(rc_file) == "130"
@@ -158,7 +166,7 @@ def test_ctrl_c_in_a_terminal(tmux, tmp_path: Path) -> None:  # type: ignore[no-
 
 def test_closing_the_terminal_window(tmux, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run_dir, rc_file = tmp_path / "run", tmp_path / "rc"
-    run_in_terminal(tmux, run_dir, rc_file, *headless_args(run_dir), "--proposer", "offline", "--seeds", "1")
+    run_in_terminal(tmux, rc_file, *headless_args(run_dir), background=True)
     wait_for_generation(run_dir, None)
     tmux("kill-session", "-t", "run")
     assert wait_for_file(rc_file) == "129"
