@@ -129,7 +129,7 @@ def run_in_terminal(tmux, rc_file: Path, *rsi_args: str, background: bool = Fals
     terminal closes: it passes the SIGHUP on to its job, then reports the job's code."""
     rsi = " ".join([*RSI, *rsi_args])
     if background:
-        script = f'trap "kill -HUP \\$job" HUP; cd {ROOT} && {rsi} & job=$!; wait $job; wait $job; echo $? > {rc_file}'
+        script = f'trap "kill -HUP \\$job" HUP; cd {ROOT} || exit; {rsi} & job=$!; wait $job; wait $job; echo $? > {rc_file}'
     else:
         script = f"trap : INT; cd {ROOT} && {rsi}; echo $? > {rc_file}"
     started = tmux("new-session", "-d", "-s", "run", "-x", "160", "-y", "40", f"sh -c '{script}'")
