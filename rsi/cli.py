@@ -725,7 +725,11 @@ def report(
     from rsi.report import write_comparison, write_report
 
     if compare or len(run_dirs) > 1:
+        from rsi.compare import comparability_warnings, compare_runs
+
         written = write_comparison(run_dirs, out or Path("compare"))
+        for warning in comparability_warnings(compare_runs(run_dirs)):
+            errors.print(f"[yellow]warning:[/yellow] {warning}")
     else:
         written = write_report(run_dirs[0], out)
     console.print(f"wrote {written}")
