@@ -25,6 +25,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rsi import __version__
@@ -667,9 +668,14 @@ def resume(
             config.generations = generations
         resume_in_tui(config)
         return
-    summary, loop = resume_run(run_dir, observer=headless_observer(), generations=generations)
-    for difference in loop.parts.contract_differences:
-        _say(f"[yellow]warning:[/yellow] {difference}")
+
+    def warn_of_differences(loop: Any) -> None:
+        for difference in loop.parts.contract_differences:
+            _say(f"[yellow]warning:[/yellow] {escape(difference)} (the recorded contract is used)")
+
+    summary, _ = resume_run(
+        run_dir, observer=headless_observer(), generations=generations, on_loop=warn_of_differences
+    )
     print_summary(summary, str(run_dir.resolve()))
     raise typer.Exit(run_exit_code(summary))
 
@@ -694,7 +700,7 @@ def verify_replay(path: Path, tolerance: float, target: Path | None) -> None:
     errors.print(f"[dim]re-executing {path} in fresh sandboxes (replay proposer, no network)…[/dim]")
     report = verify_trajectory(path, observer=HeadlessProgress(), spreads=tolerance, target=target)
     for difference in report.contract_differences:
-        errors.print(f"[yellow]warning:[/yellow] {difference} (the recorded contract is used)")
+        errors.print(f"[yellow]warning:[/yellow] {escape(difference)} (the recorded contract is used)")
     table = Table(title=f"replay --verify {path}")
     for column in COLUMNS:
         table.add_column(column)
@@ -729,7 +735,7 @@ def report(
 
         written = write_comparison(run_dirs, out or Path("compare"))
         for warning in comparability_warnings(compare_runs(run_dirs)):
-            errors.print(f"[yellow]warning:[/yellow] {warning}")
+            errors.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     else:
         written = write_report(run_dirs[0], out)
     console.print(f"wrote {written}")
