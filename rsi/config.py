@@ -41,12 +41,10 @@ class ClaudeConfig(BaseModel):
     """Wall-time limit of one bash command in the exploration sandbox."""
     request_timeout_s: float = Field(default=600.0, gt=0)
     """Time limit of one Messages API request."""
-    sdk_max_retries: int = Field(default=3, ge=0)
-    """Retries the SDK makes itself on 429, 5xx, overloaded, timeouts and dropped connections."""
-    api_retries: int = Field(default=4, ge=0)
-    """Further attempts after the SDK gives up, with exponential backoff, before the run is paused."""
-    api_backoff_s: float = Field(default=10.0, ge=0)
-    """First wait between those attempts; doubled each time (capped at 120 s)."""
+    sdk_max_retries: int = Field(default=8, ge=0)
+    """Retries of one model call on 429, 5xx, overloaded, timeouts and dropped connections — the
+    SDK's own (exponential backoff with jitter up to 8 s, `retry-after` honoured); once they are
+    spent the run pauses, to be continued with `rsi resume`."""
 
 
 class CheckpointConfig(BaseModel):
