@@ -14,11 +14,12 @@ one clear message (what, where, what to do), never as a traceback, with a docume
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
@@ -102,7 +103,7 @@ def interruptible(func: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt as exc:
             signum = exc.signum if isinstance(exc, SignalInterrupt) else signal.SIGINT
             _say(
-                f"interrupted by {signal.Signals(signum).name} before the run started; nothing was left behind"
+                f"interrupted by {signal.Signals(signum).name} while starting: no step of the run was recorded"
             )
             raise typer.Exit(EXIT_SIGNAL_BASE + signum) from None
         finally:
@@ -114,8 +115,6 @@ def interruptible(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _say(message: str) -> None:
     """A line on stderr that may find no terminal any more (SIGHUP): then it is dropped."""
-    import contextlib
-
     with contextlib.suppress(OSError):
         errors.print(message)
 
@@ -591,8 +590,6 @@ def headless_observer() -> Any:
 
 
 def print_summary(summary: Any, run_dir: str) -> None:
-    import contextlib
-
     from rsi.console import ConsoleObserver
 
     with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the run is recorded
@@ -611,12 +608,30 @@ def wants_tui(headless: bool) -> bool:
     return not headless and sys.stdin.isatty() and sys.stdout.isatty()
 
 
+@contextlib.contextmanager
+def default_signals() -> Iterator[None]:
+    """The TUI reads Ctrl-C as a key and runs the loop in a worker thread, where a signal handler
+    cannot abandon a step; it keeps the default dispositions (the setup's handlers are set aside)."""
+    import signal
+
+    from rsi.loop import INTERRUPT_SIGNALS
+
+    previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in INTERRUPT_SIGNALS}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def run_in_tui(config: Any) -> None:
     from review.app import make_app
     from rsi.console import ConsoleObserver
 
     app = make_app("live", config=config)
-    summary = app.run()
+    with default_signals():
+        summary = app.run()
     if app.run_error:
         raise RsiError(app.run_error)
     if summary is not None:
@@ -629,7 +644,8 @@ def resume_in_tui(config: Any) -> None:
     from rsi.console import ConsoleObserver
 
     app = make_app("live", config=config, resume=True)
-    summary = app.run()
+    with default_signals():
+        summary = app.run()
     if app.run_error:
         raise RsiError(app.run_error)
     if summary is not None:
