@@ -309,6 +309,9 @@ class TrajectoryReader:
                 f"{path}: no trajectory file here. Pass a run directory's trajectory.jsonl."
             )
         self.path = path
+        self.verified_head: ChainLink | None = None
+        """The head file as the last verify() read it (with the run id of its event)."""
+        self._head_line = 0
 
     def _parsed(self) -> Iterator[tuple[int, str, Event]]:
         supported = supported_versions()
@@ -379,7 +382,8 @@ class TrajectoryReader:
         if head is not None:
             self._check_head(head, last, head_line)
             if head.mac is not None:
-                self._check_signature(head, head_line)
+                self._check_signature(head, head_line, required=False)
+        self.verified_head, self._head_line = head, head_line
         return last
 
     def authenticate(self) -> tuple[ChainLink | None, str]:
@@ -399,7 +403,9 @@ class TrajectoryReader:
                 "an rsi older than signed heads, or re-chained and its head rewritten without the key)."
             )
         last = self.verify()
-        assert last is not None  # verify() refuses a head beyond the file's end
+        assert last is not None and self.verified_head is not None  # a head beyond the end is refused
+        head = self.verified_head
+        self._check_signature(head, self._head_line, required=True)
         covered = f"signed head (key {head.key_id}) covers all {head.seq + 1} events"
         if last.seq > head.seq:
             covered += (
@@ -408,9 +414,13 @@ class TrajectoryReader:
             )
         return last, covered
 
-    def _check_signature(self, head: ChainLink, head_line: int) -> None:
+    def _check_signature(self, head: ChainLink, head_line: int, required: bool) -> None:
+        """A signature made with this user's key must match. Without that key (another user's run,
+        another machine) only `required` (authenticate) refuses: reading and resuming still work."""
         key = signing_key(create=False)
         name = head_path(self.path).name
+        if not required and (key is None or (head.key_id and head.key_id != key_id(key))):
+            return
         if key is None:
             raise TrajectoryError(
                 f"{self.path}: {name} is signed, but there is no signing key at {key_path()} to check it. "

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rsi.trajectory import GENESIS_HASH, KEY_FILE_ENV, TrajectoryWriter, head_path
+from rsi.errors import TrajectoryError
+from rsi.trajectory import GENESIS_HASH, KEY_FILE_ENV, TrajectoryReader, TrajectoryWriter, head_path
 
 RSI = [sys.executable, "-m", "rsi"]
 
@@ -94,3 +95,17 @@ def test_another_users_key_is_named(tmp_path: Path, key_file: Path, monkeypatch:
     result = check(path)
     assert result.returncode == 13, result.stdout + result.stderr
     assert "not this user's key" in " ".join(result.stderr.split())
+
+
+def test_without_the_writers_key_a_run_is_still_read_but_not_authenticated(
+    tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = recorded_run(tmp_path)
+    monkeypatch.setenv(KEY_FILE_ENV, str(tmp_path / "nobody" / "trajectory.key"))
+    assert TrajectoryReader(path).verify() is not None  # replay and review still open it
+    with pytest.raises(TrajectoryError, match="no signing key"):
+        TrajectoryReader(path).authenticate()
+    monkeypatch.setenv(KEY_FILE_ENV, str(key_file))
+    forge(path, keep_signature_fields=True)
+    with pytest.raises(TrajectoryError, match="re-chained"):  # with the key, a forgery is refused on read
+        TrajectoryReader(path).verify()
