@@ -12,7 +12,9 @@ interruption — Ctrl-C, SIGINT/SIGTERM to the process or its process group, SIG
 terminal closes — abandons the step in flight at once (never in the middle of writing an event or
 a lineage commit: those finish first), records `run_finished` with status `interrupted` and the
 signal, and leaves the in-flight generation for `rsi resume` to run again. Child processes (git
-helpers, sandboxes) may die of the same signal; nothing after the signal depends on them. It pauses (status `paused`, a `checkpoint` event, the candidate queued) when a checkpoint
+helpers, sandboxes) may die of the same signal; nothing after the signal depends on them.
+
+A run pauses (status `paused`, a `checkpoint` event, the candidate queued) when a checkpoint
 threshold of `RunConfig.checkpoints` is crossed or, with `--review strict`, at the first `review`
 verdict. `rsi resume RUN_DIR` continues any of these, and a crashed run (see rsi.resume).
 
