@@ -116,9 +116,7 @@ def test_kill_9_at_every_step_then_resume_loses_and_doubles_nothing(docker_clien
     kill_at(rsi_run(run_dir, "--generations", "2"), run_dir, "proposal_started:1")  # while proposing
     kill_in_evaluation(resume, run_dir, docker_client, "gen-0001")  # a sandbox is running
     run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
-    assert hostile.labelled_containers(docker_client, f"rsi.run_id={run_id}"), (
-        "no orphan to reap"
-    )
+    assert hostile.labelled_containers(docker_client, f"rsi.run_id={run_id}"), "no orphan to reap"
     kill_at(resume, run_dir, "decision:1")  # accepted, not yet committed
     kill_at(resume, run_dir, "lineage_committed:1")  # committed, its event not yet written
     finish(resume)
