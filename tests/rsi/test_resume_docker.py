@@ -98,9 +98,9 @@ def kill_in_evaluation(argv: list[str], run_dir: Path, docker_client, label: str
     process.wait()
 
 
-def finish(argv: list[str]) -> str:
+def finish(argv: list[str], exit_code: int = 0) -> str:
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == exit_code, done.stdout + done.stderr
     return done.stdout + done.stderr
 
 
@@ -210,7 +210,7 @@ def test_queue_mode_accepts_nothing_alone_and_resumes_from_what_a_human_accepted
 
 def test_a_metric_jump_checkpoint_pauses_the_run_for_a_human(docker_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run_dir = tmp_path / "run"
-    out = finish(rsi_run(run_dir, "--generations", "2", "--pause-on-jump", "5"))
+    out = finish(rsi_run(run_dir, "--generations", "2", "--pause-on-jump", "5"), exit_code=3)  # paused
     events = events_of(run_dir)
     assert "PAUSED" in out and f"rsi resume {run_dir}" in " ".join(out.split())
     (checkpoint,) = [e for e in events if e.kind == "checkpoint"]
