@@ -56,6 +56,7 @@ EXIT_DIVERGED = 12
 EXIT_TAMPERED = 13
 EXIT_CANDIDATE_FAILED = 14
 EXIT_SIGNAL_BASE = 128
+EXIT_ERROR = EXIT_USAGE  # kept for callers of the former single error code
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 run error; 2 usage error (bad option, input or run directory); "
