@@ -71,6 +71,17 @@ def make_proposer(config: RunConfig, backend: Backend) -> Proposer:
     return proposer_class(config.claude, backend=backend)
 
 
+def remove_run_sandboxes(config: RunConfig) -> int:
+    """Remove every sandbox of this run still known to the engine (bwrap sandboxes die with the
+    process). Called when no session of the run can be open: an interruption can cut a
+    container's creation after the engine made it but before the backend knew its id."""
+    if config.backend != "docker":
+        return 0
+    from sandbox.docker_backend import connect, remove_orphans
+
+    return remove_orphans(connect(), run_id=config.run_id)
+
+
 def make_policy(config: RunConfig, spec: TargetSpec) -> LoadedPolicy:
     return load_policy(resolve_policy_path(config.policy), target=spec)
 
@@ -349,6 +360,7 @@ def _assemble(
         trajectory=trajectory,
         observer=live,
         contract_differences=list(contract.differences) if contract else [],
+        remove_sandboxes=lambda: remove_run_sandboxes(config),
         run_info={
             "config": config.model_dump(mode="json"),
             "target": spec.model_dump(mode="json"),

@@ -31,7 +31,7 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
@@ -123,6 +123,8 @@ class RunParts:
     contract_differences: list[str] = field(default_factory=list)
     """Where the live target, policy, image or settings differ from the contract the run started
     with (a resumed or re-executed run uses the recorded one)."""
+    remove_sandboxes: Callable[[], int] = lambda: 0
+    """Remove every sandbox of this run the engine still holds (after an interruption)."""
 
 
 @dataclass
@@ -298,6 +300,11 @@ class GenerationLoop:
         return "error", f"unexpected {type(exc).__name__}: {exc}"
 
     def _finish(self, status: str, reason: str) -> RunSummary:
+        if status == "interrupted":
+            # Every session has closed by now; a container whose creation the signal cut short
+            # is not one of them. Failing to reach the engine must not lose the record.
+            with contextlib.suppress(Exception):
+                self.parts.remove_sandboxes()
         self.state = status
         summary = self._summary(status, reason)
         data: dict[str, Any] = {

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from rsi.compose import TRAJECTORY_FILE, build_run
+from rsi.compose import TRAJECTORY_FILE, build_run, remove_run_sandboxes
 from rsi.config import RUN_CONFIG_FILE, RunConfig
 from rsi.contracts import Candidate, Decision, Evaluation, Proposal, Reviewer, Usage, Verdict
 from rsi.errors import ConfigError
@@ -228,11 +228,7 @@ def _count_run_containers(config: RunConfig) -> int:
 
 def _remove_run_containers(config: RunConfig) -> None:
     """Any container of this run left now is an orphan: this process holds the run's writer lock."""
-    if config.backend != "docker":
-        return
-    from sandbox.docker_backend import connect, remove_orphans
-
-    remove_orphans(connect(), run_id=config.run_id)
+    remove_run_sandboxes(config)
 
 
 def load_run_config(run_dir: Path) -> RunConfig:

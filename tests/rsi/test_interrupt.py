@@ -102,7 +102,8 @@ def test_docker_run_interrupted_through_its_process_group(docker_client, tmp_pat
     assert process.returncode == 143, out + err
     assert_recorded_interruption(run_dir, "SIGTERM")
     run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
-    assert hostile.sandboxes_of(docker_client, run_id, wait_s=60) == []
+    left = hostile.sandboxes_of(docker_client, run_id, wait_s=60)
+    assert left == [], [(c.attrs.get("Labels"), c.attrs.get("State"), c.attrs.get("Status")) for c in left]
 
 
 # -- a real terminal -----------------------------------------------------------------------------
