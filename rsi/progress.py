@@ -25,6 +25,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rsi.change_summary import describe_change
 from rsi.trajectory import Event
 
 STATUS_FILE = "status.json"
@@ -85,7 +86,7 @@ def event_line(event: Event) -> str | None:
         case "proposal_started":
             text = f"parent {data.get('parent', '')[:10]}  proposer {data.get('proposer')}"
         case "proposal":
-            text = f"{data.get('diff_stat', '')}  — {(data.get('rationale') or '').splitlines()[0][:80]}"
+            text = describe_change(data.get("diff", ""), data.get("rationale") or "")[:100]
         case "evaluation":
             text = _metric(data) + _tests(data)
         case "verdict":
