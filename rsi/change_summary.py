@@ -20,6 +20,11 @@ def first_line(text: str | None) -> str:
     return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
 
 
+def shorten(text: str, width: int) -> str:
+    """At most `width` characters, with an ellipsis when something was cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def literal_change(before: str, after: str) -> str | None:
     """`name old → new` when two lines differ in exactly one literal, else None."""
     old, new = TOKEN.findall(before), TOKEN.findall(after)

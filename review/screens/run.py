@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Static
 from review.state import ReplayStates, RunState, event_summary
 from review.widgets.header import RsiHeader
 from review.widgets.plot import MetricPlot
+from rsi.change_summary import describe_change
 
 if TYPE_CHECKING:
     from review.app import ReviewApp
@@ -49,7 +50,9 @@ def generation_cells(state: RunState, generation: int) -> tuple[object, ...]:
     metric = record.evaluation.metric if record.evaluation else None
     delta = state.delta(generation)
     verdict = record.verdict.verdict if record.verdict else "—"
-    rationale = (record.proposal.rationale.splitlines() or [""])[0] if record.proposal else "proposing…"
+    rationale = (
+        describe_change(record.proposal.diff, record.proposal.rationale) if record.proposal else "proposing…"
+    )
     if record.evaluation is not None and record.evaluation.failure:
         rationale = f"[{record.evaluation.failure}] {rationale}"
     return (
