@@ -22,9 +22,10 @@ from rsi.contracts import Evaluation, Finding, MetricResult, Usage
 from rsi.trajectory import Event
 from sandbox.integrity import lockbox_gap
 
-STATUSES = ("running", "awaiting review", "accepted", "rejected", "denied", "failed")
+STATUSES = ("running", "deciding", "awaiting review", "accepted", "rejected", "denied", "failed")
 STATUS_STYLE = {
     "running": "bold $accent",
+    "deciding": "bold $accent",
     "awaiting review": "bold $warning",
     "accepted": "bold $success",
     "rejected": "$text-muted",
@@ -41,6 +42,8 @@ class SeriesPoint:
     best: float | None
     lockbox: float | None = None
     """The lockbox score of the lineage's head after this generation (it moves only on an accept)."""
+    status: str = "baseline"
+    """The candidate's status (accepted, rejected, denied, failed, awaiting review, running)."""
 
 
 @dataclass
@@ -104,7 +107,10 @@ class RunState:
         record = self.records[generation]
         decision = record.decision
         if decision is None:
-            return "awaiting review" if generation == self.awaiting else "running"
+            if generation == self.awaiting:
+                return "awaiting review"
+            # Judged but not decided yet (in a replay, the step between the two events).
+            return "deciding" if record.verdict is not None else "running"
         if decision.decision == "accept":
             return "accepted"
         if decision.decision == "queue":
@@ -174,6 +180,7 @@ class RunState:
                     parent.mean if parent else None,
                     best,
                     lockbox,
+                    self.status(generation),
                 )
             )
         return points
@@ -196,7 +203,9 @@ class RunState:
         return total
 
     def decided(self) -> int:
-        return sum(1 for g in self.records if self.status(g) not in ("running", "awaiting review"))
+        return sum(
+            1 for g in self.records if self.status(g) not in ("running", "deciding", "awaiting review")
+        )
 
     def accepted(self) -> int:
         return sum(1 for r in self.records.values() if r.commit)

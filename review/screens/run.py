@@ -20,13 +20,14 @@ from textual.widgets import DataTable, Footer, Static
 from review.state import ReplayStates, RunState, event_summary
 from review.widgets.header import RsiHeader
 from review.widgets.plot import MetricPlot
-from rsi.change_summary import describe_change
+from rsi.change_summary import describe_change, shorten
 
 if TYPE_CHECKING:
     from review.app import ReviewApp
 
 STATUS_COLOR = {
     "running": "cyan",
+    "deciding": "cyan",
     "awaiting review": "bold yellow",
     "accepted": "bold green",
     "rejected": "magenta",
@@ -44,7 +45,11 @@ COLUMNS = (
 )
 
 
-def generation_cells(state: RunState, generation: int) -> tuple[object, ...]:
+NARROW = 100
+"""Below this width the metric column shows the mean alone, leaving the room to the change."""
+
+
+def generation_cells(state: RunState, generation: int, narrow: bool = False) -> tuple[object, ...]:
     record = state.records[generation]
     status = state.status(generation)
     metric = record.evaluation.metric if record.evaluation else None
@@ -59,9 +64,9 @@ def generation_cells(state: RunState, generation: int) -> tuple[object, ...]:
         Text(str(generation), justify="right"),
         Text(status, style=STATUS_COLOR.get(status, "")),
         Text(f"{delta:+.4f}" if delta is not None else "—", style="green" if delta and delta > 0 else ""),
-        f"{metric.mean:.4f} ± {metric.std:.4f}" if metric else "—",
+        (f"{metric.mean:.4f}" if narrow else f"{metric.mean:.4f} ± {metric.std:.4f}") if metric else "—",
         Text(verdict, style=VERDICT_COLOR.get(verdict, "")),
-        Text(rationale[:90]),  # Text, not str: a proposer's words are not markup
+        Text(shorten(rationale, 28 if narrow else 90)),  # Text, not str: a proposer's words are not markup
     )
 
 
@@ -89,6 +94,7 @@ class RunScreen(Screen[None]):
         self.cursor: int = -1
         self.view_state: RunState | None = None
         self._shown: dict[int, tuple[str, ...]] = {}
+        self._narrow: bool | None = None
         self._replay: ReplayStates | None = None
 
     @property
@@ -107,6 +113,12 @@ class RunScreen(Screen[None]):
         yield table
         yield Static(id="replay-bar")
         yield Footer(show_command_palette=False)
+
+    def on_resize(self) -> None:
+        narrow = self.size.width < NARROW
+        if self.ready and self._narrow is not None and narrow != self._narrow:
+            self._refresh_table(self.shown_state, None)
+        self._narrow = narrow
 
     def on_mount(self) -> None:
         self.ready = True
@@ -140,8 +152,11 @@ class RunScreen(Screen[None]):
         self._refresh_status(state)
         if status_only:
             return
-        self.query_one(MetricPlot).metric_name = state.metric_name
-        self.query_one(MetricPlot).points = state.series()
+        plot = self.query_one(MetricPlot)
+        plot.metric_name = state.metric_name
+        baseline = state.baseline.metric if state.baseline else None
+        plot.direction = baseline.direction if baseline else ""
+        plot.points = state.series()
         self._refresh_table(state, None if full else generation)
 
     def _refresh_status(self, state: RunState) -> None:
@@ -213,7 +228,7 @@ class RunScreen(Screen[None]):
         for g in wanted:
             if g not in state.records:
                 continue
-            cells = generation_cells(state, g)
+            cells = generation_cells(state, g, narrow=self.size.width < NARROW)
             plain = tuple(str(c) for c in cells)
             if g not in self._shown:
                 table.add_row(*cells, key=str(g))
