@@ -7,9 +7,7 @@ describe_change(diff, rationale)   # "input_range 0.5 → 1.0" for a one-literal
 from __future__ import annotations
 
 import re
-
-from rsi.errors import RsiError
-from sandbox.patch import parse_diff
+from functools import lru_cache
 
 TOKEN = re.compile(r"""[A-Za-z_][A-Za-z0-9_.]*|\d[\w.+-]*|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|\S""")
 ASSIGNED_NAME = re.compile(r"^\s*(?:self\.)?([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]+)?=[^=]")
@@ -38,20 +36,36 @@ def literal_change(before: str, after: str) -> str | None:
     return f"{name} {differing[0][0]} → {differing[0][1]}"
 
 
+def changed_lines(diff: str) -> tuple[list[str], list[str], list[str]]:
+    """The files, removed lines and added lines of a unified diff, read in one pass (this runs for
+    every row of a 2,000-generation table, so it does not validate: `rsi` parses diffs strictly
+    where it applies them)."""
+    files: list[str] = []
+    removed: list[str] = []
+    added: list[str] = []
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            name = line[4:].strip()
+            files.append(name[2:] if name.startswith(("a/", "b/")) else name)
+        elif line.startswith("--- ") or line.startswith("diff --git"):
+            continue
+        elif line.startswith("+"):
+            added.append(line[1:])
+        elif line.startswith("-"):
+            removed.append(line[1:])
+    return files, removed, added
+
+
+@lru_cache(maxsize=4096)
 def describe_change(diff: str, rationale: str = "") -> str:
-    try:
-        changes = parse_diff(diff)
-    except RsiError:
-        changes = []
-    if len(changes) == 1 and len(changes[0].added) == 1 and len(changes[0].removed) == 1:
-        summary = literal_change(changes[0].removed[0].text, changes[0].added[0].text)
+    files, removed, added = changed_lines(diff)
+    if len(files) == 1 and len(removed) == 1 and len(added) == 1:
+        summary = literal_change(removed[0], added[0])
         if summary:
             return summary
     if first_line(rationale):
         return first_line(rationale)
-    if not changes:
+    if not files:
         return "empty diff" if not diff.strip() else "unparseable diff"
-    files = ", ".join(change.path for change in changes[:3]) + (" …" if len(changes) > 3 else "")
-    added = sum(len(change.added) for change in changes)
-    removed = sum(len(change.removed) for change in changes)
-    return f"{files} +{added} -{removed}"
+    names = ", ".join(files[:3]) + (" …" if len(files) > 3 else "")
+    return f"{names} +{len(added)} -{len(removed)}"

@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from review.state import ReplayStates, RunState, event_summary
+from review.state import ReplayStates, RunState, event_summary, mean_of, spread_of
 from review.widgets.header import RsiHeader
 from review.widgets.plot import MetricPlot
 from rsi.change_summary import describe_change, shorten
@@ -47,9 +47,22 @@ COLUMNS = (
 
 NARROW = 100
 """Below this width the metric column shows the mean alone, leaving the room to the change."""
+FIXED_METRIC_WIDTH = 16
+FIXED_WIDTHS = {"gen": 4, "status": 15, "delta": 8, "verdict": 7}
+"""Every column but the change has a known width: the table never measures 2,000 rows to size
+them, and the change column gets exactly what is left."""
 
 
-def generation_cells(state: RunState, generation: int, narrow: bool = False) -> tuple[object, ...]:
+def column_widths(screen_width: int) -> dict[str, int]:
+    widths = {**FIXED_WIDTHS, "metric": 6 if screen_width < NARROW else FIXED_METRIC_WIDTH}
+    cell_padding, scrollbar = 2, 2
+    used = sum(widths.values()) + cell_padding * len(COLUMNS) + scrollbar
+    return {key: widths.get(key, max(12, screen_width - used)) for key, _ in COLUMNS}
+
+
+def generation_cells(
+    state: RunState, generation: int, narrow: bool = False, change_width: int = 90
+) -> tuple[object, ...]:
     record = state.records[generation]
     status = state.status(generation)
     metric = record.evaluation.metric if record.evaluation else None
@@ -64,9 +77,11 @@ def generation_cells(state: RunState, generation: int, narrow: bool = False) -> 
         Text(str(generation), justify="right"),
         Text(status, style=STATUS_COLOR.get(status, "")),
         Text(f"{delta:+.4f}" if delta is not None else "—", style="green" if delta and delta > 0 else ""),
-        (f"{metric.mean:.4f}" if narrow else f"{metric.mean:.4f} ± {metric.std:.4f}") if metric else "—",
+        (f"{mean_of(metric):.4f}" if narrow else f"{mean_of(metric):.4f} ± {spread_of(metric):.4f}")
+        if metric
+        else "—",
         Text(verdict, style=VERDICT_COLOR.get(verdict, "")),
-        Text(shorten(rationale, 28 if narrow else 90)),  # Text, not str: a proposer's words are not markup
+        Text(shorten(rationale, change_width)),  # Text, not str: a proposer's words are not markup
     )
 
 
@@ -94,7 +109,7 @@ class RunScreen(Screen[None]):
         self.cursor: int = -1
         self.view_state: RunState | None = None
         self._shown: dict[int, tuple[str, ...]] = {}
-        self._narrow: bool | None = None
+        self._widths: dict[str, int] = {}
         self._replay: ReplayStates | None = None
 
     @property
@@ -108,17 +123,25 @@ class RunScreen(Screen[None]):
         yield Static(id="lockbox-flag")
         yield MetricPlot(id="plot")
         table: DataTable[object] = DataTable(id="generations", cursor_type="row", zebra_stripes=True)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
+        self._add_columns(table, self.app.size.width)
         yield table
         yield Static(id="replay-bar")
         yield Footer(show_command_palette=False)
 
+    def _add_columns(self, table: DataTable[object], screen_width: int) -> None:
+        self._widths = column_widths(screen_width)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key, width=self._widths[key])
+
     def on_resize(self) -> None:
-        narrow = self.size.width < NARROW
-        if self.ready and self._narrow is not None and narrow != self._narrow:
-            self._refresh_table(self.shown_state, None)
-        self._narrow = narrow
+        if not self.ready or column_widths(self.size.width) == self._widths:
+            return
+        # Rare (a terminal resize): rebuild with the new widths rather than re-measure every cell.
+        table = self.query_one("#generations", DataTable)
+        table.clear(columns=True)
+        self._add_columns(table, self.size.width)
+        self._shown.clear()
+        self._refresh_table(self.shown_state, None)
 
     def on_mount(self) -> None:
         self.ready = True
@@ -228,13 +251,18 @@ class RunScreen(Screen[None]):
         for g in wanted:
             if g not in state.records:
                 continue
-            cells = generation_cells(state, g, narrow=self.size.width < NARROW)
+            cells = generation_cells(
+                state,
+                g,
+                narrow=self._widths["metric"] < FIXED_METRIC_WIDTH,
+                change_width=self._widths["change"],
+            )
             plain = tuple(str(c) for c in cells)
             if g not in self._shown:
                 table.add_row(*cells, key=str(g))
             elif self._shown[g] != plain:
                 for (column, _), value in zip(COLUMNS, cells, strict=True):
-                    table.update_cell(str(g), column, value, update_width=True)
+                    table.update_cell(str(g), column, value)  # fixed widths: nothing to re-measure
             self._shown[g] = plain
 
     # -- actions ---------------------------------------------------------------------------

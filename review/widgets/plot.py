@@ -77,7 +77,8 @@ class MetricPlot(Widget):
     MetricPlot { height: 1fr; min-height: 7; }
     """
 
-    points: reactive[list[SeriesPoint]] = reactive(list, always_update=True)
+    points: reactive[list[SeriesPoint]] = reactive(list)
+    """Repainted only when a point changed: a replay step usually changes one generation."""
 
     def __init__(self, metric_name: str = "metric", direction: str = "", **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
