@@ -289,17 +289,17 @@ class ChangeScreen(Screen[None]):
         bar.set_class(decidable, "-decidable")
         if decidable and verdict is not None and verdict.verdict == "deny":
             bar.update(
-                Text.assemble(
-                    ("Denied by policy: cannot be accepted. ", "bold red"),
-                    verdict.reasons()[:300],
-                    ("   r reject · s skip", "bold"),
+                Text.assemble(  # the keys first: a long reason may be cut, they may not
+                    ("Denied by policy, cannot be accepted: ", "bold red"),
+                    ("r reject · s skip", "bold"),
+                    "  " + verdict.reasons()[:300],
                 )
             )
         elif decidable and verdict is not None and verdict.verdict == "review" and not self.findings_seen:
             bar.update(
                 Text.assemble(
-                    ("The policy asks for a human review: ", "bold yellow"),
-                    "look at the findings (f) before accepting.   ",
+                    ("Review asked: ", "bold yellow"),
+                    "see the findings (f) first.  ",
                     ("a accept · r reject · s skip", "bold"),
                 )
             )
