@@ -125,7 +125,7 @@ def test_a_review_verdict_needs_its_findings_looked_at_before_accept(run_dir: Pa
     async def drive() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             change = await open_queued(pilot, app, 2)
-            assert "look at the findings" in screen_text(app)
+            assert "see the findings (f) first" in screen_text(app)
             await pilot.press("a")  # refused: focuses the findings instead
             await pilot.pause(0.3)
             assert app.focused is change.query_one("#findings")
