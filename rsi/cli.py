@@ -538,7 +538,9 @@ def headless_observer() -> Any:
     from rsi.console import ConsoleObserver
     from rsi.progress import FanOut, HeadlessProgress
 
-    return FanOut(ConsoleObserver(progress=False), HeadlessProgress())
+    progress = HeadlessProgress()
+    blocks = ConsoleObserver(progress=False, console=progress.console_for(sys.stdout))
+    return FanOut(blocks, progress)
 
 
 def print_summary(summary: Any, run_dir: str) -> None:

@@ -115,10 +115,19 @@ class HeadlessProgress:
     def __init__(self, stream: IO[str] | None = None, bar: bool | None = None) -> None:
         self.stream = stream or sys.stderr
         self.bar = self.stream.isatty() if bar is None else bar
+        self.console = Console(file=self.stream, highlight=False)
+        """Where the bar is drawn; whatever else goes to the same terminal must print through it."""
         self.progress: Progress | None = None
         self.task: Any = None
         self.planned = 0
         self.done = 0
+
+    def console_for(self, stream: IO[str]) -> Console | None:
+        """The console another printer should use for `stream`: the bar's own when both reach the
+        same terminal, so its text lands above the bar instead of running into it; else None."""
+        if self.bar and stream.isatty() and self.stream.isatty():
+            return self.console
+        return None
 
     def on_event(self, event: Event) -> None:
         line = event_line(event)
@@ -153,7 +162,7 @@ class HeadlessProgress:
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TextColumn("{task.description}"),
-                console=Console(file=self.stream, highlight=False),
+                console=self.console,
                 transient=True,
             )
             self.progress.start()
