@@ -235,7 +235,7 @@ def evaluate(
         def progress(phase: str, details: dict[str, Any]) -> None:
             if not as_json:
                 extra = f" seed {details['index']}/{details['of']}" if "index" in details else ""
-                errors.print(f"[dim]… {details.get('label', '')} {phase}{extra}[/dim]")
+                errors.print(Text(f"… {details.get('label', '')} {phase}{extra}", style="dim"))
 
         evaluator = make_evaluator(config, spec, lineage, chosen, progress=progress, log_dir=logs)
         if with_parent and diff.strip():
@@ -243,7 +243,7 @@ def evaluate(
             evaluator.evaluate(lineage.head(), "", label="parent")
         result = evaluator.evaluate(lineage.head(), diff, label="evaluate")
     if not as_json:
-        errors.print(f"[dim]full logs: {logs / 'evaluate'}[/dim]")
+        errors.print(Text(f"full logs: {logs / 'evaluate'}", style="dim"))
     if as_json:
         print(result.model_dump_json(indent=2))
     else:
@@ -301,9 +301,9 @@ def image_build(
     from sandbox.image import build_image
 
     image_id = build_image(
-        tag=tag, base=base, mirror=mirror, force=force, say=lambda m: errors.print(f"[dim]{m}[/dim]")
+        tag=tag, base=base, mirror=mirror, force=force, say=lambda m: errors.print(Text(m, style="dim"))
     )
-    console.print(f"{tag} {image_id}")
+    console.print(Text(f"{tag} {image_id}"))
 
 
 # -- rsi doctor ---------------------------------------------------------------------------------
@@ -450,13 +450,15 @@ def policy_check(
         proposal = Proposal(diff=read_patch(patch), rationale="", proposer="cli")
         verdict = loaded.check(proposal, candidate, parent_eval, tree=tree)
     except RsiError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        print_error(str(exc))
         raise typer.Exit(3) from None
     if as_json:
         print(verdict.model_dump_json(indent=2))
     else:
         console.print(
-            f"verdict: [bold]{verdict.verdict}[/bold] ({verdict.policy_name} {verdict.policy_hash[:12]})"
+            Text("verdict: ")
+            + Text(verdict.verdict, style="bold")
+            + Text(f" ({verdict.policy_name} {verdict.policy_hash[:12]})")
         )
         for finding in verdict.findings:
             where = (
@@ -526,7 +528,8 @@ def replay(
         observer.on_event(event)
         if event.kind == "run_finished":
             console.print(
-                f"[bold]run finished[/bold]: {event.data.get('status')} — {event.data.get('accepted')} accepted"
+                Text("run finished", style="bold")
+                + Text(f": {event.data.get('status')} — {event.data.get('accepted')} accepted")
             )
 
 
@@ -548,7 +551,7 @@ def print_summary(summary: Any, run_dir: str) -> None:
 
     ConsoleObserver(progress=False).summary(summary, run_dir)
     if summary.status in ("paused", "stopped", "interrupted"):
-        console.print(f"continue with: rsi resume {run_dir}")
+        console.print(Text(f"continue with: rsi resume {run_dir}"))
 
 
 # -- the review TUI: rsi run / rsi replay in a terminal, rsi review --------------------------------
@@ -609,7 +612,7 @@ def verify_replay(path: Path, tolerance: float, target: Path | None) -> None:
     from rsi.progress import HeadlessProgress
     from rsi.verify import verify_trajectory
 
-    errors.print(f"[dim]re-executing {path} in fresh sandboxes (replay proposer, no network)…[/dim]")
+    errors.print(Text(f"re-executing {path} in fresh sandboxes (replay proposer, no network)…", style="dim"))
     report = verify_trajectory(path, observer=HeadlessProgress(), spreads=tolerance, target=target)
     console.print(verify_table(report))
     for divergence in report.divergences:
@@ -655,7 +658,7 @@ def report(
         written = write_comparison(run_dirs, out or Path("compare"))
     else:
         written = write_report(run_dirs[0], out)
-    console.print(f"wrote {written}")
+    console.print(Text(f"wrote {written}"))
 
 
 @app.command(epilog=EXAMPLE.format('rsi review runs/20261122-090102 --accept 3 --reason "checked the diff"'))
@@ -686,7 +689,7 @@ def review(
             (g, "reject") for g in reject or []
         ]:
             made = decide(run_dir, generation, choice, reason=reason, by=by)  # type: ignore[arg-type]
-            console.print(f"generation {generation}: {made.decision} by {made.by}")
+            console.print(Text(f"generation {generation}: {made.decision} by {made.by}"))
         return
     waiting = pending(run_dir)
     if not wants_tui(False):

@@ -146,3 +146,23 @@ def test_the_verify_table_keeps_its_words_whole_at_80_columns() -> None:
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "baseline" in text and "DIVERGED" in text and "…" not in text
     assert all(word in text for column in COLUMNS for word in column.split())
+
+
+def test_the_headless_blocks_keep_rule_ids_and_bracketed_words(tmp_path: Path) -> None:
+    from rsi.console import ConsoleObserver
+    from rsi.trajectory import TrajectoryReader
+    from tests.review.synthetic import Gen, better_diff, protected_diff, write_run
+
+    gens = [
+        Gen("Use [bold]x[/bold] for [metric].heldout", better_diff(), [0.6, 0.61, 0.59], decision="accept"),
+        Gen("Train longer", protected_diff(), [0.3, 0.31, 0.29], decision="reject"),
+    ]
+    run_dir = write_run(tmp_path / "run", gens)
+    console = Console(record=True, width=300)
+    observer = ConsoleObserver(console=console, progress=False)
+    for event in TrajectoryReader(run_dir / "trajectory.jsonl").events():
+        observer.on_event(event)
+    text = console.export_text()
+    assert "input_range 0.5 → 1.0" in text  # what changed, not a diff stat
+    assert "Use [bold]x[/bold] for [metric].heldout" in text  # the proposer's words, as written
+    assert "[protected-paths]" in text  # the rule id of the deny
