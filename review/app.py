@@ -63,6 +63,12 @@ class AppSettings:
     """Live mode: continue the run in config.run_dir (`rsi resume`) instead of starting one."""
 
 
+QUIT_QUESTION = (
+    "The run is still going. Stop it after the current step and quit?\n"
+    "A candidate waiting for you stays in the review queue (rsi review RUN_DIR)."
+)
+
+
 class ReviewApp(App[RunSummary | None]):
     CSS_PATH = "app.tcss"
     TITLE = "rsi"
@@ -353,10 +359,7 @@ class ReviewApp(App[RunSummary | None]):
                 self.stop_run(quit_after=True)
 
         self.push_screen(
-            ConfirmScreen(
-                "The run is still going. Stop it after the current step and quit?\n"
-                "A candidate waiting for you stays in the review queue (rsi review RUN_DIR)."
-            ),
+            ConfirmScreen(QUIT_QUESTION),
             confirmed,
         )
 

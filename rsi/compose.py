@@ -21,22 +21,13 @@ from rsi.config import RUN_CONFIG_FILE, RunConfig
 from rsi.contracts import ProgressCallback, Proposer, Reviewer
 from rsi.errors import ConfigError
 from rsi.loop import GenerationLoop, NullObserver, Observer, RunParts
+from rsi.registry import BACKENDS, PROPOSERS
 from rsi.target import TargetSpec
 from rsi.trajectory import TrajectoryWriter
 from sandbox.base import Backend
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import derive_seed, load_heldout
 from sandbox.lineage import Lineage
-
-BACKENDS = {
-    "docker": "sandbox.docker_backend.DockerBackend",
-    "bwrap": "sandbox.bwrap_backend.BwrapBackend",
-}
-PROPOSERS = {
-    "offline": "agent.offline.OfflineProposer",
-    "claude": "agent.claude.ClaudeProposer",
-    "replay": "agent.replay.ReplayProposer",
-}
 
 TRAJECTORY_FILE = "trajectory.jsonl"
 LINEAGE_DIR = "lineage"
@@ -101,6 +92,7 @@ def make_evaluator(
     """
     heldout_seed, lockbox_seed = resolve_heldout_seeds(config, spec)
     heldout = load_heldout(spec.metric.heldout, seed=heldout_seed, size=config.heldout_size)
+    spec.check_heldout_labels(heldout.labels)
     lockbox = load_heldout(
         spec.metric.heldout, seed=lockbox_seed, size=config.lockbox_size or config.heldout_size
     )
