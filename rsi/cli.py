@@ -613,8 +613,8 @@ def replay(
 
     path = trajectory / "trajectory.jsonl" if trajectory.is_dir() else trajectory
     reader = TrajectoryReader(path)
-    if path.is_file() and path.stat().st_size == 0:
-        raise TrajectoryError(
+    if path.is_file() and path.stat().st_size == 0:  # a wrong input, not a damaged record
+        raise ConfigError(
             f"{path}: the trajectory file is empty (0 bytes), so there is nothing to replay or "
             "check. A run writes its first event when it starts; pass the trajectory.jsonl of a run "
             "that started, or its run directory."
@@ -760,7 +760,6 @@ def resume(
 
 
 def check_trajectory(path: Path) -> None:
-    from rsi.errors import TrajectoryError
     from rsi.trajectory import TrajectoryReader
 
     try:
