@@ -43,12 +43,14 @@ rsi_stage() {
   printf '\n\036RSI ready %s %s\n' "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
 }
 rsi_now() { read rsi_up rsi_idle </proc/uptime; }
-rsi_full() {
-  full=0
-  for d in /workspace /tmp; do
-    a=$(df -Pk "$d" | tail -n 1 | tr -s ' ' | cut -d ' ' -f 4)
-    [ "$a" = 0 ] && full=1
-  done
+# Bytes in use on the writable filesystems and whether one is full: one df, parsed by builtins.
+rsi_disk() {
+  full=0; used=0
+  df -Pk /workspace /tmp >/tmp/.rsi-df
+  while read rsi_fs rsi_blocks rsi_used rsi_avail rsi_rest; do
+    case $rsi_used in ''|*[!0-9]*) continue;; esac
+    used=$((used + rsi_used * 1024)); [ "$rsi_avail" = 0 ] && full=1
+  done </tmp/.rsi-df
 }
 rsi_exec() {
   rsi_now; s=$rsi_up
@@ -61,10 +63,51 @@ rsi_exec() {
   cd /
   kill -9 -1
   rsi_now; e=$rsi_up
-  full=0; [ "$c" = 0 ] || rsi_full
-  n=0; [ -s "$rsi_log" ] && n=$(wc -c <"$rsi_log"); n=${n:-0}; [ "$n" -gt __LOG_LIMIT__ ] && n=__LOG_LIMIT__
-  printf '\n\036RSI end %s %s %s %s %s %s\n' "$1" "$c" "$s" "$e" "$full" "$n"
+  rsi_disk
+  size=0; [ -s "$rsi_log" ] && size=$(wc -c <"$rsi_log"); size=${size:-0}
+  n=$size; [ "$n" -gt __LOG_LIMIT__ ] && n=__LOG_LIMIT__
+  printf '\n\036RSI end %s %s %s %s %s %s %s %s\n' "$1" "$c" "$s" "$e" "$full" "$size" "$used" "$n"
   [ "$n" -gt 0 ] && tail -c "$n" "$rsi_log"
+}
+# The places a candidate can write: its tree, the scratch space, shared memory and message queues.
+rsi_places='/workspace/* /workspace/.[!.]* /workspace/..?* /tmp/* /tmp/.[!.]* /tmp/..?*
+/dev/shm/* /dev/shm/.[!.]* /dev/shm/..?* /dev/mqueue/* /dev/mqueue/.[!.]*'
+# Keep the existing paths among its arguments, but the carried-over directory: no eval, so no
+# file name is ever interpreted.
+rsi_existing() {
+  for f do
+    shift
+    { [ -e "$f" ] || [ -L "$f" ]; } && [ "$f" != /tmp/.rsi-keep ] && set -- "$@" "$f"
+  done
+  rsi_left=$#
+  [ $# -gt 0 ] && rsi_remove "$@"
+}
+rsi_remove() {
+  [ "$rsi_removing" = 1 ] || return 0
+  # A directory the candidate made unwritable keeps its contents: it owns it, so the driver does.
+  { rm -rf -- "$@" || { chmod -R u+rwX -- "$@"; rm -rf -- "$@"; }; } >/dev/null 2>&1
+}
+# Everything written since the sandbox started is removed, but $2 (a directory under /tmp, or ''),
+# and the staged tree copied in again. Every process is gone first, so nothing writes meanwhile.
+rsi_reset() {
+  kill -9 -1
+  cd /
+  c=0; k=""; rsi_why=""
+  if [ -n "$2" ] && [ -d "$2" ] && [ ! -L "$2" ]; then
+    if mv "$2" /tmp/.rsi-keep 2>/dev/null; then k=$2; else c=1; rsi_why="could not keep $2"; fi
+  fi
+  rsi_removing=1; rsi_existing $rsi_places
+  ipcrm --all >/dev/null 2>&1
+  rsi_removing=0; rsi_existing $rsi_places
+  [ "$rsi_left" -gt 0 ] && { c=1; rsi_why="$rsi_why; $rsi_left written path(s) could not be removed"; }
+  if [ -n "$k" ]; then mkdir -p "${k%/*}" && mv /tmp/.rsi-keep "$k" || { c=1; rsi_why="$rsi_why; could not restore $k"; }; fi
+  if [ "$c" = 0 ]; then cp -R /src/. /workspace/ >/tmp/.rsi-stage.log 2>&1 || c=$?; else echo "$rsi_why" >/tmp/.rsi-stage.log; fi
+  n=0; [ -s /tmp/.rsi-stage.log ] && n=$(tail -c __STAGE_LIMIT__ /tmp/.rsi-stage.log | wc -c)
+  printf '\n\036RSI reset %s %s %s\n' "$1" "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
+}
+rsi_size() {
+  b=$(du -sb "$2" 2>/dev/null | cut -f 1)
+  case $b in ''|*[!0-9]*) printf '\n\036RSI size %s 0 0\n' "$1";; *) printf '\n\036RSI size %s 1 %s 0\n' "$1" "$b";; esac
 }
 rsi_read() {
   if [ -f "$2" ] && [ -r "$2" ]; then
@@ -94,6 +137,8 @@ class CommandOutcome:
     duration_s: float
     disk_full: bool
     output: bytes
+    log_bytes: int | None = None
+    disk_bytes: int | None = None
 
 
 Receive = Callable[[float], bytes]
@@ -128,13 +173,32 @@ class DriverChannel:
         fields, payload = self._record(seconds + 30.0)
         if fields[:2] != ["end", request_id]:
             raise SandboxError(f"the sandbox driver answered {fields[:2]} to command {request_id}")
-        _, _, code, started, ended, full = fields[:6]
+        _, _, code, started, ended, full, log_bytes, disk_bytes = fields[:8]
         return CommandOutcome(
             exit_code=int(code),
             duration_s=round(max(0.0, float(ended) - float(started)), 3),
             disk_full=full == "1",
             output=payload,
+            log_bytes=int(log_bytes),
+            disk_bytes=int(disk_bytes),
         )
+
+    def reset(self, keep: str, timeout_s: float = 120.0) -> tuple[int, str]:
+        """Wipe what the candidate wrote (all but `keep`, '' for nothing) and restage the tree."""
+        request_id = self._next_id()
+        self._request(f"rsi_reset {request_id} {shlex.quote(keep)}")
+        fields, payload = self._record(timeout_s)
+        if fields[:2] != ["reset", request_id]:
+            raise SandboxError(f"the sandbox driver answered {fields[:2]} to reset {request_id}")
+        return int(fields[2]), payload.decode("utf-8", errors="replace")
+
+    def size_of(self, path: str, timeout_s: float = 60.0) -> int | None:
+        request_id = self._next_id()
+        self._request(f"rsi_size {request_id} {shlex.quote(path)}")
+        fields, _ = self._record(timeout_s)
+        if fields[:2] != ["size", request_id]:
+            raise SandboxError(f"the sandbox driver answered {fields[:2]} to size {request_id}")
+        return int(fields[3]) if fields[2] == "1" else None
 
     def read_file(self, path: str, max_bytes: int, timeout_s: float = 60.0) -> bytes | None:
         request_id = self._next_id()
@@ -230,7 +294,23 @@ class ChannelSession:
             duration_s=outcome.duration_s,
             timed_out=outcome.exit_code in (124, 137) and outcome.duration_s >= seconds - 0.5,
             disk_full=outcome.disk_full,
+            log_bytes=outcome.log_bytes,
+            disk_bytes=outcome.disk_bytes,
         )
+
+    def reset(self, keep: str | None = None) -> None:
+        code, log = self.channel.reset(keep or "")
+        if code != 0:
+            raise SandboxError(
+                f"could not return the sandbox to its staged state between phases (exit {code}): "
+                f"{log.strip()[-500:]}. The candidate's files resisted removal; the evaluation stops."
+            )
+
+    def size_of(self, path: str) -> int | None:
+        return self.channel.size_of(path)
+
+    def begin_phase(self) -> None:
+        """Backends with a resettable peak-memory counter reset it here."""
 
     def write_file(self, path: str, data: bytes) -> None:
         write_file_via_exec(self, path, data)  # type: ignore[arg-type]
