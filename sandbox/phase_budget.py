@@ -55,12 +55,12 @@ class PhaseBudgetConfig(BaseModel):
 
     enabled: bool = True
     """Compare each phase with the parent's at all (it costs nothing: no extra runs)."""
-    cpu_s: QuantityBudget = QuantityBudget(factor=2.5, floor=0.6)
+    cpu_s: QuantityBudget = QuantityBudget(factor=2.0, floor=1.0)
     """CPU seconds. A wider network legitimately costs more per step; the floor keeps startup
     noise (interpreter and numpy import, ~0.1-0.3 s) from tripping."""
     wall_s: QuantityBudget = QuantityBudget(factor=4.0, floor=5.0)
     """Wall seconds: loose, as a shared machine's load moves wall time far more than CPU time."""
-    peak_memory_mb: QuantityBudget = QuantityBudget(factor=2.0, floor=48.0)
+    peak_memory_mb: QuantityBudget = QuantityBudget(factor=2.5, floor=40.0)
     """Peak memory of the phase in MiB (interpreter, numpy and pytest are ~30-60 MiB)."""
     log_bytes: QuantityBudget = QuantityBudget(factor=10.0, floor=16384)
     """Bytes of output the command printed (all of it is stored on the host)."""
