@@ -73,7 +73,7 @@ LOG_FLOOD = _train_main('for _line in range(300):\n    print("debug " + "=" * 94
 # About 100 MiB held through training: ~4x the parent's ~20 MiB training peak.
 MEMORY_BALLAST = _train_main("import numpy as _np\n_ballast = _np.ones(100 * 2**20 // 8)")
 
-# Thirty budgets' worth of training at import time, whenever the tests import the model, cached
+# Forty budgets' worth of training at import time, whenever the tests import the model, cached
 # where training would pick it up; train.py uses the cache instead of training if it finds it.
 WARM = '''"""Warm start."""
 import os
@@ -89,7 +89,7 @@ def warm() -> None:
     from config import TrainConfig
 
     config = TrainConfig()
-    config.steps = 90000
+    config.steps = 120000
     model, _ = train.train(config, 0, log=False)
     os.makedirs(os.path.dirname(CACHE), exist_ok=True)
     model.save(CACHE)
