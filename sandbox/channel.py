@@ -72,14 +72,30 @@ rsi_exec() {
 # The places a candidate can write: its tree, the scratch space, shared memory and message queues.
 rsi_places='/workspace/* /workspace/.[!.]* /workspace/..?* /tmp/* /tmp/.[!.]* /tmp/..?*
 /dev/shm/* /dev/shm/.[!.]* /dev/shm/..?* /dev/mqueue/* /dev/mqueue/.[!.]*'
-# Keep the existing paths among its arguments, but the carried-over directory: no eval, so no
-# file name is ever interpreted.
-rsi_existing() {
+# The existing paths among its arguments but $rsi_keep and its ancestors (no eval: no file name is
+# ever interpreted), in rsi_list; each ancestor's other entries are added too.
+rsi_collect() {
   for f do
     shift
-    { [ -e "$f" ] || [ -L "$f" ]; } && [ "$f" != /tmp/.rsi-keep ] && set -- "$@" "$f"
+    { [ -e "$f" ] || [ -L "$f" ]; } || continue
+    case "$rsi_keep/" in "$f"/*) if [ -d "$f" ] && [ ! -L "$f" ]; then rsi_inner "$f"; continue; fi;; esac
+    set -- "$@" "$f"
   done
-  rsi_left=$#
+  rsi_list="$#"
+  [ $# -gt 0 ] && rsi_remove "$@"
+}
+rsi_inner() {
+  [ "$1" = "$rsi_keep" ] && return 0
+  rsi_collect_inner "$1"/* "$1"/.[!.]* "$1"/..?*
+}
+rsi_collect_inner() {
+  for f do
+    shift
+    { [ -e "$f" ] || [ -L "$f" ]; } || continue
+    case "$rsi_keep/" in "$f"/*) if [ -d "$f" ] && [ ! -L "$f" ]; then rsi_inner "$f"; continue; fi;; esac
+    set -- "$@" "$f"
+  done
+  rsi_left=$((rsi_left + $#))
   [ $# -gt 0 ] && rsi_remove "$@"
 }
 rsi_remove() {
@@ -87,27 +103,37 @@ rsi_remove() {
   # A directory the candidate made unwritable keeps its contents: it owns it, so the driver does.
   { rm -rf -- "$@" || { chmod -R u+rwX -- "$@"; rm -rf -- "$@"; }; } >/dev/null 2>&1
 }
-# Everything written since the sandbox started is removed, but $2 (a directory under /tmp, or ''),
-# and the staged tree copied in again. Every process is gone first, so nothing writes meanwhile.
+rsi_sweep() { rsi_left=0; rsi_collect $rsi_places; rsi_left=$((rsi_left + rsi_list)); }
+# SysV IPC objects outlive their processes: remove them when /proc lists any (saves a fork).
+rsi_ipc() {
+  for rsi_table in /proc/sysvipc/shm /proc/sysvipc/msg /proc/sysvipc/sem; do
+    rsi_rows=0
+    [ -r "$rsi_table" ] && while read -r rsi_row; do rsi_rows=$((rsi_rows + 1)); done <"$rsi_table"
+    [ "$rsi_rows" -gt 1 ] && { ipcrm --all >/dev/null 2>&1; return; }
+  done
+}
+# Everything written since the sandbox started is removed but $2 (a real directory under /tmp,
+# or ''), and the staged tree copied in again. Every process is gone first: nothing writes meanwhile.
 rsi_reset() {
   kill -9 -1
   cd /
-  c=0; k=""; rsi_why=""
-  if [ -n "$2" ] && [ -d "$2" ] && [ ! -L "$2" ]; then
-    if mv "$2" /tmp/.rsi-keep 2>/dev/null; then k=$2; else c=1; rsi_why="could not keep $2"; fi
+  c=0; rsi_keep=""
+  case "$2" in /tmp/?*) [ -d "$2" ] && [ ! -L "$2" ] && rsi_keep=$2;; esac
+  rsi_removing=1; rsi_sweep
+  rsi_ipc
+  rsi_removing=0; rsi_sweep
+  if [ "$rsi_left" -gt 0 ]; then
+    c=1; echo "$rsi_left written path(s) could not be removed" >/tmp/.rsi-stage.log
+  else
+    cp -R /src/. /workspace/ >/tmp/.rsi-stage.log 2>&1 || c=$?
   fi
-  rsi_removing=1; rsi_existing $rsi_places
-  ipcrm --all >/dev/null 2>&1
-  rsi_removing=0; rsi_existing $rsi_places
-  [ "$rsi_left" -gt 0 ] && { c=1; rsi_why="$rsi_why; $rsi_left written path(s) could not be removed"; }
-  if [ -n "$k" ]; then mkdir -p "${k%/*}" && mv /tmp/.rsi-keep "$k" || { c=1; rsi_why="$rsi_why; could not restore $k"; }; fi
-  if [ "$c" = 0 ]; then cp -R /src/. /workspace/ >/tmp/.rsi-stage.log 2>&1 || c=$?; else echo "$rsi_why" >/tmp/.rsi-stage.log; fi
   n=0; [ -s /tmp/.rsi-stage.log ] && n=$(tail -c __STAGE_LIMIT__ /tmp/.rsi-stage.log | wc -c)
   printf '\n\036RSI reset %s %s %s\n' "$1" "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
 }
 rsi_size() {
-  b=$(du -sb "$2" 2>/dev/null | cut -f 1)
-  case $b in ''|*[!0-9]*) printf '\n\036RSI size %s 0 0\n' "$1";; *) printf '\n\036RSI size %s 1 %s 0\n' "$1" "$b";; esac
+  rsi_bytes=""
+  du -sb -- "$2" >/tmp/.rsi-du 2>/dev/null && read -r rsi_bytes rsi_rest </tmp/.rsi-du
+  case $rsi_bytes in ''|*[!0-9]*) printf '\n\036RSI size %s 0 0\n' "$1";; *) printf '\n\036RSI size %s 1 %s 0\n' "$1" "$rsi_bytes";; esac
 }
 rsi_read() {
   if [ -f "$2" ] && [ -r "$2" ]; then
