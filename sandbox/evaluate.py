@@ -12,6 +12,14 @@ and as a tail in the result.
 
 Identical trees are measured once: results are cached by the git tree id of the candidate's files,
 so the parent of the next generation (the tree just accepted) is never re-measured.
+
+Phases are isolated: every phase after the first starts from the staged tree, an empty /tmp and
+empty shared memory (`Session.reset`: the driver kills every process and wipes what was written,
+inside the same sandbox — a few ms, where a fresh sandbox per phase costs 40 ms with bubblewrap
+and 340 ms with Docker; see bench/bench_sandbox.py). Only a seed's output directory passes from its
+train to its predict. So nothing the tests compute reaches a training run, and nothing of seed s
+reaches seed s+1. Each phase's own usage (CPU, wall, peak memory, output, disk, artifact) is
+recorded in `PhaseLog.usage`, and compared with the parent's same phase (sandbox/phase_budget.py).
 """
 
 from __future__ import annotations
