@@ -10,9 +10,13 @@ so a command costs a fork, not an engine call. The sandbox gets:
   loader's cache and the Python environment below, nothing else of the host; a size-limited tmpfs
   at /workspace (a copy of the staged tree, made by the driver) and at /tmp; the staged tree at
   /src and the held-out inputs at /heldout, read-only; `--remount-ro /` at the end;
-- limits: when the host lets this process create cgroups (root on cgroup v1), a memory (no swap),
-  pids and CPU-quota cgroup per session whose counters also give CPU seconds, peak memory, OOM kills
-  and pid-limit hits; otherwise rlimits only (address space for memory, no pid limit). Always
+- /dev read-only but for its own size-limited /dev/shm and a fresh /dev/mqueue, which the driver
+  empties between phases like /workspace and /tmp;
+- limits: when the host lets this process create cgroups — root on cgroup v1, or on cgroup v2 a
+  delegated parent (this process's cgroup, or SandboxConfig.cgroup_parent, enabling memory, pids
+  and cpu for its children) — a memory (no swap), pids and CPU-quota cgroup per session whose
+  counters also give CPU seconds, per-phase peak memory, OOM kills and pid-limit hits; otherwise
+  rlimits only (address space for memory, no pid limit, nothing measured: "rlimit-only"). Always
   rlimits for file size, CPU seconds and core dumps.
 
 Python: there is no image, so the sandbox runs the interpreter environment that runs rsi
