@@ -24,7 +24,7 @@ from sandbox.integrity import IntegrityConfig
 from sandbox.lineage import Lineage
 from sandbox.phase_budget import RULE_ID
 from tests.conftest import IMAGE, IN_CI, TARGET
-from tests.sandbox import phase_cases
+from tests.sandbox import hostile, phase_cases
 
 BACKENDS = ["bwrap", pytest.param("docker", marks=pytest.mark.docker)]
 
@@ -147,3 +147,24 @@ def test_work_moved_out_of_the_budgeted_phase_is_found(
     if case.name == "train-in-tests":
         train_log = Path(result.phases[1].log_file or "").read_text()
         assert "warm start" not in train_log  # the tests' cache did not reach the training
+
+
+def test_without_cgroups_usage_is_unmeasured_and_oom_still_classified(tmp_path: Path) -> None:
+    """bwrap with rlimits only (a host that delegates no cgroup): nothing is reported as 0."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap is not installed")
+    backend = BwrapBackend(SandboxConfig(memory_mb=512), image=IMAGE, run_id="test-phases")
+    backend.v2_parent, backend.use_cgroups = None, False  # as on a host without delegated cgroups
+    evaluator = make_evaluator(backend, tmp_path, seeds=[0])
+    parent = evaluator.evaluate(evaluator.lineage.head(), "", label="parent")
+    assert parent.ok and parent.accounting == "rlimit-only", parent.failure_detail
+    for phase in parent.phases:
+        usage = phase.usage
+        assert usage and usage.cpu_s is None and usage.peak_memory_mb is None and usage.oom_kills is None
+        assert usage.log_bytes and usage.disk_bytes and usage.wall_s is not None
+    assert parent.resources.cpu_s is None and parent.resources.peak_memory_mb is None
+    hog = evaluator.evaluate(parent.parent_commit, hostile.inject_into_train(hostile.MEMORY_HOG), label="hog")
+    assert hog.failure == "out_of_memory", (hog.failure, hog.failure_detail)
+    # Both sides unmeasured: no phase-budget finding floods the honest run.
+    honest = evaluator.evaluate(parent.parent_commit, phase_cases.HONEST[0].diff, label="honest")
+    assert honest.ok and budget_findings(honest) == []
