@@ -173,3 +173,30 @@ def test_old_evaluations_without_phase_usage_still_load() -> None:
     evaluation = Evaluation.model_validate_json(old)
     assert evaluation.phases[0].usage is None and evaluation.accounting is None
     assert phase_budget_findings(evaluation, evaluation.model_copy(), PhaseBudgetConfig()) == []
+
+
+def test_v2_cpu_counter_of_a_real_kernel_cgroup() -> None:
+    """On this hybrid host the v2 hierarchy has no memory or pids controller, but every v2 cgroup
+    has the core cpu.stat: a real process's CPU time is read from it, the rest is unmeasured."""
+    import os
+    import subprocess
+    import sys
+
+    unified = Path("/sys/fs/cgroup/unified")
+    if not os.access(unified, os.W_OK):
+        pytest.skip("no writable cgroup v2 hierarchy here")
+    child = unified / f"rsi-test-{os.getpid()}"
+    child.mkdir()
+    try:
+        burn = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass"
+        procs = str(child / "cgroup.procs")
+        subprocess.run(
+            [sys.executable, "-c", burn],
+            check=True,
+            preexec_fn=lambda: Path(procs).write_text(str(os.getpid())),
+        )
+        counters = read_v2(child)
+        assert counters.cpu_s is not None and counters.cpu_s >= 0.35
+        assert counters.peak_memory_mb is None and counters.oom_kills is None  # no memory controller
+    finally:
+        child.rmdir()
