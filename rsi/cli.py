@@ -1,23 +1,50 @@
 """The `rsi` command line. Every command is a thin shell over the library; errors are printed as
-one clear message (what, where, what to do) with exit code 2, never as a traceback."""
+one clear message (what, where, what to do), never as a traceback, with a documented exit code:
+
+    0    done (a run completed, or stopped as asked: stop file, budget)
+    1    run error: the command or the run failed (engine down, broken target, unreadable run)
+    2    usage error: a bad option, argument, input file or run directory
+    3    the run is paused for a human (checkpoint, strict review, model outage): review, resume
+    10   `policy check`: verdict review          11  `policy check`: verdict deny
+    12   `replay --verify`: the re-execution diverged beyond tolerance
+    13   `replay --check`: the trajectory fails its integrity check (edited, truncated, re-chained)
+    14   `evaluate`: the candidate fails its evaluation
+    128+N  interrupted by signal N: 130 Ctrl-C/SIGINT, 143 SIGTERM, 129 SIGHUP (`rsi resume RUN_DIR`)
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from rsi import __version__
-from rsi.errors import ConfigError, RsiError
+from rsi.errors import ConfigError, RsiError, SandboxError, TrajectoryError
+from rsi.registry import BACKENDS, REVIEW_MODES, user_proposers
+
+# The choices come from the one registry; typer turns a Literal into a usage error that lists them
+# and into `[docker|bwrap]` in --help. mypy sees plain strings.
+if TYPE_CHECKING:
+    BackendName = str
+    ProposerName = str
+    ReviewModeName = str
+else:
+    BackendName = Literal[tuple(BACKENDS)]
+    ProposerName = Literal[tuple(user_proposers())]
+    ReviewModeName = Literal[REVIEW_MODES]
 
 if TYPE_CHECKING:
     from policies.engine import LoadedPolicy
@@ -38,21 +65,103 @@ app.add_typer(policy_app, name="policy")
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
-EXIT_ERROR = 2
+EXIT_OK = 0
+EXIT_RUN_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PAUSED = 3
+EXIT_VERDICT_REVIEW = 10
+EXIT_VERDICT_DENY = 11
+EXIT_DIVERGED = 12
+EXIT_TAMPERED = 13
+EXIT_CANDIDATE_FAILED = 14
+EXIT_SIGNAL_BASE = 128
+EXIT_ERROR = EXIT_USAGE  # kept for callers of the former single error code
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 run error; 2 usage error (bad option, input or run directory); "
+    "128+N interrupted by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."
+)
+RUN_EXIT_HELP = (
+    "Exit codes: 0 completed or stopped as asked (stop file, budget); 1 run error; 2 usage error; "
+    "3 paused for a human (rsi review, then rsi resume); 128+N interrupted by signal N (130 Ctrl-C, "
+    "143 SIGTERM, 129 SIGHUP): continue with rsi resume RUN_DIR."
+)
+EXAMPLE = "Example: {}"
+
+
+def print_error(message: str) -> None:
+    """One error line on stderr. The message is data (file names, keys like `[metric].heldout`,
+    rule ids like `[metric-improves]`), so it is printed as plain text, never parsed as markup."""
+    errors.print(Text("error: ", style="red") + Text(message))
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the tool's own errors into a one-line message and exit code 2."""
+    """Turn the tool's own errors into a one-line message: exit 2 for what the user passed (a
+    configuration, input or run directory), 1 for a failure while doing the work."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except RsiError as exc:
-            errors.print(f"[red]error:[/red] {exc}")
+        except SandboxError as exc:
+            hint = ""
+            if kwargs.get("backend") == "docker" and "Docker engine" in str(exc):
+                hint = " Without a Docker engine, the bubblewrap backend works too: add --backend bwrap."
+            print_error(f"{exc}{hint}")
             raise typer.Exit(EXIT_ERROR) from None
+        except RsiError as exc:
+            print_error(str(exc))
+            raise typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_RUN_ERROR) from None
 
     return wrapper
+
+
+def interruptible(func: Callable[..., Any]) -> Callable[..., Any]:
+    """SIGINT, SIGTERM and SIGHUP while a command sets up (before the loop takes them over) end it
+    with exit 128+N and a message, never a traceback; what a failed start created is removed."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import signal
+
+        from rsi.loop import INTERRUPT_SIGNALS, SignalInterrupt
+
+        def on_signal(signum: int, frame: object) -> None:
+            raise SignalInterrupt(signum)
+
+        previous = {signum: signal.signal(signum, on_signal) for signum in INTERRUPT_SIGNALS}
+        try:
+            return func(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, SignalInterrupt) else signal.SIGINT
+            _say(
+                f"interrupted by {signal.Signals(signum).name} while starting: no step of the run was recorded"
+            )
+            raise typer.Exit(EXIT_SIGNAL_BASE + signum) from None
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    return wrapper
+
+
+def _say(message: str | Text) -> None:
+    """A line on stderr that may find no terminal any more (SIGHUP): then it is dropped."""
+    with contextlib.suppress(OSError):
+        errors.print(message)
+
+
+def run_exit_code(summary: Any) -> int:
+    """The documented exit code of a finished run (see the module docstring)."""
+    if summary.status == "interrupted":
+        import signal
+
+        return EXIT_SIGNAL_BASE + (summary.signal or signal.SIGINT)
+    if summary.status == "error":
+        return EXIT_RUN_ERROR
+    if summary.status == "paused":
+        return EXIT_PAUSED
+    return EXIT_OK
 
 
 def read_patch(patch: str) -> str:
@@ -73,8 +182,13 @@ def default_run_dir() -> Path:
 # -- rsi run ------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(
+    epilog=EXAMPLE.format("rsi run --target target_repo --generations 3 --backend bwrap --headless")
+    + "\n\n"
+    + RUN_EXIT_HELP
+)
 @friendly
+@interruptible
 def run(
     target: Annotated[Path, typer.Option(help="Target repository (a directory with an rsi.toml).")] = Path(
         "target_repo"
@@ -84,15 +198,25 @@ def run(
     policy: Annotated[
         str, typer.Option(help="Policy: a shipped name (default, strict) or a YAML path.")
     ] = "default",
-    backend: Annotated[str, typer.Option(help="Isolation backend: docker or bwrap.")] = "docker",
+    backend: Annotated[BackendName, typer.Option(help="Isolation backend.")] = "docker",
     proposer: Annotated[
-        str | None, typer.Option(help="offline or claude (default: claude when ANTHROPIC_API_KEY is set).")
+        ProposerName | None,
+        typer.Option(
+            help="Who proposes changes (default: claude when ANTHROPIC_API_KEY is set, else offline)."
+        ),
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds per candidate.")] = 3,
-    review: Annotated[
-        str | None,
+    heldout_seed: Annotated[
+        int | None,
         typer.Option(
-            help="auto | queue | strict (headless) or human (TUI). Default: human in the TUI, else auto."
+            help="Seed of the held-out set (default: derived from the target, the same for every run of it)."
+        ),
+    ] = None,
+    review: Annotated[
+        ReviewModeName | None,
+        typer.Option(
+            help="Who decides: the policy (auto), a person later (queue), pause at the first review "
+            "verdict (strict), a person in the TUI (human). Default: human in the TUI, else auto."
         ),
     ] = None,
     headless: Annotated[bool, typer.Option(help="No TUI: print progress, let the policy decide.")] = False,
@@ -133,6 +257,7 @@ def run(
         proposer=chosen,  # type: ignore[arg-type]
         proposer_seed=proposer_seed,
         seeds=list(range(seeds)),
+        heldout_seed=heldout_seed,
         review=review or ("human" if tui else "auto"),  # type: ignore[arg-type]
         human_reviews_denials=review_denials,
         max_wall_s=max_wall,
@@ -157,21 +282,24 @@ def run(
     finally:
         parts.trajectory.close()
     print_summary(summary, str(config.run_dir))
-    if summary.status == "error":
-        raise typer.Exit(1)
+    raise typer.Exit(run_exit_code(summary))
 
 
 # -- rsi evaluate -------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(
+    epilog=EXAMPLE.format("rsi evaluate my.diff --target target_repo --backend bwrap")
+    + "\n\n"
+    + EXIT_CODES_HELP.replace("; 128", "; 14 the candidate fails its evaluation; 128")
+)
 @friendly
 def evaluate(
     patch: Annotated[
         str, typer.Argument(help="Unified diff file to evaluate (- for stdin, /dev/null for none).")
     ],
     target: Annotated[Path, typer.Option(help="Target repository.")] = Path("target_repo"),
-    backend: Annotated[str, typer.Option(help="docker or bwrap.")] = "docker",
+    backend: Annotated[BackendName, typer.Option(help="Isolation backend.")] = "docker",
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds.")] = 3,
     heldout_seed: Annotated[int, typer.Option(help="Seed of the held-out set.")] = 1234,
     as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
@@ -219,7 +347,7 @@ def evaluate(
         def progress(phase: str, details: dict[str, Any]) -> None:
             if not as_json:
                 extra = f" seed {details['index']}/{details['of']}" if "index" in details else ""
-                errors.print(f"[dim]… {details.get('label', '')} {phase}{extra}[/dim]")
+                errors.print(Text(f"… {details.get('label', '')} {phase}{extra}", style="dim"))
 
         evaluator = make_evaluator(config, spec, lineage, chosen, progress=progress, log_dir=logs)
         parent_eval = None
@@ -238,13 +366,13 @@ def evaluate(
         }
         print(json.dumps(judged, indent=2))
     else:
-        errors.print(f"[dim]full logs: {logs / 'evaluate'}[/dim]")
+        errors.print(Text(f"full logs: {logs / 'evaluate'}", style="dim"))
         print_evaluation(result)
         console.print(
             f"verdict: [bold]{verdict.verdict}[/bold] ({verdict.policy_name} {verdict.policy_hash[:12]}): "
-            f"{escape_markup(verdict.reasons())}"
+            f"{escape(verdict.reasons())}"
         )
-    raise typer.Exit(0 if result.ok else 1)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_CANDIDATE_FAILED)
 
 
 def judge_as_the_loop_does(
@@ -270,14 +398,7 @@ def judge_as_the_loop_does(
     return policy.check(proposal, evaluation, parent_eval, tree=tree)
 
 
-def escape_markup(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
 def print_evaluation(result: Any) -> None:
-    from rich.markup import escape
 
     table = Table(show_header=False, box=None)
     table.add_row("status", "[green]ok[/green]" if result.ok else f"[red]{result.failure}[/red]")
@@ -310,7 +431,7 @@ def print_evaluation(result: Any) -> None:
 # -- rsi image ----------------------------------------------------------------------------------
 
 
-@image_app.command("build")
+@image_app.command("build", epilog=EXAMPLE.format("rsi image build --tag rsi-sandbox:latest"))
 @friendly
 def image_build(
     tag: Annotated[str, typer.Option(help="Image tag to build.")] = "rsi-sandbox:latest",
@@ -326,15 +447,15 @@ def image_build(
     from sandbox.image import build_image
 
     image_id = build_image(
-        tag=tag, base=base, mirror=mirror, force=force, say=lambda m: errors.print(f"[dim]{m}[/dim]")
+        tag=tag, base=base, mirror=mirror, force=force, say=lambda m: errors.print(Text(m, style="dim"))
     )
-    console.print(f"{tag} {image_id}")
+    console.print(Text(f"{tag} {image_id}"))
 
 
 # -- rsi doctor ---------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=EXAMPLE.format("rsi doctor"))
 def doctor(
     image: Annotated[str, typer.Option(help="Sandbox image to look for.")] = "rsi-sandbox:latest",
 ) -> None:
@@ -344,7 +465,7 @@ def doctor(
     table.add_column("status")
     table.add_column("detail")
     for name, ok, detail in doctor_checks(image):
-        table.add_row(name, "[green]ok[/green]" if ok else "[yellow]missing[/yellow]", detail)
+        table.add_row(name, "[green]ok[/green]" if ok else "[yellow]missing[/yellow]", Text(detail))
     console.print(table)
 
 
@@ -368,12 +489,13 @@ def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
             checks.append(("sandbox image", False, f"{image} not built: run `rsi image build`"))
             checks.append(("docker backend", False, "unusable until the sandbox image is built"))
     except RsiError as exc:
-        checks.append(("docker engine", False, str(exc)[:200]))
+        checks.append(("docker engine", False, str(exc)))
         checks.append(("docker backend", False, "unusable: no Docker engine reachable (use --backend bwrap)"))
     from sandbox.bwrap_backend import bwrap_status
 
     bwrap_ok, bwrap_detail = bwrap_status()
     checks.append(("bwrap backend", bwrap_ok, bwrap_detail))
+    checks.append(accounting_check())
     key = bool(os.environ.get("ANTHROPIC_API_KEY"))
     checks.append(
         (
@@ -385,12 +507,32 @@ def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
     return checks
 
 
+def accounting_check() -> tuple[str, bool, str]:
+    """Which cgroup hierarchy is in force, so what each backend can measure per phase."""
+    from sandbox.base import SandboxConfig
+    from sandbox.bwrap_backend import BwrapBackend
+    from sandbox.cgroups import hierarchy
+
+    found = hierarchy()
+    bwrap: str
+    try:
+        bwrap = BwrapBackend(SandboxConfig(), image="", run_id="doctor").accounting
+    except RsiError:
+        bwrap = "unavailable"
+    docker = {"v1": "cgroup-v1", "v2": "cgroup-v2"}.get(found, "docker-stats")
+    detail = (
+        f"cgroup {found} in force: bwrap measures with {bwrap}; docker with {docker} when its engine runs "
+        "on this host (else docker-stats: CPU only, peak memory, OOM and pid hits unmeasured)"
+    )
+    return ("resource accounting", bwrap != "rlimit-only" and found != "none", detail)
+
+
 # -- rsi policy ---------------------------------------------------------------------------------
 
-VERDICT_EXIT = {"allow": 0, "review": 1, "deny": 2}
+VERDICT_EXIT = {"allow": EXIT_OK, "review": EXIT_VERDICT_REVIEW, "deny": EXIT_VERDICT_DENY}
 
 
-@policy_app.command("validate")
+@policy_app.command("validate", epilog=EXAMPLE.format("rsi policy validate policies/default.yaml"))
 @friendly
 def policy_validate(
     file: Annotated[str, typer.Argument(help="Policy YAML (or a shipped name: default, strict, example).")],
@@ -404,15 +546,28 @@ def policy_validate(
 
     spec = TargetSpec.load(target) if target else None
     policy = load_policy(resolve_policy_path(file), target=spec)
-    table = Table(title=f"policy {policy.name} ({policy.content_hash[:12]}) — default {policy.spec.default}")
-    for column in ("rule", "type", "verdict", "examples", "params", "description"):
-        table.add_column(column)
+    table = Table(
+        title=Text(f"policy {policy.name} ({policy.content_hash[:12]}) — default {policy.spec.default}")
+    )
+    # The rule id is what --pause-on-rule takes: it never wraps or shrinks; on a narrow terminal
+    # the parameters make way first.
+    table.add_column("rule", no_wrap=True, min_width=max((len(r.spec.id) for r in policy.rules), default=4))
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("type", overflow="fold")
+    table.add_column("examples\nmatch/not", overflow="fold")
+    table.add_column("description", overflow="fold", ratio=3)
+    wide = console.width >= 140
+    if wide:
+        table.add_column("params", overflow="fold", ratio=2)
     for rule in policy.rules:
         examples = rule.spec.examples
-        counts = f"{len(examples.get('match', []))} match / {len(examples.get('not_match', []))} not"
+        counts = f"{len(examples.get('match', []))}/{len(examples.get('not_match', []))}"
         params = ", ".join(f"{k}={v}" for k, v in rule.spec.params.items())
-        table.add_row(rule.spec.id, rule.spec.type, rule.spec.verdict, counts, params, rule.spec.description)
+        cells = [rule.spec.id, rule.spec.verdict, rule.spec.type, counts, rule.spec.description]
+        table.add_row(*(Text(cell) for cell in cells + ([params] if wide else [])))
     console.print(table)
+    if not wide:
+        console.print("(each rule's parameters are shown on a terminal of 140 columns or more)")
     console.print(f"[green]valid[/green]: {len(policy.rules)} rules, every example checked.")
 
 
@@ -431,7 +586,12 @@ def _read_evaluation(path: Path | None) -> Any:
         ) from exc
 
 
-@policy_app.command("check")
+@policy_app.command(
+    "check",
+    epilog=EXAMPLE.format("rsi policy check --policy strict my.diff")
+    + "\n\nExit codes: 0 allow; 10 review; 11 deny; 1 run error; 2 usage error (bad patch, policy, "
+    "evaluation or tree).",
+)
 def policy_check(
     patch: Annotated[str, typer.Argument(help="Unified diff file (- for stdin).")],
     policy: Annotated[str, typer.Option(help="Policy YAML or shipped name.")] = "default",
@@ -447,7 +607,7 @@ def policy_check(
 ) -> None:
     """The verdict of a policy on a diff (and, given evaluations, on its measurements).
 
-    Exit 0 allow, 1 review, 2 deny, 3 error. Without --evaluation only the diff rules run.
+    Without --evaluation only the diff rules run.
     """
     from policies.engine import load_policy, resolve_policy_path
     from rsi.contracts import Proposal
@@ -462,13 +622,15 @@ def policy_check(
         proposal = Proposal(diff=read_patch(patch), rationale="", proposer="cli")
         verdict = loaded.check(proposal, candidate, parent_eval, tree=tree)
     except RsiError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(3) from None
+        print_error(str(exc))
+        raise typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_RUN_ERROR) from None
     if as_json:
         print(verdict.model_dump_json(indent=2))
     else:
         console.print(
-            f"verdict: [bold]{verdict.verdict}[/bold] ({verdict.policy_name} {verdict.policy_hash[:12]})"
+            Text("verdict: ")
+            + Text(verdict.verdict, style="bold")
+            + Text(f" ({verdict.policy_name} {verdict.policy_hash[:12]})")
         )
         for finding in verdict.findings:
             where = (
@@ -487,7 +649,11 @@ def policy_check(
 # -- rsi replay ---------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(
+    epilog=EXAMPLE.format("rsi replay runs/20261122-090102 --headless")
+    + "\n\nExit codes: 0 ok (intact, reproduced); 1 run error; 2 usage error; 12 --verify: the "
+    "re-execution diverged; 13 --check: the trajectory fails its integrity check."
+)
 @friendly
 def replay(
     trajectory: Annotated[Path, typer.Argument(help="trajectory.jsonl, or a run directory.")],
@@ -517,6 +683,12 @@ def replay(
 
     path = trajectory / "trajectory.jsonl" if trajectory.is_dir() else trajectory
     reader = TrajectoryReader(path)
+    if path.is_file() and path.stat().st_size == 0:  # a wrong input, not a damaged record
+        raise ConfigError(
+            f"{path}: the trajectory file is empty (0 bytes), so there is nothing to replay or "
+            "check. A run writes its first event when it starts; pass the trajectory.jsonl of a run "
+            "that started, or its run directory."
+        )
     if check:
         check_trajectory(path)
         return
@@ -532,7 +704,8 @@ def replay(
         observer.on_event(event)
         if event.kind == "run_finished":
             console.print(
-                f"[bold]run finished[/bold]: {event.data.get('status')} — {event.data.get('accepted')} accepted"
+                Text("run finished", style="bold")
+                + Text(f": {event.data.get('status')} — {event.data.get('accepted')} accepted")
             )
 
 
@@ -544,15 +717,20 @@ def headless_observer() -> Any:
     from rsi.console import ConsoleObserver
     from rsi.progress import FanOut, HeadlessProgress
 
-    return FanOut(ConsoleObserver(progress=False), HeadlessProgress())
+    progress = HeadlessProgress()
+    blocks = ConsoleObserver(progress=False, console=progress.console_for(sys.stdout))
+    return FanOut(blocks, progress)
 
 
 def print_summary(summary: Any, run_dir: str) -> None:
     from rsi.console import ConsoleObserver
 
-    ConsoleObserver(progress=False).summary(summary, run_dir)
-    if summary.status in ("paused", "stopped", "interrupted"):
-        console.print(f"continue with: rsi resume {run_dir}")
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the run is recorded
+        ConsoleObserver(progress=False).summary(summary, run_dir)
+        if summary.status in ("paused", "stopped", "interrupted"):
+            console.print(Text(f"continue with: rsi resume {run_dir}"))
+    if summary.status == "interrupted":
+        _say(Text(f"interrupted ({summary.reason}); continue with: rsi resume {run_dir}"))
 
 
 # -- the review TUI: rsi run / rsi replay in a terminal, rsi review --------------------------------
@@ -563,18 +741,49 @@ def wants_tui(headless: bool) -> bool:
     return not headless and sys.stdin.isatty() and sys.stdout.isatty()
 
 
+@contextlib.contextmanager
+def default_signals() -> Iterator[None]:
+    """The TUI reads Ctrl-C as a key and runs the loop in a worker thread, where a signal handler
+    cannot abandon a step; it keeps the default dispositions (the setup's handlers are set aside)."""
+    import signal
+
+    from rsi.loop import INTERRUPT_SIGNALS
+
+    previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in INTERRUPT_SIGNALS}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def run_in_tui(config: Any) -> None:
     from review.app import make_app
     from rsi.console import ConsoleObserver
 
     app = make_app("live", config=config)
-    summary = app.run()
+    with default_signals():
+        summary = app.run()
     if app.run_error:
         raise RsiError(app.run_error)
     if summary is not None:
         ConsoleObserver().summary(summary, str(config.run_dir))
-        if summary.status == "error":
-            raise typer.Exit(1)
+        raise typer.Exit(run_exit_code(summary))
+
+
+def resume_in_tui(config: Any) -> None:
+    from review.app import make_app
+    from rsi.console import ConsoleObserver
+
+    app = make_app("live", config=config, resume=True)
+    with default_signals():
+        summary = app.run()
+    if app.run_error:
+        raise RsiError(app.run_error)
+    if summary is not None:
+        ConsoleObserver().summary(summary, str(config.run_dir))
+        raise typer.Exit(run_exit_code(summary))
 
 
 def replay_in_tui(path: Path) -> None:
@@ -583,56 +792,94 @@ def replay_in_tui(path: Path) -> None:
     make_app("replay", trajectory=path).run()
 
 
-@app.command()
+@app.command(epilog=EXAMPLE.format("rsi resume runs/20261122-090102") + "\n\n" + RUN_EXIT_HELP)
 @friendly
+@interruptible
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="Run directory of a run that stopped, paused or crashed.")],
     generations: Annotated[
         int | None, typer.Option(min=0, help="Raise the planned number of generations.")
     ] = None,
+    headless: Annotated[
+        bool,
+        typer.Option(
+            help="No TUI. A run a human was reviewing continues with every change queued for `rsi review`."
+        ),
+    ] = False,
 ) -> None:
-    """Continue a run that stopped or crashed, losing nothing (headless)."""
-    from rsi.resume import resume_run
+    """Continue any run that stopped, paused or crashed, losing nothing: in a terminal a run that a
+    human reviews reopens the TUI; otherwise (or with --headless) it continues here, headless."""
+    from rsi.resume import load_run_config, resume_run
 
-    summary, _ = resume_run(run_dir, observer=headless_observer(), generations=generations)
+    config = load_run_config(run_dir.resolve())
+    if config.review == "human" and wants_tui(headless):
+        if generations is not None:
+            config.generations = generations
+        resume_in_tui(config)
+        return
+
+    def warn_of_differences(loop: Any) -> None:
+        for difference in loop.parts.contract_differences:
+            _say(Text("warning: ", style="yellow") + Text(f"{difference} (the recorded contract is used)"))
+
+    summary, _ = resume_run(
+        run_dir, observer=headless_observer(), generations=generations, on_loop=warn_of_differences
+    )
     print_summary(summary, str(run_dir.resolve()))
-    if summary.status == "error":
-        raise typer.Exit(1)
+    raise typer.Exit(run_exit_code(summary))
 
 
 def check_trajectory(path: Path) -> None:
-    from rsi.trajectory import TrajectoryReader, head_path
+    from rsi.trajectory import TrajectoryReader
 
-    last = TrajectoryReader(path).verify()
-    head = "head file matched" if head_path(path).is_file() else "no head file (the last line is unprotected)"
+    try:
+        last, covered = TrajectoryReader(path).authenticate()
+    except TrajectoryError as exc:
+        errors.print(Text("integrity check failed: ", style="red") + Text(str(exc)))
+        raise typer.Exit(EXIT_TAMPERED) from None
     count = 0 if last is None else last.seq + 1
-    console.print(f"[green]intact[/green]: {count} events, hash chain verified, {head}.")
+    console.print(Text("intact", style="green") + Text(f": {count} events, hash chain verified, {covered}."))
 
 
 def verify_replay(path: Path, tolerance: float, target: Path | None) -> None:
     from rsi.progress import HeadlessProgress
-    from rsi.verify import COLUMNS, verify_trajectory
+    from rsi.verify import verify_trajectory
 
-    errors.print(f"[dim]re-executing {path} in fresh sandboxes (replay proposer, no network)…[/dim]")
+    errors.print(Text(f"re-executing {path} in fresh sandboxes (replay proposer, no network)…", style="dim"))
     report = verify_trajectory(path, observer=HeadlessProgress(), spreads=tolerance, target=target)
-    table = Table(title=f"replay --verify {path}")
-    for column in COLUMNS:
-        table.add_column(column)
-    for row in report.table_rows():
-        style = "" if row[-1] == "ok" else "red"
-        table.add_row(*row, style=style)
-    console.print(table, width=max(console.width, 150))
+    for difference in report.contract_differences:
+        errors.print(
+            Text("warning: ", style="yellow") + Text(f"{difference} (the recorded contract is used)")
+        )
+    console.print(verify_table(report))
     for divergence in report.divergences:
-        console.print(f"[red]divergence:[/red] {divergence}")
+        console.print(Text("divergence: ", style="red") + Text(str(divergence)))
     console.print(
         f"original run {report.original_s:.1f}s, re-execution {report.verify_s:.1f}s; "
         + ("[green]reproduced[/green]" if report.ok else "[red]DIVERGED[/red] beyond tolerance")
     )
     if not report.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_DIVERGED)
 
 
-@app.command()
+def verify_table(report: Any) -> Table:
+    """The comparison of `replay --verify`, readable at 80 columns."""
+    from rsi.verify import COLUMNS
+
+    table = Table(title=Text(f"replay --verify {report.trajectory}"), padding=(0, 0), collapse_padding=True)
+    for column in COLUMNS:
+        # The first and last columns ("baseline", "DIVERGED") are read at a glance: never cut;
+        # the others fold rather than end in an ellipsis, so a hash or a metric stays whole.
+        edge = column in (COLUMNS[0], COLUMNS[-1])
+        widest_word = max(len(word) for word in column.split())
+        table.add_column(column, no_wrap=edge, min_width=max(widest_word, 8 if edge else 0), overflow="fold")
+    for row in report.table_rows():
+        style = "" if row[-1] == "ok" else "red"
+        table.add_row(*(Text(cell) for cell in row), style=style)
+    return table
+
+
+@app.command(epilog=EXAMPLE.format("rsi report runs/20261122-090102"))
 @friendly
 def report(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directory (several with --compare).")],
@@ -645,13 +892,17 @@ def report(
     from rsi.report import write_comparison, write_report
 
     if compare or len(run_dirs) > 1:
+        from rsi.compare import comparability_warnings, compare_runs
+
         written = write_comparison(run_dirs, out or Path("compare"))
+        for warning in comparability_warnings(compare_runs(run_dirs)):
+            errors.print(Text("warning: ", style="yellow") + Text(warning))
     else:
         written = write_report(run_dirs[0], out)
-    console.print(f"wrote {written}")
+    console.print(Text(f"wrote {written}"))
 
 
-@app.command()
+@app.command(epilog=EXAMPLE.format('rsi review runs/20261122-090102 --accept 3 --reason "checked the diff"'))
 @friendly
 def review(
     run_dir: Annotated[Path, typer.Argument(help="The run directory (holds trajectory.jsonl and lineage/).")],
@@ -666,7 +917,6 @@ def review(
 ) -> None:
     """Open a run in the TUI and decide the changes the policy queued for a human (or decide them
     from a script with --accept/--reject)."""
-    from rich.markup import escape
 
     from review.queue import decide, pending
 
@@ -679,7 +929,7 @@ def review(
             (g, "reject") for g in reject or []
         ]:
             made = decide(run_dir, generation, choice, reason=reason, by=by)  # type: ignore[arg-type]
-            console.print(f"generation {generation}: {made.decision} by {made.by}")
+            console.print(Text(f"generation {generation}: {made.decision} by {made.by}"))
         return
     waiting = pending(run_dir)
     if not wants_tui(False):
@@ -701,10 +951,56 @@ def review(
     make_app("review", run_dir=run_dir, by=by).run()
 
 
-@app.callback(invoke_without_command=True)
+@app.callback(invoke_without_command=True, epilog=EXIT_CODES_HELP + " Each command's --help lists its own.")
 def main(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    verbose: Annotated[
+        int,
+        typer.Option("--verbose", "-v", count=True, help="More log output on stderr (-v info, -vv debug)."),
+    ] = 0,
+    log_level: Annotated[
+        str | None, typer.Option(help="Log level on stderr: debug, info, warning, error (default: warning).")
+    ] = None,
 ) -> None:
+    configure_logging(verbose, log_level)
     if version:
         console.print(f"rsi-sandbox {__version__}")
         raise typer.Exit(0)
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted: while the TUI runs, Textual
+    captures it, so log lines never draw over the screen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure_logging(verbose: int, level_name: str | None) -> None:
+    """The one place logging is set up: the package loggers to stderr, at the level asked for."""
+    levels = {
+        "debug": logging.DEBUG,
+        "info": logging.INFO,
+        "warning": logging.WARNING,
+        "error": logging.ERROR,
+    }
+    if level_name is not None and level_name.lower() not in levels:
+        raise typer.BadParameter(
+            f"{level_name!r} is not a log level; choose one of: {', '.join(levels)}", param_hint="--log-level"
+        )
+    level = levels[level_name.lower()] if level_name else max(logging.DEBUG, logging.WARNING - 10 * verbose)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _CurrentStderr)]:
+        root.removeHandler(handler)
+    handler = _CurrentStderr()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    root.addHandler(handler)
+    root.setLevel(level)
