@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rsi.cli import app
+from rsi.cli import EXIT_CANDIDATE_FAILED, app
 from rsi.contracts import Evaluation
 from tests.adversarial.cases import CASES
 from tests.conftest import IN_CI, ROOT, TARGET, make_diff
@@ -96,7 +96,7 @@ def test_policy_file_judges_and_an_unusable_patch_is_denied_as_in_the_loop(
     garbage = "Sure! Here is the improved code:\n```python\nlearning_rate = 0.1\n```\n"
     done = evaluate_in_a_process(tmp_path, garbage, "--json")
     judged = json.loads(done.stdout)
-    assert done.returncode == 1 and judged["evaluation"]["failure"] == "patch_rejected"
+    assert done.returncode == EXIT_CANDIDATE_FAILED and judged["evaluation"]["failure"] == "patch_rejected"
     assert judged["verdict"]["verdict"] == "deny"
     assert [f["rule_id"] for f in judged["verdict"]["findings"]] == ["patch-format"]
 
