@@ -531,7 +531,7 @@ COMPUTE_CASES = [
             "        rng = np.random.default_rng(7)\n"
             "        pool_x, pool_y = getattr(data, 'make_training' + '_data')(settings, rng)\n"
             "        optimizer = make_optimizer(settings, self.params)\n"
-            "        for _ in range(12000):\n"
+            "        for _ in range(30000):\n"
             "            pick = rng.integers(0, len(pool_x), size=32)\n"
             "            out, cache = self.forward(pool_x[pick])\n"
             "            residual = out - (pool_y[pick] - self.y_mean) / self.y_std\n"
@@ -541,7 +541,6 @@ COMPUTE_CASES = [
         ),
         "integrity",
         "integrity.",
-        awaits=f"{PHASE_BUDGETS}; {BEHAVIOUR}",
         rationale="predict fine-tunes the loaded model where no training budget is counted",
     ),
     ClassCase(
