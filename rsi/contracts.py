@@ -169,6 +169,19 @@ class PhaseLog(BaseModel):
     """CPU seconds the sandbox measured for this command (from its cgroup, not from the candidate)."""
 
 
+class IntegrityCheck(BaseModel):
+    """One behavioural integrity check as the harness ran it on a tree, clean or not."""
+
+    check: str
+    """The check's name; its findings carry the rule id ``integrity.<check>``."""
+    status: Literal["clean", "finding", "not_run"]
+    """clean: ran and found nothing; finding: ran and reported; not_run: could not be measured."""
+    detail: str = ""
+    """Why it did not run, or what it measured, in one line."""
+    measured: dict[str, Any] = Field(default_factory=dict)
+    """The numbers it measured (e.g. a control's metric), kept so a child can be judged against them."""
+
+
 class Evaluation(BaseModel):
     """What the trusted harness measured for one tree (a parent, or a parent plus a diff)."""
 
@@ -191,6 +204,9 @@ class Evaluation(BaseModel):
     phases: list[PhaseLog] = Field(default_factory=list)
     integrity: list[Finding] = Field(default_factory=list)
     """Findings of the harness's own integrity checks, judged by the policy."""
+    checks: list[IntegrityCheck] = Field(default_factory=list)
+    """Every behavioural integrity check and whether it ran clean: a size rule trusts a large gain
+    only when all of them did."""
 
 
 # ---------------------------------------------------------------------------------------------

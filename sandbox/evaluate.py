@@ -247,6 +247,7 @@ class TrustedEvaluator:
             self._log_text(label, "sandbox-error", str(exc))
         if audit is not None and result.failure != "sandbox_error":
             result.integrity = audit.findings(result)
+            result.checks = audit.checks
         result.resources.wall_s = round(time.monotonic() - started, 3)
 
     @contextlib.contextmanager
@@ -301,7 +302,9 @@ class TrustedEvaluator:
             failure = tests.failure("tests_failed")
             if failure is None:
                 reveal = lambda: self._inputs_visible(heldout_dir)  # noqa: E731
-                failure = self._train_and_score(result, session, run, label, reveal, audit)
+                fresh = self._fresh_sessions(result, workspace, label)
+                runner = _Runner(run, session, reveal, fresh, self.predict_timeout_s)
+                failure = self._train_and_score(result, session, run, label, reveal, audit, runner)
             result.resources.cpu_s = last_usage.cpu_s
             result.resources.peak_memory_mb = last_usage.peak_memory_mb
         result.resources.overhead_s = round(time.monotonic() - started - command_time, 3)
@@ -322,6 +325,7 @@ class TrustedEvaluator:
         label: str,
         reveal: Callable[[], contextlib.AbstractContextManager[None]],
         audit: Audit | None,
+        runner: _Runner | None = None,
     ) -> FailureKind | None:
         per_seed: dict[int, float] = {}
         lockbox: dict[int, float] = {}
@@ -361,14 +365,29 @@ class TrustedEvaluator:
                 audit.record(seed, parts)
         result.metric = self._metric(per_seed)
         result.lockbox = self._metric(lockbox) if lockbox else None
-        if audit is not None:
-            audit.rerun_first_seed(_Runner(run, session, reveal), self.seeds[0])
+        if audit is not None and runner is not None:
+            self.progress("integrity", {"label": label})
+            audit.run_controls(runner)
         return None
 
     def _metric(self, per_seed: dict[int, float]) -> MetricResult:
         return MetricResult(
             name=self.spec.metric.name, direction=self.spec.metric.direction, per_seed=per_seed
         )
+
+    def _fresh_sessions(
+        self, result: Evaluation, workspace: Path, label: str
+    ) -> Callable[[str], contextlib.AbstractContextManager[_Commands]]:
+        """Opens a FRESH sandbox of the same backend on the same tree (no /heldout, another uid) for
+        the integrity checks; its commands are logged as phases of the evaluation."""
+
+        @contextlib.contextmanager
+        def fresh(user: str) -> Iterator[_Commands]:
+            opened = self.backend.open(workspace, None, f"{label}-disguise", user=user)
+            with opened as session, self._tracked(session):
+                yield _Commands(session, lambda phase: result.phases.append(self._log(label, phase)))
+
+        return fresh
 
     @contextlib.contextmanager
     def _tracked(self, session: Session) -> Iterator[None]:
@@ -403,8 +422,27 @@ class TrustedEvaluator:
         )
 
 
+class _Commands:
+    """A fresh sandbox as the integrity checks see it: each command logged as a phase."""
+
+    def __init__(self, session: Session, log: Callable[[_Phase], None]) -> None:
+        self._session, self._log = session, log
+
+    def run(self, name: str, command: str, timeout_s: float) -> ExecResult:
+        before = self._session.usage()
+        result = self._session.exec(command, timeout_s)
+        self._log(_Phase(name, command, result, before, self._session.usage()))
+        return result
+
+    def read_file(self, path: str) -> bytes:
+        return self._session.read_file(path)
+
+    def write_file(self, path: str, data: bytes) -> None:
+        self._session.write_file(path, data)
+
+
 class _Runner:
-    """The candidate's open sandbox as the integrity re-runs see it."""
+    """The candidate's open sandbox (and fresh ones on demand) as the integrity checks see it."""
 
     out_dir = OUT_DIR
     inputs_path = INPUTS_PATH
@@ -414,11 +452,17 @@ class _Runner:
         run: Callable[[str, str, float], _Phase],
         session: Session,
         reveal: Callable[[], contextlib.AbstractContextManager[None]],
+        fresh: Callable[[str], contextlib.AbstractContextManager[_Commands]],
+        predict_timeout_s: float,
     ) -> None:
         self._run, self._session, self.inputs_visible = run, session, reveal
+        self.fresh, self.predict_timeout_s = fresh, predict_timeout_s
 
     def run(self, name: str, command: str, timeout_s: float) -> ExecResult:
         return self._run(name, command, timeout_s).result
 
-    def read_predictions(self, path: str) -> np.ndarray:
-        return np.load(io.BytesIO(self._session.read_file(path)), allow_pickle=False)
+    def read_file(self, path: str) -> bytes:
+        return self._session.read_file(path)
+
+    def write_file(self, path: str, data: bytes) -> None:
+        self._session.write_file(path, data)
