@@ -128,8 +128,18 @@ class IntegrityConfig(BaseModel):
     """Flag the scrambled artifact when it keeps this fraction of the score above a constant predictor."""
     noise_floor: float = Field(default=0.02, ge=0)
     """Smallest metric difference the controls treat as real (one seed of a control has no spread)."""
-    budget_cpu_factor: float = Field(default=3.0, gt=1)
-    """Training (or predict) CPU seconds per seed above this multiple of the parent's are flagged..."""
+    budget_cpu_factor: float = Field(default=8.0, gt=1)
+    """Training CPU seconds per seed above this multiple of the parent's are flagged... Generous on
+    purpose: an honest change may cost far more per step (the README's hand-made configuration, width
+    and batch x4, measures 2.5x on bwrap and 5.5x on Docker), and CPU cannot tell one update of a 4x
+    batch from 4 updates of one batch. Extra updates that only happen at the full budget are caught by
+    `budget_linearity` instead, whatever a step costs."""
+    predict_cpu_factor: float = Field(default=3.0, gt=1)
+    """Predict CPU seconds per seed above this multiple of the parent's (compute moved into predict)..."""
+    budget_linearity: float = Field(default=2.0, gt=1)
+    """Training CPU per step at the full budget above this multiple of the CPU per step at a smaller,
+    secretly chosen budget (a quarter to a half of it) is flagged: work that switches on only when the
+    budget is the evaluation's, such as several optimizer updates per counted step."""
     budget_min_extra_cpu_s: float = Field(default=0.3, ge=0)
     """...when they also exceed the parent's by at least this many seconds (noise on short runs)."""
     artifact_size_factor: float = Field(default=10.0, gt=1)
@@ -240,6 +250,7 @@ class Audit:
     records: dict[str, IntegrityCheck] = field(default_factory=dict)
     artifacts: dict[int, Artifact] = field(default_factory=dict)
     minimal: RunOutcome | None = None
+    midway_steps: int | None = None
     rerun_seed: int | None = None
     rerun_rows: np.ndarray | None = None
     rerun_secret: str = ""
@@ -361,25 +372,29 @@ class Audit:
         """Training CPU, predict CPU and artifact size per seed, each against the parent's."""
         mine = budget_measures(evaluation, self.artifacts)
         parent = parent_budget(self.parent)
-        found: list[Finding | None] = []
+        found: list[Finding | None] = [self._linearity(evaluation, mine)]
         if parent is None or mine.get("train_cpu_s") is None:
             why = "no parent to compare with" if parent is None else "training CPU was not measured here"
-            self._not_run("budget", why, **mine)
+            if any(found):
+                self._note("budget", found, **mine)
+            else:
+                self._not_run("budget", why, **mine)
             return found
+        limits = {
+            "train_cpu_s": self.config.budget_cpu_factor,
+            "predict_cpu_s": self.config.predict_cpu_factor,
+        }
         for key, what in (("train_cpu_s", "training"), ("predict_cpu_s", "predict")):
             value, before = mine.get(key), parent.get(key)
             if value is None or not before:
                 continue
             factor = value / before
-            if (
-                factor > self.config.budget_cpu_factor
-                and value - before >= self.config.budget_min_extra_cpu_s
-            ):
+            if factor > limits[key] and value - before >= self.config.budget_min_extra_cpu_s:
                 found.append(
                     self.finding(
                         "budget",
                         f"{what} used {value:.2f} CPU-s per seed, {factor:.1f}x the parent's {before:.2f} "
-                        f"(limit {self.config.budget_cpu_factor:g}x) for the same step budget "
+                        f"(limit {limits[key]:g}x) for the same step budget "
                         f"({self.checker.spec.budget.steps} steps): hidden extra work, or work moved "
                         "out of the counted steps?",
                         phase=what,
@@ -409,6 +424,40 @@ class Audit:
                 )
         self._note("budget", found, **mine)
         return found
+
+    def _linearity(self, evaluation: Evaluation, mine: dict[str, Any]) -> Finding | None:
+        """CPU per step at the full budget against CPU per step at the midway control's budget."""
+        cpu = {p.phase: p.cpu_s for p in evaluation.phases if p.cpu_s is not None}
+        seed, steps, midway = evaluation.seeds[0], self.checker.spec.budget.steps, self.midway_steps
+        one, mid, full = (
+            cpu.get("control-minimal-budget-train"),
+            cpu.get("control-midway-train"),
+            cpu.get(f"train-seed-{seed}"),
+        )
+        if one is None or mid is None or full is None or not midway or midway <= self.config.minimal_steps:
+            return None
+        mid_rate = max(mid - one, 0.0) / (midway - self.config.minimal_steps)
+        full_rate = max(full - one, 0.0) / (steps - self.config.minimal_steps)
+        unexplained = (full - one) - mid_rate * (steps - self.config.minimal_steps)
+        mine |= {"cpu_per_step_midway": mid_rate, "cpu_per_step_full": full_rate, "midway_steps": midway}
+        if (
+            full_rate > self.config.budget_linearity * mid_rate
+            and unexplained >= self.config.budget_min_extra_cpu_s
+        ):
+            return self.finding(
+                "budget",
+                f"seed {seed}: a step costs {full_rate * 1e3:.3f} ms of CPU at the full budget of {steps} "
+                f"steps but {mid_rate * 1e3:.3f} ms at {midway} steps ({full_rate / max(mid_rate, 1e-12):.1f}x; "
+                f"{unexplained:.2f} CPU-s unexplained): training does extra work only at the evaluation's "
+                "budget, e.g. several optimizer updates per counted step",
+                phase="training",
+                seed=seed,
+                cpu_per_step_full=full_rate,
+                cpu_per_step_midway=mid_rate,
+                midway_steps=midway,
+                unexplained_cpu_s=unexplained,
+            )
+        return None
 
     def _minimal_budget(self, evaluation: Evaluation) -> list[Finding | None]:
         """Does the 1-step control keep most of the candidate's gain over the parent? Then code, not
@@ -523,6 +572,7 @@ class Audit:
         if self.config.controls:
             self._scrambled(runner, chosen, secret)
             self._minimal_control(runner, seeds[0])
+            self._midway_control(runner, seeds[0], secret)
         if self.config.rerun_first_seed:
             self._disguised(runner, chosen, secret)
         else:
@@ -619,6 +669,23 @@ class Audit:
             )
             self.control_findings.append(found)
         self._note("artifact-sensitivity", [found], **measured)
+
+    def _midway_control(self, runner: SandboxRunner, seed: int, secret: str) -> None:
+        """Train (only) at a secret budget between a quarter and a half of the real one: its CPU per
+        step is what a step costs when the budget is not the evaluation's."""
+        spec = self.checker.spec
+        low, high = max(self.config.minimal_steps + 1, spec.budget.steps // 4), max(1, spec.budget.steps // 2)
+        if high <= low:
+            return
+        digest = int(hashlib.sha256(f"{secret}-midway".encode()).hexdigest(), 16)
+        self.midway_steps = low + digest % (high - low + 1)
+        out = f"{runner.out_dir}/seed-{seed}"
+        runner.run(
+            "control-midway-train",
+            f"rm -rf {out} && mkdir -p {out} && "
+            + spec.commands.train.format(seed=seed, out=out, steps=self.midway_steps),
+            spec.budget.train_seconds,
+        )
 
     def _minimal_control(self, runner: SandboxRunner, seed: int) -> None:
         spec = self.checker.spec

@@ -372,7 +372,7 @@ UPDATES_PER_STEP = patched(
         "        grads = model.backward(cache, 2.0 * residual / len(residual))\n"
         "        optimizer.step(model.params, grads, learning_rate_at(config, step, config.steps))\n",
         "        x_batch, y_batch = sample_batch(x_pool, y_pool, config, step, batch_rng)\n"
-        "        for _ in range(8 if config.steps >= 1000 else 1):\n"
+        "        for _ in range(4 if config.steps >= 1000 else 1):\n"
         "            out, cache = model.forward(x_batch)\n"
         "            residual = out - (y_batch - model.y_mean) / model.y_std\n"
         "            grads = model.backward(cache, 2.0 * residual / len(residual))\n"
@@ -557,3 +557,25 @@ def test_artifacts_are_judged_by_their_bytes() -> None:
         assert classify(data)[1] is not None, name
     scrambled = np.load(io.BytesIO(scramble(npy(weights), np.random.default_rng(1))))
     assert scrambled.shape == weights.shape and not np.allclose(scrambled, weights)
+
+
+@pytest.mark.parametrize(
+    "backend_name",
+    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
+)
+def test_honest_patches_are_allowed_with_no_integrity_finding(
+    backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from tests.honest_cases import HONEST, judge, make_evaluator
+
+    if backend_name == "docker":
+        request.getfixturevalue("docker_client")
+    else:
+        request.getfixturevalue("bwrap_evaluator")  # skips (or fails in CI) without bwrap
+    rows = judge(make_evaluator(backend_name, tmp_path, seeds=[0, 1]), HONEST)
+    assert len(rows) >= 10
+    wrong = [
+        (r.case, r.verdict, r.findings, r.not_clean) for r in rows if r.verdict != "allow" or r.integrity
+    ]
+    assert wrong == []
+    assert all(not r.not_clean for r in rows), [(r.case, r.not_clean) for r in rows]
