@@ -38,7 +38,9 @@ def main() -> int:
             for row in judge(evaluator, cases):
                 found = "; ".join(row.findings + row.not_clean) or "—"
                 metric = f"{row.metric:.4f}" if row.metric is not None else "—"
-                print(f"| {backend} | {row.case} | {metric} | {row.verdict} | {found[:300]} | {row.wall_s:.1f} |")
+                print(
+                    f"| {backend} | {row.case} | {metric} | {row.verdict} | {found[:300]} | {row.wall_s:.1f} |"
+                )
                 misses += row.verdict != "allow" or bool(row.integrity)
     total = len(cases) * len(args.backends)
     print(f"\n{total - misses}/{total} honest patches allowed with no integrity finding (target: all)")

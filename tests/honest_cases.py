@@ -94,6 +94,9 @@ HONEST: list[HonestCase] = [
 ]
 
 
+DEFAULT_INTEGRITY = IntegrityConfig()
+
+
 @dataclass
 class Judged:
     """One patch measured by the real evaluator and judged by a policy."""
@@ -108,9 +111,13 @@ class Judged:
 
 
 def make_evaluator(
-    backend_name: str, work: Path, seeds: list[int], heldout_size: int = 500
+    backend_name: str,
+    work: Path,
+    seeds: list[int],
+    heldout_size: int = 500,
+    integrity: IntegrityConfig | None = DEFAULT_INTEGRITY,
 ) -> TrustedEvaluator:
-    """The evaluator a run would use on the bundled target, on `backend_name`, integrity checks on."""
+    """The evaluator a run would use on the bundled target, on `backend_name` (None: checks off)."""
     spec = TargetSpec.load(TARGET)
     lineage = Lineage.create(work / "lineage", TARGET)
     config = SandboxConfig(image=spec.sandbox.image)
@@ -129,7 +136,7 @@ def make_evaluator(
         seeds,
         work / "logs",
         lockbox=load_heldout(spec.metric.heldout, 42, heldout_size),
-        integrity=IntegrityConfig(),
+        integrity=integrity,
     )
 
 
