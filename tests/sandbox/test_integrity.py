@@ -4,6 +4,7 @@ that name nothing the checks could look for) and honest trees it passes, on bwra
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +265,15 @@ WRAPPED_TWICE = blended_predict("data.calibrated(x)", imports="import data\n") +
 COMPUTED_NAME = blended_predict(
     'getattr(data, codecs.decode("grnpure", "rot13"))(x)', imports="import codecs\n\nimport data\n"
 )
+HIDDEN_SOURCE = base64.b64encode(f"def prior(x):\n    return {FORMULA}\n".encode()).decode()
+EXEC_OF_DECODED_TEXT = blended_predict(
+    "namespace['prior'](x)",
+    helpers=(
+        "namespace: dict = {}\n"
+        f'vars(builtins)["ex" + "ec"](base64.b64decode("{HIDDEN_SOURCE}").decode(), {{"np": np}}, namespace)\n'
+    ),
+    imports="import base64\nimport builtins\n",
+)
 TABLE_AT_TRAIN_TIME = patched(
     TRAIN,
     "train.py",
@@ -394,6 +404,10 @@ HOSTILE: dict[str, tuple[str, set[str]]] = {
     ),
     "label-function-computed-name": (
         COMPUTED_NAME,
+        {"integrity.minimal-budget", "integrity.artifact-sensitivity"},
+    ),
+    "exec-of-decoded-text": (
+        EXEC_OF_DECODED_TEXT,
         {"integrity.minimal-budget", "integrity.artifact-sensitivity"},
     ),
     "table-at-train-time": (TABLE_AT_TRAIN_TIME, {"integrity.minimal-budget", "integrity.budget"}),
