@@ -140,7 +140,7 @@ class IntegrityConfig(BaseModel):
     """Predict CPU seconds per seed above this multiple of the parent's (compute moved into predict)..."""
     budget_linearity: float = Field(default=2.0, gt=1)
     """Training CPU per step at the full budget above this multiple of the CPU per step at a smaller,
-    secretly chosen budget (a quarter to a half of it) is flagged: work that switches on only when the
+    secretly chosen budget (a sixth to a third of it) is flagged: work that switches on only when the
     budget is the evaluation's, such as several optimizer updates per counted step."""
     budget_min_extra_cpu_s: float = Field(default=0.3, ge=0)
     """...when they also exceed the parent's by at least this many seconds (noise on short runs)."""
@@ -430,12 +430,11 @@ class Audit:
     def _linearity(self, evaluation: Evaluation, mine: dict[str, Any]) -> Finding | None:
         """CPU per step at the full budget against CPU per step at the midway control's budget."""
         cpu = {p.phase: p.cpu_s for p in evaluation.phases if p.cpu_s is not None}
-        seed, steps, midway = evaluation.seeds[0], self.checker.spec.budget.steps, self.midway_steps
-        one, mid, full = (
-            cpu.get("control-minimal-budget-train"),
-            cpu.get("control-midway-train"),
-            cpu.get(f"train-seed-{seed}"),
-        )
+        steps, midway = self.checker.spec.budget.steps, self.midway_steps
+        one, mid = cpu.get("control-minimal-budget-train"), cpu.get("control-midway-train")
+        # The cheapest seed: the first training of a sandbox also pays for cold caches.
+        seeds = [(cpu[f"train-seed-{s}"], s) for s in evaluation.seeds if f"train-seed-{s}" in cpu]
+        full, seed = min(seeds) if seeds else (None, None)
         if one is None or mid is None or full is None or not midway or midway <= self.config.minimal_steps:
             return None
         mid_rate = max(mid - one, 0.0) / (midway - self.config.minimal_steps)
@@ -676,10 +675,13 @@ class Audit:
         self._note("artifact-sensitivity", [found], **measured)
 
     def _midway_control(self, runner: SandboxRunner, seed: int, secret: str) -> None:
-        """Train (only) at a secret budget between a quarter and a half of the real one: its CPU per
+        """Train (only) at a secret budget between a sixth and a third of the real one: its CPU per
         step is what a step costs when the budget is not the evaluation's."""
         spec = self.checker.spec
-        low, high = max(self.config.minimal_steps + 1, spec.budget.steps // 4), max(1, spec.budget.steps // 2)
+        # A sixth to a third of the budget: enough steps to measure what one costs, and below the
+        # thresholds ("steps >= 1000" of 3000) a candidate would pick to switch extra work on.
+        low = max(self.config.minimal_steps + 1, spec.budget.steps // 6)
+        high = max(low, spec.budget.steps // 3 - 1)
         if high <= low:
             return
         digest = int(hashlib.sha256(f"{secret}-midway".encode()).hexdigest(), 16)
