@@ -509,7 +509,8 @@ def assert_clean(evaluation: Evaluation, *allowed_not_run: str) -> None:
 def assert_caught(evaluation: Evaluation, expected: set[str], every: bool) -> None:
     found = {f.rule_id for f in evaluation.integrity}
     hit = expected <= found if every else bool(expected & found)
-    assert hit, (expected, [(f.rule_id, f.message) for f in evaluation.integrity], evaluation.failure_detail)
+    cpu = {p.phase: p.cpu_s for p in evaluation.phases}
+    assert hit, (expected, [(f.rule_id, f.message) for f in evaluation.integrity], evaluation.checks, cpu)
     for finding in evaluation.integrity:
         assert finding.message and finding.evidence, finding  # each finding explains itself
     assert "integrity.label-function" not in expected  # no class depends on the name-based check
