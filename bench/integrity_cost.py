@@ -58,18 +58,25 @@ def main() -> int:
     parser.add_argument("--backends", nargs="+", default=["bwrap", "docker"], choices=["bwrap", "docker"])
     parser.add_argument("--cases", nargs="+", default=["input-range", "width", "hand-made"])
     args = parser.parse_args()
-    print("| backend | honest patch | wall s, checks off | wall s, checks on | check phases s | cost |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| backend | honest patch | wall s, checks off | wall s, checks on | on vs off "
+        "| check phases s | check phases / wall off |"
+    )
+    print("|---|---|---|---|---|---|---|")
     shares = []
     for backend in args.backends:
         for case, off, on, extra in measure(backend, args.cases):
-            share = (on - off) / off if off else float("nan")
+            share = extra / off if off else float("nan")
             shares.append(share)
-            print(f"| {backend} | {case} | {off:.2f} | {on:.2f} | {extra:.2f} | {share:+.0%} |")
+            print(
+                f"| {backend} | {case} | {off:.2f} | {on:.2f} | {(on - off) / off:+.0%} | {extra:.2f} "
+                f"| {share:.0%} |"
+            )
     worst = max(shares) if shares else float("nan")
     verdict = "✔" if worst <= 0.30 else "✘"
     print(
-        f"\nintegrity checks cost at most {worst:+.0%} of an honest candidate's evaluation (target ≤ 30%) {verdict}"
+        f"\nthe checks' own phases cost at most {worst:.0%} of an honest candidate's evaluation "
+        f"(target ≤ 30%) {verdict}; 'on vs off' is the side-by-side wall time, noisier on a busy machine"
     )
     return 0
 
