@@ -57,6 +57,7 @@ import io
 import secrets
 import shlex
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -559,8 +560,9 @@ class Audit:
     # -- the extra runs (after the seeds, before the sandbox closes) -----------------------
 
     def run_controls(self, runner: SandboxRunner) -> None:
-        """Every behavioural control: read the artifacts, then the scrambled predict and the 1-step
-        control in the evaluation's sandbox, then the disguised re-run in a fresh one."""
+        """Every behavioural control: read the artifacts; then, at the same time, the scrambled
+        predict and the 1-step and midway controls in the evaluation's sandbox and the disguised
+        re-run in a fresh one (two sandboxes, two cores); on a mismatch, the exact repeat."""
         if not self.config.enabled or not self.parts_by_seed:
             return
         seeds = sorted(self.parts_by_seed)
@@ -570,15 +572,20 @@ class Audit:
         for seed in seeds:
             self.artifacts[seed] = read_artifact(runner, f"{runner.out_dir}/seed-{seed}")
         self._artifact_data()
-        if self.config.controls:
-            self._scrambled(runner, chosen, secret)
-            self._minimal_control(runner, seeds[0])
-            self._midway_control(runner, seeds[0], secret)
-        if self.config.rerun_first_seed:
-            self._disguised(runner, chosen, secret)
-        else:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            fresh = (
+                pool.submit(self._disguised, runner, chosen, secret) if self.config.rerun_first_seed else None
+            )
+            if self.config.controls:
+                self._scrambled(runner, chosen, secret)
+                self._minimal_control(runner, seeds[0])
+                self._midway_control(runner, seeds[0], secret)
+            mismatch = fresh.result() if fresh is not None else False
+        if fresh is None:
             self._not_run("rerun", "disabled by IntegrityConfig.rerun_first_seed")
             self._not_run("row-independence", "disabled by IntegrityConfig.rerun_first_seed")
+        elif mismatch and self.rerun_rows is not None:
+            self.reruns.append(self._repeat(runner, chosen, self.rerun_rows))
 
     def _artifact_data(self) -> None:
         found: list[Finding | None] = []
@@ -724,9 +731,10 @@ class Audit:
                 spec.metric.name, self.staged.split(values)["selection"], self.checker.heldout.labels
             )
 
-    def _disguised(self, runner: SandboxRunner, seed: int, secret: str) -> None:
+    def _disguised(self, runner: SandboxRunner, seed: int, secret: str) -> bool:
         """Re-train `seed` and re-predict a mixed batch in a fresh sandbox that looks like a person's
-        own checkout; compare per row with the evaluation."""
+        own checkout; compare per row with the evaluation. True when it disagrees (then the caller
+        repeats the seed exactly in the evaluation's sandbox)."""
         checker, spec = self.checker, self.checker.spec
         rng = np.random.default_rng(
             int(hashlib.sha256(f"{secret}-disguise".encode()).hexdigest(), 16) % 2**63
@@ -784,10 +792,15 @@ class Audit:
                 ):
                     self.reruns.append(disguised)
                     self._note("row-independence", [], "the re-trained seed reproduced every row", **measured)
-                    return
+                    return False
                 # Tell predict from training: the evaluation's own artifact, predicted here.
                 given = f"{base}/{secrets.token_hex(2)}"
-                write_artifact(sandbox, given, self.artifacts[seed].files if seed in self.artifacts else {})
+                write_artifact(
+                    sandbox,
+                    given,
+                    self.artifacts[seed].files if seed in self.artifacts else {},
+                    "disguise-write",
+                )
                 command = enter + spec.commands.predict.format(
                     out=given, inputs=inputs, predictions=predictions
                 )
@@ -804,12 +817,12 @@ class Audit:
             if disguised is None:  # before the candidate ran anything there: the harness's problem
                 self._not_run("row-independence", f"the fresh sandbox failed: {exc}", **measured)
                 self._not_run("rerun", f"the fresh sandbox failed: {exc}", **measured)
-                return
+                return False
             if "row-independence" not in self.records:
                 self._not_run("row-independence", f"the fresh sandbox ended: {exc}", **measured)
         assert disguised is not None
         self.reruns.append(disguised)
-        self.reruns.append(self._repeat(runner, seed, rows))
+        return True
 
     def _train_predict(
         self,
@@ -987,11 +1000,13 @@ def read_artifact(commands: SandboxCommands, out: str, max_files: int = 64) -> A
     return artifact
 
 
-def write_artifact(commands: SandboxCommands, out: str, files: dict[str, bytes]) -> None:
-    """A fresh out dir holding exactly `files`."""
+def write_artifact(
+    commands: SandboxCommands, out: str, files: dict[str, bytes], name: str = "artifact-write"
+) -> None:
+    """A fresh out dir holding exactly `files` (`name`: the phase's name in the logs)."""
     directories = sorted({str(Path(out, name).parent) for name in files} | {out})
     prepared = commands.run(
-        "artifact-write",
+        name,
         f"rm -rf {shlex.quote(out)} && mkdir -p " + " ".join(map(shlex.quote, directories)),
         30.0,
     )
