@@ -56,6 +56,7 @@ import hashlib
 import io
 import secrets
 import shlex
+import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -625,7 +626,7 @@ class Audit:
             values = np.asarray(values, dtype=np.float64).reshape(-1)
             if values.shape != (rows,) or not np.all(np.isfinite(values)):
                 raise ValueError(f"shape {values.shape} or non-finite values for {rows} rows")
-        except (SandboxError, ValueError, TypeError, OSError, EOFError) as exc:
+        except (SandboxError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as exc:
             return None, f"predictions unusable: {exc}"
         return values, None
 
