@@ -26,8 +26,9 @@ from tests.honest_cases import HONEST, make_evaluator  # noqa: E402
 CONTROL_PHASES = ("control-", "artifact-", "disguise-", "-disguised", "-repeat")
 
 
-def measure(backend: str, case_ids: list[str]) -> list[tuple[str, float, float, float]]:
-    """(case, wall s with checks off, wall s with checks on, s of the check phases) per case."""
+def measure(backend: str, case_ids: list[str]) -> list[tuple[str, float, float, float, float]]:
+    """Per case: wall s with checks off and on, s of the check phases, and the check phases' CPU
+    seconds as a share of the evaluation's own (CPU moves far less than wall time on a busy host)."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="rsi-bench-integrity-") as work:
         evaluators = {
@@ -37,17 +38,18 @@ def measure(backend: str, case_ids: list[str]) -> list[tuple[str, float, float, 
         for evaluator in evaluators.values():
             evaluator.evaluate(evaluator.lineage.head(), "", label="baseline")
         for case in (c for c in HONEST if c.id in case_ids):
-            walls, extra = {}, 0.0
+            walls, extra, cpu_share = {}, 0.0, 0.0
             for name, evaluator in evaluators.items():
                 result = evaluator.evaluate(evaluator.lineage.head(), case.diff, label=f"{case.id}-{name}")
                 if not result.ok:
                     raise SystemExit(f"{case.id} ({name}) did not evaluate: {result.failure_detail}")
                 walls[name] = result.resources.wall_s or 0.0
                 if name == "on":
-                    extra = sum(
-                        p.duration_s for p in result.phases if any(m in p.phase for m in CONTROL_PHASES)
-                    )
-            rows.append((case.id, walls["off"], walls["on"], extra))
+                    checks = [p for p in result.phases if any(m in p.phase for m in CONTROL_PHASES)]
+                    extra = sum(p.duration_s for p in checks)
+                    own = sum(p.cpu_s or 0.0 for p in result.phases if p not in checks)
+                    cpu_share = sum(p.cpu_s or 0.0 for p in checks) / own if own else float("nan")
+            rows.append((case.id, walls["off"], walls["on"], extra, cpu_share))
     return rows
 
 
@@ -60,17 +62,17 @@ def main() -> int:
     args = parser.parse_args()
     print(
         "| backend | honest patch | wall s, checks off | wall s, checks on | on vs off "
-        "| check phases s | check phases / wall off |"
+        "| check phases s | check phases / wall off | check CPU / evaluation CPU |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     shares = []
     for backend in args.backends:
-        for case, off, on, extra in measure(backend, args.cases):
+        for case, off, on, extra, cpu_share in measure(backend, args.cases):
             share = extra / off if off else float("nan")
             shares.append(share)
             print(
                 f"| {backend} | {case} | {off:.2f} | {on:.2f} | {(on - off) / off:+.0%} | {extra:.2f} "
-                f"| {share:.0%} |"
+                f"| {share:.0%} | {cpu_share:.0%} |"
             )
     worst = max(shares) if shares else float("nan")
     verdict = "✔" if worst <= 0.30 else "✘"
