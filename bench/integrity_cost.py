@@ -5,9 +5,11 @@ sandboxes, the bundled target, its real tests, seeds 0 1 2, 500 held-out + 500 l
     python bench/integrity_cost.py [--backends bwrap docker] [--cases input-range width hand-made]
 
 Target: the checks add at most 30% to an honest candidate's evaluation. Each patch is evaluated
-off, then on, right after each other, so a busy machine slows both alike. The extra runs per candidate: the 1-step and midway
-controls and the scrambled-artifact predict in the evaluation's own sandbox, one fresh sandbox for
-the disguised re-train + re-predict, and reading the artifacts out.
+off, then on, right after each other, so a busy machine slows both alike. The extra runs per
+candidate: the 1-step and midway controls and the scrambled-artifact predict in the evaluation's own
+sandbox, one fresh sandbox for the disguised re-train + re-predict (at the same time as the
+controls), and reading the artifacts out. The phase sum counts that concurrent sandbox in full, so
+it overstates the wall cost.
 """
 
 from __future__ import annotations
