@@ -61,6 +61,12 @@ class AppSettings:
     """Who decides, as recorded ("human:<user>" by default)."""
 
 
+QUIT_QUESTION = (
+    "The run is still going. Stop it after the current step and quit?\n"
+    "A candidate waiting for you stays in the review queue (rsi review RUN_DIR)."
+)
+
+
 class ReviewApp(App[RunSummary | None]):
     CSS_PATH = "app.tcss"
     TITLE = "rsi"
@@ -331,10 +337,7 @@ class ReviewApp(App[RunSummary | None]):
                 self.stop_run(quit_after=True)
 
         self.push_screen(
-            ConfirmScreen(
-                "The run is still going. Stop it after the current step and quit?\n"
-                "A candidate waiting for you stays in the review queue (rsi review RUN_DIR)."
-            ),
+            ConfirmScreen(QUIT_QUESTION),
             confirmed,
         )
 

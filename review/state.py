@@ -22,15 +22,42 @@ from rsi.contracts import Evaluation, Finding, MetricResult, Usage
 from rsi.trajectory import Event
 from sandbox.integrity import lockbox_gap
 
-STATUSES = ("running", "awaiting review", "accepted", "rejected", "denied", "failed")
+STATUSES = ("running", "deciding", "awaiting review", "accepted", "rejected", "denied", "failed")
 STATUS_STYLE = {
     "running": "bold $accent",
+    "deciding": "bold $accent",
     "awaiting review": "bold $warning",
     "accepted": "bold $success",
     "rejected": "$text-muted",
     "denied": "$error",
     "failed": "$error",
 }
+
+
+_SUMMARIES: dict[tuple[int, str], tuple[MetricResult, float]] = {}
+
+
+def _summary(metric: MetricResult, which: str) -> float:
+    """`metric.mean` or `metric.std`, computed once per result: the plot and the table ask for every
+    generation's (and its parent's) on each replay step. Keyed by identity; the entry holds the
+    result, so its id cannot be reused while the entry lives."""
+    key = (id(metric), which)
+    hit = _SUMMARIES.get(key)
+    if hit is not None and hit[0] is metric:
+        return hit[1]
+    if len(_SUMMARIES) > 100_000:
+        _SUMMARIES.clear()
+    value = float(getattr(metric, which))
+    _SUMMARIES[key] = (metric, value)
+    return value
+
+
+def mean_of(metric: MetricResult) -> float:
+    return _summary(metric, "mean")
+
+
+def spread_of(metric: MetricResult) -> float:
+    return _summary(metric, "std")
 
 
 @dataclass
@@ -41,6 +68,8 @@ class SeriesPoint:
     best: float | None
     lockbox: float | None = None
     """The lockbox score of the lineage's head after this generation (it moves only on an accept)."""
+    status: str = "baseline"
+    """The candidate's status (accepted, rejected, denied, failed, awaiting review, running)."""
 
 
 @dataclass
@@ -59,6 +88,8 @@ class RunState:
     parsed: dict[int, Any] = field(default_factory=dict)
     """Validated models by event seq, shared between states of one trajectory (replay)."""
     _evaluation_by_commit: dict[str, Evaluation] = field(default_factory=dict)
+    _shared_records: set[int] = field(default_factory=set)
+    """Generations whose record object another state (a copy) holds too: replaced before a write."""
 
     @classmethod
     def from_events(cls, events: list[Event], parsed: dict[int, Any] | None = None) -> RunState:
@@ -68,16 +99,13 @@ class RunState:
         return state
 
     def copy(self) -> RunState:
-        """An independent copy (records are copied, validated models shared): replay checkpoints."""
-        twin = replace(
-            self,
-            events=list(self.events),
-            records={
-                g: replace(r, decisions=list(r.decisions) if r.decisions else None)
-                for g, r in self.records.items()
-            },
-        )
+        """An independent copy for replay checkpoints. Records are copied on write: both states
+        share them until one applies an event to a generation, which then gets its own record (a
+        replay step touches one generation; copying 2,000 records per step was most of its time)."""
+        twin = replace(self, events=list(self.events), records=dict(self.records))
         twin._evaluation_by_commit = dict(self._evaluation_by_commit)
+        self._shared_records = set(self.records)
+        twin._shared_records = set(self.records)
         return twin
 
     def apply(self, event: Event) -> None:
@@ -92,6 +120,11 @@ class RunState:
             self.finished = event.data
         elif event.kind == "error":
             self.error = str(event.data.get("message", ""))
+        if event.generation in self._shared_records:
+            # fold_event changes a record in place: give this state its own first. Its lists are
+            # never changed in place (a decision makes a new list), so a shallow copy suffices.
+            self.records[event.generation] = replace(self.records[event.generation])
+            self._shared_records.discard(event.generation)
         record = fold_event(self.records, event, self.parsed)
         if record is not None and event.kind == "commit" and record.evaluation is not None:
             self._evaluation_by_commit[str(event.data.get("commit"))] = record.evaluation
@@ -104,7 +137,10 @@ class RunState:
         record = self.records[generation]
         decision = record.decision
         if decision is None:
-            return "awaiting review" if generation == self.awaiting else "running"
+            if generation == self.awaiting:
+                return "awaiting review"
+            # Judged but not decided yet (in a replay, the step between the two events).
+            return "deciding" if record.verdict is not None else "running"
         if decision.decision == "accept":
             return "accepted"
         if decision.decision == "queue":
@@ -162,18 +198,20 @@ class RunState:
         for generation in sorted(self.records):
             record = self.records[generation]
             metric = record.evaluation.metric if record.evaluation else None
+            mean = mean_of(metric) if metric else None
             parent = self.parent_metric(generation)
-            if record.commit and metric is not None:
-                best = metric.mean if best is None else (max if higher else min)(best, metric.mean)
+            if record.commit and mean is not None:
+                best = mean if best is None else (max if higher else min)(best, mean)
             if record.commit and record.evaluation is not None and record.evaluation.lockbox is not None:
-                lockbox = record.evaluation.lockbox.mean
+                lockbox = mean_of(record.evaluation.lockbox)
             points.append(
                 SeriesPoint(
                     generation,
-                    metric.mean if metric else None,
-                    parent.mean if parent else None,
+                    mean,
+                    mean_of(parent) if parent else None,
                     best,
                     lockbox,
+                    self.status(generation),
                 )
             )
         return points
@@ -196,7 +234,9 @@ class RunState:
         return total
 
     def decided(self) -> int:
-        return sum(1 for g in self.records if self.status(g) not in ("running", "awaiting review"))
+        return sum(
+            1 for g in self.records if self.status(g) not in ("running", "deciding", "awaiting review")
+        )
 
     def accepted(self) -> int:
         return sum(1 for r in self.records.values() if r.commit)

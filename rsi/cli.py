@@ -9,14 +9,27 @@ import tempfile
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from rsi import __version__
-from rsi.errors import ConfigError, RsiError
+from rsi.errors import ConfigError, RsiError, SandboxError, TrajectoryError
+from rsi.registry import BACKENDS, REVIEW_MODES, user_proposers
+
+# The choices come from the one registry; typer turns a Literal into a usage error that lists them
+# and into `[docker|bwrap]` in --help. mypy sees plain strings.
+if TYPE_CHECKING:
+    BackendName = str
+    ProposerName = str
+    ReviewModeName = str
+else:
+    BackendName = Literal[tuple(BACKENDS)]
+    ProposerName = Literal[tuple(user_proposers())]
+    ReviewModeName = Literal[REVIEW_MODES]
 
 app = typer.Typer(
     name="rsi",
@@ -33,6 +46,13 @@ app.add_typer(policy_app, name="policy")
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 EXIT_ERROR = 2
+EXAMPLE = "Example: {}"
+
+
+def print_error(message: str) -> None:
+    """One error line on stderr. The message is data (file names, keys like `[metric].heldout`,
+    rule ids like `[metric-improves]`), so it is printed as plain text, never parsed as markup."""
+    errors.print(Text("error: ", style="red") + Text(message))
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -42,8 +62,14 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except SandboxError as exc:
+            hint = ""
+            if kwargs.get("backend") == "docker" and "Docker engine" in str(exc):
+                hint = " Without a Docker engine, the bubblewrap backend works too: add --backend bwrap."
+            print_error(f"{exc}{hint}")
+            raise typer.Exit(EXIT_ERROR) from None
         except RsiError as exc:
-            errors.print(f"[red]error:[/red] {exc}")
+            print_error(str(exc))
             raise typer.Exit(EXIT_ERROR) from None
 
     return wrapper
@@ -67,7 +93,7 @@ def default_run_dir() -> Path:
 # -- rsi run ------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=EXAMPLE.format("rsi run --target target_repo --generations 3 --backend bwrap --headless"))
 @friendly
 def run(
     target: Annotated[Path, typer.Option(help="Target repository (a directory with an rsi.toml).")] = Path(
@@ -78,15 +104,19 @@ def run(
     policy: Annotated[
         str, typer.Option(help="Policy: a shipped name (default, strict) or a YAML path.")
     ] = "default",
-    backend: Annotated[str, typer.Option(help="Isolation backend: docker or bwrap.")] = "docker",
+    backend: Annotated[BackendName, typer.Option(help="Isolation backend.")] = "docker",
     proposer: Annotated[
-        str | None, typer.Option(help="offline or claude (default: claude when ANTHROPIC_API_KEY is set).")
+        ProposerName | None,
+        typer.Option(
+            help="Who proposes changes (default: claude when ANTHROPIC_API_KEY is set, else offline)."
+        ),
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds per candidate.")] = 3,
     review: Annotated[
-        str | None,
+        ReviewModeName | None,
         typer.Option(
-            help="auto | queue | strict (headless) or human (TUI). Default: human in the TUI, else auto."
+            help="Who decides: the policy (auto), a person later (queue), pause at the first review "
+            "verdict (strict), a person in the TUI (human). Default: human in the TUI, else auto."
         ),
     ] = None,
     headless: Annotated[bool, typer.Option(help="No TUI: print progress, let the policy decide.")] = False,
@@ -158,14 +188,14 @@ def run(
 # -- rsi evaluate -------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=EXAMPLE.format("rsi evaluate my.diff --target target_repo --backend bwrap"))
 @friendly
 def evaluate(
     patch: Annotated[
         str, typer.Argument(help="Unified diff file to evaluate (- for stdin, /dev/null for none).")
     ],
     target: Annotated[Path, typer.Option(help="Target repository.")] = Path("target_repo"),
-    backend: Annotated[str, typer.Option(help="docker or bwrap.")] = "docker",
+    backend: Annotated[BackendName, typer.Option(help="Isolation backend.")] = "docker",
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds.")] = 3,
     heldout_seed: Annotated[int, typer.Option(help="Seed of the held-out set.")] = 1234,
     as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
@@ -205,7 +235,7 @@ def evaluate(
         def progress(phase: str, details: dict[str, Any]) -> None:
             if not as_json:
                 extra = f" seed {details['index']}/{details['of']}" if "index" in details else ""
-                errors.print(f"[dim]… {details.get('label', '')} {phase}{extra}[/dim]")
+                errors.print(Text(f"… {details.get('label', '')} {phase}{extra}", style="dim"))
 
         evaluator = make_evaluator(config, spec, lineage, chosen, progress=progress, log_dir=logs)
         if with_parent and diff.strip():
@@ -213,7 +243,7 @@ def evaluate(
             evaluator.evaluate(lineage.head(), "", label="parent")
         result = evaluator.evaluate(lineage.head(), diff, label="evaluate")
     if not as_json:
-        errors.print(f"[dim]full logs: {logs / 'evaluate'}[/dim]")
+        errors.print(Text(f"full logs: {logs / 'evaluate'}", style="dim"))
     if as_json:
         print(result.model_dump_json(indent=2))
     else:
@@ -255,7 +285,7 @@ def print_evaluation(result: Any) -> None:
 # -- rsi image ----------------------------------------------------------------------------------
 
 
-@image_app.command("build")
+@image_app.command("build", epilog=EXAMPLE.format("rsi image build --tag rsi-sandbox:latest"))
 @friendly
 def image_build(
     tag: Annotated[str, typer.Option(help="Image tag to build.")] = "rsi-sandbox:latest",
@@ -271,15 +301,15 @@ def image_build(
     from sandbox.image import build_image
 
     image_id = build_image(
-        tag=tag, base=base, mirror=mirror, force=force, say=lambda m: errors.print(f"[dim]{m}[/dim]")
+        tag=tag, base=base, mirror=mirror, force=force, say=lambda m: errors.print(Text(m, style="dim"))
     )
-    console.print(f"{tag} {image_id}")
+    console.print(Text(f"{tag} {image_id}"))
 
 
 # -- rsi doctor ---------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=EXAMPLE.format("rsi doctor"))
 def doctor(
     image: Annotated[str, typer.Option(help="Sandbox image to look for.")] = "rsi-sandbox:latest",
 ) -> None:
@@ -289,7 +319,7 @@ def doctor(
     table.add_column("status")
     table.add_column("detail")
     for name, ok, detail in doctor_checks(image):
-        table.add_row(name, "[green]ok[/green]" if ok else "[yellow]missing[/yellow]", detail)
+        table.add_row(name, "[green]ok[/green]" if ok else "[yellow]missing[/yellow]", Text(detail))
     console.print(table)
 
 
@@ -313,7 +343,7 @@ def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
             checks.append(("sandbox image", False, f"{image} not built: run `rsi image build`"))
             checks.append(("docker backend", False, "unusable until the sandbox image is built"))
     except RsiError as exc:
-        checks.append(("docker engine", False, str(exc)[:200]))
+        checks.append(("docker engine", False, str(exc)))
         checks.append(("docker backend", False, "unusable: no Docker engine reachable (use --backend bwrap)"))
     from sandbox.bwrap_backend import bwrap_status
 
@@ -335,7 +365,7 @@ def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
 VERDICT_EXIT = {"allow": 0, "review": 1, "deny": 2}
 
 
-@policy_app.command("validate")
+@policy_app.command("validate", epilog=EXAMPLE.format("rsi policy validate policies/default.yaml"))
 @friendly
 def policy_validate(
     file: Annotated[str, typer.Argument(help="Policy YAML (or a shipped name: default, strict, example).")],
@@ -349,15 +379,28 @@ def policy_validate(
 
     spec = TargetSpec.load(target) if target else None
     policy = load_policy(resolve_policy_path(file), target=spec)
-    table = Table(title=f"policy {policy.name} ({policy.content_hash[:12]}) — default {policy.spec.default}")
-    for column in ("rule", "type", "verdict", "examples", "params", "description"):
-        table.add_column(column)
+    table = Table(
+        title=Text(f"policy {policy.name} ({policy.content_hash[:12]}) — default {policy.spec.default}")
+    )
+    # The rule id is what --pause-on-rule takes: it never wraps or shrinks; on a narrow terminal
+    # the parameters make way first.
+    table.add_column("rule", no_wrap=True, min_width=max((len(r.spec.id) for r in policy.rules), default=4))
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("type", overflow="fold")
+    table.add_column("examples\nmatch/not", overflow="fold")
+    table.add_column("description", overflow="fold", ratio=3)
+    wide = console.width >= 140
+    if wide:
+        table.add_column("params", overflow="fold", ratio=2)
     for rule in policy.rules:
         examples = rule.spec.examples
-        counts = f"{len(examples.get('match', []))} match / {len(examples.get('not_match', []))} not"
+        counts = f"{len(examples.get('match', []))}/{len(examples.get('not_match', []))}"
         params = ", ".join(f"{k}={v}" for k, v in rule.spec.params.items())
-        table.add_row(rule.spec.id, rule.spec.type, rule.spec.verdict, counts, params, rule.spec.description)
+        cells = [rule.spec.id, rule.spec.verdict, rule.spec.type, counts, rule.spec.description]
+        table.add_row(*(Text(cell) for cell in cells + ([params] if wide else [])))
     console.print(table)
+    if not wide:
+        console.print("(each rule's parameters are shown on a terminal of 140 columns or more)")
     console.print(f"[green]valid[/green]: {len(policy.rules)} rules, every example checked.")
 
 
@@ -376,7 +419,7 @@ def _read_evaluation(path: Path | None) -> Any:
         ) from exc
 
 
-@policy_app.command("check")
+@policy_app.command("check", epilog=EXAMPLE.format("rsi policy check --policy strict my.diff"))
 def policy_check(
     patch: Annotated[str, typer.Argument(help="Unified diff file (- for stdin).")],
     policy: Annotated[str, typer.Option(help="Policy YAML or shipped name.")] = "default",
@@ -407,13 +450,15 @@ def policy_check(
         proposal = Proposal(diff=read_patch(patch), rationale="", proposer="cli")
         verdict = loaded.check(proposal, candidate, parent_eval, tree=tree)
     except RsiError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        print_error(str(exc))
         raise typer.Exit(3) from None
     if as_json:
         print(verdict.model_dump_json(indent=2))
     else:
         console.print(
-            f"verdict: [bold]{verdict.verdict}[/bold] ({verdict.policy_name} {verdict.policy_hash[:12]})"
+            Text("verdict: ")
+            + Text(verdict.verdict, style="bold")
+            + Text(f" ({verdict.policy_name} {verdict.policy_hash[:12]})")
         )
         for finding in verdict.findings:
             where = (
@@ -432,7 +477,7 @@ def policy_check(
 # -- rsi replay ---------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=EXAMPLE.format("rsi replay runs/20261122-090102 --headless"))
 @friendly
 def replay(
     trajectory: Annotated[Path, typer.Argument(help="trajectory.jsonl, or a run directory.")],
@@ -462,6 +507,12 @@ def replay(
 
     path = trajectory / "trajectory.jsonl" if trajectory.is_dir() else trajectory
     reader = TrajectoryReader(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise TrajectoryError(
+            f"{path}: the trajectory file is empty (0 bytes), so there is nothing to replay or "
+            "check. A run writes its first event when it starts; pass the trajectory.jsonl of a run "
+            "that started, or its run directory."
+        )
     if check:
         check_trajectory(path)
         return
@@ -477,7 +528,8 @@ def replay(
         observer.on_event(event)
         if event.kind == "run_finished":
             console.print(
-                f"[bold]run finished[/bold]: {event.data.get('status')} — {event.data.get('accepted')} accepted"
+                Text("run finished", style="bold")
+                + Text(f": {event.data.get('status')} — {event.data.get('accepted')} accepted")
             )
 
 
@@ -489,7 +541,9 @@ def headless_observer() -> Any:
     from rsi.console import ConsoleObserver
     from rsi.progress import FanOut, HeadlessProgress
 
-    return FanOut(ConsoleObserver(progress=False), HeadlessProgress())
+    progress = HeadlessProgress()
+    blocks = ConsoleObserver(progress=False, console=progress.console_for(sys.stdout))
+    return FanOut(blocks, progress)
 
 
 def print_summary(summary: Any, run_dir: str) -> None:
@@ -497,7 +551,7 @@ def print_summary(summary: Any, run_dir: str) -> None:
 
     ConsoleObserver(progress=False).summary(summary, run_dir)
     if summary.status in ("paused", "stopped", "interrupted"):
-        console.print(f"continue with: rsi resume {run_dir}")
+        console.print(Text(f"continue with: rsi resume {run_dir}"))
 
 
 # -- the review TUI: rsi run / rsi replay in a terminal, rsi review --------------------------------
@@ -528,7 +582,7 @@ def replay_in_tui(path: Path) -> None:
     make_app("replay", trajectory=path).run()
 
 
-@app.command()
+@app.command(epilog=EXAMPLE.format("rsi resume runs/20261122-090102"))
 @friendly
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="Run directory of a run that stopped, paused or crashed.")],
@@ -556,19 +610,13 @@ def check_trajectory(path: Path) -> None:
 
 def verify_replay(path: Path, tolerance: float, target: Path | None) -> None:
     from rsi.progress import HeadlessProgress
-    from rsi.verify import COLUMNS, verify_trajectory
+    from rsi.verify import verify_trajectory
 
-    errors.print(f"[dim]re-executing {path} in fresh sandboxes (replay proposer, no network)…[/dim]")
+    errors.print(Text(f"re-executing {path} in fresh sandboxes (replay proposer, no network)…", style="dim"))
     report = verify_trajectory(path, observer=HeadlessProgress(), spreads=tolerance, target=target)
-    table = Table(title=f"replay --verify {path}")
-    for column in COLUMNS:
-        table.add_column(column)
-    for row in report.table_rows():
-        style = "" if row[-1] == "ok" else "red"
-        table.add_row(*row, style=style)
-    console.print(table, width=max(console.width, 150))
+    console.print(verify_table(report))
     for divergence in report.divergences:
-        console.print(f"[red]divergence:[/red] {divergence}")
+        console.print(Text("divergence: ", style="red") + Text(str(divergence)))
     console.print(
         f"original run {report.original_s:.1f}s, re-execution {report.verify_s:.1f}s; "
         + ("[green]reproduced[/green]" if report.ok else "[red]DIVERGED[/red] beyond tolerance")
@@ -577,7 +625,24 @@ def verify_replay(path: Path, tolerance: float, target: Path | None) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+def verify_table(report: Any) -> Table:
+    """The comparison of `replay --verify`, readable at 80 columns."""
+    from rsi.verify import COLUMNS
+
+    table = Table(title=Text(f"replay --verify {report.trajectory}"), padding=(0, 0), collapse_padding=True)
+    for column in COLUMNS:
+        # The first and last columns ("baseline", "DIVERGED") are read at a glance: never cut;
+        # the others fold rather than end in an ellipsis, so a hash or a metric stays whole.
+        edge = column in (COLUMNS[0], COLUMNS[-1])
+        widest_word = max(len(word) for word in column.split())
+        table.add_column(column, no_wrap=edge, min_width=max(widest_word, 8 if edge else 0), overflow="fold")
+    for row in report.table_rows():
+        style = "" if row[-1] == "ok" else "red"
+        table.add_row(*(Text(cell) for cell in row), style=style)
+    return table
+
+
+@app.command(epilog=EXAMPLE.format("rsi report runs/20261122-090102"))
 @friendly
 def report(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directory (several with --compare).")],
@@ -593,10 +658,10 @@ def report(
         written = write_comparison(run_dirs, out or Path("compare"))
     else:
         written = write_report(run_dirs[0], out)
-    console.print(f"wrote {written}")
+    console.print(Text(f"wrote {written}"))
 
 
-@app.command()
+@app.command(epilog=EXAMPLE.format('rsi review runs/20261122-090102 --accept 3 --reason "checked the diff"'))
 @friendly
 def review(
     run_dir: Annotated[Path, typer.Argument(help="The run directory (holds trajectory.jsonl and lineage/).")],
@@ -624,7 +689,7 @@ def review(
             (g, "reject") for g in reject or []
         ]:
             made = decide(run_dir, generation, choice, reason=reason, by=by)  # type: ignore[arg-type]
-            console.print(f"generation {generation}: {made.decision} by {made.by}")
+            console.print(Text(f"generation {generation}: {made.decision} by {made.by}"))
         return
     waiting = pending(run_dir)
     if not wants_tui(False):

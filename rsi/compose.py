@@ -18,22 +18,13 @@ from rsi.config import RunConfig
 from rsi.contracts import ProgressCallback, Proposer, Reviewer
 from rsi.errors import ConfigError
 from rsi.loop import GenerationLoop, NullObserver, Observer, RunParts
+from rsi.registry import BACKENDS, PROPOSERS
 from rsi.target import TargetSpec
 from rsi.trajectory import TrajectoryWriter
 from sandbox.base import Backend
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import load_heldout
 from sandbox.lineage import Lineage
-
-BACKENDS = {
-    "docker": "sandbox.docker_backend.DockerBackend",
-    "bwrap": "sandbox.bwrap_backend.BwrapBackend",
-}
-PROPOSERS = {
-    "offline": "agent.offline.OfflineProposer",
-    "claude": "agent.claude.ClaudeProposer",
-    "replay": "agent.replay.ReplayProposer",
-}
 
 TRAJECTORY_FILE = "trajectory.jsonl"
 LINEAGE_DIR = "lineage"
@@ -86,6 +77,7 @@ def make_evaluator(
     flags) a patch the way the loop would.
     """
     heldout = load_heldout(spec.metric.heldout, seed=config.heldout_seed, size=config.heldout_size)
+    spec.check_heldout_labels(heldout.labels)
     lockbox = load_heldout(
         spec.metric.heldout, seed=config.lockbox_seed, size=config.lockbox_size or config.heldout_size
     )

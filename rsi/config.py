@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rsi.registry import ReviewMode
 from sandbox.base import SandboxConfig
 from sandbox.integrity import IntegrityConfig
 
@@ -101,7 +102,7 @@ class RunConfig(BaseModel):
     """Trajectory whose recorded proposals the replay proposer feeds back."""
     policy: str = "default"
     """A shipped policy name (default, strict) or a path to a policy YAML."""
-    review: Literal["auto", "queue", "strict", "human"] = "auto"
+    review: ReviewMode = "auto"
     """Who decides: the policy (auto), nobody until morning (queue), stop at first review (strict), the TUI (human)."""
     human_reviews_denials: bool = False
     """In the review app, stop at candidates the policy denied too (they can only be rejected or

@@ -7,8 +7,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from policies.engine import improvement
+from rsi.change_summary import describe_change, first_line
 from rsi.contracts import Evaluation, MetricResult
 from rsi.loop import RunSummary
 from rsi.trajectory import Event
@@ -46,7 +48,7 @@ class ConsoleObserver:
         label = details.get("label", details.get("generation", ""))
         extra = f" seed {details['index']}/{details['of']}" if "index" in details else ""
         tool = f" {details['tool']}: {details.get('summary', '')}" if "tool" in details else ""
-        self.errors.print(f"[dim]  … {label} {phase}{extra}{tool}[/dim]")
+        self.errors.print(Text(f"  … {label} {phase}{extra}{tool}", style="dim"))
 
     def on_event(self, event: Event) -> None:
         handler = getattr(self, f"_on_{event.kind}", None)
@@ -57,19 +59,19 @@ class ConsoleObserver:
         config = event.data.get("config", {})
         target = event.data.get("target", {}).get("target", {})
         self.console.print(
-            f"[bold]rsi run[/bold] {config.get('run_id')}: target [cyan]{target.get('name')}[/cyan], "
-            f"proposer {config.get('proposer')}, backend {config.get('backend')}, policy "
-            f"{event.data.get('policy', {}).get('name')}, {config.get('generations')} generations, "
-            f"seeds {config.get('seeds')}"
+            f"[bold]rsi run[/bold] {escape(str(config.get('run_id')))}: target "
+            f"[cyan]{escape(str(target.get('name')))}[/cyan], proposer {config.get('proposer')}, backend "
+            f"{config.get('backend')}, policy {escape(str(event.data.get('policy', {}).get('name')))}, "
+            f"{config.get('generations')} generations, seeds {escape(str(config.get('seeds')))}"
         )
-        self.console.print(f"run directory: {config.get('run_dir')}")
+        self.console.print(Text(f"run directory: {config.get('run_dir')}"))
 
     def _on_baseline(self, event: Event) -> None:
         evaluation = Evaluation.model_validate(event.data["evaluation"])
         self.parent_metric = evaluation.metric
         self.lineage = [evaluation]
         self.console.print(
-            f"[bold]baseline[/bold] {event.data['commit'][:10]}: tests {tests_text(evaluation)}, "
+            f"[bold]baseline[/bold] {escape(event.data['commit'][:10])}: tests {tests_text(evaluation)}, "
             f"{evaluation.metric.name if evaluation.metric else 'metric'} {metric_text(evaluation.metric)}"
         )
 
@@ -89,14 +91,16 @@ class ConsoleObserver:
         decision = event.data["decision"]
         self.console.rule(f"generation {event.generation}", align="left", style="dim")
         self.console.print(
-            f"  proposal  {proposal.get('proposer')}: {proposal.get('rationale', '').splitlines()[0][:100]}"
+            Text(f"  proposal  {proposal.get('proposer')}: {first_line(proposal.get('rationale', ''))[:100]}")
         )
-        self.console.print(f"  diff      {proposal.get('diff_stat')}")
+        self.console.print(
+            Text(f"  change    {describe_change(proposal.get('diff', ''), proposal.get('rationale', ''))}")
+        )
         if evaluation is not None:
             self.console.print(f"  tests     {tests_text(evaluation)}")
             if evaluation.failure:
                 self.console.print(
-                    f"  failure   [red]{evaluation.failure}[/red]: {evaluation.failure_detail[:160]}"
+                    f"  failure   [red]{evaluation.failure}[/red]: {escape(evaluation.failure_detail[:160])}"
                 )
             metric, parent = evaluation.metric, self.parent_metric
             delta = f"  ({improvement(metric, parent):+.4f})" if metric and parent else ""
@@ -112,10 +116,10 @@ class ConsoleObserver:
         findings = [f"[{f['rule_id']}] {f['message']}" for f in verdict.get("findings", [])]
         self.console.print(
             f"  verdict   [{VERDICT_STYLE.get(kind, 'white')}]{kind}[/]"
-            + (f"  {findings[0][:120]}" if findings else "")
+            + (f"  {escape(findings[0][:120])}" if findings else "")
         )
         self.console.print(
-            f"  decision  [{DECISION_STYLE.get(decision, 'white')}]{decision}[/] by {event.data['by']}"
+            f"  decision  [{DECISION_STYLE.get(decision, 'white')}]{decision}[/] by {escape(str(event.data['by']))}"
         )
         if decision == "accept" and evaluation is not None:
             self.parent_metric = evaluation.metric
@@ -123,11 +127,11 @@ class ConsoleObserver:
 
     def _on_commit(self, event: Event) -> None:
         self.console.print(
-            f"  commit    {event.data['commit'][:10]} ({event.data['tag']}) on the lineage branch"
+            Text(f"  commit    {event.data['commit'][:10]} ({event.data['tag']}) on the lineage branch")
         )
 
     def _on_error(self, event: Event) -> None:
-        self.errors.print(f"[red]error:[/red] {event.data.get('message')}")
+        self.errors.print(Text("error: ", style="red") + Text(str(event.data.get("message"))))
 
     def summary(self, summary: RunSummary, run_dir: str) -> None:
         self.console.rule("run finished", align="left")
@@ -138,10 +142,12 @@ class ConsoleObserver:
             f"metric {moved}"
         )
         if summary.reason:
-            self.console.print(f"reason: {summary.reason}")
+            self.console.print(Text(f"reason: {summary.reason}"))
         self._lockbox_summary()
-        self.console.print(f"run directory: {run_dir}  (trajectory.jsonl, lineage/, candidates/, logs/)")
-        self.console.print(f"lineage: git -C {run_dir}/lineage log --oneline lineage")
+        self.console.print(
+            Text(f"run directory: {run_dir}  (trajectory.jsonl, lineage/, candidates/, logs/)")
+        )
+        self.console.print(Text(f"lineage: git -C {run_dir}/lineage log --oneline lineage"))
 
     def _lockbox_summary(self) -> None:
         """How the lockbox moved along the accepted lineage, and the overfitting flag if it fires."""

@@ -126,6 +126,11 @@ class TestResult(BaseModel):
     skipped: int = 0
     duration_s: float = 0.0
     output_tail: str = ""
+    counts_from: Literal["gate_report", "exit_code", "output"] = "output"
+    """Where the counts come from: the test gate's own pytest report, the exit code alone (a test
+    command that is not pytest: the counts stay 0), or the printed output (older records)."""
+    not_passed: dict[str, str] = Field(default_factory=dict)
+    """Node id → outcome (failed, error, skipped, xfailed, xpassed) of every test that did not pass."""
 
     @property
     def ok(self) -> bool:

@@ -25,6 +25,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rsi.change_summary import describe_change
 from rsi.trajectory import Event
 
 STATUS_FILE = "status.json"
@@ -85,7 +86,7 @@ def event_line(event: Event) -> str | None:
         case "proposal_started":
             text = f"parent {data.get('parent', '')[:10]}  proposer {data.get('proposer')}"
         case "proposal":
-            text = f"{data.get('diff_stat', '')}  — {(data.get('rationale') or '').splitlines()[0][:80]}"
+            text = describe_change(data.get("diff", ""), data.get("rationale") or "")[:100]
         case "evaluation":
             text = _metric(data) + _tests(data)
         case "verdict":
@@ -114,10 +115,19 @@ class HeadlessProgress:
     def __init__(self, stream: IO[str] | None = None, bar: bool | None = None) -> None:
         self.stream = stream or sys.stderr
         self.bar = self.stream.isatty() if bar is None else bar
+        self.console = Console(file=self.stream, highlight=False)
+        """Where the bar is drawn; whatever else goes to the same terminal must print through it."""
         self.progress: Progress | None = None
         self.task: Any = None
         self.planned = 0
         self.done = 0
+
+    def console_for(self, stream: IO[str]) -> Console | None:
+        """The console another printer should use for `stream`: the bar's own when both reach the
+        same terminal, so its text lands above the bar instead of running into it; else None."""
+        if self.bar and stream.isatty() and self.stream.isatty():
+            return self.console
+        return None
 
     def on_event(self, event: Event) -> None:
         line = event_line(event)
@@ -152,7 +162,7 @@ class HeadlessProgress:
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TextColumn("{task.description}"),
-                console=Console(file=self.stream, highlight=False),
+                console=self.console,
                 transient=True,
             )
             self.progress.start()

@@ -20,6 +20,7 @@ matplotlib.use("Agg")  # files only: no display on a server, and no window in te
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
+from rsi.change_summary import describe_change
 from rsi.compare import RunComparison, compare_runs
 from rsi.contracts import Evaluation, Finding
 from rsi.errors import ConfigError
@@ -36,6 +37,8 @@ PLOT_FILE = "metric.png"
 class Row:
     generation: int
     diff_stat: str
+    change: str
+    """What the change does in a few words (`input_range 0.5 → 1.0`, or the rationale's first line)."""
     metric: float | None
     spread: float | None
     lockbox: float | None
@@ -143,6 +146,9 @@ def load_run(run_dir: Path) -> RunData:
             Row(
                 generation=state.generation,
                 diff_stat=diff_stat(state.proposal.diff) if state.proposal else "—",
+                change=describe_change(state.proposal.diff, state.proposal.rationale)
+                if state.proposal
+                else "—",
                 metric=metric.mean if metric else None,
                 spread=metric.std if metric else None,
                 lockbox=lockbox.mean if lockbox else None,
@@ -195,13 +201,46 @@ def nan_for_none(values: list[float | None]) -> list[float]:
 # -- one run ----------------------------------------------------------------------------------
 
 
+def rejected_within_noise(data: RunData) -> list[bool]:
+    """For each row: not accepted although its mean beat the lineage head by no more than the
+    seed noise — the "better but not provably better" candidates a reader would otherwise puzzle over."""
+    flags = []
+    head, head_spread = data.baseline, 0.0
+    for row in data.rows:
+        within = False
+        if not row.accepted and row.metric is not None and head is not None:
+            gain = row.metric - head if data.direction == "higher" else head - row.metric
+            within = 0 < gain <= max(row.spread or 0.0, head_spread)
+        flags.append(within)
+        if row.accepted and row.metric is not None:
+            head, head_spread = row.metric, row.spread or 0.0
+    return flags
+
+
 def plot_run(data: RunData, out: Path) -> Path:
     figure, axes = plt.subplots(figsize=(8, 4.5))
-    for accepted, color, marker, label in (
-        (True, "tab:green", "o", "accepted"),
-        (False, "tab:red", "x", "not accepted"),
-    ):
-        points = [r for r in data.rows if r.accepted == accepted and r.metric is not None]
+    noise = rejected_within_noise(data)
+    groups = (
+        ("accepted", "tab:green", "o", 5, [r for r in data.rows if r.accepted]),
+        (
+            "rejected: within noise",
+            "tab:olive",
+            "D",
+            4,
+            [r for r, n in zip(data.rows, noise, strict=True) if n],
+        ),
+        (
+            "rejected",
+            "tab:red",
+            "x",
+            3,
+            [r for r, n in zip(data.rows, noise, strict=True) if not r.accepted and not n],
+        ),
+    )
+    for label, color, marker, zorder, rows in groups:
+        points = [r for r in rows if r.metric is not None]
+        if not points:
+            continue
         axes.errorbar(
             [r.generation for r in points],
             [r.metric or 0.0 for r in points],  # points have a metric
@@ -210,6 +249,8 @@ def plot_run(data: RunData, out: Path) -> Path:
             color=color,
             label=label,
             capsize=3,
+            markersize=7 if label == "accepted" else 6,
+            zorder=zorder,  # an accepted candidate is drawn over the lockbox line, never under it
         )
     best = data.best_so_far()
     if data.baseline is not None:
@@ -219,14 +260,15 @@ def plot_run(data: RunData, out: Path) -> Path:
             where="post",
             color="tab:blue",
             label="best so far",
+            zorder=2,
         )
-        axes.axhline(data.baseline, color="grey", linestyle=":", label="baseline")
+        axes.axhline(data.baseline, color="grey", linestyle=":", label="baseline", zorder=1)
     _plot_lockbox(axes, data)
     axes.set_xlabel("generation")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(f"{data.metric_name} ({data.direction} is better)")
     axes.set_title(f"{data.name}: {data.metric_name} over generations")
-    axes.legend(loc="best")
+    axes.legend(loc="best", fontsize="small")
     axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(out, dpi=110)
@@ -235,20 +277,40 @@ def plot_run(data: RunData, out: Path) -> Path:
 
 
 def _plot_lockbox(axes: plt.Axes, data: RunData) -> None:
-    """The lineage's lockbox score beside the selection curve: the two should rise together."""
+    """The lineage's lockbox score beside the selection curve: the two should rise together. Drawn
+    as a step like best-so-far, since it only changes when a generation is accepted."""
     points = [(g, e.lockbox) for g, e in data.lineage if e.lockbox is not None]
     if not points:
         return
     flagged = data.lockbox_gap is not None
+    color = "tab:orange" if flagged else "tab:purple"
+    last = max([r.generation for r in data.rows] + [g for g, _ in points])
+    xs = [g for g, _ in points] + [last]
+    ys = [m.mean for _, m in points] + [points[-1][1].mean]
+    axes.step(
+        xs,
+        ys,
+        where="post",
+        linestyle="--",
+        color=color,
+        label="lockbox of the lineage" + (": gap flagged" if flagged else ""),
+        zorder=1.5,
+    )
     axes.errorbar(
         [g for g, _ in points],
         [m.mean for _, m in points],
         yerr=[m.std for _, m in points],
-        fmt="s--",
-        color="tab:orange" if flagged else "tab:purple",
-        label="lockbox (accepted)" + (": gap flagged" if flagged else ""),
-        capsize=3,
+        fmt="s",
+        markersize=3,
+        color=color,
+        capsize=2,
+        zorder=1.5,
     )
+
+
+def markdown_cell(text: str) -> str:
+    """Proposer text inside a table cell: a `|` would end the cell, a newline the row."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -277,15 +339,15 @@ def render_run(data: RunData, plot_name: str) -> str:
     lines += [
         "## Generations",
         "",
-        "| gen | diff | tests | metric | lockbox | verdict | findings | decision | cost ($) | time (s) |",
-        "|---:|---|---|---|---|---|---|---|---:|---:|",
+        "| gen | change | diff | tests | metric | lockbox | verdict | findings | decision | cost ($) | time (s) |",
+        "|---:|---|---|---|---|---|---|---|---|---:|---:|",
     ]
     for row in data.rows:
         metric = _mean_spread(row.metric, row.spread)
         lockbox = _mean_spread(row.lockbox, row.lockbox_spread)
         decision = f"**{row.decision}**" if row.accepted else row.decision
         lines.append(
-            f"| {row.generation} | {row.diff_stat} | {row.tests} | {metric} | {lockbox} | {row.verdict} | "
+            f"| {row.generation} | {markdown_cell(row.change)} | {row.diff_stat} | {row.tests} | {metric} | {lockbox} | {row.verdict} | "
             f"{', '.join(row.rules) or '—'} | {decision} ({row.decided_by}) | {row.dollars:.3f} | {row.seconds:.1f} |"
         )
     decisions = Counter(row.decision for row in data.rows)

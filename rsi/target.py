@@ -7,8 +7,9 @@ spec.commands.train.format(seed=0, out="/tmp/out", steps=spec.budget.steps)
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -71,8 +72,27 @@ class TargetSpec(_Strict):
     protected: Protected = Field(default_factory=Protected)
     sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
 
+    def check_heldout_labels(self, labels: Sequence[float] | Any) -> None:
+        """Refuse a metric that cannot score this held-out set: `accuracy` compares rounded
+        predictions with class labels, so on continuous labels every candidate would score 0."""
+        if self.metric.name != "accuracy":
+            return
+        values = [float(value) for value in labels]
+        if values and any(value != round(value) for value in values):
+            raise ConfigError(
+                f"rsi.toml: [metric].name = 'accuracy' cannot score the held-out set "
+                f"[metric].heldout = {self.metric.heldout!r}: its labels are continuous values, not "
+                "class ids, so every candidate would score 0. Set [metric].name to r2, mse or mae "
+                "(and [metric].direction to match), or name a classification held-out set."
+            )
+
     @classmethod
     def load(cls, root: Path) -> TargetSpec:
+        if not root.is_dir():
+            raise ConfigError(
+                f"{root}: no such target directory. Pass --target DIR, a git repository with an "
+                f"{TARGET_FILE} at its root (the bundled one is target_repo/)."
+            )
         path = root / TARGET_FILE
         if not path.is_file():
             raise ConfigError(
@@ -90,7 +110,43 @@ class TargetSpec(_Strict):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"[{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" for err in exc.errors()
-            )
-            raise ConfigError(f"{source}: invalid target contract: {problems}") from exc
+            problems = "; ".join(describe_problem(cls, err) for err in exc.errors())
+            raise ConfigError(
+                f"{source}: invalid target contract: {problems}. See the target contract in README.md "
+                "or target_repo/rsi.toml for a complete example."
+            ) from exc
+
+
+def toml_key(location: tuple[int | str, ...]) -> str:
+    """A validation location as the user wrote it in rsi.toml: ("metric", "heldout") → [metric].heldout."""
+    parts = [str(part) for part in location]
+    if len(parts) == 1:
+        return f"[{parts[0]}]"
+    return f"[{'.'.join(parts[:-1])}].{parts[-1]}"
+
+
+def known_keys(model: type[BaseModel], location: tuple[int | str, ...]) -> list[str]:
+    """The keys the contract accepts at the table that holds `location`."""
+    for part in location[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def describe_problem(model: type[BaseModel], error: Any) -> str:
+    """One validation error in the words of the file: which key, what is wrong, what to do."""
+    location = tuple(error["loc"])
+    key = toml_key(location)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = known_keys(model, location)
+        where = f"; known here: {', '.join(allowed)}" if allowed else ""
+        return f"unknown key {key}: remove it or correct its spelling{where}"
+    if kind == "missing":
+        if len(location) == 1:
+            return f"the table {key} is missing: add it"
+        return f"{key} is missing: add it"
+    return f"{key} = {error.get('input')!r}: {error['msg']}"

@@ -109,6 +109,11 @@ class Backend(Protocol):
 
     def remove_orphans(self) -> int: ...
 
+    def trusted_pythons(self) -> tuple[str, ...]:
+        """Absolute paths, inside the sandbox, of the interpreter the test gate runs (the first that
+        exists wins); none of them is writable by the candidate."""
+        ...
+
 
 WRITE_CHUNK_BYTES = 48 * 1024
 

@@ -245,6 +245,11 @@ class BwrapBackend:
     def image_id(self) -> str | None:
         return f"host:{Path(self.config.bwrap_python or sys.prefix).resolve()}"
 
+    def trusted_pythons(self) -> tuple[str, ...]:
+        """The bound environment's interpreter, at the same path inside the sandbox (read-only)."""
+        prefix, _ = python_prefixes(self.config)
+        return (f"{prefix}/bin/python3",)
+
     def bwrap_argv(self, workspace: Path, heldout: Path | None, user: str | None = None) -> list[str]:
         cfg = self.config
         uid, _, gid = (user or cfg.user).partition(":")

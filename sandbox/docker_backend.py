@@ -221,6 +221,13 @@ class DockerBackend:
     def api(self) -> docker.APIClient:
         return self.client.api
 
+    def trusted_pythons(self) -> tuple[str, ...]:
+        """The image's own interpreter on its read-only root, in the sandbox PATH's order (a
+        `python:3.11` base has it in /usr/local/bin, the Debian bootstrap in /usr/bin). The test gate
+        is the sandbox's first command, so nothing of the candidate can have placed one there first,
+        even with a writable root."""
+        return ("/usr/local/bin/python3", "/usr/bin/python3")
+
     def image_id(self) -> str | None:
         """The image's content id, resolved once: every sandbox of this backend runs exactly it."""
         if self._image_id is None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
 import tempfile
 import threading
 import time
@@ -35,7 +34,6 @@ from rsi.contracts import (
     MetricResult,
     PhaseLog,
     ProgressCallback,
-    TestResult,
 )
 from rsi.errors import PatchError, SandboxError
 from rsi.target import TargetSpec
@@ -44,23 +42,13 @@ from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, score, stage_
 from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig
 from sandbox.lineage import Lineage
 from sandbox.patch import apply_diff, diff_sha256
+from sandbox.testgate import TestGate
 from sandbox.tree import tree_id
 
 OUT_DIR = "/tmp/rsi-out"
 INPUTS_PATH = "/heldout/inputs.npy"
-_PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
 DISK_FULL_MARKERS = ("No space left on device", "Disk quota exceeded")
 PIDS_MARKERS = ("Resource temporarily unavailable", "can't start new thread", "fork: retry")
-
-
-def parse_test_counts(output: str) -> dict[str, int]:
-    """Counts from pytest's closing line ("3 passed, 1 failed in 0.2s"); later lines win."""
-    counts: dict[str, int] = {}
-    for line in output.splitlines()[-5:]:
-        for number, word in _PYTEST_COUNT.findall(line):
-            key = "errors" if word.startswith("error") else word
-            counts[key] = int(number)
-    return counts
 
 
 class _Phase:
@@ -127,6 +115,7 @@ class TrustedEvaluator:
         self._lock = threading.Lock()
         self._open_sessions: set[Session] = set()
         self.lockbox = lockbox
+        self.test_gate = TestGate.from_command(spec.commands.test)
         self.integrity = (
             IntegrityChecker(integrity, spec, heldout) if integrity and integrity.enabled else None
         )
@@ -288,18 +277,9 @@ class TrustedEvaluator:
                 return phase
 
             self.progress("tests", {"label": label})
-            tests = run("tests", self.spec.commands.test, self.test_timeout_s)
-            counts = parse_test_counts(tests.result.output)
-            result.tests = TestResult(
-                exit_code=tests.result.exit_code,
-                passed=counts.get("passed", 0),
-                failed=counts.get("failed", 0),
-                errors=counts.get("errors", 0),
-                skipped=counts.get("skipped", 0),
-                duration_s=round(tests.result.duration_s, 3),
-                output_tail=tail(tests.result.output),
-            )
-            failure = tests.failure("tests_failed")
+            tests = run("tests", self.test_gate.command(self.backend.trusted_pythons()), self.test_timeout_s)
+            result.tests = self.test_gate.result(tests.result, self._gate_report(session))
+            failure = tests.failure("tests_failed") or (None if result.tests.ok else "tests_failed")
             if failure is None:
                 reveal = lambda: self._inputs_visible(heldout_dir)  # noqa: E731
                 fresh = self._fresh_sessions(result, workspace, label)
@@ -369,6 +349,14 @@ class TrustedEvaluator:
             self.progress("integrity", {"label": label})
             audit.run_controls(runner)
         return None
+
+    def _gate_report(self, session: Session) -> bytes | None:
+        if self.test_gate.pytest_args is None:
+            return None
+        try:
+            return session.read_file(self.test_gate.report_path, max_bytes=16 * 1024 * 1024)
+        except SandboxError:
+            return None  # no report: the gate counts it as an error
 
     def _metric(self, per_seed: dict[int, float]) -> MetricResult:
         return MetricResult(

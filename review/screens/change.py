@@ -117,6 +117,8 @@ class ChangeScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "accept", "Accept"),
+        # Where accept is not allowed (a policy deny), `a` still answers: it points at the reason.
+        Binding("a", "explain_denied", "Accept", show=False),
         Binding("r", "reject", "Reject"),
         Binding("s", "skip", "Skip"),
         Binding("escape", "back", "Back"),
@@ -287,17 +289,17 @@ class ChangeScreen(Screen[None]):
         bar.set_class(decidable, "-decidable")
         if decidable and verdict is not None and verdict.verdict == "deny":
             bar.update(
-                Text.assemble(
-                    ("Denied by policy: cannot be accepted. ", "bold red"),
-                    verdict.reasons()[:300],
-                    ("   r reject · s skip", "bold"),
+                Text.assemble(  # the keys first: a long reason may be cut, they may not
+                    ("Denied by policy, cannot be accepted: ", "bold red"),
+                    ("r reject · s skip", "bold"),
+                    "  " + verdict.reasons()[:300],
                 )
             )
         elif decidable and verdict is not None and verdict.verdict == "review" and not self.findings_seen:
             bar.update(
                 Text.assemble(
-                    ("The policy asks for a human review: ", "bold yellow"),
-                    "look at the findings (f) before accepting.   ",
+                    ("Review asked: ", "bold yellow"),
+                    "see the findings (f) first.  ",
                     ("a accept · r reject · s skip", "bold"),
                 )
             )
@@ -386,10 +388,23 @@ class ChangeScreen(Screen[None]):
         if action in ("accept", "reject", "skip"):
             if not self.rsi.can_decide(self.generation):
                 return False
-            verdict = self.record.verdict
-            if action == "accept" and verdict is not None and verdict.verdict == "deny":
-                return None  # shown, greyed out: the decision bar says why
+            if action == "accept" and self._denied():
+                return False  # not offered in the footer; `a` falls through to explain_denied
+        if action == "explain_denied":
+            return self.rsi.can_decide(self.generation) and self._denied()
         return True
+
+    def _denied(self) -> bool:
+        verdict = self.record.verdict
+        return verdict is not None and verdict.verdict == "deny"
+
+    def action_explain_denied(self) -> None:
+        """`a` on a denied change: ring and mark the decision bar, which already says why. No toast:
+        it would cover that very line."""
+        self.app.bell()
+        bar = self.query_one("#decision-bar", Static)
+        bar.add_class("-attention")
+        self.set_timer(1.5, lambda: bar.remove_class("-attention"))
 
     def action_accept(self) -> None:
         verdict = self.record.verdict

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from review.screens.run import VERDICT_COLOR
 from review.widgets.header import RsiHeader
+from rsi.change_summary import describe_change, shorten
 
 if TYPE_CHECKING:
     from review.app import ReviewApp
@@ -40,8 +41,9 @@ class QueueScreen(Screen[None]):
         table.add_column("gen", key="gen")
         table.add_column("verdict", key="verdict")
         table.add_column("Δ parent", key="delta")
-        table.add_column("why it waits", key="why")
+        # What the change does comes before why it waits: on a narrow terminal the end is cut.
         table.add_column("change", key="change")
+        table.add_column("why it waits", key="why")
         yield table
         yield Footer(show_command_palette=False)
 
@@ -65,13 +67,15 @@ class QueueScreen(Screen[None]):
             verdict = record.verdict.verdict if record.verdict else "—"
             delta = state.delta(g)
             why = record.decision.reason if record.decision else ""
-            rationale = (record.proposal.rationale.splitlines() or [""])[0] if record.proposal else ""
+            rationale = (
+                describe_change(record.proposal.diff, record.proposal.rationale) if record.proposal else ""
+            )
             table.add_row(
                 Text(str(g), justify="right"),
                 Text(verdict, style=VERDICT_COLOR.get(verdict, "")),
                 f"{delta:+.4f}" if delta is not None else "—",
-                Text(why[:60]),  # Text, not str: recorded words are not markup
-                Text(rationale[:80]),
+                Text(shorten(rationale, 36)),  # Text, not str: recorded words are not markup
+                Text(shorten(why, 80)),
                 key=str(g),
             )
         title = (

@@ -17,15 +17,17 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from review.state import ReplayStates, RunState, event_summary
+from review.state import ReplayStates, RunState, event_summary, mean_of, spread_of
 from review.widgets.header import RsiHeader
 from review.widgets.plot import MetricPlot
+from rsi.change_summary import describe_change, shorten
 
 if TYPE_CHECKING:
     from review.app import ReviewApp
 
 STATUS_COLOR = {
     "running": "cyan",
+    "deciding": "cyan",
     "awaiting review": "bold yellow",
     "accepted": "bold green",
     "rejected": "magenta",
@@ -43,22 +45,43 @@ COLUMNS = (
 )
 
 
-def generation_cells(state: RunState, generation: int) -> tuple[object, ...]:
+NARROW = 100
+"""Below this width the metric column shows the mean alone, leaving the room to the change."""
+FIXED_METRIC_WIDTH = 16
+FIXED_WIDTHS = {"gen": 4, "status": 15, "delta": 8, "verdict": 7}
+"""Every column but the change has a known width: the table never measures 2,000 rows to size
+them, and the change column gets exactly what is left."""
+
+
+def column_widths(screen_width: int) -> dict[str, int]:
+    widths = {**FIXED_WIDTHS, "metric": 6 if screen_width < NARROW else FIXED_METRIC_WIDTH}
+    cell_padding, scrollbar = 2, 2
+    used = sum(widths.values()) + cell_padding * len(COLUMNS) + scrollbar
+    return {key: widths.get(key, max(12, screen_width - used)) for key, _ in COLUMNS}
+
+
+def generation_cells(
+    state: RunState, generation: int, narrow: bool = False, change_width: int = 90
+) -> tuple[object, ...]:
     record = state.records[generation]
     status = state.status(generation)
     metric = record.evaluation.metric if record.evaluation else None
     delta = state.delta(generation)
     verdict = record.verdict.verdict if record.verdict else "—"
-    rationale = (record.proposal.rationale.splitlines() or [""])[0] if record.proposal else "proposing…"
+    rationale = (
+        describe_change(record.proposal.diff, record.proposal.rationale) if record.proposal else "proposing…"
+    )
     if record.evaluation is not None and record.evaluation.failure:
         rationale = f"[{record.evaluation.failure}] {rationale}"
     return (
         Text(str(generation), justify="right"),
         Text(status, style=STATUS_COLOR.get(status, "")),
         Text(f"{delta:+.4f}" if delta is not None else "—", style="green" if delta and delta > 0 else ""),
-        f"{metric.mean:.4f} ± {metric.std:.4f}" if metric else "—",
+        (f"{mean_of(metric):.4f}" if narrow else f"{mean_of(metric):.4f} ± {spread_of(metric):.4f}")
+        if metric
+        else "—",
         Text(verdict, style=VERDICT_COLOR.get(verdict, "")),
-        Text(rationale[:90]),  # Text, not str: a proposer's words are not markup
+        Text(shorten(rationale, change_width)),  # Text, not str: a proposer's words are not markup
     )
 
 
@@ -86,6 +109,7 @@ class RunScreen(Screen[None]):
         self.cursor: int = -1
         self.view_state: RunState | None = None
         self._shown: dict[int, tuple[str, ...]] = {}
+        self._widths: dict[str, int] = {}
         self._replay: ReplayStates | None = None
 
     @property
@@ -99,11 +123,25 @@ class RunScreen(Screen[None]):
         yield Static(id="lockbox-flag")
         yield MetricPlot(id="plot")
         table: DataTable[object] = DataTable(id="generations", cursor_type="row", zebra_stripes=True)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
+        self._add_columns(table, self.app.size.width)
         yield table
         yield Static(id="replay-bar")
         yield Footer(show_command_palette=False)
+
+    def _add_columns(self, table: DataTable[object], screen_width: int) -> None:
+        self._widths = column_widths(screen_width)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key, width=self._widths[key])
+
+    def on_resize(self) -> None:
+        if not self.ready or column_widths(self.size.width) == self._widths:
+            return
+        # Rare (a terminal resize): rebuild with the new widths rather than re-measure every cell.
+        table = self.query_one("#generations", DataTable)
+        table.clear(columns=True)
+        self._add_columns(table, self.size.width)
+        self._shown.clear()
+        self._refresh_table(self.shown_state, None)
 
     def on_mount(self) -> None:
         self.ready = True
@@ -137,8 +175,11 @@ class RunScreen(Screen[None]):
         self._refresh_status(state)
         if status_only:
             return
-        self.query_one(MetricPlot).metric_name = state.metric_name
-        self.query_one(MetricPlot).points = state.series()
+        plot = self.query_one(MetricPlot)
+        plot.metric_name = state.metric_name
+        baseline = state.baseline.metric if state.baseline else None
+        plot.direction = baseline.direction if baseline else ""
+        plot.points = state.series()
         self._refresh_table(state, None if full else generation)
 
     def _refresh_status(self, state: RunState) -> None:
@@ -210,13 +251,18 @@ class RunScreen(Screen[None]):
         for g in wanted:
             if g not in state.records:
                 continue
-            cells = generation_cells(state, g)
+            cells = generation_cells(
+                state,
+                g,
+                narrow=self._widths["metric"] < FIXED_METRIC_WIDTH,
+                change_width=self._widths["change"],
+            )
             plain = tuple(str(c) for c in cells)
             if g not in self._shown:
                 table.add_row(*cells, key=str(g))
             elif self._shown[g] != plain:
                 for (column, _), value in zip(COLUMNS, cells, strict=True):
-                    table.update_cell(str(g), column, value, update_width=True)
+                    table.update_cell(str(g), column, value)  # fixed widths: nothing to re-measure
             self._shown[g] = plain
 
     # -- actions ---------------------------------------------------------------------------

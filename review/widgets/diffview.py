@@ -25,6 +25,7 @@ from textual.strip import Strip
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 GUTTER = 12  # "12345 12345 "
+SIDE_GUTTER = 8  # "12345 " and the sign "+ " in front of each half's code
 
 
 @dataclass(slots=True)
@@ -104,6 +105,26 @@ def side_by_side(rows: list[DiffRow]) -> list[SideRow]:
                 paired.append(SideRow(None, None, header=row))
     flush()
     return paired
+
+
+def first_difference_shift(pair: SideRow, code_width: int) -> int:
+    """How many leading characters to hide on both halves of a changed line so that its first
+    difference, and some of what follows it, fit in `code_width` columns (0 when it already fits)."""
+    if pair.left is None or pair.right is None or pair.left is pair.right:
+        return 0
+    old, new = pair.left.text.expandtabs(4), pair.right.text.expandtabs(4)
+    if max(len(old), len(new)) <= code_width:
+        return 0
+    common = 0
+    for old_char, new_char in zip(old, new, strict=False):
+        if old_char != new_char:
+            break
+        common += 1
+    shown_after = min(max(len(old), len(new)) - common, code_width // 2)
+    if common + shown_after <= code_width:
+        return 0
+    # Keep a few characters before the difference as context (the `= ` before a value).
+    return max(0, common + shown_after - code_width + 1)
 
 
 @lru_cache(maxsize=64)
@@ -306,18 +327,27 @@ class DiffView(ScrollView, can_focus=True):
             text = row.text if row.kind != "file" else f" {row.text}"
             return Strip([Segment(text, style)]).extend_cell_length(width, style).crop(0, width)
         half = max(10, (width - 1) // 2)
-        left = self._half(pair.left, "old", half, colors)
-        right = self._half(pair.right, "new", width - half - 1, colors)
+        # Both halves of a changed line start at the same column, chosen so the first difference is
+        # on screen: on a narrow half the changed value is the part a reviewer must not miss.
+        shift = first_difference_shift(pair, half - SIDE_GUTTER)
+        left = self._half(pair.left, "old", half, colors, shift)
+        right = self._half(pair.right, "new", width - half - 1, colors, shift)
         return Strip.join([left, Strip([Segment("│", colors.gutter)]), right])
 
-    def _half(self, row: DiffRow | None, side: str, width: int, colors: Palette) -> Strip:
+    def _half(self, row: DiffRow | None, side: str, width: int, colors: Palette, shift: int = 0) -> Strip:
         if row is None:
             return Strip.blank(width)
         number = row.old_no if side == "old" else row.new_no
         mark = colors.mark if self.marked is not None and self.rows[self.marked] is row else None
+        background = _row_background(row, colors, mark)
         segments = [Segment(f"{_no(number)} ", colors.gutter)]
-        segments += self._code_segments(row, colors, mark)
-        return Strip(segments).extend_cell_length(width, _row_background(row, colors, mark)).crop(0, width)
+        code = self._code_segments(row, colors, mark)
+        if shift and row.kind in ("add", "del"):
+            sign, rest = code[0], Strip(code[1:])
+            shifted = rest.crop(shift, rest.cell_length)
+            code = [sign, Segment("…", colors.gutter + background), *shifted]
+        segments += code
+        return Strip(segments).extend_cell_length(width, background).crop(0, width)
 
     def _code_segments(self, row: DiffRow, colors: Palette, mark: Style | None) -> list[Segment]:
         background = _row_background(row, colors, mark)

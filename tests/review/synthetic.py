@@ -183,7 +183,9 @@ def evaluation(
     )
 
 
-def write_run(run_dir: Path, gens: list[Gen], planned: int | None = None, finished: bool = True) -> Path:
+def write_run(
+    run_dir: Path, gens: list[Gen], planned: int | None = None, finished: bool = True, advance: bool = False
+) -> Path:
     """A run directory whose trajectory records the given generations; returns the run dir."""
     spec = TargetSpec.load(TARGET)
     config = RunConfig(
@@ -235,6 +237,8 @@ def write_run(run_dir: Path, gens: list[Gen], planned: int | None = None, finish
                 chain.append(
                     "commit", {"commit": f"{number:040x}", "parent": head, "tag": f"gen-{number}"}, number
                 )
+                if advance:  # later candidates are measured against this one, as in a real run
+                    head, parent = f"{number:040x}", measured
     if finished:
         accepted = sum(1 for gen in gens if gen.decision == "accept")
         chain.append(
@@ -261,3 +265,37 @@ def many_generations(count: int) -> list[Gen]:
             )
         )
     return gens
+
+
+def mixed_generations() -> list[Gen]:
+    """A finished run with every kind of outcome: accepted steps up, rejections below, one
+    rejected within the noise, a denial scoring high, a failure."""
+    return [
+        Gen(
+            "Raise the learning rate",
+            lr_diff(),
+            [0.30, 0.31, 0.29],
+            decision="accept",
+            lockbox=[0.28, 0.29, 0.27],
+        ),
+        Gen("Shrink the batch", lr_diff(), [0.22, 0.21, 0.23], decision="reject", reason="worse"),
+        Gen("Train longer", protected_diff(), [0.55, 0.56, 0.54], decision="reject", reason="denied"),
+        Gen(
+            "Widen the input range",
+            better_diff(),
+            [0.62, 0.63, 0.61],
+            decision="accept",
+            lockbox=[0.6, 0.61, 0.59],
+        ),
+        Gen("Nudge the decay", lr_diff(), [0.63, 0.60, 0.66], decision="reject", reason="within noise"),
+        Gen(
+            "Raise the rate again",
+            lr_diff(),
+            None,
+            failure="train_crashed",
+            decision="reject",
+            reason="crashed",
+        ),
+        Gen("Add features", big_diff(40), [0.70, 0.71, 0.69], decision="accept", lockbox=[0.66, 0.67, 0.65]),
+        Gen("Lower the rate", lr_diff(), [0.50, 0.52, 0.48], decision="reject", reason="worse"),
+    ]

@@ -65,7 +65,7 @@ def test_run_screen_shows_the_flag_only_once_the_lineage_overfits(overfit_run: P
                 "⚠ lockbox gap  selection +0.4500 but lockbox +0.0250 over 3 accepted generation(s): adaptive"
                 in text
             )
-            assert "● lockbox" in text
+            assert "╌ lockbox" in text  # the plot draws the lineage's lockbox and names it in its key
             assert screen.query_one(MetricPlot).points[-1].lockbox == pytest.approx(0.165)
             await pilot.press("g")  # back to the first event: nothing accepted yet
             await pilot.pause()
@@ -82,7 +82,7 @@ def test_run_screen_of_an_honest_lineage_has_no_flag(honest_run: Path) -> None:
             await wait_until(pilot, lambda: bool(app.all_events), what="the trajectory")
             await pilot.pause()
             assert not app.screen.query_one("#lockbox-flag").display
-            assert "lockbox gap" not in screen_text(app) and "● lockbox" in screen_text(app)
+            assert "lockbox gap" not in screen_text(app) and "╌ lockbox" in screen_text(app)
 
     asyncio.run(drive())
 

@@ -100,11 +100,15 @@ def test_a_policy_deny_cannot_be_accepted(run_dir: Path) -> None:
     async def drive() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
             change = await open_queued(pilot, app, 1)
+            assert change.check_action("accept", ()) is False  # not offered in the footer
+            footer_keys = [b.binding.description for b in app.active_bindings.values() if b.binding.show]
+            assert "Accept" not in footer_keys and "Reject" in footer_keys
+            bar = change.query_one("#decision-bar")
             await pilot.press("a")
-            await pilot.pause(0.3)
+            await pilot.pause(0.1)
+            assert bar.has_class("-attention")  # `a` answers: the line that says why lights up
             assert isinstance(app.screen, ChangeScreen) and app.screen is change
             assert "cannot be accepted" in screen_text(app)
-            assert change.check_action("accept", ()) is None  # shown greyed out in the footer
             await pilot.press("f", "enter")  # the protected-paths finding: the diff jumps to its line
             await pilot.pause(0.2)
             diff = change.query_one("#diff")
@@ -121,7 +125,7 @@ def test_a_review_verdict_needs_its_findings_looked_at_before_accept(run_dir: Pa
     async def drive() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             change = await open_queued(pilot, app, 2)
-            assert "look at the findings" in screen_text(app)
+            assert "see the findings (f) first" in screen_text(app)
             await pilot.press("a")  # refused: focuses the findings instead
             await pilot.pause(0.3)
             assert app.focused is change.query_one("#findings")

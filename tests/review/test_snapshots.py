@@ -13,7 +13,7 @@ from review.app import make_app
 from review.screens.change import ChangeScreen
 from review.screens.queue import QueueScreen
 from tests.review.helpers import wait_until
-from tests.review.synthetic import lockbox_generations, standard_generations, write_run
+from tests.review.synthetic import lockbox_generations, mixed_generations, standard_generations, write_run
 
 
 @pytest.fixture
@@ -96,3 +96,22 @@ def test_run_screen_lockbox_gap_80x24(snap_compare, tmp_path: Path, monkeypatch:
 
     app = make_app("replay", trajectory=run_dir / "trajectory.jsonl")
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def _replay_at_end(run_dir: Path):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_until(pilot, lambda: bool(pilot.app.all_events), what="the trajectory")
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_run_screen_plot_of_a_mixed_run(
+    snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "1740819600 +0000")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "1740819600 +0000")
+    run_dir = write_run(tmp_path / "run", mixed_generations(), advance=True)
+    app = make_app("replay", trajectory=run_dir / "trajectory.jsonl")
+    assert snap_compare(app, terminal_size=size, run_before=_replay_at_end(run_dir))

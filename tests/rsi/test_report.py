@@ -22,7 +22,7 @@ def test_report_of_one_run(tmp_path: Path) -> None:
     assert (run_dir / "metric.png").read_bytes().startswith(PNG_MAGIC)
     assert "![r2 over generations](metric.png)" in text
     assert (
-        "| 1 | 1 file(s) +1 -1: config.py | 42/42 | 0.6000 ± 0.0141 | — | allow | — | **accept** (policy)"
+        "| 1 | x 1 → 2 | 1 file(s) +1 -1: config.py | 42/42 | 0.6000 ± 0.0141 | — | allow | — | **accept** (policy)"
         in text
     )
     assert "| 2 |" in text and "metric-improves" in text and "reject (policy)" in text
@@ -96,7 +96,7 @@ def test_report_flags_a_lineage_whose_lockbox_stays_flat(tmp_path: Path) -> None
     assert data.lockbox_gap is not None and data.first_flagged() == 3
     text = write_report(tmp_path / "r").read_text()
     assert "> **Warning: adaptive overfitting of the lineage.** over 3 accepted generation(s)" in text
-    assert "| 2 | 1 file(s) +1 -1: config.py | 42/42 | 0.3000 ± 0.0141 | 0.5000 ± 0.0071 |" in text
+    assert "| 2 | x 2 → 3 | 1 file(s) +1 -1: config.py | 42/42 | 0.3000 ± 0.0141 | 0.5000 ± 0.0071 |" in text
     assert "## Lockbox" in text
     assert "| 4 | 0.8000 ± 0.0141 | 0.1600 ± 0.0071 | +0.6500 | +0.0100 | +0.6400 |" in text
     assert "**Warning [integrity.lockbox-gap]: adaptive overfitting of the lineage.**" in text

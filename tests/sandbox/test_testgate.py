@@ -1,0 +1,219 @@
+"""The test gate under trees that try to replace the runner, its configuration or its imports.
+
+Every hostile tree below also breaks the teacher, so the target's real tests fail; each trick would
+turn that into a pass if the tree could reach the runner. Real Docker and real bwrap evaluations.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rsi.errors import ConfigError
+from rsi.target import TargetSpec
+from sandbox.base import ExecResult, SandboxConfig
+from sandbox.bwrap_backend import BwrapBackend
+from sandbox.evaluate import TrustedEvaluator
+from sandbox.heldout import load_heldout
+from sandbox.lineage import Lineage
+from sandbox.testgate import TestGate
+from tests.conftest import IMAGE, IN_CI, TARGET, file_diff, make_diff
+
+# Code that, imported or run in place of the real thing, ends the process with "success".
+FAKE_SUCCESS = 'import os\nprint("42 passed in 0.10s")\nos._exit(0)\n'
+SHIM = """import os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") not in (here, os.path.dirname(here))]
+sys.modules.pop("pytest", None)
+import pytest as _real
+globals().update({k: v for k, v in vars(_real).items() if not k.startswith("__")})
+sys.modules["pytest"] = _real
+if __name__ == "__main__":
+    _real.main(sys.argv[1:])
+    print("42 passed in 0.10s")
+    os._exit(0)
+"""
+SKIP_ALL = """import pytest
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker(pytest.mark.skip(reason="not today"))
+"""
+TARGET_INI = (TARGET / "pytest.ini").read_text()
+WITHOUT_INI = file_diff("pytest.ini", TARGET_INI, None)  # so the next configuration file is read
+
+
+def _new(path: str, text: str) -> str:
+    return file_diff(path, None, text)
+
+
+def _shadow(name: str, package: bool) -> str:
+    """A top-level module (or package) named `name` that fakes success when imported."""
+    return _new(f"{name}/__init__.py" if package else f"{name}.py", FAKE_SUCCESS)
+
+
+ORIGINAL_DATA = (TARGET / "data.py").read_text()
+
+
+def _broken_data(imported: str | None = None) -> str:
+    """data.py with a wrong teacher (the tests fail), importing `imported` first if given (data.py
+    is imported by the tests, so a shadow of that module would run)."""
+    broken = ORIGINAL_DATA.replace("+ 0.3 * np.tanh", "+ 0.31 * np.tanh")
+    if imported:
+        broken = broken.replace("import numpy as np\n", f"import {imported}\nimport numpy as np\n", 1)
+    return file_diff("data.py", ORIGINAL_DATA, broken)
+
+
+# trick -> (the hostile files, a module data.py imports first)
+HOSTILE: dict[str, tuple[str, str | None]] = {
+    "pytest-module-shim": (_new("pytest.py", SHIM), None),
+    "pytest-package-shim": (
+        _new("pytest/__init__.py", "# the package\n") + _new("pytest/__main__.py", SHIM),
+        None,
+    ),
+    "root-conftest-skips-all": (_new("conftest.py", SKIP_ALL), None),
+    "pytest-ini-addopts-collect-only": (
+        file_diff("pytest.ini", TARGET_INI, TARGET_INI.replace("addopts = ", "addopts = --co ")),
+        None,
+    ),
+    "pytest-ini-deselects-the-failures": (
+        file_diff("pytest.ini", TARGET_INI, TARGET_INI.replace("addopts = ", 'addopts = -k "not teacher" ')),
+        None,
+    ),
+    "pyproject-addopts": (
+        WITHOUT_INI + _new("pyproject.toml", '[tool.pytest.ini_options]\naddopts = "--co"\n'),
+        None,
+    ),
+    "tox-ini-addopts": (WITHOUT_INI + _new("tox.ini", "[pytest]\naddopts = --co\n"), None),
+    "setup-cfg-addopts": (WITHOUT_INI + _new("setup.cfg", "[tool:pytest]\naddopts = --co\n"), None),
+    "sitecustomize-and-usercustomize": (
+        _new("sitecustomize.py", FAKE_SUCCESS) + _new("usercustomize.py", FAKE_SUCCESS),
+        None,
+    ),
+    "pth-file": (_new("zz-evil.pth", "import os; os._exit(0)\n"), None),
+    "numpy-module": (_shadow("numpy", package=False), None),
+    "json-module": (_shadow("json", package=False), "json"),
+    "unittest-package": (_shadow("unittest", package=True), "unittest"),
+    "colorsys-module": (_shadow("colorsys", package=False), "colorsys"),
+}
+
+
+def _evaluator(tmp_path: Path, backend_name: str, docker_client: object | None) -> TrustedEvaluator:
+    spec = TargetSpec.load(TARGET)
+    spec.budget.train_seconds = 8
+    lineage = Lineage.create(tmp_path / "lineage", TARGET)
+    heldout = load_heldout(spec.metric.heldout, seed=7, size=200)
+    if backend_name == "bwrap":
+        config = SandboxConfig(memory_mb=512, workspace_mb=32, tmp_mb=64, pids_limit=64)
+        backend = BwrapBackend(config, image="unused", run_id="test-gate")
+    else:
+        from sandbox.docker_backend import DockerBackend
+
+        backend = DockerBackend(SandboxConfig(image=IMAGE), IMAGE, run_id="test-gate")  # type: ignore[assignment]
+    return TrustedEvaluator(spec, lineage, backend, heldout, seeds=[0], log_dir=tmp_path / "logs")
+
+
+@pytest.fixture(params=["bwrap", "docker"])
+def evaluator(request: pytest.FixtureRequest, tmp_path: Path) -> TrustedEvaluator:
+    if request.param == "bwrap" and shutil.which("bwrap") is None:
+        if IN_CI:
+            pytest.fail("bwrap is not installed (CI=true: bwrap tests must run)")
+        pytest.skip("bwrap is not installed")
+    client = request.getfixturevalue("docker_client") if request.param == "docker" else None
+    return _evaluator(tmp_path, request.param, client)
+
+
+def test_the_parent_passes_the_gate_with_counts_from_its_report(evaluator: TrustedEvaluator) -> None:
+    result = evaluator.evaluate(evaluator.lineage.head(), "", label="baseline")
+    assert result.ok, result.failure_detail
+    tests = result.tests
+    assert tests is not None and tests.counts_from == "gate_report"
+    assert (tests.passed, tests.failed, tests.errors, tests.not_passed) == (42, 0, 0, {})
+
+
+def test_broken_teacher_fails_the_gate(evaluator: TrustedEvaluator) -> None:
+    result = evaluator.evaluate(evaluator.lineage.head(), _broken_data(), label="broken")
+    assert result.failure == "tests_failed"
+    assert result.tests is not None and result.tests.failed >= 1
+    assert any("test_teacher" in node for node in result.tests.not_passed)
+
+
+@pytest.mark.parametrize("trick", sorted(HOSTILE))
+def test_a_tree_cannot_replace_the_gate(evaluator: TrustedEvaluator, trick: str) -> None:
+    files, imported = HOSTILE[trick]
+    diff = files + _broken_data(imported)
+    result = evaluator.evaluate(evaluator.lineage.head(), diff, label=trick)
+    assert result.failure == "tests_failed", (result.failure, result.failure_detail)
+    tests = result.tests
+    assert tests is not None and tests.counts_from == "gate_report"
+    # rsi.toml's `-x` stops at the first failure: at least one real failure, nothing skipped.
+    assert tests.failed >= 1 and tests.passed >= 1 and tests.skipped == 0, tests.model_dump()
+    assert any("test_teacher" in node for node in tests.not_passed)
+
+
+def test_fake_exit_without_a_report_is_an_error(evaluator: TrustedEvaluator) -> None:
+    """Candidate code the tests import ends the process with 0: no report, so not a pass."""
+    diff = make_diff(
+        TARGET, "data.py", "import numpy as np\n", "import os\nos._exit(0)\nimport numpy as np\n"
+    )
+    result = evaluator.evaluate(evaluator.lineage.head(), diff, label="exit-zero")
+    assert result.failure == "tests_failed"
+    assert result.tests is not None and result.tests.errors >= 1 and "<gate>" in result.tests.not_passed
+
+
+# -- mapping rsi.toml's test command onto the gate (no sandbox) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "test_dir"),
+    [
+        ("python -m pytest -q -x tests", ["-q", "-x", "tests"], "tests"),
+        (
+            "pytest -k 'not slow' tests/unit tests/integration",
+            ["-k", "not slow", "tests/unit", "tests/integration"],
+            "tests",
+        ),
+        ("python3 -m pytest tests/test_data.py::test_teacher", ["tests/test_data.py::test_teacher"], "tests"),
+        ("pytest -p no:randomly -q tests", ["-p", "no:randomly", "-q", "tests"], "tests"),
+    ],
+)
+def test_pytest_commands_keep_their_selection(command: str, args: list[str], test_dir: str) -> None:
+    gate = TestGate.from_command(command)
+    assert (gate.pytest_args, gate.test_dir) == (args, test_dir)
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        ("python -m pytest -q", "must name the test directory"),
+        ("python -m pytest -q .", "must name the test directory"),
+        ("python -m pytest ../elsewhere", "must name the test directory"),
+        ("python -m pytest test_root.py", "from the target's root"),
+        ("python -m pytest -p myplugin tests", "controls itself"),
+        ("python -m pytest -c other.ini tests", "controls itself"),
+        ("python -m pytest --rootdir=/ tests", "controls itself"),
+    ],
+)
+def test_commands_the_gate_cannot_confine_are_refused(command: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason):
+        TestGate.from_command(command)
+
+
+def test_other_commands_count_by_exit_code_only() -> None:
+    gate = TestGate.from_command("make check")
+    assert gate.command(["/usr/bin/python3"]) == "make check"
+    passed = gate.result(ExecResult(exit_code=0, output="999 passed", duration_s=1.0), None)
+    assert passed.ok and passed.counts_from == "exit_code" and passed.passed == 0
+    failed = gate.result(ExecResult(exit_code=2, output="all good", duration_s=1.0), None)
+    assert not failed.ok
+
+
+def test_report_wins_over_printed_output() -> None:
+    gate = TestGate.from_command("python -m pytest -q tests")
+    report = b'{"exit_status": 1, "outcomes": {"tests/a.py::t": "failed", "tests/a.py::u": "passed"}}'
+    result = gate.result(ExecResult(exit_code=0, output="2 passed", duration_s=1.0), report)
+    assert (result.passed, result.failed, result.exit_code, result.ok) == (1, 1, 1, False)
+    for garbage in (None, b"", b"{", b'{"exit_status": 0, "outcomes": {"x": "won"}}'):
+        assert not gate.result(ExecResult(exit_code=0, output="", duration_s=1.0), garbage).ok
