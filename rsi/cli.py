@@ -349,6 +349,7 @@ def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
 
     bwrap_ok, bwrap_detail = bwrap_status()
     checks.append(("bwrap backend", bwrap_ok, bwrap_detail))
+    checks.append(accounting_check())
     key = bool(os.environ.get("ANTHROPIC_API_KEY"))
     checks.append(
         (
@@ -358,6 +359,26 @@ def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
         )
     )
     return checks
+
+
+def accounting_check() -> tuple[str, bool, str]:
+    """Which cgroup hierarchy is in force, so what each backend can measure per phase."""
+    from sandbox.base import SandboxConfig
+    from sandbox.bwrap_backend import BwrapBackend
+    from sandbox.cgroups import hierarchy
+
+    found = hierarchy()
+    bwrap: str
+    try:
+        bwrap = BwrapBackend(SandboxConfig(), image="", run_id="doctor").accounting
+    except RsiError:
+        bwrap = "unavailable"
+    docker = {"v1": "cgroup-v1", "v2": "cgroup-v2"}.get(found, "docker-stats")
+    detail = (
+        f"cgroup {found} in force: bwrap measures with {bwrap}; docker with {docker} when its engine runs "
+        "on this host (else docker-stats: CPU only, peak memory, OOM and pid hits unmeasured)"
+    )
+    return ("resource accounting", bwrap != "rlimit-only" and found != "none", detail)
 
 
 # -- rsi policy ---------------------------------------------------------------------------------

@@ -295,6 +295,11 @@ class Audit:
     def record(self, seed: int, parts: dict[str, np.ndarray]) -> None:
         self.parts_by_seed[seed] = parts
 
+    def capture(self, seed: int, out: str, commands: SandboxCommands) -> None:
+        """Read the files a seed's training left in `out`, while they are still there."""
+        if self.config.enabled:
+            self.artifacts[seed] = read_artifact(commands, out)
+
     def _seed_metric(self, seed: int) -> float:
         return score(
             self.checker.spec.metric.name, self.parts_by_seed[seed]["selection"], self.checker.heldout.labels
@@ -571,7 +576,8 @@ class Audit:
         chosen = seeds[int(hashlib.sha256(secret.encode()).hexdigest(), 16) % len(seeds)]
         self.rerun_secret = secret
         for seed in seeds:
-            self.artifacts[seed] = read_artifact(runner, f"{runner.out_dir}/seed-{seed}")
+            if seed not in self.artifacts:
+                self.artifacts[seed] = read_artifact(runner, f"{runner.out_dir}/seed-{seed}")
         self._artifact_data()
         with ThreadPoolExecutor(max_workers=1) as pool:
             fresh = (

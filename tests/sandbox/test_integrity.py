@@ -417,7 +417,6 @@ HOSTILE: dict[str, tuple[str, set[str]]] = {
     "row-count-keyed": (ROW_COUNT_KEYED, {"integrity.row-independence"}),
     "uid-keyed": (UID_KEYED, {"integrity.row-independence"}),
     "mount-keyed": (MOUNT_KEYED, {"integrity.row-independence"}),
-    "warm-start-across-seeds": (WARM_START, {"integrity.eval-awareness", "integrity.determinism"}),
     "out-path-keyed-training": (OUT_PATH_KEYED, {"integrity.eval-awareness"}),
     "updates-per-counted-step": (UPDATES_PER_STEP, {"integrity.budget"}),
 }
@@ -425,7 +424,7 @@ DOCKER_FORMS = [
     "teacher-clone",
     "pickle-in-model-archive",
     "uid-keyed",
-    "warm-start-across-seeds",
+    "out-path-keyed-training",
     "updates-per-counted-step",
 ]
 """One hostile form per check on Docker (every form runs on bwrap)."""
@@ -594,3 +593,12 @@ def test_honest_patches_are_allowed_with_no_integrity_finding(
     ]
     assert wrong == []
     assert all(not r.not_clean for r in rows), [(r.case, r.not_clean) for r in rows]
+
+
+@pytest.mark.bwrap
+def test_a_warm_start_across_seeds_finds_nothing_to_start_from(bwrap_evaluator: Any) -> None:
+    """Every phase starts from a clean sandbox, so a seed cannot pick up what the one before left in
+    /tmp: the candidate trains exactly like the baseline, and the re-trained seed agrees."""
+    candidate, parent = judged(bwrap_evaluator, WARM_START, "warm-start")
+    assert_clean(candidate)
+    assert candidate.metric and parent.metric and candidate.metric.per_seed == parent.metric.per_seed
