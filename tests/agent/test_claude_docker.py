@@ -226,7 +226,7 @@ def test_persistent_outage_pauses_the_run_and_keeps_the_trajectory(docker_client
             heldout_size=300,
             proposer="claude",
             sandbox=SandboxConfig(image=IMAGE),
-            claude=ClaudeConfig(base_url=api.url, sdk_max_retries=1, api_retries=1, api_backoff_s=0),
+            claude=ClaudeConfig(base_url=api.url, sdk_max_retries=1),
         )
         loop, parts = build_run(config)
         try:
