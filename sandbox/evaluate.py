@@ -25,7 +25,6 @@ recorded in `PhaseLog.usage`, and compared with the parent's same phase (sandbox
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import tempfile
 import threading
@@ -47,7 +46,7 @@ from rsi.contracts import (
 from rsi.errors import PatchError, SandboxError
 from rsi.target import TargetSpec
 from sandbox.base import Backend, ExecResult, Session, UsageSample, tail
-from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, score, stage_inputs
+from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, load_predictions, score, stage_inputs
 from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig
 from sandbox.lineage import Lineage
 from sandbox.patch import apply_diff, diff_sha256
@@ -404,7 +403,7 @@ class TrustedEvaluator:
                 return failure
             try:
                 raw = session.read_file(predictions)
-                parts = self.staged.split(np.load(io.BytesIO(raw), allow_pickle=False))
+                parts = self.staged.split(load_predictions(raw))
                 per_seed[seed] = score(self.spec.metric.name, parts["selection"], self.heldout.labels)
                 if self.lockbox is not None:
                     lockbox[seed] = score(self.spec.metric.name, parts["lockbox"], self.lockbox.labels)

@@ -71,7 +71,15 @@ from rsi.errors import SandboxError
 from rsi.target import TargetSpec
 from sandbox.artifact import classify, scramble
 from sandbox.base import WORKDIR, ExecResult, tail
-from sandbox.heldout import LABEL_FUNCTIONS, HeldoutSet, StagedInputs, derive_seed, load_heldout, score
+from sandbox.heldout import (
+    LABEL_FUNCTIONS,
+    HeldoutSet,
+    StagedInputs,
+    derive_seed,
+    load_heldout,
+    load_predictions,
+    score,
+)
 
 REGRESSION_METRICS = ("r2", "mse", "mae")
 BEHAVIOURAL_CHECKS = (
@@ -628,7 +636,7 @@ class Audit:
         if result.exit_code != 0:
             return None, f"predict exited {result.exit_code}: {tail(result.output, 300)}"
         try:
-            values = np.load(io.BytesIO(commands.read_file(path)), allow_pickle=False)
+            values = load_predictions(commands.read_file(path))
             values = np.asarray(values, dtype=np.float64).reshape(-1)
             if values.shape != (rows,) or not np.all(np.isfinite(values)):
                 raise ValueError(f"shape {values.shape} or non-finite values for {rows} rows")
