@@ -208,6 +208,19 @@ class PhaseUsage(BaseModel):
     """Times a fork hit the pid limit during the phase; None when no counter is readable."""
 
 
+class IntegrityCheck(BaseModel):
+    """One behavioural integrity check as the harness ran it on a tree, clean or not."""
+
+    check: str
+    """The check's name; its findings carry the rule id ``integrity.<check>``."""
+    status: Literal["clean", "finding", "not_run"]
+    """clean: ran and found nothing; finding: ran and reported; not_run: could not be measured."""
+    detail: str = ""
+    """Why it did not run, or what it measured, in one line."""
+    measured: dict[str, Any] = Field(default_factory=dict)
+    """The numbers it measured (e.g. a control's metric), kept so a child can be judged against them."""
+
+
 class Evaluation(BaseModel):
     """What the trusted harness measured for one tree (a parent, or a parent plus a diff)."""
 
@@ -233,6 +246,9 @@ class Evaluation(BaseModel):
     accounting: Accounting | None = None
     """Which resource accounting was in force for this evaluation (also on every phase's usage);
     None in evaluations recorded before it was recorded."""
+    checks: list[IntegrityCheck] = Field(default_factory=list)
+    """Every behavioural integrity check and whether it ran clean: a size rule trusts a large gain
+    only when all of them did."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -131,7 +131,10 @@ class Backend(Protocol):
     name: str
     config: SandboxConfig
 
-    def open(self, workspace: Path, heldout: Path | None, label: str) -> Session: ...
+    def open(self, workspace: Path, heldout: Path | None, label: str, user: str | None = None) -> Session:
+        """A fresh session; `user` ("uid:gid") overrides SandboxConfig.user for this one (e.g. a
+        disguised re-run under another uid)."""
+        ...
 
     def image_id(self) -> str | None: ...
 

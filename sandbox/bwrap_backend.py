@@ -340,9 +340,9 @@ class BwrapBackend:
         prefix, _ = python_prefixes(self.config)
         return (f"{prefix}/bin/python3",)
 
-    def bwrap_argv(self, workspace: Path, heldout: Path | None) -> list[str]:
+    def bwrap_argv(self, workspace: Path, heldout: Path | None, user: str | None = None) -> list[str]:
         cfg = self.config
-        uid, _, gid = cfg.user.partition(":")
+        uid, _, gid = (user or cfg.user).partition(":")
         argv = [self.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
         argv += ["--unshare-cgroup-try", "--disable-userns", "--die-with-parent", "--new-session"]
         argv += ["--uid", uid, "--gid", gid or uid, "--cap-drop", "ALL"]
@@ -399,7 +399,9 @@ class BwrapBackend:
             limits.append((resource.RLIMIT_AS, cfg.memory_mb * 2**20))
         return limits
 
-    def open(self, workspace: Path, heldout: Path | None, label: str) -> BwrapSession:
+    def open(
+        self, workspace: Path, heldout: Path | None, label: str, user: str | None = None
+    ) -> BwrapSession:
         try:
             cgroup = self.new_cgroup(label)
         except OSError as exc:
@@ -407,7 +409,7 @@ class BwrapBackend:
                 f"could not create the sandbox's cgroup for {label!r} ({exc}). Check `rsi doctor`."
             ) from exc
         env = {"PATH": os.environ.get("PATH", SANDBOX_PATH)}
-        argv = self.bwrap_argv(workspace, heldout)
+        argv = self.bwrap_argv(workspace, heldout, user)
         setup = child_setup(cgroup.procs_files() if cgroup else [], self.rlimits())
         handle, stderr_name = tempfile.mkstemp(prefix="rsi-bwrap-", suffix=".err")
         try:

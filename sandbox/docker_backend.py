@@ -279,13 +279,13 @@ class DockerBackend:
             )
         return image_id
 
-    def host_config(self, workspace: Path, heldout: Path | None) -> dict[str, Any]:
+    def host_config(self, workspace: Path, heldout: Path | None, user: str | None = None) -> dict[str, Any]:
         """The hardening, from SandboxConfig: each relaxation only through an explicit field."""
         cfg = self.config
         binds = {str(workspace.resolve()): {"bind": "/src", "mode": "ro"}}
         if heldout is not None:
             binds[str(heldout.resolve())] = {"bind": "/heldout", "mode": "ro"}
-        uid, _, gid = cfg.user.partition(":")
+        uid, _, gid = (user or cfg.user).partition(":")
         options: dict[str, Any] = {
             "binds": binds,
             "tmpfs": {
@@ -308,7 +308,9 @@ class DockerBackend:
             options["security_opt"] = ["no-new-privileges"]
         return self.api.create_host_config(**options)
 
-    def open(self, workspace: Path, heldout: Path | None, label: str) -> DockerSession:
+    def open(
+        self, workspace: Path, heldout: Path | None, label: str, user: str | None = None
+    ) -> DockerSession:
         for shared in (workspace, heldout):
             if shared is not None:
                 shared.chmod(0o755)  # the unprivileged sandbox user must be able to read its inputs
@@ -318,11 +320,11 @@ class DockerBackend:
             container_id = self.api.create_container(
                 image,
                 command=DRIVER_ARGV,
-                user=self.config.user,
+                user=user or self.config.user,
                 environment=SANDBOX_ENV,
                 working_dir=WORKDIR,
                 labels=owner_labels(self.run_id, label),
-                host_config=self.host_config(workspace, heldout),
+                host_config=self.host_config(workspace, heldout, user),
                 stdin_open=True,
                 network_disabled=self.config.network_disabled,
             )["Id"]

@@ -25,7 +25,6 @@ recorded in `PhaseLog.usage`, and compared with the parent's same phase (sandbox
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import tempfile
 import threading
@@ -47,7 +46,7 @@ from rsi.contracts import (
 from rsi.errors import PatchError, SandboxError
 from rsi.target import TargetSpec
 from sandbox.base import Backend, ExecResult, Session, UsageSample, tail
-from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, score, stage_inputs
+from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, load_predictions, score, stage_inputs
 from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig
 from sandbox.lineage import Lineage
 from sandbox.patch import apply_diff, diff_sha256
@@ -287,6 +286,7 @@ class TrustedEvaluator:
             self._log_text(label, "sandbox-error", str(exc))
         if audit is not None and result.failure != "sandbox_error":
             result.integrity = audit.findings(result)
+            result.checks = audit.checks
             verdict = audit.config.verdict
             result.integrity += phase_budget_findings(result, parent_eval, self.phase_budget, verdict)
         result.resources.wall_s = round(time.monotonic() - started, 3)
@@ -349,7 +349,9 @@ class TrustedEvaluator:
             failure = tests.failure("tests_failed") or (None if result.tests.ok else "tests_failed")
             if failure is None:
                 reveal = lambda: self._inputs_visible(heldout_dir)  # noqa: E731
-                failure = self._train_and_score(result, session, run, label, reveal, audit)
+                fresh = self._fresh_sessions(result, workspace, label)
+                runner = _Runner(run, session, reveal, fresh, self.predict_timeout_s)
+                failure = self._train_and_score(result, session, run, label, reveal, audit, runner)
             result.resources.cpu_s = last_usage.cpu_s
             peaks = [p.usage.peak_memory_mb for p in phases if p.usage.peak_memory_mb is not None]
             result.resources.peak_memory_mb = max(peaks) if peaks else last_usage.peak_memory_mb
@@ -371,6 +373,7 @@ class TrustedEvaluator:
         label: str,
         reveal: Callable[[], contextlib.AbstractContextManager[None]],
         audit: Audit | None,
+        runner: _Runner | None = None,
     ) -> FailureKind | None:
         per_seed: dict[int, float] = {}
         lockbox: dict[int, float] = {}
@@ -400,7 +403,7 @@ class TrustedEvaluator:
                 return failure
             try:
                 raw = session.read_file(predictions)
-                parts = self.staged.split(np.load(io.BytesIO(raw), allow_pickle=False))
+                parts = self.staged.split(load_predictions(raw))
                 per_seed[seed] = score(self.spec.metric.name, parts["selection"], self.heldout.labels)
                 if self.lockbox is not None:
                     lockbox[seed] = score(self.spec.metric.name, parts["lockbox"], self.lockbox.labels)
@@ -410,10 +413,13 @@ class TrustedEvaluator:
                 return "bad_predictions"
             if audit is not None:
                 audit.record(seed, parts)
+                # Read the seed's artifact out now: the next phase starts from a clean sandbox.
+                audit.capture(seed, f"{OUT_DIR}/seed-{seed}", _Commands(session, None))
         result.metric = self._metric(per_seed)
         result.lockbox = self._metric(lockbox) if lockbox else None
-        if audit is not None:
-            audit.rerun_first_seed(_Runner(run, session, reveal), self.seeds[0])
+        if audit is not None and runner is not None:
+            self.progress("integrity", {"label": label})
+            audit.run_controls(runner)
         return None
 
     def _gate_report(self, session: Session) -> bytes | None:
@@ -428,6 +434,20 @@ class TrustedEvaluator:
         return MetricResult(
             name=self.spec.metric.name, direction=self.spec.metric.direction, per_seed=per_seed
         )
+
+    def _fresh_sessions(
+        self, result: Evaluation, workspace: Path, label: str
+    ) -> Callable[[str], contextlib.AbstractContextManager[_Commands]]:
+        """Opens a FRESH sandbox of the same backend on the same tree (no /heldout, another uid) for
+        the integrity checks; its commands are logged as phases of the evaluation."""
+
+        @contextlib.contextmanager
+        def fresh(user: str) -> Iterator[_Commands]:
+            opened = self.backend.open(workspace, None, f"{label}-disguise", user=user)
+            with opened as session, self._tracked(session):
+                yield _Commands(session, lambda phase: result.phases.append(self._log(label, phase)))
+
+        return fresh
 
     @contextlib.contextmanager
     def _tracked(self, session: Session) -> Iterator[None]:
@@ -463,12 +483,31 @@ class TrustedEvaluator:
         )
 
 
-class _Runner:
-    """The candidate's open sandbox as the integrity re-runs see it.
+class _Commands:
+    """A fresh sandbox as the integrity checks see it: each command logged as a phase."""
 
-    A re-run is a train then a predict (the one with the inputs visible) that the checks lay out
-    themselves, in directories of their choosing: the sandbox is reset before each re-run's train,
-    and carried over whole from that train to its predict."""
+    def __init__(self, session: Session, log: Callable[[_Phase], None] | None) -> None:
+        self._session, self._log = session, log
+
+    def run(self, name: str, command: str, timeout_s: float) -> ExecResult:
+        """One command, without resetting the sandbox; logged as a phase when there is a log."""
+        if self._log is None:
+            return self._session.exec(command, timeout_s)
+        self._session.begin_phase()
+        before = self._session.usage()
+        result = self._session.exec(command, timeout_s)
+        self._log(_Phase(name, command, result, before, self._session.usage()))
+        return result
+
+    def read_file(self, path: str) -> bytes:
+        return self._session.read_file(path)
+
+    def write_file(self, path: str, data: bytes) -> None:
+        self._session.write_file(path, data)
+
+
+class _Runner:
+    """The candidate's open sandbox (and fresh ones on demand) as the integrity checks see it."""
 
     out_dir = OUT_DIR
     inputs_path = INPUTS_PATH
@@ -478,8 +517,11 @@ class _Runner:
         run: Callable[..., _Phase],
         session: Session,
         reveal: Callable[[], contextlib.AbstractContextManager[None]],
+        fresh: Callable[[str], contextlib.AbstractContextManager[_Commands]],
+        predict_timeout_s: float,
     ) -> None:
         self._run, self._session, self._reveal = run, session, reveal
+        self.fresh, self.predict_timeout_s = fresh, predict_timeout_s
         self._predicting = False
 
     @contextlib.contextmanager
@@ -494,5 +536,8 @@ class _Runner:
     def run(self, name: str, command: str, timeout_s: float) -> ExecResult:
         return self._run(name, command, timeout_s, fresh=not self._predicting).result
 
-    def read_predictions(self, path: str) -> np.ndarray:
-        return np.load(io.BytesIO(self._session.read_file(path)), allow_pickle=False)
+    def read_file(self, path: str) -> bytes:
+        return self._session.read_file(path)
+
+    def write_file(self, path: str, data: bytes) -> None:
+        self._session.write_file(path, data)

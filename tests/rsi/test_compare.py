@@ -117,3 +117,5 @@ def test_report_compare_warns_when_the_runs_were_scored_on_different_heldout_set
     message = " ".join(differing.stderr.split())
     assert differing.returncode == 0 and "differ in held-out set" in message, message
     assert "seed 1" in message and "seed 2" in message
+    written = (tmp_path / "cmp" / "report.md").read_text()
+    assert "not measured alike" in written and "differ in held-out set" in " ".join(written.split())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import TARGET, make_diff
+from tests.conftest import TARGET, labelled_containers, make_diff, sandboxes_of  # noqa: F401
 
 MAIN = 'if __name__ == "__main__":\n    main()\n'
 
@@ -98,32 +98,3 @@ for root in ("/heldout", "/src", "/workspace", "/tmp", "/home", "/etc", "/opt", 
                 sys.exit("LABELS FOUND IN " + p)
 print("heldout:", sorted(os.listdir("/heldout")))
 """
-
-
-def labelled_containers(client, label: str) -> list:  # type: ignore[no-untyped-def,type-arg]
-    """Containers carrying `label`, listed without racing the engine's removal of a killed one.
-
-    A full listing inspects each container after listing it, so one the engine removes in between
-    raises NotFound; the sparse listing reads only what the list call itself returned, and a
-    container gone between the calls is one that is legitimately not left.
-    """
-    import docker.errors
-
-    for _ in range(20):
-        try:
-            return client.containers.list(all=True, sparse=True, filters={"label": label})
-        except docker.errors.NotFound:
-            continue
-    return client.containers.list(all=True, sparse=True, filters={"label": label})
-
-
-def sandboxes_of(client, run_id: str, wait_s: float = 10.0) -> list:  # type: ignore[no-untyped-def,type-arg]
-    """The run's containers left after the engine's auto-removal had time to finish (normally ms)."""
-    import time
-
-    deadline = time.monotonic() + wait_s
-    while True:
-        left = labelled_containers(client, f"rsi.run_id={run_id}")
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.1)
