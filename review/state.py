@@ -57,8 +57,8 @@ def _sample_std(values: list[float]) -> float:
     """`MetricResult.std` (the sample standard deviation) in floats. `statistics.stdev` computes it
     exactly with fractions, which made it the costliest cell of a 2,000-row table; floats agree to
     far more digits than the four the app shows."""
-    if len(values) < 2:
-        return 0.0
+    if len(values) < 2 or min(values) == max(values):
+        return 0.0  # exactly, as stdev says, where rounding the mean would leave a speck
     mean = math.fsum(values) / len(values)
     return math.sqrt(math.fsum((value - mean) ** 2 for value in values) / (len(values) - 1))
 
