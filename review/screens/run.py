@@ -138,12 +138,16 @@ class RunScreen(Screen[None]):
     def on_resize(self) -> None:
         if not self.ready or column_widths(self.size.width) == self._widths:
             return
-        # Rare (a terminal resize): rebuild with the new widths rather than re-measure every cell.
-        table = self.query_one("#generations", DataTable)
+        # Rare (a terminal resize): rebuild with the new widths rather than re-measure every cell,
+        # and keep the generation the cursor was on (a rebuilt table starts at its top).
+        selected = self.selected_generation()
+        table = self.query_one("#generations", GenerationTable)
         table.clear(columns=True)
         self._add_columns(table, self.size.width)
         self._shown.clear()
         self._refresh_table(self.shown_state, None)
+        if selected is not None:
+            self._select(selected)
 
     def on_mount(self) -> None:
         self.ready = True

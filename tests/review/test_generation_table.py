@@ -10,6 +10,7 @@ import gc
 import random
 import statistics
 import threading
+from pathlib import Path
 
 import pytest
 from rich.text import Text
@@ -147,3 +148,30 @@ def test_collector_pauses_nest_across_threads_and_restore() -> None:
     with pytest.raises(RuntimeError), collector_paused():
         raise RuntimeError("bulk work failed")
     assert gc.isenabled()
+
+
+def test_a_terminal_resize_keeps_the_selected_generation(tmp_path: Path) -> None:
+    from review.app import make_app
+    from review.screens.run import RunScreen
+    from tests.review.helpers import wait_until
+    from tests.review.synthetic import many_generations, write_run
+
+    run_dir = write_run(tmp_path / "run", many_generations(120))
+    app = make_app("replay", trajectory=run_dir / "trajectory.jsonl")
+
+    async def drive() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, RunScreen)
+            table = screen.query_one("#generations", GenerationTable)
+            await wait_until(pilot, lambda: table.row_count == 120, what="every generation")
+            table.move_cursor(row=table.get_row_index("90"))
+            await pilot.pause()
+            for width in (80, 120):  # each crosses the narrow breakpoint: the table is rebuilt
+                await pilot.resize_terminal(width, 40)
+                await wait_until(pilot, lambda w=width: screen.size.width == w, what=f"width {width}")
+                await pilot.pause()
+                assert screen.selected_generation() == 90
+                assert table.scroll_offset.y > 0, "the selected row scrolled into view"
+
+    asyncio.run(drive())
