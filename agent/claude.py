@@ -7,8 +7,9 @@ Each generation is one agent loop over the Messages API (through the `anthropic`
 reads the objective, the parent's measured results and the lineage history, calls bash and the text
 editor in an exploration sandbox, and ends with `submit`. The proposal is the workspace's diff
 against the parent, computed on the host. Limits (steps, tokens, dollars, wall time) end a
-generation cleanly with the reason recorded; API faults are retried by the SDK and again here with
-backoff, and a persistent outage raises ModelUnavailable so the loop pauses the run.
+generation cleanly with the reason recorded; API faults are retried by the SDK alone (its backoff,
+honouring `retry-after`), each retried call is noted in the transcript and the log, and an outage
+that outlasts those retries raises ModelUnavailable so the loop pauses the run.
 
 The transcript holds the exact model inputs and outputs (the setup once, then every user message
 and every response) and every tool result, so `ReplayProposer` can re-execute the generation with
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 
 EPHEMERAL = {"type": "ephemeral"}
 RETRYABLE_STATUS = frozenset({408, 409, 429})
-MAX_BACKOFF_S = 120.0
 
 
 def _no_progress(phase: str, details: dict[str, Any]) -> None:
@@ -311,14 +311,14 @@ def request_for(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class AnthropicModel:
-    """Calls the Messages API; retries faults beyond the SDK's own retries, then gives up clearly."""
+    """Calls the Messages API. Faults are retried by the SDK itself (`max_retries`: exponential
+    backoff with jitter, `retry-after` honoured); when it gives up, so does this, clearly."""
 
     def __init__(
         self,
         config: ClaudeConfig,
         api_key: str,
         on_retry: Callable[[dict[str, Any]], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
         self.client = anthropic.Anthropic(
@@ -328,7 +328,6 @@ class AnthropicModel:
             timeout=config.request_timeout_s,
         )
         self.on_retry = on_retry or (lambda note: None)
-        self.sleep = sleep
 
     @property
     def endpoint(self) -> str:
@@ -338,36 +337,32 @@ class AnthropicModel:
         # This SDK's create() has no temperature parameter; the API still accepts it in the body.
         temperature = self.config.temperature
         extra_body = {"temperature": temperature} if temperature is not None else None
-        last: Exception | None = None
-        for attempt in range(self.config.api_retries + 1):
-            try:
-                response = self.client.messages.create(
-                    model=self.config.model,
-                    max_tokens=self.config.max_tokens,
-                    system=request["system"],
-                    tools=request["tools"],
-                    messages=request["messages"],
-                    extra_body=extra_body,
-                )
-                # A malformed reply (say, a tool input that is not an object) is kept as sent, quietly.
-                return response.model_dump(mode="json", exclude_none=True, warnings=False)
-            except anthropic.APIStatusError as exc:
-                if exc.status_code not in RETRYABLE_STATUS and exc.status_code < 500:
-                    raise self._refused(exc) from exc
-                last = exc
-            except anthropic.APIConnectionError as exc:  # includes timeouts and dropped connections
-                last = exc
-            if attempt < self.config.api_retries:
-                wait = min(self.config.api_backoff_s * 2**attempt, MAX_BACKOFF_S)
-                self.on_retry(
-                    {"step": step, "attempt": attempt + 1, "error": _describe(last), "wait_s": wait}
-                )
-                self.sleep(wait)
-        raise ModelUnavailable(
-            f"the model API at {self.endpoint} kept failing ({_describe(last)}) after "
-            f"{self.config.api_retries + 1} rounds of {self.config.sdk_max_retries + 1} attempts. The run is "
-            "paused with every finished step recorded; check the service status and your network, then "
-            "continue with `rsi resume RUN_DIR`."
+        try:
+            raw = self.client.messages.with_raw_response.create(
+                model=self.config.model,
+                max_tokens=self.config.max_tokens,
+                system=request["system"],
+                tools=request["tools"],
+                messages=request["messages"],
+                extra_body=extra_body,
+            )
+        except anthropic.APIStatusError as exc:
+            if exc.status_code not in RETRYABLE_STATUS and exc.status_code < 500:
+                raise self._refused(exc) from exc
+            raise self._unavailable(exc) from exc
+        except anthropic.APIConnectionError as exc:  # includes timeouts and dropped connections
+            raise self._unavailable(exc) from exc
+        if raw.retries_taken:
+            self.on_retry({"step": step, "retries": raw.retries_taken})
+        # A malformed reply (say, a tool input that is not an object) is kept as sent, quietly.
+        return raw.parse().model_dump(mode="json", exclude_none=True, warnings=False)
+
+    def _unavailable(self, exc: Exception) -> ModelUnavailable:
+        return ModelUnavailable(
+            f"the model API at {self.endpoint} kept failing ({_describe(exc)}) after "
+            f"{self.config.sdk_max_retries + 1} attempts. The run is paused with every finished step "
+            "recorded; check the service status and your network, then continue with "
+            "`rsi resume RUN_DIR`."
         )
 
     def _refused(self, exc: anthropic.APIStatusError) -> ConfigError:
@@ -399,7 +394,6 @@ class ClaudeProposer:
         config: ClaudeConfig,
         backend: Backend,
         progress: ProgressCallback | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         api_key = os.environ.get("ANTHROPIC_API_KEY", "").strip()
         if not api_key:
@@ -411,16 +405,12 @@ class ClaudeProposer:
         self.backend = backend
         self.progress: ProgressCallback = progress or _no_progress
         self._retries: list[dict[str, Any]] = []
-        self.model = AnthropicModel(config, api_key, on_retry=self._note_retry, sleep=sleep)
+        self.model = AnthropicModel(config, api_key, on_retry=self._note_retry)
 
     def _note_retry(self, note: dict[str, Any]) -> None:
         self._retries.append(note)
-        log.warning(
-            "model API fault at step %s (%s); retrying in %.0fs", note["step"], note["error"], note["wait_s"]
-        )
-        self.progress(
-            "agent", {"summary": f"API fault ({note['error'][:80]}); retrying in {note['wait_s']:.0f}s"}
-        )
+        log.warning("model API call at step %s succeeded after %s retries", note["step"], note["retries"])
+        self.progress("agent", {"summary": f"model API call succeeded after {note['retries']} retries"})
 
     def propose(self, context: ProposalContext, parent_tree: Path) -> Proposal:
         self._retries = []

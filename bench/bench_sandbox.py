@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -140,6 +141,53 @@ def overhead_rows(args: argparse.Namespace, work: Path) -> list[tuple[str, str, 
     return rows
 
 
+def isolation_rows(args: argparse.Namespace, work: Path) -> list[tuple[str, str, str, str]]:
+    """What it costs to start every phase from the staged tree, both ways, per candidate.
+
+    In-session reset: the driver kills every process, empties /workspace, /tmp and shared memory,
+    and copies the staged tree in again. Fresh session: a new sandbox per phase (create, stage,
+    remove). A candidate has 2 × seeds phases after the first."""
+    target = null_target(work / "isolation-target")
+    # The bundled target's files, so the restaged tree is a real one.
+    shutil.copytree(ROOT / "target_repo", target / "tree", ignore=shutil.ignore_patterns("__pycache__"))
+    resets_per_candidate = 2 * args.seeds
+    rows = []
+    for name in args.backends:
+        try:
+            backend = make_backend(name, args.image)
+        except RsiError as exc:
+            rows.append((name, "unavailable", "", str(exc)[:60]))
+            continue
+
+        def fresh(index: int, backend: Backend = backend) -> float:
+            started = time.monotonic()
+            with backend.open(target, None, f"iso-{index}") as session:
+                session.exec("true", timeout_s=10)
+            return time.monotonic() - started
+
+        with backend.open(target, None, "iso-reset") as session:
+            session.exec("true", timeout_s=10)
+
+            def reset(index: int, session: Any = session) -> float:
+                session.exec("mkdir -p /tmp/rsi-out/seed-0 && touch /tmp/x /workspace/y", timeout_s=10)
+                started = time.monotonic()
+                session.reset("/tmp/rsi-out/seed-0")
+                return time.monotonic() - started
+
+            per_reset = median_of(args.repeat, reset)
+        per_session = median_of(args.repeat, fresh)
+        for how, each in (("in-session reset", per_reset), ("fresh session", per_session)):
+            rows.append(
+                (
+                    f"{name}: {how}",
+                    f"{each * 1000:.1f} ms",
+                    f"{each * resets_per_candidate * 1000:.0f} ms",
+                    "chosen" if how == "in-session reset" else "",
+                )
+            )
+    return rows
+
+
 def throughput_rows(args: argparse.Namespace, work: Path) -> list[tuple[str, str, str, str]]:
     rows = []
     k = args.parallel or os.cpu_count() or 1
@@ -202,6 +250,11 @@ def main() -> int:
             "Per-candidate overhead beyond the work (median)",
             ("backend", "overhead", "target", "result"),
             overhead_rows(args, work),
+        )
+        print_table(
+            f"Phase isolation: cost per phase and per candidate ({2 * args.seeds} phases after the first, median)",
+            ("backend: how", "per phase", "per candidate", ""),
+            isolation_rows(args, work),
         )
         if not args.skip_throughput:
             print_table(

@@ -60,6 +60,8 @@ class AppSettings:
     """Adjust the built parts before the loop starts (tests swap in a scripted proposer)."""
     by: str | None = None
     """Who decides, as recorded ("human:<user>" by default)."""
+    resume: bool = False
+    """Live mode: continue the run in config.run_dir (`rsi resume`) instead of starting one."""
 
 
 QUIT_QUESTION = (
@@ -133,6 +135,9 @@ class ReviewApp(App[RunSummary | None]):
         else:
             reviewer = PolicyReviewer(config.review)
         self.reviewer = reviewer
+        if self.settings.resume:
+            self._resume_loop(config, reviewer)
+            return
         try:
             loop, parts = build_run(config, observer=AppObserver(self), reviewer=reviewer)
         except RsiError as exc:
@@ -148,6 +153,23 @@ class ReviewApp(App[RunSummary | None]):
             return
         finally:
             parts.trajectory.close()
+        self.post_message(RunEnded(summary))
+
+    def _resume_loop(self, config: RunConfig, reviewer: Reviewer) -> None:
+        """Continue a stopped, paused or crashed run (`rsi resume` in a terminal)."""
+        from rsi.resume import resume_run
+
+        def keep(loop: GenerationLoop) -> None:
+            self.loop = loop
+
+        try:
+            summary, _ = resume_run(config.run_dir, AppObserver(self), config.generations, reviewer, keep)
+        except RsiError as exc:
+            self.post_message(RunEnded(None, error=str(exc)))
+            return
+        except Exception as exc:  # an unexpected crash must still reach the screen
+            self.post_message(RunEnded(None, error=f"{type(exc).__name__}: {exc}"))
+            return
         self.post_message(RunEnded(summary))
 
     def _candidate_waiting(self, candidate: Candidate) -> None:
@@ -373,6 +395,7 @@ def make_app(
     run_dir: Path | None = None,
     customize: Callable[[RunParts], None] | None = None,
     by: str | None = None,
+    resume: bool = False,
 ) -> ReviewApp:
     """The app for one mode; shared by the CLI, the tests and the benchmarks."""
     if mode == "live" and config is None:
@@ -384,5 +407,13 @@ def make_app(
             raise ValueError("a review app needs a run directory")
         trajectory = run_dir / TRAJECTORY
     return ReviewApp(
-        AppSettings(mode, config=config, trajectory=trajectory, run_dir=run_dir, customize=customize, by=by)
+        AppSettings(
+            mode,
+            config=config,
+            trajectory=trajectory,
+            run_dir=run_dir,
+            customize=customize,
+            by=by,
+            resume=resume,
+        )
     )

@@ -1,18 +1,32 @@
 """The `rsi` command line. Every command is a thin shell over the library; errors are printed as
-one clear message (what, where, what to do) with exit code 2, never as a traceback."""
+one clear message (what, where, what to do), never as a traceback, with a documented exit code:
+
+    0    done (a run completed, or stopped as asked: stop file, budget)
+    1    run error: the command or the run failed (engine down, broken target, unreadable run)
+    2    usage error: a bad option, argument, input file or run directory
+    3    the run is paused for a human (checkpoint, strict review, model outage): review, resume
+    10   `policy check`: verdict review          11  `policy check`: verdict deny
+    12   `replay --verify`: the re-execution diverged beyond tolerance
+    13   `replay --check`: the trajectory fails its integrity check (edited, truncated, re-chained)
+    14   `evaluate`: the candidate fails its evaluation
+    128+N  interrupted by signal N: 130 Ctrl-C/SIGINT, 143 SIGTERM, 129 SIGHUP (`rsi resume RUN_DIR`)
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -45,7 +59,27 @@ app.add_typer(policy_app, name="policy")
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
-EXIT_ERROR = 2
+EXIT_OK = 0
+EXIT_RUN_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PAUSED = 3
+EXIT_VERDICT_REVIEW = 10
+EXIT_VERDICT_DENY = 11
+EXIT_DIVERGED = 12
+EXIT_TAMPERED = 13
+EXIT_CANDIDATE_FAILED = 14
+EXIT_SIGNAL_BASE = 128
+EXIT_ERROR = EXIT_USAGE  # kept for callers of the former single error code
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 run error; 2 usage error (bad option, input or run directory); "
+    "128+N interrupted by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."
+)
+RUN_EXIT_HELP = (
+    "Exit codes: 0 completed or stopped as asked (stop file, budget); 1 run error; 2 usage error; "
+    "3 paused for a human (rsi review, then rsi resume); 128+N interrupted by signal N (130 Ctrl-C, "
+    "143 SIGTERM, 129 SIGHUP): continue with rsi resume RUN_DIR."
+)
 EXAMPLE = "Example: {}"
 
 
@@ -56,7 +90,8 @@ def print_error(message: str) -> None:
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the tool's own errors into a one-line message and exit code 2."""
+    """Turn the tool's own errors into a one-line message: exit 2 for what the user passed (a
+    configuration, input or run directory), 1 for a failure while doing the work."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -70,9 +105,57 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(EXIT_ERROR) from None
         except RsiError as exc:
             print_error(str(exc))
-            raise typer.Exit(EXIT_ERROR) from None
+            raise typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_RUN_ERROR) from None
 
     return wrapper
+
+
+def interruptible(func: Callable[..., Any]) -> Callable[..., Any]:
+    """SIGINT, SIGTERM and SIGHUP while a command sets up (before the loop takes them over) end it
+    with exit 128+N and a message, never a traceback; what a failed start created is removed."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import signal
+
+        from rsi.loop import INTERRUPT_SIGNALS, SignalInterrupt
+
+        def on_signal(signum: int, frame: object) -> None:
+            raise SignalInterrupt(signum)
+
+        previous = {signum: signal.signal(signum, on_signal) for signum in INTERRUPT_SIGNALS}
+        try:
+            return func(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, SignalInterrupt) else signal.SIGINT
+            _say(
+                f"interrupted by {signal.Signals(signum).name} while starting: no step of the run was recorded"
+            )
+            raise typer.Exit(EXIT_SIGNAL_BASE + signum) from None
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    return wrapper
+
+
+def _say(message: str | Text) -> None:
+    """A line on stderr that may find no terminal any more (SIGHUP): then it is dropped."""
+    with contextlib.suppress(OSError):
+        errors.print(message)
+
+
+def run_exit_code(summary: Any) -> int:
+    """The documented exit code of a finished run (see the module docstring)."""
+    if summary.status == "interrupted":
+        import signal
+
+        return EXIT_SIGNAL_BASE + (summary.signal or signal.SIGINT)
+    if summary.status == "error":
+        return EXIT_RUN_ERROR
+    if summary.status == "paused":
+        return EXIT_PAUSED
+    return EXIT_OK
 
 
 def read_patch(patch: str) -> str:
@@ -93,8 +176,13 @@ def default_run_dir() -> Path:
 # -- rsi run ------------------------------------------------------------------------------------
 
 
-@app.command(epilog=EXAMPLE.format("rsi run --target target_repo --generations 3 --backend bwrap --headless"))
+@app.command(
+    epilog=EXAMPLE.format("rsi run --target target_repo --generations 3 --backend bwrap --headless")
+    + "\n\n"
+    + RUN_EXIT_HELP
+)
 @friendly
+@interruptible
 def run(
     target: Annotated[Path, typer.Option(help="Target repository (a directory with an rsi.toml).")] = Path(
         "target_repo"
@@ -112,6 +200,12 @@ def run(
         ),
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds per candidate.")] = 3,
+    heldout_seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the held-out set (default: derived from the target, the same for every run of it)."
+        ),
+    ] = None,
     review: Annotated[
         ReviewModeName | None,
         typer.Option(
@@ -157,6 +251,7 @@ def run(
         proposer=chosen,  # type: ignore[arg-type]
         proposer_seed=proposer_seed,
         seeds=list(range(seeds)),
+        heldout_seed=heldout_seed,
         review=review or ("human" if tui else "auto"),  # type: ignore[arg-type]
         human_reviews_denials=review_denials,
         max_wall_s=max_wall,
@@ -181,14 +276,17 @@ def run(
     finally:
         parts.trajectory.close()
     print_summary(summary, str(config.run_dir))
-    if summary.status == "error":
-        raise typer.Exit(1)
+    raise typer.Exit(run_exit_code(summary))
 
 
 # -- rsi evaluate -------------------------------------------------------------------------------
 
 
-@app.command(epilog=EXAMPLE.format("rsi evaluate my.diff --target target_repo --backend bwrap"))
+@app.command(
+    epilog=EXAMPLE.format("rsi evaluate my.diff --target target_repo --backend bwrap")
+    + "\n\n"
+    + EXIT_CODES_HELP.replace("; 128", "; 14 the candidate fails its evaluation; 128")
+)
 @friendly
 def evaluate(
     patch: Annotated[
@@ -248,11 +346,10 @@ def evaluate(
         print(result.model_dump_json(indent=2))
     else:
         print_evaluation(result)
-    raise typer.Exit(0 if result.ok else 1)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_CANDIDATE_FAILED)
 
 
 def print_evaluation(result: Any) -> None:
-    from rich.markup import escape
 
     table = Table(show_header=False, box=None)
     table.add_row("status", "[green]ok[/green]" if result.ok else f"[red]{result.failure}[/red]")
@@ -349,6 +446,7 @@ def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
 
     bwrap_ok, bwrap_detail = bwrap_status()
     checks.append(("bwrap backend", bwrap_ok, bwrap_detail))
+    checks.append(accounting_check())
     key = bool(os.environ.get("ANTHROPIC_API_KEY"))
     checks.append(
         (
@@ -360,9 +458,29 @@ def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
     return checks
 
 
+def accounting_check() -> tuple[str, bool, str]:
+    """Which cgroup hierarchy is in force, so what each backend can measure per phase."""
+    from sandbox.base import SandboxConfig
+    from sandbox.bwrap_backend import BwrapBackend
+    from sandbox.cgroups import hierarchy
+
+    found = hierarchy()
+    bwrap: str
+    try:
+        bwrap = BwrapBackend(SandboxConfig(), image="", run_id="doctor").accounting
+    except RsiError:
+        bwrap = "unavailable"
+    docker = {"v1": "cgroup-v1", "v2": "cgroup-v2"}.get(found, "docker-stats")
+    detail = (
+        f"cgroup {found} in force: bwrap measures with {bwrap}; docker with {docker} when its engine runs "
+        "on this host (else docker-stats: CPU only, peak memory, OOM and pid hits unmeasured)"
+    )
+    return ("resource accounting", bwrap != "rlimit-only" and found != "none", detail)
+
+
 # -- rsi policy ---------------------------------------------------------------------------------
 
-VERDICT_EXIT = {"allow": 0, "review": 1, "deny": 2}
+VERDICT_EXIT = {"allow": EXIT_OK, "review": EXIT_VERDICT_REVIEW, "deny": EXIT_VERDICT_DENY}
 
 
 @policy_app.command("validate", epilog=EXAMPLE.format("rsi policy validate policies/default.yaml"))
@@ -419,7 +537,12 @@ def _read_evaluation(path: Path | None) -> Any:
         ) from exc
 
 
-@policy_app.command("check", epilog=EXAMPLE.format("rsi policy check --policy strict my.diff"))
+@policy_app.command(
+    "check",
+    epilog=EXAMPLE.format("rsi policy check --policy strict my.diff")
+    + "\n\nExit codes: 0 allow; 10 review; 11 deny; 1 run error; 2 usage error (bad patch, policy, "
+    "evaluation or tree).",
+)
 def policy_check(
     patch: Annotated[str, typer.Argument(help="Unified diff file (- for stdin).")],
     policy: Annotated[str, typer.Option(help="Policy YAML or shipped name.")] = "default",
@@ -435,7 +558,7 @@ def policy_check(
 ) -> None:
     """The verdict of a policy on a diff (and, given evaluations, on its measurements).
 
-    Exit 0 allow, 1 review, 2 deny, 3 error. Without --evaluation only the diff rules run.
+    Without --evaluation only the diff rules run.
     """
     from policies.engine import load_policy, resolve_policy_path
     from rsi.contracts import Proposal
@@ -451,7 +574,7 @@ def policy_check(
         verdict = loaded.check(proposal, candidate, parent_eval, tree=tree)
     except RsiError as exc:
         print_error(str(exc))
-        raise typer.Exit(3) from None
+        raise typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_RUN_ERROR) from None
     if as_json:
         print(verdict.model_dump_json(indent=2))
     else:
@@ -477,7 +600,11 @@ def policy_check(
 # -- rsi replay ---------------------------------------------------------------------------------
 
 
-@app.command(epilog=EXAMPLE.format("rsi replay runs/20261122-090102 --headless"))
+@app.command(
+    epilog=EXAMPLE.format("rsi replay runs/20261122-090102 --headless")
+    + "\n\nExit codes: 0 ok (intact, reproduced); 1 run error; 2 usage error; 12 --verify: the "
+    "re-execution diverged; 13 --check: the trajectory fails its integrity check."
+)
 @friendly
 def replay(
     trajectory: Annotated[Path, typer.Argument(help="trajectory.jsonl, or a run directory.")],
@@ -507,8 +634,8 @@ def replay(
 
     path = trajectory / "trajectory.jsonl" if trajectory.is_dir() else trajectory
     reader = TrajectoryReader(path)
-    if path.is_file() and path.stat().st_size == 0:
-        raise TrajectoryError(
+    if path.is_file() and path.stat().st_size == 0:  # a wrong input, not a damaged record
+        raise ConfigError(
             f"{path}: the trajectory file is empty (0 bytes), so there is nothing to replay or "
             "check. A run writes its first event when it starts; pass the trajectory.jsonl of a run "
             "that started, or its run directory."
@@ -549,9 +676,12 @@ def headless_observer() -> Any:
 def print_summary(summary: Any, run_dir: str) -> None:
     from rsi.console import ConsoleObserver
 
-    ConsoleObserver(progress=False).summary(summary, run_dir)
-    if summary.status in ("paused", "stopped", "interrupted"):
-        console.print(Text(f"continue with: rsi resume {run_dir}"))
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the run is recorded
+        ConsoleObserver(progress=False).summary(summary, run_dir)
+        if summary.status in ("paused", "stopped", "interrupted"):
+            console.print(Text(f"continue with: rsi resume {run_dir}"))
+    if summary.status == "interrupted":
+        _say(Text(f"interrupted ({summary.reason}); continue with: rsi resume {run_dir}"))
 
 
 # -- the review TUI: rsi run / rsi replay in a terminal, rsi review --------------------------------
@@ -562,18 +692,49 @@ def wants_tui(headless: bool) -> bool:
     return not headless and sys.stdin.isatty() and sys.stdout.isatty()
 
 
+@contextlib.contextmanager
+def default_signals() -> Iterator[None]:
+    """The TUI reads Ctrl-C as a key and runs the loop in a worker thread, where a signal handler
+    cannot abandon a step; it keeps the default dispositions (the setup's handlers are set aside)."""
+    import signal
+
+    from rsi.loop import INTERRUPT_SIGNALS
+
+    previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in INTERRUPT_SIGNALS}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def run_in_tui(config: Any) -> None:
     from review.app import make_app
     from rsi.console import ConsoleObserver
 
     app = make_app("live", config=config)
-    summary = app.run()
+    with default_signals():
+        summary = app.run()
     if app.run_error:
         raise RsiError(app.run_error)
     if summary is not None:
         ConsoleObserver().summary(summary, str(config.run_dir))
-        if summary.status == "error":
-            raise typer.Exit(1)
+        raise typer.Exit(run_exit_code(summary))
+
+
+def resume_in_tui(config: Any) -> None:
+    from review.app import make_app
+    from rsi.console import ConsoleObserver
+
+    app = make_app("live", config=config, resume=True)
+    with default_signals():
+        summary = app.run()
+    if app.run_error:
+        raise RsiError(app.run_error)
+    if summary is not None:
+        ConsoleObserver().summary(summary, str(config.run_dir))
+        raise typer.Exit(run_exit_code(summary))
 
 
 def replay_in_tui(path: Path) -> None:
@@ -582,30 +743,53 @@ def replay_in_tui(path: Path) -> None:
     make_app("replay", trajectory=path).run()
 
 
-@app.command(epilog=EXAMPLE.format("rsi resume runs/20261122-090102"))
+@app.command(epilog=EXAMPLE.format("rsi resume runs/20261122-090102") + "\n\n" + RUN_EXIT_HELP)
 @friendly
+@interruptible
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="Run directory of a run that stopped, paused or crashed.")],
     generations: Annotated[
         int | None, typer.Option(min=0, help="Raise the planned number of generations.")
     ] = None,
+    headless: Annotated[
+        bool,
+        typer.Option(
+            help="No TUI. A run a human was reviewing continues with every change queued for `rsi review`."
+        ),
+    ] = False,
 ) -> None:
-    """Continue a run that stopped or crashed, losing nothing (headless)."""
-    from rsi.resume import resume_run
+    """Continue any run that stopped, paused or crashed, losing nothing: in a terminal a run that a
+    human reviews reopens the TUI; otherwise (or with --headless) it continues here, headless."""
+    from rsi.resume import load_run_config, resume_run
 
-    summary, _ = resume_run(run_dir, observer=headless_observer(), generations=generations)
+    config = load_run_config(run_dir.resolve())
+    if config.review == "human" and wants_tui(headless):
+        if generations is not None:
+            config.generations = generations
+        resume_in_tui(config)
+        return
+
+    def warn_of_differences(loop: Any) -> None:
+        for difference in loop.parts.contract_differences:
+            _say(Text("warning: ", style="yellow") + Text(f"{difference} (the recorded contract is used)"))
+
+    summary, _ = resume_run(
+        run_dir, observer=headless_observer(), generations=generations, on_loop=warn_of_differences
+    )
     print_summary(summary, str(run_dir.resolve()))
-    if summary.status == "error":
-        raise typer.Exit(1)
+    raise typer.Exit(run_exit_code(summary))
 
 
 def check_trajectory(path: Path) -> None:
-    from rsi.trajectory import TrajectoryReader, head_path
+    from rsi.trajectory import TrajectoryReader
 
-    last = TrajectoryReader(path).verify()
-    head = "head file matched" if head_path(path).is_file() else "no head file (the last line is unprotected)"
+    try:
+        last, covered = TrajectoryReader(path).authenticate()
+    except TrajectoryError as exc:
+        errors.print(Text("integrity check failed: ", style="red") + Text(str(exc)))
+        raise typer.Exit(EXIT_TAMPERED) from None
     count = 0 if last is None else last.seq + 1
-    console.print(f"[green]intact[/green]: {count} events, hash chain verified, {head}.")
+    console.print(Text("intact", style="green") + Text(f": {count} events, hash chain verified, {covered}."))
 
 
 def verify_replay(path: Path, tolerance: float, target: Path | None) -> None:
@@ -614,6 +798,10 @@ def verify_replay(path: Path, tolerance: float, target: Path | None) -> None:
 
     errors.print(Text(f"re-executing {path} in fresh sandboxes (replay proposer, no network)…", style="dim"))
     report = verify_trajectory(path, observer=HeadlessProgress(), spreads=tolerance, target=target)
+    for difference in report.contract_differences:
+        errors.print(
+            Text("warning: ", style="yellow") + Text(f"{difference} (the recorded contract is used)")
+        )
     console.print(verify_table(report))
     for divergence in report.divergences:
         console.print(Text("divergence: ", style="red") + Text(str(divergence)))
@@ -622,7 +810,7 @@ def verify_replay(path: Path, tolerance: float, target: Path | None) -> None:
         + ("[green]reproduced[/green]" if report.ok else "[red]DIVERGED[/red] beyond tolerance")
     )
     if not report.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_DIVERGED)
 
 
 def verify_table(report: Any) -> Table:
@@ -655,7 +843,11 @@ def report(
     from rsi.report import write_comparison, write_report
 
     if compare or len(run_dirs) > 1:
+        from rsi.compare import comparability_warnings, compare_runs
+
         written = write_comparison(run_dirs, out or Path("compare"))
+        for warning in comparability_warnings(compare_runs(run_dirs)):
+            errors.print(Text("warning: ", style="yellow") + Text(warning))
     else:
         written = write_report(run_dirs[0], out)
     console.print(Text(f"wrote {written}"))
@@ -676,7 +868,6 @@ def review(
 ) -> None:
     """Open a run in the TUI and decide the changes the policy queued for a human (or decide them
     from a script with --accept/--reject)."""
-    from rich.markup import escape
 
     from review.queue import decide, pending
 
@@ -711,10 +902,56 @@ def review(
     make_app("review", run_dir=run_dir, by=by).run()
 
 
-@app.callback(invoke_without_command=True)
+@app.callback(invoke_without_command=True, epilog=EXIT_CODES_HELP + " Each command's --help lists its own.")
 def main(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    verbose: Annotated[
+        int,
+        typer.Option("--verbose", "-v", count=True, help="More log output on stderr (-v info, -vv debug)."),
+    ] = 0,
+    log_level: Annotated[
+        str | None, typer.Option(help="Log level on stderr: debug, info, warning, error (default: warning).")
+    ] = None,
 ) -> None:
+    configure_logging(verbose, log_level)
     if version:
         console.print(f"rsi-sandbox {__version__}")
         raise typer.Exit(0)
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted: while the TUI runs, Textual
+    captures it, so log lines never draw over the screen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure_logging(verbose: int, level_name: str | None) -> None:
+    """The one place logging is set up: the package loggers to stderr, at the level asked for."""
+    levels = {
+        "debug": logging.DEBUG,
+        "info": logging.INFO,
+        "warning": logging.WARNING,
+        "error": logging.ERROR,
+    }
+    if level_name is not None and level_name.lower() not in levels:
+        raise typer.BadParameter(
+            f"{level_name!r} is not a log level; choose one of: {', '.join(levels)}", param_hint="--log-level"
+        )
+    level = levels[level_name.lower()] if level_name else max(logging.DEBUG, logging.WARNING - 10 * verbose)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _CurrentStderr)]:
+        root.removeHandler(handler)
+    handler = _CurrentStderr()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -11,9 +11,12 @@ better whatever the metric's direction.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -55,6 +58,9 @@ class RunComparison:
     """The lockbox score of the lineage's head: the last accepted generation, or the baseline."""
     lockbox_gap: Finding | None = None
     """The adaptive-overfitting flag over the accepted lineage, if it fired."""
+    conditions: dict[str, str] = field(default_factory=dict)
+    """What its scores depend on, as recorded at the start: the target contract, the held-out set,
+    the training seeds, the policy. Runs compare only where these agree."""
 
     @property
     def improvement(self) -> float | None:
@@ -140,7 +146,36 @@ def summarize_run(run_dir: Path) -> RunComparison:
         else None,
         final_lockbox=lockboxes[-1] if lockboxes else None,
         lockbox_gap=lockbox_gap(lineage),
+        conditions=_conditions(started),
     )
+
+
+def _conditions(started: dict[str, Any]) -> dict[str, str]:
+    config = started.get("config") or {}
+    heldout = started.get("heldout") or {}
+    policy = started.get("policy") or {}
+    contract = json.dumps(started.get("target") or {}, sort_keys=True)
+    return {
+        "target contract": hashlib.sha256(contract.encode("utf-8")).hexdigest()[:12],
+        "held-out set": f"{heldout.get('name', '?')} seed {heldout.get('seed', config.get('heldout_seed', '?'))} "
+        f"size {heldout.get('size', config.get('heldout_size', '?'))}",
+        "seeds": str(config.get("seeds", "?")),
+        "policy": f"{policy.get('name', '?')} {str(policy.get('hash', '?'))[:12]}",
+    }
+
+
+def comparability_warnings(rows: list[RunComparison]) -> list[str]:
+    """One sentence per condition the runs do not share: their differences are then not (only)
+    the proposers' doing — a different held-out set alone moves a baseline by more than a spread."""
+    warnings = []
+    for name in ("target contract", "held-out set", "seeds", "policy"):
+        values = {row.conditions.get(name, "?") for row in rows}
+        if len(values) > 1:
+            each = "; ".join(f"{row.run_dir.name}: {row.conditions.get(name, '?')}" for row in rows)
+            warnings.append(
+                f"the runs differ in {name} ({each}); their metrics do not compare like for like."
+            )
+    return warnings
 
 
 def compare_runs(run_dirs: list[Path]) -> list[RunComparison]:

@@ -7,14 +7,17 @@ an error that lists the valid ones.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import platform
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policies.engine import LoadedPolicy, load_policy, resolve_policy_path
+from policies.engine import LoadedPolicy, load_policy, parse_policy, resolve_policy_path
 from rsi import __version__
-from rsi.config import RunConfig
+from rsi.config import RUN_CONFIG_FILE, RunConfig
 from rsi.contracts import ProgressCallback, Proposer, Reviewer
 from rsi.errors import ConfigError
 from rsi.loop import GenerationLoop, NullObserver, Observer, RunParts
@@ -23,7 +26,7 @@ from rsi.target import TargetSpec
 from rsi.trajectory import TrajectoryWriter
 from sandbox.base import Backend
 from sandbox.evaluate import TrustedEvaluator
-from sandbox.heldout import load_heldout
+from sandbox.heldout import derive_seed, load_heldout
 from sandbox.lineage import Lineage
 
 TRAJECTORY_FILE = "trajectory.jsonl"
@@ -59,6 +62,17 @@ def make_proposer(config: RunConfig, backend: Backend) -> Proposer:
     return proposer_class(config.claude, backend=backend)
 
 
+def remove_run_sandboxes(config: RunConfig) -> int:
+    """Remove every sandbox of this run still known to the engine (bwrap sandboxes die with the
+    process). Called when no session of the run can be open: an interruption can cut a
+    container's creation after the engine made it but before the backend knew its id."""
+    if config.backend != "docker":
+        return 0
+    from sandbox.docker_backend import connect, remove_orphans
+
+    return remove_orphans(connect(), run_id=config.run_id)
+
+
 def make_policy(config: RunConfig, spec: TargetSpec) -> LoadedPolicy:
     return load_policy(resolve_policy_path(config.policy), target=spec)
 
@@ -76,10 +90,11 @@ def make_evaluator(
     `rsi run` and `rsi evaluate` both build theirs here, so a one-off evaluation measures (and
     flags) a patch the way the loop would.
     """
-    heldout = load_heldout(spec.metric.heldout, seed=config.heldout_seed, size=config.heldout_size)
+    heldout_seed, lockbox_seed = resolve_heldout_seeds(config, spec)
+    heldout = load_heldout(spec.metric.heldout, seed=heldout_seed, size=config.heldout_size)
     spec.check_heldout_labels(heldout.labels)
     lockbox = load_heldout(
-        spec.metric.heldout, seed=config.lockbox_seed, size=config.lockbox_size or config.heldout_size
+        spec.metric.heldout, seed=lockbox_seed, size=config.lockbox_size or config.heldout_size
     )
     return TrustedEvaluator(
         spec,
@@ -96,14 +111,181 @@ def make_evaluator(
     )
 
 
+def target_heldout_seed(spec: TargetSpec) -> int:
+    """The held-out seed of a target: derived from its identity (name and held-out set), so every
+    run of the same target is scored on the same examples unless a seed is asked for."""
+    identity = f"{spec.target.name}\0{spec.metric.heldout}".encode()
+    return int.from_bytes(hashlib.sha256(identity).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def resolve_heldout_seeds(config: RunConfig, spec: TargetSpec) -> tuple[int, int]:
+    """Fill in the held-out and lockbox seeds the config leaves to the target (once: then recorded)."""
+    if config.heldout_seed is None:
+        config.heldout_seed = target_heldout_seed(spec)
+    if config.lockbox_seed is None:
+        config.lockbox_seed = derive_seed(config.heldout_seed, "lockbox")
+    return config.heldout_seed, config.lockbox_seed
+
+
 def make_reviewer(config: RunConfig) -> Reviewer:
     from review.headless import PolicyReviewer
 
     if config.review == "human":
         raise ConfigError(
-            "review mode 'human' needs the TUI; run `rsi run` in a terminal without --headless."
+            "review mode 'human' needs the TUI; run `rsi run` in a terminal without --headless, or "
+            "continue the run headless with `rsi resume RUN_DIR --headless` (changes then wait for "
+            "`rsi review`)."
         )
     return PolicyReviewer(config.review)
+
+
+# -- the contract recorded when the run started ------------------------------------------------
+
+CONTRACT_FIELDS = ("seeds", "heldout_seed", "heldout_size", "lockbox_seed", "lockbox_size", "integrity")
+"""Run settings that decide what a score means: a continued run keeps the recorded ones."""
+
+
+@dataclass
+class RecordedContract:
+    """What a run started with (its `run_started` event): a resumed or re-executed run is judged
+    by these, not by whatever the target's files, the policy file or the image tag say today."""
+
+    spec: TargetSpec
+    policy_text: str
+    policy_source: str
+    image: str | None
+    config: dict[str, Any]
+    differences: list[str] = field(default_factory=list)
+    """What the live files or settings say differently (the recorded value is used)."""
+
+    @classmethod
+    def from_run_started(cls, data: dict[str, Any]) -> RecordedContract:
+        policy = data.get("policy") or {}
+        return cls(
+            spec=TargetSpec.model_validate(data["target"]),
+            policy_text=str(policy.get("text", "")),
+            policy_source=str(policy.get("source", "recorded policy")),
+            image=data.get("image"),
+            config=dict(data.get("config") or {}),
+        )
+
+    def apply(self, config: RunConfig) -> None:
+        """Put the recorded contract settings into config, noting each that differed."""
+        recorded = RunConfig.model_validate({**config.model_dump(mode="json"), **self._contract_fields()})
+        for name in CONTRACT_FIELDS:
+            live, kept = getattr(config, name), getattr(recorded, name)
+            if live != kept:
+                self.differences.append(f"{name}: the run config now says {live!r}, recorded {kept!r}")
+                setattr(config, name, kept)
+
+    def _contract_fields(self) -> dict[str, Any]:
+        return {name: self.config[name] for name in CONTRACT_FIELDS if name in self.config}
+
+    def compare_target(self, live_target: Path) -> None:
+        try:
+            live = TargetSpec.load(live_target)
+        except ConfigError as exc:
+            self.differences.append(f"target contract: the live rsi.toml cannot be read ({exc})")
+            return
+        recorded, now = self.spec.model_dump(mode="json"), live.model_dump(mode="json")
+        for section in sorted(set(recorded) | set(now)):
+            if recorded.get(section) != now.get(section):
+                self.differences.append(
+                    f"target contract [{section}]: {live_target / 'rsi.toml'} now says "
+                    f"{now.get(section)}, recorded {recorded.get(section)}"
+                )
+
+    def compare_policy(self, live: LoadedPolicy | None, error: str | None) -> None:
+        if error is not None:
+            self.differences.append(f"policy: the live file cannot be loaded ({error})")
+        elif live is not None and live.content_hash != _text_hash(self.policy_text):
+            self.differences.append(
+                f"policy: {live.source} changed since the run started (now {live.content_hash[:12]}, "
+                f"recorded {_text_hash(self.policy_text)[:12]})"
+            )
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _recorded_run_started(run_dir: Path) -> dict[str, Any] | None:
+    from rsi.trajectory import TrajectoryReader
+
+    path = run_dir / TRAJECTORY_FILE
+    if not path.is_file():
+        return None
+    for event in TrajectoryReader(path).events():
+        if event.kind == "run_started":
+            return event.data
+    return None
+
+
+def recorded_contract(run_dir: Path) -> RecordedContract | None:
+    """The contract a run in run_dir started with; None before its first event."""
+    started = _recorded_run_started(run_dir)
+    return RecordedContract.from_run_started(started) if started else None
+
+
+def _contract_parts(config: RunConfig, contract: RecordedContract | None) -> tuple[TargetSpec, LoadedPolicy]:
+    """The target contract and policy a run is judged by: the recorded ones when there are."""
+    if contract is None:
+        spec = TargetSpec.load(config.target)
+        return spec, make_policy(config, spec)
+    contract.apply(config)
+    contract.compare_target(config.target)
+    live_policy, error = None, None
+    try:
+        live_policy = make_policy(config, contract.spec)
+    except ConfigError as exc:
+        error = str(exc)
+    contract.compare_policy(live_policy, error)
+    policy = parse_policy(contract.policy_text, f"{contract.policy_source} (as recorded)", contract.spec)
+    return contract.spec, policy
+
+
+def _pinned_backend(
+    config: RunConfig, spec: TargetSpec, contract: RecordedContract | None
+) -> tuple[Backend, str | None]:
+    """The backend and the image id it runs; a continued run keeps the recorded image id."""
+    backend = make_backend(config, spec)
+    image_id = backend.require_image() if hasattr(backend, "require_image") else backend.image_id()
+    if contract is None or not contract.image or contract.image == image_id:
+        return backend, image_id
+    contract.differences.append(
+        f"image: {config.sandbox.image or spec.sandbox.image} is now {image_id}, recorded {contract.image}; the recorded "
+        "image is used"
+    )
+    backend_class = load_class(BACKENDS, config.backend, "backend")
+    backend = backend_class(config.sandbox, image=contract.image, run_id=config.run_id)
+    image_id = backend.require_image() if hasattr(backend, "require_image") else backend.image_id()
+    return backend, image_id
+
+
+# -- the run directory ---------------------------------------------------------------------------
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """A new run goes into a new or empty directory, never into another run or other files."""
+    if (run_dir / TRAJECTORY_FILE).exists() or (run_dir / RUN_CONFIG_FILE).exists():
+        raise ConfigError(
+            f"{run_dir} already holds a run; continue it with `rsi resume {run_dir}` "
+            "or choose another --run-dir."
+        )
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: not a directory. Pass a new or empty directory as --run-dir.")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise ConfigError(
+            f"{run_dir}: not empty and not a run directory (no {RUN_CONFIG_FILE} or {TRAJECTORY_FILE}); "
+            "a run is never mixed into other files. Pass a new or empty directory as --run-dir."
+        )
+
+
+def _undo_failed_start(run_dir: Path, existed: bool) -> None:
+    """Remove what a start that failed created (the directory was new or empty before)."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if existed:
+        run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def build_run(
@@ -111,30 +293,53 @@ def build_run(
     observer: Observer | None = None,
     reviewer: Reviewer | None = None,
     resume: bool = False,
+    contract: RecordedContract | None = None,
 ) -> tuple[GenerationLoop, RunParts]:
-    """Create (or reopen, with resume=True) a run directory and everything a loop needs."""
-    spec = TargetSpec.load(config.target)
-    policy = make_policy(config, spec)
-    backend = make_backend(config, spec)
-    image_id = backend.require_image() if hasattr(backend, "require_image") else backend.image_id()
+    """Create (or reopen, with resume=True) a run directory and everything a loop needs.
+
+    A resumed run (and a re-execution, given `contract`) is judged by the contract recorded when
+    the run started; a new run that fails to start removes what it created.
+    """
+    if resume and contract is None:
+        contract = recorded_contract(config.run_dir)
+    spec, policy = _contract_parts(config, contract)
+    backend, image_id = _pinned_backend(config, spec, contract)
     backend.remove_orphans()
     lineage_path = config.run_dir / LINEAGE_DIR
     if resume:
-        lineage = Lineage(lineage_path)
-    else:
-        if (config.run_dir / TRAJECTORY_FILE).exists():
-            raise ConfigError(
-                f"{config.run_dir} already holds a run; continue it with `rsi resume {config.run_dir}` "
-                "or choose another --run-dir."
-            )
+        return _assemble(
+            config, spec, policy, backend, image_id, Lineage(lineage_path), observer, reviewer, contract
+        )
+    check_new_run_dir(config.run_dir)
+    existed = config.run_dir.is_dir()
+    try:
+        resolve_heldout_seeds(config, spec)
         config.save()
         lineage = Lineage.create(lineage_path, config.target)
+        return _assemble(config, spec, policy, backend, image_id, lineage, observer, reviewer, contract)
+    except BaseException:
+        _undo_failed_start(config.run_dir, existed)
+        raise
+
+
+def _assemble(
+    config: RunConfig,
+    spec: TargetSpec,
+    policy: LoadedPolicy,
+    backend: Backend,
+    image_id: str | None,
+    lineage: Lineage,
+    observer: Observer | None,
+    reviewer: Reviewer | None,
+    contract: RecordedContract | None,
+) -> tuple[GenerationLoop, RunParts]:
     live = observer or NullObserver()
     evaluator = make_evaluator(config, spec, lineage, backend, progress=live.on_progress)
     heldout, lockbox = evaluator.heldout, evaluator.lockbox
     proposer = make_proposer(config, backend)
     if hasattr(proposer, "progress"):  # the agent reports its tool calls live
         proposer.progress = live.on_progress
+    chosen_reviewer = reviewer or make_reviewer(config)
     trajectory = TrajectoryWriter.open(config.run_dir / TRAJECTORY_FILE, run_id=config.run_id)
     parts = RunParts(
         config=config,
@@ -143,9 +348,11 @@ def build_run(
         evaluator=evaluator,
         proposer=proposer,
         policy=policy,
-        reviewer=reviewer or make_reviewer(config),
+        reviewer=chosen_reviewer,
         trajectory=trajectory,
         observer=live,
+        contract_differences=list(contract.differences) if contract else [],
+        remove_sandboxes=lambda: remove_run_sandboxes(config),
         run_info={
             "config": config.model_dump(mode="json"),
             "target": spec.model_dump(mode="json"),
@@ -153,8 +360,8 @@ def build_run(
             "policy": {
                 "name": policy.name,
                 "hash": policy.content_hash,
-                "source": str(policy.source),
-                "text": Path(policy.source).read_text(encoding="utf-8"),
+                "source": contract.policy_source if contract else str(policy.source),
+                "text": contract.policy_text if contract else Path(policy.source).read_text(encoding="utf-8"),
             },
             "heldout": {
                 "name": heldout.name,

@@ -42,12 +42,10 @@ class ClaudeConfig(BaseModel):
     """Wall-time limit of one bash command in the exploration sandbox."""
     request_timeout_s: float = Field(default=600.0, gt=0)
     """Time limit of one Messages API request."""
-    sdk_max_retries: int = Field(default=3, ge=0)
-    """Retries the SDK makes itself on 429, 5xx, overloaded, timeouts and dropped connections."""
-    api_retries: int = Field(default=4, ge=0)
-    """Further attempts after the SDK gives up, with exponential backoff, before the run is paused."""
-    api_backoff_s: float = Field(default=10.0, ge=0)
-    """First wait between those attempts; doubled each time (capped at 120 s)."""
+    sdk_max_retries: int = Field(default=8, ge=0)
+    """Retries of one model call on 429, 5xx, overloaded, timeouts and dropped connections — the
+    SDK's own (exponential backoff with jitter up to 8 s, `retry-after` honoured); once they are
+    spent the run pauses, to be continued with `rsi resume`."""
 
 
 class CheckpointConfig(BaseModel):
@@ -82,12 +80,15 @@ class RunConfig(BaseModel):
     """How many candidates to propose and evaluate."""
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     """Training seeds per candidate: the metric is their mean, the noise their spread."""
-    heldout_seed: int = Field(default_factory=lambda: secrets.randbelow(2**31))
-    """Seed of the harness-owned held-out set; never shown to the proposer."""
+    heldout_seed: int | None = None
+    """Seed of the harness-owned held-out set; never shown to the proposer. None: derived from the
+    target's identity (its name and held-out set), so every run of a target is scored on the same
+    set and runs compare; resolved when the run starts and recorded."""
     heldout_size: int = Field(default=2000, gt=0)
     """Number of held-out examples."""
-    lockbox_seed: int = Field(default_factory=lambda: secrets.randbelow(2**31))
-    """Seed of the lockbox set: scored for every candidate, never used for a decision, never shown."""
+    lockbox_seed: int | None = None
+    """Seed of the lockbox set: scored for every candidate, never used for a decision, never shown.
+    None: derived from the held-out seed."""
     lockbox_size: int | None = Field(default=None, gt=0)
     """Number of lockbox examples; None: as many as the held-out (selection) set."""
     integrity: IntegrityConfig = Field(default_factory=IntegrityConfig)

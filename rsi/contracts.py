@@ -172,6 +172,53 @@ class PhaseLog(BaseModel):
     log_file: str | None = None
     cpu_s: float | None = None
     """CPU seconds the sandbox measured for this command (from its cgroup, not from the candidate)."""
+    usage: PhaseUsage | None = None
+    """Everything the harness measured about this phase alone; None in evaluations recorded before
+    per-phase accounting existed."""
+
+
+Accounting = Literal["cgroup-v1", "cgroup-v2", "docker-stats", "rlimit-only"]
+"""Where a sandbox's counters come from: the kernel's cgroups (v1 or v2, read on the host), the
+Docker engine's stats API (no per-phase peak memory, no OOM or pid-limit counters), or nothing but
+rlimits (no CPU, memory, OOM or pid counters at all)."""
+
+
+class PhaseUsage(BaseModel):
+    """What one phase (tests, one seed's train or predict, an integrity re-run) cost, as the harness
+    measured it. None means unmeasured: this backend and host could not tell, which is never 0."""
+
+    accounting: Accounting | None = None
+    """Which accounting was in force for the CPU, memory, OOM and pid figures."""
+    cpu_s: float | None = None
+    """CPU seconds of every process of the phase (the cgroup's counter over the phase)."""
+    wall_s: float | None = None
+    """Wall seconds from the command's start to the end of its last process, timed inside the sandbox."""
+    peak_memory_mb: float | None = None
+    """Peak memory of the sandbox during this phase alone (the counter is reset when it starts)."""
+    log_bytes: int | None = None
+    """Size of the command's combined output, before the harness truncates what it keeps."""
+    disk_bytes: int | None = None
+    """Bytes in use on the sandbox's writable filesystems (/workspace and /tmp) when the phase ended;
+    every phase starts from the staged tree and an empty /tmp."""
+    artifact_bytes: int | None = None
+    """Size of the seed's output directory after a train phase; None for other phases."""
+    oom_kills: int | None = None
+    """Processes the kernel killed for memory during the phase; None when no counter is readable."""
+    pids_limit_hits: int | None = None
+    """Times a fork hit the pid limit during the phase; None when no counter is readable."""
+
+
+class IntegrityCheck(BaseModel):
+    """One behavioural integrity check as the harness ran it on a tree, clean or not."""
+
+    check: str
+    """The check's name; its findings carry the rule id ``integrity.<check>``."""
+    status: Literal["clean", "finding", "not_run"]
+    """clean: ran and found nothing; finding: ran and reported; not_run: could not be measured."""
+    detail: str = ""
+    """Why it did not run, or what it measured, in one line."""
+    measured: dict[str, Any] = Field(default_factory=dict)
+    """The numbers it measured (e.g. a control's metric), kept so a child can be judged against them."""
 
 
 class Evaluation(BaseModel):
@@ -196,6 +243,12 @@ class Evaluation(BaseModel):
     phases: list[PhaseLog] = Field(default_factory=list)
     integrity: list[Finding] = Field(default_factory=list)
     """Findings of the harness's own integrity checks, judged by the policy."""
+    accounting: Accounting | None = None
+    """Which resource accounting was in force for this evaluation (also on every phase's usage);
+    None in evaluations recorded before it was recorded."""
+    checks: list[IntegrityCheck] = Field(default_factory=list)
+    """Every behavioural integrity check and whether it ran clean: a size rule trusts a large gain
+    only when all of them did."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,4 +342,5 @@ class Reviewer(Protocol):
     def decide(self, candidate: Candidate) -> Decision: ...
 
 
+PhaseLog.model_rebuild()
 Evaluation.model_rebuild()

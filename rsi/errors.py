@@ -28,7 +28,8 @@ class TrajectoryError(RsiError):
 
 
 class RunInterrupted(RsiError):
-    """The user (Ctrl-C, SIGTERM, stop file) asked the run to stop after the current step."""
+    """The run was asked to stop: the stop file (after the current generation) or a signal (the step in
+    flight is abandoned and re-run by `rsi resume`)."""
 
 
 class LimitsExceeded(RsiError):

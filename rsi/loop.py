@@ -7,8 +7,14 @@ Each step is appended (and fsynced) to the trajectory before the next starts; ev
 as a file whatever its fate; the run ends with a `run_finished` event even on an error or Ctrl-C.
 After every event `status.json` in the run directory is replaced atomically with where the run is.
 
-A run stops cleanly (after the current step) on the stop file run_dir/STOP, SIGTERM, Ctrl-C or a
-budget; it pauses (status `paused`, a `checkpoint` event, the candidate queued) when a checkpoint
+A run stops cleanly (before the next generation) on the stop file run_dir/STOP or a budget. An
+interruption — Ctrl-C, SIGINT/SIGTERM to the process or its process group, SIGHUP when the
+terminal closes — abandons the step in flight at once (never in the middle of writing an event or
+a lineage commit: those finish first), records `run_finished` with status `interrupted` and the
+signal, and leaves the in-flight generation for `rsi resume` to run again. Child processes (git
+helpers, sandboxes) may die of the same signal; nothing after the signal depends on them.
+
+A run pauses (status `paused`, a `checkpoint` event, the candidate queued) when a checkpoint
 threshold of `RunConfig.checkpoints` is crossed or, with `--review strict`, at the first `review`
 verdict. `rsi resume RUN_DIR` continues any of these, and a crashed run (see rsi.resume).
 
@@ -25,7 +31,7 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
@@ -59,8 +65,21 @@ FAULT_PAUSE_ENV = "RSI_FAULT_PAUSE"
 FAULT_MARKER = ".fault-paused"
 
 
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Signals that end a run cleanly: the exit code is 128 + the signal's number (130, 143, 129)."""
+
+
 class CheckpointReached(RunInterrupted):
     """A checkpoint threshold (or a strict review) paused the run until a human has looked."""
+
+
+class SignalInterrupt(KeyboardInterrupt):
+    """An interruption signal arrived: abandon the step in flight (a BaseException, like Ctrl-C,
+    so no `except Exception` on the way up mistakes it for a failure of the step)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def fault_point(run_dir: Path, point: str, generation: int | None) -> None:
@@ -101,6 +120,11 @@ class RunParts:
     trajectory: TrajectoryWriter
     observer: Observer = field(default_factory=NullObserver)
     run_info: dict[str, Any] = field(default_factory=dict)
+    contract_differences: list[str] = field(default_factory=list)
+    """Where the live target, policy, image or settings differ from the contract the run started
+    with (a resumed or re-executed run uses the recorded one)."""
+    remove_sandboxes: Callable[[], int] = lambda: 0
+    """Remove every sandbox of this run the engine still holds (after an interruption)."""
 
 
 @dataclass
@@ -113,6 +137,8 @@ class RunSummary:
     head: str
     usage: Usage
     reason: str = ""
+    signal: int | None = None
+    """The interruption signal that ended the run, if one did."""
 
 
 def diff_stat(diff: str) -> str:
@@ -148,15 +174,33 @@ class GenerationLoop:
         self.generation = 0
         self.state = "running"
         self._last: dict[str, str | None] = {}
+        self.interrupt_signal: int | None = None
+        """The first interruption signal received (see INTERRUPT_SIGNALS)."""
+        self._atomic_depth = 0
+        self._finishing = False
 
     # -- recording -----------------------------------------------------------------------
 
     def record(self, kind: str, data: dict[str, Any], generation: int | None = None) -> Event:
-        event = self.parts.trajectory.append(kind, data, generation)
-        self._write_status(event)
-        self.parts.observer.on_event(event)
+        with self.atomic():
+            event = self.parts.trajectory.append(kind, data, generation)
+            self._write_status(event)
+        with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) must not take the record down
+            self.parts.observer.on_event(event)
         fault_point(self.config.run_dir, kind, generation)
         return event
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """A step an interruption must not cut in two (an event and its status, a lineage commit):
+        a signal arriving inside takes effect when the outermost such step is done."""
+        self._atomic_depth += 1
+        try:
+            yield
+        finally:
+            self._atomic_depth -= 1
+        if self._atomic_depth == 0 and self.interrupt_signal is not None and not self._finishing:
+            raise SignalInterrupt(self.interrupt_signal)
 
     def wall_used_s(self) -> float:
         return self.elapsed_before_s + time.monotonic() - self._started
@@ -208,42 +252,72 @@ class GenerationLoop:
         status, reason = "completed", ""
         with self._signals():
             try:
-                if record_start:
-                    self.record("run_started", self.parts.run_info)
-                if self.baseline is None:
-                    self._evaluate_baseline()
-                for generation in range(first_generation, self.config.generations + 1):
-                    if (stop := self._should_stop()) is not None:
-                        status, reason = "stopped", stop
-                        break
-                    self._check_budget_checkpoint(generation)
-                    self.step(generation)
-            except KeyboardInterrupt:
-                status, reason = "interrupted", "Ctrl-C: stopped after recording every finished step"
-            except CheckpointReached as exc:
-                status, reason = "paused", str(exc)
-            except RunInterrupted as exc:
-                status, reason = "stopped", str(exc)
-            except ModelUnavailable as exc:
-                status, reason = "paused", str(exc)
-                self.record("error", {"message": str(exc), "type": type(exc).__name__})
-            except RsiError as exc:
-                status, reason = "error", str(exc)
-                self.record("error", {"message": str(exc), "type": type(exc).__name__})
+                status, reason = self._generations(first_generation, record_start)
+            except BaseException as exc:
+                self._finishing = True
+                status, reason = self._outcome(exc)
+                if status == "error" and not isinstance(exc, RsiError):
+                    raise  # a bug: recorded as an error by the `finally` below, then shown in full
             finally:
-                self.state = status
-                summary = self._summary(status, reason)
-                self.record(
-                    "run_finished",
-                    {
-                        "status": status,
-                        "reason": reason,
-                        "accepted": self.accepted,
-                        "head": summary.head,
-                        "best_metric": self.best,
-                        "usage": self.usage.model_dump(),
-                    },
-                )
+                self._finishing = True
+                summary = self._finish(status, reason)
+        return summary
+
+    def _generations(self, first_generation: int, record_start: bool) -> tuple[str, str]:
+        if record_start:
+            self.record("run_started", self.parts.run_info)
+        if self.baseline is None:
+            self._evaluate_baseline()
+        for generation in range(first_generation, self.config.generations + 1):
+            if (stop := self._should_stop()) is not None:
+                return "stopped", stop
+            self._check_budget_checkpoint(generation)
+            self.step(generation)
+        return "completed", ""
+
+    def _outcome(self, exc: BaseException) -> tuple[str, str]:
+        """How the run ended, from the exception that ended it; records an `error` event if due."""
+        if self.interrupt_signal is not None and isinstance(exc, Exception | KeyboardInterrupt):
+            # After an interruption, a failing step is the signal's doing (its git helper or
+            # sandbox died of it too), not the candidate's or the harness's.
+            name = signal.Signals(self.interrupt_signal).name
+            return (
+                "interrupted",
+                f"{name} received: the step in flight was abandoned; nothing recorded is lost",
+            )
+        if isinstance(exc, KeyboardInterrupt):
+            return "interrupted", "Ctrl-C: the step in flight was abandoned; nothing recorded is lost"
+        if isinstance(exc, CheckpointReached):
+            return "paused", str(exc)
+        if isinstance(exc, RunInterrupted):
+            return "stopped", str(exc)
+        if isinstance(exc, ModelUnavailable):
+            self.record("error", {"message": str(exc), "type": type(exc).__name__})
+            return "paused", str(exc)
+        if isinstance(exc, RsiError):
+            self.record("error", {"message": str(exc), "type": type(exc).__name__})
+            return "error", str(exc)
+        return "error", f"unexpected {type(exc).__name__}: {exc}"
+
+    def _finish(self, status: str, reason: str) -> RunSummary:
+        if status == "interrupted":
+            # Every session has closed by now; a container whose creation the signal cut short
+            # is not one of them. Failing to reach the engine must not lose the record.
+            with contextlib.suppress(Exception):
+                self.parts.remove_sandboxes()
+        self.state = status
+        summary = self._summary(status, reason)
+        data: dict[str, Any] = {
+            "status": status,
+            "reason": reason,
+            "accepted": self.accepted,
+            "head": summary.head,
+            "best_metric": self.best,
+            "usage": self.usage.model_dump(),
+        }
+        if summary.signal is not None:
+            data["signal"] = signal.Signals(summary.signal).name
+        self.record("run_finished", data)
         return summary
 
     def _summary(self, status: str, reason: str) -> RunSummary:
@@ -254,29 +328,44 @@ class GenerationLoop:
             accepted=self.accepted,
             baseline_metric=base,
             best_metric=self.best,
-            head=self.parts.lineage.head(),
+            head=self._lineage_head(),
             usage=self.usage,
             reason=reason,
+            signal=self.interrupt_signal if status == "interrupted" else None,
         )
+
+    def _lineage_head(self) -> str:
+        """The lineage head, even when the signal that ended the run killed GitPython's persistent
+        `git cat-file` helpers (they share the process group): those are restarted."""
+        lineage = self.parts.lineage
+        try:
+            return lineage.head()
+        except Exception:
+            lineage.repo.git.clear_cache()
+            return lineage.head()
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
-        """SIGTERM finishes the current step, like the stop file (a second one stops at once)."""
+        """SIGINT, SIGTERM and SIGHUP abandon the step in flight (see the module docstring)."""
 
-        def on_term(signum: int, frame: object) -> None:
-            if self._stop_reason is not None:
-                raise KeyboardInterrupt
-            self._stop_reason = "SIGTERM received: stopping after the current generation"
+        def on_signal(signum: int, frame: object) -> None:
+            if self.interrupt_signal is None:
+                self.interrupt_signal = signum
+            if self._atomic_depth == 0 and not self._finishing:
+                raise SignalInterrupt(signum)
 
+        previous: dict[int, Any] = {}
         try:
-            previous = signal.signal(signal.SIGTERM, on_term)
+            for interrupt in INTERRUPT_SIGNALS:
+                previous[interrupt] = signal.signal(interrupt, on_signal)
         except ValueError:  # not the main thread (the TUI runs the loop in a worker)
             yield
             return
         try:
             yield
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def _should_stop(self) -> str | None:
         if self._stop_reason:
@@ -451,9 +540,10 @@ class GenerationLoop:
             f"{candidate.verdict.policy_hash[:12]})\ndecision: {decision.decision} by {decision.by}: "
             f"{decision.reason}\nproposer: {candidate.proposal.proposer}\n"
         )
-        sha = self.parts.lineage.commit_candidate(candidate.proposal.diff, candidate.generation, message)
-        fault_point(self.config.run_dir, "lineage_committed", candidate.generation)
-        self.record_commit(candidate, sha)
+        with self.atomic():  # the commit and its event, or neither: resume reconciles the rest
+            sha = self.parts.lineage.commit_candidate(candidate.proposal.diff, candidate.generation, message)
+            fault_point(self.config.run_dir, "lineage_committed", candidate.generation)
+            self.record_commit(candidate, sha)
 
     def record_commit(self, candidate: Candidate, sha: str, recovered: bool = False) -> None:
         """Count an accepted candidate (now on the lineage) and record its `commit` event."""

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
 from rsi.change_summary import describe_change
-from rsi.compare import RunComparison, compare_runs
+from rsi.compare import RunComparison, comparability_warnings, compare_runs
 from rsi.contracts import Evaluation, Finding
 from rsi.errors import ConfigError
 from rsi.loop import diff_stat
@@ -479,6 +479,13 @@ def render_comparison(rows: list[RunComparison], plot_name: str) -> str:
     lines = [
         "# Comparison of runs",
         "",
+    ]
+    warnings = comparability_warnings(rows)
+    if warnings:
+        lines += ["**These runs are not measured alike:**", ""]
+        lines += [f"- {warning}" for warning in warnings]
+        lines.append("")
+    lines += [
         f"![best metric per generation, dollar and hour]({plot_name})",
         "",
         "| run | proposer | generations | accepted | acceptance rate | policy-finding rate | baseline | best | gain | $ | hours | gain per $ | gain per hour | lockbox baseline | lockbox final | lockbox gap |",

@@ -18,13 +18,14 @@ exactly one set of live events.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from rsi.compose import TRAJECTORY_FILE, build_run
+from rsi.compose import TRAJECTORY_FILE, build_run, remove_run_sandboxes
 from rsi.config import RUN_CONFIG_FILE, RunConfig
-from rsi.contracts import Candidate, Decision, Evaluation, Proposal, Usage, Verdict
+from rsi.contracts import Candidate, Decision, Evaluation, Proposal, Reviewer, Usage, Verdict
 from rsi.errors import ConfigError
 from rsi.loop import GenerationLoop, Observer, RunSummary
 from rsi.trajectory import Event, TrajectoryReader
@@ -227,11 +228,7 @@ def _count_run_containers(config: RunConfig) -> int:
 
 def _remove_run_containers(config: RunConfig) -> None:
     """Any container of this run left now is an orphan: this process holds the run's writer lock."""
-    if config.backend != "docker":
-        return
-    from sandbox.docker_backend import connect, remove_orphans
-
-    remove_orphans(connect(), run_id=config.run_id)
+    remove_run_sandboxes(config)
 
 
 def load_run_config(run_dir: Path) -> RunConfig:
@@ -242,16 +239,36 @@ def load_run_config(run_dir: Path) -> RunConfig:
     return RunConfig.load(run_dir)
 
 
+def headless_reviewer(config: RunConfig) -> Reviewer:
+    """Who decides when a run continues without a terminal: its own policy mode, or — for a run a
+    human was reviewing in the TUI — nobody until a human looks (changes queue for `rsi review`)."""
+    from review.headless import PolicyReviewer
+
+    return PolicyReviewer("queue" if config.review == "human" else config.review)
+
+
 def resume_run(
-    run_dir: Path, observer: Observer | None = None, generations: int | None = None
+    run_dir: Path,
+    observer: Observer | None = None,
+    generations: int | None = None,
+    reviewer: Reviewer | None = None,
+    on_loop: Callable[[GenerationLoop], None] | None = None,
 ) -> tuple[RunSummary, GenerationLoop]:
-    """Continue the run in run_dir; generations (when given) raises the planned total."""
+    """Continue the run in run_dir; generations (when given) raises the planned total.
+
+    reviewer: who decides from now on (default: the run's headless reviewer, see headless_reviewer);
+    on_loop: called with the loop before it runs (the TUI keeps it to stop it).
+    """
     config = load_run_config(run_dir.resolve())
     if generations is not None and generations != config.generations:
         config.generations = generations
         config.save()
     orphans = _count_run_containers(config)
-    loop, parts = build_run(config, observer=observer, resume=True)
+    loop, parts = build_run(
+        config, observer=observer, reviewer=reviewer or headless_reviewer(config), resume=True
+    )
+    if on_loop is not None:
+        on_loop(loop)
     try:
         _remove_run_containers(config)
         run = fold(live_events(list(TrajectoryReader(config.run_dir / TRAJECTORY_FILE).events())))
@@ -295,6 +312,8 @@ def _continue(loop: GenerationLoop, run: RecordedRun, orphans: int) -> RunSummar
             "orphans_removed": orphans,
             "image": parts.run_info.get("image"),
             "policy_hash": parts.policy.content_hash,
+            "contract_differences": parts.contract_differences,
+            "reviewer": getattr(parts.reviewer, "mode", type(parts.reviewer).__name__),
             "elapsed_before_s": round(run.elapsed_s, 3),
         },
     )

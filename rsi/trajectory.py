@@ -8,6 +8,13 @@ the event being written, never one that was reported as written.
 The chain protects every line but the last; the last is protected by the head file next to the
 trajectory (`trajectory.head`: the sequence number and hash of the newest event, replaced
 atomically after each append), so a truncated file or an edited final line is detected too.
+
+Against a deliberate rewriter (someone who edits an event, recomputes every hash and rewrites the
+head file) the head is signed: an HMAC-SHA256 of the run id, sequence number and hash under a key
+kept outside the run directory — per user, `$XDG_DATA_HOME/rsi-sandbox/trajectory.key` (default
+`~/.local/share/rsi-sandbox/trajectory.key`, or the file `RSI_TRAJECTORY_KEY_FILE` names), created
+with mode 0600 on first use. `authenticate()` (`rsi replay --check`) requires that signature;
+SECURITY.md states what it does and does not promise.
 Older schema versions are upgraded on read by the functions in MIGRATIONS (the hash chain is
 always checked on the line as written).
 
@@ -21,8 +28,10 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
 import os
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -81,17 +90,66 @@ def line_hash(line: str) -> str:
     return hashlib.sha256(line.encode("utf-8")).hexdigest()
 
 
+KEY_FILE_ENV = "RSI_TRAJECTORY_KEY_FILE"
+
+
+def key_path() -> Path:
+    """Where this user's trajectory signing key lives (never inside a run directory)."""
+    if named := os.environ.get(KEY_FILE_ENV):
+        return Path(named).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "rsi-sandbox" / "trajectory.key"
+
+
+def signing_key(create: bool = True) -> bytes | None:
+    """This user's signing key; created (0600, in a 0700 directory) on first use when `create`."""
+    path = key_path()
+    if not path.is_file():
+        if not create:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first: use theirs
+            pass
+        else:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+    try:
+        key = bytes.fromhex(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError) as exc:
+        raise TrajectoryError(
+            f"{path}: unreadable trajectory signing key ({exc}). Restore it, or point "
+            f"{KEY_FILE_ENV} at the key that signed your runs."
+        ) from exc
+    if len(key) < 16:
+        raise TrajectoryError(f"{path}: the trajectory signing key is too short; restore the original.")
+    return key
+
+
+def key_id(key: bytes) -> str:
+    """A public name of a key (which key signed a head), revealing nothing of it."""
+    return hashlib.sha256(b"rsi-trajectory-key-id\0" + key).hexdigest()[:16]
+
+
+def head_mac(key: bytes, run_id: str, seq: int, hash_: str) -> str:
+    message = f"rsi-trajectory-head\0{run_id}\0{seq}\0{hash_}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
 def head_path(path: Path) -> Path:
     """Where the writer keeps the position of the newest event of `path`."""
     return path.with_name(path.stem + ".head")
 
 
-def _write_head(path: Path, seq: int, hash_: str, durable: bool = True) -> None:
+def _write_head(path: Path, head: dict[str, Any], durable: bool = True) -> None:
     """Replace the head file atomically (temp file + fsync + rename): it is old or new, never torn."""
     target = head_path(path)
     temp = target.with_name(target.name + ".tmp")
     with temp.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps({"seq": seq, "hash": hash_}) + "\n")
+        handle.write(json.dumps(head) + "\n")
         handle.flush()
         if durable:
             os.fsync(handle.fileno())
@@ -104,7 +162,10 @@ def read_head(path: Path) -> ChainLink | None:
         return None
     try:
         payload = json.loads(target.read_text(encoding="utf-8"))
-        return ChainLink(int(payload["seq"]), str(payload["hash"]))
+        link = ChainLink(int(payload["seq"]), str(payload["hash"]))
+        if "mac" in payload:
+            link.mac, link.key_id = str(payload["mac"]), str(payload.get("key_id", ""))
+        return link
     except (ValueError, KeyError, TypeError) as exc:
         raise TrajectoryError(
             f"{target}: unreadable head file ({exc}); it was edited. Delete it only if you trust the "
@@ -137,6 +198,7 @@ class TrajectoryWriter:
         self._prev_hash = prev_hash
         self._lock = _exclusive_lock(path)
         self._file = path.open("a", encoding="utf-8")
+        self._key = signing_key(create=True)
 
     @classmethod
     def open(cls, path: Path, run_id: str, durable: bool = True) -> TrajectoryWriter:
@@ -167,7 +229,11 @@ class TrajectoryWriter:
         if self.durable:
             os.fsync(self._file.fileno())
         self._prev_hash = line_hash(line)
-        _write_head(self.path, self._next_seq, self._prev_hash, self.durable)
+        head: dict[str, Any] = {"seq": self._next_seq, "hash": self._prev_hash}
+        if self._key is not None:
+            head["key_id"] = key_id(self._key)
+            head["mac"] = head_mac(self._key, self.run_id, self._next_seq, self._prev_hash)
+        _write_head(self.path, head, self.durable)
         self._next_seq += 1
         return event
 
@@ -213,6 +279,11 @@ class ChainLink:
     def __init__(self, seq: int, hash_: str) -> None:
         self.seq = seq
         self.hash = hash_
+        self.mac: str | None = None
+        """The head's signature (head files only)."""
+        self.key_id: str = ""
+        self.run_id: str = ""
+        """The run id of the event at this position (what the signature covers)."""
 
     def __repr__(self) -> str:
         return f"ChainLink(seq={self.seq}, hash={self.hash[:12]})"
@@ -238,6 +309,9 @@ class TrajectoryReader:
                 f"{path}: no trajectory file here. Pass a run directory's trajectory.jsonl."
             )
         self.path = path
+        self.verified_head: ChainLink | None = None
+        """The head file as the last verify() read it (with the run id of its event)."""
+        self._head_line = 0
 
     def _parsed(self) -> Iterator[tuple[int, str, Event]]:
         supported = supported_versions()
@@ -296,8 +370,10 @@ class TrajectoryReader:
                 )
             prev_hash = line_hash(line)
             last = ChainLink(event.seq, prev_hash)
+            last.run_id = event.run_id
             if head is not None and event.seq == head.seq:
                 head_line = number
+                head.run_id = event.run_id
                 if prev_hash != head.hash:
                     raise TrajectoryError(
                         f"{self.path}:{number}: this event differs from the one the writer recorded in "
@@ -305,7 +381,63 @@ class TrajectoryReader:
                     )
         if head is not None:
             self._check_head(head, last, head_line)
+            if head.mac is not None:
+                self._check_signature(head, head_line, required=False)
+        self.verified_head, self._head_line = head, head_line
         return last
+
+    def authenticate(self) -> tuple[ChainLink | None, str]:
+        """verify(), and require the head's signature under this user's key: a file re-chained by
+        someone without the key (every hash recomputed, the head file rewritten) fails here.
+        Returns the last link and a sentence on what the signature covers."""
+        head = read_head(self.path)
+        head_file = head_path(self.path).name
+        if head is None:
+            raise TrajectoryError(
+                f"{self.path}: no {head_file} next to it: the newest event cannot be authenticated (the "
+                "head file was removed, or the file was re-chained and its head left out)."
+            )
+        if head.mac is None:
+            raise TrajectoryError(
+                f"{self.path}: {head_file} is not signed: the chain cannot be authenticated (written by "
+                "an rsi older than signed heads, or re-chained and its head rewritten without the key)."
+            )
+        last = self.verify()
+        assert last is not None and self.verified_head is not None  # a head beyond the end is refused
+        head = self.verified_head
+        self._check_signature(head, self._head_line, required=True)
+        covered = f"signed head (key {head.key_id}) covers all {head.seq + 1} events"
+        if last.seq > head.seq:
+            covered += (
+                f"; event {last.seq} was written after the last signed head (the crash window) and is "
+                "not covered"
+            )
+        return last, covered
+
+    def _check_signature(self, head: ChainLink, head_line: int, required: bool) -> None:
+        """A signature made with this user's key must match. Without that key (another user's run,
+        another machine) only `required` (authenticate) refuses: reading and resuming still work."""
+        key = signing_key(create=False)
+        name = head_path(self.path).name
+        if not required and (key is None or (head.key_id and head.key_id != key_id(key))):
+            return
+        if key is None:
+            raise TrajectoryError(
+                f"{self.path}: {name} is signed, but there is no signing key at {key_path()} to check it. "
+                f"Check as the user who wrote the run, or point {KEY_FILE_ENV} at that user's key."
+            )
+        if head.key_id and head.key_id != key_id(key):
+            raise TrajectoryError(
+                f"{self.path}: {name} is signed with key {head.key_id}, not this user's key {key_id(key)} "
+                f"({key_path()}). Check as the user who wrote the run, or point {KEY_FILE_ENV} at its key."
+            )
+        expected = head_mac(key, head.run_id, head.seq, head.hash)
+        if not hmac.compare_digest(expected, head.mac or ""):
+            raise TrajectoryError(
+                f"{self.path}:{head_line}: the signature in {name} does not match the chain: the "
+                "trajectory was re-chained (events edited and every hash recomputed) or its head file "
+                "rewritten by someone without the signing key."
+            )
 
     def _check_head(self, head: ChainLink, last: ChainLink | None, head_line: int) -> None:
         count = 0 if last is None else last.seq + 1

@@ -53,6 +53,8 @@ class VerifyReport:
     divergences: list[str]
     original_s: float
     verify_s: float
+    contract_differences: list[str] = field(default_factory=list)
+    """Where the live target files differ from the recorded contract (the recorded one was used)."""
 
     @property
     def ok(self) -> bool:
@@ -257,7 +259,7 @@ def verify_trajectory(
     keep: Path | None = None,
 ) -> VerifyReport:
     """Re-execute every recorded generation and compare; raise only if it cannot be re-executed."""
-    from rsi.compose import build_run
+    from rsi.compose import RecordedContract, build_run
 
     reader = TrajectoryReader(trajectory)
     reader.verify()
@@ -268,11 +270,11 @@ def verify_trajectory(
     generations = max((g.generation for g in recorded.decided), default=0)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="rsi-verify-", dir=keep) as tmp:
-        config = verification_config(
-            _run_started(events, trajectory), trajectory, Path(tmp), generations, target
-        )
+        run_started = _run_started(events, trajectory)
+        config = verification_config(run_started, trajectory, Path(tmp), generations, target)
+        contract = RecordedContract.from_run_started(run_started)
         reviewer = RecordedReviewer(decisions, config.review)
-        loop, parts = build_run(config, observer=observer, reviewer=reviewer)
+        loop, parts = build_run(config, observer=observer, reviewer=reviewer, contract=contract)
         tree_of = lambda sha: parts.lineage.repo.commit(sha).tree.hexsha  # noqa: E731
         parts.proposer.tree_of = tree_of  # type: ignore[attr-defined]
         try:
@@ -285,7 +287,12 @@ def verify_trajectory(
         rows = _compare(recorded, reproduced, events, tree_of, reviewer, spreads, absolute)
         divergences = list(getattr(parts.proposer, "divergences", []))
     return VerifyReport(
-        trajectory, rows, divergences, _original_seconds(all_events), time.monotonic() - started
+        trajectory,
+        rows,
+        divergences,
+        _original_seconds(all_events),
+        time.monotonic() - started,
+        contract_differences=list(parts.contract_differences),
     )
 
 

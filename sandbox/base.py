@@ -19,6 +19,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
+from rsi.contracts import Accounting
 from rsi.errors import SandboxError
 
 SANDBOX_LABEL = "rsi-sandbox"
@@ -54,6 +55,10 @@ class SandboxConfig(BaseModel):
     """Size of the /tmp scratch (tmpfs)."""
     max_lifetime_s: int = Field(default=1800, gt=0)
     """Hard upper bound on a sandbox's life, whatever its commands do."""
+    cgroup_parent: Path | None = None
+    """cgroup v2 only: a delegated cgroup (its subtree_control enabling memory, pids and cpu) under
+    which the bwrap backend creates each sandbox's cgroup; None = this process's own cgroup, when
+    it delegates those controllers."""
     bwrap_python: Path | None = None
     """Python environment (a virtualenv or installation prefix) the bwrap backend runs; None = the
     one running rsi. It needs the target's dependencies (numpy, pytest for the bundled target)."""
@@ -67,15 +72,27 @@ class ExecResult(BaseModel):
     timed_out: bool = False
     disk_full: bool = False
     """A writable filesystem of the sandbox (/workspace or /tmp) was full when the command ended."""
+    log_bytes: int | None = None
+    """Full size of the command's output (`output` keeps at most the driver's log limit)."""
+    disk_bytes: int | None = None
+    """Bytes in use on /workspace and /tmp when the command ended."""
 
 
 class UsageSample(BaseModel):
-    """Cumulative resource counters of a session, read from the engine (not from the candidate)."""
+    """Resource counters of a session, read from the kernel or the engine (not from the candidate).
 
+    CPU seconds, OOM kills and pid-limit hits are cumulative over the session; the peak memory is
+    the peak since the last `Session.begin_phase()` when `phase_peak` is True, else over the
+    session. None means the backend cannot read that counter here: unmeasured, never 0."""
+
+    accounting: Accounting = "rlimit-only"
+    """Where the counters come from (see rsi.contracts.Accounting)."""
     cpu_s: float | None = None
     peak_memory_mb: float | None = None
-    oom_kills: int = 0
-    pids_limit_hits: int = 0
+    phase_peak: bool = False
+    """True when peak_memory_mb covers only the current phase (the counter was reset at its start)."""
+    oom_kills: int | None = None
+    pids_limit_hits: int | None = None
 
 
 class Session(Protocol):
@@ -89,6 +106,20 @@ class Session(Protocol):
 
     def usage(self) -> UsageSample: ...
 
+    def begin_phase(self) -> None:
+        """Reset the per-phase counters (peak memory) where the kernel allows it."""
+        ...
+
+    def reset(self, keep: str | None = None) -> None:
+        """Return the sandbox to its state at start: every process killed, /workspace the staged
+        tree again, /tmp and the shared-memory places emptied; `keep`, a directory under /tmp, is
+        carried over. Raises SandboxError if anything written earlier survives."""
+        ...
+
+    def size_of(self, path: str) -> int | None:
+        """Bytes under a path in the sandbox (apparent size), None if it does not exist."""
+        ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> Session: ...
@@ -100,7 +131,10 @@ class Backend(Protocol):
     name: str
     config: SandboxConfig
 
-    def open(self, workspace: Path, heldout: Path | None, label: str) -> Session: ...
+    def open(self, workspace: Path, heldout: Path | None, label: str, user: str | None = None) -> Session:
+        """A fresh session; `user` ("uid:gid") overrides SandboxConfig.user for this one (e.g. a
+        disguised re-run under another uid)."""
+        ...
 
     def image_id(self) -> str | None: ...
 

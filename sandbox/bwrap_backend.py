@@ -10,9 +10,13 @@ so a command costs a fork, not an engine call. The sandbox gets:
   loader's cache and the Python environment below, nothing else of the host; a size-limited tmpfs
   at /workspace (a copy of the staged tree, made by the driver) and at /tmp; the staged tree at
   /src and the held-out inputs at /heldout, read-only; `--remount-ro /` at the end;
-- limits: when the host lets this process create cgroups (root on cgroup v1), a memory (no swap),
-  pids and CPU-quota cgroup per session whose counters also give CPU seconds, peak memory, OOM kills
-  and pid-limit hits; otherwise rlimits only (address space for memory, no pid limit). Always
+- /dev read-only but for its own size-limited /dev/shm and a fresh /dev/mqueue, which the driver
+  empties between phases like /workspace and /tmp;
+- limits: when the host lets this process create cgroups — root on cgroup v1, or on cgroup v2 a
+  delegated parent (this process's cgroup, or SandboxConfig.cgroup_parent, enabling memory, pids
+  and cpu for its children) — a memory (no swap), pids and CPU-quota cgroup per session whose
+  counters also give CPU seconds, per-phase peak memory, OOM kills and pid-limit hits; otherwise
+  rlimits only (address space for memory, no pid limit, nothing measured: "rlimit-only"). Always
   rlimits for file size, CPU seconds and core dumps.
 
 Python: there is no image, so the sandbox runs the interpreter environment that runs rsi
@@ -36,6 +40,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rsi.contracts import Accounting
 from rsi.errors import SandboxError
 from sandbox.base import (
     SANDBOX_PATH,
@@ -43,6 +48,15 @@ from sandbox.base import (
     SandboxConfig,
     UsageSample,
     pid_alive,
+)
+from sandbox.cgroups import (
+    PeakCounter,
+    hierarchy,
+    own_v2_cgroup,
+    read_v1,
+    read_v2,
+    reset_v1_peak,
+    v2_delegation_problem,
 )
 from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
 
@@ -80,10 +94,12 @@ def python_prefixes(config: SandboxConfig) -> tuple[Path, list[Path]]:
 class CgroupLimits:
     """A cgroup (v1) per session in each controller: limits, counters, and cleanup."""
 
+    accounting: Accounting = "cgroup-v1"
+
     def __init__(self, config: SandboxConfig, label: str) -> None:
-        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:40]
-        self.name = f"{CGROUP_PREFIX}{os.getpid()}-{safe}-{secrets.token_hex(3)}"
+        self.name = cgroup_name(label)
         self.paths: dict[str, Path] = {}
+        self.phase_peak = False
         try:
             for controller in CONTROLLERS:
                 path = CGROUP_ROOT / controller / self.name
@@ -101,7 +117,7 @@ class CgroupLimits:
 
     @staticmethod
     def available() -> bool:
-        return all(os.access(CGROUP_ROOT / c, os.W_OK) for c in CONTROLLERS)
+        return hierarchy() == "v1" and all(os.access(CGROUP_ROOT / c, os.W_OK) for c in CONTROLLERS)
 
     def _write(self, controller: str, name: str, value: str, optional: bool = False) -> None:
         target = self.paths[controller] / name
@@ -112,30 +128,88 @@ class CgroupLimits:
     def procs_files(self) -> list[str]:
         return [str(path / "cgroup.procs") for path in self.paths.values()]
 
+    def begin_phase(self) -> None:
+        self.phase_peak = reset_v1_peak(self.paths["memory"])
+
     def usage(self) -> UsageSample:
-        sample = UsageSample()
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            sample.cpu_s = round(int((self.paths["cpuacct"] / "cpuacct.usage").read_text()) / 1e9, 3)
-            peak = int((self.paths["memory"] / "memory.max_usage_in_bytes").read_text())
-            sample.peak_memory_mb = round(peak / 2**20, 1)
-            for line in (self.paths["memory"] / "memory.oom_control").read_text().splitlines():
-                if line.startswith("oom_kill "):
-                    sample.oom_kills = int(line.split()[1])
-            sample.pids_limit_hits = int((self.paths["pids"] / "pids.events").read_text().split()[1])
-        return sample
+        counters = read_v1(self.paths)
+        return UsageSample(accounting=self.accounting, phase_peak=self.phase_peak, **vars(counters))
 
     def remove(self) -> None:
         for path in self.paths.values():
-            # Processes of a killed sandbox take a moment (usually a few ms) to leave the cgroup:
-            # poll finely, up to a second in all.
-            for _ in range(500):
-                try:
-                    path.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.002)
+            remove_cgroup_dir(path)
+
+
+class CgroupV2Limits:
+    """One cgroup v2 directory per session under a delegated parent: limits, counters, cleanup."""
+
+    accounting: Accounting = "cgroup-v2"
+
+    def __init__(self, config: SandboxConfig, label: str, parent: Path) -> None:
+        self.path = parent / cgroup_name(label)
+        self.path.mkdir()
+        self.peak: PeakCounter | None = None
+        try:
+            memory = str(config.memory_mb * 2**20)
+            (self.path / "memory.max").write_text(memory)
+            with contextlib.suppress(FileNotFoundError):  # no swap accounting on this kernel
+                (self.path / "memory.swap.max").write_text("0")
+            (self.path / "pids.max").write_text(str(config.pids_limit))
+            (self.path / "cpu.max").write_text(f"{int(config.cpus * 100000)} 100000")
+            self.peak = PeakCounter(self.path)
+        except OSError:
+            self.remove()
+            raise
+
+    @staticmethod
+    def parent(config: SandboxConfig) -> tuple[Path | None, str]:
+        """The delegated parent to create session cgroups under, or None and why not."""
+        if hierarchy() != "v2":
+            return None, "the unified cgroup v2 hierarchy is not mounted at /sys/fs/cgroup"
+        parent = config.cgroup_parent or own_v2_cgroup()
+        if parent is None:
+            return None, "this process's cgroup v2 directory is unknown (/proc/self/cgroup)"
+        problem = v2_delegation_problem(parent)
+        return (None, problem) if problem else (parent, "")
+
+    def procs_files(self) -> list[str]:
+        return [str(self.path / "cgroup.procs")]
+
+    def begin_phase(self) -> None:
+        if self.peak is not None:
+            self.peak.reset()
+
+    def usage(self) -> UsageSample:
+        resettable = self.peak is not None and self.peak.resettable
+        counters = read_v2(self.path, self.peak)
+        if not resettable:
+            counters.peak_memory_mb = None  # only the session's peak: not a phase's, so unmeasured
+        return UsageSample(accounting=self.accounting, phase_peak=resettable, **vars(counters))
+
+    def remove(self) -> None:
+        if self.peak is not None:
+            self.peak.close()
+        with contextlib.suppress(OSError):
+            (self.path / "cgroup.kill").write_text("1")
+        remove_cgroup_dir(self.path)
+
+
+def cgroup_name(label: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:40]
+    return f"{CGROUP_PREFIX}{os.getpid()}-{safe}-{secrets.token_hex(3)}"
+
+
+def remove_cgroup_dir(path: Path) -> None:
+    # Processes of a killed sandbox take a moment (usually a few ms) to leave the cgroup:
+    # poll finely, up to a second in all.
+    for _ in range(500):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.002)
 
 
 class PipeStream:
@@ -164,7 +238,7 @@ class BwrapSession(ChannelSession):
         self,
         process: subprocess.Popen[bytes],
         stderr_path: Path,
-        cgroup: CgroupLimits | None,
+        cgroup: CgroupLimits | CgroupV2Limits | None,
         config: SandboxConfig,
     ):
         self.process = process
@@ -207,7 +281,11 @@ class BwrapSession(ChannelSession):
         )
 
     def usage(self) -> UsageSample:
-        return self.cgroup.usage() if self.cgroup is not None else UsageSample()
+        return self.cgroup.usage() if self.cgroup is not None else UsageSample(accounting="rlimit-only")
+
+    def begin_phase(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.begin_phase()
 
 
 def child_setup(procs_files: list[str], rlimits: list[tuple[int, int]]) -> Callable[[], None]:
@@ -240,7 +318,19 @@ class BwrapBackend:
         self.image = image  # recorded only: bwrap runs the host's system and Python
         self.run_id = run_id
         self.bwrap = bwrap_path()
-        self.use_cgroups = CgroupLimits.available()
+        self.v2_parent, self.v2_problem = CgroupV2Limits.parent(config)
+        self.use_cgroups = self.v2_parent is not None or CgroupLimits.available()
+
+    @property
+    def accounting(self) -> Accounting:
+        if self.v2_parent is not None:
+            return "cgroup-v2"
+        return "cgroup-v1" if self.use_cgroups else "rlimit-only"
+
+    def new_cgroup(self, label: str) -> CgroupLimits | CgroupV2Limits | None:
+        if self.v2_parent is not None:
+            return CgroupV2Limits(self.config, label, self.v2_parent)
+        return CgroupLimits(self.config, label) if self.use_cgroups else None
 
     def image_id(self) -> str | None:
         return f"host:{Path(self.config.bwrap_python or sys.prefix).resolve()}"
@@ -250,9 +340,9 @@ class BwrapBackend:
         prefix, _ = python_prefixes(self.config)
         return (f"{prefix}/bin/python3",)
 
-    def bwrap_argv(self, workspace: Path, heldout: Path | None) -> list[str]:
+    def bwrap_argv(self, workspace: Path, heldout: Path | None, user: str | None = None) -> list[str]:
         cfg = self.config
-        uid, _, gid = cfg.user.partition(":")
+        uid, _, gid = (user or cfg.user).partition(":")
         argv = [self.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
         argv += ["--unshare-cgroup-try", "--disable-userns", "--die-with-parent", "--new-session"]
         argv += ["--uid", uid, "--gid", gid or uid, "--cap-drop", "ALL"]
@@ -267,6 +357,11 @@ class BwrapBackend:
         for etc_file in ETC_FILES:
             argv += ["--ro-bind-try", etc_file, etc_file]
         argv += ["--proc", "/proc", "--dev", "/dev"]
+        # Shared memory and message queues are places a phase could leave data for the next: both
+        # get their own mounts, which the driver empties between phases; the rest of /dev is
+        # read-only.
+        argv += ["--size", str(cfg.tmp_mb * 2**20), "--perms", "1777", "--tmpfs", "/dev/shm"]
+        argv += ["--mqueue", "/dev/mqueue", "--remount-ro", "/dev"]
         argv += ["--size", str(cfg.workspace_mb * 2**20), "--perms", "0755", "--tmpfs", WORKDIR]
         argv += ["--size", str(cfg.tmp_mb * 2**20), "--perms", "1777", "--tmpfs", "/tmp"]
         # After the tmpfs mounts, so a Python environment that lives under /tmp (a checkout there)
@@ -304,10 +399,17 @@ class BwrapBackend:
             limits.append((resource.RLIMIT_AS, cfg.memory_mb * 2**20))
         return limits
 
-    def open(self, workspace: Path, heldout: Path | None, label: str) -> BwrapSession:
-        cgroup = CgroupLimits(self.config, label) if self.use_cgroups else None
+    def open(
+        self, workspace: Path, heldout: Path | None, label: str, user: str | None = None
+    ) -> BwrapSession:
+        try:
+            cgroup = self.new_cgroup(label)
+        except OSError as exc:
+            raise SandboxError(
+                f"could not create the sandbox's cgroup for {label!r} ({exc}). Check `rsi doctor`."
+            ) from exc
         env = {"PATH": os.environ.get("PATH", SANDBOX_PATH)}
-        argv = self.bwrap_argv(workspace, heldout)
+        argv = self.bwrap_argv(workspace, heldout, user)
         setup = child_setup(cgroup.procs_files() if cgroup else [], self.rlimits())
         handle, stderr_name = tempfile.mkstemp(prefix="rsi-bwrap-", suffix=".err")
         try:
@@ -339,8 +441,9 @@ class BwrapBackend:
         removed = 0
         if not self.use_cgroups:
             return 0
-        for controller in CONTROLLERS:
-            for path in (CGROUP_ROOT / controller).glob(f"{CGROUP_PREFIX}*"):
+        directories = [CGROUP_ROOT / c for c in CONTROLLERS] if self.v2_parent is None else [self.v2_parent]
+        for directory in directories:
+            for path in directory.glob(f"{CGROUP_PREFIX}*"):
                 owner = path.name[len(CGROUP_PREFIX) :].split("-", 1)[0]
                 if owner.isdigit() and not pid_alive(int(owner)):
                     with contextlib.suppress(OSError):
@@ -372,9 +475,11 @@ def bwrap_status(config: SandboxConfig | None = None) -> tuple[bool, str]:
             f"the sandbox's Python ({prefix}) lacks numpy or pytest: install them there "
             f'(`pip install -e ".[dev]"`) or set sandbox.bwrap_python. {probe.output.strip()[-150:]}'
         )
-    limits = (
-        "cgroup limits (memory, pids, cpu)"
-        if backend.use_cgroups
-        else "rlimits only: no pid limit, memory as address space (run as root with cgroup v1 for cgroups)"
-    )
+    if backend.v2_parent is not None:
+        limits = f"cgroup-v2 limits and accounting (memory, pids, cpu) under {backend.v2_parent}"
+    elif backend.use_cgroups:
+        limits = "cgroup-v1 limits and accounting (memory, pids, cpu)"
+    else:
+        why = backend.v2_problem if hierarchy() == "v2" else "cgroup v1 controllers need root"
+        limits = f"rlimit-only: no pid limit, memory as address space, CPU and memory unmeasured ({why})"
     return True, f"works: {backend.bwrap}, Python {prefix}, {limits}"

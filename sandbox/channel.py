@@ -43,12 +43,14 @@ rsi_stage() {
   printf '\n\036RSI ready %s %s\n' "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
 }
 rsi_now() { read rsi_up rsi_idle </proc/uptime; }
-rsi_full() {
-  full=0
-  for d in /workspace /tmp; do
-    a=$(df -Pk "$d" | tail -n 1 | tr -s ' ' | cut -d ' ' -f 4)
-    [ "$a" = 0 ] && full=1
-  done
+# Bytes in use on the writable filesystems and whether one is full: one df, parsed by builtins.
+rsi_disk() {
+  full=0; used=0
+  df -Pk /workspace /tmp >/tmp/.rsi-df
+  while read rsi_fs rsi_blocks rsi_used rsi_avail rsi_rest; do
+    case $rsi_used in ''|*[!0-9]*) continue;; esac
+    used=$((used + rsi_used * 1024)); [ "$rsi_avail" = 0 ] && full=1
+  done </tmp/.rsi-df
 }
 rsi_exec() {
   rsi_now; s=$rsi_up
@@ -61,10 +63,77 @@ rsi_exec() {
   cd /
   kill -9 -1
   rsi_now; e=$rsi_up
-  full=0; [ "$c" = 0 ] || rsi_full
-  n=0; [ -s "$rsi_log" ] && n=$(wc -c <"$rsi_log"); n=${n:-0}; [ "$n" -gt __LOG_LIMIT__ ] && n=__LOG_LIMIT__
-  printf '\n\036RSI end %s %s %s %s %s %s\n' "$1" "$c" "$s" "$e" "$full" "$n"
+  rsi_disk
+  size=0; [ -s "$rsi_log" ] && size=$(wc -c <"$rsi_log"); size=${size:-0}
+  n=$size; [ "$n" -gt __LOG_LIMIT__ ] && n=__LOG_LIMIT__
+  printf '\n\036RSI end %s %s %s %s %s %s %s %s\n' "$1" "$c" "$s" "$e" "$full" "$size" "$used" "$n"
   [ "$n" -gt 0 ] && tail -c "$n" "$rsi_log"
+}
+# The places a candidate can write: its tree, the scratch space, shared memory and message queues.
+rsi_places='/workspace/* /workspace/.[!.]* /workspace/..?* /tmp/* /tmp/.[!.]* /tmp/..?*
+/dev/shm/* /dev/shm/.[!.]* /dev/shm/..?* /dev/mqueue/* /dev/mqueue/.[!.]*'
+# The existing paths among its arguments but $rsi_keep and its ancestors (no eval: no file name is
+# ever interpreted), in rsi_list; each ancestor's other entries are added too.
+rsi_collect() {
+  for f do
+    shift
+    { [ -e "$f" ] || [ -L "$f" ]; } || continue
+    case "$rsi_keep/" in "$f"/*) if [ -d "$f" ] && [ ! -L "$f" ]; then rsi_inner "$f"; continue; fi;; esac
+    set -- "$@" "$f"
+  done
+  rsi_list="$#"
+  [ $# -gt 0 ] && rsi_remove "$@"
+}
+rsi_inner() {
+  [ "$1" = "$rsi_keep" ] && return 0
+  rsi_collect_inner "$1"/* "$1"/.[!.]* "$1"/..?*
+}
+rsi_collect_inner() {
+  for f do
+    shift
+    { [ -e "$f" ] || [ -L "$f" ]; } || continue
+    case "$rsi_keep/" in "$f"/*) if [ -d "$f" ] && [ ! -L "$f" ]; then rsi_inner "$f"; continue; fi;; esac
+    set -- "$@" "$f"
+  done
+  rsi_left=$((rsi_left + $#))
+  [ $# -gt 0 ] && rsi_remove "$@"
+}
+rsi_remove() {
+  [ "$rsi_removing" = 1 ] || return 0
+  # A directory the candidate made unwritable keeps its contents: it owns it, so the driver does.
+  { rm -rf -- "$@" || { chmod -R u+rwX -- "$@"; rm -rf -- "$@"; }; } >/dev/null 2>&1
+}
+rsi_sweep() { rsi_left=0; rsi_collect $rsi_places; rsi_left=$((rsi_left + rsi_list)); }
+# SysV IPC objects outlive their processes: remove them when /proc lists any (saves a fork).
+rsi_ipc() {
+  for rsi_table in /proc/sysvipc/shm /proc/sysvipc/msg /proc/sysvipc/sem; do
+    rsi_rows=0
+    [ -r "$rsi_table" ] && while read -r rsi_row; do rsi_rows=$((rsi_rows + 1)); done <"$rsi_table"
+    [ "$rsi_rows" -gt 1 ] && { ipcrm --all >/dev/null 2>&1; return; }
+  done
+}
+# Everything written since the sandbox started is removed but $2 (a real directory under /tmp,
+# or ''), and the staged tree copied in again. Every process is gone first: nothing writes meanwhile.
+rsi_reset() {
+  kill -9 -1
+  cd /
+  c=0; rsi_keep=""
+  case "$2" in /tmp/?*) [ -d "$2" ] && [ ! -L "$2" ] && rsi_keep=$2;; esac
+  rsi_removing=1; rsi_sweep
+  rsi_ipc
+  rsi_removing=0; rsi_sweep
+  if [ "$rsi_left" -gt 0 ]; then
+    c=1; echo "$rsi_left written path(s) could not be removed" >/tmp/.rsi-stage.log
+  else
+    cp -R /src/. /workspace/ >/tmp/.rsi-stage.log 2>&1 || c=$?
+  fi
+  n=0; [ -s /tmp/.rsi-stage.log ] && n=$(tail -c __STAGE_LIMIT__ /tmp/.rsi-stage.log | wc -c)
+  printf '\n\036RSI reset %s %s %s\n' "$1" "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
+}
+rsi_size() {
+  rsi_bytes=""
+  du -sb -- "$2" >/tmp/.rsi-du 2>/dev/null && read -r rsi_bytes rsi_rest </tmp/.rsi-du
+  case $rsi_bytes in ''|*[!0-9]*) printf '\n\036RSI size %s 0 0\n' "$1";; *) printf '\n\036RSI size %s 1 %s 0\n' "$1" "$rsi_bytes";; esac
 }
 rsi_read() {
   if [ -f "$2" ] && [ -r "$2" ]; then
@@ -94,6 +163,8 @@ class CommandOutcome:
     duration_s: float
     disk_full: bool
     output: bytes
+    log_bytes: int | None = None
+    disk_bytes: int | None = None
 
 
 Receive = Callable[[float], bytes]
@@ -128,13 +199,32 @@ class DriverChannel:
         fields, payload = self._record(seconds + 30.0)
         if fields[:2] != ["end", request_id]:
             raise SandboxError(f"the sandbox driver answered {fields[:2]} to command {request_id}")
-        _, _, code, started, ended, full = fields[:6]
+        _, _, code, started, ended, full, log_bytes, disk_bytes = fields[:8]
         return CommandOutcome(
             exit_code=int(code),
             duration_s=round(max(0.0, float(ended) - float(started)), 3),
             disk_full=full == "1",
             output=payload,
+            log_bytes=int(log_bytes),
+            disk_bytes=int(disk_bytes),
         )
+
+    def reset(self, keep: str, timeout_s: float = 120.0) -> tuple[int, str]:
+        """Wipe what the candidate wrote (all but `keep`, '' for nothing) and restage the tree."""
+        request_id = self._next_id()
+        self._request(f"rsi_reset {request_id} {shlex.quote(keep)}")
+        fields, payload = self._record(timeout_s)
+        if fields[:2] != ["reset", request_id]:
+            raise SandboxError(f"the sandbox driver answered {fields[:2]} to reset {request_id}")
+        return int(fields[2]), payload.decode("utf-8", errors="replace")
+
+    def size_of(self, path: str, timeout_s: float = 60.0) -> int | None:
+        request_id = self._next_id()
+        self._request(f"rsi_size {request_id} {shlex.quote(path)}")
+        fields, _ = self._record(timeout_s)
+        if fields[:2] != ["size", request_id]:
+            raise SandboxError(f"the sandbox driver answered {fields[:2]} to size {request_id}")
+        return int(fields[3]) if fields[2] == "1" else None
 
     def read_file(self, path: str, max_bytes: int, timeout_s: float = 60.0) -> bytes | None:
         request_id = self._next_id()
@@ -230,7 +320,23 @@ class ChannelSession:
             duration_s=outcome.duration_s,
             timed_out=outcome.exit_code in (124, 137) and outcome.duration_s >= seconds - 0.5,
             disk_full=outcome.disk_full,
+            log_bytes=outcome.log_bytes,
+            disk_bytes=outcome.disk_bytes,
         )
+
+    def reset(self, keep: str | None = None) -> None:
+        code, log = self.channel.reset(keep or "")
+        if code != 0:
+            raise SandboxError(
+                f"could not return the sandbox to its staged state between phases (exit {code}): "
+                f"{log.strip()[-500:]}. The candidate's files resisted removal; the evaluation stops."
+            )
+
+    def size_of(self, path: str) -> int | None:
+        return self.channel.size_of(path)
+
+    def begin_phase(self) -> None:
+        """Backends with a resettable peak-memory counter reset it here."""
 
     def write_file(self, path: str, data: bytes) -> None:
         write_file_via_exec(self, path, data)  # type: ignore[arg-type]

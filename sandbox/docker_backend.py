@@ -30,9 +30,9 @@ from sandbox.base import (
     owner_labels,
     pid_alive,
 )
+from sandbox.cgroups import CGROUP_ROOT, PeakCounter, hierarchy, read_v1, read_v2, reset_v1_peak
 from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 ENGINE_HELP = (
     "Is the Docker engine running? Start it (`dockerd &` as root, or `make docker`) and check "
     "with `rsi doctor`."
@@ -105,6 +105,12 @@ class DockerSession(ChannelSession):
         self.config = config
         self.channel = DriverChannel(stream.send, stream.receive, self._describe_end)
         self._closed = False
+        self.hierarchy = hierarchy()
+        self._located = False
+        self._v1: dict[str, Path] = {}
+        self._v2: Path | None = None
+        self._peak: PeakCounter | None = None
+        self._phase_peak = False
         self._bound_lifetime(config.max_lifetime_s)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -117,6 +123,8 @@ class DockerSession(ChannelSession):
             return
         self._closed = True
         self._lifetime.cancel()
+        if self._peak is not None:
+            self._peak.close()
         idle = self.channel.idle
         with contextlib.suppress(OSError):
             self.stream.raw.shutdown(socket.SHUT_WR)
@@ -150,44 +158,67 @@ class DockerSession(ChannelSession):
 
     # -- measurement -----------------------------------------------------------------------
 
-    def _cgroup_file(self, controller: str, name: str) -> Path | None:
-        for parent in ("docker", f"system.slice/docker-{self.container_id}.scope"):
-            base = CGROUP_ROOT / controller / parent
-            path = base / self.container_id / name if parent == "docker" else base / name
-            if path.exists():
+    def _v1_dirs(self) -> dict[str, Path]:
+        """The container's v1 cgroup directory per controller (cgroupfs or systemd driver)."""
+        found: dict[str, Path] = {}
+        for controller in ("cpuacct", "memory", "pids"):
+            for parent in (f"docker/{self.container_id}", f"system.slice/docker-{self.container_id}.scope"):
+                path = CGROUP_ROOT / controller / parent
+                if path.is_dir():
+                    found[controller] = path
+                    break
+        return found
+
+    def _v2_dir(self) -> Path | None:
+        for parent in (f"docker/{self.container_id}", f"system.slice/docker-{self.container_id}.scope"):
+            path = CGROUP_ROOT / parent
+            if (path / "cgroup.procs").exists():
                 return path
         return None
 
+    def _locate(self) -> None:
+        """Find the container's cgroup files on this host once (absent when the engine is remote or
+        in a VM, as with Docker Desktop: then the stats API is all there is)."""
+        if self._located:
+            return
+        self._located = True
+        if self.hierarchy == "v2":
+            self._v2 = self._v2_dir()
+            if self._v2 is not None:
+                self._peak = PeakCounter(self._v2)
+        elif self.hierarchy == "v1":
+            self._v1 = self._v1_dirs()
+
+    def begin_phase(self) -> None:
+        self._locate()
+        if self._v1.get("memory") is not None:
+            self._phase_peak = reset_v1_peak(self._v1["memory"])
+        elif self._peak is not None:
+            self._phase_peak = self._peak.reset()
+
     def usage(self) -> UsageSample:
         """Counters from the container's cgroups (fast, local engine), else the engine's stats API."""
-        sample = UsageSample()
-        cpu = self._cgroup_file("cpuacct", "cpuacct.usage")
-        memory = self._cgroup_file("memory", "memory.max_usage_in_bytes")
-        if cpu and memory:
-            sample.cpu_s = round(int(cpu.read_text()) / 1e9, 3)
-            sample.peak_memory_mb = round(int(memory.read_text()) / 2**20, 1)
-        else:
-            self._usage_from_stats(sample)
-        oom = self._cgroup_file("memory", "memory.oom_control")
-        if oom:
-            for line in oom.read_text().splitlines():
-                if line.startswith("oom_kill "):
-                    sample.oom_kills = int(line.split()[1])
-        pids = self._cgroup_file("pids", "pids.events")
-        if pids:
-            sample.pids_limit_hits = int(pids.read_text().split()[1])
-        return sample
+        self._locate()
+        if self._v1:
+            counters = read_v1(self._v1)
+            return UsageSample(accounting="cgroup-v1", phase_peak=self._phase_peak, **vars(counters))
+        if self._v2 is not None:
+            counters = read_v2(self._v2, self._peak)
+            if not self._phase_peak:
+                counters.peak_memory_mb = None  # the session's peak, not this phase's: unmeasured
+            return UsageSample(accounting="cgroup-v2", phase_peak=self._phase_peak, **vars(counters))
+        return self._usage_from_stats()
 
-    def _usage_from_stats(self, sample: UsageSample) -> None:
+    def _usage_from_stats(self) -> UsageSample:
+        """The engine's stats: CPU time only (v2 engines give no peak; no OOM or pid-limit counters)."""
+        sample = UsageSample(accounting="docker-stats")
         try:
             stats: dict[str, Any] = self.api.stats(self.container_id, stream=False, one_shot=True)
-        except (docker.errors.APIError, OSError):
-            return
-        memory = stats.get("memory_stats") or {}
-        peak = memory.get("max_usage") or memory.get("usage")
-        sample.peak_memory_mb = round(peak / 2**20, 1) if peak else None
+        except (docker.errors.APIError, OSError, requests.exceptions.RequestException):
+            return sample
         total = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
         sample.cpu_s = round(total / 1e9, 3) if total else None
+        return sample
 
 
 def remove_container(api: docker.APIClient, container_id: str) -> None:
@@ -248,13 +279,13 @@ class DockerBackend:
             )
         return image_id
 
-    def host_config(self, workspace: Path, heldout: Path | None) -> dict[str, Any]:
+    def host_config(self, workspace: Path, heldout: Path | None, user: str | None = None) -> dict[str, Any]:
         """The hardening, from SandboxConfig: each relaxation only through an explicit field."""
         cfg = self.config
         binds = {str(workspace.resolve()): {"bind": "/src", "mode": "ro"}}
         if heldout is not None:
             binds[str(heldout.resolve())] = {"bind": "/heldout", "mode": "ro"}
-        uid, _, gid = cfg.user.partition(":")
+        uid, _, gid = (user or cfg.user).partition(":")
         options: dict[str, Any] = {
             "binds": binds,
             "tmpfs": {
@@ -277,7 +308,9 @@ class DockerBackend:
             options["security_opt"] = ["no-new-privileges"]
         return self.api.create_host_config(**options)
 
-    def open(self, workspace: Path, heldout: Path | None, label: str) -> DockerSession:
+    def open(
+        self, workspace: Path, heldout: Path | None, label: str, user: str | None = None
+    ) -> DockerSession:
         for shared in (workspace, heldout):
             if shared is not None:
                 shared.chmod(0o755)  # the unprivileged sandbox user must be able to read its inputs
@@ -287,11 +320,11 @@ class DockerBackend:
             container_id = self.api.create_container(
                 image,
                 command=DRIVER_ARGV,
-                user=self.config.user,
+                user=user or self.config.user,
                 environment=SANDBOX_ENV,
                 working_dir=WORKDIR,
                 labels=owner_labels(self.run_id, label),
-                host_config=self.host_config(workspace, heldout),
+                host_config=self.host_config(workspace, heldout, user),
                 stdin_open=True,
                 network_disabled=self.config.network_disabled,
             )["Id"]

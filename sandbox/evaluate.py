@@ -12,12 +12,19 @@ and as a tail in the result.
 
 Identical trees are measured once: results are cached by the git tree id of the candidate's files,
 so the parent of the next generation (the tree just accepted) is never re-measured.
+
+Phases are isolated: every phase after the first starts from the staged tree, an empty /tmp and
+empty shared memory (`Session.reset`: the driver kills every process and wipes what was written,
+inside the same sandbox — a few ms, where a fresh sandbox per phase costs 40 ms with bubblewrap
+and 340 ms with Docker; see bench/bench_sandbox.py). Only a seed's output directory passes from its
+train to its predict. So nothing the tests compute reaches a training run, and nothing of seed s
+reaches seed s+1. Each phase's own usage (CPU, wall, peak memory, output, disk, artifact) is
+recorded in `PhaseLog.usage`, and compared with the parent's same phase (sandbox/phase_budget.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import tempfile
 import threading
@@ -33,15 +40,17 @@ from rsi.contracts import (
     FailureKind,
     MetricResult,
     PhaseLog,
+    PhaseUsage,
     ProgressCallback,
 )
 from rsi.errors import PatchError, SandboxError
 from rsi.target import TargetSpec
 from sandbox.base import Backend, ExecResult, Session, UsageSample, tail
-from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, score, stage_inputs
+from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, load_predictions, score, stage_inputs
 from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig
 from sandbox.lineage import Lineage
 from sandbox.patch import apply_diff, diff_sha256
+from sandbox.phase_budget import PhaseBudgetConfig, phase_budget_findings
 from sandbox.testgate import TestGate
 from sandbox.tree import tree_id
 
@@ -49,37 +58,75 @@ OUT_DIR = "/tmp/rsi-out"
 INPUTS_PATH = "/heldout/inputs.npy"
 DISK_FULL_MARKERS = ("No space left on device", "Disk quota exceeded")
 PIDS_MARKERS = ("Resource temporarily unavailable", "can't start new thread", "fork: retry")
+MEMORY_MARKERS = ("MemoryError", "Cannot allocate memory")
 
 
 class _Phase:
-    """One command run in the sandbox with its usage delta and failure class."""
+    """One command run in the sandbox with its own usage and failure class."""
 
-    def __init__(self, name: str, command: str, result: ExecResult, before: UsageSample, after: UsageSample):
+    def __init__(
+        self,
+        name: str,
+        command: str,
+        result: ExecResult,
+        before: UsageSample,
+        after: UsageSample,
+        artifact_bytes: int | None = None,
+    ):
         self.name = name
         self.command = command
         self.result = result
-        self.oom = after.oom_kills > before.oom_kills
-        self.pids = after.pids_limit_hits > before.pids_limit_hits
-        self.cpu_s = (
-            round(after.cpu_s - before.cpu_s, 3)
-            if after.cpu_s is not None and before.cpu_s is not None
-            else None
+        self.oom = _rose(before.oom_kills, after.oom_kills)
+        self.pids = _rose(before.pids_limit_hits, after.pids_limit_hits)
+        self.usage = PhaseUsage(
+            accounting=after.accounting,
+            cpu_s=_delta(before.cpu_s, after.cpu_s),
+            wall_s=round(result.duration_s, 3),
+            peak_memory_mb=after.peak_memory_mb if after.phase_peak else None,
+            log_bytes=result.log_bytes,
+            disk_bytes=result.disk_bytes,
+            artifact_bytes=artifact_bytes,
+            oom_kills=_count(before.oom_kills, after.oom_kills),
+            pids_limit_hits=_count(before.pids_limit_hits, after.pids_limit_hits),
         )
+        self.cpu_s = self.usage.cpu_s
 
     def failure(self, crash_kind: FailureKind) -> FailureKind | None:
         """The cause of a failed command; the sandbox's own counters win over the command's output."""
         if self.result.exit_code == 0:
             return None
+        output = self.result.output
         # A fork bomb also exhausts memory on its way; the pid limit is its root cause.
-        if self.pids or any(m in self.result.output for m in PIDS_MARKERS):
+        if self.pids or any(m in output for m in PIDS_MARKERS):
             return "pids_exhausted"
-        if self.oom:
+        if self.oom or (self.oom is None and self._looks_out_of_memory()):
             return "out_of_memory"
-        if self.result.disk_full or any(m in self.result.output for m in DISK_FULL_MARKERS):
+        if self.result.disk_full or any(m in output for m in DISK_FULL_MARKERS):
             return "disk_full"
         if self.result.timed_out:
             return "timeout"
         return crash_kind
+
+    def _looks_out_of_memory(self) -> bool:
+        """Without an OOM counter: a SIGKILL nobody else sent (not the timeout), or the allocator's
+        own error under an address-space rlimit."""
+        killed = self.result.exit_code in (137, -9) and not self.result.timed_out
+        return killed or any(m in self.result.output for m in MEMORY_MARKERS)
+
+
+def _rose(before: int | None, after: int | None) -> bool | None:
+    """Whether a counter went up during the phase; None when it cannot be read."""
+    return None if before is None or after is None else after > before
+
+
+def _count(before: int | None, after: int | None) -> int | None:
+    return None if before is None or after is None else after - before
+
+
+def _delta(before: float | None, after: float | None) -> float | None:
+    if before is None or after is None:
+        return None
+    return round(after - before, 3)
 
 
 class TrustedEvaluator:
@@ -97,6 +144,7 @@ class TrustedEvaluator:
         parallel: int | None = None,
         lockbox: HeldoutSet | None = None,
         integrity: IntegrityConfig | None = None,
+        phase_budget: PhaseBudgetConfig | None = None,
     ) -> None:
         self.spec = spec
         self.lineage = lineage
@@ -119,6 +167,8 @@ class TrustedEvaluator:
         self.integrity = (
             IntegrityChecker(integrity, spec, heldout) if integrity and integrity.enabled else None
         )
+        self.phase_budget = phase_budget or PhaseBudgetConfig()
+        """Per-phase budgets against the parent; checked with the integrity checks, as their kin."""
         # Selection, lockbox and probe rows shuffled into one file: the candidate cannot tell them apart.
         parts = {"selection": heldout.inputs}
         if lockbox is not None:
@@ -224,9 +274,9 @@ class TrustedEvaluator:
         heldout_dir = stage / "heldout"
         heldout_dir.mkdir()  # stays empty but while predict runs: training never sees the inputs
         audit = None
+        with self._lock:
+            parent_eval = self._by_request.get((parent, diff_sha256(""))) if diff.strip() else None
         if self.integrity is not None:
-            with self._lock:
-                parent_eval = self._by_request.get((parent, diff_sha256(""))) if diff.strip() else None
             audit = self.integrity.audit(workspace, parent_eval, self.staged)
         try:
             result.image = self.backend.image_id()
@@ -236,6 +286,9 @@ class TrustedEvaluator:
             self._log_text(label, "sandbox-error", str(exc))
         if audit is not None and result.failure != "sandbox_error":
             result.integrity = audit.findings(result)
+            result.checks = audit.checks
+            verdict = audit.config.verdict
+            result.integrity += phase_budget_findings(result, parent_eval, self.phase_budget, verdict)
         result.resources.wall_s = round(time.monotonic() - started, 3)
 
     @contextlib.contextmanager
@@ -264,15 +317,30 @@ class TrustedEvaluator:
             phases: list[_Phase] = []
             last_usage = session.usage()
 
-            def run(name: str, command: str, timeout_s: float) -> _Phase:
+            def run(
+                name: str,
+                command: str,
+                timeout_s: float,
+                keep: str | None = None,
+                artifact: str | None = None,
+                fresh: bool = True,
+            ) -> _Phase:
+                """One phase. `fresh`: first return the sandbox to its staged state (every phase
+                but the very first has to), carrying over only `keep`: a seed's output directory
+                from its train to its predict. `artifact`: a directory to size afterwards."""
                 nonlocal command_time, last_usage
-                before = last_usage
+                if fresh and phases:
+                    session.reset(keep)
+                session.begin_phase()
+                before = session.usage()
                 exec_result = session.exec(command, timeout_s)
                 command_time += exec_result.duration_s
                 last_usage = session.usage()
-                phase = _Phase(name, command, exec_result, before, last_usage)
+                artifact_bytes = session.size_of(artifact) if artifact else None
+                phase = _Phase(name, command, exec_result, before, last_usage, artifact_bytes)
                 phases.append(phase)
                 result.phases.append(self._log(label, phase))
+                result.accounting = result.accounting or phase.usage.accounting
                 return phase
 
             self.progress("tests", {"label": label})
@@ -281,9 +349,12 @@ class TrustedEvaluator:
             failure = tests.failure("tests_failed") or (None if result.tests.ok else "tests_failed")
             if failure is None:
                 reveal = lambda: self._inputs_visible(heldout_dir)  # noqa: E731
-                failure = self._train_and_score(result, session, run, label, reveal, audit)
+                fresh = self._fresh_sessions(result, workspace, label)
+                runner = _Runner(run, session, reveal, fresh, self.predict_timeout_s)
+                failure = self._train_and_score(result, session, run, label, reveal, audit, runner)
             result.resources.cpu_s = last_usage.cpu_s
-            result.resources.peak_memory_mb = last_usage.peak_memory_mb
+            peaks = [p.usage.peak_memory_mb for p in phases if p.usage.peak_memory_mb is not None]
+            result.resources.peak_memory_mb = max(peaks) if peaks else last_usage.peak_memory_mb
         result.resources.overhead_s = round(time.monotonic() - started - command_time, 3)
         if failure is not None and not result.failure_detail:
             result.failure = failure
@@ -298,10 +369,11 @@ class TrustedEvaluator:
         self,
         result: Evaluation,
         session: Session,
-        run: Callable[[str, str, float], _Phase],
+        run: Callable[..., _Phase],
         label: str,
         reveal: Callable[[], contextlib.AbstractContextManager[None]],
         audit: Audit | None,
+        runner: _Runner | None = None,
     ) -> FailureKind | None:
         per_seed: dict[int, float] = {}
         lockbox: dict[int, float] = {}
@@ -315,6 +387,7 @@ class TrustedEvaluator:
                 f"mkdir -p {out} && "
                 + commands.train.format(seed=seed, out=out, steps=self.spec.budget.steps),
                 self.spec.budget.train_seconds,
+                artifact=out,
             )
             if (failure := train.failure("train_crashed")) is not None:
                 return failure
@@ -324,12 +397,13 @@ class TrustedEvaluator:
                     f"predict-seed-{seed}",
                     commands.predict.format(out=out, inputs=INPUTS_PATH, predictions=predictions),
                     self.predict_timeout_s,
+                    keep=out,
                 )
             if (failure := predict.failure("predict_crashed")) is not None:
                 return failure
             try:
                 raw = session.read_file(predictions)
-                parts = self.staged.split(np.load(io.BytesIO(raw), allow_pickle=False))
+                parts = self.staged.split(load_predictions(raw))
                 per_seed[seed] = score(self.spec.metric.name, parts["selection"], self.heldout.labels)
                 if self.lockbox is not None:
                     lockbox[seed] = score(self.spec.metric.name, parts["lockbox"], self.lockbox.labels)
@@ -339,10 +413,13 @@ class TrustedEvaluator:
                 return "bad_predictions"
             if audit is not None:
                 audit.record(seed, parts)
+                # Read the seed's artifact out now: the next phase starts from a clean sandbox.
+                audit.capture(seed, f"{OUT_DIR}/seed-{seed}", _Commands(session, None))
         result.metric = self._metric(per_seed)
         result.lockbox = self._metric(lockbox) if lockbox else None
-        if audit is not None:
-            audit.rerun_first_seed(_Runner(run, session, reveal), self.seeds[0])
+        if audit is not None and runner is not None:
+            self.progress("integrity", {"label": label})
+            audit.run_controls(runner)
         return None
 
     def _gate_report(self, session: Session) -> bytes | None:
@@ -357,6 +434,20 @@ class TrustedEvaluator:
         return MetricResult(
             name=self.spec.metric.name, direction=self.spec.metric.direction, per_seed=per_seed
         )
+
+    def _fresh_sessions(
+        self, result: Evaluation, workspace: Path, label: str
+    ) -> Callable[[str], contextlib.AbstractContextManager[_Commands]]:
+        """Opens a FRESH sandbox of the same backend on the same tree (no /heldout, another uid) for
+        the integrity checks; its commands are logged as phases of the evaluation."""
+
+        @contextlib.contextmanager
+        def fresh(user: str) -> Iterator[_Commands]:
+            opened = self.backend.open(workspace, None, f"{label}-disguise", user=user)
+            with opened as session, self._tracked(session):
+                yield _Commands(session, lambda phase: result.phases.append(self._log(label, phase)))
+
+        return fresh
 
     @contextlib.contextmanager
     def _tracked(self, session: Session) -> Iterator[None]:
@@ -388,25 +479,65 @@ class TrustedEvaluator:
             output_tail=tail(phase.result.output, 1500),
             log_file=str(log_file),
             cpu_s=phase.cpu_s,
+            usage=phase.usage,
         )
 
 
+class _Commands:
+    """A fresh sandbox as the integrity checks see it: each command logged as a phase."""
+
+    def __init__(self, session: Session, log: Callable[[_Phase], None] | None) -> None:
+        self._session, self._log = session, log
+
+    def run(self, name: str, command: str, timeout_s: float) -> ExecResult:
+        """One command, without resetting the sandbox; logged as a phase when there is a log."""
+        if self._log is None:
+            return self._session.exec(command, timeout_s)
+        self._session.begin_phase()
+        before = self._session.usage()
+        result = self._session.exec(command, timeout_s)
+        self._log(_Phase(name, command, result, before, self._session.usage()))
+        return result
+
+    def read_file(self, path: str) -> bytes:
+        return self._session.read_file(path)
+
+    def write_file(self, path: str, data: bytes) -> None:
+        self._session.write_file(path, data)
+
+
 class _Runner:
-    """The candidate's open sandbox as the integrity re-runs see it."""
+    """The candidate's open sandbox (and fresh ones on demand) as the integrity checks see it."""
 
     out_dir = OUT_DIR
     inputs_path = INPUTS_PATH
 
     def __init__(
         self,
-        run: Callable[[str, str, float], _Phase],
+        run: Callable[..., _Phase],
         session: Session,
         reveal: Callable[[], contextlib.AbstractContextManager[None]],
+        fresh: Callable[[str], contextlib.AbstractContextManager[_Commands]],
+        predict_timeout_s: float,
     ) -> None:
-        self._run, self._session, self.inputs_visible = run, session, reveal
+        self._run, self._session, self._reveal = run, session, reveal
+        self.fresh, self.predict_timeout_s = fresh, predict_timeout_s
+        self._predicting = False
+
+    @contextlib.contextmanager
+    def inputs_visible(self) -> Iterator[None]:
+        with self._reveal():
+            self._predicting = True
+            try:
+                yield
+            finally:
+                self._predicting = False
 
     def run(self, name: str, command: str, timeout_s: float) -> ExecResult:
-        return self._run(name, command, timeout_s).result
+        return self._run(name, command, timeout_s, fresh=not self._predicting).result
 
-    def read_predictions(self, path: str) -> np.ndarray:
-        return np.load(io.BytesIO(self._session.read_file(path)), allow_pickle=False)
+    def read_file(self, path: str) -> bytes:
+        return self._session.read_file(path)
+
+    def write_file(self, path: str, data: bytes) -> None:
+        self._session.write_file(path, data)

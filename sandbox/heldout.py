@@ -17,6 +17,7 @@ set by adaptive choice shows up as a gap between the two. The candidate's predic
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,6 +102,23 @@ class StagedInputs:
         if not np.all(np.isfinite(values)):
             raise ValueError("predictions contain NaN or infinite values")
         return {name: values[index] for name, index in self.rows.items()}
+
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def load_predictions(raw: bytes) -> np.ndarray:
+    """A candidate's predictions file as an array. Only a plain `.npy` array is accepted (no pickle,
+    no `.npz` archive): anything else raises ValueError saying what the file was."""
+    if not raw.startswith(NPY_MAGIC):
+        kind = (
+            "a zip archive (.npz?)" if raw.startswith(b"PK") else f"{len(raw)} bytes without the .npy header"
+        )
+        raise ValueError(f"the predictions file is {kind}; write one array with numpy.save")
+    try:
+        return np.load(io.BytesIO(raw), allow_pickle=False)
+    except (OSError, EOFError, TypeError, SyntaxError) as exc:  # a truncated or malformed header
+        raise ValueError(f"the predictions file is not a readable .npy array: {exc}") from exc
 
 
 def stage_inputs(parts: dict[str, np.ndarray], seed: int) -> StagedInputs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -40,9 +41,10 @@ def docker_client():  # type: ignore[no-untyped-def]
     yield client
     # Only this test process's sandboxes: other runs may share the engine.
     mine = [SANDBOX_LABEL, f"rsi.pid={os.getpid()}"]
-    leftovers = client.containers.list(all=True, filters={"label": mine})
+    leftovers = labelled_containers(client, mine)
     for container in leftovers:
-        container.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):  # removed by the engine meanwhile
+            container.remove(force=True)
     assert not leftovers, f"tests leaked {len(leftovers)} sandbox container(s)"
 
 
@@ -90,3 +92,32 @@ def file_diff(relative: str, before: str | None, after: str | None) -> str:
 @pytest.fixture
 def diff_maker() -> Iterator:  # type: ignore[type-arg]
     yield make_diff
+
+
+def labelled_containers(client, label: str | list[str]) -> list:  # type: ignore[no-untyped-def,type-arg]
+    """Containers carrying `label`, listed without racing the engine's removal of a killed one.
+
+    A full listing inspects each container after listing it, so one the engine removes in between
+    raises NotFound; the sparse listing reads only what the list call itself returned, and a
+    container gone between the calls is one that is legitimately not left.
+    """
+    import docker.errors
+
+    for _ in range(20):
+        try:
+            return client.containers.list(all=True, sparse=True, filters={"label": label})
+        except docker.errors.NotFound:
+            continue
+    return client.containers.list(all=True, sparse=True, filters={"label": label})
+
+
+def sandboxes_of(client, run_id: str, wait_s: float = 10.0) -> list:  # type: ignore[no-untyped-def,type-arg]
+    """The run's containers left after the engine's auto-removal had time to finish (normally ms)."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        left = labelled_containers(client, f"rsi.run_id={run_id}")
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)

@@ -4,7 +4,8 @@ suspicious jumps, and the harness's own integrity findings.
 Their examples are mappings of measurements:
     {metric: [per-seed values], parent: [per-seed values], tests_failed: N, failure: KIND,
      resources: {wall_s, cpu_s, peak_memory_mb}, parent_resources: {...},
-     integrity: [{rule_id, message, verdict}]}
+     integrity: [{rule_id, message, verdict}],
+     checks: all-clean | {<check>: clean | finding | not_run}}
 """
 
 from __future__ import annotations
@@ -34,7 +35,17 @@ EXAMPLE_KEYS = {
     "parent_resources",
     "integrity",
     "direction",
+    "checks",
 }
+BEHAVIOURAL_CHECKS = [
+    "minimal-budget",
+    "artifact-sensitivity",
+    "artifact-data",
+    "row-independence",
+    "rerun",
+    "budget",
+]
+"""The harness's behavioural integrity checks (sandbox/integrity.py) a size rule may trust."""
 
 
 def improvement(candidate: MetricResult, parent: MetricResult) -> float:
@@ -68,6 +79,7 @@ class EvaluationRule(Rule):
                 example.get("failure"),
                 example.get("resources"),
                 example.get("integrity"),
+                example.get("checks"),
             )
             parent = None
             if example.get("parent") or example.get("parent_resources"):
@@ -86,6 +98,7 @@ def _example_evaluation(
     failure: str | None = None,
     resources: dict[str, float] | None = None,
     integrity: list[dict[str, Any]] | None = None,
+    checks: str | dict[str, str] | None = None,
 ) -> Evaluation:
     metric = None
     if values:
@@ -105,8 +118,19 @@ def _example_evaluation(
             "metric": metric,
             "resources": Resources(**(resources or {})),
             "integrity": [{"verdict": "review", "message": "", **item} for item in integrity or []],
+            "checks": _example_checks(checks),
         }
     )
+
+
+def _example_checks(checks: str | dict[str, str] | None) -> list[dict[str, str]]:
+    if checks is None:
+        return []
+    if checks == "all-clean":
+        return [{"check": name, "status": "clean"} for name in BEHAVIOURAL_CHECKS]
+    if not isinstance(checks, dict):
+        raise ValueError(f"checks must be 'all-clean' or a mapping of check name to status, not {checks!r}")
+    return [{"check": name, "status": status} for name, status in checks.items()]
 
 
 @rule_type
@@ -171,6 +195,10 @@ class MetricJumpParams(Params):
     """Floor of the spread, so a deterministic metric (std 0) does not make every gain a jump."""
     min_gain: float = Field(default=0.0, ge=0)
     """Only gains at least this large (absolute) count as jumps."""
+    trust_checks: list[str] = Field(default_factory=list)
+    """Behavioural integrity checks (names in Evaluation.checks, e.g. 'minimal-budget') that, when every
+    one of them ran and came out clean with no integrity finding at all, make a large gain no jump:
+    the harness has then shown that training, not code, earned it. Empty: judge by size alone."""
 
 
 @rule_type
@@ -186,17 +214,44 @@ class MetricJumpRule(EvaluationRule):
             return []
         gain, noise = gain_and_noise(candidate.metric, parent.metric, self.params.min_noise)
         limit = self.params.max_spreads * noise
-        if gain > limit and gain >= self.params.min_gain:
-            spreads = gain / noise if noise > 0 else float("inf")
-            return [
-                self.finding(
-                    f"{candidate.metric.name} jumped {gain:+.4f} ({spreads:.1f} spreads, limit "
-                    f"{self.params.max_spreads:g}): suspiciously good, a human should look",
-                    gain=gain,
-                    spreads=spreads,
+        if gain <= limit or gain < self.params.min_gain:
+            return []
+        untrusted = self.untrusted_checks(candidate)
+        if self.params.trust_checks and not untrusted:
+            return []
+        spreads = gain / noise if noise > 0 else float("inf")
+        why = (
+            f"; not vouched for by the behavioural checks ({'; '.join(untrusted)})"
+            if self.params.trust_checks
+            else ""
+        )
+        return [
+            self.finding(
+                f"{candidate.metric.name} jumped {gain:+.4f} ({spreads:.1f} spreads, limit "
+                f"{self.params.max_spreads:g}): suspiciously good, a human should look{why}",
+                gain=gain,
+                spreads=spreads,
+                untrusted_checks=untrusted,
+            )
+        ]
+
+    def untrusted_checks(self, evaluation: Evaluation) -> list[str]:
+        """Why the behavioural checks cannot vouch for this evaluation (empty: they all ran clean)."""
+        ran = {check.check: check for check in evaluation.checks}
+        reasons = []
+        for name in self.params.trust_checks:
+            check = ran.get(name)
+            if check is None:
+                reasons.append(f"{name}: not run")
+            elif check.status != "clean":
+                reasons.append(
+                    f"{name}: {check.status.replace('_', ' ')}{' — ' + check.detail if check.detail else ''}"
                 )
-            ]
-        return []
+        if evaluation.integrity:
+            reasons.append(
+                "integrity findings: " + ", ".join(sorted({f.rule_id for f in evaluation.integrity}))
+            )
+        return reasons
 
 
 class ResourcesParams(Params):

@@ -7,6 +7,7 @@ so no container is opened: the agent's exploration session is lazy. The backend 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ def context(generation: int = 1, history: list[HistoryEntry] | None = None) -> P
 
 
 def propose(api: FakeMessagesAPI, **settings: object):  # type: ignore[no-untyped-def]
-    config = ClaudeConfig(base_url=api.url, api_backoff_s=0, **settings)  # type: ignore[arg-type]
+    config = ClaudeConfig(base_url=api.url, **settings)  # type: ignore[arg-type]
     return ClaudeProposer(config, backend=None).propose(context(), TARGET)  # type: ignore[arg-type]
 
 
@@ -120,6 +121,17 @@ def test_api_faults_are_retried(first_fault: Fault) -> None:
         proposal = propose(api)
     assert proposal.stop_reason == "submitted"
     assert [h["x-stainless-retry-count"] for h in api.headers] == ["0", "1"]
+    retries = next(e for e in proposal.transcript if e["kind"] == "api_retries")["retries"]
+    assert retries == [{"step": 1, "retries": 1}]
+
+
+def test_retry_after_is_honoured() -> None:
+    waited: list[float] = []
+    with FakeMessagesAPI([fault(429, **{"retry-after": "1.5"}), submit_reply()]) as api:
+        started = time.monotonic()
+        propose(api, sdk_max_retries=1)
+        waited.append(time.monotonic() - started)
+    assert waited[0] >= 1.4  # never sooner than the server asked (a sleep is never shorter)
 
 
 def test_timeouts_are_retried() -> None:
@@ -129,18 +141,22 @@ def test_timeouts_are_retried() -> None:
     assert proposal.stop_reason == "submitted" and len(api.requests) == 2
 
 
-def test_outer_retry_outlasts_the_sdk_and_is_recorded() -> None:
-    with FakeMessagesAPI([fault(529), fault(529), fault(529), submit_reply()]) as api:
-        proposal = propose(api, sdk_max_retries=0, api_retries=3)
+def test_one_retry_layer_outlasts_several_faults_and_is_recorded(caplog: pytest.LogCaptureFixture) -> None:
+    faults = [fault(529), fault(503), fault(529), submit_reply()]
+    with caplog.at_level(logging.WARNING, logger="agent.claude"), FakeMessagesAPI(faults) as api:
+        proposal = propose(api, sdk_max_retries=3)
     assert proposal.stop_reason == "submitted"
+    assert [h["x-stainless-retry-count"] for h in api.headers] == ["0", "1", "2", "3"]
     retries = next(e for e in proposal.transcript if e["kind"] == "api_retries")["retries"]
-    assert [r["attempt"] for r in retries] == [1, 2, 3] and "529" in retries[0]["error"]
+    assert retries == [{"step": 1, "retries": 3}]
+    assert "after 3 retries" in caplog.text
 
 
-def test_persistent_outage_raises_model_unavailable() -> None:
+@pytest.mark.parametrize("max_retries", [0, 2])
+def test_persistent_outage_raises_model_unavailable(max_retries: int) -> None:
     with FakeMessagesAPI([fault(529)] * 6) as api, pytest.raises(ModelUnavailable) as caught:
-        propose(api, sdk_max_retries=1, api_retries=2)
-    assert len(api.requests) == 6
+        propose(api, sdk_max_retries=max_retries)
+    assert len(api.requests) == max_retries + 1  # the SDK's attempts, and no second layer on top
     assert "rsi resume" in str(caught.value) and api.url in str(caught.value)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from agent.claude import ClaudeProposer
@@ -18,7 +20,7 @@ from sandbox.base import SandboxConfig
 from sandbox.docker_backend import DockerBackend
 from sandbox.lineage import Lineage
 from tests.agent.fake_api import FakeMessagesAPI, fault, submit_reply, tool_reply, tool_use
-from tests.conftest import IMAGE, TARGET
+from tests.conftest import IMAGE, TARGET, labelled_containers, sandboxes_of
 
 pytestmark = pytest.mark.docker
 
@@ -93,8 +95,9 @@ def test_generation_explores_submits_is_accepted_and_replays(docker_client, tmp_
 
     def edit_after_inspecting_the_sandbox(body: dict[str, Any]) -> dict[str, Any]:
         labels = [f"rsi.run_id={config.run_id}", "rsi.candidate=explore-gen-0001"]
-        for container in docker_client.containers.list(filters={"label": labels}):
-            exploration_env.append(container.attrs["Config"]["Env"])
+        for listed in labelled_containers(docker_client, labels):
+            with contextlib.suppress(docker.errors.NotFound):  # the engine may remove it meanwhile
+                exploration_env.append(docker_client.containers.get(listed.id).attrs["Config"]["Env"])
         return tool_reply(tool_use(EDITOR, WIDEN))
 
     script = [
@@ -151,7 +154,7 @@ def test_generation_explores_submits_is_accepted_and_replays(docker_client, tmp_
     # The key reached the API and nowhere else: not the exploration container, not the run directory.
     assert exploration_env and all(KEY not in "\n".join(env) for env in exploration_env)
     assert all(KEY.encode() not in path.read_bytes() for path in config.run_dir.rglob("*") if path.is_file())
-    assert docker_client.containers.list(all=True, filters={"label": f"rsi.run_id={config.run_id}"}) == []
+    assert sandboxes_of(docker_client, config.run_id) == []
 
     # Model-level replay: the recorded responses drive the agent again, tools re-run in a fresh sandbox.
     replay = ReplayProposer(config.run_dir / "trajectory.jsonl", backend=parts.proposer.inner.backend)  # type: ignore[attr-defined]
@@ -226,7 +229,7 @@ def test_persistent_outage_pauses_the_run_and_keeps_the_trajectory(docker_client
             heldout_size=300,
             proposer="claude",
             sandbox=SandboxConfig(image=IMAGE),
-            claude=ClaudeConfig(base_url=api.url, sdk_max_retries=1, api_retries=1, api_backoff_s=0),
+            claude=ClaudeConfig(base_url=api.url, sdk_max_retries=1),
         )
         loop, parts = build_run(config)
         try:

@@ -54,14 +54,14 @@ def test_check_exit_codes_follow_the_verdict(tmp_path: Path) -> None:
         make_diff(TARGET, "config.py", "log_every: int = 500", "log_every: int = 999999"),
     )
     assert runner.invoke(app, ["policy", "check", allowed]).exit_code == 0
-    assert runner.invoke(app, ["policy", "check", review]).exit_code == 1
+    assert runner.invoke(app, ["policy", "check", review]).exit_code == 10
     result = runner.invoke(app, ["policy", "check", "--json", forbidden])
-    assert result.exit_code == 2
+    assert result.exit_code == 11
     verdict = json.loads(result.output)
     assert verdict["verdict"] == "deny" and verdict["findings"][0]["rule_id"] == "forbidden-code"
     assert len(verdict["policy_hash"]) == 64
-    assert runner.invoke(app, ["policy", "check", "--policy", "nope.yaml", allowed]).exit_code == 3
-    assert runner.invoke(app, ["policy", "check", str(tmp_path / "missing.diff")]).exit_code == 3
+    assert runner.invoke(app, ["policy", "check", "--policy", "nope.yaml", allowed]).exit_code == 2
+    assert runner.invoke(app, ["policy", "check", str(tmp_path / "missing.diff")]).exit_code == 2
 
 
 def test_check_judges_evaluations_when_given(tmp_path: Path) -> None:
@@ -80,4 +80,4 @@ def test_check_judges_evaluations_when_given(tmp_path: Path) -> None:
     args = ["policy", "check", diff, "--parent", evaluation([0.5, 0.51, 0.49])]
     assert runner.invoke(app, [*args, "--evaluation", evaluation([0.7, 0.71, 0.69])]).exit_code == 0
     worse = runner.invoke(app, [*args, "--evaluation", evaluation([0.4, 0.41, 0.39])])
-    assert worse.exit_code == 2 and "metric-improves" in worse.output
+    assert worse.exit_code == 11 and "metric-improves" in worse.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,15 +21,21 @@ def evaluation(*seeds: float) -> Evaluation:
 
 
 def write_run(
-    run_dir: Path, proposer: str, generations: list[tuple[float, str, str, float]], target: str = "t"
+    run_dir: Path,
+    proposer: str,
+    generations: list[tuple[float, str, str, float]],
+    target: str = "t",
+    heldout_seed: int = 7,
 ) -> Path:
     """generations: (metric, verdict, decision, dollars) each."""
     with TrajectoryWriter.open(run_dir / "trajectory.jsonl", run_id=proposer) as writer:
         writer.append(
             "run_started",
             {
-                "config": {"run_id": proposer, "proposer": proposer},
+                "config": {"run_id": proposer, "proposer": proposer, "seeds": [0, 1]},
                 "target": {"target": {"name": target}, "metric": {"direction": "higher"}},
+                "heldout": {"name": "sine", "seed": heldout_seed, "size": 2000},
+                "policy": {"name": "default", "hash": "h"},
             },
         )
         writer.append(
@@ -80,3 +88,34 @@ def test_runs_on_different_targets_are_refused(tmp_path: Path) -> None:
     two = write_run(tmp_path / "b", "offline", [], target="two")
     with pytest.raises(ConfigError, match="different targets"):
         compare_runs([one, two])
+
+
+def report_compare(tmp_path: Path, *run_dirs: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rsi",
+            "report",
+            "--compare",
+            *map(str, run_dirs),
+            "--out",
+            str(tmp_path / "cmp"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_report_compare_warns_when_the_runs_were_scored_on_different_heldout_sets(tmp_path: Path) -> None:
+    first = write_run(tmp_path / "a", "claude", [(0.66, "allow", "accept", 0.5)], heldout_seed=1)
+    same = write_run(tmp_path / "b", "offline", [(0.2, "allow", "accept", 0.0)], heldout_seed=1)
+    other = write_run(tmp_path / "c", "offline", [(0.2, "allow", "accept", 0.0)], heldout_seed=2)
+    alike = report_compare(tmp_path, first, same)
+    assert alike.returncode == 0 and "warning" not in alike.stderr, alike.stderr
+    differing = report_compare(tmp_path, first, other)
+    message = " ".join(differing.stderr.split())
+    assert differing.returncode == 0 and "differ in held-out set" in message, message
+    assert "seed 1" in message and "seed 2" in message
+    written = (tmp_path / "cmp" / "report.md").read_text()
+    assert "not measured alike" in written and "differ in held-out set" in " ".join(written.split())

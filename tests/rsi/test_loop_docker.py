@@ -16,6 +16,7 @@ from rsi.trajectory import TrajectoryReader
 from sandbox.base import SandboxConfig
 from sandbox.lineage import Lineage
 from tests.conftest import IMAGE, ROOT, TARGET, make_diff
+from tests.sandbox import hostile
 
 pytestmark = pytest.mark.docker
 
@@ -79,7 +80,7 @@ def test_loop_denies_rejects_accepts_and_records_everything(docker_client, tmp_p
     assert "protected-paths" in proposer.contexts[1].history[0].reason
     assert proposer.contexts[2].history[1].reason.startswith("tests_failed")
     assert json.loads((config.run_dir / "run.json").read_text())["run_id"] == config.run_id
-    assert docker_client.containers.list(all=True, filters={"label": f"rsi.run_id={config.run_id}"}) == []
+    assert hostile.sandboxes_of(docker_client, config.run_id) == []
 
 
 def test_rsi_run_command_end_to_end(docker_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ from rsi.resume import live_events
 from rsi.trajectory import Event, TrajectoryReader
 from sandbox.lineage import Lineage
 from tests.conftest import IMAGE, ROOT, TARGET
+from tests.sandbox import hostile
 
 pytestmark = pytest.mark.docker
 
@@ -88,7 +89,7 @@ def kill_in_evaluation(argv: list[str], run_dir: Path, docker_client, label: str
             return False
         run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
         found = docker_client.containers.list(
-            filters={"label": [f"rsi.run_id={run_id}", f"rsi.candidate={label}"]}
+            sparse=True, filters={"label": [f"rsi.run_id={run_id}", f"rsi.candidate={label}"]}
         )
         return bool(found)
 
@@ -97,9 +98,9 @@ def kill_in_evaluation(argv: list[str], run_dir: Path, docker_client, label: str
     process.wait()
 
 
-def finish(argv: list[str]) -> str:
+def finish(argv: list[str], exit_code: int = 0) -> str:
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == exit_code, done.stdout + done.stderr
     return done.stdout + done.stderr
 
 
@@ -115,9 +116,7 @@ def test_kill_9_at_every_step_then_resume_loses_and_doubles_nothing(docker_clien
     kill_at(rsi_run(run_dir, "--generations", "2"), run_dir, "proposal_started:1")  # while proposing
     kill_in_evaluation(resume, run_dir, docker_client, "gen-0001")  # a sandbox is running
     run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
-    assert docker_client.containers.list(all=True, filters={"label": f"rsi.run_id={run_id}"}), (
-        "no orphan to reap"
-    )
+    assert hostile.labelled_containers(docker_client, f"rsi.run_id={run_id}"), "no orphan to reap"
     kill_at(resume, run_dir, "decision:1")  # accepted, not yet committed
     kill_at(resume, run_dir, "lineage_committed:1")  # committed, its event not yet written
     finish(resume)
@@ -170,7 +169,7 @@ def test_kill_9_at_every_step_then_resume_loses_and_doubles_nothing(docker_clien
     assert lineage.head() == commit["commit"] == lineage.repo.commit("gen-1").hexsha
     assert not lineage.repo.is_dirty(untracked_files=True)
     assert read_status(run_dir)["state"] == "completed"  # type: ignore[index]
-    assert docker_client.containers.list(all=True, filters={"label": f"rsi.run_id={run_id}"}) == []
+    assert hostile.sandboxes_of(docker_client, run_id) == []
 
     # The resumed run is the run an uninterrupted one would have been: re-executing it reproduces.
     verified = subprocess.run(
@@ -211,7 +210,7 @@ def test_queue_mode_accepts_nothing_alone_and_resumes_from_what_a_human_accepted
 
 def test_a_metric_jump_checkpoint_pauses_the_run_for_a_human(docker_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run_dir = tmp_path / "run"
-    out = finish(rsi_run(run_dir, "--generations", "2", "--pause-on-jump", "5"))
+    out = finish(rsi_run(run_dir, "--generations", "2", "--pause-on-jump", "5"), exit_code=3)  # paused
     events = events_of(run_dir)
     assert "PAUSED" in out and f"rsi resume {run_dir}" in " ".join(out.split())
     (checkpoint,) = [e for e in events if e.kind == "checkpoint"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import TARGET, make_diff
+from tests.conftest import TARGET, labelled_containers, make_diff, sandboxes_of  # noqa: F401
 
 MAIN = 'if __name__ == "__main__":\n    main()\n'
 
@@ -98,15 +98,3 @@ for root in ("/heldout", "/src", "/workspace", "/tmp", "/home", "/etc", "/opt", 
                 sys.exit("LABELS FOUND IN " + p)
 print("heldout:", sorted(os.listdir("/heldout")))
 """
-
-
-def sandboxes_of(client, run_id: str, wait_s: float = 10.0) -> list:  # type: ignore[no-untyped-def,type-arg]
-    """The run's containers left after the engine's auto-removal had time to finish (normally ms)."""
-    import time
-
-    deadline = time.monotonic() + wait_s
-    while True:
-        left = client.containers.list(all=True, filters={"label": f"rsi.run_id={run_id}"})
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.1)

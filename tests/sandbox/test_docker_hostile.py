@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -129,8 +130,9 @@ def test_container_killed_from_outside_mid_command_is_a_sandbox_error(
 
             def later() -> None:
                 time.sleep(0.5)
-                for c in docker_client.containers.list(filters={"label": f"rsi.run_id={run_id}"}):
-                    c.kill()
+                for c in hostile.labelled_containers(docker_client, f"rsi.run_id={run_id}"):
+                    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                        c.kill()  # already gone or stopping: the sandbox ended anyway
 
             threading.Thread(target=later).start()
 
@@ -184,9 +186,7 @@ def test_orphans_of_a_dead_owner_are_reaped(docker_client) -> None:  # type: ign
     assert remove_orphans(docker_client) >= 1
     with pytest.raises(docker.errors.NotFound):
         container.reload()
-    mine = docker_client.containers.list(
-        all=True, filters={"label": [SANDBOX_LABEL, f"rsi.pid={os.getpid()}"]}
-    )
+    mine = hostile.labelled_containers(docker_client, [SANDBOX_LABEL, f"rsi.pid={os.getpid()}"])
     assert all(c.labels.get("rsi.run_id") != "test-orphan" for c in mine)
 
 

@@ -1,0 +1,153 @@
+"""A trained artifact as the harness sees it: the files a train command left in its out dir, judged
+by their bytes (never by their names), and scrambled copies of their learned numbers.
+
+    kind, problem = classify(data)           # ("npz", None), or ("pickle", "a Python pickle ...")
+    scrambled = scramble(data, rng)          # the same file with every float array permuted + jittered
+
+Data is what `np.load(..., allow_pickle=False)` reads (an .npy array, or an .npz archive whose every
+member is one), JSON, or plain text that is not Python code. Everything else — a pickle, an object
+array, a zip holding anything but arrays, a native binary, a script — can run code when a predict
+command loads it, so the artifact is no longer just the numbers training learned.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import zipfile
+
+import numpy as np
+
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
+EMPTY_ZIP_MAGIC = b"PK\x05\x06"
+CODE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.Import, ast.ImportFrom)
+
+
+def classify(data: bytes) -> tuple[str, str | None]:
+    """What the bytes are (npy, npz, json, text, or what else) and, if they are not plain data, why."""
+    if data.startswith(NPY_MAGIC):
+        try:
+            np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            return (
+                "npy",
+                f"an .npy file that does not load without pickle ({_short(exc)}): object arrays run code",
+            )
+        return "npy", None
+    if data.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)):
+        return "npz", _zip_problem(data)
+    text = _as_text(data)
+    if text is None:
+        head = data[:2]
+        if head and head[0] == 0x80:
+            return "pickle", "a Python pickle: loading it runs code"
+        return "binary", f"binary data that is neither .npy nor .npz (starts {data[:8]!r})"
+    try:
+        json.loads(text)
+        return "json", None
+    except ValueError:
+        pass
+    if _is_python_code(text):
+        return "code", "Python code (definitions or imports): text a predict command can run"
+    return "text", None
+
+
+def _zip_problem(data: bytes) -> str | None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        for member in archive.infolist():
+            content = archive.read(member)
+            if not content.startswith(NPY_MAGIC):
+                return f"an archive whose member {member.filename!r} is not an array"
+            np.load(io.BytesIO(content), allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError) as exc:
+        return f"an archive that does not load as arrays without pickle ({_short(exc)})"
+    return None
+
+
+def _as_text(data: bytes) -> str | None:
+    if b"\x00" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _is_python_code(text: str) -> bool:
+    try:
+        module = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    return any(isinstance(node, CODE_NODES) for node in ast.walk(module))
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+
+
+def scramble_array(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Float arrays: entries permuted, then jittered by half their spread (constants move too)."""
+    if not np.issubdtype(values.dtype, np.floating) or values.size == 0:
+        return values
+    flat = values.reshape(-1).astype(np.float64)
+    shuffled = flat[rng.permutation(flat.size)]
+    finite = flat[np.isfinite(flat)]
+    spread = float(finite.std()) if finite.size > 1 else 0.0
+    scale = spread or float(np.abs(finite).mean() if finite.size else 0.0) or 1.0
+    jittered = shuffled + rng.normal(0.0, 0.5 * scale, size=flat.size)
+    return jittered.reshape(values.shape).astype(values.dtype)
+
+
+def scramble(data: bytes, rng: np.random.Generator) -> bytes:
+    """The same file with its learned numbers destroyed; files that hold no float array stay as they are."""
+    kind, problem = classify(data)
+    if problem is not None:
+        return data
+    if kind == "npy":
+        out = io.BytesIO()
+        np.save(out, scramble_array(np.load(io.BytesIO(data), allow_pickle=False), rng), allow_pickle=False)
+        return out.getvalue()
+    if kind == "npz":
+        source = zipfile.ZipFile(io.BytesIO(data))
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+            for member in source.infolist():
+                values = np.load(io.BytesIO(source.read(member)), allow_pickle=False)
+                with archive.open(member.filename, "w") as handle:
+                    np.lib.format.write_array(handle, scramble_array(values, rng), allow_pickle=False)
+        return out.getvalue()
+    if kind == "json":
+        return json.dumps(_scramble_json(json.loads(data), rng)).encode()
+    return data
+
+
+def _scramble_json(value: object, rng: np.random.Generator) -> object:
+    """Floats anywhere in a JSON document, scrambled together (a model saved as JSON is numbers too)."""
+    floats: list[float] = []
+
+    def collect(item: object) -> None:
+        if isinstance(item, float):
+            floats.append(item)
+        elif isinstance(item, list):
+            for element in item:
+                collect(element)
+        elif isinstance(item, dict):
+            for element in item.values():
+                collect(element)
+
+    collect(value)
+    replacements = iter(scramble_array(np.asarray(floats, dtype=np.float64), rng).tolist())
+
+    def rebuild(item: object) -> object:
+        if isinstance(item, float):
+            return next(replacements)
+        if isinstance(item, list):
+            return [rebuild(element) for element in item]
+        if isinstance(item, dict):
+            return {key: rebuild(element) for key, element in item.items()}
+        return item
+
+    return rebuild(value)

@@ -1,0 +1,153 @@
+"""Per-phase budgets against the parent: a candidate's phase may not cost far more than the same
+phase of its parent, whatever the absolute sandbox limits allow.
+
+The absolute limits (memory, pids, time, disk) stop runaway code; they do not notice a candidate
+that trains during its tests, fine-tunes while it predicts, or logs a hundred times more than its
+parent while staying under them. Each phase (tests, each seed's train and predict, the integrity
+re-runs) is measured on its own (sandbox/evaluate.py) and compared here with the parent's phase of
+the same name, quantity by quantity:
+
+    findings = phase_budget_findings(candidate, parent, PhaseBudgetConfig(), verdict="review")
+
+A quantity trips when the candidate's value exceeds `factor` × the parent's AND exceeds the
+parent's by at least `floor` (so tiny phases do not trip on noise). Each hit is one
+`integrity.phase-budget` finding with evidence {phase, quantity, candidate, parent, ratio,
+threshold, floor}.
+
+Unmeasured quantities (None: the backend or host could not read them) are never compared as 0.
+When the parent's value was measured and the candidate's was not, the candidate escaped the
+measurement: a finding that says "unmeasured". When neither was measured (a host without that
+accounting, e.g. rlimit-only bwrap), there is nothing to compare and no finding: flagging every
+honest candidate on such a host would teach reviewers to ignore the rule; `rsi doctor` and
+`Evaluation.accounting` say what was not measured. A phase the parent has and the candidate lacks
+(it failed earlier) is not compared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rsi.contracts import Evaluation, Finding, PhaseUsage, VerdictKind
+
+RULE_ID = "integrity.phase-budget"
+
+
+class QuantityBudget(BaseModel):
+    """How much more than the parent's same phase a candidate's phase may use of one quantity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    factor: float = Field(gt=1)
+    """The candidate's value must exceed this multiple of the parent's to trip..."""
+    floor: float = Field(ge=0)
+    """...and exceed the parent's by at least this much (in the quantity's unit)."""
+
+
+class PhaseBudgetConfig(BaseModel):
+    """Thresholds of the per-phase budget check, calibrated on the bundled target: honest changes
+    (wider network, Adam, cosine schedule, 4× the training pool, wider inputs, the hand-made
+    configuration of target_repo/README.md) stay under all of them on both backends; logging 100×,
+    allocating 4× the memory, training during the tests and fine-tuning at predict trip them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    """Compare each phase with the parent's at all (it costs nothing: no extra runs)."""
+    cpu_s: QuantityBudget = QuantityBudget(factor=2.0, floor=2.0)
+    """CPU seconds. The floor covers what a wider network legitimately costs more per step (the
+    hand-made configuration trains at 2.6-3.7x the parent's CPU, +0.85-1.2 s on a loaded machine)
+    plus startup noise; so work moved to another phase is found once it exceeds 2 CPU-s (some
+    thirty budgets of the bundled target's default training) and doubles that phase."""
+    wall_s: QuantityBudget = QuantityBudget(factor=5.0, floor=20.0)
+    """Wall seconds: loose, as a shared machine's load moves wall time far more than CPU time
+    (an honest training measured at 4x its parent's wall time under load); it catches stalls."""
+    peak_memory_mb: QuantityBudget = QuantityBudget(factor=2.5, floor=40.0)
+    """Peak memory of the phase in MiB: training the bundled target peaks near 20 MiB (37 for the
+    hand-made configuration), its tests near 50-65 MiB."""
+    log_bytes: QuantityBudget = QuantityBudget(factor=10.0, floor=16384)
+    """Bytes of output the command printed (all of it is stored on the host)."""
+    artifact_bytes: QuantityBudget = QuantityBudget(factor=10.0, floor=1048576)
+    """Bytes in the seed's output directory after training."""
+    disk_bytes: QuantityBudget = QuantityBudget(factor=10.0, floor=8388608)
+    """Bytes in use on /workspace and /tmp at the end of the phase."""
+
+    def budgets(self) -> dict[str, QuantityBudget]:
+        return {
+            "cpu_s": self.cpu_s,
+            "wall_s": self.wall_s,
+            "peak_memory_mb": self.peak_memory_mb,
+            "log_bytes": self.log_bytes,
+            "artifact_bytes": self.artifact_bytes,
+            "disk_bytes": self.disk_bytes,
+        }
+
+
+def phase_budget_findings(
+    candidate: Evaluation,
+    parent: Evaluation | None,
+    config: PhaseBudgetConfig,
+    verdict: VerdictKind = "review",
+) -> list[Finding]:
+    """One finding per (phase, quantity) over budget or escaping measurement; [] without a parent."""
+    if not config.enabled or parent is None or parent is candidate:
+        return []
+    parent_usage = {p.phase: p.usage for p in parent.phases if p.usage is not None}
+    found: list[Finding] = []
+    for phase in candidate.phases:
+        theirs = parent_usage.get(phase.phase)
+        if phase.usage is None or theirs is None:
+            continue
+        for quantity, budget in config.budgets().items():
+            finding = _compare(phase.phase, quantity, phase.usage, theirs, budget, verdict)
+            if finding is not None:
+                found.append(finding)
+    return found
+
+
+def _compare(
+    phase: str,
+    quantity: str,
+    mine: PhaseUsage,
+    theirs: PhaseUsage,
+    budget: QuantityBudget,
+    verdict: VerdictKind,
+) -> Finding | None:
+    value: float | None = getattr(mine, quantity)
+    reference: float | None = getattr(theirs, quantity)
+    evidence: dict[str, Any] = {
+        "phase": phase,
+        "quantity": quantity,
+        "candidate": value,
+        "parent": reference,
+        "threshold": budget.factor,
+        "floor": budget.floor,
+        "accounting": mine.accounting,
+        "parent_accounting": theirs.accounting,
+    }
+    if reference is None:
+        return None  # nothing to compare with: see the module docstring
+    if value is None:
+        return Finding(
+            rule_id=RULE_ID,
+            verdict=verdict,
+            message=(
+                f"{phase}: {quantity} unmeasured for the candidate ({mine.accounting}) but "
+                f"{reference:g} for the parent ({theirs.accounting}): the phase escaped its measurement"
+            ),
+            evidence={**evidence, "ratio": None, "unmeasured": True},
+        )
+    ratio = value / reference if reference > 0 else float("inf")
+    if value <= budget.factor * reference or value - reference < budget.floor:
+        return None
+    return Finding(
+        rule_id=RULE_ID,
+        verdict=verdict,
+        message=(
+            f"{phase}: {quantity} {value:g} is {ratio:.1f}x the parent's {reference:g} for the same phase "
+            f"(allowed {budget.factor:g}x, and at least {budget.floor:g} more): work or data moved "
+            "where the budget does not look?"
+        ),
+        evidence={**evidence, "ratio": ratio if ratio != float("inf") else None},
+    )

@@ -1,0 +1,202 @@
+"""cgroup hierarchy detection and counter parsing, on real file layouts.
+
+This host runs cgroup v1 with an empty hybrid v2 hierarchy; mounting cgroup2 in a private mount
+namespace gives the same empty hierarchy (the memory, pids and cpu controllers stay bound to v1),
+so the v2 readers are exercised on files laid out as the kernel lays them out, written to a tmp
+directory, and the delegation check on the real hybrid hierarchy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rsi.contracts import Evaluation, PhaseLog, PhaseUsage
+from sandbox.base import ExecResult, SandboxConfig, UsageSample
+from sandbox.bwrap_backend import CgroupV2Limits
+from sandbox.cgroups import (
+    PeakCounter,
+    hierarchy,
+    own_v2_cgroup,
+    read_v1,
+    read_v2,
+    v2_delegation_problem,
+)
+from sandbox.evaluate import _Phase
+from sandbox.phase_budget import RULE_ID, PhaseBudgetConfig, phase_budget_findings
+
+V2_MOUNTINFO = (
+    "24 1 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate\n"
+    "25 1 0:23 / /proc rw,nosuid - proc proc rw\n"
+)
+V1_MOUNTINFO = (
+    "30 25 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755\n"
+    "31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
+    "33 30 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+)
+
+
+def test_hierarchy_is_read_from_the_mount_table(tmp_path: Path) -> None:
+    for text, expected in ((V2_MOUNTINFO, "v2"), (V1_MOUNTINFO, "v1"), ("", "none")):
+        (tmp_path / "mountinfo").write_text(text)
+        assert hierarchy(tmp_path / "mountinfo") == expected
+    assert hierarchy(tmp_path / "missing") == "none"
+    assert hierarchy() in ("v1", "v2", "none")  # this host's own table parses
+
+
+def test_v2_counters_from_the_kernels_file_layout(tmp_path: Path) -> None:
+    (tmp_path / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n")
+    (tmp_path / "memory.peak").write_text(f"{96 * 2**20}\n")
+    (tmp_path / "memory.events").write_text("low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\noom_group_kill 0\n")
+    (tmp_path / "pids.events").write_text("max 3\n")
+    counters = read_v2(tmp_path)
+    assert (counters.cpu_s, counters.peak_memory_mb, counters.oom_kills, counters.pids_limit_hits) == (
+        2.5,
+        96.0,
+        1,
+        3,
+    )
+    # A missing file is unmeasured, never 0.
+    (tmp_path / "memory.events").unlink()
+    assert read_v2(tmp_path).oom_kills is None
+
+
+def test_v1_counters_from_the_kernels_file_layout(tmp_path: Path) -> None:
+    for controller in ("cpuacct", "memory", "pids"):
+        (tmp_path / controller).mkdir()
+    (tmp_path / "cpuacct" / "cpuacct.usage").write_text("1500000000\n")
+    (tmp_path / "memory" / "memory.max_usage_in_bytes").write_text(f"{64 * 2**20}\n")
+    (tmp_path / "memory" / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    (tmp_path / "pids" / "pids.events").write_text("max 0\n")
+    counters = read_v1({c: tmp_path / c for c in ("cpuacct", "memory", "pids")})
+    assert (counters.cpu_s, counters.peak_memory_mb, counters.oom_kills, counters.pids_limit_hits) == (
+        1.5,
+        64.0,
+        2,
+        0,
+    )
+
+
+def test_a_peak_counter_reads_through_its_own_open_file(tmp_path: Path) -> None:
+    (tmp_path / "memory.peak").write_text(f"{10 * 2**20}\n")
+    peak = PeakCounter(tmp_path)
+    assert peak.read() == 10 * 2**20
+    peak.close()
+    assert PeakCounter(tmp_path / "absent").read() is None
+
+
+def test_delegation_needs_the_three_controllers(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.subtree_control").write_text("cpuset cpu io memory pids\n")
+    assert v2_delegation_problem(tmp_path) is None
+    (tmp_path / "cgroup.subtree_control").write_text("cpu io\n")
+    problem = v2_delegation_problem(tmp_path)
+    assert problem and "memory, pids" in problem and "Delegate=yes" in problem
+    assert "cannot read" in (v2_delegation_problem(tmp_path / "absent") or "")
+
+
+def test_this_hosts_hybrid_v2_hierarchy_is_not_taken_for_delegated_cgroups() -> None:
+    unified = Path("/sys/fs/cgroup/unified")
+    if not (unified / "cgroup.subtree_control").exists():
+        pytest.skip("no hybrid v2 hierarchy on this host")
+    problem = v2_delegation_problem(unified)
+    assert problem and "memory" in problem  # its controllers are bound to v1 here
+    parent, why = CgroupV2Limits.parent(SandboxConfig(cgroup_parent=unified))
+    if hierarchy() == "v1":
+        assert parent is None and "not mounted at /sys/fs/cgroup" in why
+    assert own_v2_cgroup() is not None
+
+
+def _phase(
+    exit_code: int, output: str, before: UsageSample, after: UsageSample, timed_out: bool = False
+) -> _Phase:
+    result = ExecResult(exit_code=exit_code, output=output, duration_s=1.0, timed_out=timed_out)
+    return _Phase("train-seed-0", "python train.py", result, before, after)
+
+
+def test_out_of_memory_is_classified_with_and_without_counters() -> None:
+    unmeasured = UsageSample(accounting="rlimit-only")
+    assert _phase(137, "", unmeasured, unmeasured).failure("train_crashed") == "out_of_memory"
+    assert _phase(1, "MemoryError", unmeasured, unmeasured).failure("train_crashed") == "out_of_memory"
+    assert _phase(137, "", unmeasured, unmeasured, timed_out=True).failure("train_crashed") == "timeout"
+    assert _phase(1, "boom", unmeasured, unmeasured).failure("train_crashed") == "train_crashed"
+    before = UsageSample(accounting="cgroup-v2", oom_kills=0, pids_limit_hits=0)
+    after = UsageSample(accounting="cgroup-v2", oom_kills=1, pids_limit_hits=0)
+    assert _phase(137, "", before, after).failure("train_crashed") == "out_of_memory"
+    # With counters, a SIGKILL that was no OOM kill is not called one.
+    assert _phase(137, "", before, before).failure("train_crashed") == "train_crashed"
+    phase = _phase(0, "", unmeasured, unmeasured)
+    assert phase.usage.cpu_s is None and phase.usage.oom_kills is None  # unmeasured, not 0
+
+
+def _evaluation(**usages: PhaseUsage) -> Evaluation:
+    phases = [
+        PhaseLog(phase=name, command="", exit_code=0, duration_s=1.0, output_tail="", usage=usage)
+        for name, usage in usages.items()
+    ]
+    return Evaluation(parent_commit="p", diff_sha256="d", backend="bwrap", ok=True, phases=phases)
+
+
+def test_phase_budget_compares_each_phase_with_the_parents_same_phase() -> None:
+    parent = _evaluation(
+        tests=PhaseUsage(accounting="cgroup-v1", cpu_s=2.0, log_bytes=100, peak_memory_mb=50.0),
+        predict=PhaseUsage(accounting="cgroup-v1", cpu_s=0.15, log_bytes=60),
+    )
+    candidate = _evaluation(
+        tests=PhaseUsage(accounting="cgroup-v1", cpu_s=6.0, log_bytes=150, peak_memory_mb=60.0),
+        predict=PhaseUsage(accounting="cgroup-v1", cpu_s=0.4, log_bytes=60),
+    )
+    found = phase_budget_findings(candidate, parent, PhaseBudgetConfig())
+    assert [(f.rule_id, f.evidence["phase"], f.evidence["quantity"]) for f in found] == [
+        (RULE_ID, "tests", "cpu_s")
+    ]  # the predict's 2.7x is under the absolute floor
+    assert found[0].evidence["ratio"] == pytest.approx(3.0) and found[0].evidence["candidate"] == 6.0
+    assert phase_budget_findings(candidate, None, PhaseBudgetConfig()) == []
+    assert phase_budget_findings(candidate, parent, PhaseBudgetConfig(enabled=False)) == []
+
+
+def test_unmeasured_is_never_compared_as_zero() -> None:
+    measured = _evaluation(train=PhaseUsage(accounting="cgroup-v1", cpu_s=0.3, peak_memory_mb=20.0))
+    blind = _evaluation(train=PhaseUsage(accounting="rlimit-only"))
+    # Neither side measured: nothing to say (a host without accounting is not flooded).
+    assert phase_budget_findings(blind, blind.model_copy(), PhaseBudgetConfig()) == []
+    # The parent measured, the candidate escaped the measurement: that is a finding.
+    found = phase_budget_findings(blind, measured, PhaseBudgetConfig(), verdict="deny")
+    assert {f.evidence["quantity"] for f in found} == {"cpu_s", "peak_memory_mb"}
+    assert all(f.evidence["unmeasured"] and f.verdict == "deny" and "unmeasured" in f.message for f in found)
+    # Only the candidate measured: no reference, no finding.
+    assert phase_budget_findings(measured, blind, PhaseBudgetConfig()) == []
+
+
+def test_old_evaluations_without_phase_usage_still_load() -> None:
+    old = '{"parent_commit":"p","diff_sha256":"d","backend":"docker","ok":true,"phases":[{"phase":"tests","command":"x","exit_code":0,"duration_s":1.0,"output_tail":"","cpu_s":1.0}]}'
+    evaluation = Evaluation.model_validate_json(old)
+    assert evaluation.phases[0].usage is None and evaluation.accounting is None
+    assert phase_budget_findings(evaluation, evaluation.model_copy(), PhaseBudgetConfig()) == []
+
+
+def test_v2_cpu_counter_of_a_real_kernel_cgroup() -> None:
+    """On this hybrid host the v2 hierarchy has no memory or pids controller, but every v2 cgroup
+    has the core cpu.stat: a real process's CPU time is read from it, the rest is unmeasured."""
+    import os
+    import subprocess
+    import sys
+
+    unified = Path("/sys/fs/cgroup/unified")
+    if not os.access(unified, os.W_OK):
+        pytest.skip("no writable cgroup v2 hierarchy here")
+    child = unified / f"rsi-test-{os.getpid()}"
+    child.mkdir()
+    try:
+        burn = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass"
+        procs = str(child / "cgroup.procs")
+        subprocess.run(
+            [sys.executable, "-c", burn],
+            check=True,
+            preexec_fn=lambda: Path(procs).write_text(str(os.getpid())),
+        )
+        counters = read_v2(child)
+        assert counters.cpu_s is not None and counters.cpu_s >= 0.35
+        assert counters.peak_memory_mb is None and counters.oom_kills is None  # no memory controller
+    finally:
+        child.rmdir()
