@@ -258,6 +258,9 @@ class RunScreen(Screen[None]):
         with collector_paused():
             self._compute_rows(state, wanted, table, new_rows)
         table.add_keyed_rows(new_rows)
+        # An empty table's cursor sits on row -1, the header's: DataTable would paint the header as
+        # the cursor row whenever it renders afresh (a resize, a theme change), not from its cache.
+        table.show_cursor = table.row_count > 0
 
     def _compute_rows(
         self,

@@ -175,3 +175,37 @@ def test_a_terminal_resize_keeps_the_selected_generation(tmp_path: Path) -> None
                 assert table.scroll_offset.y > 0, "the selected row scrolled into view"
 
     asyncio.run(drive())
+
+
+def test_an_empty_replay_table_never_paints_its_header_as_the_cursor(tmp_path: Path) -> None:
+    from review.app import make_app
+    from review.screens.run import RunScreen
+    from tests.review.helpers import wait_until
+    from tests.review.synthetic import many_generations, write_run
+
+    run_dir = write_run(tmp_path / "run", many_generations(5))
+    app = make_app("replay", trajectory=run_dir / "trajectory.jsonl")
+
+    async def drive() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, RunScreen)
+            table = screen.query_one("#generations", GenerationTable)
+            await wait_until(pilot, lambda: table.row_count == 5, what="every generation")
+            await pilot.press("g")  # the first event: no generation yet
+            await pilot.pause()
+            assert table.row_count == 0
+            await pilot.press("k")  # DataTable clamps the cursor of an empty table to row -1
+            await pilot.press("ctrl+t")  # another theme: every line is drawn afresh
+            await pilot.pause()
+            cursor_background = table.get_component_rich_style("datatable--header-cursor").bgcolor
+            header = table.render_line(0)
+            assert header.text.strip().startswith("gen")
+            assert all(
+                segment.style is None or segment.style.bgcolor != cursor_background for segment in header
+            )
+            await pilot.press("right_square_bracket")  # to the end of generation 1: one row, lit
+            await pilot.pause()
+            assert table.row_count == 1 and table.show_cursor
+
+    asyncio.run(drive())
