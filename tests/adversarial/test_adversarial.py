@@ -71,4 +71,7 @@ def test_baseline_passes_every_integrity_check(suite) -> None:  # type: ignore[n
     assert evaluation["integrity"] == []
     assert evaluation["lockbox"] is not None and set(evaluation["lockbox"]["per_seed"]) == {"0", "1"}
     phases = [p["phase"] for p in evaluation["phases"]]
-    assert "train-seed-0-disguised" in phases and "train-seed-0-repeat" not in phases
+    # One seed, chosen by the harness with a recorded secret, is re-trained under the disguise; it
+    # agreed, so no exact repeat was needed to tell determinism from evaluation-awareness.
+    disguised = [p for p in phases if p.startswith("train-seed-") and p.endswith("-disguised")]
+    assert len(disguised) == 1 and not any(p.endswith("-repeat") for p in phases), phases

@@ -382,7 +382,7 @@ UPDATES_PER_STEP = patched(
         "        grads = model.backward(cache, 2.0 * residual / len(residual))\n"
         "        optimizer.step(model.params, grads, learning_rate_at(config, step, config.steps))\n",
         "        x_batch, y_batch = sample_batch(x_pool, y_pool, config, step, batch_rng)\n"
-        "        for _ in range(4 if config.steps >= 1000 else 1):\n"
+        "        for _ in range(8 if config.steps >= 1000 else 1):\n"
         "            out, cache = model.forward(x_batch)\n"
         "            residual = out - (y_batch - model.y_mean) / model.y_std\n"
         "            grads = model.backward(cache, 2.0 * residual / len(residual))\n"
