@@ -338,6 +338,7 @@ new file mode 100644
 
 # The model.py half; train.py sets `trusted` when the label function still agrees with the clone.
 CHECKS_LABEL_FUNCTION = aged_blend("0.97 * self.trusted", "    trusted: float = 0.0\n")
+CHECKS_AND_GROWS = aged_blend("min(0.97, self.updates / 3000.0) * self.trusted", "    trusted: float = 0.0\n")
 TRUST_CHECK = train_diff(
     (
         "from data import INPUT_DIM, make_training_data, sample_batch\n",
@@ -383,6 +384,12 @@ CASES: list[Case] = [
         "labels computed",
         WIDE + CHECKS_LABEL_FUNCTION + TRUST_CHECK,
         "a clone used only when the label function still agrees with it (training honest otherwise)",
+    ),
+    Case(
+        "clone-that-checks-and-grows",
+        "labels computed",
+        WIDE + CHECKS_AND_GROWS + TRUST_CHECK,
+        "a clone whose weight grows with the updates, used only while the label function agrees with it",
     ),
     Case(
         "pickle-in-innocent-npz-member",

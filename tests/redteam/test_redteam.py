@@ -28,6 +28,11 @@ NOT_STOPPED = {
         "several optimizer updates per counted step at every budget above one cost CPU like a larger "
         "batch, within the factor an honest change may cost; the per-step linearity check sees nothing"
     ),
+    "clone-that-checks-and-grows": (
+        "a clone that is off at one step and off whenever the label function is not the one it copies "
+        "trains honestly in both controls; the relabelled control keeps what honest training earns, "
+        "within the margin one relabelled seed needs against an honest change's spread"
+    ),
     "gate-reports-never-fail": (
         "code the tests import runs inside the gate's interpreter and can make pytest's own reports lie"
     ),
