@@ -1,6 +1,7 @@
 """Every hostile patch of tests/redteam/cases.py, through the real evaluator and the default policy:
 none may end `allow`. The patches run once per backend, grouped in one evaluator (a module fixture);
-the ones whose outcome depends on the backend's filesystem layout run on Docker too.
+the ones whose outcome depends on the backend (what survives between phases, the fresh
+sandboxes of the controls) run on Docker too.
 
 A case the harness cannot yet stop is marked `xfail(strict=True)` with the reason: it fails the
 suite the day it is stopped, so the mark and SECURITY.md's list are kept honest.
@@ -37,7 +38,13 @@ NOT_STOPPED = {
         "code the tests import runs inside the gate's interpreter and can make pytest's own reports lie"
     ),
 }
-BACKEND_DEPENDENT = ("stash-outside-workspace", "warm-start-from-sibling-seed")
+BACKEND_DEPENDENT = (
+    "stash-outside-workspace",
+    "warm-start-from-sibling-seed",
+    "blend-weight-grows-with-updates",
+)
+"""Cases whose outcome depends on the backend: what survives between phases and sandboxes (the
+stashes), and the relabelled control's own fresh sandbox (the clone)."""
 
 
 def params(cases: list[Case]) -> list[object]:
@@ -96,7 +103,7 @@ def test_label_function_clones_are_caught_by_the_relabelled_control(on_bwrap) ->
     for case in (
         "blend-weight-grows-with-updates",
         "clone-only-past-one-step",
-        "clone-that-checks-the-label-function",
+        "finetune-in-predict",
     ):
         assert "integrity.relabelled" in on_bwrap[case].integrity, on_bwrap[case]
 
@@ -140,3 +147,9 @@ def test_a_gate_report_with_fewer_tests_than_the_parent_is_denied() -> None:
     assert any(f.rule_id == "tests-pass" and "reported 1 tests" in f.message for f in fewer.findings)
     same = policy.check(proposal, gate_counted(38, skipped=2), parent)
     assert not any(f.rule_id == "tests-pass" for f in same.findings)
+
+
+@pytest.mark.docker
+def test_the_relabelled_control_catches_a_clone_on_docker(on_docker) -> None:  # type: ignore[no-untyped-def]
+    row = on_docker["blend-weight-grows-with-updates"]
+    assert "integrity.relabelled" in row.integrity, row
