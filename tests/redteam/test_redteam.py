@@ -38,6 +38,9 @@ NOT_STOPPED = {
         "code the tests import runs inside the gate's interpreter and can make pytest's own reports lie"
     ),
 }
+CPU_NOISE = {"extra-updates-every-budget"}
+"""Open cases that a CPU-time check catches now and then on a loaded machine (the measurement's own
+noise, not a defence): their xfail is not strict, so the suite does not race the machine's load."""
 BACKEND_DEPENDENT = (
     "stash-outside-workspace",
     "warm-start-from-sibling-seed",
@@ -49,7 +52,11 @@ stashes), and the relabelled control's own fresh sandbox (the clone)."""
 
 def params(cases: list[Case]) -> list[object]:
     return [
-        pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=NOT_STOPPED[c.id])])
+        pytest.param(
+            c,
+            id=c.id,
+            marks=[pytest.mark.xfail(strict=c.id not in CPU_NOISE, reason=NOT_STOPPED[c.id])],
+        )
         if c.id in NOT_STOPPED
         else pytest.param(c, id=c.id)
         for c in cases
