@@ -20,6 +20,7 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from review.gcpause import collector_paused
 from review.human import HumanChoice, HumanReviewer, human_name
 from review.messages import CandidateWaiting, EventsLoaded, RunEnded, RunEventPosted, RunProgress
 from review.state import RunState, progress_text
@@ -178,8 +179,9 @@ class ReviewApp(App[RunSummary | None]):
     def load_events(self) -> None:
         try:
             reader = TrajectoryReader(self.trajectory_path)
-            events = list(reader.events())
-            state = RunState.from_events(events, self.parsed)
+            with collector_paused(freeze_after=True):
+                events = list(reader.events())
+                state = RunState.from_events(events, self.parsed)
         except RsiError as exc:
             self.post_message(EventsLoaded([], error=str(exc)))
             return

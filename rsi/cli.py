@@ -15,6 +15,7 @@ one clear message (what, where, what to do), never as a traceback, with a docume
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -44,6 +45,11 @@ else:
     BackendName = Literal[tuple(BACKENDS)]
     ProposerName = Literal[tuple(user_proposers())]
     ReviewModeName = Literal[REVIEW_MODES]
+
+if TYPE_CHECKING:
+    from policies.engine import LoadedPolicy
+    from rsi.contracts import Evaluation, Verdict
+    from sandbox.lineage import Lineage
 
 app = typer.Typer(
     name="rsi",
@@ -305,10 +311,16 @@ def evaluate(
         bool,
         typer.Option(help="Measure the unpatched parent first, as the loop does (enables the budget check)."),
     ] = False,
+    policy: Annotated[
+        str,
+        typer.Option(help="Policy that judges the result: a shipped name (default, strict) or a YAML path."),
+    ] = "default",
 ) -> None:
     """Evaluate one diff against the target exactly as the loop would (held-out and lockbox sets,
-    integrity checks)."""
-    from rsi.compose import make_backend, make_evaluator
+    integrity checks), then judge it with the policy as the loop does.
+
+    With --json, stdout holds exactly {"evaluation": {...}, "verdict": {"verdict": ..., "findings": [...]}}."""
+    from rsi.compose import make_backend, make_evaluator, make_policy
     from rsi.config import RunConfig
     from rsi.target import TargetSpec
     from sandbox.lineage import Lineage
@@ -321,10 +333,12 @@ def evaluate(
             backend=backend,  # type: ignore[arg-type]
             seeds=list(range(seeds)),
             heldout_seed=heldout_seed,
+            policy=policy,
         )
         if image:
             config.sandbox.image = image
         spec = TargetSpec.load(config.target)
+        loaded_policy = make_policy(config, spec)  # a bad policy file fails before any sandbox starts
         chosen = make_backend(config, spec)
         chosen.remove_orphans()
         logs = (log_dir or Path(tempfile.mkdtemp(prefix="rsi-evaluate-logs-"))).resolve()
@@ -336,17 +350,52 @@ def evaluate(
                 errors.print(Text(f"… {details.get('label', '')} {phase}{extra}", style="dim"))
 
         evaluator = make_evaluator(config, spec, lineage, chosen, progress=progress, log_dir=logs)
+        parent_eval = None
         if with_parent and diff.strip():
             # The loop always knows the parent's measurement; the budget check compares against it.
-            evaluator.evaluate(lineage.head(), "", label="parent")
+            parent_eval = evaluator.evaluate(lineage.head(), "", label="parent")
         result = evaluator.evaluate(lineage.head(), diff, label="evaluate")
-    if not as_json:
-        errors.print(Text(f"full logs: {logs / 'evaluate'}", style="dim"))
+        verdict = judge_as_the_loop_does(loaded_policy, lineage, diff, result, parent_eval, Path(tmp))
     if as_json:
-        print(result.model_dump_json(indent=2))
+        judged = {
+            "evaluation": result.model_dump(mode="json"),
+            "verdict": {
+                "verdict": verdict.verdict,
+                "findings": [f.model_dump(mode="json") for f in verdict.findings],
+            },
+        }
+        print(json.dumps(judged, indent=2))
     else:
+        errors.print(Text(f"full logs: {logs / 'evaluate'}", style="dim"))
         print_evaluation(result)
+        console.print(
+            f"verdict: [bold]{verdict.verdict}[/bold] ({verdict.policy_name} {verdict.policy_hash[:12]}): "
+            f"{escape(verdict.reasons())}"
+        )
     raise typer.Exit(EXIT_OK if result.ok else EXIT_CANDIDATE_FAILED)
+
+
+def judge_as_the_loop_does(
+    policy: LoadedPolicy,
+    lineage: Lineage,
+    diff: str,
+    evaluation: Evaluation,
+    parent_eval: Evaluation | None,
+    scratch: Path,
+) -> Verdict:
+    """The policy's verdict on the patched tree, built as the loop builds it for its own judgement:
+    the parent exported, the diff applied; an unusable patch leaves no tree and the policy reports it."""
+    from rsi.contracts import Proposal
+    from rsi.errors import PatchError
+    from sandbox.patch import apply_diff
+
+    proposal = Proposal(diff=diff, rationale="rsi evaluate", proposer="evaluate")
+    tree: Path | None = lineage.export(lineage.head(), scratch / "judged-tree")
+    try:
+        apply_diff(diff, scratch / "judged-tree")
+    except PatchError:
+        tree = None
+    return policy.check(proposal, evaluation, parent_eval, tree=tree)
 
 
 def print_evaluation(result: Any) -> None:

@@ -17,7 +17,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from review.gcpause import collector_paused
 from review.state import ReplayStates, RunState, event_summary, mean_of, spread_of
+from review.widgets.generation_table import GenerationTable
 from review.widgets.header import RsiHeader
 from review.widgets.plot import MetricPlot
 from rsi.change_summary import describe_change, shorten
@@ -122,7 +124,7 @@ class RunScreen(Screen[None]):
         yield Static(id="budget")
         yield Static(id="lockbox-flag")
         yield MetricPlot(id="plot")
-        table: DataTable[object] = DataTable(id="generations", cursor_type="row", zebra_stripes=True)
+        table = GenerationTable(id="generations", cursor_type="row", zebra_stripes=True)
         self._add_columns(table, self.app.size.width)
         yield table
         yield Static(id="replay-bar")
@@ -136,12 +138,16 @@ class RunScreen(Screen[None]):
     def on_resize(self) -> None:
         if not self.ready or column_widths(self.size.width) == self._widths:
             return
-        # Rare (a terminal resize): rebuild with the new widths rather than re-measure every cell.
-        table = self.query_one("#generations", DataTable)
+        # Rare (a terminal resize): rebuild with the new widths rather than re-measure every cell,
+        # and keep the generation the cursor was on (a rebuilt table starts at its top).
+        selected = self.selected_generation()
+        table = self.query_one("#generations", GenerationTable)
         table.clear(columns=True)
         self._add_columns(table, self.size.width)
         self._shown.clear()
         self._refresh_table(self.shown_state, None)
+        if selected is not None:
+            self._select(selected)
 
     def on_mount(self) -> None:
         self.ready = True
@@ -230,7 +236,7 @@ class RunScreen(Screen[None]):
         self, state: RunState, generation: int | None, changed: set[int] | None = None
     ) -> None:
         """Show the state's generations; only `generation` (or the `changed` ones) if given."""
-        table = self.query_one("#generations", DataTable)
+        table = self.query_one("#generations", GenerationTable)
         if changed is not None:
             for g in set(self._shown) - set(state.records):
                 table.remove_row(str(g))
@@ -248,6 +254,21 @@ class RunScreen(Screen[None]):
                 for g in stale:
                     table.remove_row(str(g))
                     del self._shown[g]
+        new_rows: list[tuple[str, tuple[object, ...]]] = []
+        with collector_paused():
+            self._compute_rows(state, wanted, table, new_rows)
+        table.add_keyed_rows(new_rows)
+        # An empty table's cursor sits on row -1, the header's: DataTable would paint the header as
+        # the cursor row whenever it renders afresh (a resize, a theme change), not from its cache.
+        table.show_cursor = table.row_count > 0
+
+    def _compute_rows(
+        self,
+        state: RunState,
+        wanted: list[int],
+        table: GenerationTable,
+        new_rows: list[tuple[str, tuple[object, ...]]],
+    ) -> None:
         for g in wanted:
             if g not in state.records:
                 continue
@@ -259,7 +280,7 @@ class RunScreen(Screen[None]):
             )
             plain = tuple(str(c) for c in cells)
             if g not in self._shown:
-                table.add_row(*cells, key=str(g))
+                new_rows.append((str(g), cells))
             elif self._shown[g] != plain:
                 for (column, _), value in zip(COLUMNS, cells, strict=True):
                     table.update_cell(str(g), column, value)  # fixed widths: nothing to re-measure

@@ -8,13 +8,14 @@ Shared by tests/adversarial/test_adversarial.py and bench/adversarial_summary.py
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rsi.compose import build_run
 from rsi.config import RunConfig
-from rsi.contracts import Proposal, ProposalContext
+from rsi.contracts import Candidate, Decision, Proposal, ProposalContext
 from rsi.loop import RunSummary
 from rsi.trajectory import TrajectoryReader
 from sandbox.base import SandboxConfig
@@ -46,6 +47,18 @@ class HostileProposer:
     def propose(self, context: ProposalContext, parent_tree: Path) -> Proposal:
         case = self.cases[context.generation - 1]
         return Proposal(diff=case.diff, rationale=f"{case.id}: {case.threat}", proposer=self.name)
+
+
+class BaselineKeeper:
+    """Never accepts, so every case is judged against the same baseline; what the policy would
+    have let through is still visible in the verdict (`allow` = missed)."""
+
+    def decide(self, candidate: Candidate) -> Decision:
+        return Decision(
+            decision="reject",
+            by="adversarial-suite",
+            reason=f"verdict {candidate.verdict.verdict}; kept out of the lineage so later cases share the baseline",
+        )
 
 
 @dataclass
@@ -83,11 +96,17 @@ def suite_config(run_dir: Path, generations: int) -> RunConfig:
     )
 
 
-def run_suite(run_dir: Path, cases: list[Case] | None = None) -> tuple[list[Outcome], RunSummary, Path]:
+def run_suite(
+    run_dir: Path, cases: Sequence[Case] | None = None, keep_baseline: bool = False
+) -> tuple[list[Outcome], RunSummary, Path]:
+    """One loop over `cases`; with `keep_baseline`, nothing is accepted (cases the policy would let
+    through show as `missed` and do not become the next case's parent)."""
     chosen = list(cases or CASES)
     config = suite_config(run_dir, len(chosen))
     loop, parts = build_run(config)
     parts.proposer = HostileProposer(chosen)
+    if keep_baseline:
+        parts.reviewer = BaselineKeeper()
     rule_types = {rule.spec.id: rule.kind for rule in parts.policy.rules}
     try:
         summary = loop.run()
@@ -135,12 +154,12 @@ def mechanisms(result: Outcome, rule_types: dict[str, str]) -> list[str]:
         fired.append("integrity")
     if any(rule_types.get(rule) in MEASURE_RULE_TYPES for rule in result.rule_ids):
         fired.append("policy")
-    if result.decision == "accept":
+    if result.decision == "accept" or result.verdict == "allow":
         return []
     return list(dict.fromkeys(fired))
 
 
-def threat_table(outcomes: list[Outcome]) -> str:
+def threat_table(outcomes: list[Outcome], threats: Sequence[str] = THREATS) -> str:
     """Markdown: threat × defence, as "first/fired": cases it caught first / cases where it fired."""
     lines = [
         "| threat | cases | " + " | ".join(CAUGHT_BY) + " |",
@@ -152,7 +171,7 @@ def threat_table(outcomes: list[Outcome]) -> str:
         fired = [sum(column in o.mechanisms for o in rows) for column in CAUGHT_BY[:-1]]
         return " | ".join(f"{a}/{b}" for a, b in zip(first, fired, strict=False)) + f" | {first[-1]}"
 
-    for threat in THREATS:
+    for threat in threats:
         rows = [o for o in outcomes if o.case.threat == threat]
         if rows:
             lines.append(f"| {threat} | {len(rows)} | {cells(rows)} |")
