@@ -62,6 +62,11 @@ LABEL_FUNCTIONS: dict[str, tuple[str, str]] = {
 """Where the target defines the function that makes the labels: (file, name). Code on the
 prediction path that calls it is computing the answers, not learning them."""
 
+LABEL_COPIES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "teacher-regression": _teacher,
+}
+"""The harness's own copy of each label function: it labels the relabelled control's inputs."""
+
 
 def derive_seed(seed: int, purpose: str) -> int:
     """A seed for another harness-owned set, derived from the run's held-out seed and a purpose."""

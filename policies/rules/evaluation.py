@@ -153,7 +153,30 @@ class TestsPassRule(EvaluationRule):
         if tests is None or not tests.ok:
             failed = tests.failed + tests.errors if tests else "?"
             return [self.finding(f"the target's tests did not pass ({failed} failed)")]
-        return []
+        return self._fewer_tests_than_the_parent(tests, ctx.parent.tests if ctx.parent else None)
+
+    def _fewer_tests_than_the_parent(self, tests: TestResult, parent: TestResult | None) -> list[Finding]:
+        """The test directory is protected, so a candidate's gate report with fewer tests than the
+        parent's did not come from running them all (a forged report, a collection cut short)."""
+        if parent is None or "gate_report" not in (tests.counts_from, parent.counts_from):
+            return []
+        if tests.counts_from != parent.counts_from:
+            return []
+        ran, before = _tests_reported(tests), _tests_reported(parent)
+        if ran >= before:
+            return []
+        return [
+            self.finding(
+                f"the test gate reported {ran} tests where the parent's reported {before} from the same "
+                "protected test directory: the tests did not all run (a report written by code under "
+                "test, or collection cut short); run them and compare the gate reports"
+            )
+        ]
+
+
+def _tests_reported(tests: TestResult) -> int:
+    expected_failures = sum(1 for outcome in tests.not_passed.values() if outcome in ("xfailed", "xpassed"))
+    return tests.passed + tests.failed + tests.errors + tests.skipped + expected_failures
 
 
 class MetricImprovesParams(Params):
