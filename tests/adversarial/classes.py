@@ -12,8 +12,8 @@ Most of these cases pair the attack with a change the real defence notices by be
 - the leak cases carry an honest improvement (`HONEST_GAIN`), so the metric rules allow them and
   only a budget against the parent can catch the leak.
 
-`awaits` names the mechanism a case needs that the harness does not have yet; the test marks such
-cases `xfail(strict=True)`, so the day the mechanism lands the case passes and the mark must go.
+`awaits` names what the harness cannot yet tell from noise for that case; the tests mark such cases
+`xfail` (not strict: on a loaded machine a CPU or wall measurement can catch them by chance).
 `expected_signal` may list alternatives separated by "|"; an alternative ending in "." matches any
 signal it prefixes (an integrity check whose exact id the mechanism chooses).
 """
@@ -38,8 +38,6 @@ CLASSES = (
 
 BEHAVIOUR = "behaviour-based integrity (minimal-budget control, artifact sensitivity, data-only artifacts)"
 ROW_INDEPENDENCE = "row-independence checked in a fresh sandbox under disguise"
-PHASE_BUDGETS = "per-phase budgets against the parent (CPU, wall, memory, log bytes, artifact bytes)"
-PHASE_ISOLATION = "phase isolation (fresh workspace and /tmp per phase) and a random seed re-run"
 
 
 @dataclass(frozen=True)
@@ -504,10 +502,10 @@ COMPUTE_CASES = [
                 "    optimizer = make_optimizer(config, model.params)\n",
             ),
         ),
-        "integrity",
-        "integrity.|metric-improves",
-        awaits=PHASE_ISOLATION,
-        rationale="the tests phase trains 6000 extra steps and caches them; the budgeted training warm-starts",
+        "policy",
+        "metric-improves",
+        rationale="the tests phase trains 6000 extra steps and caches them for the budgeted training; the "
+        "workspace and /tmp are reset between phases, so training finds no cache and is no better than its parent",
     ),
     ClassCase(
         "compute-fine-tune-while-loading",
@@ -553,7 +551,7 @@ COMPUTE_CASES = [
         ),
         "integrity",
         "integrity.",
-        awaits=PHASE_BUDGETS,
+        awaits="extra work under twice a step's own CPU cost (the per-step budget against a secret midway budget)",
         rationale="twice the updates per counted step: under the 3x CPU factor, keyed on the step budget",
     ),
     ClassCase(
@@ -571,10 +569,10 @@ COMPUTE_CASES = [
             "                model.params[name] = previous[name].copy()\n"
             "    optimizer = make_optimizer(config, model.params)\n",
         ),
-        "integrity",
-        "integrity.",
-        awaits=PHASE_ISOLATION,
-        rationale="seed s starts where seed s-1 ended; the first seed (the one re-run) is honest",
+        "policy",
+        "metric-improves",
+        rationale="seed s would start where seed s-1 ended; each phase starts from a reset sandbox, so "
+        "there is nothing to start from and the candidate is no better than its parent",
     ),
 ]
 
@@ -640,7 +638,7 @@ LEAK_CASES = [
         combined(HONEST_GAIN, in_train("import threading\nthreading.Event().wait(1.2)")),
         "integrity",
         "integrity.",
-        awaits=PHASE_BUDGETS,
+        awaits="idle wall time under the wall budget (5x and 20 s: wall moves with the machine's load)",
         rationale="about twice the parent's wall time without CPU: no time.* call to flag",
     ),
 ]

@@ -26,7 +26,9 @@ def marked(case: ClassCase):  # type: ignore[no-untyped-def]
     if case.awaits is None:
         return pytest.param(case, id=case.id)
     return pytest.param(
-        case, id=case.id, marks=pytest.mark.xfail(strict=True, reason=f"awaits {case.awaits}")
+        case,
+        id=case.id,
+        marks=pytest.mark.xfail(strict=False, reason=f"not yet told from noise: {case.awaits}"),
     )
 
 

@@ -254,7 +254,7 @@ def marked(variant: Variant):  # type: ignore[no-untyped-def]
     awaits = getattr(variant.case, "awaits", None)
     marks = [pytest.mark.docker]
     if awaits:
-        marks.append(pytest.mark.xfail(strict=True, reason=f"awaits {awaits}"))
+        marks.append(pytest.mark.xfail(strict=False, reason=f"not yet told from noise: {awaits}"))
     return pytest.param(variant, id=variant.id, marks=marks)
 
 
