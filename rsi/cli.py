@@ -758,25 +758,12 @@ def default_signals() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def run_in_tui(config: Any) -> None:
+def run_in_tui(config: Any, resume: bool = False) -> None:
+    """The live run (or its resumption) in the review app; the summary printed once it closes."""
     from review.app import make_app
     from rsi.console import ConsoleObserver
 
-    app = make_app("live", config=config)
-    with default_signals():
-        summary = app.run()
-    if app.run_error:
-        raise RsiError(app.run_error)
-    if summary is not None:
-        ConsoleObserver().summary(summary, str(config.run_dir))
-        raise typer.Exit(run_exit_code(summary))
-
-
-def resume_in_tui(config: Any) -> None:
-    from review.app import make_app
-    from rsi.console import ConsoleObserver
-
-    app = make_app("live", config=config, resume=True)
+    app = make_app("live", config=config, resume=resume)
     with default_signals():
         summary = app.run()
     if app.run_error:
@@ -815,7 +802,7 @@ def resume(
     if config.review == "human" and wants_tui(headless):
         if generations is not None:
             config.generations = generations
-        resume_in_tui(config)
+        run_in_tui(config, resume=True)
         return
 
     def warn_of_differences(loop: Any) -> None:

@@ -91,15 +91,6 @@ from sandbox.heldout import (
 )
 
 REGRESSION_METRICS = ("r2", "mse", "mae")
-BEHAVIOURAL_CHECKS = (
-    "minimal-budget",
-    "artifact-sensitivity",
-    "artifact-data",
-    "row-independence",
-    "rerun",
-    "budget",
-)
-"""The checks a size rule needs clean before it trusts a large gain."""
 PREDICTIONS_FILE = "predictions.npy"
 """Where the harness's predict command writes, inside each seed's out dir (not part of the artifact)."""
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from policies.engine import load_policy, resolve_policy_path
+from policies.rules.evaluation import BEHAVIOURAL_CHECKS
 from rsi.contracts import Evaluation, Finding, MetricResult, PhaseLog, Proposal, TestResult
 from rsi.target import TargetSpec
 from sandbox.heldout import derive_seed, load_heldout, score, stage_inputs
@@ -493,14 +494,7 @@ def assert_clean(evaluation: Evaluation, *allowed_not_run: str) -> None:
     assert evaluation.ok, evaluation.failure_detail
     assert evaluation.integrity == [], [f.message for f in evaluation.integrity]
     statuses = {c.check: c.status for c in evaluation.checks}
-    for check in (
-        "minimal-budget",
-        "artifact-sensitivity",
-        "artifact-data",
-        "row-independence",
-        "rerun",
-        "budget",
-    ):
+    for check in BEHAVIOURAL_CHECKS:
         expected = {"clean", "not_run"} if check in allowed_not_run else {"clean"}
         assert statuses.get(check) in expected, (check, evaluation.checks)
 
