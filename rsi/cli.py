@@ -301,7 +301,10 @@ def evaluate(
     target: Annotated[Path, typer.Option(help="Target repository.")] = Path("target_repo"),
     backend: Annotated[BackendName, typer.Option(help="Isolation backend.")] = "docker",
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds.")] = 3,
-    heldout_seed: Annotated[int, typer.Option(help="Seed of the held-out set.")] = 1234,
+    heldout_seed: Annotated[
+        int | None,
+        typer.Option(help="Seed of the held-out set (default: the target's, as `rsi run` uses)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
     image: Annotated[str | None, typer.Option(help="Sandbox image.")] = None,
     log_dir: Annotated[
