@@ -91,6 +91,22 @@ def python_prefixes(config: SandboxConfig) -> tuple[Path, list[Path]]:
     return prefix, sorted(p for p in binds if not str(p).startswith("/usr/"))
 
 
+SCRATCH_ROOTS = ("/tmp", WORKDIR, "/dev")
+"""Where the sandbox has its own writable (or device) mounts, which the driver empties between phases."""
+RELOCATED_ROOT = "/opt/rsi-python"
+
+
+def sandbox_view(host_path: Path) -> str:
+    """Where a bound host directory appears inside the sandbox: at its own path, unless that lies in
+    the sandbox's scratch space (a checkout under /tmp), where the phase reset would meet a read-only
+    mount it cannot empty; such a directory is bound under /opt/rsi-python instead (a virtualenv
+    finds itself from its interpreter's path, so it works from there)."""
+    text = str(host_path)
+    if any(text == root or text.startswith(root + "/") for root in SCRATCH_ROOTS):
+        return f"{RELOCATED_ROOT}{text}"
+    return text
+
+
 class CgroupLimits:
     """A cgroup (v1) per session in each controller: limits, counters, and cleanup."""
 
@@ -336,9 +352,9 @@ class BwrapBackend:
         return f"host:{Path(self.config.bwrap_python or sys.prefix).resolve()}"
 
     def trusted_pythons(self) -> tuple[str, ...]:
-        """The bound environment's interpreter, at the same path inside the sandbox (read-only)."""
+        """The bound environment's interpreter, as the sandbox sees it (read-only)."""
         prefix, _ = python_prefixes(self.config)
-        return (f"{prefix}/bin/python3",)
+        return (f"{sandbox_view(prefix)}/bin/python3",)
 
     def bwrap_argv(self, workspace: Path, heldout: Path | None, user: str | None = None) -> list[str]:
         cfg = self.config
@@ -364,11 +380,12 @@ class BwrapBackend:
         argv += ["--mqueue", "/dev/mqueue", "--remount-ro", "/dev"]
         argv += ["--size", str(cfg.workspace_mb * 2**20), "--perms", "0755", "--tmpfs", WORKDIR]
         argv += ["--size", str(cfg.tmp_mb * 2**20), "--perms", "1777", "--tmpfs", "/tmp"]
-        # After the tmpfs mounts, so a Python environment that lives under /tmp (a checkout there)
-        # is bound on top of the scratch space instead of being hidden by it.
+        # A Python environment that lives in the scratch space on the host (a checkout under /tmp)
+        # is bound elsewhere: inside /tmp it would be hidden by the tmpfs, or (bound over it) be a
+        # read-only mount the driver's reset between phases cannot empty.
         prefix, binds = python_prefixes(cfg)
         for bound in binds:
-            argv += ["--ro-bind", str(bound), str(bound)]
+            argv += ["--ro-bind", str(bound), sandbox_view(bound)]
         argv += ["--ro-bind", str(workspace.resolve()), "/src"]
         if heldout is not None:
             argv += ["--ro-bind", str(heldout.resolve()), "/heldout"]
@@ -377,7 +394,7 @@ class BwrapBackend:
         argv += ["--chdir", WORKDIR, "--clearenv"]
         environment = {
             "HOME": "/tmp",
-            "PATH": f"{prefix}/bin:{SANDBOX_PATH}",
+            "PATH": f"{sandbox_view(prefix)}/bin:{SANDBOX_PATH}",
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONHASHSEED": "0",
             "OMP_NUM_THREADS": "1",
