@@ -28,12 +28,12 @@ from typing import Any, Protocol
 
 import anthropic
 
+from agent.config import ClaudeConfig
 from agent.pricing import Price, price_for
 from agent.prompts import NUDGE, SYSTEM_PROMPT, context_message
 from agent.tools import TOOLS, ExplorationWorkspace, ToolOutcome, summarize_call
-from rsi.config import ClaudeConfig
-from rsi.contracts import ProgressCallback, Proposal, ProposalContext, Usage
-from rsi.errors import ConfigError, ModelUnavailable
+from core.contracts import ProgressCallback, Proposal, ProposalContext, Usage
+from core.errors import ConfigError, ModelUnavailable
 from sandbox.base import Backend
 
 log = logging.getLogger(__name__)

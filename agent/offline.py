@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pathspec
 
-from rsi.contracts import Proposal, ProposalContext
-from rsi.errors import RsiError
-from rsi.target import TargetSpec
+from core.contracts import Proposal, ProposalContext
+from core.errors import RsiError
+from core.target import TargetSpec
 
 SKIPPED_NAME = re.compile(r"step|seed|budget|epoch_limit|^log", re.IGNORECASE)
 SWEEPS = ((2.0, 0.5), (3.0, 1 / 3), (1.5, 1 / 1.5))

@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from rsi.contracts import HistoryEntry, ProposalContext
-from rsi.errors import RsiError
-from rsi.target import TargetSpec
+from core.contracts import HistoryEntry, ProposalContext
+from core.errors import RsiError
+from core.target import TargetSpec
 
 HISTORY_LIMIT = 25
 """Most recent generations shown in full; older ones are counted, not listed."""

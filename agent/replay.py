@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rsi.config import ClaudeConfig
-from rsi.contracts import ProgressCallback, Proposal, ProposalContext, Usage
-from rsi.errors import TrajectoryError
-from rsi.trajectory import TrajectoryReader
+from agent.config import ClaudeConfig
+from core.contracts import ProgressCallback, Proposal, ProposalContext, Usage
+from core.errors import TrajectoryError
+from core.trajectory import TrajectoryReader
 from sandbox.base import Backend
 
 _DURATION = re.compile(r"\d+(\.\d+)?\s*(s|ms|sec|seconds)\b")

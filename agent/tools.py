@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsi.errors import SandboxError
+from core.errors import SandboxError
 from sandbox.base import WORKDIR, Backend, Session
 
 BASH_TOOL: dict[str, Any] = {"type": "bash_20250124", "name": "bash"}

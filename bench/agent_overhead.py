@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent.claude import ClaudeProposer  # noqa: E402
-from rsi.config import ClaudeConfig  # noqa: E402
-from rsi.contracts import ProposalContext  # noqa: E402
+from agent.config import ClaudeConfig  # noqa: E402
+from core.contracts import ProposalContext  # noqa: E402
 from sandbox.base import SandboxConfig  # noqa: E402
 from sandbox.docker_backend import DockerBackend  # noqa: E402
 from tests.agent.fake_api import FakeMessagesAPI, submit_reply, tool_reply, tool_use  # noqa: E402

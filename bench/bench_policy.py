@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.contracts import Evaluation, MetricResult, Proposal, TestResult  # noqa: E402
+from core.target import TargetSpec  # noqa: E402
 from policies.engine import load_policy, resolve_policy_path  # noqa: E402
-from rsi.contracts import Evaluation, MetricResult, Proposal, TestResult  # noqa: E402
-from rsi.target import TargetSpec  # noqa: E402
 from tests.conftest import TARGET, make_diff  # noqa: E402
 
 LOAD_TARGET_S = 1.0

@@ -28,8 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rsi.errors import RsiError  # noqa: E402
-from rsi.target import TargetSpec  # noqa: E402
+from core.errors import RsiError  # noqa: E402
+from core.target import TargetSpec  # noqa: E402
 from sandbox.base import Backend, SandboxConfig  # noqa: E402
 from sandbox.evaluate import OUT_DIR, TrustedEvaluator  # noqa: E402
 from sandbox.heldout import load_heldout  # noqa: E402

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rsi.trajectory import TrajectoryReader, TrajectoryWriter  # noqa: E402
+from core.trajectory import TrajectoryReader, TrajectoryWriter  # noqa: E402
 
 APPENDS = 2_000
 VERIFY_EVENTS = 10_000

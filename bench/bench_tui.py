@@ -32,10 +32,10 @@ ROOT = (
 )
 sys.path.insert(0, str(ROOT))
 
+from core.contracts import Verdict  # noqa: E402
 from review.app import make_app  # noqa: E402
 from review.screens.change import ChangeScreen  # noqa: E402
 from review.screens.run import RunScreen  # noqa: E402
-from rsi.contracts import Verdict  # noqa: E402
 from tests.review.helpers import wait_until  # noqa: E402
 from tests.review.synthetic import Gen, big_diff, many_generations, write_run  # noqa: E402
 

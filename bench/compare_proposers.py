@@ -16,8 +16,8 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.errors import RsiError
 from rsi.compare import compare_runs, comparison_table, metric_table
-from rsi.errors import RsiError
 
 
 def main() -> int:

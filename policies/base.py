@@ -17,9 +17,9 @@ from typing import Any, ClassVar, Literal
 import pathspec
 from pydantic import BaseModel, ConfigDict, Field
 
-from rsi.contracts import Evaluation, Finding, VerdictKind
-from rsi.errors import ConfigError
-from rsi.target import TargetSpec
+from core.contracts import Evaluation, Finding, VerdictKind
+from core.errors import ConfigError
+from core.target import TargetSpec
 from sandbox.patch import FileChange, parse_diff
 
 

@@ -21,11 +21,11 @@ import yaml
 from pydantic import ValidationError
 
 import policies.rules  # noqa: F401  (registers the rule types)
+from core.contracts import VERDICT_ORDER, Evaluation, Finding, Proposal, Verdict, VerdictKind
+from core.errors import ConfigError, PatchError
+from core.target import TargetSpec
 from policies.base import RULE_TYPES, CheckContext, PolicyFile, Rule, RuleSpec
 from policies.rules.evaluation import improvement
-from rsi.contracts import VERDICT_ORDER, Evaluation, Finding, Proposal, Verdict, VerdictKind
-from rsi.errors import ConfigError, PatchError
-from rsi.target import TargetSpec
 from sandbox.patch import parse_diff
 
 SHIPPED = Path(__file__).parent

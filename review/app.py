@@ -20,15 +20,15 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from core.contracts import Candidate, Reviewer
+from core.errors import RsiError
+from core.trajectory import Event, TrajectoryReader
 from review.gcpause import collector_paused
 from review.human import HumanChoice, HumanReviewer, human_name
 from review.messages import CandidateWaiting, EventsLoaded, RunEnded, RunEventPosted, RunProgress
 from review.state import RunState, progress_text
 from rsi.config import RunConfig
-from rsi.contracts import Candidate, Reviewer
-from rsi.errors import RsiError
 from rsi.loop import GenerationLoop, RunParts, RunSummary
-from rsi.trajectory import Event, TrajectoryReader
 
 Mode = Literal["live", "replay", "review"]
 TRAJECTORY = "trajectory.jsonl"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from rsi.contracts import Candidate, Decision
-from rsi.errors import RunInterrupted
+from core.contracts import Candidate, Decision
+from core.errors import RunInterrupted
 
 ReviewMode = Literal["auto", "queue", "strict"]
 

@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Literal
 
-from rsi.contracts import Candidate, Decision
-from rsi.errors import ConfigError
+from core.contracts import Candidate, Decision
+from core.errors import ConfigError
 
 HumanChoice = Literal["accept", "reject", "skip"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from textual.message import Message
 
-from rsi.contracts import Candidate
+from core.contracts import Candidate
+from core.trajectory import Event
 from rsi.loop import RunSummary
-from rsi.trajectory import Event
 
 
 @dataclass

@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from core.contracts import Decision, Evaluation, Proposal, Verdict
+from core.errors import ConfigError
+from core.trajectory import Event, TrajectoryReader, TrajectoryWriter
 from rsi.config import RunConfig
-from rsi.contracts import Decision, Evaluation, Proposal, Verdict
-from rsi.errors import ConfigError
-from rsi.trajectory import Event, TrajectoryReader, TrajectoryWriter
 from sandbox.lineage import Lineage
 
 TRAJECTORY = "trajectory.jsonl"

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from core.contracts import Evaluation, Finding, MetricResult, Usage
+from core.trajectory import Event
 from policies.engine import improvement
 from review.queue import GenerationRecord, fold_event
-from rsi.contracts import Evaluation, Finding, MetricResult, Usage
-from rsi.trajectory import Event
 from sandbox.integrity import lockbox_gap
 
 STATUSES = ("running", "deciding", "awaiting review", "accepted", "rejected", "denied", "failed")

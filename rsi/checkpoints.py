@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.contracts import Candidate
 from policies.rules.evaluation import gain_and_noise
 from rsi.config import CheckpointConfig
-from rsi.contracts import Candidate
 
 
 @dataclass(frozen=True)

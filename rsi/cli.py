@@ -31,8 +31,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from core.errors import ConfigError, RsiError, SandboxError, TrajectoryError
 from rsi import __version__
-from rsi.errors import ConfigError, RsiError, SandboxError, TrajectoryError
 from rsi.registry import BACKENDS, REVIEW_MODES, user_proposers
 
 # The choices come from the one registry; typer turns a Literal into a usage error that lists them
@@ -47,8 +47,8 @@ else:
     ReviewModeName = Literal[REVIEW_MODES]
 
 if TYPE_CHECKING:
+    from core.contracts import Evaluation, Verdict
     from policies.engine import LoadedPolicy
-    from rsi.contracts import Evaluation, Verdict
     from sandbox.lineage import Lineage
 
 app = typer.Typer(
@@ -323,9 +323,9 @@ def evaluate(
     integrity checks), then judge it with the policy as the loop does.
 
     With --json, stdout holds exactly {"evaluation": {...}, "verdict": {"verdict": ..., "findings": [...]}}."""
+    from core.target import TargetSpec
     from rsi.compose import make_backend, make_evaluator, make_policy
     from rsi.config import RunConfig
-    from rsi.target import TargetSpec
     from sandbox.lineage import Lineage
 
     diff = read_patch(patch)
@@ -388,8 +388,8 @@ def judge_as_the_loop_does(
 ) -> Verdict:
     """The policy's verdict on the patched tree, built as the loop builds it for its own judgement:
     the parent exported, the diff applied; an unusable patch leaves no tree and the policy reports it."""
-    from rsi.contracts import Proposal
-    from rsi.errors import PatchError
+    from core.contracts import Proposal
+    from core.errors import PatchError
     from sandbox.patch import apply_diff
 
     proposal = Proposal(diff=diff, rationale="rsi evaluate", proposer="evaluate")
@@ -544,8 +544,8 @@ def policy_validate(
     ] = None,
 ) -> None:
     """Load a policy, run every rule's examples, print its rules."""
+    from core.target import TargetSpec
     from policies.engine import load_policy, resolve_policy_path
-    from rsi.target import TargetSpec
 
     spec = TargetSpec.load(target) if target else None
     policy = load_policy(resolve_policy_path(file), target=spec)
@@ -577,7 +577,7 @@ def policy_validate(
 def _read_evaluation(path: Path | None) -> Any:
     from pydantic import ValidationError
 
-    from rsi.contracts import Evaluation
+    from core.contracts import Evaluation
 
     if path is None:
         return None
@@ -612,9 +612,9 @@ def policy_check(
 
     Without --evaluation only the diff rules run.
     """
+    from core.contracts import Proposal
+    from core.target import TargetSpec
     from policies.engine import load_policy, resolve_policy_path
-    from rsi.contracts import Proposal
-    from rsi.target import TargetSpec
 
     try:
         spec = TargetSpec.load(target) if target else None
@@ -681,8 +681,8 @@ def replay(
 ) -> None:
     """Re-display a recorded run (the TUI in a terminal, else a text transcript), --check its
     integrity, or --verify that it reproduces."""
+    from core.trajectory import TrajectoryReader
     from rsi.console import ConsoleObserver
-    from rsi.trajectory import TrajectoryReader
 
     path = trajectory / "trajectory.jsonl" if trajectory.is_dir() else trajectory
     reader = TrajectoryReader(path)
@@ -820,7 +820,7 @@ def resume(
 
 
 def check_trajectory(path: Path) -> None:
-    from rsi.trajectory import TrajectoryReader
+    from core.trajectory import TrajectoryReader
 
     try:
         last, covered = TrajectoryReader(path).authenticate()

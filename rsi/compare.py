@@ -20,10 +20,10 @@ from typing import Any
 
 from rich.table import Table
 
+from core.contracts import Evaluation, Finding
+from core.errors import ConfigError
+from core.trajectory import Event, TrajectoryReader
 from review.queue import TRAJECTORY, GenerationRecord, generations
-from rsi.contracts import Evaluation, Finding
-from rsi.errors import ConfigError
-from rsi.trajectory import Event, TrajectoryReader
 from sandbox.integrity import lockbox_gap
 
 

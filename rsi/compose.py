@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.contracts import ProgressCallback, Proposer, Reviewer
+from core.errors import ConfigError
+from core.target import TargetSpec
+from core.trajectory import TrajectoryWriter
 from policies.engine import LoadedPolicy, load_policy, parse_policy, resolve_policy_path
 from rsi import __version__
 from rsi.config import RUN_CONFIG_FILE, RunConfig
-from rsi.contracts import ProgressCallback, Proposer, Reviewer
-from rsi.errors import ConfigError
 from rsi.loop import GenerationLoop, NullObserver, Observer, RunParts
 from rsi.registry import BACKENDS, PROPOSERS
-from rsi.target import TargetSpec
-from rsi.trajectory import TrajectoryWriter
 from sandbox.base import Backend
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import derive_seed, load_heldout
@@ -210,7 +210,7 @@ def _text_hash(text: str) -> str:
 
 
 def _recorded_run_started(run_dir: Path) -> dict[str, Any] | None:
-    from rsi.trajectory import TrajectoryReader
+    from core.trajectory import TrajectoryReader
 
     path = run_dir / TRAJECTORY_FILE
     if not path.is_file():

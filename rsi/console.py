@@ -9,11 +9,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from core.change_summary import describe_change, first_line
+from core.contracts import Evaluation, MetricResult
+from core.trajectory import Event
 from policies.engine import improvement
-from rsi.change_summary import describe_change, first_line
-from rsi.contracts import Evaluation, MetricResult
 from rsi.loop import RunSummary
-from rsi.trajectory import Event
 from sandbox.integrity import lockbox_gap
 
 VERDICT_STYLE = {"allow": "green", "review": "yellow", "deny": "red"}

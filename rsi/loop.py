@@ -36,10 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-from policies.engine import LoadedPolicy, improvement
-from rsi.checkpoints import Checkpoint, budget_checkpoint, candidate_checkpoint
-from rsi.config import RunConfig
-from rsi.contracts import (
+from core.contracts import (
     Candidate,
     Decision,
     Evaluation,
@@ -52,10 +49,13 @@ from rsi.contracts import (
     Verdict,
     utc_now,
 )
-from rsi.errors import ModelUnavailable, PatchError, RsiError, RunInterrupted
+from core.errors import ModelUnavailable, PatchError, RsiError, RunInterrupted
+from core.target import TargetSpec
+from core.trajectory import Event, TrajectoryWriter
+from policies.engine import LoadedPolicy, improvement
+from rsi.checkpoints import Checkpoint, budget_checkpoint, candidate_checkpoint
+from rsi.config import RunConfig
 from rsi.progress import write_status
-from rsi.target import TargetSpec
-from rsi.trajectory import Event, TrajectoryWriter
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.lineage import Lineage
 from sandbox.patch import apply_diff, parse_diff

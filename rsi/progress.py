@@ -25,8 +25,8 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rsi.change_summary import describe_change
-from rsi.trajectory import Event
+from core.change_summary import describe_change
+from core.trajectory import Event
 
 STATUS_FILE = "status.json"
 

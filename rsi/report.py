@@ -20,13 +20,13 @@ matplotlib.use("Agg")  # files only: no display on a server, and no window in te
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from rsi.change_summary import describe_change
+from core.change_summary import describe_change
+from core.contracts import Evaluation, Finding
+from core.errors import ConfigError
+from core.trajectory import Event, TrajectoryReader
 from rsi.compare import RunComparison, comparability_warnings, compare_runs
-from rsi.contracts import Evaluation, Finding
-from rsi.errors import ConfigError
 from rsi.loop import diff_stat
 from rsi.resume import fold, live_events
-from rsi.trajectory import Event, TrajectoryReader
 from sandbox.integrity import improvement, lockbox_gap
 
 REPORT_FILE = "report.md"

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from core.contracts import Candidate, Decision, Evaluation, Proposal, Reviewer, Usage, Verdict
+from core.errors import ConfigError
+from core.trajectory import Event, TrajectoryReader
 from rsi.compose import TRAJECTORY_FILE, build_run, remove_run_sandboxes
 from rsi.config import RUN_CONFIG_FILE, RunConfig
-from rsi.contracts import Candidate, Decision, Evaluation, Proposal, Reviewer, Usage, Verdict
-from rsi.errors import ConfigError
 from rsi.loop import GenerationLoop, Observer, RunSummary
-from rsi.trajectory import Event, TrajectoryReader
 from sandbox.lineage import Lineage
 
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.contracts import Candidate, Decision, Evaluation, MetricResult
+from core.errors import ConfigError, RsiError, RunInterrupted, TrajectoryError
+from core.trajectory import Event, TrajectoryReader
 from rsi.config import CheckpointConfig, RunConfig
-from rsi.contracts import Candidate, Decision, Evaluation, MetricResult
-from rsi.errors import ConfigError, RsiError, RunInterrupted, TrajectoryError
 from rsi.loop import Observer
 from rsi.resume import GenerationState, RecordedRun, fold, live_events
-from rsi.trajectory import Event, TrajectoryReader
 
 
 @dataclass

@@ -19,8 +19,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from rsi.contracts import Accounting
-from rsi.errors import SandboxError
+from core.contracts import Accounting
+from core.errors import SandboxError
 
 SANDBOX_LABEL = "rsi-sandbox"
 WORKDIR = "/workspace"
@@ -86,7 +86,7 @@ class UsageSample(BaseModel):
     session. None means the backend cannot read that counter here: unmeasured, never 0."""
 
     accounting: Accounting = "rlimit-only"
-    """Where the counters come from (see rsi.contracts.Accounting)."""
+    """Where the counters come from (see core.contracts.Accounting)."""
     cpu_s: float | None = None
     peak_memory_mb: float | None = None
     phase_peak: bool = False

@@ -40,8 +40,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rsi.contracts import Accounting
-from rsi.errors import SandboxError
+from core.contracts import Accounting
+from core.errors import SandboxError
 from sandbox.base import (
     SANDBOX_PATH,
     WORKDIR,

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Self
 
-from rsi.errors import SandboxError
+from core.errors import SandboxError
 from sandbox.base import ExecResult, write_file_via_exec
 
 LOG_LIMIT_BYTES = 1024 * 1024

@@ -20,7 +20,7 @@ import docker
 import docker.errors
 import requests
 
-from rsi.errors import SandboxError
+from core.errors import SandboxError
 from sandbox.base import (
     SANDBOX_LABEL,
     SANDBOX_PATH,

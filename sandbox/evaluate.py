@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rsi.contracts import (
+from core.contracts import (
     Evaluation,
     FailureKind,
     MetricResult,
@@ -43,8 +43,8 @@ from rsi.contracts import (
     PhaseUsage,
     ProgressCallback,
 )
-from rsi.errors import PatchError, SandboxError
-from rsi.target import TargetSpec
+from core.errors import PatchError, SandboxError
+from core.target import TargetSpec
 from sandbox.base import Backend, ExecResult, Session, UsageSample, tail
 from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, load_predictions, score, stage_inputs
 from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig

@@ -27,7 +27,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from rsi.errors import SandboxError
+from core.errors import SandboxError
 from sandbox.docker_backend import connect
 
 DEFAULT_TAG = "rsi-sandbox:latest"

@@ -74,9 +74,9 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rsi.contracts import Evaluation, Finding, IntegrityCheck, MetricResult, VerdictKind
-from rsi.errors import SandboxError
-from rsi.target import TargetSpec
+from core.contracts import Evaluation, Finding, IntegrityCheck, MetricResult, VerdictKind
+from core.errors import SandboxError
+from core.target import TargetSpec
 from sandbox.artifact import classify, scramble
 from sandbox.base import WORKDIR, ExecResult, tail
 from sandbox.heldout import (

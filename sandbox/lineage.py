@@ -17,7 +17,7 @@ from pathlib import Path
 
 import git
 
-from rsi.errors import ConfigError, PatchError
+from core.errors import ConfigError, PatchError
 from sandbox.patch import apply_diff
 
 BRANCH = "lineage"

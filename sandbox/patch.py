@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from rsi.errors import PatchError
+from core.errors import PatchError
 
 REGULAR_MODES = ("100644", "100755")
 SYMLINK_MODE = "120000"

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rsi.contracts import Evaluation, Finding, PhaseUsage, VerdictKind
+from core.contracts import Evaluation, Finding, PhaseUsage, VerdictKind
 
 RULE_ID = "integrity.phase-budget"
 

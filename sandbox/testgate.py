@@ -40,8 +40,8 @@ import secrets
 import shlex
 from collections.abc import Sequence
 
-from rsi.contracts import TestResult
-from rsi.errors import ConfigError
+from core.contracts import TestResult
+from core.errors import ConfigError
 from sandbox.base import WORKDIR, ExecResult, tail
 
 PYTEST_LAUNCHERS = (("python", "-m", "pytest"), ("python3", "-m", "pytest"), ("pytest",), ("py.test",))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rsi.target import TargetSpec
+from core.target import TargetSpec
 from sandbox.base import SANDBOX_LABEL, SandboxConfig
 
 ROOT = Path(__file__).resolve().parent.parent

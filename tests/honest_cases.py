@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.contracts import Proposal
+from core.target import TargetSpec
 from policies.engine import load_policy, resolve_policy_path
-from rsi.contracts import Proposal
-from rsi.target import TargetSpec
 from sandbox.base import Backend, SandboxConfig
 from sandbox.bwrap_backend import BwrapBackend
 from sandbox.evaluate import TrustedEvaluator

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rsi.target import TargetSpec
+from core.target import TargetSpec
 from tests.conftest import ROOT
 
 MARKER = re.compile(r"<!-- readme-example: (\S+) -->\n```[a-z]*\n(.*?)```", re.S)

@@ -22,9 +22,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from core.contracts import Finding, VerdictKind
 from policies.base import CheckContext, Params, Rule, compile_globs, rule_type
 from policies.source import FileView, dotted, resolve
-from rsi.contracts import Finding, VerdictKind
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from core.contracts import Finding
+from core.errors import ConfigError
 from policies.base import CheckContext, Params, Rule, compile_globs, rule_type
-from rsi.contracts import Finding
-from rsi.errors import ConfigError
 from sandbox.patch import AddedLine, FileChange
 
 ChangeKind = Literal["added", "modified", "deleted", "renamed"]

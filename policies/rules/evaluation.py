@@ -15,8 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from policies.base import CheckContext, NoParams, Params, Rule, rule_type
-from rsi.contracts import (
+from core.contracts import (
     VERDICT_ORDER,
     Evaluation,
     Finding,
@@ -24,7 +23,8 @@ from rsi.contracts import (
     Resources,
     TestResult,
 )
-from rsi.errors import ConfigError
+from core.errors import ConfigError
+from policies.base import CheckContext, NoParams, Params, Rule, rule_type
 
 EXAMPLE_KEYS = {
     "metric",

@@ -15,9 +15,9 @@ import fnmatch
 
 from pydantic import Field
 
+from core.contracts import Finding
 from policies.base import CheckContext, Params, Rule, compile_globs, rule_type
 from policies.source import FileView, Side, dotted, resolve
-from rsi.contracts import Finding
 
 
 class OversightParams(Params):

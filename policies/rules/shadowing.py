@@ -24,9 +24,9 @@ import sys
 
 from pydantic import Field
 
+from core.contracts import Finding
+from core.errors import ConfigError
 from policies.base import CheckContext, Params, Rule, rule_type
-from rsi.contracts import Finding
-from rsi.errors import ConfigError
 from sandbox.patch import FileChange
 
 STARTUP_HOOKS = ("sitecustomize", "usercustomize")

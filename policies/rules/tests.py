@@ -17,9 +17,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from core.contracts import Finding
 from policies.base import CheckContext, Params, Rule, compile_globs, rule_type
 from policies.source import FileView, dotted, resolve
-from rsi.contracts import Finding
 
 Check = Literal[
     "deleted",

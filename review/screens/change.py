@@ -20,13 +20,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from core.contracts import Finding, MetricResult
 from policies.engine import improvement
 from review.queue import GenerationRecord
 from review.screens.run import STATUS_COLOR, VERDICT_COLOR, RunScreen
 from review.state import RunState
 from review.widgets.diffview import DiffView
 from review.widgets.header import RsiHeader
-from rsi.contracts import Finding, MetricResult
 
 if TYPE_CHECKING:
     from review.app import ReviewApp

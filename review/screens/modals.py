@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RichLog, Static
 
-from rsi.contracts import Evaluation
+from core.contracts import Evaluation
 
 KEYS: tuple[tuple[str, str, str], ...] = (
     ("everywhere", "?", "this help"),

@@ -11,9 +11,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from core.change_summary import describe_change, shorten
 from review.screens.run import VERDICT_COLOR
 from review.widgets.header import RsiHeader
-from rsi.change_summary import describe_change, shorten
 
 if TYPE_CHECKING:
     from review.app import ReviewApp

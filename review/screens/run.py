@@ -17,12 +17,12 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from core.change_summary import describe_change, shorten
 from review.gcpause import collector_paused
 from review.state import ReplayStates, RunState, event_summary, mean_of, spread_of
 from review.widgets.generation_table import GenerationTable
 from review.widgets.header import RsiHeader
 from review.widgets.plot import MetricPlot
-from rsi.change_summary import describe_change, shorten
 
 if TYPE_CHECKING:
     from review.app import ReviewApp

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.contracts import Candidate, Decision, Proposal, ProposalContext
+from core.trajectory import TrajectoryReader
 from rsi.compose import build_run
 from rsi.config import RunConfig
-from rsi.contracts import Candidate, Decision, Proposal, ProposalContext
 from rsi.loop import RunSummary
-from rsi.trajectory import TrajectoryReader
 from sandbox.base import SandboxConfig
 from tests.adversarial.cases import CASES, THREATS, Case
 from tests.conftest import IMAGE, TARGET

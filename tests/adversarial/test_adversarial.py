@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rsi.trajectory import TrajectoryReader
+from core.trajectory import TrajectoryReader
 from sandbox.lineage import Lineage
 from tests.adversarial.cases import CASES, FAKE_API_KEY, THREATS
 from tests.adversarial.suite import CAUGHT_BY, Outcome, case_table, run_suite, threat_table

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsi.contracts import Proposal
-from rsi.errors import PatchError
-from rsi.target import TargetSpec
+from core.contracts import Proposal
+from core.errors import PatchError
+from core.target import TargetSpec
 from sandbox.patch import apply_diff
 from tests.adversarial.cases import CASES, FAKE_API_KEY, Case
 from tests.adversarial.classes import BASIS, CLASS_CASES, CLASSES, signal_found

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from agent.claude import ClaudeProposer
+from agent.config import ClaudeConfig
 from agent.pricing import CONSERVATIVE, PRICES, price_for
-from rsi.config import ClaudeConfig
-from rsi.contracts import HistoryEntry, ProposalContext
-from rsi.errors import ConfigError, ModelUnavailable
+from core.contracts import HistoryEntry, ProposalContext
+from core.errors import ConfigError, ModelUnavailable
 from tests.agent.fake_api import (
     FakeMessagesAPI,
     Fault,

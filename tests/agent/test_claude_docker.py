@@ -11,11 +11,12 @@ import docker
 import pytest
 
 from agent.claude import ClaudeProposer
+from agent.config import ClaudeConfig
 from agent.replay import ReplayProposer
+from core.contracts import Proposal, ProposalContext
+from core.trajectory import Event, TrajectoryReader
 from rsi.compose import build_run
-from rsi.config import ClaudeConfig, RunConfig
-from rsi.contracts import Proposal, ProposalContext
-from rsi.trajectory import Event, TrajectoryReader
+from rsi.config import RunConfig
 from sandbox.base import SandboxConfig
 from sandbox.docker_backend import DockerBackend
 from sandbox.lineage import Lineage

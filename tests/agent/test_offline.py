@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.offline import OfflineProposer, _inverse, discover_knobs, search_order
-from rsi.contracts import HistoryEntry, ProposalContext
+from core.contracts import HistoryEntry, ProposalContext
 from sandbox.patch import apply_diff, parse_diff
 from tests.conftest import TARGET
 

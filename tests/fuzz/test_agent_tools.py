@@ -22,12 +22,12 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from agent.claude import AgentRun
+from agent.config import ClaudeConfig
 from agent.replay import RecordedModel
 from agent.tools import EDITOR_NAME, TOOL_NAMES
-from rsi.config import ClaudeConfig
-from rsi.contracts import Proposal, ProposalContext
-from rsi.errors import RsiError
-from rsi.trajectory import TrajectoryReader, TrajectoryWriter
+from core.contracts import Proposal, ProposalContext
+from core.errors import RsiError
+from core.trajectory import TrajectoryReader, TrajectoryWriter
 from sandbox.base import SandboxConfig
 from sandbox.bwrap_backend import BwrapBackend
 from tests.conftest import IN_CI, TARGET

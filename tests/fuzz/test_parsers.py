@@ -17,10 +17,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.errors import ConfigError, PatchError, RsiError, TrajectoryError
+from core.target import TargetSpec
+from core.trajectory import TrajectoryReader, TrajectoryWriter
 from policies.engine import parse_policy, resolve_policy_path
-from rsi.errors import ConfigError, PatchError, RsiError, TrajectoryError
-from rsi.target import TargetSpec
-from rsi.trajectory import TrajectoryReader, TrajectoryWriter
 from sandbox.heldout import load_predictions, stage_inputs
 from sandbox.patch import parse_diff
 from tests.conftest import TARGET

@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
+from core.contracts import Finding, Proposal
 from policies.engine import CheckContext, LoadedPolicy, parse_policy
-from rsi.contracts import Finding, Proposal
 from sandbox.patch import parse_diff
 from tests.conftest import file_diff
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from core.contracts import Evaluation, MetricResult, Proposal, TestResult
+from core.errors import ConfigError
+from core.target import TargetSpec
 from policies.engine import load_policy, parse_policy, resolve_policy_path
-from rsi.contracts import Evaluation, MetricResult, Proposal, TestResult
-from rsi.errors import ConfigError
-from rsi.target import TargetSpec
 from tests.conftest import TARGET, file_diff
 
 

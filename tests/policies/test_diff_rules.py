@@ -60,7 +60,7 @@ def test_paths_respect_the_change_kinds_and_negation() -> None:
 def test_paths_see_both_sides_of_a_rename() -> None:
     policy = one_rule("paths", {"patterns": ["tests/"]})
     diff = "diff --git a/tests/test_a.py b/attic/a.py\nsimilarity index 100%\nrename from tests/test_a.py\nrename to attic/a.py\n"
-    from rsi.contracts import Proposal
+    from core.contracts import Proposal
 
     verdict = policy.check(Proposal(diff=diff, rationale="", proposer="t"), None, None)
     assert [f.evidence["status"] for f in verdict.findings] == ["renamed"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rsi.contracts import Evaluation, Finding, MetricResult, Proposal, Resources, TestResult
+from core.contracts import Evaluation, Finding, MetricResult, Proposal, Resources, TestResult
 from tests.policies.helpers import one_rule
 
 NO_DIFF = Proposal(diff="", rationale="", proposer="test")

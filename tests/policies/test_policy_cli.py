@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from core.contracts import Evaluation, MetricResult, TestResult
 from rsi.cli import app
-from rsi.contracts import Evaluation, MetricResult, TestResult
 from tests.conftest import TARGET, make_diff
 
 runner = CliRunner()

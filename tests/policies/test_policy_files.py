@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import ConfigError
+from core.target import TargetSpec
 from policies.engine import RULE_TYPES, load_policy, parse_policy, resolve_policy_path
-from rsi.errors import ConfigError
-from rsi.target import TargetSpec
 from tests.conftest import TARGET, make_diff
 from tests.policies.helpers import findings
 
@@ -34,7 +34,7 @@ def test_default_allows_the_offline_proposers_config_changes() -> None:
         ("hidden_size: int = 32", "hidden_size: int = 96"),
     ]:
         diff = make_diff(TARGET, "config.py", old, new)
-        from rsi.contracts import Proposal
+        from core.contracts import Proposal
 
         assert policy.check(Proposal(diff=diff, rationale="", proposer="t"), None, None).findings == []
 

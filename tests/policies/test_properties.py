@@ -8,10 +8,10 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.contracts import Proposal, Verdict
+from core.errors import ConfigError, PatchError
+from core.target import TargetSpec
 from policies.engine import load_policy, resolve_policy_path
-from rsi.contracts import Proposal, Verdict
-from rsi.errors import ConfigError, PatchError
-from rsi.target import TargetSpec
 from tests.conftest import TARGET
 
 # More examples for a deeper search: RSI_HYPOTHESIS_EXAMPLES=2000 pytest tests/policies/test_properties.py

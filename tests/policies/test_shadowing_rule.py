@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from core.target import TargetSpec
 from policies.base import CheckContext, RuleSpec
 from policies.rules.shadowing import ShadowingRule, importable_name
-from rsi.target import TargetSpec
 from sandbox.patch import parse_diff
 from tests.conftest import TARGET, file_diff
 

@@ -15,9 +15,9 @@ import shutil
 import numpy as np
 import pytest
 
+from core.contracts import Evaluation, MetricResult, Proposal, TestResult
+from core.target import TargetSpec
 from policies.engine import load_policy, resolve_policy_path
-from rsi.contracts import Evaluation, MetricResult, Proposal, TestResult
-from rsi.target import TargetSpec
 from sandbox.heldout import LABEL_COPIES
 from sandbox.integrity import relabel_source, relabelling
 from tests.conftest import TARGET, file_diff

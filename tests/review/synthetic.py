@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from core.contracts import Decision, Evaluation, MetricResult, Proposal, Resources, TestResult, Verdict
+from core.target import TargetSpec
+from core.trajectory import GENESIS_HASH, Event, line_hash
 from policies.engine import load_policy, resolve_policy_path
 from rsi.config import RunConfig
-from rsi.contracts import Decision, Evaluation, MetricResult, Proposal, Resources, TestResult, Verdict
-from rsi.target import TargetSpec
-from rsi.trajectory import GENESIS_HASH, Event, line_hash
 from sandbox.lineage import Lineage
 from sandbox.patch import diff_sha256
 from tests.conftest import TARGET, file_diff, make_diff

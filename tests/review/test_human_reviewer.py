@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
+from core.contracts import Candidate, Evaluation, Finding, Proposal, Verdict
+from core.errors import ConfigError
 from review.human import HumanReviewer
-from rsi.contracts import Candidate, Evaluation, Finding, Proposal, Verdict
-from rsi.errors import ConfigError
 
 
 def candidate(verdict: str) -> Candidate:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from core.trajectory import TrajectoryReader
 from review.app import make_app
 from review.screens.change import ChangeScreen
 from rsi.config import RunConfig
 from rsi.loop import RunParts
-from rsi.trajectory import TrajectoryReader
 from sandbox.base import SandboxConfig
 from sandbox.lineage import Lineage
 from tests.conftest import IMAGE, TARGET

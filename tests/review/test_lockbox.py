@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from core.trajectory import TrajectoryReader
 from review.app import make_app
 from review.screens.change import ChangeScreen
 from review.screens.run import RunScreen
 from review.state import RunState
 from review.widgets.plot import MetricPlot
-from rsi.trajectory import TrajectoryReader
 from tests.review.helpers import screen_text, wait_until
 from tests.review.synthetic import lockbox_generations, standard_generations, write_run
 

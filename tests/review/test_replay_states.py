@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from core.trajectory import TrajectoryReader
 from review.state import ReplayStates, RunState
-from rsi.trajectory import TrajectoryReader
 from tests.review.synthetic import many_generations, write_run
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from core.trajectory import TrajectoryReader
 from review.app import ReviewApp, make_app
 from review.queue import pending
 from review.screens.change import ChangeScreen
 from review.screens.queue import QueueScreen
 from review.screens.run import RunScreen
-from rsi.trajectory import TrajectoryReader
 from sandbox.lineage import Lineage
 from tests.review.helpers import screen_text, wait_until
 from tests.review.synthetic import standard_generations, write_run

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rsi.trajectory import TrajectoryReader
+from core.trajectory import TrajectoryReader
 from sandbox.lineage import Lineage
 from tests.conftest import IMAGE, IN_CI, ROOT, TARGET
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.contracts import Decision, Evaluation, Finding, MetricResult, Proposal, TestResult, Usage, Verdict
+from core.trajectory import TrajectoryWriter
 from rsi.config import RunConfig
-from rsi.contracts import Decision, Evaluation, Finding, MetricResult, Proposal, TestResult, Usage, Verdict
-from rsi.trajectory import TrajectoryWriter
 from tests.conftest import TARGET
 
 

@@ -6,11 +6,11 @@ import io
 import json
 from pathlib import Path
 
+from core.contracts import Candidate, Finding, Proposal, Verdict
+from core.trajectory import TrajectoryReader
 from rsi.checkpoints import budget_checkpoint, candidate_checkpoint
 from rsi.config import CheckpointConfig
-from rsi.contracts import Candidate, Finding, Proposal, Verdict
 from rsi.progress import HeadlessProgress, event_line, read_status, write_status
-from rsi.trajectory import TrajectoryReader
 from tests.rsi.synthetic_run import evaluation, write_run
 
 

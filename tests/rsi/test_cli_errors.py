@@ -149,8 +149,8 @@ def test_the_verify_table_keeps_its_words_whole_at_80_columns() -> None:
 
 
 def test_the_headless_blocks_keep_rule_ids_and_bracketed_words(tmp_path: Path) -> None:
+    from core.trajectory import TrajectoryReader
     from rsi.console import ConsoleObserver
-    from rsi.trajectory import TrajectoryReader
     from tests.review.synthetic import Gen, better_diff, protected_diff, write_run
 
     gens = [

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from core.contracts import Decision, Evaluation, Finding, MetricResult, Proposal, Usage, Verdict
+from core.errors import ConfigError
+from core.trajectory import TrajectoryWriter
 from rsi.compare import compare_runs, comparison_table, metric_table
-from rsi.contracts import Decision, Evaluation, Finding, MetricResult, Proposal, Usage, Verdict
-from rsi.errors import ConfigError
-from rsi.trajectory import TrajectoryWriter
 
 
 def evaluation(*seeds: float) -> Evaluation:

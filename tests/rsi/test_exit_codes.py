@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rsi.trajectory import TrajectoryReader, TrajectoryWriter
+from core.trajectory import TrajectoryReader, TrajectoryWriter
 from tests.conftest import ROOT, TARGET, make_diff
 from tests.rsi.test_interrupt import RSI
 

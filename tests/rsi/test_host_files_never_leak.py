@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from core.contracts import Proposal, ProposalContext
+from core.trajectory import TrajectoryReader
 from rsi.compose import build_run
 from rsi.config import RunConfig
-from rsi.contracts import Proposal, ProposalContext
-from rsi.trajectory import TrajectoryReader
 from sandbox.base import SandboxConfig
 from sandbox.lineage import Lineage
 from tests.conftest import IN_CI, TARGET, make_diff

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from core.trajectory import Event, TrajectoryReader
 from rsi.progress import read_status
-from rsi.trajectory import Event, TrajectoryReader
 from tests.conftest import IMAGE, ROOT, TARGET
 
 RSI = [sys.executable, "-m", "rsi"]

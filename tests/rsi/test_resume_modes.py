@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from core.trajectory import Event, TrajectoryReader
 from review.headless import PolicyReviewer
 from rsi.compose import build_run
 from rsi.config import RunConfig
-from rsi.trajectory import Event, TrajectoryReader
 from tests.conftest import ROOT, TARGET
 from tests.rsi.test_interrupt import RSI, run_in_terminal, tmux, wait_for_file
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from core.trajectory import Event, TrajectoryReader
 from review.queue import pending
 from rsi.cli import app
-from rsi.trajectory import Event, TrajectoryReader
 from sandbox.lineage import Lineage
 from tests.review.synthetic import standard_generations, write_run
 

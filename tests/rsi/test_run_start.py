@@ -8,10 +8,10 @@ import json
 import subprocess
 from pathlib import Path
 
+from core.target import TargetSpec
+from core.trajectory import TrajectoryReader
 from rsi.compose import target_heldout_seed
 from rsi.resume import resume_run
-from rsi.target import TargetSpec
-from rsi.trajectory import TrajectoryReader
 from tests.conftest import ROOT, TARGET
 from tests.rsi.test_interrupt import RSI
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rsi import trajectory
-from rsi.errors import TrajectoryError
-from rsi.trajectory import GENESIS_HASH, TrajectoryReader, TrajectoryWriter, head_path
+from core import trajectory
+from core.errors import TrajectoryError
+from core.trajectory import GENESIS_HASH, TrajectoryReader, TrajectoryWriter, head_path
 
 
 def write_events(path: Path, count: int) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rsi.errors import TrajectoryError
-from rsi.trajectory import GENESIS_HASH, KEY_FILE_ENV, TrajectoryReader, TrajectoryWriter, head_path
+from core.errors import TrajectoryError
+from core.trajectory import GENESIS_HASH, KEY_FILE_ENV, TrajectoryReader, TrajectoryWriter, head_path
 
 RSI = [sys.executable, "-m", "rsi"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rsi.contracts import Decision, MetricResult, Verdict
+from core.contracts import Decision, MetricResult, Verdict
+from core.trajectory import TrajectoryReader, TrajectoryWriter
 from rsi.resume import GenerationState, fold, live_events
-from rsi.trajectory import TrajectoryReader, TrajectoryWriter
 from rsi.verify import applied_decisions, compare_generation, decision_check, metric_check
 from tests.rsi.synthetic_run import evaluation, write_run
 

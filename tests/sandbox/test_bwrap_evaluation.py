@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rsi.target import TargetSpec
+from core.target import TargetSpec
 from sandbox.base import SandboxConfig
 from sandbox.bwrap_backend import BwrapBackend, CgroupLimits
 from sandbox.evaluate import TrustedEvaluator

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rsi.contracts import Evaluation, PhaseLog, PhaseUsage
+from core.contracts import Evaluation, PhaseLog, PhaseUsage
 from sandbox.base import ExecResult, SandboxConfig, UsageSample
 from sandbox.bwrap_backend import CgroupV2Limits
 from sandbox.cgroups import (

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsi.target import TargetSpec
+from core.target import TargetSpec
 from sandbox.base import SandboxConfig
 from sandbox.docker_backend import DockerBackend
 from sandbox.evaluate import TrustedEvaluator

@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from rsi.target import TargetSpec
+from core.target import TargetSpec
 from sandbox.base import SANDBOX_LABEL, SandboxConfig, owner_labels
 from sandbox.docker_backend import DockerBackend, remove_orphans
 from sandbox.evaluate import TrustedEvaluator

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from core.contracts import Evaluation
 from rsi.cli import EXIT_CANDIDATE_FAILED, app
-from rsi.contracts import Evaluation
 from tests.adversarial.cases import CASES
 from tests.conftest import IN_CI, ROOT, TARGET, make_diff
 

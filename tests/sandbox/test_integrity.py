@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.contracts import Evaluation, Finding, MetricResult, PhaseLog, Proposal, TestResult
+from core.target import TargetSpec
 from policies.engine import load_policy, resolve_policy_path
 from policies.rules.evaluation import BEHAVIOURAL_CHECKS
-from rsi.contracts import Evaluation, Finding, MetricResult, PhaseLog, Proposal, TestResult
-from rsi.target import TargetSpec
 from sandbox.heldout import derive_seed, load_heldout, score, stage_inputs
 from sandbox.integrity import (
     Audit,

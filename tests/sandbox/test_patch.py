@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rsi.errors import PatchError
+from core.errors import PatchError
 from sandbox.patch import apply_diff, check_relative_path, parse_diff
 from sandbox.tree import tree_id
 from tests.conftest import file_diff

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rsi.contracts import Evaluation, PhaseLog
-from rsi.target import TargetSpec
+from core.contracts import Evaluation, PhaseLog
+from core.target import TargetSpec
 from sandbox.base import Backend, SandboxConfig
 from sandbox.bwrap_backend import BwrapBackend
 from sandbox.evaluate import TrustedEvaluator

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rsi.errors import ConfigError
-from rsi.target import TargetSpec
+from core.errors import ConfigError
+from core.target import TargetSpec
 from sandbox.base import ExecResult, SandboxConfig
 from sandbox.bwrap_backend import BwrapBackend
 from sandbox.evaluate import TrustedEvaluator

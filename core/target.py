@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rsi.errors import ConfigError
+from core.errors import ConfigError
 
 TARGET_FILE = "rsi.toml"
 

@@ -38,8 +38,8 @@ from typing import IO, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from rsi.contracts import utc_now
-from rsi.errors import TrajectoryError
+from core.contracts import utc_now
+from core.errors import TrajectoryError
 
 SCHEMA_VERSION = 1
 GENESIS_HASH = "0" * 64
