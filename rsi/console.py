@@ -11,8 +11,8 @@ from rich.text import Text
 
 from core.change_summary import describe_change, first_line
 from core.contracts import Evaluation, MetricResult
+from core.run import RunSummary
 from core.trajectory import Event
-from rsi.loop import RunSummary
 from sandbox.integrity import lockbox_gap
 
 VERDICT_STYLE = {"allow": "green", "review": "yellow", "deny": "red"}

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 from core.accept import accept, record_commit
 from core.contracts import (
@@ -43,11 +43,11 @@ from core.contracts import (
     ProposalContext,
     Proposer,
     Reviewer,
-    Usage,
     Verdict,
 )
 from core.errors import ModelUnavailable, PatchError, RsiError, RunInterrupted
 from core.events import CheckpointRecorded, EvaluationRecorded, ProposalStarted
+from core.run import NullObserver, Observer, RunSummary
 from core.target import TargetSpec
 from core.trajectory import Event, TrajectoryWriter
 from policies.engine import LoadedPolicy
@@ -67,22 +67,6 @@ class CheckpointReached(RunInterrupted):
     """A checkpoint threshold (or a strict review) paused the run until a human has looked."""
 
 
-class Observer(Protocol):
-    """Sees every trajectory event as it is written, and live progress that is not recorded."""
-
-    def on_event(self, event: Event) -> None: ...
-
-    def on_progress(self, phase: str, details: dict[str, Any]) -> None: ...
-
-
-class NullObserver:
-    def on_event(self, event: Event) -> None:
-        pass
-
-    def on_progress(self, phase: str, details: dict[str, Any]) -> None:
-        pass
-
-
 @dataclass
 class RunParts:
     config: RunConfig
@@ -100,20 +84,6 @@ class RunParts:
     with (a resumed or re-executed run uses the recorded one)."""
     remove_sandboxes: Callable[[], int] = lambda: 0
     """Remove every sandbox of this run the engine still holds (after an interruption)."""
-
-
-@dataclass
-class RunSummary:
-    status: str
-    generations: int
-    accepted: int
-    baseline_metric: float | None
-    best_metric: float | None
-    head: str
-    usage: Usage
-    reason: str = ""
-    signal: int | None = None
-    """The interruption signal that ended the run, if one did."""
 
 
 class GenerationLoop:

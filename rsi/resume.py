@@ -25,10 +25,11 @@ from pathlib import Path
 from core.contracts import Reviewer
 from core.errors import ConfigError
 from core.fold import RunRecord, fold
+from core.run import Observer, RunSummary
 from core.trajectory import TRAJECTORY_FILE, TrajectoryReader
-from rsi.compose import LINEAGE_DIR, build_run, remove_run_sandboxes
+from rsi.compose import LINEAGE_DIR, build_run, make_reviewer, remove_run_sandboxes
 from rsi.config import RUN_CONFIG_FILE, RunConfig
-from rsi.loop import GenerationLoop, Observer, RunSummary
+from rsi.loop import GenerationLoop
 from rsi.state import LoopState
 from sandbox.lineage import Lineage
 
@@ -114,14 +115,6 @@ def load_run_config(run_dir: Path) -> RunConfig:
     return RunConfig.load(run_dir)
 
 
-def headless_reviewer(config: RunConfig) -> Reviewer:
-    """Who decides when a run continues without a terminal: its own policy mode, or — for a run a
-    human was reviewing in the TUI — nobody until a human looks (changes queue for `rsi review`)."""
-    from review.headless import PolicyReviewer
-
-    return PolicyReviewer("queue" if config.review == "human" else config.review)
-
-
 def resume_run(
     run_dir: Path,
     observer: Observer | None = None,
@@ -131,7 +124,8 @@ def resume_run(
 ) -> tuple[RunSummary, GenerationLoop]:
     """Continue the run in run_dir; generations (when given) raises the planned total.
 
-    reviewer: who decides from now on (default: the run's headless reviewer, see headless_reviewer);
+    reviewer: who decides from now on (default: its own policy mode; for a run a human was reviewing in
+    the TUI, nobody until a human looks: changes queue for `rsi review`);
     on_loop: called with the loop before it runs (the TUI keeps it to stop it).
     """
     config = load_run_config(run_dir.resolve())
@@ -140,7 +134,7 @@ def resume_run(
         config.save()
     orphans = _count_run_containers(config)
     loop, parts = build_run(
-        config, observer=observer, reviewer=reviewer or headless_reviewer(config), resume=True
+        config, observer=observer, reviewer=reviewer or make_reviewer(config, continuing=True), resume=True
     )
     if on_loop is not None:
         on_loop(loop)

@@ -144,9 +144,6 @@ def module_graph(imports: list[Import], known: set[str]) -> dict[str, set[str]]:
     return graph
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review imports rsi until the review app receives a start_run callable"
-)
 def test_no_cycle_between_top_level_packages() -> None:
     imports = all_imports()
     found = cycles(package_graph(imports))
