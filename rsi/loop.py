@@ -84,6 +84,8 @@ class RunParts:
     with (a resumed or re-executed run uses the recorded one)."""
     remove_sandboxes: Callable[[], int] = lambda: 0
     """Remove every sandbox of this run the engine still holds (after an interruption)."""
+    leftover_sandboxes: int = 0
+    """Sandboxes of this run the engine still held when a resumed run was built (a crashed session's)."""
 
 
 class GenerationLoop:
