@@ -308,9 +308,10 @@ def build_run(
     """
     if resume and contract is None:
         contract = recorded_contract(config.run_dir)
+    # Counted first: a killed session's sandboxes remove themselves once the engine notices.
+    leftover = make_backend(config, contract.spec).run_sandboxes() if resume and contract else 0
     spec, policy = _contract_parts(config, contract)
     backend, image_id = _pinned_backend(config, spec, contract)
-    leftover = backend.run_sandboxes() if resume else 0  # counted before orphan removal takes them
     backend.remove_orphans()
     lineage_path = config.run_dir / LINEAGE_DIR
     if resume:
