@@ -161,6 +161,8 @@ def resolve_heldout(config: RunConfig, spec: TargetSpec) -> HeldoutProvider:
             "--heldout FILE was given. Pass --heldout with a .npz (inputs, labels) or a .py "
             "(generate(seed, n)) kept outside the target's tree."
         )
+    if source.endswith((".npz", ".py")) and not Path(source).expanduser().is_absolute():
+        source = str((config.target / source).resolve())  # rsi.toml names it relative to the target
     provider = load_provider(source)
     if provider.content_hash is not None and Path(provider.source).is_relative_to(config.target.resolve()):
         raise ConfigError(

@@ -672,8 +672,10 @@ class Audit:
             return None, f"predict exited {result.exit_code}: {tail(result.output, 300)}"
         try:
             values = load_predictions(commands.read_file(path))
-            values = np.asarray(values, dtype=np.float64).reshape(-1)
-            if values.shape != (rows,) or not np.all(np.isfinite(values)):
+            values = np.asarray(values, dtype=np.float64)
+            if values.ndim == 2 and values.shape[1] == 1:
+                values = values[:, 0]
+            if values.ndim not in (1, 2) or len(values) != rows or not np.all(np.isfinite(values)):
                 raise ValueError(f"shape {values.shape} or non-finite values for {rows} rows")
         except (SandboxError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as exc:
             return None, f"predictions unusable: {exc}"
