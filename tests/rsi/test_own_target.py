@@ -149,13 +149,15 @@ def owner_accuracy(target: Path, heldout: Path, seed: int, steps: int, scratch: 
     return float(np.mean(np.load(predictions) == data["labels"]))
 
 
-def write_target(root: Path, heldout: Path) -> Path:
+def write_target(root: Path, heldout: Path, contract: bool = True) -> Path:
+    """The owner's repo, committed; without `contract`, as it was before it met rsi (no rsi.toml)."""
     target = root / "centroids"
     (target / "tests").mkdir(parents=True)
     (target / "train.py").write_text(textwrap.dedent(TRAIN), encoding="utf-8")
     (target / "predict.py").write_text(textwrap.dedent(PREDICT), encoding="utf-8")
     (target / "task.py").write_text(textwrap.dedent(TASK), encoding="utf-8")
-    (target / "rsi.toml").write_text(RSI_TOML, encoding="utf-8")
+    if contract:
+        (target / "rsi.toml").write_text(RSI_TOML, encoding="utf-8")
     (target / "pytest.ini").write_text("[pytest]\npythonpath = .\n", encoding="utf-8")
     isolation = ISOLATION_TEST.format(heldout=str(heldout), heldout_dir=str(heldout.parent))
     (target / "tests" / "test_task.py").write_text(textwrap.dedent(isolation), encoding="utf-8")
