@@ -121,6 +121,15 @@ BUILTIN_LABEL_FUNCTIONS: dict[str, LabelFunction] = {
 """Where the bundled targets define the function that makes the labels, with the harness's copy.
 Code on the prediction path that calls it is computing the answers, not learning them."""
 
+LABEL_FUNCTIONS: dict[str, tuple[str, str]] = {
+    name: (found.file, found.name) for name, found in BUILTIN_LABEL_FUNCTIONS.items()
+}
+"""(file, function) of each built-in set's label function."""
+LABEL_COPIES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    name: found.copy for name, found in BUILTIN_LABEL_FUNCTIONS.items() if found.copy is not None
+}
+"""The harness's own copy of each built-in set's label function."""
+
 
 def derive_seed(seed: int, purpose: str) -> int:
     """A seed for another harness-owned set, derived from the run's held-out seed and a purpose."""
