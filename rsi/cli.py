@@ -210,7 +210,7 @@ def run(
         str | None,
         typer.Option(
             help="Held-out set: a .npz (inputs, labels[, lockbox_inputs, lockbox_labels]) or a .py "
-            "defining generate(seed, n), outside the target's tree (default: the target's [metric].heldout)."
+            "defining generate(seed, n), outside the target's tree (default: the one the target's rsi.toml names)."
         ),
     ] = None,
     heldout_seed: Annotated[
@@ -320,7 +320,7 @@ def evaluate(
         str | None,
         typer.Option(
             help="Held-out set: a .npz (inputs, labels[, lockbox_inputs, lockbox_labels]) or a .py "
-            "defining generate(seed, n), outside the target's tree (default: the target's [metric].heldout)."
+            "defining generate(seed, n), outside the target's tree (default: the one the target's rsi.toml names)."
         ),
     ] = None,
     heldout_seed: Annotated[
@@ -461,7 +461,7 @@ def print_evaluation(result: Any) -> None:
     "build",
     epilog=EXAMPLE.format("rsi image build --tag rsi-sandbox:latest")
     + "\n\n"
-    + EXAMPLE.format("rsi image build --target examples/digits"),
+    + EXAMPLE.format("rsi image build --target examples/classify"),
 )
 @friendly
 def image_build(
@@ -476,7 +476,7 @@ def image_build(
     target: Annotated[
         Path | None,
         typer.Option(
-            help="Build the image of this target: its [sandbox].image plus its [sandbox] packages and apt."
+            help="Build the image of this target: its base image plus the packages and apt its rsi.toml names."
         ),
     ] = None,
 ) -> None:
