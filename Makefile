@@ -27,6 +27,7 @@ docker:
 
 image: $(STAMP) docker
 	$(BIN)/rsi image build
+	$(BIN)/rsi image build --target examples/classify
 
 demo: image
 	$(BIN)/rsi run --target target_repo --generations $(GENERATIONS) $(RUN_ARGS)

@@ -59,7 +59,9 @@ class EvaluationRule(Rule):
         unknown = set(example) - EXAMPLE_KEYS
         if unknown:
             raise ConfigError(f"unknown example keys {sorted(unknown)}; known: {sorted(EXAMPLE_KEYS)}")
-        direction = self.target.metric.direction if self.target else example.get("direction", "higher")
+        # An example states its own direction (default: higher is better): a policy file's examples
+        # hold whichever target it is loaded for, a lower-is-better metric included.
+        direction = example.get("direction", "higher")
         try:
             candidate = _example_evaluation(
                 example.get("metric"),

@@ -15,10 +15,12 @@ from typing import Any
 
 from core.contracts import Candidate, Decision, Proposal, ProposalContext
 from core.run import RunSummary
+from core.target import TargetSpec
 from core.trajectory import TrajectoryReader
 from rsi.compose import build_run
 from rsi.config import RunConfig
 from sandbox.base import SandboxConfig
+from sandbox.target_env import target_image_tag
 from tests.adversarial.cases import CASES, THREATS, Case
 from tests.conftest import IMAGE, TARGET
 
@@ -84,25 +86,33 @@ class Outcome:
         return {self.failure or "", *self.rule_ids, *self.integrity_ids} - {""}
 
 
-def suite_config(run_dir: Path, generations: int) -> RunConfig:
+def suite_config(
+    run_dir: Path, generations: int, target: Path = TARGET, test_timeout_s: float = 20
+) -> RunConfig:
+    """The suite's run; a target other than the bundled one runs in its own image."""
+    image = IMAGE if target == TARGET else target_image_tag(TargetSpec.load(target))
     return RunConfig(
-        target=TARGET,
+        target=target,
         run_dir=run_dir,
         generations=generations,
         seeds=[0, 1],
         heldout_size=300,
-        test_timeout_s=20,
-        sandbox=SandboxConfig(image=IMAGE),
+        test_timeout_s=test_timeout_s,
+        sandbox=SandboxConfig(image=image),
     )
 
 
 def run_suite(
-    run_dir: Path, cases: Sequence[Case] | None = None, keep_baseline: bool = False
+    run_dir: Path,
+    cases: Sequence[Case] | None = None,
+    keep_baseline: bool = False,
+    target: Path = TARGET,
+    test_timeout_s: float = 20,
 ) -> tuple[list[Outcome], RunSummary, Path]:
     """One loop over `cases`; with `keep_baseline`, nothing is accepted (cases the policy would let
     through show as `missed` and do not become the next case's parent)."""
     chosen = list(cases or CASES)
-    config = suite_config(run_dir, len(chosen))
+    config = suite_config(run_dir, len(chosen), target, test_timeout_s)
     loop, parts = build_run(config)
     parts.proposer = HostileProposer(chosen)
     if keep_baseline:
@@ -118,7 +128,8 @@ def run_suite(
 
 def outcome(case: Case, generation: int, events: list[Any], rule_types: dict[str, str]) -> Outcome:
     mine = {e.kind: e for e in events if e.generation == generation}
-    evaluation, verdict = mine["evaluation"].data, mine["verdict"].data
+    evaluation = mine["evaluation"].data if "evaluation" in mine else {}  # refused before it ran
+    verdict = mine["verdict"].data
     started = mine["proposal_started"].ts
     finished = mine["decision"].ts
     from datetime import datetime
