@@ -188,13 +188,14 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=80)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS), help="which rows to run")
     args = parser.parse_args()
     checkpoints = [c for c in CHECKPOINTS if c <= args.budget]
     memo: dict[tuple[Any, int], float] = {}
     started = time.monotonic()
     rows = []
     with ProcessPoolExecutor(max_workers=args.parallel) as pool:
-        for name, arm in ARMS.items():
+        for name, arm in ((n, ARMS[n]) for n in args.arms):
             runs = []
             for seed in range(args.runs):
                 workspace = HostWorkspace(pool, memo)

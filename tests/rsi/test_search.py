@@ -242,3 +242,23 @@ def test_moves_that_won_on_two_branches_are_combined_into_one_diff(target_copy: 
         combined.rationale.split(" — ")[0] == f"{a.rationale.split(' — ')[0]} + {b.rationale.split(' — ')[0]}"
     )
     apply_diff(combined.diff, target_copy)
+
+
+def test_the_tree_view_shows_each_node_under_its_parent_and_marks_the_best_path() -> None:
+    from rsi.search.tree import TreeNode, render_tree
+
+    nodes = [
+        TreeNode("n0", None, "baseline", "root", 0.148),
+        TreeNode("n1", "n0", "input_range 0.5 → 1.0", "accepted", 0.659),
+        TreeNode("n2", "n0", "init_scale 1.0 → 2.0", "denied", 0.09),
+        TreeNode("n3", "n1", "label_noise 0.2 → 0.1", "accepted", 0.70),
+        TreeNode("n4", "n1", "optimizer sgd → adam", "rejected", 0.80),
+    ]
+    assert render_tree(nodes).splitlines() == [
+        "n0 baseline — root 0.1480  ★",
+        "├── n1 input_range 0.5 → 1.0 — accepted 0.6590  ★",
+        "│   ├── n3 label_noise 0.2 → 0.1 — accepted 0.7000  ★",
+        "│   └── n4 optimizer sgd → adam — rejected 0.8000",
+        "└── n2 init_scale 1.0 → 2.0 — denied 0.0900",
+    ]
+    assert "★" in render_tree(nodes, direction="lower").splitlines()[0]
