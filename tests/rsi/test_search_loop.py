@@ -48,6 +48,8 @@ def test_k_candidates_per_generation_in_parallel_sandboxes_within_an_evaluation_
     assert all("was accepted" in g.decision.reason for g in by_search if g.decision)
     config = json.loads((run_dir / "run.json").read_text())
     assert config["candidates"] == 3 and config["max_evaluations"] == 5 and config["parallel"] == 3
+    verified = finish([*RSI, "replay", str(run_dir), "--verify"])  # re-executes exactly the 5 recorded
+    assert "reproduced" in verified and "DIVERGED" not in verified
 
 
 def test_kill_9_in_the_middle_of_a_generation_resumes_the_unfinished_candidates_only(tmp_path: Path) -> None:
