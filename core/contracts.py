@@ -15,7 +15,7 @@ place (the run config) and passed in.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -155,13 +155,27 @@ class MetricResult(BaseModel):
         return f"{self.name} {self.mean:.4f} ± {self.std:.4f} (n={len(self.per_seed)})"
 
     def gain_over(self, parent: MetricResult) -> float:
-        """Signed gain over the parent's mean in the metric's own direction (positive = better)."""
+        """By how much: the signed gain over the parent's mean in the metric's direction (positive = better)."""
         return signed_gain(self.mean, parent.mean, self.direction)
 
+    def noise_against(self, parent: MetricResult, floor: float = 0.0) -> float:
+        """Beyond what noise: a gain counts only above the larger seed spread of the two (or `floor`)."""
+        return max(self.std, parent.std, floor)
 
-def signed_gain(value: float, reference: float, direction: Literal["higher", "lower"]) -> float:
-    """How much better `value` is than `reference` where `direction` says which way is better."""
+    def better_than(self, parent: MetricResult) -> bool:
+        """Better at all (its mean, in the metric's direction), however small the gain."""
+        return self.gain_over(parent) > 0
+
+
+def signed_gain(value: float, reference: float, direction: str) -> float:
+    """How much better `value` is than `reference`; `direction` ("higher" or "lower") says which way
+    is better. The one place that knows: every comparison of metric values goes through here."""
     return value - reference if direction == "higher" else reference - value
+
+
+def best_of(best: float | None, value: float, direction: str) -> float:
+    """The better of the best so far (None: nothing yet) and a new value."""
+    return value if best is None or signed_gain(value, best, direction) > 0 else best
 
 
 class Resources(BaseModel):
@@ -327,7 +341,21 @@ class Proposer(Protocol):
 
 @runtime_checkable
 class Sandbox(Protocol):
-    def evaluate(self, parent_commit: str, diff: str) -> Evaluation: ...
+    """The trusted evaluation: a parent commit plus a diff, measured in a fresh sandbox."""
+
+    def evaluate(self, parent_commit: str, diff: str, label: str = "candidate") -> Evaluation:
+        """Measure the parent plus the diff; `label` names its logs."""
+        ...
+
+    def remember(self, evaluation: Evaluation) -> None:
+        """Take an evaluation recorded earlier as measured (a resumed run's parents)."""
+        ...
+
+    def evaluate_many(
+        self, parent_commit: str, diffs: Sequence[str], labels: Sequence[str] | None = None
+    ) -> list[Evaluation]:
+        """Measure several candidates of one parent at once; results in the input order."""
+        ...
 
 
 @runtime_checkable

@@ -18,13 +18,12 @@ from core.accept import accept
 from core.contracts import Decision
 from core.errors import ConfigError
 from core.fold import GenerationRecord, RunRecord, fold
-from core.trajectory import TRAJECTORY_FILE, TrajectoryReader, TrajectoryWriter
-from rsi.config import RunConfig
+from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader, TrajectoryWriter
 from sandbox.lineage import Lineage
 
 
-def _recorded(run_dir: Path) -> RunRecord:
-    return fold(list(TrajectoryReader(run_dir / TRAJECTORY_FILE).events()))
+def _events(run_dir: Path) -> list[Event]:
+    return list(TrajectoryReader(run_dir / TRAJECTORY_FILE).events())
 
 
 def _queued(run: RunRecord) -> list[GenerationRecord]:
@@ -37,7 +36,7 @@ def _queued(run: RunRecord) -> list[GenerationRecord]:
 
 def pending(run_dir: Path) -> list[GenerationRecord]:
     """Queued generations still waiting for a human, oldest first."""
-    return _queued(_recorded(run_dir))
+    return _queued(fold(_events(run_dir)))
 
 
 def decide(
@@ -48,7 +47,8 @@ def decide(
     by: str | None = None,
 ) -> Decision:
     """Record a human's decision on a queued candidate; on accept, commit it to the lineage."""
-    run = _recorded(run_dir)
+    events = _events(run_dir)
+    run = fold(events)
     waiting = {record.generation: record for record in _queued(run)}
     record = waiting.get(generation)
     if record is None or record.proposal is None:
@@ -62,8 +62,7 @@ def decide(
             f"generation {generation} was denied by policy ({verdict.reasons()}); it cannot be accepted."
         )
     made = Decision(decision=decision, by=by or f"human:{getpass.getuser()}", reason=reason)
-    config = RunConfig.load(run_dir)
-    with TrajectoryWriter.open(run_dir / TRAJECTORY_FILE, run_id=config.run_id) as writer:
+    with TrajectoryWriter.open(run_dir / TRAJECTORY_FILE, run_id=events[0].run_id) as writer:
         writer.append("decision", made.model_dump(mode="json"), generation)
         if decision == "accept":
             lineage = Lineage(run_dir / "lineage")

@@ -778,8 +778,9 @@ def run_in_tui(config: Any, resume: bool = False) -> None:
     """The live run (or its resumption) in the review app; the summary printed once it closes."""
     from review.app import make_app
     from rsi.console import ConsoleObserver
+    from rsi.live import live_run
 
-    app = make_app("live", config=config, resume=resume)
+    app = make_app("live", live=live_run(config, resume=resume))
     with default_signals():
         summary = app.run()
     if app.run_error:

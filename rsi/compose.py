@@ -11,18 +11,20 @@ import hashlib
 import importlib
 import platform
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.contracts import ProgressCallback, Proposer, Reviewer
+from core.contracts import Candidate, ProgressCallback, Proposer, Reviewer
 from core.errors import ConfigError
+from core.run import NullObserver, Observer
 from core.target import TargetSpec
 from core.trajectory import TRAJECTORY_FILE, TrajectoryWriter
 from policies.engine import LoadedPolicy, load_policy, parse_policy, resolve_policy_path
 from rsi import __version__
 from rsi.config import RUN_CONFIG_FILE, RunConfig
-from rsi.loop import GenerationLoop, NullObserver, Observer, RunParts
+from rsi.loop import GenerationLoop, RunParts
 from rsi.registry import BACKENDS, PROPOSERS
 from sandbox.base import Backend
 from sandbox.evaluate import TrustedEvaluator
@@ -50,26 +52,16 @@ def make_backend(config: RunConfig, spec: TargetSpec) -> Backend:
     return backend_class(config.sandbox, image=image, run_id=config.run_id)
 
 
-def make_proposer(config: RunConfig, backend: Backend) -> Proposer:
+def make_proposer(config: RunConfig, backend: Backend, progress: ProgressCallback | None = None) -> Proposer:
+    """The chosen proposer; `progress` sees an agent's tool calls live."""
     proposer_class = load_class(PROPOSERS, config.proposer, "proposer")
     if config.proposer == "offline":
         return proposer_class(seed=config.proposer_seed)
     if config.proposer == "replay":
         if config.replay_from is None:
             raise ConfigError("the replay proposer needs a trajectory to replay (--replay-from TRAJ).")
-        return proposer_class(config.replay_from, backend=backend)
-    return proposer_class(config.claude, backend=backend)
-
-
-def remove_run_sandboxes(config: RunConfig) -> int:
-    """Remove every sandbox of this run still known to the engine (bwrap sandboxes die with the
-    process). Called when no session of the run can be open: an interruption can cut a
-    container's creation after the engine made it but before the backend knew its id."""
-    if config.backend != "docker":
-        return 0
-    from sandbox.docker_backend import connect, remove_orphans
-
-    return remove_orphans(connect(), run_id=config.run_id)
+        return proposer_class(config.replay_from, backend=backend, progress=progress)
+    return proposer_class(config.claude, backend=backend, progress=progress)
 
 
 def make_policy(config: RunConfig, spec: TargetSpec) -> LoadedPolicy:
@@ -126,16 +118,32 @@ def resolve_heldout_seeds(config: RunConfig, spec: TargetSpec) -> tuple[int, int
     return config.heldout_seed, config.lockbox_seed
 
 
-def make_reviewer(config: RunConfig) -> Reviewer:
+def make_reviewer(
+    config: RunConfig,
+    ask_human: Callable[[Candidate], None] | None = None,
+    by: str | None = None,
+    continuing: bool = False,
+) -> Reviewer:
+    """Who decides: the one place that chooses.
+
+    The policy (auto, queue, strict); in review mode `human` the person at the keyboard when there
+    is one (`ask_human` shows them a waiting candidate). A run a human was reviewing that is
+    `continuing` without a terminal queues every change for `rsi review`."""
     from review.headless import PolicyReviewer
 
-    if config.review == "human":
-        raise ConfigError(
-            "review mode 'human' needs the TUI; run `rsi run` in a terminal without --headless, or "
-            "continue the run headless with `rsi resume RUN_DIR --headless` (changes then wait for "
-            "`rsi review`)."
-        )
-    return PolicyReviewer(config.review)
+    if config.review != "human":
+        return PolicyReviewer(config.review)
+    if ask_human is not None:
+        from review.human import HumanReviewer
+
+        return HumanReviewer(ask_human, by=by, review_denials=config.human_reviews_denials)
+    if continuing:
+        return PolicyReviewer("queue")
+    raise ConfigError(
+        "review mode 'human' needs the TUI; run `rsi run` in a terminal without --headless, or "
+        "continue the run headless with `rsi resume RUN_DIR --headless` (changes then wait for "
+        "`rsi review`)."
+    )
 
 
 # -- the contract recorded when the run started ------------------------------------------------
@@ -248,7 +256,7 @@ def _pinned_backend(
 ) -> tuple[Backend, str | None]:
     """The backend and the image id it runs; a continued run keeps the recorded image id."""
     backend = make_backend(config, spec)
-    image_id = backend.require_image() if hasattr(backend, "require_image") else backend.image_id()
+    image_id = backend.require_image()
     if contract is None or not contract.image or contract.image == image_id:
         return backend, image_id
     contract.differences.append(
@@ -257,8 +265,7 @@ def _pinned_backend(
     )
     backend_class = load_class(BACKENDS, config.backend, "backend")
     backend = backend_class(config.sandbox, image=contract.image, run_id=config.run_id)
-    image_id = backend.require_image() if hasattr(backend, "require_image") else backend.image_id()
-    return backend, image_id
+    return backend, backend.require_image()
 
 
 # -- the run directory ---------------------------------------------------------------------------
@@ -303,11 +310,13 @@ def build_run(
         contract = recorded_contract(config.run_dir)
     spec, policy = _contract_parts(config, contract)
     backend, image_id = _pinned_backend(config, spec, contract)
+    leftover = backend.run_sandboxes() if resume else 0  # counted before orphan removal takes them
     backend.remove_orphans()
     lineage_path = config.run_dir / LINEAGE_DIR
     if resume:
+        lineage = Lineage(lineage_path)
         return _assemble(
-            config, spec, policy, backend, image_id, Lineage(lineage_path), observer, reviewer, contract
+            config, spec, policy, backend, image_id, lineage, observer, reviewer, contract, leftover
         )
     check_new_run_dir(config.run_dir)
     existed = config.run_dir.is_dir()
@@ -331,13 +340,12 @@ def _assemble(
     observer: Observer | None,
     reviewer: Reviewer | None,
     contract: RecordedContract | None,
+    leftover: int = 0,
 ) -> tuple[GenerationLoop, RunParts]:
     live = observer or NullObserver()
     evaluator = make_evaluator(config, spec, lineage, backend, progress=live.on_progress)
     heldout, lockbox = evaluator.heldout, evaluator.lockbox
-    proposer = make_proposer(config, backend)
-    if hasattr(proposer, "progress"):  # the agent reports its tool calls live
-        proposer.progress = live.on_progress
+    proposer = make_proposer(config, backend, progress=live.on_progress)
     chosen_reviewer = reviewer or make_reviewer(config)
     trajectory = TrajectoryWriter.open(config.run_dir / TRAJECTORY_FILE, run_id=config.run_id)
     parts = RunParts(
@@ -351,7 +359,8 @@ def _assemble(
         trajectory=trajectory,
         observer=live,
         contract_differences=list(contract.differences) if contract else [],
-        remove_sandboxes=lambda: remove_run_sandboxes(config),
+        remove_sandboxes=backend.remove_run_sandboxes,
+        leftover_sandboxes=leftover,
         run_info={
             "config": config.model_dump(mode="json"),
             "target": spec.model_dump(mode="json"),

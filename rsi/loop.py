@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 from core.accept import accept, record_commit
 from core.contracts import (
@@ -40,25 +40,25 @@ from core.contracts import (
     Evaluation,
     HistoryEntry,
     LineageStore,
+    Policy,
     Proposal,
     ProposalContext,
     Proposer,
     Reviewer,
-    Usage,
+    Sandbox,
     Verdict,
 )
 from core.errors import ModelUnavailable, PatchError, RsiError, RunInterrupted
 from core.events import CheckpointRecorded, EvaluationRecorded, ProposalStarted
+from core.run import NullObserver, Observer, RunSummary
 from core.target import TargetSpec
 from core.trajectory import Event, TrajectoryWriter
-from policies.engine import LoadedPolicy
 from rsi.checkpoints import Checkpoint, budget_checkpoint, candidate_checkpoint
 from rsi.config import RunConfig
 from rsi.faults import fault_point
 from rsi.interrupts import Interrupts
 from rsi.state import LoopState
 from rsi.status import RunStatus
-from sandbox.evaluate import TrustedEvaluator
 from sandbox.patch import apply_diff, diff_stat
 
 STOP_FILE = "STOP"
@@ -68,30 +68,14 @@ class CheckpointReached(RunInterrupted):
     """A checkpoint threshold (or a strict review) paused the run until a human has looked."""
 
 
-class Observer(Protocol):
-    """Sees every trajectory event as it is written, and live progress that is not recorded."""
-
-    def on_event(self, event: Event) -> None: ...
-
-    def on_progress(self, phase: str, details: dict[str, Any]) -> None: ...
-
-
-class NullObserver:
-    def on_event(self, event: Event) -> None:
-        pass
-
-    def on_progress(self, phase: str, details: dict[str, Any]) -> None:
-        pass
-
-
 @dataclass
 class RunParts:
     config: RunConfig
     spec: TargetSpec
     lineage: LineageStore
-    evaluator: TrustedEvaluator
+    evaluator: Sandbox
     proposer: Proposer
-    policy: LoadedPolicy
+    policy: Policy
     reviewer: Reviewer
     trajectory: TrajectoryWriter
     observer: Observer = field(default_factory=NullObserver)
@@ -101,20 +85,8 @@ class RunParts:
     with (a resumed or re-executed run uses the recorded one)."""
     remove_sandboxes: Callable[[], int] = lambda: 0
     """Remove every sandbox of this run the engine still holds (after an interruption)."""
-
-
-@dataclass
-class RunSummary:
-    status: str
-    generations: int
-    accepted: int
-    baseline_metric: float | None
-    best_metric: float | None
-    head: str
-    usage: Usage
-    reason: str = ""
-    signal: int | None = None
-    """The interruption signal that ended the run, if one did."""
+    leftover_sandboxes: int = 0
+    """Sandboxes of this run the engine still held when a resumed run was built (a crashed session's)."""
 
 
 class GenerationLoop:
@@ -348,7 +320,7 @@ class GenerationLoop:
             proposal = self._propose(number, parent, parent_eval, pending)
             proposals.append(proposal)
             pending.append(_pending_entry(number, parent, proposal))
-        self.progress("evaluate", {"generations": numbers, "parallel": parts.evaluator.parallel})
+        self.progress("evaluate", {"generations": numbers})
         evaluations = parts.evaluator.evaluate_many(
             parent, [p.diff for p in proposals], labels=[f"gen-{n:04d}" for n in numbers]
         )

@@ -21,13 +21,13 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
 from core.change_summary import describe_change
-from core.contracts import Evaluation, Finding
+from core.contracts import Evaluation, Finding, best_of, signed_gain
 from core.errors import ConfigError
 from core.fold import fold, live_events
 from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
 from rsi.compare import RunComparison, comparability_warnings, compare_runs
 from rsi.search.tree import BEST, TreeNode, render_tree
-from sandbox.integrity import improvement, lockbox_gap
+from sandbox.integrity import lockbox_gap
 from sandbox.patch import diff_stat
 
 REPORT_FILE = "report.md"
@@ -80,10 +80,7 @@ class RunData:
         best, out = self.baseline, []
         for row in self.rows:
             if row.accepted and row.metric is not None:
-                better = best is None or (
-                    row.metric > best if self.direction == "higher" else row.metric < best
-                )
-                best = row.metric if better else best
+                best = best_of(best, row.metric, self.direction)
             out.append(best)
         return out
 
@@ -218,7 +215,7 @@ def rejected_within_noise(data: RunData) -> list[bool]:
     for row in data.rows:
         within = False
         if not row.accepted and row.metric is not None and head is not None:
-            gain = row.metric - head if data.direction == "higher" else head - row.metric
+            gain = signed_gain(row.metric, head, data.direction)
             within = 0 < gain <= max(row.spread or 0.0, head_spread)
         flags.append(within)
         if row.accepted and row.metric is not None:
@@ -430,8 +427,8 @@ def _lockbox_section(data: RunData) -> list[str]:
     ]
     for generation, evaluation in lineage:
         assert evaluation.metric is not None and evaluation.lockbox is not None
-        selection_gain = improvement(evaluation.metric, first.metric)
-        lockbox_gain = improvement(evaluation.lockbox, first.lockbox)
+        selection_gain = evaluation.metric.gain_over(first.metric)
+        lockbox_gain = evaluation.lockbox.gain_over(first.lockbox)
         lines.append(
             f"| {generation} | {evaluation.metric.mean:.4f} ± {evaluation.metric.std:.4f} | "
             f"{evaluation.lockbox.mean:.4f} ± {evaluation.lockbox.std:.4f} | {selection_gain:+.4f} | "

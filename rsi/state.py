@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.contracts import Candidate, Decision, Evaluation, HistoryEntry, Proposal, Usage, signed_gain
+from core.contracts import Candidate, Decision, Evaluation, HistoryEntry, Proposal, Usage, best_of
 from core.fold import RunRecord
 from sandbox.patch import diff_stat
 
@@ -46,10 +46,8 @@ class LoopState:
         """An accepted candidate is on the lineage: count it, and raise the best metric."""
         self.accepted += 1
         metric = candidate.evaluation.metric
-        if metric is not None and (
-            self.best is None or signed_gain(metric.mean, self.best, metric.direction) > 0
-        ):
-            self.best = metric.mean
+        if metric is not None:
+            self.best = best_of(self.best, metric.mean, metric.direction)
 
     def add_decided(self, candidate: Candidate, decision: Decision) -> None:
         self.history.append(history_entry(candidate, decision))

@@ -23,9 +23,9 @@ from typing import Any
 from core.contracts import Candidate, Decision, Evaluation, MetricResult
 from core.errors import ConfigError, RsiError, RunInterrupted, TrajectoryError
 from core.fold import GenerationRecord, RunRecord, fold, live_events, session_seconds
+from core.run import Observer
 from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
 from rsi.config import CheckpointConfig, RunConfig
-from rsi.loop import Observer
 
 
 @dataclass

@@ -12,8 +12,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("core", "rsi", "agent", "sandbox", "policies", "review")
 
@@ -144,9 +142,6 @@ def module_graph(imports: list[Import], known: set[str]) -> dict[str, set[str]]:
     return graph
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review imports rsi until the review app receives a start_run callable"
-)
 def test_no_cycle_between_top_level_packages() -> None:
     imports = all_imports()
     found = cycles(package_graph(imports))
@@ -155,7 +150,6 @@ def test_no_cycle_between_top_level_packages() -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="policies.base <-> policies.source and review.app <-> review.screens")
 def test_no_cycle_between_modules() -> None:
     imports = all_imports()
     found = cycles(module_graph(imports, set(modules())))
