@@ -3,6 +3,11 @@
     loop = GenerationLoop(parts)          # parts are built in one place: rsi.compose
     summary = loop.run()
 
+With `RunConfig.candidates` K > 1, a generation is K candidates from the same parent, one number
+(gen-N) each: proposed in turn, evaluated in parallel, judged, and decided best gain first — the
+first accepted wins and its siblings are rejected by the search (`step_many`).
+`RunConfig.max_evaluations` caps the candidates in all.
+
 Each step is appended (and fsynced) to the trajectory before the next starts; every diff is kept
 as a file whatever its fate; the run ends with a `run_finished` event even on an error or Ctrl-C.
 After every event `status.json` in the run directory is replaced atomically with where the run is
