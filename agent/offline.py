@@ -14,8 +14,9 @@ The search is a coordinate search over those knobs, made aware of the tree it ru
 3. **Coordinate order.** Knobs in a seeded order, each tried in both directions (×2, ×0.5 first;
    then ×3, ×1/3; then ×1.5, ×1/1.5; strings switched to each value their comment names).
 
-A move is never repeated from an equivalent state: one that was rejected when its knob had value
-v (on any branch) is not proposed again where the knob has value v; what was already proposed from
+A move is not repeated from an equivalent state: one that was rejected when its knob had value v
+(on any branch) is not proposed again where the knob has value v for the next HURT_MEMORY
+candidates (after that the other knobs have usually changed what it would do); what was already proposed from
 this parent (earlier, or by a sibling of the same generation) is skipped. Everything it knows comes
 from the history in its context, so it is deterministic for a seed and the same after a resume.
 It is the embedded default and the baseline every other proposer is compared against.
@@ -39,6 +40,10 @@ from core.target import TargetSpec
 
 OUTRANKED = "reject: outranked"
 """How a history entry's reason starts when its move beat the parent but a sibling's beat it more."""
+HURT_MEMORY = 24
+"""A move that hurt is blocked at its knob's value for this many later candidates: long enough
+that it is not repeated within a few generations, short enough that it is retried once the
+other knobs have moved the state on."""
 SKIPPED_NAME = re.compile(r"step|seed|budget|epoch_limit|^log", re.IGNORECASE)
 SWEEPS = ((2.0, 0.5), (3.0, 1 / 3), (1.5, 1 / 1.5))
 QUOTED = re.compile(r"""["']([^"']+)["']""")
@@ -208,10 +213,11 @@ class Memory:
         }
         self.hurt: set[tuple[str, str]] = set()
         accepted: list[PastMove] = []
-        for entry in context.history:
+        recent = len(context.history) - HURT_MEMORY
+        for index, entry in enumerate(context.history):
             moves = past_moves(entry.rationale)
             won = entry.decision == "accept" or entry.reason.startswith(OUTRANKED)
-            if entry.decision == "reject" and len(moves) == 1 and not won:
+            if entry.decision == "reject" and len(moves) == 1 and not won and index >= recent:
                 self.hurt.add((moves[0].key, moves[0].old))
             if won:
                 accepted.extend(moves)

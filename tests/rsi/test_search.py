@@ -262,3 +262,28 @@ def test_the_tree_view_shows_each_node_under_its_parent_and_marks_the_best_path(
         "└── n2 init_scale 1.0 → 2.0 — denied 0.0900",
     ]
     assert "★" in render_tree(nodes, direction="lower").splitlines()[0]
+
+
+def test_a_move_that_hurt_is_retried_only_once_the_state_has_moved_on(target_copy: Path) -> None:
+    from agent.offline import HURT_MEMORY
+
+    proposer = OfflineProposer(seed=0)
+    context = ProposalContext(
+        generation=1,
+        objective="x",
+        metric_name="r2",
+        direction="higher",
+        parent_commit="p0",
+        parent_metric_mean=0.1,
+        parent_metric_std=None,
+    )
+    first = proposer.propose(context, target_copy)
+    hurt = HistoryEntry(generation=1, parent_commit="elsewhere", rationale=first.rationale, decision="reject")
+    later = [
+        HistoryEntry(generation=2 + i, parent_commit="elsewhere", rationale=f"other {i}", decision="reject")
+        for i in range(HURT_MEMORY)
+    ]
+    recent = context.model_copy(update={"parent_commit": "p9", "history": [hurt, *later[:-1]]})
+    assert proposer.propose(recent, target_copy).rationale != first.rationale
+    old = context.model_copy(update={"parent_commit": "p9", "history": [hurt, *later]})
+    assert proposer.propose(old, target_copy).rationale == first.rationale
