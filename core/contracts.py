@@ -15,7 +15,7 @@ place (the run config) and passed in.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -349,6 +349,12 @@ class Sandbox(Protocol):
 
     def remember(self, evaluation: Evaluation) -> None:
         """Take an evaluation recorded earlier as measured (a resumed run's parents)."""
+        ...
+
+    def evaluate_many(
+        self, parent_commit: str, diffs: Sequence[str], labels: Sequence[str] | None = None
+    ) -> list[Evaluation]:
+        """Measure several candidates of one parent at once; results in the input order."""
         ...
 
 

@@ -90,6 +90,11 @@ class RunRecord:
         return max(undecided, key=lambda g: g.generation) if undecided else None
 
     @property
+    def undecided(self) -> list[GenerationRecord]:
+        """Every generation started and not decided (K candidates of one generation may be)."""
+        return [g for _, g in sorted(self.generations.items()) if g.decision is None]
+
+    @property
     def decided(self) -> list[GenerationRecord]:
         return [g for _, g in sorted(self.generations.items()) if g.decision is not None]
 

@@ -235,6 +235,16 @@ def run(
     ] = False,
     max_wall: Annotated[float | None, typer.Option(help="Wall-time budget in seconds.")] = None,
     max_dollars: Annotated[float | None, typer.Option(help="Model spend budget in dollars.")] = None,
+    candidates: Annotated[
+        int,
+        typer.Option(min=1, help="Candidates per generation, from the same parent, evaluated in parallel."),
+    ] = 1,
+    max_evaluations: Annotated[
+        int | None, typer.Option(min=1, help="Budget: stop after this many candidates are evaluated.")
+    ] = None,
+    parallel: Annotated[
+        int | None, typer.Option(min=1, help="Candidates evaluated at once (default: the CPU cores).")
+    ] = None,
     image: Annotated[str | None, typer.Option(help="Sandbox image (default: the target's rsi.toml).")] = None,
     model: Annotated[str | None, typer.Option(help="Claude model id.")] = None,
     proposer_seed: Annotated[int, typer.Option(help="Seed of the offline proposer.")] = 0,
@@ -270,6 +280,9 @@ def run(
         human_reviews_denials=review_denials,
         max_wall_s=max_wall,
         max_dollars=max_dollars,
+        candidates=candidates,
+        max_evaluations=max_evaluations,
+        parallel=parallel,
         checkpoints=CheckpointConfig(
             metric_jump_spreads=pause_on_jump,
             budget_fraction=pause_at_budget,

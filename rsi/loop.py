@@ -3,6 +3,11 @@
     loop = GenerationLoop(parts)          # parts are built in one place: rsi.compose
     summary = loop.run()
 
+With `RunConfig.candidates` K > 1, a generation is K candidates from the same parent, one number
+(gen-N) each: proposed in turn, evaluated in parallel, judged, and decided best gain first — the
+first accepted wins and its siblings are rejected by the search (`step_many`).
+`RunConfig.max_evaluations` caps the candidates in all.
+
 Each step is appended (and fsynced) to the trajectory before the next starts; every diff is kept
 as a file whatever its fate; the run ends with a `run_finished` event even on an error or Ctrl-C.
 After every event `status.json` in the run directory is replaced atomically with where the run is
@@ -38,6 +43,7 @@ from core.contracts import (
     Candidate,
     Decision,
     Evaluation,
+    HistoryEntry,
     LineageStore,
     Policy,
     Proposal,
@@ -148,12 +154,23 @@ class GenerationLoop:
             self.record("run_started", self.parts.run_info)
         if self.state.baseline is None:
             self._evaluate_baseline()
-        for generation in range(first_generation, self.config.generations + 1):
+        decided = {entry.generation for entry in self.state.history}
+        todo = [n for n in range(first_generation, self.last_number() + 1) if n not in decided]
+        while todo:
             if (stop := self._should_stop()) is not None:
                 return "stopped", stop
-            self._check_budget_checkpoint(generation)
-            self.step(generation)
+            self._check_budget_checkpoint(todo[0])
+            numbers, todo = todo[: self.config.candidates], todo[self.config.candidates :]
+            if len(numbers) == 1:
+                self.step(numbers[0])
+            else:
+                self.step_many(numbers)
         return "completed", ""
+
+    def last_number(self) -> int:
+        """The last candidate number the run plans: K per generation, within --max-evaluations."""
+        planned = self.config.generations * self.config.candidates
+        return min(planned, self.config.max_evaluations or planned)
 
     def _outcome(self, exc: BaseException) -> tuple[str, str]:
         """How the run ended, from the exception that ended it; records an `error` event if due."""
@@ -291,12 +308,71 @@ class GenerationLoop:
             parent_evaluation=parent_eval,
             verdict=verdict,
         )
-        self.progress("review", {"generation": generation, "verdict": verdict.verdict})
+        self._decide(candidate)
+
+    def step_many(self, numbers: list[int]) -> None:
+        """One generation of K candidates (one number each) from the same parent: proposed
+        in turn (each proposer call sees its siblings as pending), evaluated in parallel, judged,
+        then decided best first — once one is accepted, the rest are rejected (each was measured
+        against the parent, not against its sibling)."""
+        parts = self.parts
+        self.generation = numbers[0]
+        parent = parts.lineage.head()
+        parent_eval = self._parent_evaluation(numbers[0], parent)
+        pending: list[HistoryEntry] = []
+        proposals = []
+        for number in numbers:
+            proposal = self._propose(number, parent, parent_eval, pending)
+            proposals.append(proposal)
+            pending.append(_pending_entry(number, parent, proposal))
+        self.progress("evaluate", {"generations": numbers})
+        evaluations = parts.evaluator.evaluate_many(
+            parent, [p.diff for p in proposals], labels=[f"gen-{n:04d}" for n in numbers]
+        )
+        candidates = []
+        for number, proposal, evaluation in zip(numbers, proposals, evaluations, strict=True):
+            self.generation = number
+            self.record("evaluation", evaluation.model_dump(mode="json"), number)
+            verdict = self._judge(parent, proposal, evaluation, parent_eval)
+            self.record("verdict", verdict.model_dump(mode="json"), number)
+            candidates.append(
+                Candidate(
+                    generation=number,
+                    parent_commit=parent,
+                    proposal=proposal,
+                    evaluation=evaluation,
+                    parent_evaluation=parent_eval,
+                    verdict=verdict,
+                )
+            )
+        self._decide_many(candidates)
+
+    def _decide_many(self, candidates: list[Candidate]) -> None:
+        """Best gain first; the first accepted wins, its siblings are rejected by the search."""
+        winner: Candidate | None = None
+        for candidate in sorted(candidates, key=_gain, reverse=True):
+            self.generation = candidate.generation
+            if winner is not None:
+                decision = Decision(
+                    decision="reject",
+                    by="search",
+                    reason=f"a sibling from the same parent (gen-{winner.generation}) was accepted",
+                )
+                self.record("decision", decision.model_dump(mode="json"), candidate.generation)
+                self.state.add_decided(candidate, decision)
+                continue
+            self._decide(candidate)
+            if self.state.history[-1].decision == "accept":
+                winner = candidate
+
+    def _decide(self, candidate: Candidate) -> None:
+        generation = candidate.generation
+        self.progress("review", {"generation": generation, "verdict": candidate.verdict.verdict})
         checkpoint = candidate_checkpoint(self.config.checkpoints, candidate)
         if checkpoint is not None and checkpoint.key not in self.state.fired_checkpoints:
             self._queue_and_pause(candidate, checkpoint)
         try:
-            decision = parts.reviewer.decide(candidate)
+            decision = self.parts.reviewer.decide(candidate)
         except RunInterrupted as exc:  # --review strict: the first `review` verdict waits for a human
             self._queue_and_pause(candidate, Checkpoint(f"strict:{generation}", "strict_review", str(exc)))
         self.record("decision", decision.model_dump(mode="json"), generation)
@@ -320,9 +396,13 @@ class GenerationLoop:
             self.state.parent_evaluated.add(parent)
         return evaluation
 
-    def _propose(self, generation: int, parent: str, parent_eval: Evaluation) -> Proposal:
+    def _propose(
+        self, generation: int, parent: str, parent_eval: Evaluation, pending: list[HistoryEntry] | None = None
+    ) -> Proposal:
         parts = self.parts
         recorded = self.state.recorded_proposals.pop(generation, None)
+        if self.state.recorded_parents.pop(generation, parent) != parent:
+            recorded = None  # proposed against a parent that is no longer the one to build on
         started = ProposalStarted(
             parent=parent,
             parent_tree=parts.lineage.tree_of(parent),
@@ -336,7 +416,8 @@ class GenerationLoop:
             self.progress("propose", {"generation": generation, "proposer": parts.proposer.name})
             with tempfile.TemporaryDirectory(prefix="rsi-parent-") as tmp:
                 tree = parts.lineage.export(parent, Path(tmp) / "tree")
-                proposal = parts.proposer.propose(self._context(generation, parent, parent_eval), tree)
+                context = self._context(generation, parent, parent_eval, pending or [])
+                proposal = parts.proposer.propose(context, tree)
             self.state.usage = self.state.usage + proposal.usage
         diff_file = self.config.run_dir / "candidates" / f"gen-{generation:04d}.diff"
         diff_file.parent.mkdir(parents=True, exist_ok=True)
@@ -352,7 +433,9 @@ class GenerationLoop:
         )
         return proposal
 
-    def _context(self, generation: int, parent: str, parent_eval: Evaluation) -> ProposalContext:
+    def _context(
+        self, generation: int, parent: str, parent_eval: Evaluation, pending: list[HistoryEntry]
+    ) -> ProposalContext:
         spec, metric = self.parts.spec, parent_eval.metric
         return ProposalContext(
             generation=generation,
@@ -362,7 +445,7 @@ class GenerationLoop:
             parent_commit=parent,
             parent_metric_mean=metric.mean if metric else None,
             parent_metric_std=metric.std if metric else None,
-            history=list(self.state.history),
+            history=[*self.state.history, *pending],
         )
 
     def _judge(
@@ -394,3 +477,24 @@ class GenerationLoop:
         """Record the `commit` event of a lineage commit a crash left without one."""
         self.state.count_accept(candidate)
         record_commit(candidate, sha, self.parts.lineage, self.record, recovered=True)
+
+
+def _gain(candidate: Candidate) -> float:
+    """The candidate's gain over its parent (better is larger, whatever the direction); a failed
+    evaluation ranks last."""
+    metric, parent = candidate.evaluation.metric, candidate.parent_evaluation
+    if metric is None or parent is None or parent.metric is None:
+        return float("-inf")
+    return metric.gain_over(parent.metric)
+
+
+def _pending_entry(generation: int, parent: str, proposal: Proposal) -> HistoryEntry:
+    """A sibling proposed in this generation and not yet decided, as the next proposer call sees it."""
+    return HistoryEntry(
+        generation=generation,
+        parent_commit=parent,
+        rationale=(proposal.rationale.splitlines() or [""])[0],
+        diff_stat=diff_stat(proposal.diff),
+        decision="pending",
+        reason="proposed from the same parent in this generation; not decided yet",
+    )

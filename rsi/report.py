@@ -26,6 +26,7 @@ from core.errors import ConfigError
 from core.fold import fold, live_events
 from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
 from rsi.compare import RunComparison, comparability_warnings, compare_runs
+from rsi.search.tree import BEST, TreeNode, render_tree
 from sandbox.integrity import lockbox_gap
 from sandbox.patch import diff_stat
 
@@ -51,6 +52,10 @@ class Row:
     dollars: float
     seconds: float
     accepted: bool
+    parent_commit: str = ""
+    """The lineage commit it was proposed from and measured against."""
+    commit: str | None = None
+    """Its own lineage commit, when accepted."""
 
 
 @dataclass
@@ -69,6 +74,7 @@ class RunData:
     notes: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     status: str = "running or crashed"
+    baseline_commit: str = ""
 
     def best_so_far(self) -> list[float | None]:
         best, out = self.baseline, []
@@ -158,6 +164,8 @@ def load_run(run_dir: Path) -> RunData:
                 dollars=state.proposal.usage.dollars if state.proposal else 0.0,
                 seconds=seconds.get(state.generation, 0.0),
                 accepted=state.commit is not None,
+                parent_commit=state.parent_commit,
+                commit=state.commit,
             )
         )
     notes = [f"checkpoint: {e.data.get('message')}" for e in events if e.kind == "checkpoint"]
@@ -179,6 +187,7 @@ def load_run(run_dir: Path) -> RunData:
         metric_name=baseline_metric.name if baseline_metric else "metric",
         direction=baseline_metric.direction if baseline_metric else "higher",
         baseline=baseline_metric.mean if baseline_metric else None,
+        baseline_commit=run.baseline.parent_commit if run.baseline else "",
         rows=rows,
         findings=findings,
         lineage=lineage,
@@ -361,9 +370,36 @@ def render_run(data: RunData, plot_name: str) -> str:
     ]
     lines += _findings_table(data)
     lines += ["", *_lockbox_section(data)]
+    lines += ["", *_tree_section(data)]
     if data.notes:
         lines += ["", "## Pauses and resumes", "", *[f"- {note}" for note in data.notes]]
     return "\n".join(lines) + "\n"
+
+
+def tree_nodes(data: RunData) -> list[TreeNode]:
+    """Every decided candidate under the node it was proposed from (gen-0 is the baseline)."""
+    node_of = {data.baseline_commit: "gen-0"}
+    node_of |= {row.commit: f"gen-{row.generation}" for row in data.rows if row.commit}
+    nodes = [TreeNode("gen-0", None, "baseline", "root", data.baseline)]
+    for row in data.rows:
+        status = "accepted" if row.accepted else "denied" if row.verdict == "deny" else row.decision
+        status = {"reject": "rejected", "queue": "queued"}.get(status, status)
+        parent = node_of.get(row.parent_commit, "gen-0")
+        nodes.append(TreeNode(f"gen-{row.generation}", parent, row.change[:60], status, row.metric))
+    return nodes
+
+
+def _tree_section(data: RunData) -> list[str]:
+    tree = render_tree(tree_nodes(data), data.direction)
+    return [
+        "## Tree",
+        "",
+        f"Which candidate came from which; {BEST} marks the path to the best.",
+        "",
+        "```text",
+        tree,
+        "```",
+    ]
 
 
 def _mean_spread(mean: float | None, spread: float | None) -> str:

@@ -135,14 +135,15 @@ def _continue(loop: GenerationLoop, run: RunRecord) -> RunSummary:
     repair = reconcile_lineage(lineage, run, lineage.repo.commit("gen-0").hexsha)
     _restore(loop, run)
     in_flight = run.in_flight
+    undecided = run.undecided
     decided = [g.generation for g in run.decided]
-    next_generation = in_flight.generation if in_flight else (max(decided) + 1 if decided else 1)
-    if next_generation > config.generations and not (repair.recovered or repair.to_commit):
+    next_generation = undecided[0].generation if undecided else (max(decided) + 1 if decided else 1)
+    if next_generation > loop.last_number() and not (repair.recovered or repair.to_commit):
         raise ConfigError(
             f"{config.run_dir}: every planned generation ({config.generations}) is done; nothing to resume. "
             f"Pass --generations N (more than {config.generations}) to continue the run further."
         )
-    superseded = in_flight.seqs if in_flight else []
+    superseded = [seq for record in undecided for seq in record.seqs]
     loop.record(
         "run_resumed",
         {
@@ -154,6 +155,7 @@ def _continue(loop: GenerationLoop, run: RunRecord) -> RunSummary:
             "superseded_generation": in_flight.generation if in_flight else None,
             "superseded_seqs": superseded,
             "reuses_recorded_proposal": bool(in_flight and in_flight.proposal),
+            "superseded_generations": [record.generation for record in undecided],
             "recovered_commits": [{"generation": g, "commit": sha} for g, sha in repair.recovered],
             "commits_to_make": repair.to_commit,
             "lineage_notes": repair.notes,

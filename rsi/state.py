@@ -31,6 +31,8 @@ class LoopState:
     """Parents whose evaluation is recorded (each is recorded once)."""
     recorded_proposals: dict[int, Proposal] = field(default_factory=dict)
     """Proposals recorded before a crash, evaluated again instead of asking the proposer anew."""
+    recorded_parents: dict[int, str] = field(default_factory=dict)
+    """The parent each recorded proposal was made against (reused only from that same parent)."""
 
     @property
     def baseline_metric(self) -> float | None:
@@ -67,9 +69,10 @@ class LoopState:
             state.add_decided(candidate, record.decision)
             if record.commit:
                 state.count_accept(candidate)
-        in_flight = run.in_flight
-        if in_flight is not None and in_flight.proposal is not None:
-            state.recorded_proposals[in_flight.generation] = in_flight.proposal
+        for record in run.undecided:  # a generation of K candidates leaves up to K in flight
+            if record.proposal is not None:
+                state.recorded_proposals[record.generation] = record.proposal
+                state.recorded_parents[record.generation] = record.parent_commit
         return state
 
 

@@ -226,6 +226,7 @@ def verification_config(
             "run_dir": work / "run",
             "target": (target or original.target).resolve(),
             "generations": generations,
+            "max_evaluations": generations,  # with K candidates per generation: the recorded ones only
             "proposer": "replay",
             "replay_from": trajectory.resolve(),
             "policy": str(policy_file),

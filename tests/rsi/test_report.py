@@ -29,6 +29,10 @@ def test_report_of_one_run(tmp_path: Path) -> None:
     assert "accepted 1, rejected 1, queued 1" in text
     assert "baseline 0.1500 → best 0.6000" in text  # a queued candidate is not on the lineage
     assert "| metric-improves | deny | 1 | 2 | no gain |" in text
+    tree = text.split("## Tree", 1)[1]
+    assert "gen-0 baseline — root 0.1500  ★" in tree
+    assert "└── gen-1 x 1 → 2 — accepted 0.6000  ★" in tree  # gen 2 and 3 were proposed from gen 1
+    assert "    ├── gen-2 x 2 → 3 — denied 0.4000" in tree and "    └── gen-3 x 3 → 4 — queued 0.7000" in tree
 
 
 def test_best_so_far_follows_accepted_generations_only(tmp_path: Path) -> None:
