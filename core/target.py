@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import ConfigError
 
@@ -33,7 +33,8 @@ class Commands(_Strict):
     test: str
     """Runs the target's own tests from the repository root; exit code 0 means they pass."""
     train: str
-    """Trains one model. Placeholders: {seed}, {out} (artifact dir), {steps} (the step budget)."""
+    """Trains one model. Placeholders: {seed}, {out} (artifact dir), {steps} (the step budget), and
+    for a target with a [teacher] table {teacher} (the current teacher's file, read-only)."""
     predict: str
     """Predicts on held-out inputs. Placeholders: {out}, {inputs} (.npy), {predictions} (.npy to write)."""
 
@@ -64,6 +65,12 @@ class SandboxSpec(_Strict):
     """Container image the candidate runs in."""
 
 
+class TeacherSpec(_Strict):
+    initial: str
+    """Path, inside the target, of the generation-0 teacher: a data-only `.npz` the train command
+    reads through {teacher}. An accepted generation's trained artifact becomes the next teacher."""
+
+
 class TargetSpec(_Strict):
     target: TargetInfo
     commands: Commands
@@ -71,6 +78,22 @@ class TargetSpec(_Strict):
     budget: Budget
     protected: Protected = Field(default_factory=Protected)
     sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
+    teacher: TeacherSpec | None = None
+    """Present for a bootstrapping target, whose students learn from a teacher the harness holds."""
+
+    @model_validator(mode="after")
+    def _teacher_placeholder_matches(self) -> TargetSpec:
+        uses_teacher = "{teacher}" in self.commands.train
+        if uses_teacher and self.teacher is None:
+            raise ValueError(
+                "[commands].train uses {teacher} but there is no [teacher] table: add one with "
+                "initial = the path of the generation-0 teacher, or drop the placeholder"
+            )
+        if self.teacher is not None and not uses_teacher:
+            raise ValueError(
+                "[teacher] is set but [commands].train never reads {teacher}: pass it to the train command"
+            )
+        return self
 
     def check_heldout_labels(self, labels: Sequence[float] | Any) -> None:
         """Refuse a metric that cannot score this held-out set: `accuracy` compares rounded
@@ -139,6 +162,8 @@ def known_keys(model: type[BaseModel], location: tuple[int | str, ...]) -> list[
 def describe_problem(model: type[BaseModel], error: Any) -> str:
     """One validation error in the words of the file: which key, what is wrong, what to do."""
     location = tuple(error["loc"])
+    if not location:  # a rule across tables (a model validator) names its keys in its message
+        return str(error["msg"]).removeprefix("Value error, ")
     key = toml_key(location)
     kind = error["type"]
     if kind == "extra_forbidden":
