@@ -4,8 +4,11 @@ truth, the knobs the offline proposer reaches, and its own test suite."""
 from __future__ import annotations
 
 import importlib.util
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -76,14 +79,33 @@ def test_the_offline_proposer_reaches_both_engines() -> None:
     assert "steps" not in knobs
 
 
-@pytest.mark.slow
-def test_the_targets_own_tests_pass() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "tests"],
-        cwd=BOOTSTRAP,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+def readme_commands() -> list[str]:
+    text = (BOOTSTRAP / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"<!-- readme-example: runnable -->\n```bash\n(.*?)```", text, re.S)
+    return [line.split("  #")[0].strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_examples_run(tmp_path: Path) -> None:
+    """Every command of the target's README, in a copy of the target beside its provider (the
+    recursion on a smaller budget); the last one is the target's own test suite."""
+    target = tmp_path / "bootstrap"
+    shutil.copytree(BOOTSTRAP, target, ignore=shutil.ignore_patterns("runs", "__pycache__"))
+    shutil.copy(PROVIDER, tmp_path / PROVIDER.name)
+    (target / "runs").mkdir()
+    np.save(target / "runs" / "problems.npy", load_provider().generate(3, 50)[0])
+    commands = readme_commands()
+    assert len(commands) == 4 and commands[-1] == "python -m pytest -q -x tests"
+    for command in commands:
+        argv = [sys.executable, *command.split()[1:]]
+        if "recursion.py" in command:
+            argv += ["--generations", "1", "--seeds", "1", "--size", "200"]
+        done = subprocess.run(
+            argv,
+            cwd=target,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+        )
+        assert done.returncode == 0, (command, done.stdout[-3000:], done.stderr[-2000:])
+    assert np.load(target / "runs" / "predictions.npy").shape == (50,)
