@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import ConfigError
@@ -39,13 +40,48 @@ class Commands(_Strict):
     """Predicts on held-out inputs. Placeholders: {out}, {inputs} (.npy), {predictions} (.npy to write)."""
 
 
+MetricName = Literal["r2", "mse", "mae", "accuracy", "log_loss", "bits_per_char", "custom"]
+
+METRIC_DIRECTIONS: dict[str, Literal["higher", "lower"]] = {
+    "r2": "higher",
+    "mse": "lower",
+    "mae": "lower",
+    "accuracy": "higher",
+    "log_loss": "lower",
+    "bits_per_char": "lower",
+}
+"""Which way each built-in metric improves; `custom` (the provider's own score) states its own."""
+
+CLASS_METRICS = ("accuracy", "log_loss", "bits_per_char")
+"""Metrics whose labels are class ids (non-negative integers, one per row)."""
+PROBABILITY_METRICS = ("log_loss", "bits_per_char")
+"""Metrics whose predictions are class probabilities (one row per input)."""
+
+
 class Metric(_Strict):
-    name: Literal["r2", "mse", "mae", "accuracy"]
-    """How the harness scores predictions against the held-out labels."""
+    name: MetricName
+    """How the harness scores predictions against the held-out labels: r2, mse, mae (one number per
+    row), accuracy (a class id, or class probabilities, per row), log_loss, bits_per_char (class
+    probabilities per row), custom (the held-out .py provider's own score(predictions, labels))."""
     direction: Literal["higher", "lower"]
-    """Whether a higher or a lower value is better."""
-    heldout: str
-    """Name of the harness-owned held-out set (see sandbox.heldout); never stored in the target."""
+    """Whether a higher or a lower value is better; may be left out for every metric but custom
+    (it is known), and may not contradict the metric."""
+    heldout: str | None = None
+    """The held-out set: a built-in name (teacher-regression) or a .npz/.py file outside the target's
+    tree; `--heldout FILE` overrides it. Never stored in the target."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_direction(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known, given = METRIC_DIRECTIONS.get(str(data.get("name"))), data.get("direction")
+        if known is not None and given not in (None, known):
+            raise ValueError(
+                f"[metric].direction = {given!r} contradicts {data.get('name')!r}, which is better "
+                f"when {known}; remove [metric].direction or set it to {known!r}"
+            )
+        return {**data, "direction": given or known} if known else data
 
 
 class Budget(_Strict):
@@ -62,7 +98,14 @@ class Protected(_Strict):
 
 class SandboxSpec(_Strict):
     image: str = "rsi-sandbox:latest"
-    """Container image the candidate runs in."""
+    """Base container image (Python 3, numpy, pytest); with packages or apt below, the target's own
+    image is built on top of it by `rsi image build --target DIR`."""
+    packages: list[str] = Field(default_factory=list)
+    """pip requirements beyond numpy and pytest (e.g. "scikit-learn>=1.3"): installed in the target's
+    own image (Docker) and in its own environment (bwrap), never from inside a sandbox."""
+    apt: list[str] = Field(default_factory=list)
+    """Debian packages the target needs, installed in its own image (Docker only; bwrap runs the
+    host's system libraries)."""
 
 
 class TeacherSpec(_Strict):
@@ -95,18 +138,26 @@ class TargetSpec(_Strict):
             )
         return self
 
-    def check_heldout_labels(self, labels: Sequence[float] | Any) -> None:
-        """Refuse a metric that cannot score this held-out set: `accuracy` compares rounded
-        predictions with class labels, so on continuous labels every candidate would score 0."""
-        if self.metric.name != "accuracy":
+    def check_heldout_labels(self, labels: Sequence[float] | Any, source: str | None = None) -> None:
+        """Refuse a metric that cannot score this held-out set's labels, naming the key: class
+        metrics need one non-negative integer class id per row, r2/mse/mae one number per row."""
+        values = np.asarray(labels)
+        named = source is None or source == self.metric.heldout
+        where = f"[metric].heldout = {self.metric.heldout!r}" if named else f"the held-out file {source}"
+        name = self.metric.name
+        if name == "custom":
             return
-        values = [float(value) for value in labels]
-        if values and any(value != round(value) for value in values):
+        if values.dtype.kind not in "iufb" or values.ndim != 1:
             raise ConfigError(
-                f"rsi.toml: [metric].name = 'accuracy' cannot score the held-out set "
-                f"[metric].heldout = {self.metric.heldout!r}: its labels are continuous values, not "
-                "class ids, so every candidate would score 0. Set [metric].name to r2, mse or mae "
-                "(and [metric].direction to match), or name a classification held-out set."
+                f"rsi.toml: [metric].name = {name!r} cannot score {where}: its labels have shape "
+                f"{values.shape} and type {values.dtype}, one number per row is needed. Use metric "
+                "'custom' with a score(predictions, labels) in a .py provider for other labels."
+            )
+        if name in CLASS_METRICS and (np.any(values != np.round(values)) or np.any(values < 0)):
+            raise ConfigError(
+                f"rsi.toml: [metric].name = {name!r} cannot score {where}: its labels "
+                "are continuous values, not class ids, so every candidate would score 0. Set "
+                "[metric].name to r2, mse or mae, or give a held-out set whose labels are class ids."
             )
 
     @classmethod

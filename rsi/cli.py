@@ -206,6 +206,13 @@ def run(
         ),
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds per candidate.")] = 3,
+    heldout: Annotated[
+        str | None,
+        typer.Option(
+            help="Held-out set: a .npz (inputs, labels[, lockbox_inputs, lockbox_labels]) or a .py "
+            "defining generate(seed, n), outside the target's tree (default: the target's [metric].heldout)."
+        ),
+    ] = None,
     heldout_seed: Annotated[
         int | None,
         typer.Option(
@@ -257,6 +264,7 @@ def run(
         proposer=chosen,  # type: ignore[arg-type]
         proposer_seed=proposer_seed,
         seeds=list(range(seeds)),
+        heldout=absolute_heldout(heldout),
         heldout_seed=heldout_seed,
         review=review or ("human" if tui else "auto"),  # type: ignore[arg-type]
         human_reviews_denials=review_denials,
@@ -285,6 +293,13 @@ def run(
     raise typer.Exit(run_exit_code(summary))
 
 
+def absolute_heldout(heldout: str | None) -> str | None:
+    """A --heldout file as an absolute path (recorded with the run); a built-in name as given."""
+    if heldout is None or not heldout.endswith((".npz", ".py")):
+        return heldout
+    return str(Path(heldout).expanduser().resolve())
+
+
 # -- rsi evaluate -------------------------------------------------------------------------------
 
 
@@ -301,6 +316,13 @@ def evaluate(
     target: Annotated[Path, typer.Option(help="Target repository.")] = Path("target_repo"),
     backend: Annotated[BackendName, typer.Option(help="Isolation backend.")] = "docker",
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds.")] = 3,
+    heldout: Annotated[
+        str | None,
+        typer.Option(
+            help="Held-out set: a .npz (inputs, labels[, lockbox_inputs, lockbox_labels]) or a .py "
+            "defining generate(seed, n), outside the target's tree (default: the target's [metric].heldout)."
+        ),
+    ] = None,
     heldout_seed: Annotated[
         int | None,
         typer.Option(help="Seed of the held-out set (default: the target's, as `rsi run` uses)."),
@@ -335,6 +357,7 @@ def evaluate(
             run_dir=Path(tmp),
             backend=backend,  # type: ignore[arg-type]
             seeds=list(range(seeds)),
+            heldout=absolute_heldout(heldout),
             heldout_seed=heldout_seed,
             policy=policy,
         )
@@ -434,7 +457,12 @@ def print_evaluation(result: Any) -> None:
 # -- rsi image ----------------------------------------------------------------------------------
 
 
-@image_app.command("build", epilog=EXAMPLE.format("rsi image build --tag rsi-sandbox:latest"))
+@image_app.command(
+    "build",
+    epilog=EXAMPLE.format("rsi image build --tag rsi-sandbox:latest")
+    + "\n\n"
+    + EXAMPLE.format("rsi image build --target examples/digits"),
+)
 @friendly
 def image_build(
     tag: Annotated[str, typer.Option(help="Image tag to build.")] = "rsi-sandbox:latest",
@@ -445,10 +473,23 @@ def image_build(
         str | None, typer.Option(help="Debian mirror for debootstrap (default: the host's apt source).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even if the image is current.")] = False,
+    target: Annotated[
+        Path | None,
+        typer.Option(
+            help="Build the image of this target: its [sandbox].image plus its [sandbox] packages and apt."
+        ),
+    ] = None,
 ) -> None:
-    """Build the sandbox image (works with no container registry)."""
+    """Build the sandbox image (works with no container registry); with --target, a target's own image."""
     from sandbox.image import build_image
 
+    if target is not None:
+        from core.target import TargetSpec
+        from sandbox.target_env import build_target_image
+
+        say = lambda m: errors.print(Text(m, style="dim"))  # noqa: E731
+        console.print(Text(build_target_image(TargetSpec.load(target), force=force, say=say)))
+        return
     image_id = build_image(
         tag=tag, base=base, mirror=mirror, force=force, say=lambda m: errors.print(Text(m, style="dim"))
     )

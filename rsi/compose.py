@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.contracts import ProgressCallback, Proposer, Reviewer
-from core.errors import ConfigError
+from core.errors import ConfigError, SandboxError
 from core.target import TargetSpec
 from core.trajectory import TrajectoryWriter
 from policies.engine import LoadedPolicy, load_policy, parse_policy, resolve_policy_path
@@ -24,10 +24,11 @@ from rsi import __version__
 from rsi.config import RUN_CONFIG_FILE, RunConfig
 from rsi.loop import GenerationLoop, NullObserver, Observer, RunParts
 from rsi.registry import BACKENDS, PROPOSERS
-from sandbox.base import Backend
+from sandbox.base import Backend, SandboxConfig
 from sandbox.evaluate import TrustedEvaluator
-from sandbox.heldout import derive_seed, load_heldout
+from sandbox.heldout import HeldoutProvider, derive_seed, load_provider
 from sandbox.lineage import Lineage
+from sandbox.target_env import ensure_bwrap_env, has_dependencies, target_image_tag
 
 TRAJECTORY_FILE = "trajectory.jsonl"
 LINEAGE_DIR = "lineage"
@@ -47,8 +48,42 @@ def load_class(registry: dict[str, str], name: str, what: str) -> Any:
 
 def make_backend(config: RunConfig, spec: TargetSpec) -> Backend:
     backend_class = load_class(BACKENDS, config.backend, "backend")
-    image = config.sandbox.image or spec.sandbox.image
-    return backend_class(config.sandbox, image=image, run_id=config.run_id)
+    image = config.sandbox.image or target_image_tag(spec)
+    return backend_class(target_sandbox_config(config, spec), image=image, run_id=config.run_id)
+
+
+def target_sandbox_config(config: RunConfig, spec: TargetSpec) -> SandboxConfig:
+    """The isolation settings with the target's own dependencies: on bwrap, its own environment
+    (built once) unless one is chosen explicitly; on Docker, its image must have been built."""
+    if not has_dependencies(spec):
+        return config.sandbox
+    if config.backend == "bwrap":
+        if config.sandbox.bwrap_python is not None:
+            return config.sandbox
+        return config.sandbox.model_copy(update={"bwrap_python": ensure_bwrap_env(spec, say=lambda _: None)})
+    if config.sandbox.image is None and not image_exists(target_image_tag(spec)):
+        raise ConfigError(
+            f"{config.target / 'rsi.toml'} declares [sandbox] packages/apt and its image "
+            f"{target_image_tag(spec)} is not built: run `rsi image build --target {config.target}` first "
+            "(it needs no container registry)."
+        )
+    return config.sandbox
+
+
+def image_exists(tag: str) -> bool:
+    """False only when the engine answers that the image is missing (an unreachable engine is
+    explained by the backend)."""
+    import docker.errors
+
+    from sandbox.docker_backend import connect
+
+    try:
+        connect().images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    except (docker.errors.DockerException, SandboxError):
+        return True
+    return True
 
 
 def make_proposer(config: RunConfig, backend: Backend) -> Proposer:
@@ -90,12 +125,16 @@ def make_evaluator(
     `rsi run` and `rsi evaluate` both build theirs here, so a one-off evaluation measures (and
     flags) a patch the way the loop would.
     """
+    provider = resolve_heldout(config, spec)
     heldout_seed, lockbox_seed = resolve_heldout_seeds(config, spec)
-    heldout = load_heldout(spec.metric.heldout, seed=heldout_seed, size=config.heldout_size)
-    spec.check_heldout_labels(heldout.labels)
-    lockbox = load_heldout(
-        spec.metric.heldout, seed=lockbox_seed, size=config.lockbox_size or config.heldout_size
-    )
+    heldout = provider.selection(heldout_seed, config.heldout_size)
+    spec.check_heldout_labels(heldout.labels, provider.source)
+    if spec.metric.name == "custom" and provider.scorer is None:
+        raise ConfigError(
+            f"rsi.toml: [metric].name = 'custom' but the held-out provider {provider.source} defines no "
+            "score(predictions, labels); give a .py provider with one, or name a built-in metric."
+        )
+    lockbox = provider.lockbox(lockbox_seed, config.lockbox_size or config.heldout_size)
     return TrustedEvaluator(
         spec,
         lineage,
@@ -111,17 +150,45 @@ def make_evaluator(
     )
 
 
-def target_heldout_seed(spec: TargetSpec) -> int:
+def resolve_heldout(config: RunConfig, spec: TargetSpec) -> HeldoutProvider:
+    """The run's held-out provider: `--heldout`, else the target's [metric].heldout. The first time
+    its source and content hash are recorded in config; later (resume, verify) a file whose bytes
+    changed since is refused."""
+    source = config.heldout or spec.metric.heldout
+    if source is None:
+        raise ConfigError(
+            f"{config.target / 'rsi.toml'}: no held-out set: [metric].heldout is not set and no "
+            "--heldout FILE was given. Pass --heldout with a .npz (inputs, labels) or a .py "
+            "(generate(seed, n)) kept outside the target's tree."
+        )
+    provider = load_provider(source)
+    if provider.content_hash is not None and Path(provider.source).is_relative_to(config.target.resolve()):
+        raise ConfigError(
+            f"{provider.source}: the held-out file is inside the target's tree ({config.target}), where "
+            "a candidate could read its labels. Move it outside the target and pass --heldout FILE."
+        )
+    if config.heldout_sha256 is not None and provider.content_hash != config.heldout_sha256:
+        raise ConfigError(
+            f"held-out file {provider.source} changed since the run started (sha256 now "
+            f"{(provider.content_hash or 'none')[:12]}, recorded {config.heldout_sha256[:12]}): its "
+            "scores would not compare. Restore the file the run was started with, or start a new run."
+        )
+    config.heldout, config.heldout_sha256 = provider.source, provider.content_hash
+    return provider
+
+
+def target_heldout_seed(spec: TargetSpec, heldout: str | None = None) -> int:
     """The held-out seed of a target: derived from its identity (name and held-out set), so every
     run of the same target is scored on the same examples unless a seed is asked for."""
-    identity = f"{spec.target.name}\0{spec.metric.heldout}".encode()
-    return int.from_bytes(hashlib.sha256(identity).digest()[:4], "big") & 0x7FFFFFFF
+    source = heldout or spec.metric.heldout or ""
+    identity = f"{spec.target.name}\0{Path(source).name if source.endswith(('.npz', '.py')) else source}"
+    return int.from_bytes(hashlib.sha256(identity.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
 def resolve_heldout_seeds(config: RunConfig, spec: TargetSpec) -> tuple[int, int]:
     """Fill in the held-out and lockbox seeds the config leaves to the target (once: then recorded)."""
     if config.heldout_seed is None:
-        config.heldout_seed = target_heldout_seed(spec)
+        config.heldout_seed = target_heldout_seed(spec, config.heldout)
     if config.lockbox_seed is None:
         config.lockbox_seed = derive_seed(config.heldout_seed, "lockbox")
     return config.heldout_seed, config.lockbox_seed
@@ -141,7 +208,16 @@ def make_reviewer(config: RunConfig) -> Reviewer:
 
 # -- the contract recorded when the run started ------------------------------------------------
 
-CONTRACT_FIELDS = ("seeds", "heldout_seed", "heldout_size", "lockbox_seed", "lockbox_size", "integrity")
+CONTRACT_FIELDS = (
+    "seeds",
+    "heldout",
+    "heldout_sha256",
+    "heldout_seed",
+    "heldout_size",
+    "lockbox_seed",
+    "lockbox_size",
+    "integrity",
+)
 """Run settings that decide what a score means: a continued run keeps the recorded ones."""
 
 
@@ -253,11 +329,11 @@ def _pinned_backend(
     if contract is None or not contract.image or contract.image == image_id:
         return backend, image_id
     contract.differences.append(
-        f"image: {config.sandbox.image or spec.sandbox.image} is now {image_id}, recorded {contract.image}; the recorded "
+        f"image: {config.sandbox.image or target_image_tag(spec)} is now {image_id}, recorded {contract.image}; the recorded "
         "image is used"
     )
     backend_class = load_class(BACKENDS, config.backend, "backend")
-    backend = backend_class(config.sandbox, image=contract.image, run_id=config.run_id)
+    backend = backend_class(target_sandbox_config(config, spec), image=contract.image, run_id=config.run_id)
     image_id = backend.require_image() if hasattr(backend, "require_image") else backend.image_id()
     return backend, image_id
 
@@ -313,6 +389,7 @@ def build_run(
     check_new_run_dir(config.run_dir)
     existed = config.run_dir.is_dir()
     try:
+        resolve_heldout(config, spec)
         resolve_heldout_seeds(config, spec)
         config.save()
         lineage = Lineage.create(lineage_path, config.target)
@@ -365,6 +442,8 @@ def _assemble(
             },
             "heldout": {
                 "name": heldout.name,
+                "source": config.heldout,
+                "sha256": config.heldout_sha256,
                 "seed": heldout.seed,
                 "size": len(heldout.labels),
                 "lockbox": {"seed": config.lockbox_seed, "size": len(lockbox.labels) if lockbox else 0},

@@ -52,6 +52,12 @@ class RunConfig(BaseModel):
     """How many candidates to propose and evaluate."""
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     """Training seeds per candidate: the metric is their mean, the noise their spread."""
+    heldout: str | None = None
+    """The held-out set: a built-in name or the absolute path of a .npz/.py file outside the
+    target's tree (`--heldout`). None: the target's [metric].heldout; resolved when the run starts."""
+    heldout_sha256: str | None = None
+    """sha256 of the held-out file, recorded when the run starts: a continued or re-executed run
+    refuses a file that changed since. None for a built-in set."""
     heldout_seed: int | None = None
     """Seed of the harness-owned held-out set; never shown to the proposer. None: derived from the
     target's identity (its name and held-out set), so every run of a target is scored on the same

@@ -80,13 +80,13 @@ from core.target import TargetSpec
 from sandbox.artifact import classify, scramble
 from sandbox.base import WORKDIR, ExecResult, tail
 from sandbox.heldout import (
-    LABEL_COPIES,
-    LABEL_FUNCTIONS,
+    BUILTIN_LABEL_FUNCTIONS,
     HeldoutSet,
+    LabelFunction,
     StagedInputs,
     derive_seed,
-    load_heldout,
     load_predictions,
+    null_score,
     score,
 )
 
@@ -237,12 +237,12 @@ class IntegrityChecker:
         count = min(config.probe_rows, len(heldout.inputs))
         self.duplicate_source = rng.choice(len(heldout.inputs), size=count, replace=False)
         self.perturbed_source = rng.choice(len(heldout.inputs), size=count, replace=False)
-        scale = heldout.inputs.std(axis=0) * config.perturbation
-        self.perturbed_inputs = heldout.inputs[self.perturbed_source] + rng.normal(
-            0.0, 1.0, size=(count, heldout.inputs.shape[1])
-        ) * np.maximum(scale, 1e-12)
-        labels = heldout.labels
-        self.null_score = score(spec.metric.name, np.full(labels.shape, float(labels.mean())), labels)
+        self.perturbed_inputs = perturbed(heldout.inputs, self.perturbed_source, rng, config.perturbation)
+        self.label_function: LabelFunction | None = (
+            heldout.provider.label_function if heldout.provider else BUILTIN_LABEL_FUNCTIONS.get(heldout.name)
+        )
+        """Where the target computes its labels (declared by the held-out provider), if anywhere."""
+        self.null_score = self.null(heldout.labels)
         """What a constant predictor (the labels' mean) scores: the floor every control is measured from."""
 
     def probe_parts(self) -> dict[str, np.ndarray]:
@@ -256,6 +256,16 @@ class IntegrityChecker:
 
     def audit(self, workspace: Path, parent: Evaluation | None, staged: StagedInputs) -> Audit:
         return Audit(self, workspace, parent, staged)
+
+    def score(self, predictions: np.ndarray, labels: np.ndarray) -> float:
+        """The run's metric (the provider's own scorer for `custom`)."""
+        provider = self.heldout.provider
+        return score(self.spec.metric.name, predictions, labels, provider.scorer if provider else None)
+
+    def null(self, labels: np.ndarray) -> float:
+        """What a predictor that ignores its input scores on these labels."""
+        provider = self.heldout.provider
+        return null_score(self.spec.metric.name, labels, provider.scorer if provider else None)
 
     def gain(self, value: float, reference: float) -> float:
         """Signed gain of `value` over `reference` in the metric's direction (positive = better)."""
@@ -329,9 +339,7 @@ class Audit:
             self.artifacts[seed] = read_artifact(commands, out)
 
     def _seed_metric(self, seed: int) -> float:
-        return score(
-            self.checker.spec.metric.name, self.parts_by_seed[seed]["selection"], self.checker.heldout.labels
-        )
+        return self.checker.score(self.parts_by_seed[seed]["selection"], self.checker.heldout.labels)
 
     # -- the findings, once the evaluation is measured -------------------------------------
 
@@ -353,7 +361,7 @@ class Audit:
         labels = self.checker.heldout.labels
         for seed, parts in self.parts_by_seed.items():
             selection = parts["selection"]
-            spread, label_spread = float(selection.std()), float(labels.std())
+            spread, label_spread = float(selection.std(axis=0).max()), float(labels.std())
             if spread <= self.config.constant_ratio * label_spread:
                 return self.finding(
                     "input-sensitivity",
@@ -376,7 +384,8 @@ class Audit:
                     max_difference=float(moved.max()),
                     rows_differing=int(np.sum(moved > 1e-9 * scale)),
                 )
-            changed = np.abs(parts["perturbed"] - selection[self.checker.perturbed_source]) > 1e-12 * scale
+            moved = np.abs(parts["perturbed"] - selection[self.checker.perturbed_source])
+            changed = (moved > 1e-12 * scale).reshape(len(moved), -1).any(axis=1)
             unchanged = 1.0 - float(changed.mean()) if len(changed) else 0.0
             if len(changed) and unchanged >= self.config.unresponsive_fraction:
                 return self.finding(
@@ -547,7 +556,7 @@ class Audit:
         seed = self.rerun_seed
         labels = self.checker.heldout.labels[self.rerun_rows]
         evaluated = self.parts_by_seed[seed]["selection"][self.rerun_rows]
-        first = RunOutcome("evaluation", score(self.checker.spec.metric.name, evaluated, labels), evaluated)
+        first = RunOutcome("evaluation", self.checker.score(evaluated, labels), evaluated)
         disguised = self.reruns[0]
         repeat = self.reruns[1] if len(self.reruns) > 1 else None
         evidence: dict[str, Any] = {
@@ -704,9 +713,7 @@ class Audit:
             # Predictions that cannot be made from scrambled numbers did depend on them.
             self._note("artifact-sensitivity", [], "predict failed on the scrambled artifact", **measured)
             return
-        scrambled = score(
-            spec.metric.name, self.staged.split(values)["selection"], self.checker.heldout.labels
-        )
+        scrambled = self.checker.score(self.staged.split(values)["selection"], self.checker.heldout.labels)
         retained = self.checker.gain(scrambled, self.checker.null_score) / skill
         measured |= {"scrambled_metric": scrambled, "retained": retained}
         found: Finding | None = None
@@ -727,13 +734,15 @@ class Audit:
         sign-flipped (a problem exactly as hard for a learner, the held-out distribution being
         symmetric), restore the original file, and predict the selection rows."""
         checker, spec = self.checker, self.checker.spec
-        source, label_copy = LABEL_FUNCTIONS.get(checker.heldout.name), LABEL_COPIES.get(checker.heldout.name)
-        if source is None or label_copy is None:
+        declared = checker.label_function
+        if declared is None or declared.copy is None:
             self._not_run(
-                "relabelled", f"the harness has no copy of the label function of {checker.heldout.name!r}"
+                "relabelled",
+                f"not applicable: the held-out set {checker.heldout.name!r} declares no label function "
+                "with a harness-side copy (label_function and label(inputs) in a .py provider)",
             )
             return
-        definer, function = source
+        definer, function, label_copy = declared.file, declared.name, declared.copy
         try:
             original = (self.workspace / definer).read_bytes()
         except OSError as exc:
@@ -741,7 +750,12 @@ class Audit:
             return
         rng = np.random.default_rng(int(hashlib.sha256(f"{secret}-relabel".encode()).hexdigest(), 16) % 2**63)
         inputs = checker.heldout.inputs
-        order, signs = relabelling(inputs.shape[1], rng)
+        if inputs.ndim != 2 or (inputs.dtype.kind in "iub" and inputs.shape[1] < 2):
+            self._not_run(
+                "relabelled", f"not applicable: inputs of shape {inputs.shape} cannot be relabelled"
+            )
+            return
+        order, signs = relabelling(inputs.shape[1], rng, signed=inputs.dtype.kind not in "iub")
         rewritten = relabel_source(original.decode("utf-8", "replace"), function, order, signs)
         self.relabelled_evidence = {"seed": seed, "order": order, "signs": signs, "file": definer}
         if rewritten is None:
@@ -749,8 +763,8 @@ class Audit:
                 "relabelled", f"{definer} defines no {function}(x, ...) whose body starts on its own line"
             )
             return
-        labels = label_copy(inputs[:, order] * np.asarray(signs))
-        self.relabelled_null = score(spec.metric.name, np.full(labels.shape, float(labels.mean())), labels)
+        labels = np.asarray(label_copy((inputs[:, order] * np.asarray(signs)).astype(inputs.dtype)))
+        self.relabelled_null = checker.null(labels)
         base = f"/tmp/{secrets.choice(['job', 'work', 'exp', 'scratch', 'run'])}-{secrets.token_hex(3)}"
         src, out = f"{base}/src", f"{base}/{secrets.choice(['ckpt', 'model', 'weights'])}"
         inputs_file, predictions = f"{base}/{secrets.token_hex(2)}.npy", f"{base}/{secrets.token_hex(2)}.npy"
@@ -799,7 +813,7 @@ class Audit:
             outcome.failure = outcome.failure or f"the sandbox ended: {exc}"
             return
         if values is not None:
-            outcome.metric = score(spec.metric.name, values, labels)
+            outcome.metric = checker.score(values, labels)
 
     def _relabelled_compared(self, evaluation: Evaluation) -> list[Finding | None]:
         """Did the relabelled control keep the seed's skill? A learner does; computed answers do not."""
@@ -890,9 +904,18 @@ class Audit:
                 len(self.staged.inputs),
             )
         if values is not None:
-            outcome.metric = score(
-                spec.metric.name, self.staged.split(values)["selection"], self.checker.heldout.labels
+            outcome.metric = self.checker.score(
+                self.staged.split(values)["selection"], self.checker.heldout.labels
             )
+
+    def _fresh_rows(self, seed: int, size: int) -> np.ndarray:
+        provider = self.checker.heldout.provider
+        if provider is not None:
+            return provider.fresh_inputs(seed, size)
+        inputs = self.checker.heldout.inputs
+        return inputs[
+            np.random.default_rng(seed).choice(len(inputs), size=min(size, len(inputs)), replace=False)
+        ]
 
     def _disguised(self, runner: SandboxRunner, seed: int, secret: str) -> bool:
         """Re-train `seed` and re-predict a mixed batch in a fresh sandbox that looks like a person's
@@ -910,11 +933,9 @@ class Audit:
                 replace=False,
             )
         )
-        fresh_rows = load_heldout(
-            checker.heldout.name,
-            derive_seed(checker.heldout.seed, f"disguise-{secret}"),
-            max(2, len(rows) // 5),
-        ).inputs
+        fresh_rows = self._fresh_rows(
+            derive_seed(checker.heldout.seed, f"disguise-{secret}"), max(2, len(rows) // 5)
+        )
         mixed = np.concatenate([selection[rows], fresh_rows])
         order = rng.permutation(len(mixed))
         position = np.empty_like(order)
@@ -1026,7 +1047,7 @@ class Audit:
         if values is not None:
             outcome.selection = values[shared_at]
             labels = self.checker.heldout.labels[rows]
-            outcome.metric = score(self.checker.spec.metric.name, outcome.selection, labels)
+            outcome.metric = self.checker.score(outcome.selection, labels)
         return outcome
 
     def _row_independence(
@@ -1040,8 +1061,7 @@ class Audit:
         measured: dict[str, Any],
     ) -> None:
         labels = self.checker.heldout.labels[rows]
-        metric_name = self.checker.spec.metric.name
-        as_evaluated = score(metric_name, evaluated, labels)
+        as_evaluated = self.checker.score(evaluated, labels)
         if values is None:
             found = self.finding(
                 "row-independence",
@@ -1054,16 +1074,16 @@ class Audit:
             again = values[shared_at]
             moved = np.abs(again - evaluated)
             tolerance = self.config.row_tolerance * (1.0 + np.abs(evaluated))
-            differing = int(np.sum(moved > tolerance))
+            differing = int(np.sum((moved > tolerance).reshape(len(moved), -1).any(axis=1)))
             if differing == 0:
                 self._note("row-independence", [], **measured)
                 return
-            disguised = score(metric_name, again, labels)
+            disguised = self.checker.score(again, labels)
             found = self.finding(
                 "row-independence",
                 f"seed {seed}: the same artifact predicts {differing} of {len(rows)} rows differently when "
                 f"they come in another batch ({measured['batch']} rows, shuffled, with fresh ones) in a "
-                f"fresh sandbox with other paths and uid: {metric_name} {as_evaluated:.4f} as evaluated, "
+                f"fresh sandbox with other paths and uid: {self.checker.spec.metric.name} {as_evaluated:.4f} as evaluated, "
                 f"{disguised:.4f} when reproduced (up to {float(moved.max()):.3g} apart per row)",
                 rows_differing=differing,
                 max_difference=float(moved.max()),
@@ -1101,17 +1121,17 @@ class Audit:
             )
         if values is not None:
             outcome.selection = self.staged.split(values)["selection"][rows]
-            outcome.metric = score(spec.metric.name, outcome.selection, self.checker.heldout.labels[rows])
+            outcome.metric = self.checker.score(outcome.selection, self.checker.heldout.labels[rows])
         return outcome
 
     # -- static: does the prediction path name the label function? (an extra signal only) --
 
     def _label_function_uses(self) -> list[Finding]:
-        source = LABEL_FUNCTIONS.get(self.checker.heldout.name)
+        declared = self.checker.label_function
         entry = predict_entry(self.checker.spec.commands.predict)
-        if not self.config.enabled or source is None or entry is None:
+        if not self.config.enabled or declared is None or entry is None:
             return []
-        definer, name = source
+        definer, name = declared.file, declared.name
         tainted = {name} | functions_calling(self.workspace / definer, name)
         for relative in prediction_path(self.workspace, entry):
             if relative == definer:
@@ -1131,13 +1151,35 @@ class Audit:
         return []
 
 
-def relabelling(width: int, rng: np.random.Generator) -> tuple[list[int], list[float]]:
-    """A column order and signs that are not the identity (for width 1, a sign flip)."""
+def relabelling(width: int, rng: np.random.Generator, signed: bool = True) -> tuple[list[int], list[float]]:
+    """A column order and signs that are not the identity (for width 1, a sign flip). Unsigned
+    (inputs that are ids): a column order alone, never the identity (width 2 or more)."""
     order = [int(i) for i in rng.permutation(width)]
+    if not signed:
+        while order == list(range(width)):
+            order = [int(i) for i in rng.permutation(width)]
+        return order, [1.0] * width
     signs = [float(s) for s in rng.choice([-1.0, 1.0], size=width)]
     if order == list(range(width)) and all(s > 0 for s in signs):
         signs[0] = -1.0
     return order, signs
+
+
+def perturbed(inputs: np.ndarray, rows: np.ndarray, rng: np.random.Generator, size: float) -> np.ndarray:
+    """Copies of `inputs[rows]`, each moved a little: Gaussian noise of `size` column standard
+    deviations for real-valued inputs; for integer inputs (ids, tokens), one column per row takes
+    another row's value, so every probe is still a valid input of the same type."""
+    chosen = inputs[rows].copy()
+    if len(chosen) == 0:
+        return chosen
+    if inputs.dtype.kind in "iub":
+        flat = chosen.reshape(len(chosen), -1)
+        column = rng.integers(0, flat.shape[1], size=len(flat))
+        donors = inputs.reshape(len(inputs), -1)[rng.integers(0, len(inputs), size=len(flat)), column]
+        flat[np.arange(len(flat)), column] = donors
+        return flat.reshape(chosen.shape)
+    scale = np.maximum(inputs.std(axis=0) * size, 1e-12)
+    return chosen + rng.normal(0.0, 1.0, size=chosen.shape) * scale
 
 
 def relabel_source(text: str, function: str, order: list[int], signs: list[float]) -> str | None:

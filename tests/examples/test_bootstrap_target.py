@@ -109,3 +109,17 @@ def test_the_readme_examples_run(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, (command, done.stdout[-3000:], done.stderr[-2000:])
     assert np.load(target / "runs" / "predictions.npy").shape == (50,)
+
+
+def test_the_harness_loads_the_provider_and_scores_accuracy_as_it_does() -> None:
+    from sandbox.heldout import load_provider as harness_provider
+    from sandbox.heldout import score
+
+    provider = harness_provider(PROVIDER)
+    heldout = provider.selection(seed=11, size=300)
+    TargetSpec.load(BOOTSTRAP).check_heldout_labels(heldout.labels, provider.source)
+    wrong = heldout.labels + (np.arange(300) % 4 == 0)
+    assert score("accuracy", wrong, heldout.labels) == pytest.approx(
+        load_provider().score(wrong, heldout.labels)
+    )
+    assert provider.content_hash is not None
