@@ -1,7 +1,7 @@
 """The target repository contract: an `rsi.toml` at the root of any git repository.
 
 spec = TargetSpec.load(Path("target_repo"))
-spec.commands.train.format(seed=0, out="/tmp/out", steps=spec.budget.steps)
+spec.train_command(seed=0, out="/tmp/out", steps=spec.budget.steps)
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from core.errors import ConfigError
 
 TARGET_FILE = "rsi.toml"
+TEACHER_MOUNT = "/teacher"
+"""Where a bootstrapping target's current teacher is mounted, read-only, in every sandbox."""
+TEACHER_FILE = "model.npz"
+"""The teacher's file name in that mount (and in the harness's store)."""
 
 
 class _Strict(BaseModel):
@@ -123,6 +127,12 @@ class TargetSpec(_Strict):
     sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
     teacher: TeacherSpec | None = None
     """Present for a bootstrapping target, whose students learn from a teacher the harness holds."""
+
+    def train_command(self, seed: int, out: str, steps: int) -> str:
+        """The train command for one seed; {teacher} is the mounted teacher's path."""
+        return self.commands.train.format(
+            seed=seed, out=out, steps=steps, teacher=f"{TEACHER_MOUNT}/{TEACHER_FILE}"
+        )
 
     @model_validator(mode="after")
     def _teacher_placeholder_matches(self) -> TargetSpec:

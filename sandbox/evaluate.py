@@ -385,7 +385,7 @@ class TrustedEvaluator:
             train = run(
                 f"train-seed-{seed}",
                 f"mkdir -p {out} && "
-                + commands.train.format(seed=seed, out=out, steps=self.spec.budget.steps),
+                + self.spec.train_command(seed=seed, out=out, steps=self.spec.budget.steps),
                 self.spec.budget.train_seconds,
                 artifact=out,
             )
