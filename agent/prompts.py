@@ -70,11 +70,10 @@ def context_message(context: ProposalContext, parent_tree: Path) -> str:
     spec = None
     with contextlib.suppress(RsiError):
         spec = TargetSpec.load(parent_tree)
-    better = "higher" if context.direction == "higher" else "lower"
     parts = [
         f"Generation {context.generation}.",
         f"Objective: {context.objective}",
-        f"Metric: {context.metric_name} on held-out data ({better} is better).",
+        f"Metric: {context.metric_name} on held-out data ({context.direction} is better).",
         f"Parent {context.parent_commit[:10]}: {context.metric_name} "
         f"{_metric(context.parent_metric_mean, context.parent_metric_std)} (mean ± spread over seeds).",
     ]

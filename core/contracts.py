@@ -154,6 +154,29 @@ class MetricResult(BaseModel):
     def summary(self) -> str:
         return f"{self.name} {self.mean:.4f} ± {self.std:.4f} (n={len(self.per_seed)})"
 
+    def gain_over(self, parent: MetricResult) -> float:
+        """By how much: the signed gain over the parent's mean in the metric's direction (positive = better)."""
+        return signed_gain(self.mean, parent.mean, self.direction)
+
+    def noise_against(self, parent: MetricResult, floor: float = 0.0) -> float:
+        """Beyond what noise: a gain counts only above the larger seed spread of the two (or `floor`)."""
+        return max(self.std, parent.std, floor)
+
+    def better_than(self, parent: MetricResult) -> bool:
+        """Better at all (its mean, in the metric's direction), however small the gain."""
+        return self.gain_over(parent) > 0
+
+
+def signed_gain(value: float, reference: float, direction: str) -> float:
+    """How much better `value` is than `reference`; `direction` ("higher" or "lower") says which way
+    is better. The one place that knows: every comparison of metric values goes through here."""
+    return value - reference if direction == "higher" else reference - value
+
+
+def best_of(best: float | None, value: float, direction: str) -> float:
+    """The better of the best so far (None: nothing yet) and a new value."""
+    return value if best is None or signed_gain(value, best, direction) > 0 else best
+
 
 class Resources(BaseModel):
     wall_s: float = 0.0
@@ -340,6 +363,27 @@ class Policy(Protocol):
 @runtime_checkable
 class Reviewer(Protocol):
     def decide(self, candidate: Candidate) -> Decision: ...
+
+
+@runtime_checkable
+class LineageStore(Protocol):
+    """The lineage: accepted generations as commits, each a parent for the next."""
+
+    def head(self) -> str:
+        """The newest accepted commit (the baseline before any)."""
+        ...
+
+    def export(self, commit: str, into: Path) -> Path:
+        """Write the files of `commit` into a fresh directory, and return it."""
+        ...
+
+    def commit_candidate(self, diff: str, generation: int, message: str) -> str:
+        """Apply an accepted diff on the head and commit it (tagged `gen-N`), all or nothing."""
+        ...
+
+    def tree_of(self, commit: str) -> str:
+        """The git tree id of a commit (identical trees are identical files)."""
+        ...
 
 
 PhaseLog.model_rebuild()

@@ -25,7 +25,6 @@ from core.contracts import VERDICT_ORDER, Evaluation, Finding, Proposal, Verdict
 from core.errors import ConfigError, PatchError
 from core.target import TargetSpec
 from policies.base import RULE_TYPES, CheckContext, PolicyFile, Rule, RuleSpec
-from policies.rules.evaluation import improvement
 from sandbox.patch import parse_diff
 
 SHIPPED = Path(__file__).parent
@@ -37,7 +36,6 @@ __all__ = [
     "LoadedPolicy",
     "Rule",
     "RuleSpec",
-    "improvement",
     "load_policy",
     "parse_policy",
     "resolve_policy_path",

@@ -1,6 +1,6 @@
 """The review app: watch a run live, inspect each change, accept or reject it; replay; the queue.
 
-    app = make_app("live", config=config)            # rsi run in a terminal
+    app = make_app("live", live=live_run(config))    # rsi run in a terminal (rsi.live builds the run)
     app = make_app("replay", trajectory=path)        # rsi replay TRAJ
     app = make_app("review", run_dir=run_dir)        # rsi review RUN_DIR
     app.run()
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from textual import on, work
 from textual.app import App
@@ -22,16 +22,14 @@ from textual.binding import Binding, BindingType
 
 from core.contracts import Candidate, Reviewer
 from core.errors import RsiError
-from core.trajectory import Event, TrajectoryReader
+from core.run import Observer, RunSummary
+from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
 from review.gcpause import collector_paused
 from review.human import HumanChoice, HumanReviewer, human_name
 from review.messages import CandidateWaiting, EventsLoaded, RunEnded, RunEventPosted, RunProgress
 from review.state import RunState, progress_text
-from rsi.config import RunConfig
-from rsi.loop import GenerationLoop, RunParts, RunSummary
 
 Mode = Literal["live", "replay", "review"]
-TRAJECTORY = "trajectory.jsonl"
 
 
 class AppObserver:
@@ -47,21 +45,49 @@ class AppObserver:
         self.app.post_message(RunProgress(phase, dict(details)))
 
 
+class Stoppable(Protocol):
+    """A running loop, as the app sees it: something to stop after its current step."""
+
+    def request_stop(self, reason: str) -> None: ...
+
+
+@dataclass
+class RunHooks:
+    """What the app hands a live run's `start`, so that the run reports to the app."""
+
+    observer: Observer
+    """Sees every event and live progress (posted to the app from the loop thread)."""
+    ask_human: Callable[[Candidate], None]
+    """Called from the loop thread when a candidate waits for the human at the keyboard."""
+    by: str
+    """Who decides at the keyboard, as recorded."""
+    on_reviewer: Callable[[Reviewer], None]
+    """Told the reviewer the run uses (the app answers a human reviewer, and closes it)."""
+    on_loop: Callable[[Stoppable], None]
+    """Told the loop before it runs (the app stops it when asked, or when it closes)."""
+
+
+@dataclass
+class LiveRun:
+    """A run the app starts and shows as it goes; the composition root builds it (rsi.live)."""
+
+    run_id: str
+    run_dir: Path
+    start: Callable[[RunHooks], RunSummary]
+    """Builds the run (its reviewer included), runs it to its end and returns how it ended."""
+
+
 @dataclass
 class AppSettings:
     mode: Mode
-    config: RunConfig | None = None
-    """The run to start (live)."""
+    live: LiveRun | None = None
+    """The run to start or continue (live)."""
     trajectory: Path | None = None
     """The recorded run to open (replay, review)."""
     run_dir: Path | None = None
     """The run whose queue to decide (review)."""
-    customize: Callable[[RunParts], None] | None = None
-    """Adjust the built parts before the loop starts (tests swap in a scripted proposer)."""
     by: str | None = None
     """Who decides, as recorded ("human:<user>" by default)."""
-    resume: bool = False
-    """Live mode: continue the run in config.run_dir (`rsi resume`) instead of starting one."""
 
 
 QUIT_QUESTION = (
@@ -91,7 +117,7 @@ class ReviewApp(App[RunSummary | None]):
         self.now = "starting…" if self.mode == "live" else "reading the trajectory…"
         self.summary: RunSummary | None = None
         self.run_error: str | None = None
-        self.loop: GenerationLoop | None = None
+        self.loop: Stoppable | None = None
         self.reviewer: Reviewer | None = None
         self.running = False
         self._quit_when_done = False
@@ -103,9 +129,9 @@ class ReviewApp(App[RunSummary | None]):
 
         self.push_screen(RunScreen())
         if self.mode == "live":
-            config = self.settings.config
-            assert config is not None
-            self.sub_title = f"live run {config.run_id}"
+            live = self.settings.live
+            assert live is not None
+            self.sub_title = f"live run {live.run_id}"
             self.running = True
             self.run_loop()
         else:
@@ -117,60 +143,32 @@ class ReviewApp(App[RunSummary | None]):
         if self.settings.trajectory is not None:
             return self.settings.trajectory
         if self.settings.run_dir is not None:
-            return self.settings.run_dir / TRAJECTORY
-        assert self.settings.config is not None
-        return self.settings.config.run_dir / TRAJECTORY
+            return self.settings.run_dir / TRAJECTORY_FILE
+        assert self.settings.live is not None
+        return self.settings.live.run_dir / TRAJECTORY_FILE
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
     def run_loop(self) -> None:
-        from review.headless import PolicyReviewer
-        from rsi.compose import build_run
+        live = self.settings.live
+        assert live is not None
+        hooks = RunHooks(
+            AppObserver(self), self._candidate_waiting, self.by, self._use_reviewer, self._use_loop
+        )
+        try:
+            summary = live.start(hooks)
+        except RsiError as exc:
+            self.post_message(RunEnded(None, error=str(exc)))
+            return
+        except Exception as exc:  # an unexpected crash must still reach the screen
+            self.post_message(RunEnded(None, error=f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(RunEnded(summary))
 
-        config = self.settings.config
-        assert config is not None
-        if config.review == "human":
-            reviewer: Reviewer = HumanReviewer(
-                self._candidate_waiting, by=self.by, review_denials=config.human_reviews_denials
-            )
-        else:
-            reviewer = PolicyReviewer(config.review)
+    def _use_reviewer(self, reviewer: Reviewer) -> None:
         self.reviewer = reviewer
-        if self.settings.resume:
-            self._resume_loop(config, reviewer)
-            return
-        try:
-            loop, parts = build_run(config, observer=AppObserver(self), reviewer=reviewer)
-        except RsiError as exc:
-            self.post_message(RunEnded(None, error=str(exc)))
-            return
-        if self.settings.customize is not None:
-            self.settings.customize(parts)
+
+    def _use_loop(self, loop: Stoppable) -> None:
         self.loop = loop
-        try:
-            summary = loop.run()
-        except Exception as exc:  # an unexpected crash must still reach the screen
-            self.post_message(RunEnded(None, error=f"{type(exc).__name__}: {exc}"))
-            return
-        finally:
-            parts.trajectory.close()
-        self.post_message(RunEnded(summary))
-
-    def _resume_loop(self, config: RunConfig, reviewer: Reviewer) -> None:
-        """Continue a stopped, paused or crashed run (`rsi resume` in a terminal)."""
-        from rsi.resume import resume_run
-
-        def keep(loop: GenerationLoop) -> None:
-            self.loop = loop
-
-        try:
-            summary, _ = resume_run(config.run_dir, AppObserver(self), config.generations, reviewer, keep)
-        except RsiError as exc:
-            self.post_message(RunEnded(None, error=str(exc)))
-            return
-        except Exception as exc:  # an unexpected crash must still reach the screen
-            self.post_message(RunEnded(None, error=f"{type(exc).__name__}: {exc}"))
-            return
-        self.post_message(RunEnded(summary))
 
     def _candidate_waiting(self, candidate: Candidate) -> None:
         self.post_message(CandidateWaiting(candidate))
@@ -390,30 +388,18 @@ class ReviewApp(App[RunSummary | None]):
 def make_app(
     mode: Mode,
     *,
-    config: RunConfig | None = None,
+    live: LiveRun | None = None,
     trajectory: Path | None = None,
     run_dir: Path | None = None,
-    customize: Callable[[RunParts], None] | None = None,
     by: str | None = None,
-    resume: bool = False,
 ) -> ReviewApp:
     """The app for one mode; shared by the CLI, the tests and the benchmarks."""
-    if mode == "live" and config is None:
-        raise ValueError("a live app needs the run's config")
+    if mode == "live" and live is None:
+        raise ValueError("a live app needs the run to start (rsi.live.live_run)")
     if mode == "replay" and trajectory is None:
         raise ValueError("a replay app needs a trajectory")
     if mode == "review":
         if run_dir is None:
             raise ValueError("a review app needs a run directory")
-        trajectory = run_dir / TRAJECTORY
-    return ReviewApp(
-        AppSettings(
-            mode,
-            config=config,
-            trajectory=trajectory,
-            run_dir=run_dir,
-            customize=customize,
-            by=by,
-            resume=resume,
-        )
-    )
+        trajectory = run_dir / TRAJECTORY_FILE
+    return ReviewApp(AppSettings(mode, live=live, trajectory=trajectory, run_dir=run_dir, by=by))

@@ -8,8 +8,8 @@ from typing import Any
 from textual.message import Message
 
 from core.contracts import Candidate
+from core.run import RunSummary
 from core.trajectory import Event
-from rsi.loop import RunSummary
 
 
 @dataclass

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from core.contracts import Evaluation, Finding, MetricResult, Usage
+from core.contracts import Evaluation, Finding, MetricResult, Usage, best_of
+from core.fold import GenerationRecord, fold_event
 from core.trajectory import Event
-from policies.engine import improvement
-from review.queue import GenerationRecord, fold_event
 from sandbox.integrity import lockbox_gap
 
 STATUSES = ("running", "deciding", "awaiting review", "accepted", "rejected", "denied", "failed")
@@ -180,7 +179,7 @@ class RunState:
         record = self.records[generation]
         metric = record.evaluation.metric if record.evaluation else None
         parent = self.parent_metric(generation)
-        return improvement(metric, parent) if metric and parent else None
+        return metric.gain_over(parent) if metric and parent else None
 
     def is_decidable(self, generation: int) -> bool:
         """Waiting for a human: the live run's current candidate, or a queued one."""
@@ -204,7 +203,6 @@ class RunState:
         base = self.baseline.metric if self.baseline else None
         best = base.mean if base else None
         lockbox = self.baseline.lockbox.mean if self.baseline and self.baseline.lockbox else None
-        higher = base.direction == "higher" if base else True
         points = [SeriesPoint(0, best, best, best, lockbox)]
         for generation in sorted(self.records):
             record = self.records[generation]
@@ -212,7 +210,7 @@ class RunState:
             mean = mean_of(metric) if metric else None
             parent = self.parent_metric(generation)
             if record.commit and mean is not None:
-                best = mean if best is None else (max if higher else min)(best, mean)
+                best = best_of(best, mean, metric.direction if metric else "higher")
             if record.commit and record.evaluation is not None and record.evaluation.lockbox is not None:
                 lockbox = mean_of(record.evaluation.lockbox)
             points.append(

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.contracts import Candidate
-from policies.rules.evaluation import gain_and_noise
 from rsi.config import CheckpointConfig
 
 
@@ -38,7 +37,7 @@ def candidate_checkpoint(config: CheckpointConfig, candidate: Candidate) -> Chec
     parent = candidate.parent_evaluation.metric if candidate.parent_evaluation else None
     if config.metric_jump_spreads is None or metric is None or parent is None:
         return None
-    gain, spread = gain_and_noise(metric, parent, config.min_spread)
+    gain, spread = metric.gain_over(parent), metric.noise_against(parent, config.min_spread)
     jump = gain / spread
     if jump <= config.metric_jump_spreads:
         return None

@@ -124,7 +124,7 @@ def interruptible(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         import signal
 
-        from rsi.loop import INTERRUPT_SIGNALS, SignalInterrupt
+        from rsi.interrupts import INTERRUPT_SIGNALS, SignalInterrupt
 
         def on_signal(signum: int, frame: object) -> None:
             raise SignalInterrupt(signum)
@@ -722,10 +722,10 @@ def replay(
 ) -> None:
     """Re-display a recorded run (the TUI in a terminal, else a text transcript), --check its
     integrity, or --verify that it reproduces."""
-    from core.trajectory import TrajectoryReader
+    from core.trajectory import TRAJECTORY_FILE, TrajectoryReader
     from rsi.console import ConsoleObserver
 
-    path = trajectory / "trajectory.jsonl" if trajectory.is_dir() else trajectory
+    path = trajectory / TRAJECTORY_FILE if trajectory.is_dir() else trajectory
     reader = TrajectoryReader(path)
     if path.is_file() and path.stat().st_size == 0:  # a wrong input, not a damaged record
         raise ConfigError(
@@ -791,7 +791,7 @@ def default_signals() -> Iterator[None]:
     cannot abandon a step; it keeps the default dispositions (the setup's handlers are set aside)."""
     import signal
 
-    from rsi.loop import INTERRUPT_SIGNALS
+    from rsi.interrupts import INTERRUPT_SIGNALS
 
     previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in INTERRUPT_SIGNALS}
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -806,8 +806,9 @@ def run_in_tui(config: Any, resume: bool = False) -> None:
     """The live run (or its resumption) in the review app; the summary printed once it closes."""
     from review.app import make_app
     from rsi.console import ConsoleObserver
+    from rsi.live import live_run
 
-    app = make_app("live", config=config, resume=resume)
+    app = make_app("live", live=live_run(config, resume=resume))
     with default_signals():
         summary = app.run()
     if app.run_error:
@@ -949,10 +950,11 @@ def review(
     """Open a run in the TUI and decide the changes the policy queued for a human (or decide them
     from a script with --accept/--reject)."""
 
+    from core.trajectory import TRAJECTORY_FILE
     from review.queue import decide, pending
 
-    if not (run_dir / "trajectory.jsonl").is_file():
-        raise ConfigError(f"{run_dir}: no trajectory.jsonl here. Pass the directory an `rsi run` wrote.")
+    if not (run_dir / TRAJECTORY_FILE).is_file():
+        raise ConfigError(f"{run_dir}: no {TRAJECTORY_FILE} here. Pass the directory an `rsi run` wrote.")
     if accept or reject:
         if reject and not reason:
             raise ConfigError("--reject needs --reason: the reason is recorded and goes back to the agent.")

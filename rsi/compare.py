@@ -20,10 +20,10 @@ from typing import Any
 
 from rich.table import Table
 
-from core.contracts import Evaluation, Finding
+from core.contracts import Evaluation, Finding, best_of, signed_gain
 from core.errors import ConfigError
-from core.trajectory import Event, TrajectoryReader
-from review.queue import TRAJECTORY, GenerationRecord, generations
+from core.fold import GenerationRecord, fold
+from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
 from sandbox.integrity import lockbox_gap
 
 
@@ -66,7 +66,7 @@ class RunComparison:
     def improvement(self) -> float | None:
         if self.baseline is None or self.best is None:
             return None
-        return self.best - self.baseline if self.direction == "higher" else self.baseline - self.best
+        return signed_gain(self.best, self.baseline, self.direction)
 
     def per(self, amount: float) -> float | None:
         return None if self.improvement is None or amount <= 0 else self.improvement / amount
@@ -78,10 +78,6 @@ class RunComparison:
     @property
     def policy_finding_rate(self) -> float | None:
         return self.policy_flagged / self.generations if self.generations else None
-
-
-def _better(a: float, b: float, direction: str) -> bool:
-    return a > b if direction == "higher" else a < b
 
 
 def _hours(events: list[Event]) -> float:
@@ -104,9 +100,9 @@ def _point(record: GenerationRecord) -> GenerationPoint:
 
 
 def summarize_run(run_dir: Path) -> RunComparison:
-    path = run_dir / TRAJECTORY
+    path = run_dir / TRAJECTORY_FILE
     if not path.is_file():
-        raise ConfigError(f"{run_dir}: no {TRAJECTORY} here; pass run directories made by `rsi run`.")
+        raise ConfigError(f"{run_dir}: no {TRAJECTORY_FILE} here; pass run directories made by `rsi run`.")
     events = list(TrajectoryReader(path).events())
     started = next((e.data for e in events if e.kind == "run_started"), {})
     target = started.get("target", {})
@@ -118,7 +114,7 @@ def summarize_run(run_dir: Path) -> RunComparison:
     baseline_metric = (baseline_event.get("evaluation") or {}).get("metric") or {}
     seeds = list((baseline_metric.get("per_seed") or {}).values())
     baseline = sum(seeds) / len(seeds) if seeds else None
-    records = [record for _, record in sorted(generations(events).items())]
+    records = [record for _, record in sorted(fold(events).generations.items())]
     points = [_point(record) for record in records]
     lineage = [baseline_evaluation] if baseline_evaluation else []
     lineage += [r.evaluation for r in records if r.commit is not None and r.evaluation is not None]
@@ -126,7 +122,7 @@ def summarize_run(run_dir: Path) -> RunComparison:
     best = baseline
     for point in points:
         if point.decision == "accept" and point.metric is not None:
-            best = point.metric if best is None or _better(point.metric, best, direction) else best
+            best = best_of(best, point.metric, direction)
     return RunComparison(
         run_dir=run_dir,
         run_id=str(started.get("config", {}).get("run_id", events[0].run_id if events else "")),

@@ -11,18 +11,20 @@ import hashlib
 import importlib
 import platform
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.contracts import ProgressCallback, Proposer, Reviewer
+from core.contracts import Candidate, ProgressCallback, Proposer, Reviewer
 from core.errors import ConfigError, SandboxError
+from core.run import NullObserver, Observer
 from core.target import TargetSpec
-from core.trajectory import TrajectoryWriter
+from core.trajectory import TRAJECTORY_FILE, TrajectoryWriter
 from policies.engine import LoadedPolicy, load_policy, parse_policy, resolve_policy_path
 from rsi import __version__
 from rsi.config import RUN_CONFIG_FILE, RunConfig
-from rsi.loop import GenerationLoop, NullObserver, Observer, RunParts
+from rsi.loop import GenerationLoop, RunParts
 from rsi.registry import BACKENDS, PROPOSERS
 from sandbox.base import Backend, SandboxConfig
 from sandbox.evaluate import TrustedEvaluator
@@ -30,7 +32,6 @@ from sandbox.heldout import HeldoutProvider, derive_seed, load_provider
 from sandbox.lineage import Lineage
 from sandbox.target_env import ensure_bwrap_env, has_dependencies, target_image_tag
 
-TRAJECTORY_FILE = "trajectory.jsonl"
 LINEAGE_DIR = "lineage"
 
 
@@ -194,16 +195,32 @@ def resolve_heldout_seeds(config: RunConfig, spec: TargetSpec) -> tuple[int, int
     return config.heldout_seed, config.lockbox_seed
 
 
-def make_reviewer(config: RunConfig) -> Reviewer:
+def make_reviewer(
+    config: RunConfig,
+    ask_human: Callable[[Candidate], None] | None = None,
+    by: str | None = None,
+    continuing: bool = False,
+) -> Reviewer:
+    """Who decides: the one place that chooses.
+
+    The policy (auto, queue, strict); in review mode `human` the person at the keyboard when there
+    is one (`ask_human` shows them a waiting candidate). A run a human was reviewing that is
+    `continuing` without a terminal queues every change for `rsi review`."""
     from review.headless import PolicyReviewer
 
-    if config.review == "human":
-        raise ConfigError(
-            "review mode 'human' needs the TUI; run `rsi run` in a terminal without --headless, or "
-            "continue the run headless with `rsi resume RUN_DIR --headless` (changes then wait for "
-            "`rsi review`)."
-        )
-    return PolicyReviewer(config.review)
+    if config.review != "human":
+        return PolicyReviewer(config.review)
+    if ask_human is not None:
+        from review.human import HumanReviewer
+
+        return HumanReviewer(ask_human, by=by, review_denials=config.human_reviews_denials)
+    if continuing:
+        return PolicyReviewer("queue")
+    raise ConfigError(
+        "review mode 'human' needs the TUI; run `rsi run` in a terminal without --headless, or "
+        "continue the run headless with `rsi resume RUN_DIR --headless` (changes then wait for "
+        "`rsi review`)."
+    )
 
 
 # -- the contract recorded when the run started ------------------------------------------------

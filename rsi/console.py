@@ -11,9 +11,8 @@ from rich.text import Text
 
 from core.change_summary import describe_change, first_line
 from core.contracts import Evaluation, MetricResult
+from core.run import RunSummary
 from core.trajectory import Event
-from policies.engine import improvement
-from rsi.loop import RunSummary
 from sandbox.integrity import lockbox_gap
 
 VERDICT_STYLE = {"allow": "green", "review": "yellow", "deny": "red"}
@@ -103,7 +102,7 @@ class ConsoleObserver:
                     f"  failure   [red]{evaluation.failure}[/red]: {escape(evaluation.failure_detail[:160])}"
                 )
             metric, parent = evaluation.metric, self.parent_metric
-            delta = f"  ({improvement(metric, parent):+.4f})" if metric and parent else ""
+            delta = f"  ({metric.gain_over(parent):+.4f})" if metric and parent else ""
             lockbox = (
                 f"  lockbox {metric_text(evaluation.lockbox)} (never used for decisions)"
                 if evaluation.lockbox

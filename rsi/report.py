@@ -21,13 +21,13 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
 from core.change_summary import describe_change
-from core.contracts import Evaluation, Finding
+from core.contracts import Evaluation, Finding, best_of, signed_gain
 from core.errors import ConfigError
-from core.trajectory import Event, TrajectoryReader
+from core.fold import fold, live_events
+from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
 from rsi.compare import RunComparison, comparability_warnings, compare_runs
-from rsi.loop import diff_stat
-from rsi.resume import fold, live_events
-from sandbox.integrity import improvement, lockbox_gap
+from sandbox.integrity import lockbox_gap
+from sandbox.patch import diff_stat
 
 REPORT_FILE = "report.md"
 PLOT_FILE = "metric.png"
@@ -74,10 +74,7 @@ class RunData:
         best, out = self.baseline, []
         for row in self.rows:
             if row.accepted and row.metric is not None:
-                better = best is None or (
-                    row.metric > best if self.direction == "higher" else row.metric < best
-                )
-                best = row.metric if better else best
+                best = best_of(best, row.metric, self.direction)
             out.append(best)
         return out
 
@@ -115,9 +112,9 @@ def _generation_seconds(events: list[Event]) -> dict[int, float]:
 
 
 def load_run(run_dir: Path) -> RunData:
-    path = run_dir / "trajectory.jsonl"
+    path = run_dir / TRAJECTORY_FILE
     if not path.is_file():
-        raise ConfigError(f"{run_dir}: no trajectory.jsonl here; pass the directory of an `rsi run`.")
+        raise ConfigError(f"{run_dir}: no {TRAJECTORY_FILE} here; pass the directory of an `rsi run`.")
     reader = TrajectoryReader(path)
     reader.verify()
     all_events = list(reader.events())
@@ -209,7 +206,7 @@ def rejected_within_noise(data: RunData) -> list[bool]:
     for row in data.rows:
         within = False
         if not row.accepted and row.metric is not None and head is not None:
-            gain = row.metric - head if data.direction == "higher" else head - row.metric
+            gain = signed_gain(row.metric, head, data.direction)
             within = 0 < gain <= max(row.spread or 0.0, head_spread)
         flags.append(within)
         if row.accepted and row.metric is not None:
@@ -394,8 +391,8 @@ def _lockbox_section(data: RunData) -> list[str]:
     ]
     for generation, evaluation in lineage:
         assert evaluation.metric is not None and evaluation.lockbox is not None
-        selection_gain = improvement(evaluation.metric, first.metric)
-        lockbox_gain = improvement(evaluation.lockbox, first.lockbox)
+        selection_gain = evaluation.metric.gain_over(first.metric)
+        lockbox_gain = evaluation.lockbox.gain_over(first.lockbox)
         lines.append(
             f"| {generation} | {evaluation.metric.mean:.4f} ± {evaluation.metric.std:.4f} | "
             f"{evaluation.lockbox.mean:.4f} ± {evaluation.lockbox.std:.4f} | {selection_gain:+.4f} | "

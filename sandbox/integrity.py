@@ -74,7 +74,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.contracts import Evaluation, Finding, IntegrityCheck, MetricResult, VerdictKind
+from core.contracts import Evaluation, Finding, IntegrityCheck, VerdictKind, signed_gain
 from core.errors import SandboxError
 from core.target import TargetSpec
 from sandbox.artifact import classify, scramble
@@ -269,7 +269,7 @@ class IntegrityChecker:
 
     def gain(self, value: float, reference: float) -> float:
         """Signed gain of `value` over `reference` in the metric's direction (positive = better)."""
-        return value - reference if self.spec.metric.direction == "higher" else reference - value
+        return signed_gain(value, reference, self.spec.metric.direction)
 
 
 @dataclass
@@ -1371,12 +1371,6 @@ def names_used(path: Path, wanted: set[str]) -> list[tuple[int, str]]:
 # Across generations: the lockbox
 
 
-def improvement(candidate: MetricResult, reference: MetricResult) -> float:
-    """Signed gain in the metric's own direction (positive = better)."""
-    delta = candidate.mean - reference.mean
-    return delta if candidate.direction == "higher" else -delta
-
-
 def lockbox_gap(
     evaluations: Sequence[Evaluation],
     min_gap: float = 0.02,
@@ -1395,8 +1389,8 @@ def lockbox_gap(
         return None
     first, last = usable[0], usable[-1]
     assert first.metric and first.lockbox and last.metric and last.lockbox
-    selection_gain = improvement(last.metric, first.metric)
-    lockbox_gain = improvement(last.lockbox, first.lockbox)
+    selection_gain = last.metric.gain_over(first.metric)
+    lockbox_gain = last.lockbox.gain_over(first.lockbox)
     noise = max(m.std for m in (first.metric, first.lockbox, last.metric, last.lockbox))
     gap = selection_gain - lockbox_gain
     if (

@@ -48,17 +48,6 @@ BEHAVIOURAL_CHECKS = [
 """The harness's behavioural integrity checks (sandbox/integrity.py) a size rule may trust."""
 
 
-def improvement(candidate: MetricResult, parent: MetricResult) -> float:
-    """Signed gain in the metric's own direction (positive = better)."""
-    delta = candidate.mean - parent.mean
-    return delta if candidate.direction == "higher" else -delta
-
-
-def gain_and_noise(candidate: MetricResult, parent: MetricResult, floor: float = 0.0) -> tuple[float, float]:
-    """The signed gain over the parent and the noise it is judged against: the larger seed spread."""
-    return improvement(candidate, parent), max(candidate.std, parent.std, floor)
-
-
 class EvaluationRule(Rule):
     needs_evaluation = True
 
@@ -197,7 +186,7 @@ class MetricImprovesRule(EvaluationRule):
         candidate, parent = ctx.evaluation, ctx.parent
         if candidate is None or candidate.metric is None or parent is None or parent.metric is None:
             return []
-        gain, noise = gain_and_noise(candidate.metric, parent.metric)
+        gain, noise = candidate.metric.gain_over(parent.metric), candidate.metric.noise_against(parent.metric)
         needed = max(self.params.min_spreads * noise, self.params.min_delta)
         if gain <= needed:
             return [
@@ -235,7 +224,8 @@ class MetricJumpRule(EvaluationRule):
         candidate, parent = ctx.evaluation, ctx.parent
         if candidate is None or candidate.metric is None or parent is None or parent.metric is None:
             return []
-        gain, noise = gain_and_noise(candidate.metric, parent.metric, self.params.min_noise)
+        gain = candidate.metric.gain_over(parent.metric)
+        noise = candidate.metric.noise_against(parent.metric, self.params.min_noise)
         limit = self.params.max_spreads * noise
         if gain <= limit or gain < self.params.min_gain:
             return []

@@ -20,9 +20,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from core.contracts import Finding, MetricResult
-from policies.engine import improvement
-from review.queue import GenerationRecord
+from core.contracts import Finding, MetricResult, signed_gain
+from core.fold import GenerationRecord
 from review.screens.run import STATUS_COLOR, VERDICT_COLOR, RunScreen
 from review.state import RunState
 from review.widgets.diffview import DiffView
@@ -50,13 +49,13 @@ def effect_table(
         p = parent.per_seed.get(seed) if parent else None
         c = metric.per_seed.get(seed) if metric else None
         delta = (
-            (c - p) * (1 if metric is None or metric.direction == "higher" else -1)
+            signed_gain(c, p, metric.direction if metric else "higher")
             if c is not None and p is not None
             else None
         )
         table.add_row(str(seed), _num(p), _num(c), _signed(delta))
     if metric or parent:
-        gain = improvement(metric, parent) if metric and parent else None
+        gain = metric.gain_over(parent) if metric and parent else None
         table.add_row(
             "mean",
             f"{parent.mean:.4f}±{parent.std:.4f}" if parent else "—",
@@ -70,7 +69,7 @@ def effect_table(
             "lockbox",
             _mean_spread(parent_lockbox),
             _mean_spread(lockbox),
-            _signed(improvement(lockbox, parent_lockbox) if lockbox and parent_lockbox else None),
+            _signed(lockbox.gain_over(parent_lockbox) if lockbox and parent_lockbox else None),
         )
     return table
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from core.contracts import Candidate, Decision, Proposal, ProposalContext
+from core.run import RunSummary
 from core.trajectory import TrajectoryReader
 from rsi.compose import build_run
 from rsi.config import RunConfig
-from rsi.loop import RunSummary
 from sandbox.base import SandboxConfig
 from tests.adversarial.cases import CASES, THREATS, Case
 from tests.conftest import IMAGE, TARGET

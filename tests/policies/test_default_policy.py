@@ -64,11 +64,13 @@ def test_gain_within_noise_is_denied_and_a_real_gain_allowed(policy) -> None:  #
 
 
 def test_lower_is_better_metrics_are_judged_in_their_direction() -> None:
-    from policies.engine import improvement
-
-    parent = MetricResult(name="mse", direction="lower", per_seed={0: 0.5})
-    better = MetricResult(name="mse", direction="lower", per_seed={0: 0.3})
-    assert improvement(better, parent) == pytest.approx(0.2)
+    parent = MetricResult(name="mse", direction="lower", per_seed={0: 0.5, 1: 0.6})
+    better = MetricResult(name="mse", direction="lower", per_seed={0: 0.3, 1: 0.3})
+    assert better.gain_over(parent) == pytest.approx(0.25) and better.better_than(parent)
+    assert parent.gain_over(better) == pytest.approx(-0.25) and not parent.better_than(better)
+    assert (
+        better.noise_against(parent) == pytest.approx(parent.std) and better.noise_against(parent, 1.0) == 1.0
+    )
 
 
 def test_broken_example_fails_loudly_with_file_line_and_rule() -> None:

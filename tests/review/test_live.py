@@ -11,6 +11,7 @@ from core.trajectory import TrajectoryReader
 from review.app import make_app
 from review.screens.change import ChangeScreen
 from rsi.config import RunConfig
+from rsi.live import live_run
 from rsi.loop import RunParts
 from sandbox.base import SandboxConfig
 from sandbox.lineage import Lineage
@@ -44,7 +45,7 @@ def test_live_run_reject_skip_accept_and_deny_cannot_be_accepted(docker_client, 
     def use_scripted(parts: RunParts) -> None:
         parts.proposer = proposer
 
-    app = make_app("live", config=config, customize=use_scripted, by="human:tester")
+    app = make_app("live", live=live_run(config, customize=use_scripted), by="human:tester")
 
     def waiting_on(generation: int) -> bool:
         screen = app.screen

@@ -7,9 +7,9 @@ from pathlib import Path
 from rich.console import Console
 
 from core.contracts import Usage
+from core.run import RunSummary
 from core.trajectory import TrajectoryReader
 from rsi.console import ConsoleObserver
-from rsi.loop import RunSummary
 from tests.rsi.synthetic_run import write_run
 
 OUTCOMES = [(0.40, "accept"), (0.30, "reject"), (0.60, "accept"), (0.80, "accept")]
