@@ -36,8 +36,17 @@ def commit_message(candidate: Candidate, decision: Decision) -> str:
         f"verdict: {verdict.verdict} ({verdict.policy_name} {verdict.policy_hash[:12]})\n"
         f"decision: {decision.decision} by {decision.by}: {decision.reason}\n"
         f"proposer: {candidate.proposal.proposer}\n"
-        f"evaluated against parent: {candidate.parent_commit}\n"
+        f"evaluated against parent: {candidate.parent_commit}\n" + teacher_lines(candidate)
     )
+
+
+def teacher_lines(candidate: Candidate) -> str:
+    """For a bootstrapping target: the teacher this generation learned from, the student promoted."""
+    evaluation = candidate.evaluation
+    if evaluation.teacher_sha256 is None:
+        return ""
+    promoted = f"promoted student: {evaluation.student_sha256}\n" if evaluation.student_sha256 else ""
+    return f"teacher: {evaluation.teacher_sha256}\n{promoted}"
 
 
 def record_commit(

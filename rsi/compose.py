@@ -25,6 +25,7 @@ from policies.engine import LoadedPolicy, load_policy, parse_policy, resolve_pol
 from rsi import __version__
 from rsi.config import RUN_CONFIG_FILE, RunConfig
 from rsi.loop import GenerationLoop, RunParts
+from rsi.promotion import start_teacher
 from rsi.registry import BACKENDS, PROPOSERS
 from sandbox.base import Backend, SandboxConfig
 from sandbox.evaluate import TrustedEvaluator
@@ -136,7 +137,7 @@ def make_evaluator(
             "score(predictions, labels); give a .py provider with one, or name a built-in metric."
         )
     lockbox = provider.lockbox(lockbox_seed, config.lockbox_size or config.heldout_size)
-    return TrustedEvaluator(
+    evaluator = TrustedEvaluator(
         spec,
         lineage,
         backend,
@@ -149,6 +150,8 @@ def make_evaluator(
         lockbox=lockbox,
         integrity=config.integrity,
     )
+    start_teacher(config.run_dir, config.target, spec, evaluator)
+    return evaluator
 
 
 def resolve_heldout(config: RunConfig, spec: TargetSpec) -> HeldoutProvider:

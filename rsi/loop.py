@@ -55,6 +55,7 @@ from rsi.checkpoints import Checkpoint, budget_checkpoint, candidate_checkpoint
 from rsi.config import RunConfig
 from rsi.faults import fault_point
 from rsi.interrupts import Interrupts
+from rsi.promotion import promote
 from rsi.state import LoopState
 from rsi.status import RunStatus
 from sandbox.evaluate import TrustedEvaluator
@@ -387,6 +388,7 @@ class GenerationLoop:
 
         with self.interrupts.atomic():
             accept(candidate, decision, self.parts.lineage, self.record, committed=committed)
+            promote(candidate, self.parts.evaluator, self.record)
 
     def record_recovered_commit(self, candidate: Candidate, sha: str) -> None:
         """Record the `commit` event of a lineage commit a crash left without one."""

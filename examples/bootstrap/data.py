@@ -19,16 +19,16 @@ LIMIT = 10**DIGITS
 
 
 def validate_problems(x: np.ndarray) -> np.ndarray:
-    """Return problems as int64 of shape (n, 2), or raise ValueError explaining what is wrong."""
+    """Problems as int64 of shape (n, 2), each operand rounded to a whole number and clipped into
+    [0, LIMIT); raise ValueError explaining what is wrong for a non-numeric, misshapen or
+    non-finite array."""
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise ValueError(f"problems must be numeric, got dtype {x.dtype}")
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"problems must have shape (n, 2), got {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError("problems contain NaN or infinite values")
-    if np.any(x != np.round(x)) or np.any(x < 0) or np.any(x >= LIMIT):
-        raise ValueError(f"problems must be whole numbers in [0, {LIMIT})")
-    return x.astype(np.int64)
+    return np.clip(np.round(x), 0, LIMIT - 1).astype(np.int64)
 
 
 def to_digits(values: np.ndarray) -> np.ndarray:

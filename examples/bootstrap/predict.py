@@ -3,8 +3,8 @@
 Usage:
     python predict.py --model runs/seed0/model.npz --inputs problems.npy --out predictions.npy
 
-`problems.npy` holds whole numbers of shape (n, 2), each in [0, 10**8); the predictions (the sums)
-are written as a float64 array of shape (n,).
+`problems.npy` holds numbers of shape (n, 2), operands in [0, 10**8) (others are rounded and clipped
+into range); the predictions (the sums) are written as a float64 array of shape (n,).
 """
 
 import argparse
