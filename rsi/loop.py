@@ -388,7 +388,7 @@ class GenerationLoop:
 
         with self.interrupts.atomic():
             accept(candidate, decision, self.parts.lineage, self.record, committed=committed)
-            promote(candidate, self.parts.evaluator, self.record)
+            promote(candidate, self.parts.evaluator)
 
     def record_recovered_commit(self, candidate: Candidate, sha: str) -> None:
         """Record the `commit` event of a lineage commit a crash left without one."""

@@ -5,15 +5,14 @@ artifact (kept by the trusted evaluator in the run's teacher store) is mounted a
 every later sandbox, and a `promotion` event records both hashes and both metrics, scored by the
 harness on the held-out set. A resumed run mounts the teacher its last promotion names.
 
-    teacher = start_teacher(config, spec, evaluator)          # gen-0, or the last promoted one
-    promote(candidate, evaluator, record)                     # at accept: one call
+    start_teacher(run_dir, target, spec, evaluator)     # gen-0, or the last promoted one
+    promote(candidate, evaluator)                        # at accept (after core.accept): one call
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from core.accept import Record
 from core.contracts import Candidate
 from core.errors import ConfigError
 from core.fold import live_events
@@ -50,26 +49,8 @@ def last_promoted(run_dir: Path) -> str | None:
     return str(promotions[-1].data["teacher_sha256"]) if promotions else None
 
 
-def promote(candidate: Candidate, evaluator: TrustedEvaluator, record: Record) -> None:
-    """Make the accepted candidate's student the teacher of every later sandbox, and record it."""
-    evaluation = candidate.evaluation
-    if evaluator.teachers is None or evaluation.student_sha256 is None:
-        return
-    parent = candidate.parent_evaluation
-    teacher_metric = parent.teacher_metric if parent and parent.teacher_metric is not None else None
-    metric = evaluation.metric
-    first_seed = evaluation.seeds[0] if evaluation.seeds else None
-    student_metric = metric.per_seed.get(first_seed) if metric and first_seed is not None else None
-    previous = evaluator.teacher_sha
-    evaluator.use_teacher(evaluation.student_sha256)
-    record(
-        "promotion",
-        {
-            "previous_teacher_sha256": previous,
-            "teacher_sha256": evaluation.student_sha256,
-            "teacher_metric": teacher_metric if teacher_metric is not None else evaluation.teacher_metric,
-            "student_metric": student_metric,
-            "student_seed": first_seed,
-        },
-        candidate.generation,
-    )
+def promote(candidate: Candidate, evaluator: TrustedEvaluator) -> None:
+    """Mount the accepted candidate's student as the teacher of every later sandbox (its
+    `promotion` event is recorded with the commit, by core.accept)."""
+    if evaluator.teachers is not None and candidate.evaluation.student_sha256 is not None:
+        evaluator.use_teacher(candidate.evaluation.student_sha256)

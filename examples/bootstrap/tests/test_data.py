@@ -69,7 +69,9 @@ def test_unknown_sampling_is_rejected() -> None:
 
 def test_one_vote_is_the_teachers_single_pass() -> None:
     teacher = DigitMLP.load(TEACHER0)
-    problems = sample_problems(TrainConfig(train_problems=300), np.random.default_rng(1))
+    problems = sample_problems(
+        TrainConfig(train_problems=300, operand_sampling="uniform"), np.random.default_rng(1)
+    )
     digits, kept = teacher_label(teacher, problems, TrainConfig(teacher_votes=1), np.random.default_rng(2))
     assert kept.all()
     assert np.array_equal(digits, teacher.predict_digits(problems))
@@ -77,7 +79,9 @@ def test_one_vote_is_the_teachers_single_pass() -> None:
 
 def test_unanimity_keeps_only_rows_every_vote_agrees_on() -> None:
     teacher = DigitMLP.load(TEACHER0)
-    problems = sample_problems(TrainConfig(train_problems=300), np.random.default_rng(1))
+    problems = sample_problems(
+        TrainConfig(train_problems=300, operand_sampling="uniform"), np.random.default_rng(1)
+    )
     config = TrainConfig(teacher_votes=2, min_agreement=1.0)
     digits, kept = teacher_label(teacher, problems, config, np.random.default_rng(2))
     assert 0 < kept.sum() < len(problems)
@@ -87,7 +91,9 @@ def test_unanimity_keeps_only_rows_every_vote_agrees_on() -> None:
 def test_voting_makes_the_teachers_data_better_than_its_single_pass() -> None:
     """Better data generation: the sums the teacher votes for are right more often than its first answers."""
     teacher = DigitMLP.load(TEACHER0)
-    problems = sample_problems(TrainConfig(train_problems=1000), np.random.default_rng(3))
+    problems = sample_problems(
+        TrainConfig(train_problems=1000, operand_sampling="uniform"), np.random.default_rng(3)
+    )
     answers = to_digits(problems.sum(axis=1))
     config = TrainConfig(teacher_votes=5, min_agreement=0.0)
     voted, _ = teacher_label(teacher, problems, config, np.random.default_rng(4))
