@@ -101,6 +101,11 @@ def test_each_accepted_generation_promotes_its_student(target: Path, tmp_path: P
         assert f"promoted student: {promotion['teacher_sha256']}" in log
         assert f"teacher: {promotion['previous_teacher_sha256']}" in log
 
+    # Re-executed, the run re-derives every teacher: the same hashes, generation by generation.
+    verified = rsi("replay", str(run_dir / "trajectory.jsonl"), "--verify", "--headless")
+    assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]
+    assert "teacher" in verified.stdout and "student" in verified.stdout
+
     # A promoted teacher changed on disk: the resumed run refuses it and says why.
     stored = run_dir / "teachers" / promotions[-1]["teacher_sha256"] / "model.npz"
     stored.parent.chmod(0o755)
