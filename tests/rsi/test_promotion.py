@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from core.contracts import Evaluation
 from core.trajectory import TrajectoryReader
+from rsi.verify import teacher_checks
 from tests.conftest import IN_CI, ROOT
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.slow]
@@ -104,7 +106,6 @@ def test_each_accepted_generation_promotes_its_student(target: Path, tmp_path: P
     # Re-executed, the run re-derives every teacher: the same hashes, generation by generation.
     verified = rsi("replay", str(run_dir / "trajectory.jsonl"), "--verify", "--headless")
     assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]
-    assert "teacher" in verified.stdout and "student" in verified.stdout
 
     # A promoted teacher changed on disk: the resumed run refuses it and says why.
     stored = run_dir / "teachers" / promotions[-1]["teacher_sha256"] / "model.npz"
@@ -131,3 +132,21 @@ def test_pause_on_promotion_waits_for_a_human(target: Path, tmp_path: Path) -> N
     evaluations = [e for e in events(run_dir, "evaluation") if e.generation == 2]
     assert evaluations and evaluations[-1].data["teacher_sha256"] == promotion["teacher_sha256"]
     assert json.loads((run_dir / "status.json").read_text())
+
+
+def test_verify_compares_the_teacher_and_the_student_of_each_generation() -> None:
+    recorded = Evaluation(
+        parent_commit="p",
+        diff_sha256="d",
+        backend="bwrap",
+        ok=True,
+        teacher_sha256="a" * 64,
+        student_sha256="b" * 64,
+    )
+    same = recorded.model_copy()
+    other_student = recorded.model_copy(update={"student_sha256": "c" * 64})
+    assert all(check.ok for check in teacher_checks(recorded, same))
+    assert [check.name for check in teacher_checks(recorded, same)] == ["teacher", "student"]
+    assert not all(check.ok for check in teacher_checks(recorded, other_student))
+    assert not all(check.ok for check in teacher_checks(recorded, None))
+    assert teacher_checks(recorded.model_copy(update={"teacher_sha256": None}), same) == []
