@@ -81,6 +81,7 @@ def test_each_accepted_generation_promotes_its_student(target: Path, tmp_path: P
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     promotions = [e.data for e in events(run_dir, "promotion")]
     assert len(promotions) == 2, done.stdout[-3000:]
+    assert done.stdout.count("promotion student") == 2  # the headless report shows each one
     gen0 = sha256(BOOTSTRAP / "teacher0.npz")
     assert promotions[0]["previous_teacher_sha256"] == gen0
     assert promotions[1]["previous_teacher_sha256"] == promotions[0]["teacher_sha256"]
