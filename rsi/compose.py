@@ -25,7 +25,7 @@ from policies.engine import LoadedPolicy, load_policy, parse_policy, resolve_pol
 from rsi import __version__
 from rsi.config import RUN_CONFIG_FILE, RunConfig
 from rsi.loop import GenerationLoop, RunParts
-from rsi.promotion import start_teacher
+from rsi.promotion import promote, start_teacher
 from rsi.registry import BACKENDS, PROPOSERS
 from sandbox.base import Backend, SandboxConfig
 from sandbox.evaluate import TrustedEvaluator
@@ -450,6 +450,7 @@ def _assemble(
         observer=live,
         contract_differences=list(contract.differences) if contract else [],
         remove_sandboxes=lambda: remove_run_sandboxes(config),
+        promote_successor=lambda candidate: promote(candidate, evaluator),
         run_info={
             "config": config.model_dump(mode="json"),
             "target": spec.model_dump(mode="json"),

@@ -55,7 +55,6 @@ from rsi.checkpoints import Checkpoint, budget_checkpoint, candidate_checkpoint
 from rsi.config import RunConfig
 from rsi.faults import fault_point
 from rsi.interrupts import Interrupts
-from rsi.promotion import promote
 from rsi.state import LoopState
 from rsi.status import RunStatus
 from sandbox.evaluate import TrustedEvaluator
@@ -85,6 +84,9 @@ class RunParts:
     with (a resumed or re-executed run uses the recorded one)."""
     remove_sandboxes: Callable[[], int] = lambda: 0
     """Remove every sandbox of this run the engine still holds (after an interruption)."""
+    promote_successor: Callable[[Candidate], None] = lambda candidate: None
+    """Called once a candidate is accepted: for a bootstrapping target, its student becomes the
+    teacher of every later sandbox (rsi.promotion); nothing for any other target."""
 
 
 class GenerationLoop:
@@ -388,7 +390,7 @@ class GenerationLoop:
 
         with self.interrupts.atomic():
             accept(candidate, decision, self.parts.lineage, self.record, committed=committed)
-            promote(candidate, self.parts.evaluator)
+            self.parts.promote_successor(candidate)
 
     def record_recovered_commit(self, candidate: Candidate, sha: str) -> None:
         """Record the `commit` event of a lineage commit a crash left without one."""
