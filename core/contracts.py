@@ -347,7 +347,15 @@ class Proposer(Protocol):
 
 @runtime_checkable
 class Sandbox(Protocol):
-    def evaluate(self, parent_commit: str, diff: str) -> Evaluation: ...
+    """The trusted evaluation: a parent commit plus a diff, measured in a fresh sandbox."""
+
+    def evaluate(self, parent_commit: str, diff: str, label: str = "candidate") -> Evaluation:
+        """Measure the parent plus the diff; `label` names its logs."""
+        ...
+
+    def remember(self, evaluation: Evaluation) -> None:
+        """Take an evaluation recorded earlier as measured (a resumed run's parents)."""
+        ...
 
 
 @runtime_checkable

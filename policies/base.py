@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.contracts import Evaluation, Finding, VerdictKind
 from core.errors import ConfigError
 from core.target import TargetSpec
+from policies.source import FileView, file_views
 from sandbox.patch import FileChange, parse_diff
 
 
@@ -39,11 +40,9 @@ class CheckContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
-    def files(self) -> list[Any]:
-        """One `source.FileView` per changed file: hunks with context, pieces of parsed code."""
-        from policies.source import file_views
-
-        return file_views(self)
+    def files(self) -> list[FileView]:
+        """One FileView per changed file: hunks with context, pieces of parsed code."""
+        return file_views(self.diff, self.changes, self.tree, self.new_sources)
 
 
 class RuleSpec(BaseModel):

@@ -13,19 +13,16 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
 from sandbox.patch import FileChange
-
-if TYPE_CHECKING:
-    from policies.base import CheckContext
 
 Side = Literal["old", "new"]
 CONVENTIONAL_ALIASES = {"np": "numpy", "pd": "pandas", "sp": "subprocess", "sk": "sklearn"}
@@ -307,20 +304,26 @@ def resolve(name: str, aliases: dict[str, str]) -> tuple[str, bool]:
     return name, False
 
 
-def file_views(ctx: CheckContext) -> list[FileView]:
-    """One FileView per change of the context's diff (hunks re-read with their context lines)."""
+def file_views(
+    diff: str,
+    changes: list[FileChange],
+    tree: Path | None = None,
+    new_sources: Mapping[str, str] | None = None,
+) -> list[FileView]:
+    """One FileView per change of a diff (hunks re-read with their context lines); whole post-patch
+    files come from `new_sources` or the patched `tree` when given."""
     try:
-        patches = list(PatchSet(ctx.diff)) if ctx.diff.strip() else []
+        patches = list(PatchSet(diff)) if diff.strip() else []
     except (UnidiffParseError, ValueError):
         patches = []
     views = []
-    for index, change in enumerate(ctx.changes):
+    for index, change in enumerate(changes):
         hunks = _hunks(patches[index]) if index < len(patches) else []
         views.append(
             FileView(
                 change=change,
                 hunks=hunks,
-                whole_new=_whole_new(ctx, change),
+                whole_new=_whole_new(change, tree, new_sources),
                 whole_old="\n".join(r.text for r in change.removed) + "\n"
                 if change.status == "deleted"
                 else None,
@@ -346,15 +349,15 @@ def _hunks(patched) -> list[Hunk]:
     return hunks
 
 
-def _whole_new(ctx: CheckContext, change: FileChange) -> str | None:
+def _whole_new(change: FileChange, tree: Path | None, new_sources: Mapping[str, str] | None) -> str | None:
     if change.status == "deleted":
         return None
-    if ctx.new_sources is not None and change.path in ctx.new_sources:
-        return ctx.new_sources[change.path]
-    if ctx.tree is not None:
-        path = Path(ctx.tree) / change.path
+    if new_sources is not None and change.path in new_sources:
+        return new_sources[change.path]
+    if tree is not None:
+        path = Path(tree) / change.path
         try:
-            if path.is_file() and path.resolve().is_relative_to(Path(ctx.tree).resolve()):
+            if path.is_file() and path.resolve().is_relative_to(Path(tree).resolve()):
                 return path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Protocol
 
 from textual import on, work
 from textual.app import App
@@ -25,11 +25,10 @@ from core.errors import RsiError
 from core.run import Observer, RunSummary
 from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
 from review.gcpause import collector_paused
+from review.host import Mode
 from review.human import HumanChoice, HumanReviewer, human_name
 from review.messages import CandidateWaiting, EventsLoaded, RunEnded, RunEventPosted, RunProgress
 from review.state import RunState, progress_text
-
-Mode = Literal["live", "replay", "review"]
 
 
 class AppObserver:

@@ -88,26 +88,16 @@ def image_exists(tag: str) -> bool:
     return True
 
 
-def make_proposer(config: RunConfig, backend: Backend) -> Proposer:
+def make_proposer(config: RunConfig, backend: Backend, progress: ProgressCallback | None = None) -> Proposer:
+    """The chosen proposer; `progress` sees an agent's tool calls live."""
     proposer_class = load_class(PROPOSERS, config.proposer, "proposer")
     if config.proposer == "offline":
         return proposer_class(seed=config.proposer_seed)
     if config.proposer == "replay":
         if config.replay_from is None:
             raise ConfigError("the replay proposer needs a trajectory to replay (--replay-from TRAJ).")
-        return proposer_class(config.replay_from, backend=backend)
-    return proposer_class(config.claude, backend=backend)
-
-
-def remove_run_sandboxes(config: RunConfig) -> int:
-    """Remove every sandbox of this run still known to the engine (bwrap sandboxes die with the
-    process). Called when no session of the run can be open: an interruption can cut a
-    container's creation after the engine made it but before the backend knew its id."""
-    if config.backend != "docker":
-        return 0
-    from sandbox.docker_backend import connect, remove_orphans
-
-    return remove_orphans(connect(), run_id=config.run_id)
+        return proposer_class(config.replay_from, backend=backend, progress=progress)
+    return proposer_class(config.claude, backend=backend, progress=progress)
 
 
 def make_policy(config: RunConfig, spec: TargetSpec) -> LoadedPolicy:
@@ -345,7 +335,7 @@ def _pinned_backend(
 ) -> tuple[Backend, str | None]:
     """The backend and the image id it runs; a continued run keeps the recorded image id."""
     backend = make_backend(config, spec)
-    image_id = backend.require_image() if hasattr(backend, "require_image") else backend.image_id()
+    image_id = backend.require_image()
     if contract is None or not contract.image or contract.image == image_id:
         return backend, image_id
     contract.differences.append(
@@ -354,8 +344,7 @@ def _pinned_backend(
     )
     backend_class = load_class(BACKENDS, config.backend, "backend")
     backend = backend_class(target_sandbox_config(config, spec), image=contract.image, run_id=config.run_id)
-    image_id = backend.require_image() if hasattr(backend, "require_image") else backend.image_id()
-    return backend, image_id
+    return backend, backend.require_image()
 
 
 # -- the run directory ---------------------------------------------------------------------------
@@ -398,13 +387,16 @@ def build_run(
     """
     if resume and contract is None:
         contract = recorded_contract(config.run_dir)
+    # Counted first: a killed session's sandboxes remove themselves once the engine notices.
+    leftover = make_backend(config, contract.spec).run_sandboxes() if resume and contract else 0
     spec, policy = _contract_parts(config, contract)
     backend, image_id = _pinned_backend(config, spec, contract)
     backend.remove_orphans()
     lineage_path = config.run_dir / LINEAGE_DIR
     if resume:
+        lineage = Lineage(lineage_path)
         return _assemble(
-            config, spec, policy, backend, image_id, Lineage(lineage_path), observer, reviewer, contract
+            config, spec, policy, backend, image_id, lineage, observer, reviewer, contract, leftover
         )
     check_new_run_dir(config.run_dir)
     existed = config.run_dir.is_dir()
@@ -429,13 +421,12 @@ def _assemble(
     observer: Observer | None,
     reviewer: Reviewer | None,
     contract: RecordedContract | None,
+    leftover: int = 0,
 ) -> tuple[GenerationLoop, RunParts]:
     live = observer or NullObserver()
     evaluator = make_evaluator(config, spec, lineage, backend, progress=live.on_progress)
     heldout, lockbox = evaluator.heldout, evaluator.lockbox
-    proposer = make_proposer(config, backend)
-    if hasattr(proposer, "progress"):  # the agent reports its tool calls live
-        proposer.progress = live.on_progress
+    proposer = make_proposer(config, backend, progress=live.on_progress)
     chosen_reviewer = reviewer or make_reviewer(config)
     trajectory = TrajectoryWriter.open(config.run_dir / TRAJECTORY_FILE, run_id=config.run_id)
     parts = RunParts(
@@ -449,7 +440,8 @@ def _assemble(
         trajectory=trajectory,
         observer=live,
         contract_differences=list(contract.differences) if contract else [],
-        remove_sandboxes=lambda: remove_run_sandboxes(config),
+        remove_sandboxes=backend.remove_run_sandboxes,
+        leftover_sandboxes=leftover,
         promote_successor=lambda candidate: promote(candidate, evaluator),
         run_info={
             "config": config.model_dump(mode="json"),

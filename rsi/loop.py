@@ -39,10 +39,12 @@ from core.contracts import (
     Decision,
     Evaluation,
     LineageStore,
+    Policy,
     Proposal,
     ProposalContext,
     Proposer,
     Reviewer,
+    Sandbox,
     Verdict,
 )
 from core.errors import ModelUnavailable, PatchError, RsiError, RunInterrupted
@@ -50,14 +52,12 @@ from core.events import CheckpointRecorded, EvaluationRecorded, ProposalStarted
 from core.run import NullObserver, Observer, RunSummary
 from core.target import TargetSpec
 from core.trajectory import Event, TrajectoryWriter
-from policies.engine import LoadedPolicy
 from rsi.checkpoints import Checkpoint, budget_checkpoint, candidate_checkpoint
 from rsi.config import RunConfig
 from rsi.faults import fault_point
 from rsi.interrupts import Interrupts
 from rsi.state import LoopState
 from rsi.status import RunStatus
-from sandbox.evaluate import TrustedEvaluator
 from sandbox.patch import apply_diff, diff_stat
 
 STOP_FILE = "STOP"
@@ -72,9 +72,9 @@ class RunParts:
     config: RunConfig
     spec: TargetSpec
     lineage: LineageStore
-    evaluator: TrustedEvaluator
+    evaluator: Sandbox
     proposer: Proposer
-    policy: LoadedPolicy
+    policy: Policy
     reviewer: Reviewer
     trajectory: TrajectoryWriter
     observer: Observer = field(default_factory=NullObserver)
@@ -84,6 +84,8 @@ class RunParts:
     with (a resumed or re-executed run uses the recorded one)."""
     remove_sandboxes: Callable[[], int] = lambda: 0
     """Remove every sandbox of this run the engine still holds (after an interruption)."""
+    leftover_sandboxes: int = 0
+    """Sandboxes of this run the engine still held when a resumed run was built (a crashed session's)."""
     promote_successor: Callable[[Candidate], None] = lambda candidate: None
     """Called once a candidate is accepted: for a bootstrapping target, its student becomes the
     teacher of every later sandbox (rsi.promotion); nothing for any other target."""

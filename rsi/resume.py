@@ -27,7 +27,7 @@ from core.errors import ConfigError
 from core.fold import RunRecord, fold
 from core.run import Observer, RunSummary
 from core.trajectory import TRAJECTORY_FILE, TrajectoryReader
-from rsi.compose import LINEAGE_DIR, build_run, make_reviewer, remove_run_sandboxes
+from rsi.compose import LINEAGE_DIR, build_run, make_reviewer
 from rsi.config import RUN_CONFIG_FILE, RunConfig
 from rsi.loop import GenerationLoop
 from rsi.state import LoopState
@@ -89,24 +89,6 @@ def reconcile_lineage(lineage: Lineage, run: RunRecord, baseline_commit: str) ->
 # -- resuming ---------------------------------------------------------------------------------
 
 
-def _count_run_containers(config: RunConfig) -> int:
-    """Sandboxes still labelled with this run (a crashed session's); build_run removes them."""
-    if config.backend != "docker":
-        return 0
-    from sandbox.base import SANDBOX_LABEL
-    from sandbox.docker_backend import connect
-
-    client = connect()
-    return len(
-        client.containers.list(all=True, filters={"label": [SANDBOX_LABEL, f"rsi.run_id={config.run_id}"]})
-    )
-
-
-def _remove_run_containers(config: RunConfig) -> None:
-    """Any container of this run left now is an orphan: this process holds the run's writer lock."""
-    remove_run_sandboxes(config)
-
-
 def load_run_config(run_dir: Path) -> RunConfig:
     if not (run_dir / RUN_CONFIG_FILE).is_file():
         raise ConfigError(
@@ -132,23 +114,22 @@ def resume_run(
     if generations is not None and generations != config.generations:
         config.generations = generations
         config.save()
-    orphans = _count_run_containers(config)
     loop, parts = build_run(
         config, observer=observer, reviewer=reviewer or make_reviewer(config, continuing=True), resume=True
     )
     if on_loop is not None:
         on_loop(loop)
     try:
-        _remove_run_containers(config)
+        parts.remove_sandboxes()  # any left now is an orphan: this process holds the run's writer lock
         run = fold(list(TrajectoryReader(config.run_dir / TRAJECTORY_FILE).events()))
         if not run.started:
             return loop.run(), loop
-        return _continue(loop, run, orphans), loop
+        return _continue(loop, run), loop
     finally:
         parts.trajectory.close()
 
 
-def _continue(loop: GenerationLoop, run: RunRecord, orphans: int) -> RunSummary:
+def _continue(loop: GenerationLoop, run: RunRecord) -> RunSummary:
     parts, config = loop.parts, loop.config
     lineage = Lineage(config.run_dir / LINEAGE_DIR)
     repair = reconcile_lineage(lineage, run, lineage.repo.commit("gen-0").hexsha)
@@ -176,7 +157,7 @@ def _continue(loop: GenerationLoop, run: RunRecord, orphans: int) -> RunSummary:
             "recovered_commits": [{"generation": g, "commit": sha} for g, sha in repair.recovered],
             "commits_to_make": repair.to_commit,
             "lineage_notes": repair.notes,
-            "orphans_removed": orphans,
+            "orphans_removed": parts.leftover_sandboxes,
             "image": parts.run_info.get("image"),
             "policy_hash": parts.policy.content_hash,
             "contract_differences": parts.contract_differences,

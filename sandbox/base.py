@@ -140,9 +140,27 @@ class Backend(Protocol):
         disguised re-run under another uid)."""
         ...
 
-    def image_id(self) -> str | None: ...
+    def image_id(self) -> str | None:
+        """The content id of what every sandbox runs (None: the image is not there)."""
+        ...
 
-    def remove_orphans(self) -> int: ...
+    def require_image(self) -> str:
+        """image_id(), or an error that says how to get the image."""
+        ...
+
+    def remove_orphans(self) -> int:
+        """Remove sandboxes whose owning process on this host is gone (a crashed run's leftovers)."""
+        ...
+
+    def run_sandboxes(self) -> int:
+        """How many sandboxes of this backend's run the engine still holds."""
+        ...
+
+    def remove_run_sandboxes(self) -> int:
+        """Remove every sandbox of this backend's run the engine still holds. Called when no session
+        of the run can be open: an interruption can cut a sandbox's creation after the engine made
+        it but before the backend knew of it."""
+        ...
 
     def trusted_pythons(self) -> tuple[str, ...]:
         """Absolute paths, inside the sandbox, of the interpreter the test gate runs (the first that

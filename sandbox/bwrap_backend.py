@@ -349,8 +349,17 @@ class BwrapBackend:
             return CgroupV2Limits(self.config, label, self.v2_parent)
         return CgroupLimits(self.config, label) if self.use_cgroups else None
 
-    def image_id(self) -> str | None:
+    def image_id(self) -> str:
         return f"host:{Path(self.config.bwrap_python or sys.prefix).resolve()}"
+
+    def require_image(self) -> str:
+        return self.image_id()
+
+    def run_sandboxes(self) -> int:
+        return 0  # a bwrap sandbox is a child process: it dies with the run
+
+    def remove_run_sandboxes(self) -> int:
+        return 0
 
     def trusted_pythons(self) -> tuple[str, ...]:
         """The bound environment's interpreter, as the sandbox sees it (read-only)."""

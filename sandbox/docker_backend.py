@@ -360,6 +360,18 @@ class DockerBackend:
         """Remove sandboxes whose owning process on this host is gone (a crashed run's leftovers)."""
         return remove_orphans(self.client)
 
+    def run_sandboxes(self) -> int:
+        try:
+            held = self.client.api.containers(
+                all=True, filters={"label": [SANDBOX_LABEL, f"rsi.run_id={self.run_id}"]}
+            )
+        except (docker.errors.DockerException, OSError) as exc:
+            raise SandboxError(f"could not list sandbox containers: {exc}. {ENGINE_HELP}") from exc
+        return len(held)
+
+    def remove_run_sandboxes(self) -> int:
+        return remove_orphans(self.client, run_id=self.run_id)
+
 
 def remove_orphans(client: docker.DockerClient, run_id: str | None = None) -> int:
     """Remove this host's sandboxes whose owner process is gone, and every sandbox of `run_id`."""

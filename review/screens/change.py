@@ -7,7 +7,7 @@ the diff), the resources. Bottom: the decision bar — a accept, r reject (with 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.console import Group
 from rich.table import Table
@@ -22,13 +22,11 @@ from textual.widgets.option_list import Option
 
 from core.contracts import Finding, MetricResult, signed_gain
 from core.fold import GenerationRecord
+from review.host import ReviewHost
 from review.screens.run import STATUS_COLOR, VERDICT_COLOR, RunScreen
 from review.state import RunState
 from review.widgets.diffview import DiffView
 from review.widgets.header import RsiHeader
-
-if TYPE_CHECKING:
-    from review.app import ReviewApp
 
 VERDICT_MARK = {"allow": "✓", "review": "!", "deny": "✖"}
 
@@ -134,7 +132,7 @@ class ChangeScreen(Screen[None]):
         self.findings_seen = False
 
     @property
-    def rsi(self) -> ReviewApp:
+    def rsi(self) -> ReviewHost:
         return self.app  # type: ignore[return-value]
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -12,11 +12,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from core.change_summary import describe_change, shorten
+from review.host import ReviewHost
 from review.screens.run import VERDICT_COLOR
 from review.widgets.header import RsiHeader
-
-if TYPE_CHECKING:
-    from review.app import ReviewApp
 
 
 class QueueScreen(Screen[None]):
@@ -31,7 +29,7 @@ class QueueScreen(Screen[None]):
     ]
 
     @property
-    def rsi(self) -> ReviewApp:
+    def rsi(self) -> ReviewHost:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:

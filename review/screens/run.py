@@ -8,7 +8,7 @@ event under the cursor, and h/l, [/], g/G and : move it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -19,13 +19,11 @@ from textual.widgets import DataTable, Footer, Static
 
 from core.change_summary import describe_change, shorten
 from review.gcpause import collector_paused
+from review.host import ReviewHost
 from review.state import ReplayStates, RunState, event_summary, mean_of, spread_of
 from review.widgets.generation_table import GenerationTable
 from review.widgets.header import RsiHeader
 from review.widgets.plot import MetricPlot
-
-if TYPE_CHECKING:
-    from review.app import ReviewApp
 
 STATUS_COLOR = {
     "running": "cyan",
@@ -115,7 +113,7 @@ class RunScreen(Screen[None]):
         self._replay: ReplayStates | None = None
 
     @property
-    def rsi(self) -> ReviewApp:
+    def rsi(self) -> ReviewHost:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:

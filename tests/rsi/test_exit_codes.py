@@ -1,6 +1,6 @@
 """Each documented exit code of `rsi`, from a real process (bwrap backend, offline proposer).
 Interruptions (128+N) are covered in test_interrupt.py, a failed integrity check (13) in
-test_trajectory_signature.py."""
+tests/core/test_trajectory_signature.py."""
 
 from __future__ import annotations
 
