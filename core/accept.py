@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.contracts import Candidate, Decision, LineageStore
-from core.events import CommitRecorded
+from core.events import CommitRecorded, PromotionRecorded
 from core.trajectory import Event
 
 Record = Callable[[str, dict[str, Any], int | None], Event]
@@ -36,8 +36,17 @@ def commit_message(candidate: Candidate, decision: Decision) -> str:
         f"verdict: {verdict.verdict} ({verdict.policy_name} {verdict.policy_hash[:12]})\n"
         f"decision: {decision.decision} by {decision.by}: {decision.reason}\n"
         f"proposer: {candidate.proposal.proposer}\n"
-        f"evaluated against parent: {candidate.parent_commit}\n"
+        f"evaluated against parent: {candidate.parent_commit}\n" + teacher_lines(candidate)
     )
+
+
+def teacher_lines(candidate: Candidate) -> str:
+    """For a bootstrapping target: the teacher this generation learned from, the student promoted."""
+    evaluation = candidate.evaluation
+    if evaluation.teacher_sha256 is None:
+        return ""
+    promoted = f"promoted student: {evaluation.student_sha256}\n" if evaluation.student_sha256 else ""
+    return f"teacher: {evaluation.teacher_sha256}\n{promoted}"
 
 
 def record_commit(
@@ -81,4 +90,25 @@ def accept(
     if committed is not None:
         committed(sha)
     record_commit(candidate, sha, lineage, record, from_queue=from_queue)
+    record_promotion(candidate, record)
     return sha
+
+
+def record_promotion(candidate: Candidate, record: Record) -> Event | None:
+    """For a bootstrapping target, the `promotion` event of an accepted candidate: its first seed's
+    student becomes the teacher (the harness mounts the last one recorded)."""
+    evaluation = candidate.evaluation
+    if evaluation.student_sha256 is None or evaluation.teacher_sha256 is None:
+        return None
+    parent = candidate.parent_evaluation
+    teacher_metric = parent.teacher_metric if parent is not None else None
+    seed = evaluation.seeds[0] if evaluation.seeds else None
+    metric = evaluation.metric
+    payload = PromotionRecorded(
+        previous_teacher_sha256=evaluation.teacher_sha256,
+        teacher_sha256=evaluation.student_sha256,
+        teacher_metric=evaluation.teacher_metric if teacher_metric is None else teacher_metric,
+        student_metric=metric.per_seed.get(seed) if metric is not None and seed is not None else None,
+        student_seed=seed,
+    )
+    return record("promotion", payload.data(), candidate.generation)

@@ -272,6 +272,12 @@ class Evaluation(BaseModel):
     checks: list[IntegrityCheck] = Field(default_factory=list)
     """Every behavioural integrity check and whether it ran clean: a size rule trusts a large gain
     only when all of them did."""
+    teacher_sha256: str | None = None
+    """Bootstrapping targets: the teacher mounted at /teacher while this tree trained."""
+    teacher_metric: float | None = None
+    """That teacher scored on the selection set through this tree's predict command."""
+    student_sha256: str | None = None
+    """The first seed's trained artifact, kept in the run's teacher store: the next teacher if accepted."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -79,6 +79,21 @@ class CommitRecorded(Payload):
     """Set when a human accepted the candidate from the review queue."""
 
 
+class PromotionRecorded(Payload):
+    """`promotion`: an accepted bootstrapping generation's student becomes the next teacher."""
+
+    previous_teacher_sha256: str
+    """The teacher the generation's students learned from."""
+    teacher_sha256: str
+    """The promoted student's trained artifact: the teacher of every later sandbox."""
+    teacher_metric: float | None = None
+    """The previous teacher scored by the harness on the held-out selection set."""
+    student_metric: float | None = None
+    """The promoted student (the first seed's) scored by the harness on the same set."""
+    student_seed: int | None = None
+    """The seed whose trained artifact was promoted."""
+
+
 class CheckpointRecorded(Payload):
     """`checkpoint`: a threshold paused the run until a human has looked."""
 

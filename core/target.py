@@ -1,7 +1,7 @@
 """The target repository contract: an `rsi.toml` at the root of any git repository.
 
 spec = TargetSpec.load(Path("target_repo"))
-spec.commands.train.format(seed=0, out="/tmp/out", steps=spec.budget.steps)
+spec.train_command(seed=0, out="/tmp/out", steps=spec.budget.steps)
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from core.errors import ConfigError
 
 TARGET_FILE = "rsi.toml"
+TEACHER_MOUNT = "/teacher"
+"""Where a bootstrapping target's current teacher is mounted, read-only, in every sandbox."""
+TEACHER_FILE = "model.npz"
+"""The teacher's file name in that mount (and in the harness's store)."""
 
 
 class _Strict(BaseModel):
@@ -34,7 +38,8 @@ class Commands(_Strict):
     test: str
     """Runs the target's own tests from the repository root; exit code 0 means they pass."""
     train: str
-    """Trains one model. Placeholders: {seed}, {out} (artifact dir), {steps} (the step budget)."""
+    """Trains one model. Placeholders: {seed}, {out} (artifact dir), {steps} (the step budget), and
+    for a target with a [teacher] table {teacher} (the current teacher's file, read-only)."""
     predict: str
     """Predicts on held-out inputs. Placeholders: {out}, {inputs} (.npy), {predictions} (.npy to write)."""
 
@@ -107,6 +112,12 @@ class SandboxSpec(_Strict):
     host's system libraries)."""
 
 
+class TeacherSpec(_Strict):
+    initial: str
+    """Path, inside the target, of the generation-0 teacher: a data-only `.npz` the train command
+    reads through {teacher}. An accepted generation's trained artifact becomes the next teacher."""
+
+
 class TargetSpec(_Strict):
     target: TargetInfo
     commands: Commands
@@ -114,6 +125,28 @@ class TargetSpec(_Strict):
     budget: Budget
     protected: Protected = Field(default_factory=Protected)
     sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
+    teacher: TeacherSpec | None = None
+    """Present for a bootstrapping target, whose students learn from a teacher the harness holds."""
+
+    def train_command(self, seed: int, out: str, steps: int) -> str:
+        """The train command for one seed; {teacher} is the mounted teacher's path."""
+        return self.commands.train.format(
+            seed=seed, out=out, steps=steps, teacher=f"{TEACHER_MOUNT}/{TEACHER_FILE}"
+        )
+
+    @model_validator(mode="after")
+    def _teacher_placeholder_matches(self) -> TargetSpec:
+        uses_teacher = "{teacher}" in self.commands.train
+        if uses_teacher and self.teacher is None:
+            raise ValueError(
+                "[commands].train uses {teacher} but there is no [teacher] table: add one with "
+                "initial = the path of the generation-0 teacher, or drop the placeholder"
+            )
+        if self.teacher is not None and not uses_teacher:
+            raise ValueError(
+                "[teacher] is set but [commands].train never reads {teacher}: pass it to the train command"
+            )
+        return self
 
     def check_heldout_labels(self, labels: Sequence[float] | Any, source: str | None = None) -> None:
         """Refuse a metric that cannot score this held-out set's labels, naming the key: class
@@ -190,6 +223,8 @@ def known_keys(model: type[BaseModel], location: tuple[int | str, ...]) -> list[
 def describe_problem(model: type[BaseModel], error: Any) -> str:
     """One validation error in the words of the file: which key, what is wrong, what to do."""
     location = tuple(error["loc"])
+    if not location:  # a rule across tables (a model validator) names its keys in its message
+        return str(error["msg"]).removeprefix("Value error, ")
     key = toml_key(location)
     kind = error["type"]
     if kind == "extra_forbidden":

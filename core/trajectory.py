@@ -71,6 +71,7 @@ EVENT_KINDS = (
     "verdict",
     "decision",
     "commit",
+    "promotion",
     "checkpoint",
     "error",
     "run_finished",

@@ -4,7 +4,8 @@ Three kinds, each configured in `RunConfig.checkpoints` and each firing at most 
 - the metric of a candidate improves on its parent's by more than N spreads (a jump worth a look
   before it becomes the parent of everything after it: a breakthrough, or a harness being gamed),
 - a fraction of a budget (generations, wall time, dollars) is used,
-- a finding of a named policy rule appears.
+- a finding of a named policy rule appears;
+and, for a bootstrapping target, a candidate that would promote its student to teacher.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def candidate_checkpoint(config: CheckpointConfig, candidate: Candidate) -> Chec
                 kind="finding",
                 message=f"generation {candidate.generation}: finding of rule {finding.rule_id}: {finding.message}",
             )
+    promotion = promotion_checkpoint(config, candidate)
+    if promotion is not None:
+        return promotion
     metric = candidate.evaluation.metric
     parent = candidate.parent_evaluation.metric if candidate.parent_evaluation else None
     if config.metric_jump_spreads is None or metric is None or parent is None:
@@ -47,6 +51,29 @@ def candidate_checkpoint(config: CheckpointConfig, candidate: Candidate) -> Chec
         message=(
             f"generation {candidate.generation}: {metric.name} improved by {gain:+.4f} "
             f"({jump:.1f} spreads of {spread:.4f}; threshold {config.metric_jump_spreads:g})"
+        ),
+    )
+
+
+def promotion_checkpoint(config: CheckpointConfig, candidate: Candidate) -> Checkpoint | None:
+    """With `promotion`: a candidate the policy does not deny, whose student would become the teacher."""
+    evaluation = candidate.evaluation
+    if not config.promotion or evaluation.student_sha256 is None or candidate.verdict.verdict == "deny":
+        return None
+    metric = evaluation.metric
+    teacher = evaluation.teacher_metric
+    measured = (
+        f" ({metric.name} {metric.mean:.4f}; its teacher {teacher:.4f})"
+        if metric and teacher is not None
+        else ""
+    )
+    return Checkpoint(
+        key=f"promotion:{candidate.generation}",
+        kind="promotion",
+        message=(
+            f"generation {candidate.generation}: accepting it promotes its student "
+            f"{evaluation.student_sha256[:12]} to teacher in place of "
+            f"{(evaluation.teacher_sha256 or 'none')[:12]}{measured}"
         ),
     )
 

@@ -257,6 +257,12 @@ def run(
     pause_on_rule: Annotated[
         list[str] | None, typer.Option(help="Pause for a human when a finding of this rule id appears.")
     ] = None,
+    pause_on_promotion: Annotated[
+        bool,
+        typer.Option(
+            help="Bootstrapping targets: pause for a human before a student could become the teacher."
+        ),
+    ] = False,
 ) -> None:
     """Run the self-improvement loop on a target: propose, evaluate in a sandbox, judge, decide, commit."""
     from rsi.compose import build_run
@@ -287,6 +293,7 @@ def run(
             metric_jump_spreads=pause_on_jump,
             budget_fraction=pause_at_budget,
             finding_rules=pause_on_rule or [],
+            promotion=pause_on_promotion,
         ),
     )
     if image:

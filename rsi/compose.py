@@ -25,6 +25,7 @@ from policies.engine import LoadedPolicy, load_policy, parse_policy, resolve_pol
 from rsi import __version__
 from rsi.config import RUN_CONFIG_FILE, RunConfig
 from rsi.loop import GenerationLoop, RunParts
+from rsi.promotion import promote, start_teacher
 from rsi.registry import BACKENDS, PROPOSERS
 from sandbox.base import Backend, SandboxConfig
 from sandbox.evaluate import TrustedEvaluator
@@ -126,7 +127,7 @@ def make_evaluator(
             "score(predictions, labels); give a .py provider with one, or name a built-in metric."
         )
     lockbox = provider.lockbox(lockbox_seed, config.lockbox_size or config.heldout_size)
-    return TrustedEvaluator(
+    evaluator = TrustedEvaluator(
         spec,
         lineage,
         backend,
@@ -139,6 +140,8 @@ def make_evaluator(
         lockbox=lockbox,
         integrity=config.integrity,
     )
+    start_teacher(config.run_dir, config.target, spec, evaluator)
+    return evaluator
 
 
 def resolve_heldout(config: RunConfig, spec: TargetSpec) -> HeldoutProvider:
@@ -441,6 +444,7 @@ def _assemble(
         contract_differences=list(contract.differences) if contract else [],
         remove_sandboxes=backend.remove_run_sandboxes,
         leftover_sandboxes=leftover,
+        promote_successor=lambda candidate: promote(candidate, evaluator),
         run_info={
             "config": config.model_dump(mode="json"),
             "target": spec.model_dump(mode="json"),

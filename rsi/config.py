@@ -37,6 +37,9 @@ class CheckpointConfig(BaseModel):
     """Pause once when this fraction of a budget (generations, wall time, dollars) is used."""
     finding_rules: list[str] = Field(default_factory=list)
     """Pause when a finding of one of these policy rule ids appears in a verdict."""
+    promotion: bool = False
+    """Bootstrapping targets: pause before a candidate that would promote its student to teacher is
+    decided (a human looks at every successor before it teaches the next generation)."""
 
 
 class RunConfig(BaseModel):

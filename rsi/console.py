@@ -131,6 +131,20 @@ class ConsoleObserver:
             Text(f"  commit    {event.data['commit'][:10]} ({event.data['tag']}) on the lineage branch")
         )
 
+    def _on_promotion(self, event: Event) -> None:
+        data = event.data
+        scored = "".join(
+            f", {name} {data[key]:.4f}"
+            for name, key in (("student", "student_metric"), ("teacher", "teacher_metric"))
+            if isinstance(data.get(key), float)
+        )
+        self.console.print(
+            Text(
+                f"  promotion student {data['teacher_sha256'][:12]} is the teacher now "
+                f"(was {data['previous_teacher_sha256'][:12]}{scored})"
+            )
+        )
+
     def _on_error(self, event: Event) -> None:
         self.errors.print(Text("error: ", style="red") + Text(str(event.data.get("message"))))
 

@@ -92,6 +92,9 @@ class RunParts:
     """Remove every sandbox of this run the engine still holds (after an interruption)."""
     leftover_sandboxes: int = 0
     """Sandboxes of this run the engine still held when a resumed run was built (a crashed session's)."""
+    promote_successor: Callable[[Candidate], None] = lambda candidate: None
+    """Called once a candidate is accepted: for a bootstrapping target, its student becomes the
+    teacher of every later sandbox (rsi.promotion); nothing for any other target."""
 
 
 class GenerationLoop:
@@ -472,6 +475,7 @@ class GenerationLoop:
 
         with self.interrupts.atomic():
             accept(candidate, decision, self.parts.lineage, self.record, committed=committed)
+            self.parts.promote_successor(candidate)
 
     def record_recovered_commit(self, candidate: Candidate, sha: str) -> None:
         """Record the `commit` event of a lineage commit a crash left without one."""

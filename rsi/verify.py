@@ -150,6 +150,7 @@ def evaluation_checks(
     rec_fail = (recorded.failure or "none") if recorded else "missing"
     rep_fail = (reproduced.failure or "none") if reproduced else "missing"
     return [
+        *teacher_checks(recorded, reproduced),
         Check("diff", rec_diff, rep_diff, rec_diff == rep_diff),
         Check("tests", rec_tests, rep_tests, rec_tests == rep_tests),
         metric_check(
@@ -160,6 +161,20 @@ def evaluation_checks(
         ),
         Check("failure", rec_fail, rep_fail, rec_fail == rep_fail),
     ]
+
+
+def teacher_checks(recorded: Evaluation | None, reproduced: Evaluation | None) -> list[Check]:
+    """Bootstrapping targets: the re-executed run re-derives every teacher by promoting its own
+    students, so the teacher each generation learned from, and the student it trained, must hash
+    the same (training is deterministic for a seed and a teacher)."""
+    if recorded is None or recorded.teacher_sha256 is None:
+        return []
+    checks = []
+    for name in ("teacher_sha256", "student_sha256"):
+        rec = getattr(recorded, name) or "none"
+        rep = (getattr(reproduced, name) or "none") if reproduced else "missing"
+        checks.append(Check(name.removesuffix("_sha256"), rec[:10], rep[:10], rec == rep))
+    return checks
 
 
 def compare_generation(

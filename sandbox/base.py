@@ -2,8 +2,9 @@
 
 A backend opens a `Session`: one fresh, isolated environment for one candidate (or one agent's
 exploration), never reused. Inside it the candidate's copy of the tree is at /workspace (writable,
-size-limited), the staged source at /src (read-only) and harness-provided inputs at /heldout
-(read-only); /tmp is scratch. Commands run as an unprivileged user with no network.
+size-limited), the staged source at /src (read-only), harness-provided inputs at /heldout
+(read-only) and, for a bootstrapping target, its current teacher at /teacher (read-only); /tmp is
+scratch. Commands run as an unprivileged user with no network.
 
     with backend.open(workspace=stage, heldout=inputs_dir, label="gen-3") as session:
         result = session.exec("python train.py --seed 0 --out /tmp/out", timeout_s=30)
@@ -55,6 +56,9 @@ class SandboxConfig(BaseModel):
     """Size of the /tmp scratch (tmpfs)."""
     max_lifetime_s: int = Field(default=1800, gt=0)
     """Hard upper bound on a sandbox's life, whatever its commands do."""
+    teacher_dir: Path | None = None
+    """A harness-owned directory bound read-only at /teacher in every sandbox: the current teacher
+    of a bootstrapping target (sandbox.teacher); None = no /teacher."""
     cgroup_parent: Path | None = None
     """cgroup v2 only: a delegated cgroup (its subtree_control enabling memory, pids and cpu) under
     which the bwrap backend creates each sandbox's cgroup; None = this process's own cgroup, when

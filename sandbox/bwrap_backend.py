@@ -42,6 +42,7 @@ from pathlib import Path
 
 from core.contracts import Accounting
 from core.errors import SandboxError
+from core.target import TEACHER_MOUNT
 from sandbox.base import (
     SANDBOX_PATH,
     WORKDIR,
@@ -398,6 +399,8 @@ class BwrapBackend:
         argv += ["--ro-bind", str(workspace.resolve()), "/src"]
         if heldout is not None:
             argv += ["--ro-bind", str(heldout.resolve()), "/heldout"]
+        if cfg.teacher_dir is not None:
+            argv += ["--ro-bind", str(cfg.teacher_dir.resolve()), TEACHER_MOUNT]
         if cfg.read_only_root:
             argv += ["--remount-ro", "/"]
         argv += ["--chdir", WORKDIR, "--clearenv"]

@@ -21,6 +21,7 @@ import docker.errors
 import requests
 
 from core.errors import SandboxError
+from core.target import TEACHER_MOUNT
 from sandbox.base import (
     SANDBOX_LABEL,
     SANDBOX_PATH,
@@ -285,6 +286,8 @@ class DockerBackend:
         binds = {str(workspace.resolve()): {"bind": "/src", "mode": "ro"}}
         if heldout is not None:
             binds[str(heldout.resolve())] = {"bind": "/heldout", "mode": "ro"}
+        if cfg.teacher_dir is not None:
+            binds[str(cfg.teacher_dir.resolve())] = {"bind": TEACHER_MOUNT, "mode": "ro"}
         uid, _, gid = (user or cfg.user).partition(":")
         options: dict[str, Any] = {
             "binds": binds,

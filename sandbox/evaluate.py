@@ -43,14 +43,15 @@ from core.contracts import (
     PhaseUsage,
     ProgressCallback,
 )
-from core.errors import PatchError, SandboxError
-from core.target import TargetSpec
+from core.errors import ConfigError, PatchError, SandboxError
+from core.target import TEACHER_FILE, TEACHER_MOUNT, TargetSpec
 from sandbox.base import Backend, ExecResult, Session, UsageSample, tail
 from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, load_predictions, score, stage_inputs
 from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig
 from sandbox.lineage import Lineage
 from sandbox.patch import apply_diff, diff_sha256
 from sandbox.phase_budget import PhaseBudgetConfig, phase_budget_findings
+from sandbox.teacher import TeacherError, TeacherStore
 from sandbox.testgate import TestGate
 from sandbox.tree import tree_id
 
@@ -145,6 +146,7 @@ class TrustedEvaluator:
         lockbox: HeldoutSet | None = None,
         integrity: IntegrityConfig | None = None,
         phase_budget: PhaseBudgetConfig | None = None,
+        teachers: TeacherStore | None = None,
     ) -> None:
         self.spec = spec
         self.lineage = lineage
@@ -176,10 +178,26 @@ class TrustedEvaluator:
         if self.integrity is not None:
             parts |= self.integrity.probe_parts()
         self.staged: StagedInputs = stage_inputs(parts, seed=derive_seed(heldout.seed, "shuffle"))
+        self.teachers = teachers
+        """A bootstrapping target's teacher store: the first seed's student is kept there."""
+        self.teacher_sha: str | None = None
+        """The teacher every sandbox gets at /teacher (set by use_teacher)."""
+
+    def use_teacher(self, sha: str) -> None:
+        """Mount this stored teacher in every later sandbox; what was measured with another is stale."""
+        if self.teachers is None:
+            raise ConfigError("this evaluator has no teacher store: the target has no [teacher] table")
+        self.backend.config.teacher_dir = self.teachers.mount_dir(sha)
+        with self._lock:
+            self.teacher_sha = sha
+            self._by_request.clear()
+            self._by_tree.clear()
 
     def evaluate(self, parent_commit: str, diff: str, label: str = "candidate") -> Evaluation:
         """Measure the parent plus the diff (cached by request and by the resulting git tree)."""
         key = (parent_commit, diff_sha256(diff))
+        if self.teachers is not None and self.teacher_sha is not None:
+            self.teachers.verify(self.teacher_sha)  # a teacher changed on disk is never mounted
         with self._lock:
             known = self._by_request.get(key)
         if known is not None:
@@ -385,7 +403,7 @@ class TrustedEvaluator:
             train = run(
                 f"train-seed-{seed}",
                 f"mkdir -p {out} && "
-                + commands.train.format(seed=seed, out=out, steps=self.spec.budget.steps),
+                + self.spec.train_command(seed=seed, out=out, steps=self.spec.budget.steps),
                 self.spec.budget.train_seconds,
                 artifact=out,
             )
@@ -411,16 +429,51 @@ class TrustedEvaluator:
                 result.failure_detail = f"seed {seed}: predictions unusable: {exc}"
                 result.metric = self._metric(per_seed) if per_seed else None
                 return "bad_predictions"
+            if index == 1 and self.teachers is not None:
+                self._keep_student(result, session, f"{out}/{TEACHER_FILE}", label)
             if audit is not None:
                 audit.record(seed, parts)
                 # Read the seed's artifact out now: the next phase starts from a clean sandbox.
                 audit.capture(seed, f"{OUT_DIR}/seed-{seed}", _Commands(session, None))
         result.metric = self._metric(per_seed)
         result.lockbox = self._metric(lockbox) if lockbox else None
+        if self.teachers is not None and self.teacher_sha is not None:
+            self._score_teacher(result, session, run, reveal)
         if audit is not None and runner is not None:
             self.progress("integrity", {"label": label})
             audit.run_controls(runner)
         return None
+
+    def _keep_student(self, result: Evaluation, session: Session, path: str, label: str) -> None:
+        """The first seed's trained artifact into the teacher store: promoted if accepted."""
+        assert self.teachers is not None
+        try:
+            result.student_sha256 = self.teachers.put(session.read_file(path), where=f"{label}: {path}")
+        except (SandboxError, TeacherError) as exc:
+            self._log_text(label, "student-not-kept", str(exc))
+        result.teacher_sha256 = self.teacher_sha
+
+    def _score_teacher(
+        self,
+        result: Evaluation,
+        session: Session,
+        run: Callable[..., _Phase],
+        reveal: Callable[[], contextlib.AbstractContextManager[None]],
+    ) -> None:
+        """The mounted teacher scored on the held-out set through this tree's predict command."""
+        predictions = f"{OUT_DIR}/teacher-predictions.npy"
+        command = self.spec.commands.predict.format(
+            out=TEACHER_MOUNT, inputs=INPUTS_PATH, predictions=predictions
+        )
+        with reveal():
+            phase = run("predict-teacher", f"mkdir -p {OUT_DIR} && {command}", self.predict_timeout_s)
+        if phase.result.exit_code != 0:
+            return
+        try:
+            parts = self.staged.split(load_predictions(session.read_file(predictions)))
+        except (SandboxError, ValueError, TypeError, OSError, EOFError):
+            return
+        result.teacher_metric = score(self.spec.metric.name, parts["selection"], self.heldout.labels)
 
     def _gate_report(self, session: Session) -> bytes | None:
         if self.test_gate.pytest_args is None:

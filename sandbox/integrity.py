@@ -791,7 +791,7 @@ class Audit:
                 sandbox.write_file(inputs_file, buffer.getvalue())
                 trained = sandbox.run(
                     f"train-seed-{seed}-relabelled",
-                    enter + spec.commands.train.format(seed=seed, out=out, steps=spec.budget.steps),
+                    enter + spec.train_command(seed=seed, out=out, steps=spec.budget.steps),
                     spec.budget.train_seconds * 1.5,
                 )
                 if trained.exit_code != 0:
@@ -876,7 +876,7 @@ class Audit:
         runner.run(
             "control-midway-train",
             f"rm -rf {out} && mkdir -p {out} && "
-            + spec.commands.train.format(seed=seed, out=out, steps=self.midway_steps),
+            + spec.train_command(seed=seed, out=out, steps=self.midway_steps),
             spec.budget.train_seconds,
         )
 
@@ -887,7 +887,7 @@ class Audit:
         trained = runner.run(
             "control-minimal-budget-train",
             f"rm -rf {out} && mkdir -p {out} && "
-            + spec.commands.train.format(seed=seed, out=out, steps=self.config.minimal_steps),
+            + spec.train_command(seed=seed, out=out, steps=self.config.minimal_steps),
             spec.budget.train_seconds,
         )
         self.minimal = outcome
@@ -1025,7 +1025,7 @@ class Audit:
         try:
             trained = sandbox.run(
                 f"train-seed-{seed}-{name}",
-                enter + spec.commands.train.format(seed=seed, out=out, steps=spec.budget.steps),
+                enter + spec.train_command(seed=seed, out=out, steps=spec.budget.steps),
                 spec.budget.train_seconds * 1.5,
             )
         except SandboxError as exc:  # the candidate's command ended the sandbox: a failed run
@@ -1104,7 +1104,7 @@ class Audit:
         trained = runner.run(
             f"train-seed-{seed}-repeat",
             f"rm -rf {out} && mkdir -p {out} && "
-            + spec.commands.train.format(seed=seed, out=out, steps=spec.budget.steps),
+            + spec.train_command(seed=seed, out=out, steps=spec.budget.steps),
             spec.budget.train_seconds,
         )
         if trained.exit_code != 0:
