@@ -51,7 +51,7 @@ from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig
 from sandbox.lineage import Lineage
 from sandbox.patch import apply_diff, diff_sha256
 from sandbox.phase_budget import PhaseBudgetConfig, phase_budget_findings
-from sandbox.testgate import TestGate
+from sandbox.testgate import GateRun, TestGate
 from sandbox.tree import tree_id
 
 OUT_DIR = "/tmp/rsi-out"
@@ -344,8 +344,11 @@ class TrustedEvaluator:
                 return phase
 
             self.progress("tests", {"label": label})
-            tests = run("tests", self.test_gate.command(self.backend.trusted_pythons()), self.test_timeout_s)
-            result.tests = self.test_gate.result(tests.result, self._gate_report(session))
+            gate = self.test_gate.start()
+            if gate.key_path is not None:
+                session.write_file(gate.key_path, gate.key)
+            tests = run("tests", gate.command(self.backend.trusted_pythons()), self.test_timeout_s)
+            result.tests = gate.result(tests.result, self._gate_report(session, gate))
             failure = tests.failure("tests_failed") or (None if result.tests.ok else "tests_failed")
             if failure is None:
                 reveal = lambda: self._inputs_visible(heldout_dir)  # noqa: E731
@@ -422,11 +425,11 @@ class TrustedEvaluator:
             audit.run_controls(runner)
         return None
 
-    def _gate_report(self, session: Session) -> bytes | None:
-        if self.test_gate.pytest_args is None:
+    def _gate_report(self, session: Session, gate: GateRun) -> bytes | None:
+        if gate.key_path is None:
             return None
         try:
-            return session.read_file(self.test_gate.report_path, max_bytes=16 * 1024 * 1024)
+            return session.read_file(gate.report_path, max_bytes=16 * 1024 * 1024)
         except SandboxError:
             return None  # no report: the gate counts it as an error
 
