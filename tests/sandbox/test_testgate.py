@@ -279,3 +279,38 @@ def test_only_a_report_sealed_with_this_runs_key_and_a_failed_canary_is_believed
     stopped = {"exit_status": 1, "outcomes": {"tests/a.py::t": "failed"}, "canary": "not run"}
     result = gate.result(ran, sealed(gate.key, stopped))
     assert not result.ok and CANARY_NODE not in result.not_passed
+
+
+MARKED_TESTS = {
+    "tests/test_skipped_module.py": (
+        "import pytest\n\npytestmark = pytest.mark.skip(reason='not here')\n\n\ndef test_a():\n    assert True\n"
+    ),
+    "tests/test_marked.py": (
+        "import pytest\n\n\n@pytest.mark.xfail(strict=True)\ndef test_known_bug():\n    assert 1 == 2\n\n\n"
+        "@pytest.mark.skipif(True, reason='never')\ndef test_never():\n    pass\n\n\n"
+        "def test_plain():\n    assert True\n"
+    ),
+}
+
+
+@pytest.mark.bwrap
+@pytest.mark.parametrize("selection", ["-q -x tests", "-q tests -k 'plain or known'"])
+def test_the_canary_never_inherits_a_skip_or_an_expected_failure(tmp_path: Path, selection: str) -> None:
+    """Tests that skip or are expected to fail, beside one plain test: the canary borrows the plain
+    one's name, so an honest tree's run is believed, with the target's own counts."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap is not installed")
+    workspace = tmp_path / "ws"
+    for relative, text in MARKED_TESTS.items():
+        (workspace / relative).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / relative).write_text(text)
+    gate = TestGate.from_command(f"python -m pytest {selection}").start()
+    assert gate.key_path is not None
+    backend = BwrapBackend(SandboxConfig(), image="", run_id="test-gate")
+    with backend.open(workspace, None, "marked") as session:
+        session.write_file(gate.key_path, gate.key)
+        ran = session.exec(gate.command(backend.trusted_pythons()), timeout_s=120)
+        result = gate.result(ran, session.read_file(gate.report_path))
+    assert result.ok, (result.not_passed, ran.output)
+    assert result.passed == 1 and CANARY_NODE not in result.not_passed
+    assert "1 failed" not in ran.output  # the canary's failure stays out of the printed summary
