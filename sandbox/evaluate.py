@@ -46,6 +46,7 @@ from core.contracts import (
 from core.errors import PatchError, SandboxError
 from core.target import TargetSpec
 from sandbox.base import Backend, ExecResult, Session, UsageSample, tail
+from sandbox.cgroups import OffCpuSampler
 from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, load_predictions, score, stage_inputs
 from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig
 from sandbox.lineage import Lineage
@@ -72,6 +73,7 @@ class _Phase:
         before: UsageSample,
         after: UsageSample,
         artifact_bytes: int | None = None,
+        off_cpu_s: float | None = None,
     ):
         self.name = name
         self.command = command
@@ -82,6 +84,7 @@ class _Phase:
             accounting=after.accounting,
             cpu_s=_delta(before.cpu_s, after.cpu_s),
             wall_s=round(result.duration_s, 3),
+            off_cpu_s=off_cpu_s,
             peak_memory_mb=after.peak_memory_mb if after.phase_peak else None,
             log_bytes=result.log_bytes,
             disk_bytes=result.disk_bytes,
@@ -333,11 +336,13 @@ class TrustedEvaluator:
                     session.reset(keep)
                 session.begin_phase()
                 before = session.usage()
-                exec_result = session.exec(command, timeout_s)
+                with OffCpuSampler(session.task_pids) as sampler:
+                    exec_result = session.exec(command, timeout_s)
                 command_time += exec_result.duration_s
                 last_usage = session.usage()
                 artifact_bytes = session.size_of(artifact) if artifact else None
-                phase = _Phase(name, command, exec_result, before, last_usage, artifact_bytes)
+                off_cpu = sampler.off_cpu_s(exec_result.duration_s)
+                phase = _Phase(name, command, exec_result, before, last_usage, artifact_bytes, off_cpu)
                 phases.append(phase)
                 result.phases.append(self._log(label, phase))
                 result.accounting = result.accounting or phase.usage.accounting
@@ -498,8 +503,10 @@ class _Commands:
             return self._session.exec(command, timeout_s)
         self._session.begin_phase()
         before = self._session.usage()
-        result = self._session.exec(command, timeout_s)
-        self._log(_Phase(name, command, result, before, self._session.usage()))
+        with OffCpuSampler(self._session.task_pids) as sampler:
+            result = self._session.exec(command, timeout_s)
+        off_cpu = sampler.off_cpu_s(result.duration_s)
+        self._log(_Phase(name, command, result, before, self._session.usage(), None, off_cpu))
         return result
 
     def read_file(self, path: str) -> bytes:

@@ -63,6 +63,10 @@ class PhaseBudgetConfig(BaseModel):
     wall_s: QuantityBudget = QuantityBudget(factor=5.0, floor=20.0)
     """Wall seconds: loose, as a shared machine's load moves wall time far more than CPU time
     (an honest training measured at 4x its parent's wall time under load); it catches stalls."""
+    off_cpu_s: QuantityBudget = QuantityBudget(factor=3.0, floor=0.6)
+    """Wall seconds no process of the phase was running, runnable or in disk wait (sampled): time
+    spent waiting by choice, which a loaded machine does not lengthen (runnable counts as busy), so
+    it can be held far tighter than wall time: the bundled target's phases wait under 0.1 s."""
     peak_memory_mb: QuantityBudget = QuantityBudget(factor=2.5, floor=40.0)
     """Peak memory of the phase in MiB: training the bundled target peaks near 20 MiB (37 for the
     hand-made configuration), its tests near 50-65 MiB."""
@@ -77,6 +81,7 @@ class PhaseBudgetConfig(BaseModel):
         return {
             "cpu_s": self.cpu_s,
             "wall_s": self.wall_s,
+            "off_cpu_s": self.off_cpu_s,
             "peak_memory_mb": self.peak_memory_mb,
             "log_bytes": self.log_bytes,
             "artifact_bytes": self.artifact_bytes,
