@@ -169,6 +169,28 @@ def test_unmeasured_is_never_compared_as_zero() -> None:
     assert phase_budget_findings(measured, blind, PhaseBudgetConfig()) == []
 
 
+def test_wall_time_is_judged_only_where_waiting_is_not_measured() -> None:
+    """An honest training on a loaded machine: 30x its parent's wall time, no more CPU and no wait
+    of its own. Where off-CPU time is measured, load is not held against it; a wait is."""
+    parent = _evaluation(train=PhaseUsage(accounting="cgroup-v1", cpu_s=0.5, wall_s=1.2, off_cpu_s=0.0))
+    loaded = _evaluation(train=PhaseUsage(accounting="cgroup-v1", cpu_s=0.6, wall_s=37.0, off_cpu_s=0.04))
+    assert phase_budget_findings(loaded, parent, PhaseBudgetConfig()) == []
+    both = phase_budget_findings(loaded, parent, PhaseBudgetConfig(wall_beside_off_cpu=True))
+    assert [f.evidence["quantity"] for f in both] == ["wall_s"]
+    waits = _evaluation(train=PhaseUsage(accounting="cgroup-v1", cpu_s=0.5, wall_s=2.5, off_cpu_s=1.2))
+    assert [f.evidence["quantity"] for f in phase_budget_findings(waits, parent, PhaseBudgetConfig())] == [
+        "off_cpu_s"
+    ]
+    blind = [
+        _evaluation(train=usage.model_copy(update={"off_cpu_s": None}))
+        for usage in (loaded.phases[0].usage, parent.phases[0].usage)
+        if usage is not None
+    ]
+    assert [
+        f.evidence["quantity"] for f in phase_budget_findings(blind[0], blind[1], PhaseBudgetConfig())
+    ] == ["wall_s"]
+
+
 def test_old_evaluations_without_phase_usage_still_load() -> None:
     old = '{"parent_commit":"p","diff_sha256":"d","backend":"docker","ok":true,"phases":[{"phase":"tests","command":"x","exit_code":0,"duration_s":1.0,"output_tail":"","cpu_s":1.0}]}'
     evaluation = Evaluation.model_validate_json(old)
