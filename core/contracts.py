@@ -216,6 +216,9 @@ class PhaseUsage(BaseModel):
     """CPU seconds of every process of the phase (the cgroup's counter over the phase)."""
     wall_s: float | None = None
     """Wall seconds from the command's start to the end of its last process, timed inside the sandbox."""
+    off_cpu_s: float | None = None
+    """Wall seconds during which no process of the phase was running, runnable or in disk wait: a
+    wait of its own choosing (sleep, blocking read, lock), which load does not lengthen (sampled)."""
     peak_memory_mb: float | None = None
     """Peak memory of the sandbox during this phase alone (the counter is reset when it starts)."""
     log_bytes: int | None = None

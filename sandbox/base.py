@@ -110,6 +110,11 @@ class Session(Protocol):
 
     def usage(self) -> UsageSample: ...
 
+    def task_pids(self) -> list[int] | None:
+        """Host pids of the sandbox's processes (for sampling their threads' states); None when
+        this host cannot see them (a remote engine, no cgroup of its own)."""
+        ...
+
     def begin_phase(self) -> None:
         """Reset the per-phase counters (peak memory) where the kernel allows it."""
         ...

@@ -54,6 +54,7 @@ from sandbox.cgroups import (
     PeakCounter,
     hierarchy,
     own_v2_cgroup,
+    pids_in,
     read_v1,
     read_v2,
     reset_v1_peak,
@@ -303,6 +304,11 @@ class BwrapSession(ChannelSession):
     def begin_phase(self) -> None:
         if self.cgroup is not None:
             self.cgroup.begin_phase()
+
+    def task_pids(self) -> list[int] | None:
+        if self.cgroup is None:
+            return None
+        return pids_in(Path(self.cgroup.procs_files()[0]))
 
 
 def child_setup(procs_files: list[str], rlimits: list[tuple[int, int]]) -> Callable[[], None]:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -184,3 +186,84 @@ class PeakCounter:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = None
+
+
+def pids_in(procs_file: Path) -> list[int] | None:
+    """The host pids a cgroup.procs file lists; None when it cannot be read (no such cgroup here)."""
+    try:
+        text = procs_file.read_text()
+    except OSError:
+        return None
+    return [int(word) for word in text.split() if word.isdigit()]
+
+
+def thread_states(pids: list[int], proc: Path = Path("/proc")) -> list[str]:
+    """The scheduler state letter of every thread of these processes (those that still exist)."""
+    states: list[str] = []
+    for pid in pids:
+        try:
+            threads = os.listdir(proc / str(pid) / "task")
+        except OSError:
+            continue
+        for tid in threads:
+            try:
+                stat = (proc / str(pid) / "task" / tid / "stat").read_text()
+            except OSError:
+                continue
+            states.append(stat[stat.rfind(")") + 2 : stat.rfind(")") + 3])
+    return states
+
+
+class OffCpuSampler:
+    """How much of a phase's wall time its processes spent waiting of their own accord.
+
+    A thread samples the state of every thread of the sandbox; a sample is *off-CPU* when none of
+    them is running, runnable (R: waiting for a CPU on a loaded machine counts as busy) or in
+    uninterruptible sleep (D: disk, memory reclaim). What is left is a wait the code chose — a
+    sleep, a blocking read, a lock, a timer — which the machine's load does not lengthen. The
+    fraction of off-CPU samples times the phase's wall time estimates that time.
+
+        sampler = OffCpuSampler(session.task_pids)
+        with sampler:
+            result = session.exec(command, timeout_s)
+        sampler.off_cpu_s(result.duration_s)
+    """
+
+    BUSY_STATES = frozenset("RD")
+
+    def __init__(self, task_pids: Callable[[], list[int] | None], interval_s: float = 0.04) -> None:
+        self.task_pids = task_pids
+        self.interval_s = interval_s
+        self.samples = 0
+        self.off_cpu = 0
+        self.measurable = task_pids() is not None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="off-cpu-sampler", daemon=True)
+
+    def __enter__(self) -> OffCpuSampler:
+        if self.measurable:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            pids = self.task_pids()
+            if pids is None:
+                continue
+            states = thread_states(pids)
+            self.samples += 1
+            if not self.BUSY_STATES.intersection(states):
+                self.off_cpu += 1
+
+    def off_cpu_s(self, wall_s: float) -> float | None:
+        """Estimated seconds of the phase spent off-CPU by choice; None when not measurable here."""
+        if not self.measurable:
+            return None
+        if self.samples == 0:
+            return 0.0  # shorter than one interval: it cannot have waited longer than that
+        return round(wall_s * self.off_cpu / self.samples, 3)

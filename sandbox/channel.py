@@ -338,6 +338,10 @@ class ChannelSession:
     def begin_phase(self) -> None:
         """Backends with a resettable peak-memory counter reset it here."""
 
+    def task_pids(self) -> list[int] | None:
+        """Backends whose processes this host can see list them here."""
+        return None
+
     def write_file(self, path: str, data: bytes) -> None:
         write_file_via_exec(self, path, data)  # type: ignore[arg-type]
 

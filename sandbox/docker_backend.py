@@ -31,7 +31,15 @@ from sandbox.base import (
     owner_labels,
     pid_alive,
 )
-from sandbox.cgroups import CGROUP_ROOT, PeakCounter, hierarchy, read_v1, read_v2, reset_v1_peak
+from sandbox.cgroups import (
+    CGROUP_ROOT,
+    PeakCounter,
+    hierarchy,
+    pids_in,
+    read_v1,
+    read_v2,
+    reset_v1_peak,
+)
 from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
 
 ENGINE_HELP = (
@@ -196,6 +204,11 @@ class DockerSession(ChannelSession):
             self._phase_peak = reset_v1_peak(self._v1["memory"])
         elif self._peak is not None:
             self._phase_peak = self._peak.reset()
+
+    def task_pids(self) -> list[int] | None:
+        self._locate()
+        directory = self._v1.get("pids") or self._v1.get("cpuacct") or self._v2
+        return pids_in(directory / "cgroup.procs") if directory is not None else None
 
     def usage(self) -> UsageSample:
         """Counters from the container's cgroups (fast, local engine), else the engine's stats API."""

@@ -46,13 +46,14 @@ from core.contracts import (
 from core.errors import ConfigError, PatchError, SandboxError
 from core.target import TEACHER_FILE, TEACHER_MOUNT, TargetSpec
 from sandbox.base import Backend, ExecResult, Session, UsageSample, tail
+from sandbox.cgroups import OffCpuSampler
 from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, load_predictions, score, stage_inputs
 from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig
 from sandbox.lineage import Lineage
 from sandbox.patch import apply_diff, diff_sha256
 from sandbox.phase_budget import PhaseBudgetConfig, phase_budget_findings
 from sandbox.teacher import TeacherError, TeacherStore
-from sandbox.testgate import TestGate
+from sandbox.testgate import GateRun, TestGate
 from sandbox.tree import tree_id
 
 OUT_DIR = "/tmp/rsi-out"
@@ -73,6 +74,7 @@ class _Phase:
         before: UsageSample,
         after: UsageSample,
         artifact_bytes: int | None = None,
+        off_cpu_s: float | None = None,
     ):
         self.name = name
         self.command = command
@@ -83,6 +85,7 @@ class _Phase:
             accounting=after.accounting,
             cpu_s=_delta(before.cpu_s, after.cpu_s),
             wall_s=round(result.duration_s, 3),
+            off_cpu_s=off_cpu_s,
             peak_memory_mb=after.peak_memory_mb if after.phase_peak else None,
             log_bytes=result.log_bytes,
             disk_bytes=result.disk_bytes,
@@ -351,19 +354,24 @@ class TrustedEvaluator:
                     session.reset(keep)
                 session.begin_phase()
                 before = session.usage()
-                exec_result = session.exec(command, timeout_s)
+                with OffCpuSampler(session.task_pids) as sampler:
+                    exec_result = session.exec(command, timeout_s)
                 command_time += exec_result.duration_s
                 last_usage = session.usage()
                 artifact_bytes = session.size_of(artifact) if artifact else None
-                phase = _Phase(name, command, exec_result, before, last_usage, artifact_bytes)
+                off_cpu = sampler.off_cpu_s(exec_result.duration_s)
+                phase = _Phase(name, command, exec_result, before, last_usage, artifact_bytes, off_cpu)
                 phases.append(phase)
                 result.phases.append(self._log(label, phase))
                 result.accounting = result.accounting or phase.usage.accounting
                 return phase
 
             self.progress("tests", {"label": label})
-            tests = run("tests", self.test_gate.command(self.backend.trusted_pythons()), self.test_timeout_s)
-            result.tests = self.test_gate.result(tests.result, self._gate_report(session))
+            gate = self.test_gate.start()
+            if gate.key_path is not None:
+                session.write_file(gate.key_path, gate.key)
+            tests = run("tests", gate.command(self.backend.trusted_pythons()), self.test_timeout_s)
+            result.tests = gate.result(tests.result, self._gate_report(session, gate))
             failure = tests.failure("tests_failed") or (None if result.tests.ok else "tests_failed")
             if failure is None:
                 reveal = lambda: self._inputs_visible(heldout_dir)  # noqa: E731
@@ -475,11 +483,11 @@ class TrustedEvaluator:
             return
         result.teacher_metric = score(self.spec.metric.name, parts["selection"], self.heldout.labels)
 
-    def _gate_report(self, session: Session) -> bytes | None:
-        if self.test_gate.pytest_args is None:
+    def _gate_report(self, session: Session, gate: GateRun) -> bytes | None:
+        if gate.key_path is None:
             return None
         try:
-            return session.read_file(self.test_gate.report_path, max_bytes=16 * 1024 * 1024)
+            return session.read_file(gate.report_path, max_bytes=16 * 1024 * 1024)
         except SandboxError:
             return None  # no report: the gate counts it as an error
 
@@ -548,8 +556,10 @@ class _Commands:
             return self._session.exec(command, timeout_s)
         self._session.begin_phase()
         before = self._session.usage()
-        result = self._session.exec(command, timeout_s)
-        self._log(_Phase(name, command, result, before, self._session.usage()))
+        with OffCpuSampler(self._session.task_pids) as sampler:
+            result = self._session.exec(command, timeout_s)
+        off_cpu = sampler.off_cpu_s(result.duration_s)
+        self._log(_Phase(name, command, result, before, self._session.usage(), None, off_cpu))
         return result
 
     def read_file(self, path: str) -> bytes:

@@ -34,6 +34,8 @@ review are the defence there (see SECURITY.md).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import posixpath
 import secrets
@@ -63,14 +65,31 @@ VALUE_OPTIONS = ("-k", "-m", "-W", "-r", "--tb", "--maxfail", "--durations", "--
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 MAX_NOT_PASSED = 200
 """Node ids kept in TestResult.not_passed (the counts stay exact); bounds what a record carries."""
+CANARY_NODE = "<gate canary>"
+"""Where TestResult.not_passed says the gate's canary was not reported failed."""
 
 BOOTSTRAP = r"""
-import importlib.machinery, json, os, sys, tempfile
-report_path, root, confcutdir, *selection = sys.argv[1:]
+import hashlib, hmac, importlib.machinery, json, os, sys, tempfile
+report_path, key_path, root, confcutdir, *selection = sys.argv[1:]
 for name in [n for n in os.environ if n.startswith("PYTEST_")]:
     del os.environ[name]
 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 trusted = list(sys.path)
+
+
+def make_sealer(path):
+    # The key the harness wrote is read and removed before any code of the tree runs.
+    with open(path, "rb") as handle:
+        key = handle.read()
+    os.unlink(path)
+    new, digest, dumps = hmac.new, hashlib.sha256, json.dumps
+    draw = int.from_bytes(digest(b"canary" + key).digest()[:8], "big")
+    return (lambda body: dumps({"body": body, "seal": new(key, body.encode(), digest).hexdigest()})), draw
+
+
+seal, draw = make_sealer(key_path)
+del key_path
+
 
 class TrustedFirst:
     # A top-level name the interpreter's own paths provide always comes from there.
@@ -85,20 +104,78 @@ class TrustedFirst:
     def invalidate_caches():
         pass
 
+
 finders = sys.meta_path
 finders.insert(finders.index(importlib.machinery.PathFinder), TrustedFirst)
 import pytest
+
 sys.path.append(root)
+Function, Module, hookimpl, write = pytest.Function, pytest.Module, pytest.hookimpl, open
+
+
+def canary_for(model):
+    # A test that must fail, named and located like a real test drawn in secret, so code that
+    # makes reports lie cannot tell it from the tests it wants to pass.
+    left = draw % 1000
+    right = left + 1 + (draw >> 10) % 9
+
+    def canary():
+        assert left == right
+
+    function = getattr(model, "function", None)
+    code = getattr(function, "__code__", None)
+    if code is not None:
+        canary.__code__ = canary.__code__.replace(
+            co_filename=code.co_filename, co_firstlineno=code.co_firstlineno, co_name=code.co_name
+        )
+        canary.__name__ = canary.__qualname__ = function.__name__
+        canary.__module__ = function.__module__
+    return Function.from_parent(model.parent, name=model.name, callobj=canary, originalname=model.originalname)
+
 
 class GateReport:
     def __init__(self):
         self.outcomes = {}
+        self.canary = None
+        self.canary_outcome = "absent"
+        self.current = None
+        self.session = None
+
+    def pytest_sessionstart(self, session):
+        self.session = session
+
+    @hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        functions = [i for i in items if type(i) is Function]
+        # A model whose module or class skips or expects failure would pass that on to the canary.
+        plain = [i for i in functions if not any(i.get_closest_marker(m) for m in ("skip", "skipif", "xfail"))]
+        models = [i for i in plain if type(i.parent) is Module] or plain or functions
+        if not models:
+            return
+        self.canary = canary_for(models[draw % len(models)])
+        self.canary_outcome = "not run"
+        items.insert((draw >> 20) % (len(items) + 1), self.canary)
+
+    @hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        self.current = item
+        yield
+        self.current = None
+
+    @hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report, config):
+        if self.canary is not None and self.current is self.canary and report.when == "call":
+            return "", "", ""  # kept out of the printed summary: it is the gate's, not the target's
+        return None
 
     def pytest_collectreport(self, report):
         if report.failed:
             self.outcomes[report.nodeid or "<collection>"] = "error"
 
     def pytest_runtest_logreport(self, report):
+        if self.canary is not None and self.current is self.canary and report.when == "call":
+            self.judge_canary(report)
+            return
         expected_failure = hasattr(report, "wasxfail")
         if report.failed:
             outcome = "failed" if report.when == "call" else "error"
@@ -111,9 +188,28 @@ class GateReport:
         if self.outcomes.get(report.nodeid, "passed") == "passed" or outcome == "error":
             self.outcomes[report.nodeid] = outcome
 
+    def judge_canary(self, report):
+        counted = report.failed and not hasattr(report, "wasxfail")
+        honest = counted and report.outcome == "failed" and not report.passed and not report.skipped
+        self.canary_outcome = "failed" if honest else "passed" if report.passed else str(report.outcome)
+        if counted and self.session is not None:
+            # The session counted the gate's own failure (and may stop on it under -x): undo it.
+            session = self.session
+            session.testsfailed -= 1
+            maxfail = session.config.getvalue("maxfail")
+            if session.shouldfail and not (maxfail and session.testsfailed >= maxfail):
+                if "_shouldfail" in vars(session):
+                    session._shouldfail = False
+                else:
+                    session.shouldfail = False
+
     def pytest_sessionfinish(self, session, exitstatus):
-        with open(report_path, "w", encoding="utf-8") as handle:
-            json.dump({"exit_status": int(exitstatus), "outcomes": self.outcomes}, handle)
+        body = json.dumps(
+            {"exit_status": int(exitstatus), "outcomes": self.outcomes, "canary": self.canary_outcome}
+        )
+        with write(report_path, "w", encoding="utf-8") as handle:
+            handle.write(seal(body))
+
 
 ini = os.path.join(tempfile.mkdtemp(prefix="rsi-gate-"), "pytest.ini")
 with open(ini, "w", encoding="utf-8") as handle:
@@ -124,7 +220,7 @@ sys.exit(int(pytest.main([*selection, *options], plugins=[GateReport()])))
 
 
 class TestGate:
-    """How the harness runs one target's test command, and how it reads the outcome."""
+    """How the harness runs one target's test command; `start()` gives one run its own secrets."""
 
     __test__ = False  # not a pytest test class
 
@@ -134,7 +230,6 @@ class TestGate:
         """The selection of a pytest command (None: not a pytest command, run as written)."""
         self.test_dir = test_dir
         """The directory, relative to the tree, whose conftest files (and only those) are loaded."""
-        self.report_path = f"/tmp/.rsi-gate-{secrets.token_hex(8)}.json"
 
     @classmethod
     def from_command(cls, test_command: str) -> TestGate:
@@ -151,13 +246,33 @@ class TestGate:
                 return cls(test_command, args, _test_dir(test_command, args))
         return cls(test_command, None, None)
 
+    def start(self) -> GateRun:
+        """One run of the gate, with a fresh report path and sealing key of its own."""
+        return GateRun(self)
+
+
+class GateRun:
+    """One run of the test gate: the command, the key file to write into the sandbox before it
+    (`key_path`, `key`; None for a command that is not pytest), and how to read its outcome."""
+
+    def __init__(self, gate: TestGate) -> None:
+        self.gate = gate
+        token = secrets.token_hex(8)
+        self.report_path = f"/tmp/.rsi-gate-{token}.json"
+        self.key_path: str | None = None
+        self.key = secrets.token_hex(32).encode("ascii")
+        """Seals the report; the bootstrap reads and deletes its file before any code of the tree runs."""
+        if gate.pytest_args is not None:
+            self.key_path = f"/tmp/.rsi-gate-{token}.key"
+
     def command(self, pythons: Sequence[str]) -> str:
         """The shell command the sandbox runs: the bootstrap under the first existing interpreter."""
-        if self.pytest_args is None:
-            return self.test_command
+        gate = self.gate
+        if gate.pytest_args is None or self.key_path is None:
+            return gate.test_command
         root = WORKDIR
-        confcutdir = posixpath.normpath(posixpath.join(root, self.test_dir or "."))
-        argv = [self.report_path, root, confcutdir, *self.pytest_args]
+        confcutdir = posixpath.normpath(posixpath.join(root, gate.test_dir or "."))
+        argv = [self.report_path, self.key_path, root, confcutdir, *gate.pytest_args]
         choices = " ".join(shlex.quote(p) for p in pythons)
         return (
             f'for rsi_python in {choices}; do [ -x "$rsi_python" ] && break; done; '
@@ -166,25 +281,20 @@ class TestGate:
         )
 
     def result(self, executed: ExecResult, report: bytes | None) -> TestResult:
-        """The tests' outcome: from the gate's report (pytest) or the exit code alone (other commands)."""
+        """The tests' outcome: from the gate's sealed report (pytest) or the exit code alone."""
         base = TestResult(
             exit_code=executed.exit_code,
             duration_s=round(executed.duration_s, 3),
             output_tail=tail(executed.output),
         )
-        if self.pytest_args is None:
+        if self.gate.pytest_args is None:
             base.counts_from = "exit_code"
             return base
         base.counts_from = "gate_report"
-        parsed = _parse_report(report)
-        if parsed is None:
-            # No report: pytest never finished (killed, timed out, or its process was taken over).
-            base.errors = max(1, base.errors)
-            base.not_passed = {"<gate>": "error: the test gate wrote no readable report"}
-            if base.exit_code == 0:
-                base.exit_code = 1
-            return base
-        exit_status, outcomes = parsed
+        parsed = _parse_report(report, self.key)
+        if isinstance(parsed, str):
+            return _untrusted(base, parsed)
+        exit_status, outcomes, canary = parsed
         counts = {kind: sum(1 for o in outcomes.values() if o == kind) for kind in OUTCOMES}
         base.passed, base.failed = counts["passed"], counts["failed"]
         base.errors, base.skipped = counts["error"], counts["skipped"]
@@ -194,7 +304,35 @@ class TestGate:
             base.not_passed["<more>"] = f"{len(not_passed) - MAX_NOT_PASSED} more not shown"
         if base.exit_code == 0 and exit_status != 0:
             base.exit_code = exit_status  # a failure either side reports is a failure
+        if (problem := _canary_problem(canary, outcomes)) is not None:
+            base.errors += 1
+            base.not_passed[CANARY_NODE] = f"error: {problem}"
+            base.exit_code = base.exit_code or 1
         return base
+
+
+def _untrusted(base: TestResult, why: str) -> TestResult:
+    """No report the gate can believe: an error, whatever the process printed or returned."""
+    base.errors = max(1, base.errors)
+    base.not_passed = {"<gate>": f"error: {why}"}
+    if base.exit_code == 0:
+        base.exit_code = 1
+    return base
+
+
+def _canary_problem(canary: str, outcomes: dict[str, str]) -> str | None:
+    """Why the canary's reported outcome shows the reports cannot be believed (None: they can)."""
+    if canary == "failed":
+        return None
+    stopped_early = any(o in ("failed", "error") for o in outcomes.values())
+    if canary == "not run" and stopped_early:
+        return None  # a real failure stopped the session (-x) before the canary's turn
+    if canary == "absent" and not any(o == "passed" for o in outcomes.values()):
+        return None  # nothing passed: there was no test to place the canary beside
+    return (
+        f"a test the gate added, which must fail, was reported {canary!r}: code run by the tests "
+        "changed how pytest reports outcomes, so no outcome of this run can be believed"
+    )
 
 
 def _test_dir(test_command: str, args: list[str]) -> str:
@@ -237,15 +375,25 @@ def _test_dir(test_command: str, args: list[str]) -> str:
     return common
 
 
-def _parse_report(report: bytes | None) -> tuple[int, dict[str, str]] | None:
+def _parse_report(report: bytes | None, key: bytes) -> tuple[int, dict[str, str], str] | str:
+    """(exit status, outcome per node id, the canary's outcome), or why the report is not believed."""
     if report is None:
-        return None
+        return "the test gate wrote no readable report (pytest never finished, or was taken over)"
     try:
-        data = json.loads(report.decode("utf-8"))
+        sealed = json.loads(report.decode("utf-8"))
+        body, seal = str(sealed["body"]), str(sealed["seal"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return "the test gate's report is not one the gate writes"
+    expected = hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, seal):
+        return "the test gate's report is not the one the gate wrote (its seal does not match)"
+    try:
+        data = json.loads(body)
         exit_status = int(data["exit_status"])
         outcomes = {str(k): str(v) for k, v in dict(data["outcomes"]).items()}
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        return None
+        canary = str(data["canary"])
+    except (ValueError, KeyError, TypeError):
+        return "the test gate's report is not one the gate writes"
     if any(v not in OUTCOMES for v in outcomes.values()):
-        return None
-    return exit_status, outcomes
+        return "the test gate's report names an outcome pytest does not have"
+    return exit_status, outcomes, canary

@@ -639,8 +639,8 @@ LEAK_CASES = [
         combined(HONEST_GAIN, in_train("import threading\nthreading.Event().wait(1.2)")),
         "integrity",
         "integrity.",
-        awaits="idle wall time under the wall budget (5x and 20 s: wall moves with the machine's load)",
-        rationale="about twice the parent's wall time without CPU: no time.* call to flag",
+        rationale="about twice the parent's wall time without CPU: no time.* call to flag; caught by "
+        "the phase's off-CPU time (waiting by choice) against the parent's",
     ),
 ]
 

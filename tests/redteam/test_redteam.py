@@ -34,9 +34,6 @@ NOT_STOPPED = {
         "trains honestly in both controls; the relabelled control keeps what honest training earns, "
         "within the margin one relabelled seed needs against an honest change's spread"
     ),
-    "gate-reports-never-fail": (
-        "code the tests import runs inside the gate's interpreter and can make pytest's own reports lie"
-    ),
 }
 CPU_NOISE = {"extra-updates-every-budget"}
 """Open cases that a CPU-time check catches now and then on a loaded machine (the measurement's own

@@ -133,8 +133,17 @@ MLP.load = staticmethod(_load_and_tune)  # type: ignore[method-assign]
 """,
 )
 
+# Waiting without CPU and without a clock (no time.* call): a wait on an event nobody sets, and a
+# select on a pipe nobody writes. About 1.2 s, against a parent's training that waits ~0 s.
+WAIT_ON_EVENT = _train_main("import threading as _threading\n_threading.Event().wait(1.2)")
+WAIT_ON_PIPE = _train_main(
+    "import os as _os\nimport select as _select\n_r, _w = _os.pipe()\n_select.select([_r], [], [], 1.2)"
+)
+
 HOSTILE = [
     Case("log-flood", LOG_FLOOD, phase="train-seed-0", quantity="log_bytes"),
+    Case("wait-on-event", WAIT_ON_EVENT, phase="train-seed-0", quantity="off_cpu_s"),
+    Case("wait-on-pipe", WAIT_ON_PIPE, phase="train-seed-0", quantity="off_cpu_s"),
     Case("memory-4x", MEMORY_BALLAST, phase="train-seed-0", quantity="peak_memory_mb"),
     Case("train-in-tests", TRAIN_IN_TESTS, phase="tests", quantity="cpu_s"),
     Case("finetune-in-predict", FINETUNE_IN_PREDICT, phase="predict-seed-0", quantity="cpu_s"),

@@ -16,6 +16,7 @@ from core.contracts import Evaluation, PhaseLog, PhaseUsage
 from sandbox.base import ExecResult, SandboxConfig, UsageSample
 from sandbox.bwrap_backend import CgroupV2Limits
 from sandbox.cgroups import (
+    OffCpuSampler,
     PeakCounter,
     hierarchy,
     own_v2_cgroup,
@@ -168,6 +169,28 @@ def test_unmeasured_is_never_compared_as_zero() -> None:
     assert phase_budget_findings(measured, blind, PhaseBudgetConfig()) == []
 
 
+def test_wall_time_is_judged_only_where_waiting_is_not_measured() -> None:
+    """An honest training on a loaded machine: 30x its parent's wall time, no more CPU and no wait
+    of its own. Where off-CPU time is measured, load is not held against it; a wait is."""
+    parent = _evaluation(train=PhaseUsage(accounting="cgroup-v1", cpu_s=0.5, wall_s=1.2, off_cpu_s=0.0))
+    loaded = _evaluation(train=PhaseUsage(accounting="cgroup-v1", cpu_s=0.6, wall_s=37.0, off_cpu_s=0.04))
+    assert phase_budget_findings(loaded, parent, PhaseBudgetConfig()) == []
+    both = phase_budget_findings(loaded, parent, PhaseBudgetConfig(wall_beside_off_cpu=True))
+    assert [f.evidence["quantity"] for f in both] == ["wall_s"]
+    waits = _evaluation(train=PhaseUsage(accounting="cgroup-v1", cpu_s=0.5, wall_s=2.5, off_cpu_s=1.2))
+    assert [f.evidence["quantity"] for f in phase_budget_findings(waits, parent, PhaseBudgetConfig())] == [
+        "off_cpu_s"
+    ]
+    blind = [
+        _evaluation(train=usage.model_copy(update={"off_cpu_s": None}))
+        for usage in (loaded.phases[0].usage, parent.phases[0].usage)
+        if usage is not None
+    ]
+    assert [
+        f.evidence["quantity"] for f in phase_budget_findings(blind[0], blind[1], PhaseBudgetConfig())
+    ] == ["wall_s"]
+
+
 def test_old_evaluations_without_phase_usage_still_load() -> None:
     old = '{"parent_commit":"p","diff_sha256":"d","backend":"docker","ok":true,"phases":[{"phase":"tests","command":"x","exit_code":0,"duration_s":1.0,"output_tail":"","cpu_s":1.0}]}'
     evaluation = Evaluation.model_validate_json(old)
@@ -200,3 +223,54 @@ def test_v2_cpu_counter_of_a_real_kernel_cgroup() -> None:
         assert counters.peak_memory_mb is None and counters.oom_kills is None  # no memory controller
     finally:
         child.rmdir()
+
+
+def sampled(command: list[str]) -> tuple[float | None, float]:
+    """Run a real process under the off-CPU sampler: (its estimate, the wall seconds it took)."""
+    import subprocess
+    import time
+
+    def family(pid: int) -> list[int]:
+        """The process and its descendants, as a cgroup would list them."""
+        found = [pid]
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                found += [p for child in (task / "children").read_text().split() for p in family(int(child))]
+            except OSError:
+                continue
+        return found
+
+    process = subprocess.Popen(command)
+    started = time.monotonic()
+    with OffCpuSampler(lambda: family(process.pid) if process.poll() is None else []) as sampler:
+        process.wait()
+    wall = time.monotonic() - started
+    return sampler.off_cpu_s(wall), wall
+
+
+def test_waiting_by_choice_is_off_cpu_and_waiting_for_a_cpu_is_not() -> None:
+    """A process that blocks (sleep, select on a silent pipe) is off-CPU for about as long as it
+    blocks; processes that compute — more of them than the machine has cores, so most of their wall
+    time is spent waiting for a CPU — are not, however long that wait."""
+    import os
+    import sys
+
+    off_cpu, _ = sampled(["sleep", "1.2"])
+    assert off_cpu is not None and 0.9 <= off_cpu <= 1.6, off_cpu
+    select = "import os, select\nr, w = os.pipe()\nselect.select([r], [], [], 1.2)"
+    off_cpu, _ = sampled([sys.executable, "-c", select])
+    assert off_cpu is not None and off_cpu >= 0.8, off_cpu
+    busy = "import time\nend = time.monotonic() + 1.5\nwhile time.monotonic() < end: pass"
+    crowd = [
+        "sh",
+        "-c",
+        " & ".join([f"{sys.executable} -c '{busy}'"] * (2 * (os.cpu_count() or 1))) + "; wait",
+    ]
+    off_cpu, wall = sampled(crowd)
+    assert off_cpu is not None and off_cpu <= 0.3, (off_cpu, wall)
+
+
+def test_a_sandbox_this_host_cannot_see_is_unmeasured() -> None:
+    with OffCpuSampler(lambda: None) as sampler:
+        pass
+    assert sampler.off_cpu_s(3.0) is None

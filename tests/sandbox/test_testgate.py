@@ -6,11 +6,15 @@ turn that into a pass if the tree could reach the runner. Real Docker and real b
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from core.contracts import Evaluation
 from core.errors import ConfigError
 from core.target import TargetSpec
 from sandbox.base import ExecResult, SandboxConfig
@@ -18,8 +22,10 @@ from sandbox.bwrap_backend import BwrapBackend
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import load_heldout
 from sandbox.lineage import Lineage
-from sandbox.testgate import TestGate
+from sandbox.testgate import CANARY_NODE, TestGate
+from tests.adversarial.metamorph import sample
 from tests.conftest import IMAGE, IN_CI, TARGET, file_diff, make_diff
+from tests.sandbox.gate_liars import LIARS
 
 # Code that, imported or run in place of the real thing, ends the process with "success".
 FAKE_SUCCESS = 'import os\nprint("42 passed in 0.10s")\nos._exit(0)\n'
@@ -163,6 +169,34 @@ def test_fake_exit_without_a_report_is_an_error(evaluator: TrustedEvaluator) -> 
     assert result.tests is not None and result.tests.errors >= 1 and "<gate>" in result.tests.not_passed
 
 
+LIES_BY_ID = {case.id: case for case in LIARS}
+VARIANTS = {f"{v.case.id}:{v.recipe}": v.diff for case in LIARS for v in sample(case, count=1, seed=11)}
+
+
+def assert_lie_caught(result: Evaluation) -> None:
+    assert result.failure == "tests_failed", (result.failure, result.failure_detail)
+    tests = result.tests
+    assert tests is not None and not tests.ok and tests.counts_from == "gate_report"
+    assert CANARY_NODE in tests.not_passed or "<gate>" in tests.not_passed, tests.model_dump()
+
+
+@pytest.mark.parametrize("liar", sorted(LIES_BY_ID))
+def test_code_under_test_cannot_make_the_reports_lie(evaluator: TrustedEvaluator, liar: str) -> None:
+    """Code the tests import turns failures into passes from inside the gate's interpreter: the
+    canary the gate hides among the tests is reported passed too, or the report loses its seal."""
+    result = evaluator.evaluate(evaluator.lineage.head(), LIES_BY_ID[liar].diff, label=liar)
+    assert_lie_caught(result)
+
+
+@pytest.mark.bwrap
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_rewritten_liars_are_caught_like_their_originals(tmp_path: Path, variant: str) -> None:
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap is not installed")
+    evaluator = _evaluator(tmp_path, "bwrap", None)
+    assert_lie_caught(evaluator.evaluate(evaluator.lineage.head(), VARIANTS[variant], label="variant"))
+
+
 # -- mapping rsi.toml's test command onto the gate (no sandbox) --------------------------------------
 
 
@@ -202,18 +236,81 @@ def test_commands_the_gate_cannot_confine_are_refused(command: str, reason: str)
 
 
 def test_other_commands_count_by_exit_code_only() -> None:
-    gate = TestGate.from_command("make check")
-    assert gate.command(["/usr/bin/python3"]) == "make check"
+    gate = TestGate.from_command("make check").start()
+    assert gate.command(["/usr/bin/python3"]) == "make check" and gate.key_path is None
     passed = gate.result(ExecResult(exit_code=0, output="999 passed", duration_s=1.0), None)
     assert passed.ok and passed.counts_from == "exit_code" and passed.passed == 0
     failed = gate.result(ExecResult(exit_code=2, output="all good", duration_s=1.0), None)
     assert not failed.ok
 
 
+def sealed(key: bytes, body: dict[str, object]) -> bytes:
+    text = json.dumps(body)
+    return json.dumps(
+        {"body": text, "seal": hmac.new(key, text.encode(), hashlib.sha256).hexdigest()}
+    ).encode()
+
+
 def test_report_wins_over_printed_output() -> None:
-    gate = TestGate.from_command("python -m pytest -q tests")
-    report = b'{"exit_status": 1, "outcomes": {"tests/a.py::t": "failed", "tests/a.py::u": "passed"}}'
+    gate = TestGate.from_command("python -m pytest -q tests").start()
+    outcomes = {"tests/a.py::t": "failed", "tests/a.py::u": "passed"}
+    report = sealed(gate.key, {"exit_status": 1, "outcomes": outcomes, "canary": "failed"})
     result = gate.result(ExecResult(exit_code=0, output="2 passed", duration_s=1.0), report)
     assert (result.passed, result.failed, result.exit_code, result.ok) == (1, 1, 1, False)
-    for garbage in (None, b"", b"{", b'{"exit_status": 0, "outcomes": {"x": "won"}}'):
+    bad_outcome = {"exit_status": 0, "outcomes": {"x": "won"}, "canary": "failed"}
+    for garbage in (None, b"", b"{", sealed(gate.key, bad_outcome)):
         assert not gate.result(ExecResult(exit_code=0, output="", duration_s=1.0), garbage).ok
+
+
+def test_only_a_report_sealed_with_this_runs_key_and_a_failed_canary_is_believed() -> None:
+    gate = TestGate.from_command("python -m pytest -q tests").start()
+    honest = {"exit_status": 0, "outcomes": {"tests/a.py::t": "passed"}, "canary": "failed"}
+    ran = ExecResult(exit_code=0, output="", duration_s=1.0)
+    assert gate.result(ran, sealed(gate.key, honest)).ok
+    other_run = TestGate.from_command("python -m pytest -q tests").start()
+    forged = gate.result(ran, sealed(other_run.key, honest))
+    assert not forged.ok and "seal" in forged.not_passed["<gate>"]
+    unsealed = json.dumps({"body": json.dumps(honest), "seal": "0" * 64}).encode()
+    assert not gate.result(ran, unsealed).ok
+    for canary in ("passed", "skipped", "not run", "absent"):
+        lied = gate.result(ran, sealed(gate.key, {**honest, "canary": canary}))
+        assert not lied.ok and "must fail" in lied.not_passed[CANARY_NODE], canary
+    # -x stopped the session at a real failure before the canary's turn: a failure, nothing more.
+    stopped = {"exit_status": 1, "outcomes": {"tests/a.py::t": "failed"}, "canary": "not run"}
+    result = gate.result(ran, sealed(gate.key, stopped))
+    assert not result.ok and CANARY_NODE not in result.not_passed
+
+
+MARKED_TESTS = {
+    "tests/test_skipped_module.py": (
+        "import pytest\n\npytestmark = pytest.mark.skip(reason='not here')\n\n\ndef test_a():\n    assert True\n"
+    ),
+    "tests/test_marked.py": (
+        "import pytest\n\n\n@pytest.mark.xfail(strict=True)\ndef test_known_bug():\n    assert 1 == 2\n\n\n"
+        "@pytest.mark.skipif(True, reason='never')\ndef test_never():\n    pass\n\n\n"
+        "def test_plain():\n    assert True\n"
+    ),
+}
+
+
+@pytest.mark.bwrap
+@pytest.mark.parametrize("selection", ["-q -x tests", "-q tests -k 'plain or known'"])
+def test_the_canary_never_inherits_a_skip_or_an_expected_failure(tmp_path: Path, selection: str) -> None:
+    """Tests that skip or are expected to fail, beside one plain test: the canary borrows the plain
+    one's name, so an honest tree's run is believed, with the target's own counts."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap is not installed")
+    workspace = tmp_path / "ws"
+    for relative, text in MARKED_TESTS.items():
+        (workspace / relative).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / relative).write_text(text)
+    gate = TestGate.from_command(f"python -m pytest {selection}").start()
+    assert gate.key_path is not None
+    backend = BwrapBackend(SandboxConfig(), image="", run_id="test-gate")
+    with backend.open(workspace, None, "marked") as session:
+        session.write_file(gate.key_path, gate.key)
+        ran = session.exec(gate.command(backend.trusted_pythons()), timeout_s=120)
+        result = gate.result(ran, session.read_file(gate.report_path))
+    assert result.ok, (result.not_passed, ran.output)
+    assert result.passed == 1 and CANARY_NODE not in result.not_passed
+    assert "1 failed" not in ran.output  # the canary's failure stays out of the printed summary
