@@ -221,6 +221,19 @@ class IntegrityCheck(BaseModel):
     """The numbers it measured (e.g. a control's metric), kept so a child can be judged against them."""
 
 
+class PlacementRecord(BaseModel):
+    """Where an evaluation's sandbox ran, when not on the machine that ran the harness."""
+
+    placement: Literal["ray"] = "ray"
+    node_id: str
+    address: str
+    """The node's address in its cluster."""
+    kind: str = ""
+    """The node's hardware kind: budgets compare a candidate with a parent measured on this kind."""
+    lost: list[str] = Field(default_factory=list)
+    """Nodes lost mid-evaluation, each time the evaluation was run again from the start elsewhere."""
+
+
 class Evaluation(BaseModel):
     """What the trusted harness measured for one tree (a parent, or a parent plus a diff)."""
 
@@ -249,6 +262,8 @@ class Evaluation(BaseModel):
     checks: list[IntegrityCheck] = Field(default_factory=list)
     """Every behavioural integrity check and whether it ran clean: a size rule trusts a large gain
     only when all of them did."""
+    placement: PlacementRecord | None = None
+    """Where the sandbox ran (a Ray node); None: on the harness's own machine."""
 
 
 # ---------------------------------------------------------------------------------------------
