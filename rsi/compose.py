@@ -45,9 +45,17 @@ def load_class(registry: dict[str, str], name: str, what: str) -> Any:
         raise ConfigError(f"the {what} {name!r} is not available in this installation ({exc})") from exc
 
 
-def make_backend(config: RunConfig, spec: TargetSpec) -> Backend:
+def make_backend(config: RunConfig, spec: TargetSpec, image: str | None = None) -> Backend:
+    """The backend every sandbox of the run opens on; with --ray, the placement on the cluster's
+    worker nodes (each builds this same backend with its own engine)."""
+    image = image or config.sandbox.image or spec.sandbox.image
+    if config.ray is not None:
+        from sandbox.ray_placement import RayConfig, RayPlacement
+
+        return RayPlacement(
+            config.backend, config.sandbox, image, config.run_id, RayConfig(address=config.ray)
+        )
     backend_class = load_class(BACKENDS, config.backend, "backend")
-    image = config.sandbox.image or spec.sandbox.image
     return backend_class(config.sandbox, image=image, run_id=config.run_id)
 
 
@@ -66,8 +74,8 @@ def remove_run_sandboxes(config: RunConfig) -> int:
     """Remove every sandbox of this run still known to the engine (bwrap sandboxes die with the
     process). Called when no session of the run can be open: an interruption can cut a
     container's creation after the engine made it but before the backend knew its id."""
-    if config.backend != "docker":
-        return 0
+    if config.backend != "docker" or config.ray is not None:
+        return 0  # on a cluster: each node's leftovers go when the next run starts (remove_orphans)
     from sandbox.docker_backend import connect, remove_orphans
 
     return remove_orphans(connect(), run_id=config.run_id)
@@ -105,7 +113,7 @@ def make_evaluator(
         log_dir=log_dir or config.run_dir / "logs",
         test_timeout_s=config.test_timeout_s,
         progress=progress,
-        parallel=config.parallel,
+        parallel=config.parallel or (backend.capacity() if hasattr(backend, "capacity") else None),
         lockbox=lockbox,
         integrity=config.integrity,
     )
@@ -256,8 +264,7 @@ def _pinned_backend(
         f"image: {config.sandbox.image or spec.sandbox.image} is now {image_id}, recorded {contract.image}; the recorded "
         "image is used"
     )
-    backend_class = load_class(BACKENDS, config.backend, "backend")
-    backend = backend_class(config.sandbox, image=contract.image, run_id=config.run_id)
+    backend = make_backend(config, spec, image=contract.image)
     image_id = backend.require_image() if hasattr(backend, "require_image") else backend.image_id()
     return backend, image_id
 

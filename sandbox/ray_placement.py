@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import pickle
 import tarfile
 import threading
@@ -79,14 +80,33 @@ def import_ray() -> Any:
     return ray
 
 
+AUTH_MODE_VARIABLE = "RAY_AUTH_MODE"
+AUTH_HELP = (
+    "rsi joins Ray clusters with token authentication: generate a token once with "
+    "`ray get-auth-token --generate` (it lands in ~/.ray/auth_token), copy that file to every machine "
+    "(or set RAY_AUTH_TOKEN), and start every node with RAY_AUTH_MODE=token. To join a cluster without "
+    "authentication anyway, set RAY_AUTH_MODE=disabled."
+)
+
+
 def connect(address: str) -> Any:
-    """Join the cluster at `address` as a driver (once per process)."""
+    """Join the cluster at `address` as a driver (once per process), with token authentication
+    unless RAY_AUTH_MODE says otherwise."""
+    os.environ.setdefault(AUTH_MODE_VARIABLE, "token")
+    if os.environ[AUTH_MODE_VARIABLE] != "token":
+        log.warning(
+            "joining Ray cluster %s without token authentication (RAY_AUTH_MODE=%s)",
+            address,
+            os.environ[AUTH_MODE_VARIABLE],
+        )
     ray = import_ray()
     if not ray.is_initialized():
         try:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ConfigError(f"could not join the Ray cluster at {address!r}: {exc}. {RAY_HELP}") from exc
+            raise ConfigError(
+                f"could not join the Ray cluster at {address!r}: {exc}. {RAY_HELP} {AUTH_HELP}"
+            ) from exc
     return ray
 
 

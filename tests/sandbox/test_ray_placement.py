@@ -3,7 +3,10 @@ each, all on this machine's Docker engine. One cluster per module (started once,
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -22,6 +25,9 @@ from sandbox.lineage import Lineage
 from tests.conftest import IMAGE, IN_CI, TARGET, make_diff, sandboxes_of
 
 try:
+    # Token authentication, as rsi joins clusters by default: set before Ray reads its configuration.
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = uuid.uuid4().hex * 2
     import ray
     from ray.cluster_utils import Cluster
 except ImportError:
@@ -170,3 +176,14 @@ def test_a_node_without_the_image_is_reported_by_name_and_not_used(tmp_path: Pat
     assert all(why and "not on this node" in why for _, why in survey)
     with pytest.raises(Exception, match="no node of the Ray cluster"):
         placement.require_image()
+
+
+def test_a_driver_without_the_cluster_token_is_refused(cluster: Cluster) -> None:
+    join = f"import ray; ray.init(address={cluster.address!r}); print('joined')"
+    wrong = dict(os.environ, RAY_AUTH_TOKEN=uuid.uuid4().hex * 2)
+    refused = subprocess.run(
+        [sys.executable, "-c", join], env=wrong, capture_output=True, text=True, timeout=300
+    )
+    assert refused.returncode != 0 and "joined" not in refused.stdout
+    right = subprocess.run([sys.executable, "-c", join], capture_output=True, text=True, timeout=300)
+    assert right.returncode == 0 and "joined" in right.stdout, right.stderr[-2000:]
