@@ -5,11 +5,20 @@ target's Python files (outside tests and protected paths) — and proposes one c
 as a real unified diff: a number scaled up or down, or a string switched to another value its
 comment names (`optimizer: str = "sgd"  # one of "sgd", "momentum", "adam"`).
 
-The search is a classic coordinate search: knobs in a seeded order, each tried in both directions
-(×2, ×0.5 first; then ×3, ×1/3; then ×1.5, ×1/1.5) before any is tried again. What was already
-tried against the current parent is skipped; after an acceptance, the accepted move is tried again
-first from the new parent (a learning rate still too low is often too low twice). It is the
-embedded default and the baseline every other proposer is compared against.
+The search is a coordinate search over those knobs, made aware of the tree it runs in:
+
+1. **Crossover first.** Moves that were accepted on another branch (their knob here still has the
+   value the move started from) are combined into one diff and proposed together.
+2. **Again.** The move that made this parent is tried once more (a learning rate still too low is
+   often too low twice) — never its undo, which would only re-measure the grandparent.
+3. **Coordinate order.** Knobs in a seeded order, each tried in both directions (×2, ×0.5 first;
+   then ×3, ×1/3; then ×1.5, ×1/1.5; strings switched to each value their comment names).
+
+A move is never repeated from an equivalent state: one that was rejected when its knob had value
+v (on any branch) is not proposed again where the knob has value v; what was already proposed from
+this parent (earlier, or by a sibling of the same generation) is skipped. Everything it knows comes
+from the history in its context, so it is deterministic for a seed and the same after a resume.
+It is the embedded default and the baseline every other proposer is compared against.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from core.contracts import Proposal, ProposalContext
 from core.errors import RsiError
 from core.target import TargetSpec
 
+OUTRANKED = "reject: outranked"
+"""How a history entry's reason starts when its move beat the parent but a sibling's beat it more."""
 SKIPPED_NAME = re.compile(r"step|seed|budget|epoch_limit|^log", re.IGNORECASE)
 SWEEPS = ((2.0, 0.5), (3.0, 1 / 3), (1.5, 1 / 1.5))
 QUOTED = re.compile(r"""["']([^"']+)["']""")
@@ -135,29 +146,91 @@ def search_order(knobs: list[Knob], seed: int) -> list[Mutation]:
     return order
 
 
-def render_diff(tree: Path, mutation: Mutation) -> str:
-    path = tree / mutation.knob.file
-    original = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    changed = list(original)
-    index = mutation.knob.line - 1
-    line = changed[index]
+def render_diff(tree: Path, mutations: Mutation | list[Mutation]) -> str:
+    """One unified diff that sets every mutation's knob to its new value."""
+    moves = [mutations] if isinstance(mutations, Mutation) else mutations
+    diff = []
+    for name in sorted({m.knob.file for m in moves}):
+        original = (tree / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        changed = list(original)
+        for mutation in (m for m in moves if m.knob.file == name):
+            changed[mutation.knob.line - 1] = _set_literal(
+                changed[mutation.knob.line - 1], mutation.new_value
+            )
+        diff.append(
+            "".join(difflib.unified_diff(original, changed, fromfile=f"a/{name}", tofile=f"b/{name}"))
+        )
+    return "".join(diff)
+
+
+def _set_literal(line: str, value: int | float | str) -> str:
     code, sep, comment = line.partition("#")
     lhs, _, rhs = code.partition("=")
-    new_literal = (
-        f'"{mutation.new_value}"' if isinstance(mutation.new_value, str) else repr(mutation.new_value)
-    )
+    new_literal = f'"{value}"' if isinstance(value, str) else repr(value)
     padding = rhs[len(rhs.rstrip()) :]
-    changed[index] = (
+    return (
         f"{lhs.rstrip()} = {new_literal}{padding}{sep}{comment}"
         if sep
         else f"{lhs.rstrip()} = {new_literal}\n"
     )
-    name = mutation.knob.file
-    return "".join(difflib.unified_diff(original, changed, fromfile=f"a/{name}", tofile=f"b/{name}"))
+
+
+@dataclass(frozen=True)
+class PastMove:
+    """One move of an earlier proposal, read back from its rationale."""
+
+    key: str
+    knob: str
+    old: str
+    new: str
+
+
+MOVE_TEXT = re.compile(r"(\w+) from (.+?) to (.+?)(?:;|$)")
+
+
+def past_moves(rationale: str) -> list[PastMove]:
+    """The moves of a rationale written by this proposer (`KEY[ + KEY…] — … knob from A to B; …`)."""
+    head, _, text = rationale.partition(" — ")
+    keys = head.split(" + ")
+    found = MOVE_TEXT.findall(text.split(": ", 1)[-1])
+    if len(found) != len(keys):
+        return []
+    return [PastMove(key, knob, old, new) for key, (knob, old, new) in zip(keys, found, strict=True)]
+
+
+class Memory:
+    """What the history says about moves, seen from one parent."""
+
+    def __init__(self, context: ProposalContext, knobs: list[Knob]) -> None:
+        self.current = {k.name: repr(k.value) for k in knobs}
+        self.tried_here = {
+            _key(e.rationale) for e in context.history if e.parent_commit == context.parent_commit
+        }
+        self.hurt: set[tuple[str, str]] = set()
+        accepted: list[PastMove] = []
+        for entry in context.history:
+            moves = past_moves(entry.rationale)
+            won = entry.decision == "accept" or entry.reason.startswith(OUTRANKED)
+            if entry.decision == "reject" and len(moves) == 1 and not won:
+                self.hurt.add((moves[0].key, moves[0].old))
+            if won:
+                accepted.extend(moves)
+        made_here = [m for m in accepted if self.current.get(m.knob) == m.new]
+        self.again = [m.key for m in made_here]
+        self.undo = {(m.knob, m.old) for m in made_here}
+        """Knob values a move made here started from: going back only re-measures an ancestor."""
+        self.elsewhere = [m for m in accepted if self.current.get(m.knob) == m.old]
+
+    def allows(self, mutation: Mutation) -> bool:
+        return (
+            mutation.key not in self.tried_here
+            and (mutation.knob.name, repr(mutation.new_value)) not in self.undo
+            and (mutation.key, repr(mutation.knob.value)) not in self.hurt
+        )
 
 
 class OfflineProposer:
-    """Seeded one-knob mutations; the default proposer when no API key is set."""
+    """Seeded knob moves with crossover and a memory of what hurt; the default with no API key."""
 
     name = "offline"
 
@@ -174,31 +247,67 @@ class OfflineProposer:
                 proposer=self.name,
                 stop_reason="nothing_to_propose",
             )
-        tried_here = {_key(e.rationale) for e in context.history if e.parent_commit == context.parent_commit}
-        accepted = [_key(e.rationale) for e in context.history if e.decision == "accept"]
-        # Undoing the move that made this parent would only re-measure the grandparent.
-        undo = {_inverse(accepted[-1])} if accepted else set()
-        untried = [m for m in order if m.key not in tried_here and m.key not in undo]
-        again = [m for m in untried if accepted and m.key == accepted[-1]]
-        mutation = (again or untried or order)[0]
-        old, new = mutation.knob.value, mutation.new_value
-        verb = "switch" if isinstance(new, str) else ("raise" if new > old else "lower")  # type: ignore[operator]
+        memory = Memory(context, knobs)
+        allowed = [m for m in order if memory.allows(m)]
+        moves = self._crossover(allowed, memory)
+        if not moves:
+            again = [m for m in allowed if m.key in memory.again]
+            moves = [(again or allowed or order)[0]]
+        return self._proposal(
+            context, parent_tree, moves, len(knobs), [order.index(m) for m in moves], len(order)
+        )
+
+    @staticmethod
+    def _crossover(allowed: list[Mutation], memory: Memory) -> list[Mutation]:
+        """Moves that won elsewhere and still apply here: all together (one per knob), else one by one."""
+        by_key = {m.key: m for m in allowed}
+        chosen: dict[str, Mutation] = {}
+        for move in memory.elsewhere:
+            if move.key in by_key and repr(by_key[move.key].new_value) == move.new:
+                chosen.setdefault(move.knob, by_key[move.key])
+        together = list(chosen.values())
+        for moves in [together, *([m] for m in together)] if together else []:
+            if " + ".join(m.key for m in moves) not in memory.tried_here:
+                return moves
+        return []
+
+    def _proposal(
+        self,
+        context: ProposalContext,
+        parent_tree: Path,
+        moves: list[Mutation],
+        knobs: int,
+        positions: list[int],
+        of: int,
+    ) -> Proposal:
+        described = "; ".join(
+            f"{_verb(m)} {m.knob.name} from {m.knob.value!r} to {m.new_value!r}" for m in moves
+        )
+        if len(moves) > 1:
+            described = f"combine moves that won on other branches: {described}"
         return Proposal(
-            diff=render_diff(parent_tree, mutation),
-            rationale=f"{mutation.key} — {verb} {mutation.knob.name} from {old!r} to {new!r}",
+            diff=render_diff(parent_tree, moves),
+            rationale=f"{' + '.join(m.key for m in moves)} — {described}",
             claimed_effect=f"a better {context.metric_name} than the parent ({context.direction} is better)",
             proposer=self.name,
             transcript=[
                 {
-                    "type": "mutation",
-                    "key": mutation.key,
+                    "type": "crossover" if len(moves) > 1 else "mutation",
+                    "key": " + ".join(m.key for m in moves),
                     "seed": self.seed,
-                    "knobs": len(knobs),
-                    "position": order.index(mutation),
-                    "of": len(order),
+                    "knobs": knobs,
+                    "position": positions[0],
+                    "of": of,
                 }
             ],
         )
+
+
+def _verb(mutation: Mutation) -> str:
+    old, new = mutation.knob.value, mutation.new_value
+    if isinstance(new, str) or isinstance(old, str):
+        return "switch"
+    return "raise" if new > old else "lower"
 
 
 def _inverse(key: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.trajectory import TrajectoryReader, TrajectoryWriter  # noqa: E402
+from core.trajectory import TRAJECTORY_FILE, TrajectoryReader, TrajectoryWriter  # noqa: E402
 
 APPENDS = 2_000
 VERIFY_EVENTS = 10_000
@@ -82,7 +82,7 @@ def bench_replay(work: Path) -> tuple[float, float]:
     finally:
         parts.trajectory.close()
     original = time.perf_counter() - started
-    report = verify_trajectory(config.run_dir / "trajectory.jsonl")
+    report = verify_trajectory(config.run_dir / TRAJECTORY_FILE)
     if not report.ok:
         raise SystemExit("replay --verify diverged: the benchmark's run did not reproduce")
     return original, report.verify_s

@@ -33,6 +33,7 @@ ROOT = (
 sys.path.insert(0, str(ROOT))
 
 from core.contracts import Verdict  # noqa: E402
+from core.trajectory import TRAJECTORY_FILE  # noqa: E402
 from review.app import make_app  # noqa: E402
 from review.screens.change import ChangeScreen  # noqa: E402
 from review.screens.run import RunScreen  # noqa: E402
@@ -57,7 +58,7 @@ def build(run_dir: Path) -> Path:
 
 async def measure(run_dir: Path) -> dict[str, float]:
     times: dict[str, float] = {}
-    app = make_app("replay", trajectory=run_dir / "trajectory.jsonl")
+    app = make_app("replay", trajectory=run_dir / TRAJECTORY_FILE)
     started = time.perf_counter()
     async with app.run_test(size=SIZE) as pilot:
         # run_test hands over once the first screen is composed and drawn; the trajectory is

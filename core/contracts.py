@@ -154,6 +154,15 @@ class MetricResult(BaseModel):
     def summary(self) -> str:
         return f"{self.name} {self.mean:.4f} ± {self.std:.4f} (n={len(self.per_seed)})"
 
+    def gain_over(self, parent: MetricResult) -> float:
+        """Signed gain over the parent's mean in the metric's own direction (positive = better)."""
+        return signed_gain(self.mean, parent.mean, self.direction)
+
+
+def signed_gain(value: float, reference: float, direction: Literal["higher", "lower"]) -> float:
+    """How much better `value` is than `reference` where `direction` says which way is better."""
+    return value - reference if direction == "higher" else reference - value
+
 
 class Resources(BaseModel):
     wall_s: float = 0.0
@@ -355,6 +364,27 @@ class Policy(Protocol):
 @runtime_checkable
 class Reviewer(Protocol):
     def decide(self, candidate: Candidate) -> Decision: ...
+
+
+@runtime_checkable
+class LineageStore(Protocol):
+    """The lineage: accepted generations as commits, each a parent for the next."""
+
+    def head(self) -> str:
+        """The newest accepted commit (the baseline before any)."""
+        ...
+
+    def export(self, commit: str, into: Path) -> Path:
+        """Write the files of `commit` into a fresh directory, and return it."""
+        ...
+
+    def commit_candidate(self, diff: str, generation: int, message: str) -> str:
+        """Apply an accepted diff on the head and commit it (tagged `gen-N`), all or nothing."""
+        ...
+
+    def tree_of(self, commit: str) -> str:
+        """The git tree id of a commit (identical trees are identical files)."""
+        ...
 
 
 PhaseLog.model_rebuild()

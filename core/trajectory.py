@@ -42,6 +42,8 @@ from core.contracts import utc_now
 from core.errors import TrajectoryError
 
 SCHEMA_VERSION = 1
+TRAJECTORY_FILE = "trajectory.jsonl"
+"""The name of a run's trajectory inside its run directory."""
 GENESIS_HASH = "0" * 64
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]

@@ -22,7 +22,7 @@ from textual.binding import Binding, BindingType
 
 from core.contracts import Candidate, Reviewer
 from core.errors import RsiError
-from core.trajectory import Event, TrajectoryReader
+from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
 from review.gcpause import collector_paused
 from review.human import HumanChoice, HumanReviewer, human_name
 from review.messages import CandidateWaiting, EventsLoaded, RunEnded, RunEventPosted, RunProgress
@@ -31,7 +31,6 @@ from rsi.config import RunConfig
 from rsi.loop import GenerationLoop, RunParts, RunSummary
 
 Mode = Literal["live", "replay", "review"]
-TRAJECTORY = "trajectory.jsonl"
 
 
 class AppObserver:
@@ -117,9 +116,9 @@ class ReviewApp(App[RunSummary | None]):
         if self.settings.trajectory is not None:
             return self.settings.trajectory
         if self.settings.run_dir is not None:
-            return self.settings.run_dir / TRAJECTORY
+            return self.settings.run_dir / TRAJECTORY_FILE
         assert self.settings.config is not None
-        return self.settings.config.run_dir / TRAJECTORY
+        return self.settings.config.run_dir / TRAJECTORY_FILE
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
     def run_loop(self) -> None:
@@ -405,7 +404,7 @@ def make_app(
     if mode == "review":
         if run_dir is None:
             raise ValueError("a review app needs a run directory")
-        trajectory = run_dir / TRAJECTORY
+        trajectory = run_dir / TRAJECTORY_FILE
     return ReviewApp(
         AppSettings(
             mode,

@@ -18,9 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from core.contracts import Evaluation, Finding, MetricResult, Usage
+from core.fold import GenerationRecord, fold_event
 from core.trajectory import Event
 from policies.engine import improvement
-from review.queue import GenerationRecord, fold_event
 from sandbox.integrity import lockbox_gap
 
 STATUSES = ("running", "deciding", "awaiting review", "accepted", "rejected", "denied", "failed")

@@ -124,7 +124,7 @@ def interruptible(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         import signal
 
-        from rsi.loop import INTERRUPT_SIGNALS, SignalInterrupt
+        from rsi.interrupts import INTERRUPT_SIGNALS, SignalInterrupt
 
         def on_signal(signum: int, frame: object) -> None:
             raise SignalInterrupt(signum)
@@ -228,6 +228,16 @@ def run(
     ] = False,
     max_wall: Annotated[float | None, typer.Option(help="Wall-time budget in seconds.")] = None,
     max_dollars: Annotated[float | None, typer.Option(help="Model spend budget in dollars.")] = None,
+    candidates: Annotated[
+        int,
+        typer.Option(min=1, help="Candidates per generation, from the same parent, evaluated in parallel."),
+    ] = 1,
+    max_evaluations: Annotated[
+        int | None, typer.Option(min=1, help="Budget: stop after this many candidates are evaluated.")
+    ] = None,
+    parallel: Annotated[
+        int | None, typer.Option(min=1, help="Candidates evaluated at once (default: the CPU cores).")
+    ] = None,
     image: Annotated[str | None, typer.Option(help="Sandbox image (default: the target's rsi.toml).")] = None,
     model: Annotated[str | None, typer.Option(help="Claude model id.")] = None,
     proposer_seed: Annotated[int, typer.Option(help="Seed of the offline proposer.")] = 0,
@@ -270,6 +280,9 @@ def run(
         human_reviews_denials=review_denials,
         max_wall_s=max_wall,
         max_dollars=max_dollars,
+        candidates=candidates,
+        max_evaluations=max_evaluations,
+        parallel=parallel,
         checkpoints=CheckpointConfig(
             metric_jump_spreads=pause_on_jump,
             budget_fraction=pause_at_budget,
@@ -730,10 +743,10 @@ def replay(
 ) -> None:
     """Re-display a recorded run (the TUI in a terminal, else a text transcript), --check its
     integrity, or --verify that it reproduces."""
-    from core.trajectory import TrajectoryReader
+    from core.trajectory import TRAJECTORY_FILE, TrajectoryReader
     from rsi.console import ConsoleObserver
 
-    path = trajectory / "trajectory.jsonl" if trajectory.is_dir() else trajectory
+    path = trajectory / TRAJECTORY_FILE if trajectory.is_dir() else trajectory
     reader = TrajectoryReader(path)
     if path.is_file() and path.stat().st_size == 0:  # a wrong input, not a damaged record
         raise ConfigError(
@@ -799,7 +812,7 @@ def default_signals() -> Iterator[None]:
     cannot abandon a step; it keeps the default dispositions (the setup's handlers are set aside)."""
     import signal
 
-    from rsi.loop import INTERRUPT_SIGNALS
+    from rsi.interrupts import INTERRUPT_SIGNALS
 
     previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in INTERRUPT_SIGNALS}
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -957,10 +970,11 @@ def review(
     """Open a run in the TUI and decide the changes the policy queued for a human (or decide them
     from a script with --accept/--reject)."""
 
+    from core.trajectory import TRAJECTORY_FILE
     from review.queue import decide, pending
 
-    if not (run_dir / "trajectory.jsonl").is_file():
-        raise ConfigError(f"{run_dir}: no trajectory.jsonl here. Pass the directory an `rsi run` wrote.")
+    if not (run_dir / TRAJECTORY_FILE).is_file():
+        raise ConfigError(f"{run_dir}: no {TRAJECTORY_FILE} here. Pass the directory an `rsi run` wrote.")
     if accept or reject:
         if reject and not reason:
             raise ConfigError("--reject needs --reason: the reason is recorded and goes back to the agent.")

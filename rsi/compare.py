@@ -22,8 +22,8 @@ from rich.table import Table
 
 from core.contracts import Evaluation, Finding
 from core.errors import ConfigError
-from core.trajectory import Event, TrajectoryReader
-from review.queue import TRAJECTORY, GenerationRecord, generations
+from core.fold import GenerationRecord, fold
+from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
 from sandbox.integrity import lockbox_gap
 
 
@@ -104,9 +104,9 @@ def _point(record: GenerationRecord) -> GenerationPoint:
 
 
 def summarize_run(run_dir: Path) -> RunComparison:
-    path = run_dir / TRAJECTORY
+    path = run_dir / TRAJECTORY_FILE
     if not path.is_file():
-        raise ConfigError(f"{run_dir}: no {TRAJECTORY} here; pass run directories made by `rsi run`.")
+        raise ConfigError(f"{run_dir}: no {TRAJECTORY_FILE} here; pass run directories made by `rsi run`.")
     events = list(TrajectoryReader(path).events())
     started = next((e.data for e in events if e.kind == "run_started"), {})
     target = started.get("target", {})
@@ -118,7 +118,7 @@ def summarize_run(run_dir: Path) -> RunComparison:
     baseline_metric = (baseline_event.get("evaluation") or {}).get("metric") or {}
     seeds = list((baseline_metric.get("per_seed") or {}).values())
     baseline = sum(seeds) / len(seeds) if seeds else None
-    records = [record for _, record in sorted(generations(events).items())]
+    records = [record for _, record in sorted(fold(events).generations.items())]
     points = [_point(record) for record in records]
     lineage = [baseline_evaluation] if baseline_evaluation else []
     lineage += [r.evaluation for r in records if r.commit is not None and r.evaluation is not None]

@@ -18,7 +18,7 @@ from typing import Any
 from core.contracts import ProgressCallback, Proposer, Reviewer
 from core.errors import ConfigError
 from core.target import TargetSpec
-from core.trajectory import TrajectoryWriter
+from core.trajectory import TRAJECTORY_FILE, TrajectoryWriter
 from policies.engine import LoadedPolicy, load_policy, parse_policy, resolve_policy_path
 from rsi import __version__
 from rsi.config import RUN_CONFIG_FILE, RunConfig
@@ -29,7 +29,6 @@ from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import derive_seed, load_heldout
 from sandbox.lineage import Lineage
 
-TRAJECTORY_FILE = "trajectory.jsonl"
 LINEAGE_DIR = "lineage"
 
 

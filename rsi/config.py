@@ -87,6 +87,11 @@ class RunConfig(BaseModel):
     """Stop starting new generations after this many seconds."""
     max_dollars: float | None = None
     """Stop starting new generations after this much model spend."""
+    candidates: int = Field(default=1, ge=1)
+    """K: candidates proposed from the same parent per generation and evaluated in parallel; each
+    has its own number (gen-N) in the trajectory, and at most one of them is accepted."""
+    max_evaluations: int | None = Field(default=None, ge=1)
+    """Stop after this many candidates are evaluated (a budget beside generations, wall time, dollars)."""
     parallel: int | None = Field(default=None, ge=1)
     """Candidates the evaluator measures at once (TrustedEvaluator.evaluate_many); None = CPU cores
     (with --ray: the sandboxes the cluster's usable nodes run at once)."""

@@ -38,7 +38,8 @@ class ConsoleObserver:
         self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
         self.show_progress = progress
         self.parent_metric: MetricResult | None = None
-        self.pending: dict[str, Any] = {}
+        self.pending: dict[int | None, dict[str, Any]] = {}
+        """Per generation: what was recorded before its decision (K candidates are in flight at once)."""
         self.lineage: list[Evaluation] = []
         """The baseline's and every accepted generation's evaluation: the lockbox flag reads them."""
 
@@ -76,18 +77,19 @@ class ConsoleObserver:
         )
 
     def _on_proposal(self, event: Event) -> None:
-        self.pending = {"proposal": event.data}
+        self.pending[event.generation] = {"proposal": event.data, "parent": self.parent_metric}
 
     def _on_evaluation(self, event: Event) -> None:
-        self.pending["evaluation"] = Evaluation.model_validate(event.data)
+        self.pending.setdefault(event.generation, {})["evaluation"] = Evaluation.model_validate(event.data)
 
     def _on_verdict(self, event: Event) -> None:
-        self.pending["verdict"] = event.data
+        self.pending.setdefault(event.generation, {})["verdict"] = event.data
 
     def _on_decision(self, event: Event) -> None:
-        proposal = self.pending.get("proposal", {})
-        evaluation: Evaluation | None = self.pending.get("evaluation")
-        verdict = self.pending.get("verdict", {})
+        pending = self.pending.pop(event.generation, {})
+        proposal = pending.get("proposal", {})
+        evaluation: Evaluation | None = pending.get("evaluation")
+        verdict = pending.get("verdict", {})
         decision = event.data["decision"]
         self.console.rule(f"generation {event.generation}", align="left", style="dim")
         self.console.print(
@@ -102,7 +104,7 @@ class ConsoleObserver:
                 self.console.print(
                     f"  failure   [red]{evaluation.failure}[/red]: {escape(evaluation.failure_detail[:160])}"
                 )
-            metric, parent = evaluation.metric, self.parent_metric
+            metric, parent = evaluation.metric, pending.get("parent", self.parent_metric)
             delta = f"  ({improvement(metric, parent):+.4f})" if metric and parent else ""
             lockbox = (
                 f"  lockbox {metric_text(evaluation.lockbox)} (never used for decisions)"

@@ -5,91 +5,67 @@
 
 Each step is appended (and fsynced) to the trajectory before the next starts; every diff is kept
 as a file whatever its fate; the run ends with a `run_finished` event even on an error or Ctrl-C.
-After every event `status.json` in the run directory is replaced atomically with where the run is.
+After every event `status.json` in the run directory is replaced atomically with where the run is
+(rsi.status).
 
 A run stops cleanly (before the next generation) on the stop file run_dir/STOP or a budget. An
-interruption — Ctrl-C, SIGINT/SIGTERM to the process or its process group, SIGHUP when the
-terminal closes — abandons the step in flight at once (never in the middle of writing an event or
-a lineage commit: those finish first), records `run_finished` with status `interrupted` and the
-signal, and leaves the in-flight generation for `rsi resume` to run again. Child processes (git
-helpers, sandboxes) may die of the same signal; nothing after the signal depends on them.
+interruption (rsi.interrupts) abandons the step in flight at once — never in the middle of writing
+an event or a lineage commit: those finish first — records `run_finished` with status
+`interrupted` and the signal, and leaves the in-flight generation for `rsi resume` to run again.
+Child processes (git helpers, sandboxes) may die of the same signal; nothing after the signal
+depends on them.
 
 A run pauses (status `paused`, a `checkpoint` event, the candidate queued) when a checkpoint
 threshold of `RunConfig.checkpoints` is crossed or, with `--review strict`, at the first `review`
-verdict. `rsi resume RUN_DIR` continues any of these, and a crashed run (see rsi.resume).
-
-Fault injection, for the crash tests only: with the environment variable
-`RSI_FAULT_PAUSE=<point>:<generation>` the process blocks forever at that point (after the event
-of that kind was written, or at `lineage_committed`: after the lineage commit, before its `commit`
-event), writing run_dir/.fault-paused first, so a test can `kill -9` it at an exact moment.
+verdict. `rsi resume RUN_DIR` continues any of these, and a crashed run: it hands the loop the
+`LoopState` its trajectory records (rsi.resume). Crash tests pause the loop at exact points
+(rsi.faults).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
+from core.accept import accept, record_commit
 from core.contracts import (
     Candidate,
     Decision,
     Evaluation,
     HistoryEntry,
+    LineageStore,
     Proposal,
     ProposalContext,
     Proposer,
     Reviewer,
     Usage,
     Verdict,
-    utc_now,
 )
 from core.errors import ModelUnavailable, PatchError, RsiError, RunInterrupted
+from core.events import CheckpointRecorded, EvaluationRecorded, ProposalStarted
 from core.target import TargetSpec
 from core.trajectory import Event, TrajectoryWriter
-from policies.engine import LoadedPolicy, improvement
+from policies.engine import LoadedPolicy
 from rsi.checkpoints import Checkpoint, budget_checkpoint, candidate_checkpoint
 from rsi.config import RunConfig
-from rsi.progress import write_status
+from rsi.faults import fault_point
+from rsi.interrupts import Interrupts
+from rsi.state import LoopState
+from rsi.status import RunStatus
 from sandbox.evaluate import TrustedEvaluator
-from sandbox.lineage import Lineage
-from sandbox.patch import apply_diff, parse_diff
+from sandbox.patch import apply_diff, diff_stat
 
 STOP_FILE = "STOP"
-FAULT_PAUSE_ENV = "RSI_FAULT_PAUSE"
-FAULT_MARKER = ".fault-paused"
-
-
-INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-"""Signals that end a run cleanly: the exit code is 128 + the signal's number (130, 143, 129)."""
 
 
 class CheckpointReached(RunInterrupted):
     """A checkpoint threshold (or a strict review) paused the run until a human has looked."""
-
-
-class SignalInterrupt(KeyboardInterrupt):
-    """An interruption signal arrived: abandon the step in flight (a BaseException, like Ctrl-C,
-    so no `except Exception` on the way up mistakes it for a failure of the step)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def fault_point(run_dir: Path, point: str, generation: int | None) -> None:
-    """Block forever here if RSI_FAULT_PAUSE names this point (crash tests kill -9 the process)."""
-    wanted = os.environ.get(FAULT_PAUSE_ENV)
-    if not wanted or wanted != f"{point}:{generation}":
-        return
-    (run_dir / FAULT_MARKER).write_text(wanted, encoding="utf-8")
-    while True:
-        time.sleep(60)
 
 
 class Observer(Protocol):
@@ -112,7 +88,7 @@ class NullObserver:
 class RunParts:
     config: RunConfig
     spec: TargetSpec
-    lineage: Lineage
+    lineage: LineageStore
     evaluator: TrustedEvaluator
     proposer: Proposer
     policy: LoadedPolicy
@@ -141,106 +117,39 @@ class RunSummary:
     """The interruption signal that ended the run, if one did."""
 
 
-def diff_stat(diff: str) -> str:
-    try:
-        changes = parse_diff(diff)
-    except RsiError:
-        return "unparseable diff"
-    if not changes:
-        return "empty diff"
-    added = sum(len(c.added) for c in changes)
-    removed = sum(len(c.removed) for c in changes)
-    names = ", ".join(c.path for c in changes[:3]) + (" …" if len(changes) > 3 else "")
-    return f"{len(changes)} file(s) +{added} -{removed}: {names}"
-
-
 class GenerationLoop:
-    def __init__(self, parts: RunParts) -> None:
+    def __init__(self, parts: RunParts, state: LoopState | None = None) -> None:
         self.parts = parts
         self.config = parts.config
-        self.history: list[HistoryEntry] = []
-        self.usage = Usage()
-        self.accepted = 0
-        self.baseline: Evaluation | None = None
-        self.best: float | None = None
+        self.state = state or LoopState()
+        """What the run has done so far; a resumed run's comes from its trajectory (LoopState.from_record)."""
+        self.generation = 0
+        self.run_state = "running"
+        self.interrupts = Interrupts()
+        self._status = RunStatus(parts.config)
         self._stop_reason: str | None = None
         self._started = time.monotonic()
-        self.elapsed_before_s = 0.0
-        """Wall time of earlier sessions of this run (a resumed run's budget counts them)."""
-        self.fired_checkpoints: set[str] = set()
-        self.recorded_proposals: dict[int, Proposal] = {}
-        """Proposals recorded before a crash, evaluated again instead of asking the proposer anew."""
-        self.parent_evaluated: set[str] = set()
-        self.generation = 0
-        self.state = "running"
-        self._last: dict[str, str | None] = {}
-        self.interrupt_signal: int | None = None
-        """The first interruption signal received (see INTERRUPT_SIGNALS)."""
-        self._atomic_depth = 0
-        self._finishing = False
 
     # -- recording -----------------------------------------------------------------------
 
     def record(self, kind: str, data: dict[str, Any], generation: int | None = None) -> Event:
-        with self.atomic():
+        with self.interrupts.atomic():
             event = self.parts.trajectory.append(kind, data, generation)
-            self._write_status(event)
+            self._status.write(
+                event,
+                self.state,
+                run_state=self.run_state,
+                generation=self.generation,
+                wall_used_s=self.wall_used_s(),
+                last_hash=self.parts.trajectory.last_hash,
+            )
         with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) must not take the record down
             self.parts.observer.on_event(event)
         fault_point(self.config.run_dir, kind, generation)
         return event
 
-    @contextlib.contextmanager
-    def atomic(self) -> Iterator[None]:
-        """A step an interruption must not cut in two (an event and its status, a lineage commit):
-        a signal arriving inside takes effect when the outermost such step is done."""
-        self._atomic_depth += 1
-        try:
-            yield
-        finally:
-            self._atomic_depth -= 1
-        if self._atomic_depth == 0 and self.interrupt_signal is not None and not self._finishing:
-            raise SignalInterrupt(self.interrupt_signal)
-
     def wall_used_s(self) -> float:
-        return self.elapsed_before_s + time.monotonic() - self._started
-
-    def _write_status(self, event: Event) -> None:
-        config = self.config
-        data = event.data
-        if event.kind in ("verdict", "decision"):
-            self._last[event.kind] = f"generation {event.generation}: {data.get(event.kind)}"
-        write_status(
-            config.run_dir,
-            {
-                "run_id": config.run_id,
-                "state": data.get("status", self.state) if event.kind == "run_finished" else self.state,
-                "pid": os.getpid(),
-                "updated_at": utc_now(),
-                "generation": event.generation if event.generation is not None else self.generation,
-                "generations_planned": config.generations,
-                "generations_decided": len(self.history),
-                "phase": event.kind,
-                "accepted": self.accepted,
-                "baseline_metric": self.baseline.metric.mean
-                if self.baseline and self.baseline.metric
-                else None,
-                "best_metric": self.best,
-                "last_verdict": self._last.setdefault("verdict", None),
-                "last_decision": self._last.setdefault("decision", None),
-                "budgets": {
-                    "wall_s": {"used": round(self.wall_used_s(), 1), "limit": config.max_wall_s},
-                    "dollars": {"used": round(self.usage.dollars, 4), "limit": config.max_dollars},
-                },
-                "usage": self.usage.model_dump(),
-                "trajectory": {
-                    "events": event.seq + 1,
-                    "last_seq": event.seq,
-                    "last_hash": self.parts.trajectory.last_hash,
-                },
-                "message": data.get("reason") or data.get("message") or "",
-            },
-        )
+        return self.state.elapsed_before_s + time.monotonic() - self._started
 
     def progress(self, phase: str, details: dict[str, Any]) -> None:
         self.parts.observer.on_progress(phase, details)
@@ -250,37 +159,49 @@ class GenerationLoop:
     def run(self, first_generation: int = 1, record_start: bool = True) -> RunSummary:
         """Run generations first_generation…config.generations (record_start=False: a resumed run)."""
         status, reason = "completed", ""
-        with self._signals():
+        with self.interrupts.installed():
             try:
                 status, reason = self._generations(first_generation, record_start)
             except BaseException as exc:
-                self._finishing = True
+                self.interrupts.finishing = True
                 status, reason = self._outcome(exc)
                 if status == "error" and not isinstance(exc, RsiError):
                     raise  # a bug: recorded as an error by the `finally` below, then shown in full
             finally:
-                self._finishing = True
+                self.interrupts.finishing = True
                 summary = self._finish(status, reason)
         return summary
 
     def _generations(self, first_generation: int, record_start: bool) -> tuple[str, str]:
         if record_start:
             self.record("run_started", self.parts.run_info)
-        if self.baseline is None:
+        if self.state.baseline is None:
             self._evaluate_baseline()
-        for generation in range(first_generation, self.config.generations + 1):
+        decided = {entry.generation for entry in self.state.history}
+        todo = [n for n in range(first_generation, self.last_number() + 1) if n not in decided]
+        while todo:
             if (stop := self._should_stop()) is not None:
                 return "stopped", stop
-            self._check_budget_checkpoint(generation)
-            self.step(generation)
+            self._check_budget_checkpoint(todo[0])
+            numbers, todo = todo[: self.config.candidates], todo[self.config.candidates :]
+            if len(numbers) == 1:
+                self.step(numbers[0])
+            else:
+                self.step_many(numbers)
         return "completed", ""
+
+    def last_number(self) -> int:
+        """The last candidate number the run plans: K per generation, within --max-evaluations."""
+        planned = self.config.generations * self.config.candidates
+        return min(planned, self.config.max_evaluations or planned)
 
     def _outcome(self, exc: BaseException) -> tuple[str, str]:
         """How the run ended, from the exception that ended it; records an `error` event if due."""
-        if self.interrupt_signal is not None and isinstance(exc, Exception | KeyboardInterrupt):
+        interrupt = self.interrupts.signal
+        if interrupt is not None and isinstance(exc, Exception | KeyboardInterrupt):
             # After an interruption, a failing step is the signal's doing (its git helper or
             # sandbox died of it too), not the candidate's or the harness's.
-            name = signal.Signals(self.interrupt_signal).name
+            name = signal.Signals(interrupt).name
             return (
                 "interrupted",
                 f"{name} received: the step in flight was abandoned; nothing recorded is lost",
@@ -305,15 +226,15 @@ class GenerationLoop:
             # is not one of them. Failing to reach the engine must not lose the record.
             with contextlib.suppress(Exception):
                 self.parts.remove_sandboxes()
-        self.state = status
+        self.run_state = status
         summary = self._summary(status, reason)
         data: dict[str, Any] = {
             "status": status,
             "reason": reason,
-            "accepted": self.accepted,
+            "accepted": self.state.accepted,
             "head": summary.head,
-            "best_metric": self.best,
-            "usage": self.usage.model_dump(),
+            "best_metric": self.state.best,
+            "usage": self.state.usage.model_dump(),
         }
         if summary.signal is not None:
             data["signal"] = signal.Signals(summary.signal).name
@@ -321,61 +242,28 @@ class GenerationLoop:
         return summary
 
     def _summary(self, status: str, reason: str) -> RunSummary:
-        base = self.baseline.metric.mean if self.baseline and self.baseline.metric else None
         return RunSummary(
             status=status,
-            generations=len(self.history),
-            accepted=self.accepted,
-            baseline_metric=base,
-            best_metric=self.best,
-            head=self._lineage_head(),
-            usage=self.usage,
+            generations=len(self.state.history),
+            accepted=self.state.accepted,
+            baseline_metric=self.state.baseline_metric,
+            best_metric=self.state.best,
+            head=self.parts.lineage.head(),
+            usage=self.state.usage,
             reason=reason,
-            signal=self.interrupt_signal if status == "interrupted" else None,
+            signal=self.interrupts.signal if status == "interrupted" else None,
         )
 
-    def _lineage_head(self) -> str:
-        """The lineage head, even when the signal that ended the run killed GitPython's persistent
-        `git cat-file` helpers (they share the process group): those are restarted."""
-        lineage = self.parts.lineage
-        try:
-            return lineage.head()
-        except Exception:
-            lineage.repo.git.clear_cache()
-            return lineage.head()
-
-    @contextlib.contextmanager
-    def _signals(self) -> Iterator[None]:
-        """SIGINT, SIGTERM and SIGHUP abandon the step in flight (see the module docstring)."""
-
-        def on_signal(signum: int, frame: object) -> None:
-            if self.interrupt_signal is None:
-                self.interrupt_signal = signum
-            if self._atomic_depth == 0 and not self._finishing:
-                raise SignalInterrupt(signum)
-
-        previous: dict[int, Any] = {}
-        try:
-            for interrupt in INTERRUPT_SIGNALS:
-                previous[interrupt] = signal.signal(interrupt, on_signal)
-        except ValueError:  # not the main thread (the TUI runs the loop in a worker)
-            yield
-            return
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-
     def _should_stop(self) -> str | None:
+        config = self.config
         if self._stop_reason:
             return self._stop_reason
-        if (self.config.run_dir / STOP_FILE).exists():
-            return f"stop file {self.config.run_dir / STOP_FILE} found"
-        if self.config.max_wall_s is not None and self.wall_used_s() > self.config.max_wall_s:
-            return f"wall-time budget of {self.config.max_wall_s:.0f}s used"
-        if self.config.max_dollars is not None and self.usage.dollars >= self.config.max_dollars:
-            return f"dollar budget of ${self.config.max_dollars:.2f} used"
+        if (config.run_dir / STOP_FILE).exists():
+            return f"stop file {config.run_dir / STOP_FILE} found"
+        if config.max_wall_s is not None and self.wall_used_s() > config.max_wall_s:
+            return f"wall-time budget of {config.max_wall_s:.0f}s used"
+        if config.max_dollars is not None and self.state.usage.dollars >= config.max_dollars:
+            return f"dollar budget of ${config.max_dollars:.2f} used"
         return None
 
     def request_stop(self, reason: str) -> None:
@@ -385,54 +273,45 @@ class GenerationLoop:
         head = self.parts.lineage.head()
         self.progress("baseline", {"commit": head})
         evaluation = self.parts.evaluator.evaluate(head, "", label="baseline")
-        self.record("baseline", {"commit": head, "evaluation": evaluation.model_dump(mode="json")}, 0)
+        self.record("baseline", EvaluationRecorded(commit=head, evaluation=evaluation).data(), 0)
         if not evaluation.ok or evaluation.metric is None:
             raise RsiError(
                 f"the parent {head[:10]} itself fails its evaluation ({evaluation.failure}: "
                 f"{evaluation.failure_detail[:400]}). Fix the target (or the sandbox) before running; "
                 f"try `rsi evaluate --target {self.config.target} /dev/null` to see the logs."
             )
-        self.baseline = evaluation
-        self.best = evaluation.metric.mean
+        self.state.set_baseline(evaluation)
 
-    # -- one generation ------------------------------------------------------------------
+    # -- checkpoints ---------------------------------------------------------------------
 
     def _check_budget_checkpoint(self, generation: int) -> None:
         used = {
             "generations": (float(generation - 1), float(self.config.generations)),
             "wall time": (round(self.wall_used_s(), 1), self.config.max_wall_s),
-            "dollars": (round(self.usage.dollars, 4), self.config.max_dollars),
+            "dollars": (round(self.state.usage.dollars, 4), self.config.max_dollars),
         }
-        checkpoint = budget_checkpoint(self.config.checkpoints, used, self.fired_checkpoints)
+        checkpoint = budget_checkpoint(self.config.checkpoints, used, self.state.fired_checkpoints)
         if checkpoint is not None:
             self._pause(checkpoint, None)
 
     def _pause(self, checkpoint: Checkpoint, generation: int | None) -> NoReturn:
         """Record the checkpoint and stop the run: a human looks before it goes on."""
-        self.fired_checkpoints.add(checkpoint.key)
+        self.state.fired_checkpoints.add(checkpoint.key)
         run_dir = self.config.run_dir
-        self.record(
-            "checkpoint",
-            {"key": checkpoint.key, "kind": checkpoint.kind, "message": checkpoint.message},
-            generation,
-        )
+        recorded = CheckpointRecorded(key=checkpoint.key, kind=checkpoint.kind, message=checkpoint.message)
+        self.record("checkpoint", recorded.data(), generation)
         raise CheckpointReached(
             f"checkpoint: {checkpoint.message}. The run is paused for a human: look at it with "
             f"`rsi review {run_dir}` (decide what is queued), then continue with `rsi resume {run_dir}`."
         )
 
-    def _parent_evaluation(self, generation: int, parent: str) -> Evaluation:
-        """The parent's own evaluation, recorded once per parent (the baseline is already recorded)."""
-        evaluation = self.parts.evaluator.evaluate(parent, "", label=f"parent-{parent[:8]}")
-        baseline_commit = self.baseline.parent_commit if self.baseline else None
-        if parent != baseline_commit and parent not in self.parent_evaluated:
-            self.record(
-                "parent_evaluation",
-                {"commit": parent, "evaluation": evaluation.model_dump(mode="json")},
-                generation,
-            )
-            self.parent_evaluated.add(parent)
-        return evaluation
+    def _queue_and_pause(self, candidate: Candidate, checkpoint: Checkpoint) -> NoReturn:
+        decision = Decision(decision="queue", by="checkpoint", reason=f"needs a human: {checkpoint.message}")
+        self.record("decision", decision.model_dump(mode="json"), candidate.generation)
+        self.state.add_decided(candidate, decision)
+        self._pause(checkpoint, candidate.generation)
+
+    # -- one generation ------------------------------------------------------------------
 
     def step(self, generation: int) -> None:
         parts = self.parts
@@ -452,69 +331,117 @@ class GenerationLoop:
             parent_evaluation=parent_eval,
             verdict=verdict,
         )
-        self.progress("review", {"generation": generation, "verdict": verdict.verdict})
+        self._decide(candidate)
+
+    def step_many(self, numbers: list[int]) -> None:
+        """One generation of K candidates (one number each) from the same parent: proposed
+        in turn (each proposer call sees its siblings as pending), evaluated in parallel, judged,
+        then decided best first — once one is accepted, the rest are rejected (each was measured
+        against the parent, not against its sibling)."""
+        parts = self.parts
+        self.generation = numbers[0]
+        parent = parts.lineage.head()
+        parent_eval = self._parent_evaluation(numbers[0], parent)
+        pending: list[HistoryEntry] = []
+        proposals = []
+        for number in numbers:
+            proposal = self._propose(number, parent, parent_eval, pending)
+            proposals.append(proposal)
+            pending.append(_pending_entry(number, parent, proposal))
+        self.progress("evaluate", {"generations": numbers, "parallel": parts.evaluator.parallel})
+        evaluations = parts.evaluator.evaluate_many(
+            parent, [p.diff for p in proposals], labels=[f"gen-{n:04d}" for n in numbers]
+        )
+        candidates = []
+        for number, proposal, evaluation in zip(numbers, proposals, evaluations, strict=True):
+            self.generation = number
+            self.record("evaluation", evaluation.model_dump(mode="json"), number)
+            verdict = self._judge(parent, proposal, evaluation, parent_eval)
+            self.record("verdict", verdict.model_dump(mode="json"), number)
+            candidates.append(
+                Candidate(
+                    generation=number,
+                    parent_commit=parent,
+                    proposal=proposal,
+                    evaluation=evaluation,
+                    parent_evaluation=parent_eval,
+                    verdict=verdict,
+                )
+            )
+        self._decide_many(candidates)
+
+    def _decide_many(self, candidates: list[Candidate]) -> None:
+        """Best gain first; the first accepted wins, its siblings are rejected by the search."""
+        winner: Candidate | None = None
+        for candidate in sorted(candidates, key=_gain, reverse=True):
+            self.generation = candidate.generation
+            if winner is not None:
+                decision = Decision(
+                    decision="reject",
+                    by="search",
+                    reason=f"a sibling from the same parent (gen-{winner.generation}) was accepted",
+                )
+                self.record("decision", decision.model_dump(mode="json"), candidate.generation)
+                self.state.add_decided(candidate, decision)
+                continue
+            self._decide(candidate)
+            if self.state.history[-1].decision == "accept":
+                winner = candidate
+
+    def _decide(self, candidate: Candidate) -> None:
+        generation = candidate.generation
+        self.progress("review", {"generation": generation, "verdict": candidate.verdict.verdict})
         checkpoint = candidate_checkpoint(self.config.checkpoints, candidate)
-        if checkpoint is not None and checkpoint.key not in self.fired_checkpoints:
+        if checkpoint is not None and checkpoint.key not in self.state.fired_checkpoints:
             self._queue_and_pause(candidate, checkpoint)
         try:
-            decision = parts.reviewer.decide(candidate)
+            decision = self.parts.reviewer.decide(candidate)
         except RunInterrupted as exc:  # --review strict: the first `review` verdict waits for a human
             self._queue_and_pause(candidate, Checkpoint(f"strict:{generation}", "strict_review", str(exc)))
         self.record("decision", decision.model_dump(mode="json"), generation)
         if decision.decision == "accept":
-            self._commit(candidate, decision)
-        self.history.append(self._history_entry(candidate, decision))
+            self.accept(candidate, decision)
+        self.state.add_decided(candidate, decision)
 
-    def _judge(
-        self, parent: str, proposal: Proposal, evaluation: Evaluation, parent_eval: Evaluation
-    ) -> Verdict:
-        """The policy's verdict, with the patched tree so code rules parse whole files, not fragments."""
-        with tempfile.TemporaryDirectory(prefix="rsi-judge-") as tmp:
-            tree: Path | None = self.parts.lineage.export(parent, Path(tmp) / "tree")
-            try:
-                apply_diff(proposal.diff, Path(tmp) / "tree")
-            except PatchError:
-                tree = None  # the policy reports the unusable patch itself
-            return self.parts.policy.check(proposal, evaluation, parent_eval, tree=tree)
+    def _parent_evaluation(self, generation: int, parent: str) -> Evaluation:
+        """The parent's own evaluation, recorded once per parent (the baseline is already recorded)."""
+        evaluation = self.parts.evaluator.evaluate(parent, "", label=f"parent-{parent[:8]}")
+        baseline = self.state.baseline
+        if (
+            parent != (baseline.parent_commit if baseline else None)
+            and parent not in self.state.parent_evaluated
+        ):
+            self.record(
+                "parent_evaluation",
+                EvaluationRecorded(commit=parent, evaluation=evaluation).data(),
+                generation,
+            )
+            self.state.parent_evaluated.add(parent)
+        return evaluation
 
-    def _queue_and_pause(self, candidate: Candidate, checkpoint: Checkpoint) -> NoReturn:
-        decision = Decision(decision="queue", by="checkpoint", reason=f"needs a human: {checkpoint.message}")
-        self.record("decision", decision.model_dump(mode="json"), candidate.generation)
-        self.history.append(self._history_entry(candidate, decision))
-        self._pause(checkpoint, candidate.generation)
-
-    def _propose(self, generation: int, parent: str, parent_eval: Evaluation) -> Proposal:
-        spec = self.parts.spec
-        metric = parent_eval.metric
-        context = ProposalContext(
-            generation=generation,
-            objective=spec.target.description or spec.target.name,
-            metric_name=spec.metric.name,
-            direction=spec.metric.direction,
-            parent_commit=parent,
-            parent_metric_mean=metric.mean if metric else None,
-            parent_metric_std=metric.std if metric else None,
-            history=list(self.history),
+    def _propose(
+        self, generation: int, parent: str, parent_eval: Evaluation, pending: list[HistoryEntry] | None = None
+    ) -> Proposal:
+        parts = self.parts
+        recorded = self.state.recorded_proposals.pop(generation, None)
+        if self.state.recorded_parents.pop(generation, parent) != parent:
+            recorded = None  # proposed against a parent that is no longer the one to build on
+        started = ProposalStarted(
+            parent=parent,
+            parent_tree=parts.lineage.tree_of(parent),
+            proposer=parts.proposer.name,
+            reused_recorded_proposal=recorded is not None,
         )
-        recorded = self.recorded_proposals.pop(generation, None)
-        self.record(
-            "proposal_started",
-            {
-                "parent": parent,
-                "parent_tree": self.parts.lineage.repo.commit(parent).tree.hexsha,
-                "proposer": self.parts.proposer.name,
-                "reused_recorded_proposal": recorded is not None,
-            },
-            generation,
-        )
+        self.record("proposal_started", started.data(), generation)
         if recorded is not None:  # a resumed run evaluates the proposal it recorded before the crash
             proposal = recorded
         else:
-            self.progress("propose", {"generation": generation, "proposer": self.parts.proposer.name})
+            self.progress("propose", {"generation": generation, "proposer": parts.proposer.name})
             with tempfile.TemporaryDirectory(prefix="rsi-parent-") as tmp:
-                tree = self.parts.lineage.export(parent, Path(tmp) / "tree")
-                proposal = self.parts.proposer.propose(context, tree)
-            self.usage = self.usage + proposal.usage
+                tree = parts.lineage.export(parent, Path(tmp) / "tree")
+                context = self._context(generation, parent, parent_eval, pending or [])
+                proposal = parts.proposer.propose(context, tree)
+            self.state.usage = self.state.usage + proposal.usage
         diff_file = self.config.run_dir / "candidates" / f"gen-{generation:04d}.diff"
         diff_file.parent.mkdir(parents=True, exist_ok=True)
         diff_file.write_text(proposal.diff, encoding="utf-8")
@@ -529,59 +456,68 @@ class GenerationLoop:
         )
         return proposal
 
-    def _commit(self, candidate: Candidate, decision: Decision) -> None:
-        metric = candidate.evaluation.metric
-        parent_metric = candidate.parent_evaluation.metric if candidate.parent_evaluation else None
-        summary = metric.summary() if metric else "no metric"
-        delta = f" ({improvement(metric, parent_metric):+.4f} vs parent)" if metric and parent_metric else ""
-        message = (
-            f"generation {candidate.generation}: {candidate.proposal.rationale.splitlines()[0][:120]}\n\n"
-            f"metric: {summary}{delta}\nverdict: {candidate.verdict.verdict} ({candidate.verdict.policy_name} "
-            f"{candidate.verdict.policy_hash[:12]})\ndecision: {decision.decision} by {decision.by}: "
-            f"{decision.reason}\nproposer: {candidate.proposal.proposer}\n"
+    def _context(
+        self, generation: int, parent: str, parent_eval: Evaluation, pending: list[HistoryEntry]
+    ) -> ProposalContext:
+        spec, metric = self.parts.spec, parent_eval.metric
+        return ProposalContext(
+            generation=generation,
+            objective=spec.target.description or spec.target.name,
+            metric_name=spec.metric.name,
+            direction=spec.metric.direction,
+            parent_commit=parent,
+            parent_metric_mean=metric.mean if metric else None,
+            parent_metric_std=metric.std if metric else None,
+            history=[*self.state.history, *pending],
         )
-        with self.atomic():  # the commit and its event, or neither: resume reconciles the rest
-            sha = self.parts.lineage.commit_candidate(candidate.proposal.diff, candidate.generation, message)
+
+    def _judge(
+        self, parent: str, proposal: Proposal, evaluation: Evaluation, parent_eval: Evaluation
+    ) -> Verdict:
+        """The policy's verdict, with the patched tree so code rules parse whole files, not fragments."""
+        with tempfile.TemporaryDirectory(prefix="rsi-judge-") as tmp:
+            tree: Path | None = self.parts.lineage.export(parent, Path(tmp) / "tree")
+            try:
+                apply_diff(proposal.diff, Path(tmp) / "tree")
+            except PatchError:
+                tree = None  # the policy reports the unusable patch itself
+            return self.parts.policy.check(proposal, evaluation, parent_eval, tree=tree)
+
+    # -- accepting -----------------------------------------------------------------------
+
+    def accept(self, candidate: Candidate, decision: Decision) -> None:
+        """Commit an accepted candidate on the lineage and record it: both, or neither (an
+        interruption waits; a crash between the two is reconciled by `rsi resume`)."""
+
+        def committed(sha: str) -> None:
             fault_point(self.config.run_dir, "lineage_committed", candidate.generation)
-            self.record_commit(candidate, sha)
+            self.state.count_accept(candidate)
 
-    def record_commit(self, candidate: Candidate, sha: str, recovered: bool = False) -> None:
-        """Count an accepted candidate (now on the lineage) and record its `commit` event."""
-        metric = candidate.evaluation.metric
-        self.accepted += 1
-        if metric is not None:
-            self.best = (
-                metric.mean
-                if self.best is None
-                else (
-                    max(self.best, metric.mean)
-                    if metric.direction == "higher"
-                    else min(self.best, metric.mean)
-                )
-            )
-        data: dict[str, Any] = {
-            "commit": sha,
-            "parent": candidate.parent_commit,
-            "tag": f"gen-{candidate.generation}",
-        }
-        data["tree"] = self.parts.lineage.repo.commit(sha).tree.hexsha
-        if recovered:
-            data["recovered"] = "the lineage commit was made before a crash; its event is recorded on resume"
-        self.record("commit", data, candidate.generation)
+        with self.interrupts.atomic():
+            accept(candidate, decision, self.parts.lineage, self.record, committed=committed)
 
-    @staticmethod
-    def _history_entry(candidate: Candidate, decision: Decision) -> HistoryEntry:
-        metric = candidate.evaluation.metric
-        reason = decision.reason
-        if candidate.evaluation.failure:
-            reason = f"{candidate.evaluation.failure}: {candidate.evaluation.failure_detail[:300]} | {reason}"
-        return HistoryEntry(
-            generation=candidate.generation,
-            parent_commit=candidate.parent_commit,
-            rationale=(candidate.proposal.rationale.splitlines() or [""])[0],
-            diff_stat=diff_stat(candidate.proposal.diff),
-            metric_mean=metric.mean if metric else None,
-            metric_std=metric.std if metric else None,
-            decision=decision.decision,
-            reason=reason,
-        )
+    def record_recovered_commit(self, candidate: Candidate, sha: str) -> None:
+        """Record the `commit` event of a lineage commit a crash left without one."""
+        self.state.count_accept(candidate)
+        record_commit(candidate, sha, self.parts.lineage, self.record, recovered=True)
+
+
+def _gain(candidate: Candidate) -> float:
+    """The candidate's gain over its parent (better is larger, whatever the direction); a failed
+    evaluation ranks last."""
+    metric, parent = candidate.evaluation.metric, candidate.parent_evaluation
+    if metric is None or parent is None or parent.metric is None:
+        return float("-inf")
+    return metric.gain_over(parent.metric)
+
+
+def _pending_entry(generation: int, parent: str, proposal: Proposal) -> HistoryEntry:
+    """A sibling proposed in this generation and not yet decided, as the next proposer call sees it."""
+    return HistoryEntry(
+        generation=generation,
+        parent_commit=parent,
+        rationale=(proposal.rationale.splitlines() or [""])[0],
+        diff_stat=diff_stat(proposal.diff),
+        decision="pending",
+        reason="proposed from the same parent in this generation; not decided yet",
+    )

@@ -23,11 +23,11 @@ from matplotlib.ticker import MaxNLocator
 from core.change_summary import describe_change
 from core.contracts import Evaluation, Finding
 from core.errors import ConfigError
-from core.trajectory import Event, TrajectoryReader
+from core.fold import fold, live_events
+from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
 from rsi.compare import RunComparison, comparability_warnings, compare_runs
-from rsi.loop import diff_stat
-from rsi.resume import fold, live_events
 from sandbox.integrity import improvement, lockbox_gap
+from sandbox.patch import diff_stat
 
 REPORT_FILE = "report.md"
 PLOT_FILE = "metric.png"
@@ -115,9 +115,9 @@ def _generation_seconds(events: list[Event]) -> dict[int, float]:
 
 
 def load_run(run_dir: Path) -> RunData:
-    path = run_dir / "trajectory.jsonl"
+    path = run_dir / TRAJECTORY_FILE
     if not path.is_file():
-        raise ConfigError(f"{run_dir}: no trajectory.jsonl here; pass the directory of an `rsi run`.")
+        raise ConfigError(f"{run_dir}: no {TRAJECTORY_FILE} here; pass the directory of an `rsi run`.")
     reader = TrajectoryReader(path)
     reader.verify()
     all_events = list(reader.events())

@@ -22,10 +22,10 @@ from typing import Any
 
 from core.contracts import Candidate, Decision, Evaluation, MetricResult
 from core.errors import ConfigError, RsiError, RunInterrupted, TrajectoryError
-from core.trajectory import Event, TrajectoryReader
+from core.fold import GenerationRecord, RunRecord, fold, live_events, session_seconds
+from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
 from rsi.config import CheckpointConfig, RunConfig
 from rsi.loop import Observer
-from rsi.resume import GenerationState, RecordedRun, fold, live_events
 
 
 @dataclass
@@ -163,8 +163,8 @@ def evaluation_checks(
 
 
 def compare_generation(
-    recorded: GenerationState,
-    reproduced: GenerationState | None,
+    recorded: GenerationRecord,
+    reproduced: GenerationRecord | None,
     recorded_tree: str,
     reproduced_tree: str,
     policy_would: str | None,
@@ -244,12 +244,6 @@ def verification_config(
     return config
 
 
-def _original_seconds(events: list[Event]) -> float:
-    from rsi.resume import session_seconds
-
-    return session_seconds(events)
-
-
 def verify_trajectory(
     trajectory: Path,
     observer: Observer | None = None,
@@ -275,7 +269,7 @@ def verify_trajectory(
         contract = RecordedContract.from_run_started(run_started)
         reviewer = RecordedReviewer(decisions, config.review)
         loop, parts = build_run(config, observer=observer, reviewer=reviewer, contract=contract)
-        tree_of = lambda sha: parts.lineage.repo.commit(sha).tree.hexsha  # noqa: E731
+        tree_of = parts.lineage.tree_of
         parts.proposer.tree_of = tree_of  # type: ignore[attr-defined]
         try:
             summary = loop.run()
@@ -283,14 +277,14 @@ def verify_trajectory(
             parts.trajectory.close()
         if summary.status != "completed":
             raise RsiError(f"the re-execution did not complete ({summary.status}): {summary.reason}")
-        reproduced = fold(list(TrajectoryReader(config.run_dir / "trajectory.jsonl").events()))
+        reproduced = fold(list(TrajectoryReader(config.run_dir / TRAJECTORY_FILE).events()))
         rows = _compare(recorded, reproduced, events, tree_of, reviewer, spreads, absolute)
         divergences = list(getattr(parts.proposer, "divergences", []))
     return VerifyReport(
         trajectory,
         rows,
         divergences,
-        _original_seconds(all_events),
+        session_seconds(all_events),
         time.monotonic() - started,
         contract_differences=list(parts.contract_differences),
     )
@@ -305,8 +299,8 @@ def _recorded_trees(events: list[Event]) -> dict[int, str]:
 
 
 def _compare(
-    recorded: RecordedRun,
-    reproduced: RecordedRun,
+    recorded: RunRecord,
+    reproduced: RunRecord,
     events: list[Event],
     tree_of: Any,
     reviewer: RecordedReviewer,

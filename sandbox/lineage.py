@@ -55,7 +55,16 @@ class Lineage:
         return cls(path)
 
     def head(self) -> str:
-        return self.repo.head.commit.hexsha
+        """The branch head, even when a signal that ended the run killed GitPython's persistent
+        `git cat-file` helpers (they share the process group): those are restarted."""
+        try:
+            return self.repo.head.commit.hexsha
+        except Exception:
+            self.repo.git.clear_cache()
+            return self.repo.head.commit.hexsha
+
+    def tree_of(self, commit: str) -> str:
+        return self.repo.commit(commit).tree.hexsha
 
     def export(self, commit: str, into: Path) -> Path:
         """Write the files of `commit` into a fresh directory (no .git), and return it."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from core.errors import PatchError
+from core.errors import PatchError, RsiError
 
 REGULAR_MODES = ("100644", "100755")
 SYMLINK_MODE = "120000"
@@ -768,6 +768,20 @@ def _check_sources(patch: FilePatch, old: bytes, new: bytes) -> None:
         raise PatchError(
             f"patch application produced content for {patch.new_path!r} that the diff does not imply."
         )
+
+
+def diff_stat(diff: str) -> str:
+    """One line about a diff: how many files, lines added and removed, the first file names."""
+    try:
+        changes = parse_diff(diff)
+    except RsiError:
+        return "unparseable diff"
+    if not changes:
+        return "empty diff"
+    added = sum(len(c.added) for c in changes)
+    removed = sum(len(c.removed) for c in changes)
+    names = ", ".join(c.path for c in changes[:3]) + (" …" if len(changes) > 3 else "")
+    return f"{len(changes)} file(s) +{added} -{removed}: {names}"
 
 
 def apply_diff(

@@ -21,8 +21,8 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from core.contracts import Finding, MetricResult
+from core.fold import GenerationRecord
 from policies.engine import improvement
-from review.queue import GenerationRecord
 from review.screens.run import STATUS_COLOR, VERDICT_COLOR, RunScreen
 from review.state import RunState
 from review.widgets.diffview import DiffView

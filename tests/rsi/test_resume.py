@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from core.fold import fold, live_events
 from core.trajectory import TrajectoryReader, TrajectoryWriter
-from rsi.resume import fold, live_events, reconcile_lineage
+from rsi.resume import reconcile_lineage
 from sandbox.lineage import Lineage
 from tests.conftest import TARGET, make_diff
 from tests.rsi.synthetic_run import write_run

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from core.fold import live_events
 from core.trajectory import Event, TrajectoryReader
 from review.queue import decide
 from rsi.progress import read_status
-from rsi.resume import live_events
 from sandbox.lineage import Lineage
 from tests.conftest import IMAGE, ROOT, TARGET
 from tests.sandbox import hostile

@@ -5,21 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.contracts import Decision, MetricResult, Verdict
+from core.fold import GenerationRecord, fold, live_events
 from core.trajectory import TrajectoryReader, TrajectoryWriter
-from rsi.resume import GenerationState, fold, live_events
 from rsi.verify import applied_decisions, compare_generation, decision_check, metric_check
 from tests.rsi.synthetic_run import evaluation, write_run
 
 
 def state(
     mean: float, verdict: str = "allow", decision: str = "accept", by: str = "policy"
-) -> GenerationState:
-    return GenerationState(
+) -> GenerationRecord:
+    return GenerationRecord(
         generation=1,
         parent_commit="p",
         evaluation=evaluation("p", mean),
         verdict=Verdict(verdict=verdict, policy_name="d", policy_hash="h"),  # type: ignore[arg-type]
-        decision=Decision(decision=decision, by=by),  # type: ignore[arg-type]
+        decisions=[Decision(decision=decision, by=by)],  # type: ignore[arg-type]
     )
 
 

@@ -1,0 +1,99 @@
+"""Typed payloads of the trajectory events that the fold and its readers rely on.
+
+An `Event` carries its payload as a plain mapping (`event.data`), so a trajectory stays readable
+by any JSON tool. These models are how code reads and writes the payloads it depends on:
+
+    started = ProposalStarted.model_validate(event.data)
+    writer.append("commit", CommitRecorded(commit=sha, parent=p, tag="gen-3").data(), 3)
+
+Unknown keys are kept (older and newer writers add fields a reader does not need).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from core.contracts import Evaluation, Proposal
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    def data(self) -> dict[str, Any]:
+        """The payload as written to the trajectory: fields left unset (None) are left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class EvaluationRecorded(Payload):
+    """`baseline` and `parent_evaluation`: a parent commit measured on its own."""
+
+    commit: str
+    """The commit measured."""
+    evaluation: Evaluation
+    """What the harness measured for it."""
+
+    def data(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")  # the evaluation as measured, its None fields included
+
+
+class ProposalStarted(Payload):
+    """`proposal_started`: which parent a generation starts from, and who proposes."""
+
+    parent: str = ""
+    """The parent commit the candidate is proposed against."""
+    parent_tree: str | None = None
+    """The git tree of the parent (identical trees are identical parents)."""
+    proposer: str = ""
+    """The proposer's name."""
+    reused_recorded_proposal: bool = False
+    """A resumed run evaluates the proposal it recorded before the crash instead of asking anew."""
+
+
+class ProposalRecorded(Proposal):
+    """`proposal`: the proposal, where its diff is kept, and a one-line summary of the diff."""
+
+    model_config = ConfigDict(extra="allow")
+
+    diff_file: str | None = None
+    """The file in the run directory that keeps the diff, whatever its fate."""
+    diff_stat: str = ""
+    """Files, lines added and removed (see sandbox.patch.diff_stat)."""
+
+
+class CommitRecorded(Payload):
+    """`commit`: an accepted candidate is on the lineage."""
+
+    commit: str
+    """The lineage commit."""
+    parent: str = ""
+    """The parent the candidate was evaluated against."""
+    tag: str = ""
+    """The `gen-N` tag on the commit."""
+    tree: str | None = None
+    """The git tree of the commit."""
+    recovered: str | None = None
+    """Set when the commit was made before a crash and its event is recorded on resume."""
+    from_queue: bool | None = None
+    """Set when a human accepted the candidate from the review queue."""
+
+
+class CheckpointRecorded(Payload):
+    """`checkpoint`: a threshold paused the run until a human has looked."""
+
+    key: str
+    """What fired (each checkpoint fires once per run)."""
+    kind: str
+    """The kind of threshold (budget, metric, strict_review, ...)."""
+    message: str
+    """What a human reads."""
+
+
+class RunResumed(Payload):
+    """`run_resumed`: a new session of a run; the in-flight generation's events are superseded."""
+
+    superseded_seqs: list[int] = []
+    """Events that no longer count: those of the generation that was in flight when the run stopped."""
+    superseded_generation: int | None = None
+    """The generation those events belonged to (it runs again)."""

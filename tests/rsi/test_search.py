@@ -1,0 +1,244 @@
+"""The search engine's decisions: parent selection, paired racing, elites re-measured, duplicates.
+
+The engine is driven by a scripted workspace: a tree is the set of moves applied to the target, and
+its metric on a seed is a fixed function of those moves and the seed (deterministic, like a scripted
+model), so each test can say exactly which candidate is better and by how much.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from agent.offline import OfflineProposer
+from core.contracts import HistoryEntry, ProposalContext
+from core.errors import ConfigError
+from rsi.search.archive import Archive, Node
+from rsi.search.engine import Measurement, MeasureRequest, SearchConfig, SearchEngine
+from rsi.search.paired import paired_comparison, race_decision, t_quantile
+from rsi.search.strategies import StrategyConfig, make_strategy
+from sandbox.patch import apply_diff
+from tests.conftest import TARGET
+
+Score = Callable[[frozenset[str], int], float]
+
+
+class ScriptedWorkspace:
+    """Trees are directories (so the real offline proposer reads real files); a tree's metric is
+    `score(moves, seed)` where moves are the proposal keys applied from the root."""
+
+    def __init__(self, tmp: Path, score: Score) -> None:
+        self.tmp, self.score = tmp, score
+        self.moves: dict[str, frozenset[str]] = {"n0": frozenset()}
+        self.dirs: dict[str, Path] = {}
+        self.measured: list[tuple[str, tuple[int, ...]]] = []
+
+    def _dir(self, node: Node) -> Path:
+        if node.id == "n0" and "n0" not in self.dirs:
+            import shutil
+
+            self.dirs["n0"] = Path(shutil.copytree(TARGET, self.tmp / "n0"))
+        return self.dirs[node.id]
+
+    @contextlib.contextmanager
+    def tree(self, node: Node) -> Iterator[Path]:
+        yield self._dir(node)
+
+    def commit(self, node: Node, parent: Node, diff: str) -> str:
+        import shutil
+
+        path = Path(shutil.copytree(self._dir(parent), self.tmp / node.id))
+        apply_diff(diff, path)
+        self.dirs[node.id] = path
+        self.moves[node.id] = self.moves[parent.id] | {_keys(diff)}
+        return node.id
+
+    def measure(self, requests: Sequence[MeasureRequest]) -> list[Measurement]:
+        results = []
+        for request in requests:
+            moves = self.moves[request.parent.id] | ({_keys(request.diff)} if request.diff else set())
+            self.measured.append((",".join(sorted(moves)), tuple(request.seeds)))
+            per_seed = {s: self.score(frozenset(moves), s) for s in request.seeds}
+            results.append(Measurement(per_seed, tree=",".join(sorted(moves))))
+        return results
+
+
+def _keys(diff: str) -> str:
+    return "".join(line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
+
+
+def noise(seed: int) -> float:
+    return ((seed * 7919) % 13 - 6) / 600  # ±0.01, the same for parent and child on a seed
+
+
+def engine(tmp_path: Path, score: Score, strategy: str = "greedy", **config: object) -> SearchEngine:
+    workspace = ScriptedWorkspace(tmp_path, score)
+    search = SearchEngine(
+        workspace,
+        OfflineProposer(seed=0),
+        make_strategy(StrategyConfig(name=strategy)),
+        SearchConfig(**config),
+    )
+    search.start()
+    return search
+
+
+def test_paired_interval_matches_student_t_and_racing_decides_in_order() -> None:
+    assert t_quantile(0.95, 2) == pytest.approx(2.919986, abs=1e-5)
+    assert t_quantile(0.975, 10) == pytest.approx(2.228139, abs=1e-5)
+    parent = {0: 0.50, 1: 0.60, 2: 0.55}
+    clear = paired_comparison(parent, {0: 0.52, 1: 0.63, 2: 0.56})
+    assert clear.significant and race_decision(clear, max_seeds=6) == "better"
+    close = paired_comparison(parent, {0: 0.51, 1: 0.59, 2: 0.56})
+    assert close.gain > 0 and not close.significant
+    assert race_decision(close, max_seeds=6) == "more_seeds"
+    assert race_decision(close, max_seeds=3) == "inconclusive"  # goes to review, not deny
+    worse = paired_comparison(parent, {0: 0.49, 1: 0.61, 2: 0.54})
+    assert race_decision(worse, max_seeds=6) == "worse"
+    lower = paired_comparison(parent, {0: 0.40, 1: 0.50, 2: 0.45}, direction="lower")
+    assert lower.significant
+
+
+def test_unpaired_seeds_are_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no shared seed"):
+        paired_comparison({0: 1.0}, {1: 1.0})
+
+
+def test_archive_selection_is_deterministic_for_a_seed_and_favours_good_nodes_with_few_children() -> None:
+    archive = Archive.rooted({0: 0.1, 1: 0.1})
+    for score, parent in ((0.5, "n0"), (0.9, "n0"), (0.88, "n1"), (0.2, "n1")):
+        node = archive.add(parent, 1, "m")
+        archive.record_scores(node.id, {0: score, 1: score})
+        node.status = "accepted"
+    picks = [make_strategy(StrategyConfig(name="archive", seed=3)).select(archive, 8, g) for g in range(5)]
+    again = [make_strategy(StrategyConfig(name="archive", seed=3)).select(archive, 8, g) for g in range(5)]
+    assert picks == again
+    assert picks != [
+        make_strategy(StrategyConfig(name="archive", seed=4)).select(archive, 8, g) for g in range(5)
+    ]
+    weights = make_strategy(StrategyConfig(name="archive")).weights(archive)  # type: ignore[attr-defined]
+    assert weights["n2"] > weights["n1"] > weights["n4"]
+    for _ in range(3):
+        archive.add("n2", 2, "child").status = "rejected"
+    assert make_strategy(StrategyConfig(name="archive")).weights(archive)["n2"] < weights["n2"]  # type: ignore[attr-defined]
+    assert make_strategy(StrategyConfig(name="best-first", beam=2)).select(archive, 3, 1) == [
+        "n2",
+        "n3",
+        "n2",
+    ]
+    assert make_strategy(StrategyConfig(name="greedy")).select(archive, 2, 1) == ["n4", "n4"]
+
+
+def test_an_unknown_strategy_names_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="greedy, best-first, archive"):
+        make_strategy(StrategyConfig(name="annealing"))
+
+
+def test_k_candidates_per_generation_the_best_significant_one_is_accepted(tmp_path: Path) -> None:
+    def score(moves: frozenset[str], seed: int) -> float:
+        gain = 0.1 * sum("input_range: float = 1.0" in m for m in moves) + 0.05 * sum(
+            "label_noise: float = 0.1" in m for m in moves
+        )
+        return 0.2 + gain + noise(seed)
+
+    search = engine(tmp_path, score, candidates=4)
+    results = search.generation()
+    assert len(results) == 4 and len({r.node for r in results}) == 4
+    assert len({search.archive[r.node].move for r in results}) == 4  # siblings never repeat a move
+    accepted = [r for r in results if r.outcome == "accept"]
+    assert len(accepted) == 1 and "input_range" in search.archive[accepted[0].node].move
+    outranked = [r for r in results if "label_noise:x0.5" in search.archive[r.node].move]
+    assert outranked and outranked[0].reason.startswith("outranked")
+    assert all(r.comparison is None or r.comparison.confidence == 0.9 for r in results)
+
+
+def test_a_lucky_elite_is_re_measured_on_fresh_seeds_and_dropped(tmp_path: Path) -> None:
+    def score(moves: frozenset[str], seed: int) -> float:
+        lucky = any("input_range: float = 1.0" in m for m in moves) and seed < 3  # only on seeds 0 1 2
+        return 0.2 + (0.3 if lucky else -0.01) + noise(seed)
+
+    search = engine(tmp_path, score, candidates=2)
+    first = search.generation()
+    (accepted,) = [r.node for r in first if r.outcome == "accept"]
+    search.generation()
+    node = search.archive[accepted]
+    assert node.status == "demoted" and not node.confirmed
+    assert {3, 4, 5} <= set(node.per_seed)  # re-measured on fresh seeds, its parent too
+    assert {3, 4, 5} <= set(search.archive.root.per_seed)
+    assert all(search.archive[r].parent == "n0" for r in [n.id for n in search.archive][-2:])
+
+
+def test_a_close_call_races_for_more_seeds_then_goes_to_review(tmp_path: Path) -> None:
+    def score(moves: frozenset[str], seed: int) -> float:
+        small = any("input_range: float = 1.0" in m for m in moves)
+        return 0.2 + (0.004 + (0.02 if seed % 2 else -0.015) if small else 0.0) + noise(seed)
+
+    search = engine(tmp_path, score, candidates=1, max_seeds=5)
+    (result,) = search.generation()
+    assert result.outcome == "review" and result.comparison is not None
+    assert len(result.comparison.seeds) == 5
+    assert search.archive[result.node].status == "review"
+
+
+def test_a_tree_reached_by_another_path_is_a_duplicate_not_an_evaluation(tmp_path: Path) -> None:
+    search = engine(tmp_path, lambda moves, seed: 0.2 + 0.1 * len(moves) + noise(seed), candidates=1)
+    first = search.generation()[0]
+    node = search.archive[first.node]
+    twin = search.archive.add("n0", 2, node.move)
+    search.diffs[twin.id] = search.diffs[node.id]
+    search._measure_paired([twin], [[0, 1, 2]])
+    assert search._duplicate(twin) is not None and twin.status == "duplicate"
+    assert search.archive.evaluations() == 1
+
+
+def test_the_offline_proposer_never_repeats_a_move_that_hurt_from_the_same_value(target_copy: Path) -> None:
+    proposer = OfflineProposer(seed=0)
+    context = ProposalContext(
+        generation=1,
+        objective="x",
+        metric_name="r2",
+        direction="higher",
+        parent_commit="p0",
+        parent_metric_mean=0.1,
+        parent_metric_std=None,
+    )
+    first = proposer.propose(context, target_copy)
+    hurt = HistoryEntry(generation=1, parent_commit="elsewhere", rationale=first.rationale, decision="reject")
+    other_parent = context.model_copy(update={"parent_commit": "p9", "history": [hurt]})
+    assert proposer.propose(other_parent, target_copy).rationale != first.rationale
+
+
+def test_moves_that_won_on_two_branches_are_combined_into_one_diff(target_copy: Path) -> None:
+    proposer = OfflineProposer(seed=0)
+    base = ProposalContext(
+        generation=1,
+        objective="x",
+        metric_name="r2",
+        direction="higher",
+        parent_commit="p0",
+        parent_metric_mean=0.1,
+        parent_metric_std=None,
+    )
+    seen: list[HistoryEntry] = []
+    proposals = []
+    while len({p.rationale.split(":")[1] for p in proposals}) < 2:
+        proposal = proposer.propose(base.model_copy(update={"history": seen}), target_copy)
+        seen.append(
+            HistoryEntry(generation=1, parent_commit="p0", rationale=proposal.rationale, decision="pending")
+        )
+        if all(p.rationale.split(":")[1] != proposal.rationale.split(":")[1] for p in proposals):
+            proposals.append(proposal)
+    a, b = proposals
+    won = [
+        HistoryEntry(generation=1, parent_commit="p0", rationale=p.rationale, decision="accept")
+        for p in (a, b)
+    ]
+    combined = proposer.propose(base.model_copy(update={"parent_commit": "p1", "history": won}), target_copy)
+    assert combined.transcript[0]["type"] == "crossover"
+    assert (
+        combined.rationale.split(" — ")[0] == f"{a.rationale.split(' — ')[0]} + {b.rationale.split(' — ')[0]}"
+    )
+    apply_diff(combined.diff, target_copy)
