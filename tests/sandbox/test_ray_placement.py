@@ -3,6 +3,7 @@ each, all on this machine's Docker engine. One cluster per module (started once,
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -75,8 +76,8 @@ def test_candidates_spread_over_the_nodes_and_record_where_they_ran(
     tmp_path: Path, cluster: Cluster, docker_client: Any
 ) -> None:
     run_id = f"ray-spread-{uuid.uuid4().hex[:8]}"
-    evaluator = make_evaluator(tmp_path, cluster, run_id, parallel=4)
-    results = evaluator.evaluate_many(evaluator.lineage.head(), variants(4))
+    evaluator = make_evaluator(tmp_path, cluster, run_id, parallel=2)
+    results = evaluator.evaluate_many(evaluator.lineage.head(), variants(2))
     assert all(r.ok for r in results), [r.failure_detail for r in results]
     nodes = {r.placement.node_id for r in results if r.placement}
     assert len(nodes) == 2, nodes
@@ -187,3 +188,83 @@ def test_a_driver_without_the_cluster_token_is_refused(cluster: Cluster) -> None
     assert refused.returncode != 0 and "joined" not in refused.stdout
     right = subprocess.run([sys.executable, "-c", join], capture_output=True, text=True, timeout=300)
     assert right.returncode == 0 and "joined" in right.stdout, right.stderr[-2000:]
+
+
+def placements(trajectory: Path) -> list[dict[str, Any]]:
+    """Every evaluation's placement record in a trajectory."""
+    found: list[dict[str, Any]] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("placement"), dict) and "node_id" in value["placement"]:
+                found.append(value["placement"])
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for line in trajectory.read_text().splitlines():
+        walk(json.loads(line))
+    return found
+
+
+def readme_cluster_commands() -> list[list[str]]:
+    """The README's three commands for several machines (environment assignments dropped)."""
+    from tests.test_readme import commands, readme_blocks
+
+    (block,) = readme_blocks("ray-cluster")
+    return [[w for w in shlex.split(line) if "=" not in w] for line in commands(block)]
+
+
+def test_the_readme_cluster_commands_use_real_options() -> None:
+    head, worker, _ = readme_cluster_commands()
+    ray_help = subprocess.run(
+        [sys.executable, "-m", "ray.scripts.scripts", "start", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for word in head + worker:
+        if word.startswith("--"):
+            assert word in ray_help, f"`ray start` has no {word}"
+
+
+def test_the_readme_run_command_survives_a_killed_head_and_records_where_each_candidate_ran(
+    tmp_path: Path, cluster: Cluster, target_copy: Path, docker_client: Any
+) -> None:
+    """The README's run, its head killed (-9) once the first evaluation is recorded, then resumed:
+    nothing lost, the chain intact, evaluations on both nodes, no sandbox left behind."""
+    *_, run = readme_cluster_commands()
+    assert run[:3] == ["rsi", "run", "--ray"]
+    run_dir = tmp_path / "run"
+    trajectory = run_dir / "trajectory.jsonl"
+    rsi = [sys.executable, "-m", "rsi"]
+    command = [*rsi, "run", "--ray", cluster.address, *run[4:]]
+    command += ["--target", str(target_copy), "--run-dir", str(run_dir)]
+    head = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not (trajectory.exists() and placements(trajectory)) and head.poll() is None:
+            assert time.monotonic() < deadline, "no evaluation recorded in 300 s"
+            time.sleep(0.2)
+    finally:
+        head.kill()
+        head.wait()
+    recorded = len(placements(trajectory))
+    resumed = subprocess.run(
+        [*rsi, "resume", str(run_dir), "--headless"], capture_output=True, text=True, timeout=900
+    )
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    where = placements(trajectory)
+    assert len(where) > recorded and len({p["node_id"] for p in where}) == 2, where
+    check = subprocess.run([*rsi, "replay", str(trajectory), "--check"], capture_output=True)
+    assert check.returncode == 0, check.stdout[-2000:]
+    run_id = json.loads(trajectory.read_text().splitlines()[0])["run_id"]
+    assert not sandboxes_of(docker_client, run_id), "a sandbox of the killed head was left behind"
+    wide = dict(os.environ, COLUMNS="240")
+    doctor = subprocess.run(
+        [*rsi, "doctor", "--ray", cluster.address], capture_output=True, text=True, env=wide
+    )
+    assert doctor.returncode == 0, doctor.stdout[-2000:] + doctor.stderr[-2000:]
+    assert doctor.stdout.count("│ used") == 2 and "not used" not in doctor.stdout, doctor.stdout
