@@ -50,6 +50,8 @@ class NodeReport(BaseModel):
     image_id: str | None = None
     """Id of the sandbox image on the node's engine (bwrap: the bound Python prefix); None: missing."""
     rsi_version: str | None = None
+    trusted_pythons: tuple[str, ...] = ()
+    """The interpreters the test gate runs inside this node's sandboxes."""
     kind: str = ""
     """Hardware kind (machine, CPU model, cores): budgets compare runs on the same kind only."""
     problem: str | None = None
@@ -110,6 +112,7 @@ def survey_node(backend: str, config_json: str, image: str, run_id: str) -> Node
     try:
         local = build_backend(backend, SandboxConfig.model_validate_json(config_json), image, run_id)
         report.image_id = local.image_id()
+        report.trusted_pythons = local.trusted_pythons()
         if report.image_id is None:
             report.problem = (
                 f"the sandbox image {image!r} is not on this node's engine (run `rsi image build`)"

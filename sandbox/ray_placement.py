@@ -174,7 +174,10 @@ class RayPlacement:
         return image_id
 
     def trusted_pythons(self) -> tuple[str, ...]:
-        return build_backend(self.name, self.config, self.image, self.run_id).trusted_pythons()
+        """As the usable nodes report them (the same for all: same backend, image and Python)."""
+        for node in self._usable():
+            return node.trusted_pythons
+        raise SandboxError(f"no node of the Ray cluster can run sandboxes: {self.describe_rejections()}")
 
     def remove_orphans(self) -> int:
         """Remove, on every reachable node, sandboxes whose owner process is gone."""
