@@ -112,16 +112,14 @@ def head_costs(results: list[Any], repeat: int = 200) -> list[tuple[str, float]]
             data = tree_archive(ROOT / "target_repo")
             hashlib.sha256(data).hexdigest()
         rows.append(("tree archive + hash (once per tree)", (time.perf_counter() - started) / 20 * 1000))
-        calls = sum(len(r.phases) for r in results) / len(results) * 4 + 2  # reset, usage x2, exec per phase
+        calls = CALLS["per_evaluation"]
         started = time.perf_counter()
         for _ in range(repeat):
             pickle.loads(pickle.dumps(("exec", ("python train.py --seed 0", 60.0, "/workspace"))))
-        rows.append(
-            (
-                f"call serialization (~{calls:.0f} calls)",
-                (time.perf_counter() - started) / repeat * 1000 * calls,
-            )
-        )
+        each_ms = (time.perf_counter() - started) / repeat * 1000
+        rows.append((f"call serialization ({calls:.0f} sends to the node)", each_ms * calls))
+        waited = calls * CALLS["round_trip_ms"]
+        rows.append((f"round trips, waited not spent ({CALLS['round_trip_ms']:.2f} ms each)", waited))
         started = time.perf_counter()
         for _ in range(repeat):
             score("r2", predictions, heldout.labels)
