@@ -247,6 +247,19 @@ class IntegrityCheck(BaseModel):
     """The numbers it measured (e.g. a control's metric), kept so a child can be judged against them."""
 
 
+class PlacementRecord(BaseModel):
+    """Where an evaluation's sandbox ran, when not on the machine that ran the harness."""
+
+    placement: Literal["ray"] = "ray"
+    node_id: str
+    address: str
+    """The node's address in its cluster."""
+    kind: str = ""
+    """The node's hardware kind: budgets compare a candidate with a parent measured on this kind."""
+    lost: list[str] = Field(default_factory=list)
+    """Nodes lost mid-evaluation, each time the evaluation was run again from the start elsewhere."""
+
+
 class Evaluation(BaseModel):
     """What the trusted harness measured for one tree (a parent, or a parent plus a diff)."""
 
@@ -281,6 +294,8 @@ class Evaluation(BaseModel):
     """That teacher scored on the selection set through this tree's predict command."""
     student_sha256: str | None = None
     """The first seed's trained artifact, kept in the run's teacher store: the next teacher if accepted."""
+    placement: PlacementRecord | None = None
+    """Where the sandbox ran (a Ray node); None: on the harness's own machine."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -263,6 +263,13 @@ def run(
             help="Bootstrapping targets: pause for a human before a student could become the teacher."
         ),
     ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Run each sandbox on a worker node of this Ray cluster ('auto': the one this machine belongs to).",
+        ),
+    ] = None,
 ) -> None:
     """Run the self-improvement loop on a target: propose, evaluate in a sandbox, judge, decide, commit."""
     from rsi.compose import build_run
@@ -277,6 +284,7 @@ def run(
         generations=generations,
         policy=policy,
         backend=backend,  # type: ignore[arg-type]
+        ray=ray,
         proposer=chosen,  # type: ignore[arg-type]
         proposer_seed=proposer_seed,
         seeds=list(range(seeds)),
@@ -360,6 +368,13 @@ def evaluate(
         str,
         typer.Option(help="Policy that judges the result: a shipped name (default, strict) or a YAML path."),
     ] = "default",
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Run each sandbox on a worker node of this Ray cluster ('auto': the one this machine belongs to).",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate one diff against the target exactly as the loop would (held-out and lockbox sets,
     integrity checks), then judge it with the policy as the loop does.
@@ -376,6 +391,7 @@ def evaluate(
             target=target.resolve(),
             run_dir=Path(tmp),
             backend=backend,  # type: ignore[arg-type]
+            ray=ray,
             seeds=list(range(seeds)),
             heldout=absolute_heldout(heldout),
             heldout_seed=heldout_seed,
@@ -520,10 +536,18 @@ def image_build(
 
 
 @app.command(epilog=EXAMPLE.format("rsi doctor"))
+@friendly
 def doctor(
     image: Annotated[str, typer.Option(help="Sandbox image to look for.")] = "rsi-sandbox:latest",
+    ray: Annotated[
+        str | None,
+        typer.Option(metavar="ADDRESS", help="Also list this Ray cluster's nodes: engine, image, version."),
+    ] = None,
+    backend: Annotated[
+        BackendName, typer.Option(help="With --ray: the backend the nodes must run.")
+    ] = "docker",
 ) -> None:
-    """Say what is available here: backends, image, API key, versions."""
+    """Say what is available here: backends, image, API key, versions (and a Ray cluster's nodes)."""
     table = Table(title="rsi doctor", show_lines=False)
     table.add_column("check")
     table.add_column("status")
@@ -531,6 +555,31 @@ def doctor(
     for name, ok, detail in doctor_checks(image):
         table.add_row(name, "[green]ok[/green]" if ok else "[yellow]missing[/yellow]", Text(detail))
     console.print(table)
+    if ray is not None:
+        console.print(ray_nodes_table(ray, backend, image))
+
+
+def ray_nodes_table(address: str, backend: str, image: str) -> Table:
+    """Each node of the cluster with CPUs: where it is, its engine's image id, its rsi, used or why not."""
+    from sandbox.base import SandboxConfig
+    from sandbox.ray_placement import RayConfig, RayPlacement
+
+    placement = RayPlacement(backend, SandboxConfig(), image, "doctor", RayConfig(address=address))
+    table = Table(title=f"Ray cluster {address} ({backend}, head image id {placement.image_id()})")
+    for column in ("node", "address", "hostname", "image id", "rsi", "hardware", "status"):
+        table.add_column(column)
+    for node, why in placement.survey():
+        status = "[green]used[/green]" if why is None else f"[yellow]not used[/yellow]: {escape(why)}"
+        table.add_row(
+            node.node_id[:12],
+            node.address,
+            node.hostname,
+            (node.image_id or "-")[:19],
+            node.rsi_version or "-",
+            node.kind,
+            status,
+        )
+    return table
 
 
 def doctor_checks(image: str) -> list[tuple[str, bool, str]]:

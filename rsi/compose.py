@@ -48,9 +48,17 @@ def load_class(registry: dict[str, str], name: str, what: str) -> Any:
         raise ConfigError(f"the {what} {name!r} is not available in this installation ({exc})") from exc
 
 
-def make_backend(config: RunConfig, spec: TargetSpec) -> Backend:
+def make_backend(config: RunConfig, spec: TargetSpec, image: str | None = None) -> Backend:
+    """The backend every sandbox of the run opens on; with --ray, the placement on the cluster's
+    worker nodes (each builds this same backend with its own engine)."""
+    image = image or config.sandbox.image or target_image_tag(spec)
+    if config.ray is not None:
+        from sandbox.ray_placement import RayConfig, RayPlacement
+
+        return RayPlacement(
+            config.backend, config.sandbox, image, config.run_id, RayConfig(address=config.ray)
+        )
     backend_class = load_class(BACKENDS, config.backend, "backend")
-    image = config.sandbox.image or target_image_tag(spec)
     return backend_class(target_sandbox_config(config, spec), image=image, run_id=config.run_id)
 
 
@@ -136,7 +144,7 @@ def make_evaluator(
         log_dir=log_dir or config.run_dir / "logs",
         test_timeout_s=config.test_timeout_s,
         progress=progress,
-        parallel=config.parallel,
+        parallel=config.parallel or (backend.capacity() if hasattr(backend, "capacity") else None),
         lockbox=lockbox,
         integrity=config.integrity,
     )
@@ -344,8 +352,7 @@ def _pinned_backend(
         f"image: {config.sandbox.image or target_image_tag(spec)} is now {image_id}, recorded {contract.image}; the recorded "
         "image is used"
     )
-    backend_class = load_class(BACKENDS, config.backend, "backend")
-    backend = backend_class(target_sandbox_config(config, spec), image=contract.image, run_id=config.run_id)
+    backend = make_backend(config, spec, image=contract.image)
     return backend, backend.require_image()
 
 

@@ -76,6 +76,9 @@ class RunConfig(BaseModel):
     """The harness's reward-hacking checks on every candidate."""
     backend: Literal["docker", "bwrap"] = "docker"
     """Isolation backend for every evaluation."""
+    ray: str | None = None
+    """Ray cluster address ("auto" = the cluster this machine belongs to): each candidate's sandbox
+    then runs on a worker node, with that node's own `backend`; None = on this machine."""
     proposer: Literal["offline", "claude", "replay"] = "offline"
     """Who proposes changes."""
     proposer_seed: int = 0
@@ -99,7 +102,8 @@ class RunConfig(BaseModel):
     max_evaluations: int | None = Field(default=None, ge=1)
     """Stop after this many candidates are evaluated (a budget beside generations, wall time, dollars)."""
     parallel: int | None = Field(default=None, ge=1)
-    """Candidates the evaluator measures at once (TrustedEvaluator.evaluate_many); None = CPU cores."""
+    """Candidates the evaluator measures at once (TrustedEvaluator.evaluate_many); None = CPU cores
+    (with --ray: the sandboxes the cluster's usable nodes run at once)."""
     test_timeout_s: float = Field(default=120.0, gt=0)
     """Wall-clock limit of the target's test command."""
     checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)

@@ -29,6 +29,11 @@ SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 OUTPUT_TAIL_CHARS = 4000
 
 
+class SandboxLost(SandboxError):
+    """The machine a session ran on was lost mid-session (a Ray node died or stopped answering):
+    nothing it measured counts; the evaluation runs again from the start elsewhere."""
+
+
 class SandboxConfig(BaseModel):
     """Isolation settings. Every default is the hardened choice; relax one only on purpose."""
 

@@ -45,7 +45,7 @@ from core.contracts import (
 )
 from core.errors import ConfigError, PatchError, SandboxError
 from core.target import TEACHER_FILE, TEACHER_MOUNT, TargetSpec
-from sandbox.base import Backend, ExecResult, Session, UsageSample, tail
+from sandbox.base import Backend, ExecResult, SandboxLost, Session, UsageSample, tail
 from sandbox.cgroups import OffCpuSampler
 from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, load_predictions, score, stage_inputs
 from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig
@@ -61,6 +61,8 @@ INPUTS_PATH = "/heldout/inputs.npy"
 DISK_FULL_MARKERS = ("No space left on device", "Disk quota exceeded")
 PIDS_MARKERS = ("Resource temporarily unavailable", "can't start new thread", "fork: retry")
 MEMORY_MARKERS = ("MemoryError", "Cannot allocate memory")
+NODE_LOSSES_TOLERATED = 2
+"""How many times one evaluation is run again after the machine under its sandbox was lost."""
 
 
 class _Phase:
@@ -301,7 +303,7 @@ class TrustedEvaluator:
             audit = self.integrity.audit(workspace, parent_eval, self.staged)
         try:
             result.image = self.backend.image_id()
-            self._run_in_sandbox(result, workspace, heldout_dir, label, started, audit)
+            self._run_placed(result, workspace, heldout_dir, label, started, audit)
         except SandboxError as exc:
             result.ok, result.failure, result.failure_detail = False, "sandbox_error", str(exc)
             self._log_text(label, "sandbox-error", str(exc))
@@ -311,6 +313,34 @@ class TrustedEvaluator:
             verdict = audit.config.verdict
             result.integrity += phase_budget_findings(result, parent_eval, self.phase_budget, verdict)
         result.resources.wall_s = round(time.monotonic() - started, 3)
+
+    def _run_placed(
+        self,
+        result: Evaluation,
+        workspace: Path,
+        heldout_dir: Path,
+        label: str,
+        started: float,
+        audit: Audit | None,
+    ) -> None:
+        """Run the sandbox phases; when the machine under the sandbox is lost (a Ray node), discard
+        what that attempt measured and run the evaluation again from the start, recording the loss."""
+        blank = result.model_copy(deep=True)
+        lost: list[str] = []
+        while True:
+            try:
+                self._run_in_sandbox(result, workspace, heldout_dir, label, started, audit)
+                break
+            except SandboxLost as exc:
+                if len(lost) >= NODE_LOSSES_TOLERATED:
+                    raise
+                lost.append(str(exc))
+                self.progress("sandbox", {"label": label, "step": f"re-run: {exc}"})
+                fresh = blank.model_copy(deep=True)
+                for name in type(result).model_fields:
+                    setattr(result, name, getattr(fresh, name))
+        if lost and result.placement is not None:
+            result.placement.lost = lost
 
     @contextlib.contextmanager
     def _inputs_visible(self, heldout_dir: Path) -> Iterator[None]:
@@ -335,6 +365,7 @@ class TrustedEvaluator:
         command_time = 0.0
         self.progress("sandbox", {"label": label, "step": "starting"})
         with self.backend.open(workspace, heldout_dir, label) as session, self._tracked(session):
+            result.placement = getattr(session, "placement", None)
             phases: list[_Phase] = []
             last_usage = session.usage()
 
