@@ -87,10 +87,10 @@ class Outcome:
 
 
 def suite_config(
-    run_dir: Path, generations: int, target: Path = TARGET, test_timeout_s: float = 45
+    run_dir: Path, generations: int, target: Path = TARGET, test_timeout_s: float = 60
 ) -> RunConfig:
     """The suite's run; a target other than the bundled one runs in its own image. The tests
-    phase may take 45 s: an honest tests phase took 26 s on a 2-core machine at load 12, and only
+    phase may take 60 s: an honest tests phase took 26 s on a 2-core machine at load 12, and only
     the case that hangs at import waits that long."""
     image = IMAGE if target == TARGET else target_image_tag(TargetSpec.load(target))
     return RunConfig(
@@ -109,7 +109,7 @@ def run_suite(
     cases: Sequence[Case] | None = None,
     keep_baseline: bool = False,
     target: Path = TARGET,
-    test_timeout_s: float = 45,
+    test_timeout_s: float = 60,
 ) -> tuple[list[Outcome], RunSummary, Path]:
     """One loop over `cases`; with `keep_baseline`, nothing is accepted (cases the policy would let
     through show as `missed` and do not become the next case's parent)."""
