@@ -24,7 +24,7 @@ class TrainConfig:
     min_agreement: float = 0.5  # drop problems whose weakest digit won less than this share of the votes
     operand_sampling: str = "uniform"  # one of "uniform", "carry_rich" (digit pairs summing to 9 are common)
     # --- the student ---
-    window: int = 1  # lower digit positions each output digit sees (carries come from below)
+    window: int = 2  # lower digit positions each output digit sees (carries come from below)
     hidden_size: int = 48  # width of the relu hidden layer
     # --- optimisation ---
     learning_rate: float = 0.01  # Adam step size

@@ -76,13 +76,14 @@ def teacher_label(teacher, problems: np.ndarray, config: TrainConfig, rng: np.ra
     With one vote this is the teacher's single forward pass; with more, the first vote is the problem
     itself and the others are rewrites, voted digit by digit.
     """
-    votes = [teacher.predict_digits(problems)]
-    votes += [teacher.predict_digits(rewrite(problems, rng)) for _ in range(config.teacher_votes - 1)]
-    stacked = np.stack(votes)  # (votes, n, positions)
+    answers = [teacher.digit_probabilities(problems)]
+    answers += [teacher.digit_probabilities(rewrite(problems, rng)) for _ in range(config.teacher_votes - 1)]
+    confidence = np.stack(answers)  # (votes, n, positions, 10)
+    stacked = confidence.argmax(axis=-1)  # each vote's digits
     counts = np.stack([(stacked == d).sum(axis=0) for d in range(10)], axis=-1).astype(np.float64)
-    # A tie goes to the answer given to the problem as asked.
-    winners = (counts + 0.5 * (stacked[0][..., None] == np.arange(10))).argmax(axis=-1)
-    agreement = np.take_along_axis(counts, winners[..., None], axis=-1)[..., 0].min(axis=1) / len(votes)
+    # The majority digit wins; a tie goes to the digit the voters were more confident of in total.
+    winners = (counts + confidence.sum(axis=0) / (len(answers) + 1)).argmax(axis=-1)
+    agreement = np.take_along_axis(counts, winners[..., None], axis=-1)[..., 0].min(axis=1) / len(answers)
     return winners, agreement >= config.min_agreement
 
 

@@ -47,6 +47,12 @@ class DigitMLP:
         """The answer's digits (n, DIGITS + 1), least significant first, in one forward pass."""
         return self.logits(features(problems, self.window))[0].argmax(axis=-1)
 
+    def digit_probabilities(self, problems: np.ndarray) -> np.ndarray:
+        """Softmax over the ten digits at every answer position: (n, DIGITS + 1, 10)."""
+        logits = self.logits(features(problems, self.window))[0]
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+
     def predict(self, problems: np.ndarray) -> np.ndarray:
         return from_digits(self.predict_digits(problems))
 
