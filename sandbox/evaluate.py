@@ -169,6 +169,8 @@ class TrustedEvaluator:
         self._tree_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._open_sessions: set[Session] = set()
+        self._stopping = threading.Event()
+        """Set while an interrupted evaluate_many winds down: no sandbox may start or stay open."""
         self.lockbox = lockbox
         self.test_gate = TestGate.from_command(spec.commands.test)
         self.integrity = (
@@ -225,13 +227,16 @@ class TrustedEvaluator:
         try:
             return [future.result() for future in futures]
         except BaseException:
-            # Ctrl-C (or a harness bug): start nothing new and stop every running sandbox now.
+            # Ctrl-C (or a harness bug): start nothing new and stop every running sandbox now,
+            # including one whose engine was still creating it (it closes as soon as it is known).
+            self._stopping.set()
             for future in futures:
                 future.cancel()
             self.close_open_sessions()
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            self._stopping.clear()
 
     def close_open_sessions(self) -> None:
         with self._lock:
@@ -546,6 +551,9 @@ class TrustedEvaluator:
         with self._lock:
             self._open_sessions.add(session)
         try:
+            if self._stopping.is_set():
+                session.close()
+                raise SandboxError("the evaluation was interrupted before its sandbox started")
             yield
         finally:
             with self._lock:
