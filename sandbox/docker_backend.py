@@ -136,7 +136,9 @@ class DockerSession(ChannelSession):
             self._peak.close()
         idle = self.channel.idle
         with contextlib.suppress(OSError):
-            self.stream.raw.shutdown(socket.SHUT_WR)
+            # Idle: end the driver's input. Busy: also wake the thread blocked reading the stream
+            # (closing a socket does not), so a Ctrl-C never waits for a phase to finish.
+            self.stream.raw.shutdown(socket.SHUT_WR if idle else socket.SHUT_RDWR)
         self.stream.close()
         if idle:
             try:
