@@ -482,6 +482,11 @@ class Audit:
         full, seed = min(seeds) if seeds else (None, None)
         if one is None or mid is None or full is None or not midway or midway <= self.config.minimal_steps:
             return None
+        if mid <= one:
+            # The midway training measured no more CPU than one step (load, cold caches): no rate
+            # per step can be read from the two, so the comparison says nothing either way.
+            mine["linearity"] = "inconclusive: the midway control measured no more CPU than one step"
+            return None
         mid_rate = max(mid - one, 0.0) / (midway - self.config.minimal_steps)
         full_rate = max(full - one, 0.0) / (steps - self.config.minimal_steps)
         unexplained = (full - one) - mid_rate * (steps - self.config.minimal_steps)
