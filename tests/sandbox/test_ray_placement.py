@@ -24,6 +24,7 @@ from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import load_heldout
 from sandbox.lineage import Lineage
 from tests.conftest import IMAGE, IN_CI, TARGET, make_diff, sandboxes_of
+from tests.sandbox.hostile import inject_into_train
 
 try:
     # Token authentication, as rsi joins clusters by default: set before Ray reads its configuration.
@@ -118,7 +119,11 @@ def test_a_node_lost_mid_evaluation_is_rerun_elsewhere_leaving_nothing_behind(
     training = threading.Event()
     evaluator.progress = lambda phase, details: training.set() if phase == "train" else None
     results: list[Any] = []
-    worker = threading.Thread(target=lambda: results.append(evaluator.evaluate(evaluator.lineage.head(), "")))
+    # Training that lasts long enough for the node's removal to land mid-evaluation on a busy machine.
+    slow = inject_into_train("import time\ntime.sleep(15)")
+    worker = threading.Thread(
+        target=lambda: results.append(evaluator.evaluate(evaluator.lineage.head(), slow))
+    )
     worker.start()
     try:
         assert training.wait(120), "the evaluation never reached training"
