@@ -87,6 +87,22 @@ RUN_EXIT_HELP = (
     "143 SIGTERM, 129 SIGHUP): continue with rsi resume RUN_DIR."
 )
 EXAMPLE = "Example: {}"
+HeldoutOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Held-out set: a .npz (inputs, labels[, lockbox_inputs, lockbox_labels]) or a .py "
+        "defining generate(seed, n), outside the target's tree (default: the one the target's rsi.toml names)."
+    ),
+]
+"""`--heldout` of `rsi run` and `rsi evaluate`."""
+RayOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ADDRESS",
+        help="Run each sandbox on a worker node of this Ray cluster ('auto': the one this machine belongs to).",
+    ),
+]
+"""`--ray` of `rsi run` and `rsi evaluate`."""
 
 
 def print_error(message: str) -> None:
@@ -206,13 +222,7 @@ def run(
         ),
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds per candidate.")] = 3,
-    heldout: Annotated[
-        str | None,
-        typer.Option(
-            help="Held-out set: a .npz (inputs, labels[, lockbox_inputs, lockbox_labels]) or a .py "
-            "defining generate(seed, n), outside the target's tree (default: the one the target's rsi.toml names)."
-        ),
-    ] = None,
+    heldout: HeldoutOption = None,
     heldout_seed: Annotated[
         int | None,
         typer.Option(
@@ -263,13 +273,7 @@ def run(
             help="Bootstrapping targets: pause for a human before a student could become the teacher."
         ),
     ] = False,
-    ray: Annotated[
-        str | None,
-        typer.Option(
-            metavar="ADDRESS",
-            help="Run each sandbox on a worker node of this Ray cluster ('auto': the one this machine belongs to).",
-        ),
-    ] = None,
+    ray: RayOption = None,
 ) -> None:
     """Run the self-improvement loop on a target: propose, evaluate in a sandbox, judge, decide, commit."""
     from rsi.compose import build_run
@@ -344,13 +348,7 @@ def evaluate(
     target: Annotated[Path, typer.Option(help="Target repository.")] = Path("target_repo"),
     backend: Annotated[BackendName, typer.Option(help="Isolation backend.")] = "docker",
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds.")] = 3,
-    heldout: Annotated[
-        str | None,
-        typer.Option(
-            help="Held-out set: a .npz (inputs, labels[, lockbox_inputs, lockbox_labels]) or a .py "
-            "defining generate(seed, n), outside the target's tree (default: the one the target's rsi.toml names)."
-        ),
-    ] = None,
+    heldout: HeldoutOption = None,
     heldout_seed: Annotated[
         int | None,
         typer.Option(help="Seed of the held-out set (default: the target's, as `rsi run` uses)."),
@@ -368,13 +366,7 @@ def evaluate(
         str,
         typer.Option(help="Policy that judges the result: a shipped name (default, strict) or a YAML path."),
     ] = "default",
-    ray: Annotated[
-        str | None,
-        typer.Option(
-            metavar="ADDRESS",
-            help="Run each sandbox on a worker node of this Ray cluster ('auto': the one this machine belongs to).",
-        ),
-    ] = None,
+    ray: RayOption = None,
 ) -> None:
     """Evaluate one diff against the target exactly as the loop would (held-out and lockbox sets,
     integrity checks), then judge it with the policy as the loop does.
