@@ -27,3 +27,11 @@ def screen_text(app: object) -> str:
     """The screen as plain text, for assertions on what the user reads."""
     strips = app.screen._compositor.render_strips()  # type: ignore[attr-defined]
     return "\n".join("".join(segment.text for segment in strip) for strip in strips)
+
+
+def queue_shown(app: object) -> bool:
+    """The queue screen is current *and* mounted: a pushed screen is current before its table fills."""
+    from review.screens.queue import QueueScreen
+
+    screen = app.screen  # type: ignore[attr-defined]
+    return isinstance(screen, QueueScreen) and screen.ready

@@ -11,8 +11,7 @@ import pytest
 from review.app import QUIT_QUESTION, make_app
 from review.screens.change import ChangeScreen
 from review.screens.modals import ConfirmScreen
-from review.screens.queue import QueueScreen
-from tests.review.helpers import screen_text, wait_until
+from tests.review.helpers import queue_shown, screen_text, wait_until
 from tests.review.synthetic import Gen, better_diff, standard_generations, write_run
 
 
@@ -22,7 +21,7 @@ def test_the_quit_question_is_shown_whole(tmp_path: Path, size: tuple[int, int])
 
     async def drive() -> None:
         async with app.run_test(size=size) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, QueueScreen), what="the queue")
+            await wait_until(pilot, lambda: queue_shown(app), what="the queue")
             app.push_screen(ConfirmScreen(QUIT_QUESTION))
             await pilot.pause(0.2)
             shown = screen_text(app)
@@ -40,7 +39,7 @@ def test_the_decision_keys_are_on_the_decision_line_at_80x24(tmp_path: Path, gen
 
     async def drive() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, QueueScreen), what="the queue")
+            await wait_until(pilot, lambda: queue_shown(app), what="the queue")
             app.open_change(generation)
             await wait_until(pilot, lambda: isinstance(app.screen, ChangeScreen), what="the change")
             await pilot.pause(0.2)
@@ -62,7 +61,7 @@ def test_recorded_words_in_square_brackets_are_shown_as_written(tmp_path: Path) 
 
     async def drive() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, QueueScreen), what="the queue")
+            await wait_until(pilot, lambda: queue_shown(app), what="the queue")
             await pilot.pause(0.2)
             assert "[protected-paths] why" in screen_text(app)
             app.open_change(1)

@@ -14,7 +14,7 @@ from review.screens.change import ChangeScreen
 from review.screens.queue import QueueScreen
 from review.screens.run import RunScreen
 from sandbox.lineage import Lineage
-from tests.review.helpers import screen_text, wait_until
+from tests.review.helpers import queue_shown, screen_text, wait_until
 from tests.review.synthetic import standard_generations, write_run
 
 
@@ -33,9 +33,11 @@ def decisions(run_dir: Path) -> list[tuple[int | None, str, str, str]]:
 
 
 async def open_queued(pilot, app: ReviewApp, generation: int) -> ChangeScreen:  # type: ignore[no-untyped-def]
-    await wait_until(
-        pilot, lambda: isinstance(app.screen, QueueScreen) and app.state.records, what="the queue"
-    )
+    # The run is folded in the background: the queue may show before this change reaches it.
+    def listed() -> bool:
+        return isinstance(app.screen, QueueScreen) and str(generation) in app.screen.query_one("#queue").rows
+
+    await wait_until(pilot, listed, what=f"generation {generation} in the queue")
     table = app.screen.query_one("#queue")
     table.move_cursor(row=table.get_row_index(str(generation)))
     await pilot.press("enter")
@@ -180,7 +182,7 @@ def test_help_overlay_lists_every_key(run_dir: Path) -> None:
 
     async def drive() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, QueueScreen), what="the queue")
+            await wait_until(pilot, lambda: queue_shown(app), what="the queue")
             await pilot.press("question_mark")
             text = screen_text(app)
             for words in ("accept", "reject", "skip", "side-by-side", "jump to an event", "first / last"):

@@ -27,7 +27,10 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 async def _queue_loaded(pilot) -> None:  # type: ignore[no-untyped-def]
     app = pilot.app
     await wait_until(
-        pilot, lambda: isinstance(app.screen, QueueScreen) and app.state.records, what="the queue"
+        # The screen is current as soon as it is pushed; its table is filled when it mounts.
+        pilot,
+        lambda: isinstance(app.screen, QueueScreen) and app.state.records and app.screen.ready,
+        what="the queue",
     )
     await pilot.pause()
 
