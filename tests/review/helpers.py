@@ -21,6 +21,8 @@ async def wait_until(
                 f"{[type(s).__name__ for s in app.screen_stack]}, state: {getattr(app, 'now', '')}"
             )
         await pilot.pause(0.1)
+    # A screen is current as soon as it is pushed: let it mount and lay out before anyone reads it.
+    await pilot.pause()
 
 
 def screen_text(app: object) -> str:
