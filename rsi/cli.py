@@ -115,10 +115,7 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except SandboxError as exc:
-            hint = ""
-            if kwargs.get("backend") == "docker" and "Docker engine" in str(exc):
-                hint = " Without a Docker engine, the bubblewrap backend works too: add --backend bwrap."
-            print_error(f"{exc}{hint}")
+            print_error(str(exc))
             raise typer.Exit(EXIT_ERROR) from None
         except RsiError as exc:
             print_error(str(exc))
@@ -557,7 +554,7 @@ def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
         ("rsi", True, f"{__version__}, Python {platform.python_version()}")
     ]
     try:
-        from sandbox.docker_backend import connect
+        from sandbox.docker_engine import connect
 
         client = connect()
         version = client.version().get("Version", "?")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.contracts import Candidate, ProgressCallback, Proposer, Reviewer
-from core.errors import ConfigError, SandboxError
+from core.errors import ConfigError
 from core.run import NullObserver, Observer
 from core.target import TargetSpec
 from core.trajectory import TRAJECTORY_FILE, TrajectoryWriter
@@ -27,11 +27,11 @@ from rsi.config import RUN_CONFIG_FILE, RunConfig
 from rsi.loop import GenerationLoop, RunParts
 from rsi.promotion import promote, start_teacher
 from rsi.registry import BACKENDS, PROPOSERS
-from sandbox.base import Backend, SandboxConfig
+from sandbox.base import Backend
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import HeldoutProvider, derive_seed, load_provider
 from sandbox.lineage import Lineage
-from sandbox.target_env import ensure_bwrap_env, has_dependencies, target_image_tag
+from sandbox.target_env import target_image_tag
 
 LINEAGE_DIR = "lineage"
 
@@ -59,41 +59,8 @@ def make_backend(config: RunConfig, spec: TargetSpec, image: str | None = None) 
             config.backend, config.sandbox, image, config.run_id, RayConfig(address=config.ray)
         )
     backend_class = load_class(BACKENDS, config.backend, "backend")
-    return backend_class(target_sandbox_config(config, spec), image=image, run_id=config.run_id)
-
-
-def target_sandbox_config(config: RunConfig, spec: TargetSpec) -> SandboxConfig:
-    """The isolation settings with the target's own dependencies: on bwrap, its own environment
-    (built once) unless one is chosen explicitly; on Docker, its image must have been built."""
-    if not has_dependencies(spec):
-        return config.sandbox
-    if config.backend == "bwrap":
-        if config.sandbox.bwrap_python is not None:
-            return config.sandbox
-        return config.sandbox.model_copy(update={"bwrap_python": ensure_bwrap_env(spec, say=lambda _: None)})
-    if config.sandbox.image is None and not image_exists(target_image_tag(spec)):
-        raise ConfigError(
-            f"{config.target / 'rsi.toml'} declares [sandbox] packages/apt and its image "
-            f"{target_image_tag(spec)} is not built: run `rsi image build --target {config.target}` first "
-            "(it needs no container registry)."
-        )
-    return config.sandbox
-
-
-def image_exists(tag: str) -> bool:
-    """False only when the engine answers that the image is missing (an unreachable engine is
-    explained by the backend)."""
-    import docker.errors
-
-    from sandbox.docker_backend import connect
-
-    try:
-        connect().images.get(tag)
-    except docker.errors.ImageNotFound:
-        return False
-    except (docker.errors.DockerException, SandboxError):
-        return True
-    return True
+    sandbox = backend_class.for_target(config.sandbox, spec, config.target)
+    return backend_class(sandbox, image=image, run_id=config.run_id)
 
 
 def make_proposer(config: RunConfig, backend: Backend, progress: ProgressCallback | None = None) -> Proposer:
