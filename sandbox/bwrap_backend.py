@@ -356,6 +356,12 @@ class BwrapBackend:
             return CgroupV2Limits(self.config, label, self.v2_parent)
         return CgroupLimits(self.config, label) if self.use_cgroups else None
 
+    config_class = SandboxConfig
+
+    @classmethod
+    def from_config(cls, config: SandboxConfig, *, image: str, run_id: str) -> BwrapBackend:
+        return cls(config, image=image, run_id=run_id)
+
     @classmethod
     def for_target(cls, config: SandboxConfig, spec: TargetSpec, target: Path) -> SandboxConfig:
         """The isolation settings for a target: one with its own dependencies gets its own Python

@@ -251,6 +251,12 @@ class DockerBackend:
         self.client = connect(base_url)
         self._image_id: str | None = None
 
+    config_class = SandboxConfig
+
+    @classmethod
+    def from_config(cls, config: SandboxConfig, *, image: str, run_id: str) -> DockerBackend:
+        return cls(config, image=image, run_id=run_id)
+
     @classmethod
     def for_target(cls, config: SandboxConfig, spec: TargetSpec, target: Path) -> SandboxConfig:
         """The isolation settings for a target: one with its own dependencies runs in its own image,
