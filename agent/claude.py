@@ -388,6 +388,13 @@ class ClaudeProposer:
     """The tool-using Claude agent; the API key comes from the host environment only."""
 
     name = "claude"
+    config_class = ClaudeConfig
+
+    @classmethod
+    def from_config(
+        cls, config: ClaudeConfig, backend: Backend, progress: ProgressCallback | None = None
+    ) -> ClaudeProposer:
+        return cls(config, backend=backend, progress=progress)
 
     def __init__(
         self,

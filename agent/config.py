@@ -1,8 +1,11 @@
-"""The Claude proposer's settings, validated; chosen by the run configuration in `rsi.config`."""
+"""Each proposer's own settings, validated; the run configuration (`rsi.config`) holds them and the
+proposer registry (`rsi.registry.PROPOSERS`) builds the chosen proposer from its own."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ClaudeConfig(BaseModel):
@@ -32,3 +35,21 @@ class ClaudeConfig(BaseModel):
     """Retries of one model call on 429, 5xx, overloaded, timeouts and dropped connections — the
     SDK's own (exponential backoff with jitter up to 8 s, `retry-after` honoured); once they are
     spent the run pauses, to be continued with `rsi resume`."""
+
+
+class OfflineConfig(BaseModel):
+    """Settings of the offline baseline proposer (--proposer offline)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    """Seed of the order in which knob moves are tried."""
+
+
+class ReplayConfig(BaseModel):
+    """Settings of the replay proposer, which feeds a recorded run's proposals back (`rsi replay --verify`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trajectory: Path | None = None
+    """The trajectory whose recorded proposals are replayed (--replay-from); required."""

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pathspec
 
+from agent.config import OfflineConfig
 from core.contracts import Proposal, ProposalContext
 from core.errors import RsiError
 from core.target import TargetSpec
@@ -239,9 +240,15 @@ class OfflineProposer:
     """Seeded knob moves with crossover and a memory of what hurt; the default with no API key."""
 
     name = "offline"
+    config_class = OfflineConfig
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
+
+    @classmethod
+    def from_config(cls, config: OfflineConfig, **services: object) -> OfflineProposer:
+        """Needs none of the run's services (no backend: it only reads the parent's files)."""
+        return cls(seed=config.seed)
 
     def propose(self, context: ProposalContext, parent_tree: Path) -> Proposal:
         knobs = discover_knobs(parent_tree)

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.config import ClaudeConfig
+from agent.config import ClaudeConfig, ReplayConfig
 from core.contracts import ProgressCallback, Proposal, ProposalContext, Usage
-from core.errors import TrajectoryError
+from core.errors import ConfigError, TrajectoryError
 from core.trajectory import TrajectoryReader
 from sandbox.base import Backend
 
@@ -61,6 +61,15 @@ class RecordedModel:
 
 class ReplayProposer:
     name = "replay"
+    config_class = ReplayConfig
+
+    @classmethod
+    def from_config(
+        cls, config: ReplayConfig, backend: Backend | None = None, progress: ProgressCallback | None = None
+    ) -> ReplayProposer:
+        if config.trajectory is None:
+            raise ConfigError("the replay proposer needs a trajectory to replay (--replay-from TRAJ).")
+        return cls(config.trajectory, backend=backend, progress=progress)
 
     def __init__(
         self, trajectory: Path, backend: Backend | None = None, progress: ProgressCallback | None = None

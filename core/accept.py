@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.contracts import Candidate, Decision, LineageStore
+from core.diff import PatchedTree
 from core.events import CommitRecorded, PromotionRecorded
 from core.trajectory import Event
 
@@ -80,12 +81,14 @@ def accept(
     *,
     committed: Callable[[str], None] | None = None,
     from_queue: bool = False,
+    patched: PatchedTree | None = None,
 ) -> str:
     """Commit an accepted candidate on the lineage, then record its `commit` event.
 
-    committed: called with the new commit between the two (the loop counts the accept there)."""
+    committed: called with the new commit between the two (the loop counts the accept there).
+    patched: the candidate's tree as evaluated, committed as it is (else its diff is applied)."""
     sha = lineage.commit_candidate(
-        candidate.proposal.diff, candidate.generation, commit_message(candidate, decision)
+        candidate.proposal.diff, candidate.generation, commit_message(candidate, decision), patched=patched
     )
     if committed is not None:
         committed(sha)

@@ -22,6 +22,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from core.diff import PatchedTree
+
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -367,8 +369,10 @@ class Proposer(Protocol):
 class Sandbox(Protocol):
     """The trusted evaluation: a parent commit plus a diff, measured in a fresh sandbox."""
 
-    def evaluate(self, parent_commit: str, diff: str, label: str = "candidate") -> Evaluation:
-        """Measure the parent plus the diff; `label` names its logs."""
+    def evaluate(
+        self, parent_commit: str, diff: str, label: str = "candidate", patched: PatchedTree | None = None
+    ) -> Evaluation:
+        """Measure the parent plus the diff; `label` names its logs; `patched`: that tree, built already."""
         ...
 
     def remember(self, evaluation: Evaluation) -> None:
@@ -376,7 +380,11 @@ class Sandbox(Protocol):
         ...
 
     def evaluate_many(
-        self, parent_commit: str, diffs: Sequence[str], labels: Sequence[str] | None = None
+        self,
+        parent_commit: str,
+        diffs: Sequence[str],
+        labels: Sequence[str] | None = None,
+        patched: Sequence[PatchedTree] | None = None,
     ) -> list[Evaluation]:
         """Measure several candidates of one parent at once; results in the input order."""
         ...
@@ -393,8 +401,10 @@ class Policy(Protocol):
         evaluation: Evaluation | None,
         parent: Evaluation | None,
         tree: Path | None = None,
+        patched: PatchedTree | None = None,
     ) -> Verdict:
-        """Judge a candidate; `tree` is the patched tree, so code rules can parse whole files."""
+        """Judge a candidate; `tree` (or `patched`, the candidate's tree with its diff parsed) is the
+        patched tree, so code rules can parse whole files."""
         ...
 
 
@@ -415,8 +425,11 @@ class LineageStore(Protocol):
         """Write the files of `commit` into a fresh directory, and return it."""
         ...
 
-    def commit_candidate(self, diff: str, generation: int, message: str) -> str:
-        """Apply an accepted diff on the head and commit it (tagged `gen-N`), all or nothing."""
+    def commit_candidate(
+        self, diff: str, generation: int, message: str, patched: PatchedTree | None = None
+    ) -> str:
+        """Apply an accepted diff on the head and commit it (tagged `gen-N`), all or nothing;
+        `patched`: the candidate's files built from the head, committed as they are."""
         ...
 
     def tree_of(self, commit: str) -> str:

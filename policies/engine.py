@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 import policies.rules  # noqa: F401  (registers the rule types)
 from core.contracts import VERDICT_ORDER, Evaluation, Finding, Proposal, Verdict, VerdictKind
+from core.diff import FileChange, PatchedTree
 from core.errors import ConfigError, PatchError
 from core.target import TargetSpec
 from policies.base import RULE_TYPES, CheckContext, PolicyFile, Rule, RuleSpec
@@ -61,16 +62,20 @@ class LoadedPolicy:
         evaluation: Evaluation | None,
         parent: Evaluation | None,
         tree: Path | None = None,
+        patched: PatchedTree | None = None,
     ) -> Verdict:
         """The verdict on a proposal (and, when given, its evaluation against the parent's).
 
         `tree` is the patched tree when the caller has it: code rules then read whole files.
+        `patched` (instead of `tree`): the candidate's tree as built once, its diff parsed already.
         """
-        try:
-            changes = parse_diff(proposal.diff)
-        except PatchError as exc:
-            finding = Finding(rule_id="patch-format", verdict="deny", message=str(exc))
-            return self._verdict([finding])
+        if patched is not None and patched.diff != proposal.diff:
+            raise ValueError("the patched tree given was built from another diff than the proposal's")
+        changes, error = _parsed(proposal.diff, patched)
+        if changes is None:
+            return self._verdict([Finding(rule_id="patch-format", verdict="deny", message=error)])
+        if patched is not None:
+            tree = patched.path
         ctx = CheckContext(
             diff=proposal.diff,
             changes=changes,
@@ -96,6 +101,16 @@ class LoadedPolicy:
         return Verdict(
             verdict=verdict, findings=findings, policy_name=self.name, policy_hash=self.content_hash
         )
+
+
+def _parsed(diff: str, patched: PatchedTree | None) -> tuple[list[FileChange] | None, str]:
+    """The diff's file changes (parsed once: the patched tree's when given), or why there are none."""
+    if patched is not None:
+        return patched.changes, patched.error or ""
+    try:
+        return parse_diff(diff), ""
+    except PatchError as exc:
+        return None, str(exc)
 
 
 def _run_rule(rule: Rule, ctx: CheckContext) -> list[Finding]:

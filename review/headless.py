@@ -13,15 +13,32 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict
+
 from core.contracts import Candidate, Decision
 from core.errors import RunInterrupted
 
 ReviewMode = Literal["auto", "queue", "strict"]
 
 
+class PolicyReviewerConfig(BaseModel):
+    """Settings of the reviewer that decides by the policy's verdict."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: ReviewMode = "auto"
+    """What each verdict becomes (the table above)."""
+
+
 class PolicyReviewer:
+    config_class = PolicyReviewerConfig
+
     def __init__(self, mode: ReviewMode = "auto") -> None:
         self.mode = mode
+
+    @classmethod
+    def from_config(cls, config: PolicyReviewerConfig) -> PolicyReviewer:
+        return cls(config.mode)
 
     def decide(self, candidate: Candidate) -> Decision:
         verdict = candidate.verdict

@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict
+
 from core.contracts import Candidate, Decision
 from core.errors import ConfigError
 
@@ -29,7 +31,27 @@ def human_name() -> str:
         return "human:unknown"
 
 
+class HumanReviewerConfig(BaseModel):
+    """Settings of the reviewer that asks the person at the keyboard."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str | None = None
+    """Who decides, as recorded (`human:<name>`); None: the login name."""
+    review_denials: bool = True
+    """Stop at candidates the policy denied too (they can only be rejected or skipped)."""
+
+
 class HumanReviewer:
+    config_class = HumanReviewerConfig
+
+    @classmethod
+    def from_config(
+        cls, config: HumanReviewerConfig, *, ask_human: Callable[[Candidate], None]
+    ) -> HumanReviewer:
+        """`ask_human` shows the person a waiting candidate (the review app's hook)."""
+        return cls(ask_human, by=config.by, review_denials=config.review_denials)
+
     def __init__(
         self, on_waiting: Callable[[Candidate], None], by: str | None = None, review_denials: bool = True
     ) -> None:

@@ -46,11 +46,6 @@ else:
     ProposerName = Literal[tuple(user_proposers())]
     ReviewModeName = Literal[REVIEW_MODES]
 
-if TYPE_CHECKING:
-    from core.contracts import Evaluation, Verdict
-    from policies.engine import LoadedPolicy
-    from sandbox.lineage import Lineage
-
 app = typer.Typer(
     name="rsi",
     help="rsi-sandbox: propose, sandbox, measure, judge and review changes to a training codebase.",
@@ -120,10 +115,7 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except SandboxError as exc:
-            hint = ""
-            if kwargs.get("backend") == "docker" and "Docker engine" in str(exc):
-                hint = " Without a Docker engine, the bubblewrap backend works too: add --backend bwrap."
-            print_error(f"{exc}{hint}")
+            print_error(str(exc))
             raise typer.Exit(EXIT_ERROR) from None
         except RsiError as exc:
             print_error(str(exc))
@@ -372,10 +364,12 @@ def evaluate(
     integrity checks), then judge it with the policy as the loop does.
 
     With --json, stdout holds exactly {"evaluation": {...}, "verdict": {"verdict": ..., "findings": [...]}}."""
+    from core.contracts import Proposal
     from core.target import TargetSpec
     from rsi.compose import make_backend, make_evaluator, make_policy
     from rsi.config import RunConfig
     from sandbox.lineage import Lineage
+    from sandbox.patched import patched_tree
 
     diff = read_patch(patch)
     with tempfile.TemporaryDirectory(prefix="rsi-evaluate-") as tmp:
@@ -408,8 +402,10 @@ def evaluate(
         if with_parent and diff.strip():
             # The loop always knows the parent's measurement; the budget check compares against it.
             parent_eval = evaluator.evaluate(lineage.head(), "", label="parent")
-        result = evaluator.evaluate(lineage.head(), diff, label="evaluate")
-        verdict = judge_as_the_loop_does(loaded_policy, lineage, diff, result, parent_eval, Path(tmp))
+        with patched_tree(lineage, lineage.head(), diff) as patched:
+            result = evaluator.evaluate(lineage.head(), diff, label="evaluate", patched=patched)
+            proposal = Proposal(diff=diff, rationale="rsi evaluate", proposer="evaluate")
+            verdict = loaded_policy.check(proposal, result, parent_eval, patched=patched)
     if as_json:
         judged = {
             "evaluation": result.model_dump(mode="json"),
@@ -427,29 +423,6 @@ def evaluate(
             f"{escape(verdict.reasons())}"
         )
     raise typer.Exit(EXIT_OK if result.ok else EXIT_CANDIDATE_FAILED)
-
-
-def judge_as_the_loop_does(
-    policy: LoadedPolicy,
-    lineage: Lineage,
-    diff: str,
-    evaluation: Evaluation,
-    parent_eval: Evaluation | None,
-    scratch: Path,
-) -> Verdict:
-    """The policy's verdict on the patched tree, built as the loop builds it for its own judgement:
-    the parent exported, the diff applied; an unusable patch leaves no tree and the policy reports it."""
-    from core.contracts import Proposal
-    from core.errors import PatchError
-    from sandbox.patch import apply_diff
-
-    proposal = Proposal(diff=diff, rationale="rsi evaluate", proposer="evaluate")
-    tree: Path | None = lineage.export(lineage.head(), scratch / "judged-tree")
-    try:
-        apply_diff(diff, scratch / "judged-tree")
-    except PatchError:
-        tree = None
-    return policy.check(proposal, evaluation, parent_eval, tree=tree)
 
 
 def print_evaluation(result: Any) -> None:
@@ -581,7 +554,7 @@ def doctor_checks(image: str) -> list[tuple[str, bool, str]]:
         ("rsi", True, f"{__version__}, Python {platform.python_version()}")
     ]
     try:
-        from sandbox.docker_backend import connect
+        from sandbox.docker_engine import connect
 
         client = connect()
         version = client.version().get("Version", "?")

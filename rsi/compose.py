@@ -1,14 +1,13 @@
 """The composition root: the one place that turns a RunConfig into concrete parts.
 
-Backends, proposers and reviewers are looked up by name in small registries with lazy imports, so
-an optional part (the Claude agent, the TUI) costs nothing unless chosen, and an unknown name gets
-an error that lists the valid ones.
+Backends, proposers and reviewers are built through the registries of rsi.registry, each from its
+own config, with lazy imports, so an optional part (the Claude agent, the TUI) costs nothing unless
+chosen, and an unknown name gets an error that lists the valid ones.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import platform
 import shutil
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.contracts import Candidate, ProgressCallback, Proposer, Reviewer
-from core.errors import ConfigError, SandboxError
+from core.errors import ConfigError
 from core.run import NullObserver, Observer
 from core.target import TargetSpec
 from core.trajectory import TRAJECTORY_FILE, TrajectoryWriter
@@ -26,26 +25,14 @@ from rsi import __version__
 from rsi.config import RUN_CONFIG_FILE, RunConfig
 from rsi.loop import GenerationLoop, RunParts
 from rsi.promotion import promote, start_teacher
-from rsi.registry import BACKENDS, PROPOSERS
-from sandbox.base import Backend, SandboxConfig
+from rsi.registry import BACKENDS, PROPOSERS, REVIEWERS
+from sandbox.base import Backend
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import HeldoutProvider, derive_seed, load_provider
 from sandbox.lineage import Lineage
-from sandbox.target_env import ensure_bwrap_env, has_dependencies, target_image_tag
+from sandbox.target_env import target_image_tag
 
 LINEAGE_DIR = "lineage"
-
-
-def load_class(registry: dict[str, str], name: str, what: str) -> Any:
-    try:
-        dotted = registry[name]
-    except KeyError:
-        raise ConfigError(f"unknown {what} {name!r}; choose one of: {', '.join(registry)}") from None
-    module_name, _, attribute = dotted.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"the {what} {name!r} is not available in this installation ({exc})") from exc
 
 
 def make_backend(config: RunConfig, spec: TargetSpec, image: str | None = None) -> Backend:
@@ -58,54 +45,17 @@ def make_backend(config: RunConfig, spec: TargetSpec, image: str | None = None) 
         return RayPlacement(
             config.backend, config.sandbox, image, config.run_id, RayConfig(address=config.ray)
         )
-    backend_class = load_class(BACKENDS, config.backend, "backend")
-    return backend_class(target_sandbox_config(config, spec), image=image, run_id=config.run_id)
-
-
-def target_sandbox_config(config: RunConfig, spec: TargetSpec) -> SandboxConfig:
-    """The isolation settings with the target's own dependencies: on bwrap, its own environment
-    (built once) unless one is chosen explicitly; on Docker, its image must have been built."""
-    if not has_dependencies(spec):
-        return config.sandbox
-    if config.backend == "bwrap":
-        if config.sandbox.bwrap_python is not None:
-            return config.sandbox
-        return config.sandbox.model_copy(update={"bwrap_python": ensure_bwrap_env(spec, say=lambda _: None)})
-    if config.sandbox.image is None and not image_exists(target_image_tag(spec)):
-        raise ConfigError(
-            f"{config.target / 'rsi.toml'} declares [sandbox] packages/apt and its image "
-            f"{target_image_tag(spec)} is not built: run `rsi image build --target {config.target}` first "
-            "(it needs no container registry)."
-        )
-    return config.sandbox
-
-
-def image_exists(tag: str) -> bool:
-    """False only when the engine answers that the image is missing (an unreachable engine is
-    explained by the backend)."""
-    import docker.errors
-
-    from sandbox.docker_backend import connect
-
-    try:
-        connect().images.get(tag)
-    except docker.errors.ImageNotFound:
-        return False
-    except (docker.errors.DockerException, SandboxError):
-        return True
-    return True
+    sandbox = BACKENDS.load(config.backend).for_target(config.sandbox, spec, config.target)
+    backend: Backend = BACKENDS.build(config.backend, sandbox, image=image, run_id=config.run_id)
+    return backend
 
 
 def make_proposer(config: RunConfig, backend: Backend, progress: ProgressCallback | None = None) -> Proposer:
-    """The chosen proposer; `progress` sees an agent's tool calls live."""
-    proposer_class = load_class(PROPOSERS, config.proposer, "proposer")
-    if config.proposer == "offline":
-        return proposer_class(seed=config.proposer_seed)
-    if config.proposer == "replay":
-        if config.replay_from is None:
-            raise ConfigError("the replay proposer needs a trajectory to replay (--replay-from TRAJ).")
-        return proposer_class(config.replay_from, backend=backend, progress=progress)
-    return proposer_class(config.claude, backend=backend, progress=progress)
+    """The chosen proposer, built from its own config; `progress` sees an agent's tool calls live."""
+    proposer: Proposer = PROPOSERS.build(
+        config.proposer, config.proposer_config(), backend=backend, progress=progress
+    )
+    return proposer
 
 
 def make_policy(config: RunConfig, spec: TargetSpec) -> LoadedPolicy:
@@ -209,21 +159,21 @@ def make_reviewer(
     The policy (auto, queue, strict); in review mode `human` the person at the keyboard when there
     is one (`ask_human` shows them a waiting candidate). A run a human was reviewing that is
     `continuing` without a terminal queues every change for `rsi review`."""
-    from review.headless import PolicyReviewer
-
+    reviewer: Reviewer
     if config.review != "human":
-        return PolicyReviewer(config.review)
-    if ask_human is not None:
-        from review.human import HumanReviewer
-
-        return HumanReviewer(ask_human, by=by, review_denials=config.human_reviews_denials)
-    if continuing:
-        return PolicyReviewer("queue")
-    raise ConfigError(
-        "review mode 'human' needs the TUI; run `rsi run` in a terminal without --headless, or "
-        "continue the run headless with `rsi resume RUN_DIR --headless` (changes then wait for "
-        "`rsi review`)."
-    )
+        reviewer = REVIEWERS.build("policy", {"mode": config.review})
+    elif ask_human is not None:
+        settings = {"by": by, "review_denials": config.human_reviews_denials}
+        reviewer = REVIEWERS.build("human", settings, ask_human=ask_human)
+    elif continuing:
+        reviewer = REVIEWERS.build("policy", {"mode": "queue"})
+    else:
+        raise ConfigError(
+            "review mode 'human' needs the TUI; run `rsi run` in a terminal without --headless, or "
+            "continue the run headless with `rsi resume RUN_DIR --headless` (changes then wait for "
+            "`rsi review`)."
+        )
+    return reviewer
 
 
 # -- the contract recorded when the run started ------------------------------------------------

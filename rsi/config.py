@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.config import ClaudeConfig
+from agent.config import ClaudeConfig, OfflineConfig, ReplayConfig
 from rsi.registry import ReviewMode
 from sandbox.base import SandboxConfig
 from sandbox.integrity import IntegrityConfig
@@ -112,6 +112,15 @@ class RunConfig(BaseModel):
     """Isolation settings (hardened by default)."""
     claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
     """Claude proposer settings."""
+
+    def proposer_config(self) -> BaseModel:
+        """The chosen proposer's own config (rsi.registry.PROPOSERS builds the proposer from it)."""
+        configs: dict[str, BaseModel] = {
+            "offline": OfflineConfig(seed=self.proposer_seed),
+            "claude": self.claude,
+            "replay": ReplayConfig(trajectory=self.replay_from),
+        }
+        return configs[self.proposer]
 
     def save(self) -> Path:
         self.run_dir.mkdir(parents=True, exist_ok=True)

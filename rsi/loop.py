@@ -51,9 +51,9 @@ from core.contracts import (
     Proposer,
     Reviewer,
     Sandbox,
-    Verdict,
 )
-from core.errors import ModelUnavailable, PatchError, RsiError, RunInterrupted
+from core.diff import PatchedTree
+from core.errors import ModelUnavailable, RsiError, RunInterrupted
 from core.events import CheckpointRecorded, EvaluationRecorded, ProposalStarted
 from core.run import NullObserver, Observer, RunSummary
 from core.target import TargetSpec
@@ -64,7 +64,7 @@ from rsi.faults import fault_point
 from rsi.interrupts import Interrupts
 from rsi.state import LoopState
 from rsi.status import RunStatus
-from sandbox.patch import apply_diff, diff_stat
+from sandbox.patched import patched_tree
 
 STOP_FILE = "STOP"
 
@@ -285,10 +285,10 @@ class GenerationLoop:
             f"`rsi review {run_dir}` (decide what is queued), then continue with `rsi resume {run_dir}`."
         )
 
-    def _queue_and_pause(self, candidate: Candidate, checkpoint: Checkpoint) -> NoReturn:
+    def _queue_and_pause(self, candidate: Candidate, checkpoint: Checkpoint, stat: str) -> NoReturn:
         decision = Decision(decision="queue", by="checkpoint", reason=f"needs a human: {checkpoint.message}")
         self.record("decision", decision.model_dump(mode="json"), candidate.generation)
-        self.state.add_decided(candidate, decision)
+        self.state.add_decided(candidate, decision, stat)
         self._pause(checkpoint, candidate.generation)
 
     # -- one generation ------------------------------------------------------------------
@@ -298,20 +298,23 @@ class GenerationLoop:
         self.generation = generation
         parent = parts.lineage.head()
         parent_eval = self._parent_evaluation(generation, parent)
-        proposal = self._propose(generation, parent, parent_eval)
-        evaluation = parts.evaluator.evaluate(parent, proposal.diff, label=f"gen-{generation:04d}")
-        self.record("evaluation", evaluation.model_dump(mode="json"), generation)
-        verdict = self._judge(parent, proposal, evaluation, parent_eval)
-        self.record("verdict", verdict.model_dump(mode="json"), generation)
-        candidate = Candidate(
-            generation=generation,
-            parent_commit=parent,
-            proposal=proposal,
-            evaluation=evaluation,
-            parent_evaluation=parent_eval,
-            verdict=verdict,
-        )
-        self._decide(candidate)
+        with contextlib.ExitStack() as trees:
+            proposal, patched = self._propose(generation, parent, parent_eval, trees)
+            evaluation = parts.evaluator.evaluate(
+                parent, proposal.diff, label=f"gen-{generation:04d}", patched=patched
+            )
+            self.record("evaluation", evaluation.model_dump(mode="json"), generation)
+            verdict = parts.policy.check(proposal, evaluation, parent_eval, patched=patched)
+            self.record("verdict", verdict.model_dump(mode="json"), generation)
+            candidate = Candidate(
+                generation=generation,
+                parent_commit=parent,
+                proposal=proposal,
+                evaluation=evaluation,
+                parent_evaluation=parent_eval,
+                verdict=verdict,
+            )
+            self._decide(candidate, patched)
 
     def step_many(self, numbers: list[int]) -> None:
         """One generation of K candidates (one number each) from the same parent: proposed
@@ -322,21 +325,30 @@ class GenerationLoop:
         self.generation = numbers[0]
         parent = parts.lineage.head()
         parent_eval = self._parent_evaluation(numbers[0], parent)
+        with contextlib.ExitStack() as trees:
+            self._step_many(numbers, parent, parent_eval, trees)
+
+    def _step_many(
+        self, numbers: list[int], parent: str, parent_eval: Evaluation, trees: contextlib.ExitStack
+    ) -> None:
         pending: list[HistoryEntry] = []
-        proposals = []
+        proposals, patched = [], {}
         for number in numbers:
-            proposal = self._propose(number, parent, parent_eval, pending)
+            proposal, patched[number] = self._propose(number, parent, parent_eval, trees, pending)
             proposals.append(proposal)
-            pending.append(_pending_entry(number, parent, proposal))
+            pending.append(_pending_entry(number, parent, proposal, patched[number].stat))
         self.progress("evaluate", {"generations": numbers})
-        evaluations = parts.evaluator.evaluate_many(
-            parent, [p.diff for p in proposals], labels=[f"gen-{n:04d}" for n in numbers]
+        evaluations = self.parts.evaluator.evaluate_many(
+            parent,
+            [p.diff for p in proposals],
+            labels=[f"gen-{n:04d}" for n in numbers],
+            patched=[patched[n] for n in numbers],
         )
         candidates = []
         for number, proposal, evaluation in zip(numbers, proposals, evaluations, strict=True):
             self.generation = number
             self.record("evaluation", evaluation.model_dump(mode="json"), number)
-            verdict = self._judge(parent, proposal, evaluation, parent_eval)
+            verdict = self.parts.policy.check(proposal, evaluation, parent_eval, patched=patched[number])
             self.record("verdict", verdict.model_dump(mode="json"), number)
             candidates.append(
                 Candidate(
@@ -348,9 +360,9 @@ class GenerationLoop:
                     verdict=verdict,
                 )
             )
-        self._decide_many(candidates)
+        self._decide_many(candidates, patched)
 
-    def _decide_many(self, candidates: list[Candidate]) -> None:
+    def _decide_many(self, candidates: list[Candidate], patched: dict[int, PatchedTree]) -> None:
         """Best gain first; the first accepted wins, its siblings are rejected by the search."""
         winner: Candidate | None = None
         for candidate in sorted(candidates, key=_gain, reverse=True):
@@ -362,26 +374,27 @@ class GenerationLoop:
                     reason=f"a sibling from the same parent (gen-{winner.generation}) was accepted",
                 )
                 self.record("decision", decision.model_dump(mode="json"), candidate.generation)
-                self.state.add_decided(candidate, decision)
+                self.state.add_decided(candidate, decision, patched[candidate.generation].stat)
                 continue
-            self._decide(candidate)
+            self._decide(candidate, patched[candidate.generation])
             if self.state.history[-1].decision == "accept":
                 winner = candidate
 
-    def _decide(self, candidate: Candidate) -> None:
+    def _decide(self, candidate: Candidate, patched: PatchedTree) -> None:
         generation = candidate.generation
         self.progress("review", {"generation": generation, "verdict": candidate.verdict.verdict})
         checkpoint = candidate_checkpoint(self.config.checkpoints, candidate)
         if checkpoint is not None and checkpoint.key not in self.state.fired_checkpoints:
-            self._queue_and_pause(candidate, checkpoint)
+            self._queue_and_pause(candidate, checkpoint, patched.stat)
         try:
             decision = self.parts.reviewer.decide(candidate)
         except RunInterrupted as exc:  # --review strict: the first `review` verdict waits for a human
-            self._queue_and_pause(candidate, Checkpoint(f"strict:{generation}", "strict_review", str(exc)))
+            strict = Checkpoint(f"strict:{generation}", "strict_review", str(exc))
+            self._queue_and_pause(candidate, strict, patched.stat)
         self.record("decision", decision.model_dump(mode="json"), generation)
         if decision.decision == "accept":
-            self.accept(candidate, decision)
-        self.state.add_decided(candidate, decision)
+            self.accept(candidate, decision, patched)
+        self.state.add_decided(candidate, decision, patched.stat)
 
     def _parent_evaluation(self, generation: int, parent: str) -> Evaluation:
         """The parent's own evaluation, recorded once per parent (the baseline is already recorded)."""
@@ -400,8 +413,14 @@ class GenerationLoop:
         return evaluation
 
     def _propose(
-        self, generation: int, parent: str, parent_eval: Evaluation, pending: list[HistoryEntry] | None = None
-    ) -> Proposal:
+        self,
+        generation: int,
+        parent: str,
+        parent_eval: Evaluation,
+        trees: contextlib.ExitStack,
+        pending: list[HistoryEntry] | None = None,
+    ) -> tuple[Proposal, PatchedTree]:
+        """The proposal and its patched tree (built once, kept until `trees` closes)."""
         parts = self.parts
         recorded = self.state.recorded_proposals.pop(generation, None)
         if self.state.recorded_parents.pop(generation, parent) != parent:
@@ -425,16 +444,13 @@ class GenerationLoop:
         diff_file = self.config.run_dir / "candidates" / f"gen-{generation:04d}.diff"
         diff_file.parent.mkdir(parents=True, exist_ok=True)
         diff_file.write_text(proposal.diff, encoding="utf-8")
+        patched = trees.enter_context(patched_tree(parts.lineage, parent, proposal.diff))
         self.record(
             "proposal",
-            {
-                **proposal.model_dump(mode="json"),
-                "diff_file": str(diff_file),
-                "diff_stat": diff_stat(proposal.diff),
-            },
+            {**proposal.model_dump(mode="json"), "diff_file": str(diff_file), "diff_stat": patched.stat},
             generation,
         )
-        return proposal
+        return proposal, patched
 
     def _context(
         self, generation: int, parent: str, parent_eval: Evaluation, pending: list[HistoryEntry]
@@ -451,21 +467,9 @@ class GenerationLoop:
             history=[*self.state.history, *pending],
         )
 
-    def _judge(
-        self, parent: str, proposal: Proposal, evaluation: Evaluation, parent_eval: Evaluation
-    ) -> Verdict:
-        """The policy's verdict, with the patched tree so code rules parse whole files, not fragments."""
-        with tempfile.TemporaryDirectory(prefix="rsi-judge-") as tmp:
-            tree: Path | None = self.parts.lineage.export(parent, Path(tmp) / "tree")
-            try:
-                apply_diff(proposal.diff, Path(tmp) / "tree")
-            except PatchError:
-                tree = None  # the policy reports the unusable patch itself
-            return self.parts.policy.check(proposal, evaluation, parent_eval, tree=tree)
-
     # -- accepting -----------------------------------------------------------------------
 
-    def accept(self, candidate: Candidate, decision: Decision) -> None:
+    def accept(self, candidate: Candidate, decision: Decision, patched: PatchedTree | None = None) -> None:
         """Commit an accepted candidate on the lineage and record it: both, or neither (an
         interruption waits; a crash between the two is reconciled by `rsi resume`)."""
 
@@ -474,7 +478,7 @@ class GenerationLoop:
             self.state.count_accept(candidate)
 
         with self.interrupts.atomic():
-            accept(candidate, decision, self.parts.lineage, self.record, committed=committed)
+            accept(candidate, decision, self.parts.lineage, self.record, committed=committed, patched=patched)
             self.parts.promote_successor(candidate)
 
     def record_recovered_commit(self, candidate: Candidate, sha: str) -> None:
@@ -492,13 +496,13 @@ def _gain(candidate: Candidate) -> float:
     return metric.gain_over(parent.metric)
 
 
-def _pending_entry(generation: int, parent: str, proposal: Proposal) -> HistoryEntry:
+def _pending_entry(generation: int, parent: str, proposal: Proposal, stat: str) -> HistoryEntry:
     """A sibling proposed in this generation and not yet decided, as the next proposer call sees it."""
     return HistoryEntry(
         generation=generation,
         parent_commit=parent,
         rationale=(proposal.rationale.splitlines() or [""])[0],
-        diff_stat=diff_stat(proposal.diff),
+        diff_stat=stat,
         decision="pending",
         reason="proposed from the same parent in this generation; not decided yet",
     )

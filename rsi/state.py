@@ -49,8 +49,9 @@ class LoopState:
         if metric is not None:
             self.best = best_of(self.best, metric.mean, metric.direction)
 
-    def add_decided(self, candidate: Candidate, decision: Decision) -> None:
-        self.history.append(history_entry(candidate, decision))
+    def add_decided(self, candidate: Candidate, decision: Decision, stat: str | None = None) -> None:
+        """`stat`: the diff's one-line summary when the caller has it (else computed from the diff)."""
+        self.history.append(history_entry(candidate, decision, stat))
 
     @classmethod
     def from_record(cls, run: RunRecord) -> LoopState:
@@ -76,7 +77,7 @@ class LoopState:
         return state
 
 
-def history_entry(candidate: Candidate, decision: Decision) -> HistoryEntry:
+def history_entry(candidate: Candidate, decision: Decision, stat: str | None = None) -> HistoryEntry:
     metric = candidate.evaluation.metric
     reason = decision.reason
     if candidate.evaluation.failure:
@@ -85,7 +86,7 @@ def history_entry(candidate: Candidate, decision: Decision) -> HistoryEntry:
         generation=candidate.generation,
         parent_commit=candidate.parent_commit,
         rationale=(candidate.proposal.rationale.splitlines() or [""])[0],
-        diff_stat=diff_stat(candidate.proposal.diff),
+        diff_stat=diff_stat(candidate.proposal.diff) if stat is None else stat,
         metric_mean=metric.mean if metric else None,
         metric_std=metric.std if metric else None,
         decision=decision.decision,

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from core.contracts import Accounting
 from core.errors import SandboxError
-from core.target import TEACHER_MOUNT
+from core.target import TEACHER_MOUNT, TargetSpec
 from sandbox.base import (
     SANDBOX_PATH,
     WORKDIR,
@@ -61,6 +61,7 @@ from sandbox.cgroups import (
     v2_delegation_problem,
 )
 from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
+from sandbox.target_env import ensure_bwrap_env, has_dependencies
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_PREFIX = "rsi-bwrap-"
@@ -354,6 +355,20 @@ class BwrapBackend:
         if self.v2_parent is not None:
             return CgroupV2Limits(self.config, label, self.v2_parent)
         return CgroupLimits(self.config, label) if self.use_cgroups else None
+
+    config_class = SandboxConfig
+
+    @classmethod
+    def from_config(cls, config: SandboxConfig, *, image: str, run_id: str) -> BwrapBackend:
+        return cls(config, image=image, run_id=run_id)
+
+    @classmethod
+    def for_target(cls, config: SandboxConfig, spec: TargetSpec, target: Path) -> SandboxConfig:
+        """The isolation settings for a target: one with its own dependencies gets its own Python
+        environment (built once) unless one is chosen explicitly."""
+        if not has_dependencies(spec) or config.bwrap_python is not None:
+            return config
+        return config.model_copy(update={"bwrap_python": ensure_bwrap_env(spec, say=lambda _: None)})
 
     def image_id(self) -> str:
         return f"host:{Path(self.config.bwrap_python or sys.prefix).resolve()}"

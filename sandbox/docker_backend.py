@@ -20,8 +20,8 @@ import docker
 import docker.errors
 import requests
 
-from core.errors import SandboxError
-from core.target import TEACHER_MOUNT
+from core.errors import ConfigError, SandboxError
+from core.target import TEACHER_MOUNT, TargetSpec
 from sandbox.base import (
     SANDBOX_LABEL,
     SANDBOX_PATH,
@@ -41,11 +41,9 @@ from sandbox.cgroups import (
     reset_v1_peak,
 )
 from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
+from sandbox.docker_engine import ENGINE_HELP, connect, image_exists
+from sandbox.target_env import has_dependencies, target_image_tag
 
-ENGINE_HELP = (
-    "Is the Docker engine running? Start it (`dockerd &` as root, or `make docker`) and check "
-    "with `rsi doctor`."
-)
 SANDBOX_ENV = {
     "HOME": "/tmp",
     "PATH": SANDBOX_PATH,
@@ -56,17 +54,6 @@ SANDBOX_ENV = {
     "MPLBACKEND": "Agg",
 }
 STDOUT_STREAM = 1
-
-
-def connect(base_url: str | None = None) -> docker.DockerClient:
-    try:
-        client = (
-            docker.DockerClient(base_url=base_url, timeout=120) if base_url else docker.from_env(timeout=120)
-        )
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise SandboxError(f"cannot reach the Docker engine ({exc}). {ENGINE_HELP}") from exc
-    return client
 
 
 class AttachStream:
@@ -263,6 +250,24 @@ class DockerBackend:
         self.run_id = run_id
         self.client = connect(base_url)
         self._image_id: str | None = None
+
+    config_class = SandboxConfig
+
+    @classmethod
+    def from_config(cls, config: SandboxConfig, *, image: str, run_id: str) -> DockerBackend:
+        return cls(config, image=image, run_id=run_id)
+
+    @classmethod
+    def for_target(cls, config: SandboxConfig, spec: TargetSpec, target: Path) -> SandboxConfig:
+        """The isolation settings for a target: one with its own dependencies runs in its own image,
+        which must have been built (unless an image is chosen explicitly)."""
+        if has_dependencies(spec) and config.image is None and not image_exists(target_image_tag(spec)):
+            raise ConfigError(
+                f"{target / 'rsi.toml'} declares [sandbox] packages/apt and its image "
+                f"{target_image_tag(spec)} is not built: run `rsi image build --target {target}` first "
+                "(it needs no container registry)."
+            )
+        return config
 
     @property
     def api(self) -> docker.APIClient:

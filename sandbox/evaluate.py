@@ -10,6 +10,9 @@ and as a tail in the result.
     evaluation = evaluator.evaluate(parent_commit, diff, label="gen-3")
     several = evaluator.evaluate_many(parent_commit, [diff_a, diff_b])   # in parallel, input order
 
+A caller that holds the candidate's patched tree already (the loop: sandbox.patched) passes it as
+`patched`: the sandbox is then staged from those files, and the diff is not parsed or applied again.
+
 Identical trees are measured once: results are cached by the git tree id of the candidate's files,
 so the parent of the next generation (the tree just accepted) is never re-measured.
 
@@ -43,18 +46,19 @@ from core.contracts import (
     PhaseUsage,
     ProgressCallback,
 )
-from core.errors import ConfigError, PatchError, SandboxError
+from core.diff import PatchedTree
+from core.errors import ConfigError, SandboxError
 from core.target import TEACHER_FILE, TEACHER_MOUNT, TargetSpec
 from sandbox.base import Backend, ExecResult, SandboxLost, Session, UsageSample, tail
 from sandbox.cgroups import OffCpuSampler
 from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, load_predictions, score, stage_inputs
 from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig
 from sandbox.lineage import Lineage
-from sandbox.patch import apply_diff, diff_sha256
+from sandbox.patch import diff_sha256
+from sandbox.patched import build_patched_tree
 from sandbox.phase_budget import PhaseBudgetConfig, phase_budget_findings
 from sandbox.teacher import TeacherError, TeacherStore
 from sandbox.testgate import GateRun, TestGate
-from sandbox.tree import tree_id
 
 OUT_DIR = "/tmp/rsi-out"
 INPUTS_PATH = "/heldout/inputs.npy"
@@ -200,8 +204,13 @@ class TrustedEvaluator:
             self._by_request.clear()
             self._by_tree.clear()
 
-    def evaluate(self, parent_commit: str, diff: str, label: str = "candidate") -> Evaluation:
-        """Measure the parent plus the diff (cached by request and by the resulting git tree)."""
+    def evaluate(
+        self, parent_commit: str, diff: str, label: str = "candidate", patched: PatchedTree | None = None
+    ) -> Evaluation:
+        """Measure the parent plus the diff (cached by request and by the resulting git tree);
+        `patched`: that tree, built already."""
+        if patched is not None and not patched.matches(parent_commit, diff):
+            raise ValueError(f"{label}: the patched tree given was built from another parent or diff")
         key = (parent_commit, diff_sha256(diff))
         if self.teachers is not None and self.teacher_sha is not None:
             self.teachers.verify(self.teacher_sha)  # a teacher changed on disk is never mounted
@@ -209,21 +218,29 @@ class TrustedEvaluator:
             known = self._by_request.get(key)
         if known is not None:
             return known
-        evaluation = self._evaluate(parent_commit, diff, label)
+        evaluation = self._evaluate(parent_commit, diff, label, patched)
         if evaluation.failure != "sandbox_error":
             with self._lock:
                 self._by_request[key] = evaluation
         return evaluation
 
     def evaluate_many(
-        self, parent_commit: str, diffs: Sequence[str], labels: Sequence[str] | None = None
+        self,
+        parent_commit: str,
+        diffs: Sequence[str],
+        labels: Sequence[str] | None = None,
+        patched: Sequence[PatchedTree] | None = None,
     ) -> list[Evaluation]:
         """Measure several candidates at once (at most `parallel`); results in the input order."""
         names = list(labels) if labels is not None else [f"candidate-{i}" for i in range(len(diffs))]
-        if len(names) != len(diffs):
-            raise ValueError(f"{len(diffs)} diffs but {len(names)} labels")
+        trees: list[PatchedTree | None] = list(patched) if patched is not None else [None] * len(diffs)
+        if not len(names) == len(trees) == len(diffs):
+            raise ValueError(f"{len(diffs)} diffs but {len(names)} labels and {len(trees)} patched trees")
         pool = ThreadPoolExecutor(max_workers=min(self.parallel, max(1, len(diffs))))
-        futures = [pool.submit(self.evaluate, parent_commit, d, n) for d, n in zip(diffs, names, strict=True)]
+        futures = [
+            pool.submit(self.evaluate, parent_commit, d, n, t)
+            for d, n, t in zip(diffs, names, trees, strict=True)
+        ]
         try:
             return [future.result() for future in futures]
         except BaseException:
@@ -252,7 +269,7 @@ class TrustedEvaluator:
             if evaluation.tree and evaluation.failure != "sandbox_error":
                 self._by_tree[evaluation.tree] = evaluation
 
-    def _evaluate(self, parent_commit: str, diff: str, label: str) -> Evaluation:
+    def _evaluate(self, parent_commit: str, diff: str, label: str, patched: PatchedTree | None) -> Evaluation:
         started = time.monotonic()
         result = Evaluation(
             parent_commit=parent_commit,
@@ -263,15 +280,13 @@ class TrustedEvaluator:
         )
         with tempfile.TemporaryDirectory(prefix="rsi-stage-") as stage_dir:
             stage = Path(stage_dir)
-            workspace = stage / "workspace"
-            with self._lock:
-                self.lineage.export(parent_commit, workspace)
-            try:
-                apply_diff(diff, workspace)
-            except PatchError as exc:
-                result.failure, result.failure_detail = "patch_rejected", str(exc)
+            if patched is None:
+                with self._lock:
+                    patched = build_patched_tree(self.lineage, parent_commit, diff, stage / "workspace")
+            if patched.path is None or patched.tree is None:
+                result.failure, result.failure_detail = "patch_rejected", patched.error or ""
                 return result
-            result.tree = tree_id(workspace)
+            workspace, result.tree = patched.path, patched.tree
             with self._tree_lock(result.tree):
                 with self._lock:
                     same_tree = self._by_tree.get(result.tree)

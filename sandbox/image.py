@@ -28,7 +28,7 @@ import docker
 import docker.errors
 
 from core.errors import SandboxError
-from sandbox.docker_backend import connect
+from sandbox.docker_engine import connect
 
 DEFAULT_TAG = "rsi-sandbox:latest"
 DEBIAN_PACKAGES = ["python3", "python-is-python3", "python3-numpy", "python3-pytest", "git", "procps"]

@@ -4,6 +4,7 @@ generation as one commit (the metric and the decision in its message, a `gen-N` 
     lineage = Lineage.create(run_dir / "lineage", source=Path("target_repo"))
     tree = lineage.export(lineage.head(), into=tmpdir)    # a fresh copy of a commit's files
     sha = lineage.commit_candidate(diff, generation=3, message="...")
+    sha = lineage.commit_candidate(diff, 3, "...", patched=patched)   # the evaluated files, as they are
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import git
 
+from core.diff import PatchedTree
 from core.errors import ConfigError, PatchError
 from sandbox.patch import apply_diff
 
@@ -93,11 +95,19 @@ class Lineage:
         self.repo.archive(buffer, commit, format="tar")
         return buffer.getvalue()
 
-    def commit_candidate(self, diff: str, generation: int, message: str) -> str:
-        """Apply an accepted diff on the branch head and commit it, atomically: all or nothing."""
+    def commit_candidate(
+        self, diff: str, generation: int, message: str, patched: PatchedTree | None = None
+    ) -> str:
+        """Apply an accepted diff on the branch head and commit it, atomically: all or nothing.
+
+        `patched`: the candidate's files, built from the head with this diff: they are committed as
+        they are (the tree evaluated is the tree committed) and the diff is not applied again."""
         try:
-            apply_diff(diff, self.path)
-            self.repo.git.add(A=True)
+            if patched is not None and patched.path is not None and patched.matches(self.head(), diff):
+                self._stage_files_of(patched.path)
+            else:
+                apply_diff(diff, self.path)
+                self.repo.git.add(A=True)
             commit = self.repo.index.commit(message, author=AUTHOR, committer=AUTHOR)
             self.repo.create_tag(f"gen-{generation}", ref=commit, force=True)
         except (PatchError, git.GitCommandError) as exc:
@@ -105,6 +115,15 @@ class Lineage:
             self.repo.git.clean("-fdx")
             raise PatchError(f"could not commit generation {generation} to the lineage: {exc}") from exc
         return commit.hexsha
+
+    def _stage_files_of(self, tree: Path) -> None:
+        """Make the index and the working files those of `tree` (a directory outside the lineage)."""
+        self.repo.git.execute(
+            ["git", "-C", str(tree), f"--git-dir={self.repo.git_dir}", "--work-tree=.", "add", "-A"]
+        )
+        # The lineage's own files follow the index (a later diff without a tree applies to them).
+        self.repo.git.checkout("--", ".")
+        self.repo.git.clean("-fd")
 
     def log(self) -> list[tuple[str, str]]:
         return [(c.hexsha, str(c.message).strip()) for c in self.repo.iter_commits(BRANCH)]

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from core.diff import UNPARSEABLE, AddedLine, FileChange, change_stat
 from core.errors import PatchError, RsiError
 
 REGULAR_MODES = ("100644", "100755")
@@ -37,28 +38,6 @@ INDEX_LINE = re.compile(r"index [0-9a-f]+\.\.[0-9a-f]+(?: (\d+))?")
 SIMILARITY_LINE = re.compile(r"(?:dis)?similarity index \d{1,3}%")
 NO_NEWLINE = "\\ No newline at end of file"
 REGENERATE = "Produce the diff with `git diff` against the parent commit."
-
-
-@dataclass(frozen=True)
-class AddedLine:
-    line_no: int
-    text: str
-
-
-@dataclass
-class FileChange:
-    """One file's part of a diff: its paths, what kind of change, and its added/removed lines."""
-
-    path: str
-    """The path after the change (before it, for a deletion)."""
-    old_path: str | None
-    status: str
-    """added | modified | deleted | renamed (a copy is `added`, with its source as old_path)"""
-    added: list[AddedLine] = field(default_factory=list)
-    removed: list[AddedLine] = field(default_factory=list)
-    is_binary: bool = False
-    mode_change: bool = False
-    new_mode: str | None = None
 
 
 @dataclass
@@ -481,7 +460,12 @@ def _check_section(patch: FilePatch, allow_binary: bool, allow_mode_changes: boo
 
 def parse_diff(diff: str, allow_binary: bool = False, allow_mode_changes: bool = False) -> list[FileChange]:
     """Parse a unified diff into file changes, rejecting anything unsafe with a clear reason."""
-    return [_file_change(patch) for patch in parse_patches(diff, allow_binary, allow_mode_changes)]
+    return file_changes(parse_patches(diff, allow_binary, allow_mode_changes))
+
+
+def file_changes(patches: list[FilePatch]) -> list[FileChange]:
+    """The file changes of a diff already parsed by `parse_patches`."""
+    return [_file_change(patch) for patch in patches]
 
 
 def _file_change(patch: FilePatch) -> FileChange:
@@ -775,13 +759,8 @@ def diff_stat(diff: str) -> str:
     try:
         changes = parse_diff(diff)
     except RsiError:
-        return "unparseable diff"
-    if not changes:
-        return "empty diff"
-    added = sum(len(c.added) for c in changes)
-    removed = sum(len(c.removed) for c in changes)
-    names = ", ".join(c.path for c in changes[:3]) + (" …" if len(changes) > 3 else "")
-    return f"{len(changes)} file(s) +{added} -{removed}: {names}"
+        return UNPARSEABLE
+    return change_stat(changes)
 
 
 def apply_diff(
@@ -789,7 +768,11 @@ def apply_diff(
 ) -> None:
     """Apply a checked diff in workdir (a fresh copy of the parent), all or nothing, never reading
     or writing outside it; then verify the tree is exactly what the diff implies."""
-    patches = parse_patches(diff, allow_binary, allow_mode_changes)
+    apply_patches(parse_patches(diff, allow_binary, allow_mode_changes), workdir)
+
+
+def apply_patches(patches: list[FilePatch], workdir: Path) -> None:
+    """Apply a diff already parsed (and checked) by `parse_patches`; see `apply_diff`."""
     if not patches:
         return
     stage = Stage(workdir)

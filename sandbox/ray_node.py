@@ -31,12 +31,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.errors import ConfigError, SandboxError
+from sandbox.backends import BACKENDS
 from sandbox.base import Backend, SandboxConfig
-
-LOCAL_BACKENDS = {
-    "docker": "sandbox.docker_backend.DockerBackend",
-    "bwrap": "sandbox.bwrap_backend.BwrapBackend",
-}
 
 
 class NodeReport(BaseModel):
@@ -77,18 +73,8 @@ def node_kind() -> str:
 
 
 def build_backend(backend: str, config: SandboxConfig, image: str, run_id: str) -> Backend:
-    import importlib
-
-    try:
-        dotted = LOCAL_BACKENDS[backend]
-    except KeyError:
-        raise ConfigError(
-            f"unknown backend {backend!r}; choose one of: {', '.join(LOCAL_BACKENDS)}"
-        ) from None
-    module_name, _, name = dotted.rpartition(".")
-    backend_class = getattr(importlib.import_module(module_name), name)
-    backend_instance: Backend = backend_class(config, image=image, run_id=run_id)
-    return backend_instance
+    built: Backend = BACKENDS.build(backend, config, image=image, run_id=run_id)
+    return built
 
 
 def _this_node() -> tuple[str, str]:

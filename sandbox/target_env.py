@@ -69,7 +69,7 @@ def image_python_version(image: str) -> str:
     """The `major.minor` of the image's python3, asked of the image itself."""
     import docker.errors
 
-    from sandbox.docker_backend import connect
+    from sandbox.docker_engine import connect
 
     try:
         output = connect().containers.run(
@@ -129,7 +129,7 @@ def build_target_image(spec: TargetSpec, force: bool = False, say: Callable[[str
     """Build the target's own image unless it is current; return its tag."""
     import docker.errors
 
-    from sandbox.docker_backend import connect
+    from sandbox.docker_engine import connect
 
     tag = target_image_tag(spec)
     if not has_dependencies(spec):
