@@ -27,6 +27,7 @@ from rsi.config import RUN_CONFIG_FILE, RunConfig
 from rsi.loop import GenerationLoop, RunParts
 from rsi.promotion import promote, start_teacher
 from rsi.registry import BACKENDS, PROPOSERS
+from rsi.search.branches import TreeLineage
 from sandbox.base import Backend, SandboxConfig
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import HeldoutProvider, derive_seed, load_provider
@@ -403,7 +404,7 @@ def build_run(
     backend.remove_orphans()
     lineage_path = config.run_dir / LINEAGE_DIR
     if resume:
-        lineage = Lineage(lineage_path)
+        lineage = TreeLineage(lineage_path)
         return _assemble(
             config, spec, policy, backend, image_id, lineage, observer, reviewer, contract, leftover
         )
@@ -413,7 +414,7 @@ def build_run(
         resolve_heldout(config, spec)
         resolve_heldout_seeds(config, spec)
         config.save()
-        lineage = Lineage.create(lineage_path, config.target)
+        lineage = TreeLineage(Lineage.create(lineage_path, config.target).path)
         return _assemble(config, spec, policy, backend, image_id, lineage, observer, reviewer, contract)
     except BaseException:
         _undo_failed_start(config.run_dir, existed)

@@ -62,6 +62,7 @@ from rsi.checkpoints import Checkpoint, budget_checkpoint, candidate_checkpoint
 from rsi.config import RunConfig
 from rsi.faults import fault_point
 from rsi.interrupts import Interrupts
+from rsi.search.selector import ParentSelector, ancestry, siblings
 from rsi.state import LoopState
 from rsi.status import RunStatus
 from sandbox.patch import apply_diff, diff_stat
@@ -109,6 +110,8 @@ class GenerationLoop:
         self._status = RunStatus(parts.config)
         self._stop_reason: str | None = None
         self._started = time.monotonic()
+        self.selector = ParentSelector(parts.config.strategy, parts.spec.metric.direction)
+        """Chooses every candidate's parent (--strategy); greedy builds on the lineage head."""
 
     # -- recording -----------------------------------------------------------------------
 
@@ -164,11 +167,22 @@ class GenerationLoop:
                 return "stopped", stop
             self._check_budget_checkpoint(todo[0])
             numbers, todo = todo[: self.config.candidates], todo[self.config.candidates :]
-            if len(numbers) == 1:
-                self.step(numbers[0])
-            else:
-                self.step_many(numbers)
+            self._step_generation(numbers)
         return "completed", ""
+
+    def _step_generation(self, numbers: list[int]) -> None:
+        """One generation: the strategy chooses each candidate's parent; the candidates of one
+        parent are proposed, evaluated and decided together (at most one accepted per parent)."""
+        choices = self.selector.choose(self.state, numbers, self.parts.lineage.head())
+        by_parent: dict[str, list[int]] = {}
+        for choice in choices:
+            self.state.chosen_nodes[choice.number] = choice.node
+            by_parent.setdefault(choice.commit, []).append(choice.number)
+        for parent, group in by_parent.items():
+            if len(group) == 1:
+                self.step(group[0], parent)
+            else:
+                self.step_many(group, parent)
 
     def last_number(self) -> int:
         """The last candidate number the run plans: K per generation, within --max-evaluations."""
@@ -293,10 +307,10 @@ class GenerationLoop:
 
     # -- one generation ------------------------------------------------------------------
 
-    def step(self, generation: int) -> None:
+    def step(self, generation: int, parent: str | None = None) -> None:
         parts = self.parts
         self.generation = generation
-        parent = parts.lineage.head()
+        parent = parent or parts.lineage.head()
         parent_eval = self._parent_evaluation(generation, parent)
         proposal = self._propose(generation, parent, parent_eval)
         evaluation = parts.evaluator.evaluate(parent, proposal.diff, label=f"gen-{generation:04d}")
@@ -313,14 +327,14 @@ class GenerationLoop:
         )
         self._decide(candidate)
 
-    def step_many(self, numbers: list[int]) -> None:
+    def step_many(self, numbers: list[int], parent: str | None = None) -> None:
         """One generation of K candidates (one number each) from the same parent: proposed
         in turn (each proposer call sees its siblings as pending), evaluated in parallel, judged,
         then decided best first — once one is accepted, the rest are rejected (each was measured
         against the parent, not against its sibling)."""
         parts = self.parts
         self.generation = numbers[0]
-        parent = parts.lineage.head()
+        parent = parent or parts.lineage.head()
         parent_eval = self._parent_evaluation(numbers[0], parent)
         pending: list[HistoryEntry] = []
         proposals = []
@@ -411,6 +425,8 @@ class GenerationLoop:
             parent_tree=parts.lineage.tree_of(parent),
             proposer=parts.proposer.name,
             reused_recorded_proposal=recorded is not None,
+            strategy=self.selector.name,
+            parent_node=self.state.chosen_nodes.get(generation),
         )
         self.record("proposal_started", started.data(), generation)
         if recorded is not None:  # a resumed run evaluates the proposal it recorded before the crash
@@ -449,6 +465,8 @@ class GenerationLoop:
             parent_metric_mean=metric.mean if metric else None,
             parent_metric_std=metric.std if metric else None,
             history=[*self.state.history, *pending],
+            ancestry=ancestry(self.state, parent),
+            siblings=siblings([*self.state.history, *pending], parent),
         )
 
     def _judge(
@@ -471,7 +489,7 @@ class GenerationLoop:
 
         def committed(sha: str) -> None:
             fault_point(self.config.run_dir, "lineage_committed", candidate.generation)
-            self.state.count_accept(candidate)
+            self.state.count_accept(candidate, sha)
 
         with self.interrupts.atomic():
             accept(candidate, decision, self.parts.lineage, self.record, committed=committed)
@@ -479,7 +497,7 @@ class GenerationLoop:
 
     def record_recovered_commit(self, candidate: Candidate, sha: str) -> None:
         """Record the `commit` event of a lineage commit a crash left without one."""
-        self.state.count_accept(candidate)
+        self.state.count_accept(candidate, sha)
         record_commit(candidate, sha, self.parts.lineage, self.record, recovered=True)
 
 
