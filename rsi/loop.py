@@ -62,6 +62,7 @@ from rsi.checkpoints import Checkpoint, budget_checkpoint, candidate_checkpoint
 from rsi.config import RunConfig
 from rsi.faults import fault_point
 from rsi.interrupts import Interrupts
+from rsi.search.parallel import evaluate_across
 from rsi.search.selector import ParentSelector, ancestry, siblings
 from rsi.state import LoopState
 from rsi.status import RunStatus
@@ -171,18 +172,15 @@ class GenerationLoop:
         return "completed", ""
 
     def _step_generation(self, numbers: list[int]) -> None:
-        """One generation: the strategy chooses each candidate's parent; the candidates of one
-        parent are proposed, evaluated and decided together (at most one accepted per parent)."""
+        """One generation: the strategy chooses each candidate's parent; all are proposed, then
+        evaluated in parallel, and decided per parent (at most one accepted per parent)."""
         choices = self.selector.choose(self.state, numbers, self.parts.lineage.head())
-        by_parent: dict[str, list[int]] = {}
         for choice in choices:
             self.state.chosen_nodes[choice.number] = choice.node
-            by_parent.setdefault(choice.commit, []).append(choice.number)
-        for parent, group in by_parent.items():
-            if len(group) == 1:
-                self.step(group[0], parent)
-            else:
-                self.step_many(group, parent)
+        if len(choices) == 1:
+            self.step(choices[0].number, choices[0].commit)
+        else:
+            self.step_many(numbers, [choice.commit for choice in choices])
 
     def last_number(self) -> int:
         """The last candidate number the run plans: K per generation, within --max-evaluations."""
@@ -327,42 +325,43 @@ class GenerationLoop:
         )
         self._decide(candidate)
 
-    def step_many(self, numbers: list[int], parent: str | None = None) -> None:
-        """One generation of K candidates (one number each) from the same parent: proposed
-        in turn (each proposer call sees its siblings as pending), evaluated in parallel, judged,
-        then decided best first — once one is accepted, the rest are rejected (each was measured
+    def step_many(self, numbers: list[int], parents: list[str] | None = None) -> None:
+        """One generation of K candidates (one number each; parents: each one's parent, by
+        default all the lineage head): proposed in turn (each proposer call sees the siblings
+        from its parent as pending), evaluated in parallel, judged, then decided per parent best
+        first — once one is accepted, the rest from that parent are rejected (each was measured
         against the parent, not against its sibling)."""
-        parts = self.parts
         self.generation = numbers[0]
-        parent = parent or parts.lineage.head()
-        parent_eval = self._parent_evaluation(numbers[0], parent)
+        parents = parents or [self.parts.lineage.head()] * len(numbers)
+        parent_evals = {p: self._parent_evaluation(numbers[0], p) for p in dict.fromkeys(parents)}
         pending: list[HistoryEntry] = []
         proposals = []
-        for number in numbers:
-            proposal = self._propose(number, parent, parent_eval, pending)
+        for number, parent in zip(numbers, parents, strict=True):
+            proposal = self._propose(number, parent, parent_evals[parent], pending)
             proposals.append(proposal)
             pending.append(_pending_entry(number, parent, proposal))
         self.progress("evaluate", {"generations": numbers})
-        evaluations = parts.evaluator.evaluate_many(
-            parent, [p.diff for p in proposals], labels=[f"gen-{n:04d}" for n in numbers]
-        )
-        candidates = []
-        for number, proposal, evaluation in zip(numbers, proposals, evaluations, strict=True):
+        labels = [f"gen-{n:04d}" for n in numbers]
+        evaluations = evaluate_across(self.parts.evaluator, parents, [p.diff for p in proposals], labels)
+        by_parent: dict[str, list[Candidate]] = {}
+        for number, parent, proposal, evaluation in zip(
+            numbers, parents, proposals, evaluations, strict=True
+        ):
             self.generation = number
             self.record("evaluation", evaluation.model_dump(mode="json"), number)
-            verdict = self._judge(parent, proposal, evaluation, parent_eval)
+            verdict = self._judge(parent, proposal, evaluation, parent_evals[parent])
             self.record("verdict", verdict.model_dump(mode="json"), number)
-            candidates.append(
-                Candidate(
-                    generation=number,
-                    parent_commit=parent,
-                    proposal=proposal,
-                    evaluation=evaluation,
-                    parent_evaluation=parent_eval,
-                    verdict=verdict,
-                )
+            candidate = Candidate(
+                generation=number,
+                parent_commit=parent,
+                proposal=proposal,
+                evaluation=evaluation,
+                parent_evaluation=parent_evals[parent],
+                verdict=verdict,
             )
-        self._decide_many(candidates)
+            by_parent.setdefault(parent, []).append(candidate)
+        for siblings_of_one_parent in by_parent.values():
+            self._decide_many(siblings_of_one_parent)
 
     def _decide_many(self, candidates: list[Candidate]) -> None:
         """Best gain first; the first accepted wins, its siblings are rejected by the search."""
