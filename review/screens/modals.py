@@ -24,6 +24,8 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("run", "↑/↓ j/k", "move in the generations"),
     ("run", "enter", "open the change of the selected generation"),
     ("run", "u", "review queue (rsi review)"),
+    ("run", "t", "the search tree: which candidate came from which, the best path ★"),
+    ("tree", "enter", "open the change of the selected candidate"),
     ("replay", "h/l ←/→", "previous / next event"),
     ("replay", "[ / ]", "previous / next generation"),
     ("replay", "g/G home/end", "first / last event"),
