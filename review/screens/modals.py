@@ -40,6 +40,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("change", "m", "maximize the focused pane (again to restore)"),
     ("change", "escape", "back to the run"),
     ("queue", "enter", "open the selected queued change"),
+    ("queue", "g", "it and its waiting siblings side by side: space marks, a accepts the marked, r rejects all"),
     ("queue", "escape", "the whole run"),
 )
 
@@ -96,13 +97,14 @@ class RejectScreen(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, generation: int) -> None:
+    def __init__(self, generation: int, question: str | None = None) -> None:
         super().__init__()
         self.generation = generation
+        self.question = question or f"Reject generation {generation}: why? (the agent reads this)"
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Reject generation {self.generation}: why? (the agent reads this)")
+            yield Label(self.question)
             yield Input(placeholder="e.g. the gain is within the noise; touches the data loader", id="reason")
             yield Label("enter rejects · escape cancels", classes="hint")
 

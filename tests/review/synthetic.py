@@ -273,6 +273,17 @@ def many_generations(count: int) -> list[Gen]:
     return gens
 
 
+def k_generations() -> list[Gen]:
+    """One generation of K = 4 candidates from the baseline, all waiting for a human: a denial, two
+    allowed gains and a small gain the policy sends to review."""
+    return [
+        Gen("Train longer", protected_diff(), [0.31, 0.30, 0.32], claimed="R² up by ~0.15"),
+        Gen("Widen the input range", better_diff(), [0.66, 0.65, 0.67], claimed="R² to about 0.6"),
+        Gen("Raise the learning rate", lr_diff(), [0.40, 0.42, 0.38], claimed="faster convergence"),
+        Gen("Add hand-made features", big_diff(), [0.18, 0.17, 0.19], claimed="richer inputs"),
+    ]
+
+
 def tree_generations() -> list[Gen]:
     """A finished tree search: two branches from the baseline, each grown further, with rejected,
     denied and failed leaves; the best node is on the second branch."""

@@ -14,6 +14,7 @@ from review.screens.change import ChangeScreen
 from review.screens.queue import QueueScreen
 from tests.review.helpers import wait_until
 from tests.review.synthetic import (
+    k_generations,
     lockbox_generations,
     mixed_generations,
     standard_generations,
@@ -154,3 +155,25 @@ def test_tree_view(
     assert snap_compare(
         make_app("review", run_dir=run_dir), terminal_size=size, run_before=_open_tree("j", "j")
     )
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_k_candidates_side_by_side(  # type: ignore[no-untyped-def]
+    snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:
+    from review.screens.siblings import SiblingsScreen
+
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "1740819600 +0000")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "1740819600 +0000")
+    run_dir = write_run(tmp_path / "run", k_generations())
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _queue_loaded(pilot)
+        await pilot.press("g")
+        await wait_until(
+            pilot, lambda: isinstance(pilot.app.screen, SiblingsScreen) and pilot.app.screen.ready
+        )
+        await pilot.press("j", "space", "space")
+        await pilot.pause()
+
+    assert snap_compare(make_app("review", run_dir=run_dir), terminal_size=size, run_before=run_before)
