@@ -40,7 +40,11 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("change", "m", "maximize the focused pane (again to restore)"),
     ("change", "escape", "back to the run"),
     ("queue", "enter", "open the selected queued change"),
-    ("queue", "g", "it and its waiting siblings side by side: space marks, a accepts the marked, r rejects all"),
+    (
+        "queue",
+        "g",
+        "it and its waiting siblings side by side: space marks, a accepts the marked, r rejects all",
+    ),
     ("queue", "escape", "the whole run"),
 )
 
