@@ -209,9 +209,10 @@ class Memory:
 
     def __init__(self, context: ProposalContext, knobs: list[Knob]) -> None:
         self.current = {k.name: repr(k.value) for k in knobs}
-        self.tried_here = {
+        self.tried_here = {_key(e.rationale) for e in context.siblings} | {
             _key(e.rationale) for e in context.history if e.parent_commit == context.parent_commit
         }
+        """Moves already proposed from this parent (by a sibling), whatever came of them."""
         self.hurt: set[tuple[str, str]] = set()
         accepted: list[PastMove] = []
         recent = len(context.history) - HURT_MEMORY

@@ -65,6 +65,25 @@ def history_lines(history: list[HistoryEntry]) -> list[str]:
     return lines
 
 
+def tree_lines(context: ProposalContext) -> list[str]:
+    """Where the parent stands in the search tree: the accepted changes that made it, and what was
+    already proposed from it (do not repeat a sibling; build on what won)."""
+    made = [f"- gen {e.generation}: {e.rationale[:160]}" for e in context.ancestry]
+    lines = [
+        "The parent was made by these accepted changes, oldest first:",
+        *(made or ["- (it is the baseline)"]),
+    ]
+    tried = [
+        f"- gen {e.generation} [{e.decision}] metric {_metric(e.metric_mean, e.metric_std)} — {e.rationale[:160]}"
+        for e in context.siblings
+    ]
+    lines += [
+        "Already proposed from this same parent (its siblings' outcomes):",
+        *(tried or ["- (none yet)"]),
+    ]
+    return lines
+
+
 def context_message(context: ProposalContext, parent_tree: Path) -> str:
     """The generation's context: objective, the parent's results, the contract, the lineage history."""
     spec = None
@@ -87,6 +106,7 @@ def context_message(context: ProposalContext, parent_tree: Path) -> str:
         ]
     parts += ["Lineage history (what was tried, what was measured, what was decided and why):"]
     parts += history_lines(context.history)
+    parts += tree_lines(context)
     parts += [
         "Propose one change that you expect to beat the parent beyond the seed noise. Explore first, "
         "then edit /workspace and call submit."

@@ -99,6 +99,11 @@ class ProposalContext(BaseModel):
     parent_metric_mean: float | None
     parent_metric_std: float | None
     history: list[HistoryEntry] = Field(default_factory=list)
+    ancestry: list[HistoryEntry] = Field(default_factory=list)
+    """The accepted candidates that made the parent, oldest first (empty for the baseline)."""
+    siblings: list[HistoryEntry] = Field(default_factory=list)
+    """Other candidates proposed from the same parent: decided ones with their outcome, and this
+    generation's still pending."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,6 +439,16 @@ class LineageStore(Protocol):
 
     def tree_of(self, commit: str) -> str:
         """The git tree id of a commit (identical trees are identical files)."""
+        ...
+
+
+@runtime_checkable
+class BranchingLineage(Protocol):
+    """A lineage that is a tree: an accepted candidate is committed on top of its own parent."""
+
+    def grow_from(self, parent: str, generation: int) -> None:
+        """Make `parent` the commit the next accepted diff is applied to (a branch is made when
+        `parent` is not the tip of one)."""
         ...
 
 

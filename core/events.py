@@ -49,6 +49,10 @@ class ProposalStarted(Payload):
     """The proposer's name."""
     reused_recorded_proposal: bool = False
     """A resumed run evaluates the proposal it recorded before the crash instead of asking anew."""
+    strategy: str | None = None
+    """The search strategy that chose the parent (None: a run from before strategies, greedy)."""
+    parent_node: str | None = None
+    """The parent's place in the search tree: `gen-N` (an accepted candidate) or `gen-0` (baseline)."""
 
 
 class ProposalRecorded(Proposal):

@@ -309,6 +309,31 @@ class ReviewApp(App[RunSummary | None]):
         state = RunState.from_events(events, self.parsed)
         self.call_from_thread(self._queue_decided, generation, choice, events, state)
 
+    @work(thread=True, exclusive=True, group="decide", exit_on_error=False)
+    def decide_many(self, accept: list[int], reject: list[int], reason: str) -> None:
+        """Queued candidates decided together (review mode): the accepted first, in order."""
+        from review.queue import decide
+
+        assert self.settings.run_dir is not None
+        done: list[str] = []
+        choices: list[tuple[int, HumanChoice]] = [(g, "accept") for g in accept] + [
+            (g, "reject") for g in reject
+        ]
+        for generation, choice in choices:
+            try:
+                decide(self.settings.run_dir, generation, choice, reason=reason, by=self.by)  # type: ignore[arg-type]
+            except RsiError as exc:
+                self.call_from_thread(self.notify, str(exc), severity="error", timeout=20, markup=False)
+                break
+            done.append(f"{generation} {choice}")
+        events = list(TrajectoryReader(self.trajectory_path).events())
+        state = RunState.from_events(events, self.parsed)
+        self.call_from_thread(self._many_decided, done, events, state)
+
+    def _many_decided(self, done: list[str], events: list[Event], state: RunState) -> None:
+        self.notify(f"recorded: {', '.join(done) or 'nothing'}")
+        self._show_events(events, state)
+
     def _queue_decided(self, generation: int, choice: str, events: list[Event], state: RunState) -> None:
         self.notify(f"generation {generation}: {choice} recorded")
         self._after_decision(generation)

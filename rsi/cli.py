@@ -247,6 +247,14 @@ def run(
     parallel: Annotated[
         int | None, typer.Option(min=1, help="Candidates evaluated at once (default: the CPU cores).")
     ] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="How parents are chosen: greedy (the newest accepted, a line), best-first (a beam of "
+            "the best nodes) or archive (score- and novelty-weighted; a tree)."
+        ),
+    ] = "greedy",
+    strategy_seed: Annotated[int, typer.Option(help="Seed of the archive strategy's parent draws.")] = 0,
     image: Annotated[str | None, typer.Option(help="Sandbox image (default: the target's rsi.toml).")] = None,
     model: Annotated[str | None, typer.Option(help="Claude model id.")] = None,
     proposer_seed: Annotated[int, typer.Option(help="Seed of the offline proposer.")] = 0,
@@ -271,8 +279,11 @@ def run(
     from rsi.compose import build_run
     from rsi.config import CheckpointConfig, RunConfig
     from rsi.console import ConsoleObserver
+    from rsi.search.strategies import StrategyConfig, make_strategy
 
     chosen = proposer or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline")
+    search = StrategyConfig(name=strategy, seed=strategy_seed)
+    make_strategy(search)  # an unknown name is an error before the run starts
     tui = wants_tui(headless)
     config = RunConfig(
         target=target.resolve(),
@@ -293,6 +304,7 @@ def run(
         candidates=candidates,
         max_evaluations=max_evaluations,
         parallel=parallel,
+        strategy=search,
         checkpoints=CheckpointConfig(
             metric_jump_spreads=pause_on_jump,
             budget_fraction=pause_at_budget,

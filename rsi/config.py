@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.config import ClaudeConfig, OfflineConfig, ReplayConfig
 from rsi.registry import ReviewMode
+from rsi.search.strategies import StrategyConfig
 from sandbox.base import SandboxConfig
 from sandbox.integrity import IntegrityConfig
 
@@ -99,6 +100,9 @@ class RunConfig(BaseModel):
     candidates: int = Field(default=1, ge=1)
     """K: candidates proposed from the same parent per generation and evaluated in parallel; each
     has its own number (gen-N) in the trajectory, and at most one of them is accepted."""
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    """How each candidate's parent is chosen from the archive of evaluated nodes (`--strategy`):
+    greedy (the newest accepted commit, a line), best-first or archive (a tree of branches)."""
     max_evaluations: int | None = Field(default=None, ge=1)
     """Stop after this many candidates are evaluated (a budget beside generations, wall time, dollars)."""
     parallel: int | None = Field(default=None, ge=1)

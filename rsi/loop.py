@@ -62,6 +62,8 @@ from rsi.checkpoints import Checkpoint, budget_checkpoint, candidate_checkpoint
 from rsi.config import RunConfig
 from rsi.faults import fault_point
 from rsi.interrupts import Interrupts
+from rsi.search.parallel import evaluate_across
+from rsi.search.selector import ParentSelector, ancestry, siblings
 from rsi.state import LoopState
 from rsi.status import RunStatus
 from sandbox.patched import patched_tree
@@ -109,6 +111,8 @@ class GenerationLoop:
         self._status = RunStatus(parts.config)
         self._stop_reason: str | None = None
         self._started = time.monotonic()
+        self.selector = ParentSelector(parts.config.strategy, parts.spec.metric.direction)
+        """Chooses every candidate's parent (--strategy); greedy builds on the lineage head."""
 
     # -- recording -----------------------------------------------------------------------
 
@@ -164,11 +168,19 @@ class GenerationLoop:
                 return "stopped", stop
             self._check_budget_checkpoint(todo[0])
             numbers, todo = todo[: self.config.candidates], todo[self.config.candidates :]
-            if len(numbers) == 1:
-                self.step(numbers[0])
-            else:
-                self.step_many(numbers)
+            self._step_generation(numbers)
         return "completed", ""
+
+    def _step_generation(self, numbers: list[int]) -> None:
+        """One generation: the strategy chooses each candidate's parent; all are proposed, then
+        evaluated in parallel, and decided per parent (at most one accepted per parent)."""
+        choices = self.selector.choose(self.state, numbers, self.parts.lineage.head())
+        for choice in choices:
+            self.state.chosen_nodes[choice.number] = choice.node
+        if len(choices) == 1:
+            self.step(choices[0].number, choices[0].commit)
+        else:
+            self.step_many(numbers, [choice.commit for choice in choices])
 
     def last_number(self) -> int:
         """The last candidate number the run plans: K per generation, within --max-evaluations."""
@@ -293,10 +305,10 @@ class GenerationLoop:
 
     # -- one generation ------------------------------------------------------------------
 
-    def step(self, generation: int) -> None:
+    def step(self, generation: int, parent: str | None = None) -> None:
         parts = self.parts
         self.generation = generation
-        parent = parts.lineage.head()
+        parent = parent or parts.lineage.head()
         parent_eval = self._parent_evaluation(generation, parent)
         with contextlib.ExitStack() as trees:
             proposal, patched = self._propose(generation, parent, parent_eval, trees)
@@ -316,51 +328,60 @@ class GenerationLoop:
             )
             self._decide(candidate, patched)
 
-    def step_many(self, numbers: list[int]) -> None:
-        """One generation of K candidates (one number each) from the same parent: proposed
-        in turn (each proposer call sees its siblings as pending), evaluated in parallel, judged,
-        then decided best first — once one is accepted, the rest are rejected (each was measured
+    def step_many(self, numbers: list[int], parents: list[str] | None = None) -> None:
+        """One generation of K candidates (one number each; parents: each one's parent, by
+        default all the lineage head): proposed in turn (each proposer call sees the siblings
+        from its parent as pending), evaluated in parallel, judged, then decided per parent best
+        first — once one is accepted, the rest from that parent are rejected (each was measured
         against the parent, not against its sibling)."""
-        parts = self.parts
         self.generation = numbers[0]
-        parent = parts.lineage.head()
-        parent_eval = self._parent_evaluation(numbers[0], parent)
+        parents = parents or [self.parts.lineage.head()] * len(numbers)
+        parent_evals = {p: self._parent_evaluation(numbers[0], p) for p in dict.fromkeys(parents)}
         with contextlib.ExitStack() as trees:
-            self._step_many(numbers, parent, parent_eval, trees)
+            self._step_many(numbers, parents, parent_evals, trees)
 
     def _step_many(
-        self, numbers: list[int], parent: str, parent_eval: Evaluation, trees: contextlib.ExitStack
+        self,
+        numbers: list[int],
+        parents: list[str],
+        parent_evals: dict[str, Evaluation],
+        trees: contextlib.ExitStack,
     ) -> None:
         pending: list[HistoryEntry] = []
         proposals, patched = [], {}
-        for number in numbers:
-            proposal, patched[number] = self._propose(number, parent, parent_eval, trees, pending)
+        for number, parent in zip(numbers, parents, strict=True):
+            proposal, patched[number] = self._propose(number, parent, parent_evals[parent], trees, pending)
             proposals.append(proposal)
             pending.append(_pending_entry(number, parent, proposal, patched[number].stat))
         self.progress("evaluate", {"generations": numbers})
-        evaluations = self.parts.evaluator.evaluate_many(
-            parent,
+        evaluations = evaluate_across(
+            self.parts.evaluator,
+            parents,
             [p.diff for p in proposals],
-            labels=[f"gen-{n:04d}" for n in numbers],
-            patched=[patched[n] for n in numbers],
+            [f"gen-{n:04d}" for n in numbers],
+            [patched[n] for n in numbers],
         )
-        candidates = []
-        for number, proposal, evaluation in zip(numbers, proposals, evaluations, strict=True):
+        by_parent: dict[str, list[Candidate]] = {}
+        for number, parent, proposal, evaluation in zip(
+            numbers, parents, proposals, evaluations, strict=True
+        ):
             self.generation = number
             self.record("evaluation", evaluation.model_dump(mode="json"), number)
-            verdict = self.parts.policy.check(proposal, evaluation, parent_eval, patched=patched[number])
-            self.record("verdict", verdict.model_dump(mode="json"), number)
-            candidates.append(
-                Candidate(
-                    generation=number,
-                    parent_commit=parent,
-                    proposal=proposal,
-                    evaluation=evaluation,
-                    parent_evaluation=parent_eval,
-                    verdict=verdict,
-                )
+            verdict = self.parts.policy.check(
+                proposal, evaluation, parent_evals[parent], patched=patched[number]
             )
-        self._decide_many(candidates, patched)
+            self.record("verdict", verdict.model_dump(mode="json"), number)
+            candidate = Candidate(
+                generation=number,
+                parent_commit=parent,
+                proposal=proposal,
+                evaluation=evaluation,
+                parent_evaluation=parent_evals[parent],
+                verdict=verdict,
+            )
+            by_parent.setdefault(parent, []).append(candidate)
+        for siblings_of_one_parent in by_parent.values():
+            self._decide_many(siblings_of_one_parent, patched)
 
     def _decide_many(self, candidates: list[Candidate], patched: dict[int, PatchedTree]) -> None:
         """Best gain first; the first accepted wins, its siblings are rejected by the search."""
@@ -430,6 +451,8 @@ class GenerationLoop:
             parent_tree=parts.lineage.tree_of(parent),
             proposer=parts.proposer.name,
             reused_recorded_proposal=recorded is not None,
+            strategy=self.selector.name,
+            parent_node=self.state.chosen_nodes.get(generation),
         )
         self.record("proposal_started", started.data(), generation)
         if recorded is not None:  # a resumed run evaluates the proposal it recorded before the crash
@@ -465,6 +488,8 @@ class GenerationLoop:
             parent_metric_mean=metric.mean if metric else None,
             parent_metric_std=metric.std if metric else None,
             history=[*self.state.history, *pending],
+            ancestry=ancestry(self.state, parent),
+            siblings=siblings([*self.state.history, *pending], parent),
         )
 
     # -- accepting -----------------------------------------------------------------------
@@ -475,7 +500,7 @@ class GenerationLoop:
 
         def committed(sha: str) -> None:
             fault_point(self.config.run_dir, "lineage_committed", candidate.generation)
-            self.state.count_accept(candidate)
+            self.state.count_accept(candidate, sha)
 
         with self.interrupts.atomic():
             accept(candidate, decision, self.parts.lineage, self.record, committed=committed, patched=patched)
@@ -483,7 +508,7 @@ class GenerationLoop:
 
     def record_recovered_commit(self, candidate: Candidate, sha: str) -> None:
         """Record the `commit` event of a lineage commit a crash left without one."""
-        self.state.count_accept(candidate)
+        self.state.count_accept(candidate, sha)
         record_commit(candidate, sha, self.parts.lineage, self.record, recovered=True)
 
 

@@ -59,12 +59,14 @@ def reconcile_lineage(lineage: Lineage, run: RunRecord, baseline_commit: str) ->
         g.generation for g in run.decided if g.decision and g.decision.decision == "accept" and not g.commit
     ]
     head = lineage.head()
-    if head != expected:
+    accepted_commits = {baseline_commit} | {g.commit for g in committed if g.commit}
+    if head != expected and head not in accepted_commits:  # a tree's head may be any accepted node
         commit = repo.commit(head)
+        parent = run.generations[pending[0]].parent_commit if pending else None
         made_before_crash = (
             pending
             and commit.parents
-            and commit.parents[0].hexsha == expected
+            and commit.parents[0].hexsha in (expected, parent)
             and str(commit.message).startswith(f"generation {pending[0]}:")
         )
         if made_before_crash:

@@ -33,6 +33,10 @@ class LoopState:
     """Proposals recorded before a crash, evaluated again instead of asking the proposer anew."""
     recorded_parents: dict[int, str] = field(default_factory=dict)
     """The parent each recorded proposal was made against (reused only from that same parent)."""
+    commits: dict[int, str] = field(default_factory=dict)
+    """The lineage commit of each accepted candidate, by number."""
+    chosen_nodes: dict[int, str] = field(default_factory=dict)
+    """Parents already chosen for candidates not decided yet (`gen-N` nodes): kept on resume."""
 
     @property
     def baseline_metric(self) -> float | None:
@@ -42,9 +46,10 @@ class LoopState:
         self.baseline = evaluation
         self.best = evaluation.metric.mean if evaluation.metric else None
 
-    def count_accept(self, candidate: Candidate) -> None:
-        """An accepted candidate is on the lineage: count it, and raise the best metric."""
+    def count_accept(self, candidate: Candidate, commit: str) -> None:
+        """An accepted candidate is on the lineage as `commit`: count it, and raise the best metric."""
         self.accepted += 1
+        self.commits[candidate.generation] = commit
         metric = candidate.evaluation.metric
         if metric is not None:
             self.best = best_of(self.best, metric.mean, metric.direction)
@@ -52,6 +57,7 @@ class LoopState:
     def add_decided(self, candidate: Candidate, decision: Decision, stat: str | None = None) -> None:
         """`stat`: the diff's one-line summary when the caller has it (else computed from the diff)."""
         self.history.append(history_entry(candidate, decision, stat))
+        self.chosen_nodes.pop(candidate.generation, None)
 
     @classmethod
     def from_record(cls, run: RunRecord) -> LoopState:
@@ -69,8 +75,13 @@ class LoopState:
             candidate = run.candidate(record.generation)
             state.add_decided(candidate, record.decision)
             if record.commit:
-                state.count_accept(candidate)
+                state.count_accept(candidate, record.commit)
+        node_of = {commit: f"gen-{generation}" for generation, commit in state.commits.items()}
+        if run.baseline is not None:
+            node_of[run.baseline.parent_commit] = "gen-0"
         for record in run.undecided:  # a generation of K candidates leaves up to K in flight
+            if record.parent_commit in node_of:
+                state.chosen_nodes[record.generation] = node_of[record.parent_commit]
             if record.proposal is not None:
                 state.recorded_proposals[record.generation] = record.proposal
                 state.recorded_parents[record.generation] = record.parent_commit

@@ -287,6 +287,7 @@ def verify_trajectory(
         loop, parts = build_run(config, observer=observer, reviewer=reviewer, contract=contract)
         tree_of = parts.lineage.tree_of
         parts.proposer.tree_of = tree_of  # type: ignore[attr-defined]
+        loop.state.chosen_nodes.update(_recorded_parent_nodes(events))
         try:
             summary = loop.run()
         finally:
@@ -304,6 +305,16 @@ def verify_trajectory(
         time.monotonic() - started,
         contract_differences=list(parts.contract_differences),
     )
+
+
+def _recorded_parent_nodes(events: list[Event]) -> dict[int, str]:
+    """Each candidate's parent as the search tree names it (`gen-N`), so the re-execution builds
+    on the same nodes whatever its metrics' noise would make the strategy draw."""
+    return {
+        e.generation: str(e.data["parent_node"])
+        for e in events
+        if e.kind == "proposal_started" and e.generation is not None and e.data.get("parent_node")
+    }
 
 
 def _recorded_trees(events: list[Event]) -> dict[int, str]:

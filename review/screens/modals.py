@@ -24,6 +24,8 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("run", "↑/↓ j/k", "move in the generations"),
     ("run", "enter", "open the change of the selected generation"),
     ("run", "u", "review queue (rsi review)"),
+    ("run", "t", "the search tree: which candidate came from which, the best path ★"),
+    ("tree", "enter", "open the change of the selected candidate"),
     ("replay", "h/l ←/→", "previous / next event"),
     ("replay", "[ / ]", "previous / next generation"),
     ("replay", "g/G home/end", "first / last event"),
@@ -38,6 +40,11 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("change", "m", "maximize the focused pane (again to restore)"),
     ("change", "escape", "back to the run"),
     ("queue", "enter", "open the selected queued change"),
+    (
+        "queue",
+        "g",
+        "it and its waiting siblings side by side: space marks, a accepts the marked, r rejects all",
+    ),
     ("queue", "escape", "the whole run"),
 )
 
@@ -94,13 +101,14 @@ class RejectScreen(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, generation: int) -> None:
+    def __init__(self, generation: int, question: str | None = None) -> None:
         super().__init__()
         self.generation = generation
+        self.question = question or f"Reject generation {generation}: why? (the agent reads this)"
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Reject generation {self.generation}: why? (the agent reads this)")
+            yield Label(self.question)
             yield Input(placeholder="e.g. the gain is within the noise; touches the data loader", id="reason")
             yield Label("enter rejects · escape cancels", classes="hint")
 

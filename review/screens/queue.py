@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Static
 from core.change_summary import describe_change, shorten
 from review.host import ReviewHost
 from review.screens.run import VERDICT_COLOR
+from review.screens.siblings import SiblingsScreen
 from review.widgets.header import RsiHeader
 
 
@@ -23,6 +24,7 @@ class QueueScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open change"),
+        Binding("g", "siblings", "Side by side", show=False),
         Binding("escape", "back", "Whole run"),
         Binding("j", "down", "Down", show=False),
         Binding("k", "up", "Up", show=False),
@@ -94,6 +96,14 @@ class QueueScreen(Screen[None]):
             key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
             if key.value is not None:
                 self.rsi.open_change(int(key.value))
+
+    def action_siblings(self) -> None:
+        """The selected candidate and its waiting siblings (same parent), side by side."""
+        table = self.query_one("#queue", DataTable)
+        if table.row_count:
+            key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+            if key.value is not None:
+                self.app.push_screen(SiblingsScreen(int(key.value)))
 
     def action_back(self) -> None:
         self.app.pop_screen()

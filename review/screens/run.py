@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Static
 from core.change_summary import describe_change, shorten
 from review.gcpause import collector_paused
 from review.host import ReviewHost
+from review.screens.tree import TreeScreen
 from review.state import ReplayStates, RunState, event_summary, mean_of, spread_of
 from review.widgets.generation_table import GenerationTable
 from review.widgets.header import RsiHeader
@@ -92,6 +93,7 @@ class RunScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_change", "Open change", show=True, priority=False),
         Binding("u", "queue", "Queue"),
+        Binding("t", "tree", "Tree", show=False),
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
         Binding("l,right", "step(1)", "Next event"),
@@ -305,6 +307,9 @@ class RunScreen(Screen[None]):
 
     def action_queue(self) -> None:
         self.rsi.open_queue()
+
+    def action_tree(self) -> None:
+        self.app.push_screen(TreeScreen())
 
     def action_cursor_down(self) -> None:
         self.query_one("#generations", DataTable).action_cursor_down()

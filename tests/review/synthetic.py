@@ -42,6 +42,8 @@ class Gen:
     verdict: Verdict | None = field(default=None, repr=False)
     lockbox: list[float] | None = None
     """Per-seed lockbox score; None: not scored."""
+    parent: int | None = None
+    """The accepted generation it is proposed from (0: the baseline); None: as `advance` says."""
 
 
 def protected_diff() -> str:
@@ -213,7 +215,10 @@ def write_run(
     parent = evaluation(head, "", [0.15, 0.16, 0.14], lockbox=[0.14, 0.15, 0.13])
     chain.append("baseline", {"commit": head, "evaluation": parent.model_dump(mode="json")}, 0)
     cached_verdicts: dict[str, Verdict] = {}
+    nodes = {0: (head, parent)}
     for number, gen in enumerate(gens, start=1):
+        if gen.parent is not None:  # a tree: built on the node it names
+            head, parent = nodes[gen.parent]
         proposal = Proposal(
             diff=gen.diff, rationale=gen.rationale, claimed_effect=gen.claimed, proposer="offline"
         )
@@ -237,6 +242,7 @@ def write_run(
                 chain.append(
                     "commit", {"commit": f"{number:040x}", "parent": head, "tag": f"gen-{number}"}, number
                 )
+                nodes[number] = (f"{number:040x}", measured)
                 if advance:  # later candidates are measured against this one, as in a real run
                     head, parent = f"{number:040x}", measured
     if finished:
@@ -265,6 +271,40 @@ def many_generations(count: int) -> list[Gen]:
             )
         )
     return gens
+
+
+def k_generations() -> list[Gen]:
+    """One generation of K = 4 candidates from the baseline, all waiting for a human: a denial, two
+    allowed gains and a small gain the policy sends to review."""
+    return [
+        Gen("Train longer", protected_diff(), [0.31, 0.30, 0.32], claimed="R² up by ~0.15"),
+        Gen("Widen the input range", better_diff(), [0.66, 0.65, 0.67], claimed="R² to about 0.6"),
+        Gen("Raise the learning rate", lr_diff(), [0.40, 0.42, 0.38], claimed="faster convergence"),
+        Gen("Add hand-made features", big_diff(), [0.18, 0.17, 0.19], claimed="richer inputs"),
+    ]
+
+
+def tree_generations() -> list[Gen]:
+    """A finished tree search: two branches from the baseline, each grown further, with rejected,
+    denied and failed leaves; the best node is on the second branch."""
+    lr, better = lr_diff(), better_diff()
+    return [
+        Gen("Raise the learning rate", lr, [0.30, 0.31, 0.29], decision="accept", parent=0),
+        Gen("Widen the input range", better, [0.60, 0.61, 0.59], decision="accept", parent=0),
+        Gen("Lower the label noise", lr, [0.28, 0.27, 0.29], decision="reject", parent=1),
+        Gen("Halve the init scale", lr, [0.70, 0.71, 0.69], decision="accept", parent=2),
+        Gen(
+            "Double the hidden size",
+            lr,
+            [0.10, 0.40, 0.12],
+            failure="tests_failed",
+            tests_failed=2,
+            decision="reject",
+            parent=2,
+        ),
+        Gen("Train longer", protected_diff(), [0.75, 0.74, 0.76], decision="reject", parent=4),
+        Gen("Switch to adam", lr, [0.72, 0.71, 0.73], decision="queue", parent=4),
+    ]
 
 
 def mixed_generations() -> list[Gen]:

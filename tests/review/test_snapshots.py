@@ -13,7 +13,14 @@ from review.app import make_app
 from review.screens.change import ChangeScreen
 from review.screens.queue import QueueScreen
 from tests.review.helpers import wait_until
-from tests.review.synthetic import lockbox_generations, mixed_generations, standard_generations, write_run
+from tests.review.synthetic import (
+    k_generations,
+    lockbox_generations,
+    mixed_generations,
+    standard_generations,
+    tree_generations,
+    write_run,
+)
 
 
 @pytest.fixture
@@ -118,3 +125,55 @@ def test_run_screen_plot_of_a_mixed_run(
     run_dir = write_run(tmp_path / "run", mixed_generations(), advance=True)
     app = make_app("replay", trajectory=run_dir / "trajectory.jsonl")
     assert snap_compare(app, terminal_size=size, run_before=_replay_at_end(run_dir))
+
+
+def _tree_shown(pilot) -> bool:  # type: ignore[no-untyped-def]
+    from review.screens.tree import TreeScreen
+
+    screen = pilot.app.screen
+    return isinstance(screen, TreeScreen) and screen.ready
+
+
+def _open_tree(*keys: str):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _queue_loaded(pilot)
+        await pilot.press("escape", "t")
+        await wait_until(pilot, lambda: _tree_shown(pilot), what="the tree")
+        await pilot.press(*keys)
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_tree_view(
+    snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "1740819600 +0000")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "1740819600 +0000")
+    run_dir = write_run(tmp_path / "run", tree_generations())
+    assert snap_compare(
+        make_app("review", run_dir=run_dir), terminal_size=size, run_before=_open_tree("j", "j")
+    )
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_k_candidates_side_by_side(  # type: ignore[no-untyped-def]
+    snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:
+    from review.screens.siblings import SiblingsScreen
+
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "1740819600 +0000")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "1740819600 +0000")
+    run_dir = write_run(tmp_path / "run", k_generations())
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _queue_loaded(pilot)
+        await pilot.press("g")
+        await wait_until(
+            pilot, lambda: isinstance(pilot.app.screen, SiblingsScreen) and pilot.app.screen.ready
+        )
+        await pilot.press("j", "space", "space")
+        await pilot.pause()
+
+    assert snap_compare(make_app("review", run_dir=run_dir), terminal_size=size, run_before=run_before)
