@@ -26,7 +26,7 @@ from itertools import pairwise
 from pydantic import BaseModel
 
 from core.contracts import Evaluation, Finding, MetricResult
-from core.fold import fold, live_events
+from core.fold import GenerationRecord, fold, live_events
 from core.trajectory import Event
 
 
@@ -115,39 +115,79 @@ def successions(events: list[Event]) -> list[Succession]:
     first (live events only)."""
     live = live_events(events)
     run = fold(live)
+    promoted_from = _promoted_from(live, run.generations)
+    decided = [(r.generation, r.evaluation, r.commit is not None) for r in run.decided]
+    head = [(0, run.baseline, True)] if run.baseline is not None else []
+    return [
+        succession_row(generation, evaluation, accepted, promoted_from)
+        for generation, evaluation, accepted in head + decided
+        if evaluation is not None and evaluation.teacher_sha256 is not None
+    ]
+
+
+def _promoted_from(
+    live: list[Event], generations: dict[int, GenerationRecord]
+) -> dict[str, tuple[int, float | None]]:
+    """Each promoted teacher's hash: the generation it was promoted at, and its train phase's CPU."""
     promoted_from: dict[str, tuple[int, float | None]] = {}
     for event in live:
         if event.kind == "promotion" and event.generation is not None:
-            record = run.generations.get(event.generation)
+            record = generations.get(event.generation)
             evaluation = record.evaluation if record else None
             seed = event.data.get("student_seed")
             cpu = train_cpu_s(evaluation).get(seed) if evaluation and seed is not None else None
             promoted_from[str(event.data["teacher_sha256"])] = (event.generation, cpu)
-    decided = [(r.generation, r.evaluation, r.commit is not None) for r in run.decided]
-    head = [(0, run.baseline, True)] if run.baseline is not None else []
-    rows = []
-    for generation, evaluation, accepted in head + decided:
-        if evaluation is None or evaluation.teacher_sha256 is None:
-            continue
-        source = promoted_from.get(evaluation.teacher_sha256)
-        seconds = train_cpu_s(evaluation)
-        rows.append(
-            Succession(
-                generation=generation,
-                teacher_sha256=evaluation.teacher_sha256,
-                teacher_from=source[0] if source else None,
-                teacher_score=evaluation.teacher_metric,
-                student=evaluation.metric,
-                promoted_score=first_seed_score(evaluation),
-                lockbox=evaluation.lockbox,
-                teacher_cpu_s=source[1] if source else None,
-                student_cpu_s=sum(seconds.values()) / len(seconds) if seconds else None,
-                generation_cpu_s=sum(seconds.values()) if seconds else None,
-                promoted=generation > 0 and accepted and evaluation.student_sha256 is not None,
-                on_lineage=accepted,
-            )
-        )
-    return rows
+    return promoted_from
+
+
+def succession_row(
+    generation: int,
+    evaluation: Evaluation,
+    accepted: bool,
+    promoted_from: dict[str, tuple[int, float | None]],
+) -> Succession:
+    """One generation's row; `promoted_from` maps a promoted teacher's hash to (generation, CPU s)."""
+    assert evaluation.teacher_sha256 is not None
+    source = promoted_from.get(evaluation.teacher_sha256)
+    seconds = train_cpu_s(evaluation)
+    return Succession(
+        generation=generation,
+        teacher_sha256=evaluation.teacher_sha256,
+        teacher_from=source[0] if source else None,
+        teacher_score=evaluation.teacher_metric,
+        student=evaluation.metric,
+        promoted_score=first_seed_score(evaluation),
+        lockbox=evaluation.lockbox,
+        teacher_cpu_s=source[1] if source else None,
+        student_cpu_s=sum(seconds.values()) / len(seconds) if seconds else None,
+        generation_cpu_s=sum(seconds.values()) if seconds else None,
+        promoted=generation > 0 and accepted and evaluation.student_sha256 is not None,
+        on_lineage=accepted,
+    )
+
+
+def candidate_compounding(
+    events: list[Event], evaluation: Evaluation, limits: SuccessionLimits | None = None
+) -> Finding | None:
+    """`succession.compounding` for a candidate not yet decided: would promoting it complete a streak
+    of hollow promotions? Judged along the lineage the trajectory records so far."""
+    if evaluation.teacher_sha256 is None:
+        return None
+    live = live_events(events)
+    run = fold(live)
+    latest = max((e.generation for e in live if e.generation is not None), default=0)
+    # The loop records a candidate's evaluation before judging it: its generation is the latest one,
+    # unless that one is already decided (or is the baseline's).
+    decided = {r.generation for r in run.decided} | {0}
+    generation = latest + 1 if latest in decided else latest
+    lineage = [
+        r
+        for r in successions(live)
+        if r.on_lineage and r.generation != generation and r.student is not None and r.lockbox is not None
+    ]
+    candidate = succession_row(generation, evaluation, True, _promoted_from(live, run.generations))
+    limits = limits or SuccessionLimits()
+    return compounding([*lineage, candidate][-(limits.window + 1) :], limits)  # the streak ending here
 
 
 def succession_limits(events: list[Event]) -> SuccessionLimits:

@@ -78,6 +78,13 @@ def _diff(number: int) -> str:
     )
 
 
+def evaluation_of(gen: Generation, number: int) -> Evaluation:
+    """Generation `number`'s evaluation as write_bootstrap_run records it, for a chain of promotions
+    from the generation-0 teacher (each generation learned from the previous one's student)."""
+    teacher = GEN0_TEACHER if number <= 1 else hashlib.sha256(f"student {number - 1}".encode()).hexdigest()
+    return _evaluation(gen, f"c{number - 1}" * 20, teacher, 0.05, number)
+
+
 def _pause(writer: TrajectoryWriter, number: int, evaluation: Evaluation) -> None:
     message = (
         f"generation {number}: accepting it promotes its student {(evaluation.student_sha256 or '')[:12]}"

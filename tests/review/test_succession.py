@@ -5,13 +5,17 @@ shows teacher against students per seed (with the lockbox) beside the diff, and 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
+
+import pytest
 
 from review.app import make_app
 from review.screens.change import ChangeScreen
 from review.screens.run import RunScreen
 from tests.core.bootstrap_trajectory import BASELINE_GENERATION, Generation, write_bootstrap_run
 from tests.review.helpers import screen_text, wait_until
+from tests.rsi.test_promotion import BOOTSTRAP, POLICY, rsi, run_args
 
 HOLLOW = [
     Generation(scores=(0.30, 0.31), lockbox=(0.06, 0.07)),
@@ -88,3 +92,34 @@ def test_a_promoted_generation_says_so(tmp_path: Path) -> None:
     text = change_screen_text(write_bootstrap_run(tmp_path / "honest", BASELINE_GENERATION, HONEST), 1)
     assert "promoted: its seed-0 student is the teacher now" in text
     assert "gen-0 teacher" in text
+
+
+@pytest.mark.bwrap
+@pytest.mark.slow
+def test_a_real_run_paused_on_promotion_shows_it_in_the_review_app(tmp_path: Path) -> None:
+    """`rsi run --pause-on-promotion` on bubblewrap, then `rsi review`: the queued generation's Change
+    screen says the run waits before promoting, with the teacher against each seed's student."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap is not installed")
+    target = tmp_path / "bootstrap"
+    shutil.copytree(BOOTSTRAP, target, ignore=shutil.ignore_patterns("runs", "__pycache__"))
+    contract = target / "rsi.toml"
+    contract.write_text(contract.read_text().replace("steps = 1500", "steps = 200"))
+    (tmp_path / "policy.yaml").write_text(POLICY)
+    run_dir = tmp_path / "run"
+    paused = rsi(*run_args(target, run_dir, 1, "--pause-on-promotion"))
+    assert paused.returncode == 3, paused.stdout[-3000:] + paused.stderr[-3000:]
+    app = make_app("review", run_dir=run_dir)
+    seen: list[str] = []
+
+    async def drive() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: 1 in app.state.records, what="the run")
+            app.open_change(1)
+            await wait_until(pilot, lambda: isinstance(app.screen, ChangeScreen), what="the change")
+            await pilot.pause()
+            seen.append(" ".join(screen_text(app).split()))
+
+    asyncio.run(drive())
+    assert "⏸ paused before promotion" in seen[0] and "gen-0 teacher" in seen[0]
+    assert "0→ 0.0660" in seen[0]  # the gen-0 teacher's score beside seed 0's student
