@@ -150,3 +150,9 @@ def plot_succession(rows: list[Succession], out: Path) -> Path:
     figure.savefig(out, dpi=110)
     plt.close(figure)
     return out
+
+
+def succession_headline(events: list[Event]) -> str | None:
+    """The successors' headline for the terminal (`rsi report` prints it); None without a teacher."""
+    rows = successions(events)
+    return f"successors: {headline(rows)}" if rows else None

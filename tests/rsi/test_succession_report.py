@@ -3,6 +3,8 @@ used, a plot) and the succession findings; no such section for a run without a t
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from rsi.report import write_report
@@ -65,3 +67,26 @@ def test_the_targets_compute_budget_is_shown_and_enforced(tmp_path: Path) -> Non
     section = write_report(run_dir).read_text().split("## Successors", 1)[1]
     assert "Compute budget: 4.0 CPU s per student" in section
     assert "**Warning [succession.compute-budget]** generation 1's students used 5.05 CPU s each" in section
+
+
+def test_rsi_report_prints_the_successors_headline(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    generations = [
+        Generation(scores=(0.15, 0.14), lockbox=(0.15, 0.14)),
+        Generation(scores=(0.40, 0.39), lockbox=(0.40, 0.39)),
+    ]
+    write_bootstrap_run(run_dir, BASELINE_GENERATION, generations)
+    rsi = str(Path(sys.executable).with_name("rsi"))
+    done = subprocess.run(
+        [rsi, "report", str(run_dir)], capture_output=True, text=True, env={"COLUMNS": "200"}, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        "successors: 2 promotion(s), 2 of them a student beating its teacher beyond its seed spread; "
+        in done.stdout
+    )
+    assert "0.0500 → 0.1500 → 0.4000" in done.stdout
+    plain = tmp_path / "plain"
+    write_run(plain, [(0.6, "accept")])
+    done = subprocess.run([rsi, "report", str(plain)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "successors" not in done.stdout
