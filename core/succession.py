@@ -6,6 +6,7 @@ seed's student becomes the next teacher (a `promotion` event). From the trajecto
 
     rows = successions(events)                  # one row per decided generation that had a teacher
     findings = succession_findings(rows)        # compounding flaws, compute running away
+    candidate_compounding(events, evaluation)   # would promoting this candidate compound a flaw?
 
 Compute is what the harness measured for each seed's train phase: the teacher generating the
 student's data and the student's training both run there. A teacher's compute is that of the train
