@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core.contracts import HistoryEntry, ProposalContext
 from core.errors import RsiError
-from core.target import TargetSpec
+from core.target import TEACHER_FILE, TEACHER_MOUNT, TargetSpec
 
 HISTORY_LIMIT = 25
 """Most recent generations shown in full; older ones are counted, not listed."""
@@ -104,6 +104,11 @@ def context_message(context: ProposalContext, parent_tree: Path) -> str:
             f"- predict: {spec.commands.predict}",
             f"Protected paths (never change them): {', '.join(spec.protected.paths) or 'none'}; also tests and rsi.toml.",
         ]
+        if spec.teacher is not None:
+            parts.append(
+                f"- teacher: the current teacher is mounted read-only at {TEACHER_MOUNT}/{TEACHER_FILE} in your "
+                "sandbox, as in the harness's (the train command's {teacher}); read and run it, it cannot be changed."
+            )
     parts += ["Lineage history (what was tried, what was measured, what was decided and why):"]
     parts += history_lines(context.history)
     parts += tree_lines(context)

@@ -3,8 +3,9 @@
 The model gets Anthropic's client-side tool definitions for bash and the text editor
 (`str_replace_based_edit_tool`) plus a custom `submit` tool. Every call runs in an exploration
 session: a fresh sandbox from the run's backend (same hardening as evaluation, network off, no
-held-out mount) holding a copy of the parent at /workspace. The session is opened on the first
-tool call, so a generation that stops early costs no container.
+held-out mount; for a bootstrapping target the current teacher read-only at /teacher, which the
+backend mounts in every sandbox) holding a copy of the parent at /workspace. The session is opened
+on the first tool call, so a generation that stops early costs no container.
 
 The proposal is computed on the host, not reported by the sandbox: the workspace is read out as a
 tar stream and compared with the parent tree in a throwaway git repository, so nothing the agent

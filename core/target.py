@@ -116,6 +116,10 @@ class TeacherSpec(_Strict):
     initial: str
     """Path, inside the target, of the generation-0 teacher: a data-only `.npz` the train command
     reads through {teacher}. An accepted generation's trained artifact becomes the next teacher."""
+    compute_budget_s: float | None = Field(default=None, gt=0)
+    """CPU seconds one student's train phase may use (its teacher generating the data + its training);
+    a generation whose students use more on average is a `succession.compute-budget` finding in the
+    report and the review app. None: no budget (the train phase's `train_seconds` still applies)."""
 
 
 class TargetSpec(_Strict):

@@ -19,6 +19,7 @@ from typing import Any
 
 from core.contracts import Evaluation, Finding, MetricResult, Usage, best_of
 from core.fold import GenerationRecord, fold_event
+from core.succession import succession_findings, succession_limits, successions
 from core.trajectory import Event
 from sandbox.integrity import lockbox_gap
 
@@ -234,6 +235,12 @@ class RunState:
     def lockbox_gap(self) -> Finding | None:
         """The adaptive-overfitting flag: the selection metric rose along the lineage, the lockbox did not."""
         return lockbox_gap(self.lineage())
+
+    def succession_findings(self) -> list[Finding]:
+        """For a bootstrapping run: the fears measured across its successors (core.succession)."""
+        if not (self.info.get("target") or {}).get("teacher"):
+            return []
+        return succession_findings(successions(self.events), succession_limits(self.events))
 
     def usage(self) -> Usage:
         total = Usage()

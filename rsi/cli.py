@@ -977,7 +977,18 @@ def report(
             errors.print(Text("warning: ", style="yellow") + Text(warning))
     else:
         written = write_report(run_dirs[0], out)
+        _print_successors(run_dirs[0])
     console.print(Text(f"wrote {written}"))
+
+
+def _print_successors(run_dir: Path) -> None:
+    """A bootstrapping run's headline: the teacher's score along its chain of promotions."""
+    from core.trajectory import TRAJECTORY_FILE, TrajectoryReader
+    from rsi.succession_report import succession_headline
+
+    headline = succession_headline(list(TrajectoryReader(run_dir / TRAJECTORY_FILE).events()))
+    if headline is not None:
+        console.print(Text(headline))
 
 
 @app.command(epilog=EXAMPLE.format('rsi review runs/20261122-090102 --accept 3 --reason "checked the diff"'))

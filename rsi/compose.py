@@ -24,7 +24,7 @@ from policies.engine import LoadedPolicy, load_policy, parse_policy, resolve_pol
 from rsi import __version__
 from rsi.config import RUN_CONFIG_FILE, RunConfig
 from rsi.loop import GenerationLoop, RunParts
-from rsi.promotion import promote, start_teacher
+from rsi.promotion import judge_successors, promote, start_teacher
 from rsi.registry import BACKENDS, PROPOSERS, REVIEWERS
 from rsi.search.branches import TreeLineage
 from sandbox.base import Backend
@@ -395,7 +395,7 @@ def _assemble(
         lineage=lineage,
         evaluator=evaluator,
         proposer=proposer,
-        policy=policy,
+        policy=judge_successors(policy, config.run_dir, spec),
         reviewer=chosen_reviewer,
         trajectory=trajectory,
         observer=live,

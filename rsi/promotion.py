@@ -7,15 +7,19 @@ harness on the held-out set. A resumed run mounts the teacher its last promotion
 
     start_teacher(run_dir, target, spec, evaluator)     # gen-0, or the last promoted one
     promote(candidate, evaluator)                        # at accept (after core.accept): one call
+    judge_successors(policy, run_dir, spec)              # the policy, with the succession check
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.contracts import Candidate
+from core.contracts import VERDICT_ORDER, Candidate, Evaluation, Policy, Proposal, Verdict
+from core.diff import PatchedTree
 from core.errors import ConfigError
 from core.fold import live_events
+from core.succession import SuccessionLimits, candidate_compounding
 from core.target import TargetSpec
 from core.trajectory import TRAJECTORY_FILE, TrajectoryReader
 from sandbox.evaluate import TrustedEvaluator
@@ -54,3 +58,45 @@ def promote(candidate: Candidate, evaluator: TrustedEvaluator) -> None:
     `promotion` event is recorded with the commit, by core.accept)."""
     if evaluator.teachers is not None and candidate.evaluation.student_sha256 is not None:
         evaluator.use_teacher(candidate.evaluation.student_sha256)
+
+
+@dataclass
+class SuccessionJudge:
+    """The run's policy, and one more check for a bootstrapping target: a candidate whose promotion
+    would complete a streak of successors gaining on the selection set but not on the lockbox
+    (`succession.compounding`, core.succession) goes to a human (`review`), whatever the policy says
+    short of `deny`. Its name and hash are the policy's: the check is the harness's, not a rule."""
+
+    policy: Policy
+    trajectory: Path
+    """The run's trajectory: the lineage of successors so far."""
+    limits: SuccessionLimits = field(default_factory=SuccessionLimits)
+    name: str = field(init=False)
+    content_hash: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name, self.content_hash = self.policy.name, self.policy.content_hash
+
+    def check(
+        self,
+        proposal: Proposal,
+        evaluation: Evaluation | None,
+        parent: Evaluation | None,
+        tree: Path | None = None,
+        patched: PatchedTree | None = None,
+    ) -> Verdict:
+        verdict = self.policy.check(proposal, evaluation, parent, tree=tree, patched=patched)
+        if evaluation is None or evaluation.teacher_sha256 is None or not self.trajectory.is_file():
+            return verdict
+        found = candidate_compounding(
+            list(TrajectoryReader(self.trajectory).events()), evaluation, self.limits
+        )
+        if found is None:
+            return verdict
+        strictest = max(verdict.verdict, found.verdict, key=VERDICT_ORDER.__getitem__)
+        return verdict.model_copy(update={"verdict": strictest, "findings": [*verdict.findings, found]})
+
+
+def judge_successors(policy: Policy, run_dir: Path, spec: TargetSpec) -> Policy:
+    """The policy a run judges by: for a bootstrapping target, with the succession check."""
+    return SuccessionJudge(policy, run_dir / TRAJECTORY_FILE) if spec.teacher is not None else policy

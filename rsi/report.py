@@ -27,6 +27,7 @@ from core.fold import fold, live_events
 from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
 from rsi.compare import RunComparison, comparability_warnings, compare_runs
 from rsi.search.tree import BEST, TreeNode, render_tree
+from rsi.succession_report import succession_section
 from sandbox.integrity import lockbox_gap
 from sandbox.patch import diff_stat
 
@@ -473,7 +474,10 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     target = out or run_dir / REPORT_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     plot = plot_run(data, target.with_name(PLOT_FILE))
-    target.write_text(render_run(data, plot.name), encoding="utf-8")
+    events = list(TrajectoryReader(run_dir / TRAJECTORY_FILE).events())
+    successors = succession_section(events, target.parent)  # bootstrapping runs only
+    text = render_run(data, plot.name) + ("\n" + "\n".join(successors) + "\n" if successors else "")
+    target.write_text(text, encoding="utf-8")
     return target
 
 

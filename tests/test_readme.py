@@ -67,3 +67,23 @@ def test_make_examples_name_real_targets(command: str) -> None:
     assert argv[0] == "make" and len(argv) == 2, command
     done = subprocess.run(["make", "-n", argv[1]], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, (command, done.stderr)
+
+
+@pytest.mark.bwrap
+@pytest.mark.slow
+def test_the_bootstrapping_headline_reproduces(tmp_path: Path) -> None:
+    """The README's bootstrapping commands, as written but for the run directory (here a temporary
+    one): at least three promotions, each student beating its teacher, shown in the report."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap is not installed")
+    (block,) = readme_blocks("bootstrap")
+    run_dir = str(tmp_path / "bootstrap")
+    for command in commands(block):
+        argv = command.replace("runs/bootstrap", run_dir).split()
+        assert argv[0] == "rsi", command
+        done = subprocess.run([RSI, *argv[1:]], cwd=ROOT, capture_output=True, text=True, timeout=1500)
+        assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-2000:])
+    section = (tmp_path / "bootstrap" / "report.md").read_text().split("## Successors", 1)[1]
+    found = re.search(r"(\d+) promotion\(s\), (\d+) of them a student beating its teacher", section)
+    assert found is not None and int(found[2]) >= 3, section
+    assert (tmp_path / "bootstrap" / "succession.png").is_file()

@@ -27,6 +27,7 @@ from review.screens.run import STATUS_COLOR, VERDICT_COLOR, RunScreen
 from review.state import RunState
 from review.widgets.diffview import DiffView
 from review.widgets.header import RsiHeader
+from review.widgets.promotion import promotion_view
 
 VERDICT_MARK = {"allow": "✓", "review": "!", "deny": "✖"}
 
@@ -153,6 +154,9 @@ class ChangeScreen(Screen[None]):
         with Horizontal(id="change-body"):
             yield DiffView(id="diff")
             with VerticalScroll(id="sidebar"):
+                promotion = Static(id="promotion", classes="panel")
+                promotion.display = False  # a bootstrapping generation's teacher vs students
+                yield promotion
                 yield Static(id="effect", classes="panel")
                 yield OptionList(id="findings")
                 yield Static(id="tests", classes="panel")
@@ -166,6 +170,7 @@ class ChangeScreen(Screen[None]):
         self.query_one(DiffView).load(record.proposal.diff if record.proposal else "")
         self.query_one("#findings", OptionList).border_title = "policy findings (f, enter jumps)"
         self.query_one("#effect").border_title = "rationale · claimed vs measured"
+        self.query_one("#promotion").border_title = "promotion · teacher vs students"
         self.query_one("#tests").border_title = "tests"
         self.query_one("#resources").border_title = "resources"
         self.refresh_from_state()
@@ -207,6 +212,10 @@ class ChangeScreen(Screen[None]):
                 *self._lockbox_note(record, state),
             )
         )
+        promotion = promotion_view(record, state.events)
+        self.query_one("#promotion", Static).display = promotion is not None
+        if promotion is not None:
+            self.query_one("#promotion", Static).update(promotion)
         self.query_one("#tests", Static).update(self._tests_text(record))
         self._fill_findings(record)
         self.query_one("#resources", Static).update(self._resources_text(record))

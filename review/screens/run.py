@@ -123,6 +123,9 @@ class RunScreen(Screen[None]):
         yield Static(id="now")
         yield Static(id="budget")
         yield Static(id="lockbox-flag")
+        succession = Static(id="succession-flag")
+        succession.display = False  # shown only when a succession finding fires
+        yield succession
         yield MetricPlot(id="plot")
         table = GenerationTable(id="generations", cursor_type="row", zebra_stripes=True)
         self._add_columns(table, self.app.size.width)
@@ -216,6 +219,16 @@ class RunScreen(Screen[None]):
         )
         self.title = f"rsi · run {config.get('run_id', '…')}"
         self._refresh_lockbox_flag(state)
+        self._refresh_succession_flag(state)
+
+    def _refresh_succession_flag(self, state: RunState) -> None:
+        """A bootstrapping run's successors compounding a flaw or running away with compute."""
+        flag = self.query_one("#succession-flag", Static)
+        findings = state.succession_findings()
+        flag.display = bool(findings)
+        if findings:
+            more = f" (+{len(findings) - 1} more in the report)" if len(findings) > 1 else ""
+            flag.update(Text.assemble((f"⚠ {findings[0].rule_id}  ", "bold"), findings[0].message, more))
 
     def _refresh_lockbox_flag(self, state: RunState) -> None:
         flag = self.query_one("#lockbox-flag", Static)

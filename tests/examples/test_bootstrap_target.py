@@ -42,7 +42,7 @@ def test_the_contract_names_a_protected_teacher_inside_the_tree() -> None:
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda text: text.replace('[teacher]\ninitial = "teacher0.npz"\n', ""), "no \\[teacher\\] table"),
+        (lambda text: text.split("[teacher]")[0], "no \\[teacher\\] table"),  # the last table
         (lambda text: text.replace("--teacher {teacher} ", ""), "never reads \\{teacher\\}"),
     ],
 )
@@ -123,3 +123,15 @@ def test_the_harness_loads_the_provider_and_scores_accuracy_as_it_does() -> None
         load_provider().score(wrong, heldout.labels)
     )
     assert provider.content_hash is not None
+
+
+def test_the_teacher_table_budgets_each_students_compute() -> None:
+    spec = TargetSpec.load(BOOTSTRAP)
+    assert spec.teacher is not None and spec.teacher.compute_budget_s == 30
+    text = (
+        (BOOTSTRAP / "rsi.toml")
+        .read_text(encoding="utf-8")
+        .replace("compute_budget_s = 30", "compute_budget_s = 0")
+    )
+    with pytest.raises(ConfigError, match="compute_budget_s"):
+        TargetSpec.parse_text(text, source="examples/bootstrap/rsi.toml")
