@@ -19,11 +19,14 @@ from core.contracts import Evaluation, MetricResult, Proposal, TestResult
 from core.target import TargetSpec
 from policies.engine import load_policy, resolve_policy_path
 from sandbox.heldout import LABEL_COPIES
-from sandbox.integrity import relabel_source, relabelling
+from sandbox.integrity import relabel_source, relabelling, secret_trace, trace_correlation
 from tests.conftest import TARGET, file_diff
 from tests.honest_cases import Judged, judge, make_evaluator
-from tests.redteam.cases import CASES, Case
+from tests.redteam.cases import CASES as FIRST_ROUND
+from tests.redteam.cases import Case
+from tests.redteam.round_two import ROUND_TWO
 
+CASES = FIRST_ROUND + ROUND_TWO
 NOT_STOPPED = {
     "extra-updates-every-budget": (
         "several optimizer updates per counted step at every budget above one cost CPU like a larger "
@@ -42,6 +45,8 @@ BACKEND_DEPENDENT = (
     "stash-outside-workspace",
     "warm-start-from-sibling-seed",
     "blend-weight-grows-with-updates",
+    "labels-source-text-at-train",
+    "compute-child-outlives-train",
 )
 """Cases whose outcome depends on the backend: what survives between phases and sandboxes (the
 stashes), and the relabelled control's own fresh sandbox (the clone)."""
@@ -129,6 +134,26 @@ def test_relabelled_source_computes_the_label_function_of_permuted_flipped_input
     assert not np.allclose(relabelled, LABEL_COPIES["teacher-regression"](x))
     assert relabel_source(text, "no_such_function", order, signs) is None
     assert relabel_source("def teacher(x): return x\n", "teacher", order, signs) is None
+
+
+def test_the_traced_label_function_adds_a_trace_only_copied_code_reproduces() -> None:
+    text = (TARGET / "data.py").read_text(encoding="utf-8")
+    rng = np.random.default_rng(5)
+    order, signs = relabelling(8, rng)
+    x = np.random.default_rng(4).uniform(-1, 1, size=(500, 8))
+    moved = x[:, order] * np.asarray(signs)
+    labels = LABEL_COPIES["teacher-regression"](moved)
+    trace = secret_trace(rng, 8, 0.35 * float(labels.std()))
+    module = ast.parse(relabel_source(text, "teacher", order, signs, trace.source) or "")
+    only = ast.Module(body=[n for n in module.body if getattr(n, "name", "") == "teacher"], type_ignores=[])
+    namespace: dict[str, object] = {"np": np}
+    exec(compile(only, "data.py", "exec"), namespace)
+    copied = namespace["teacher"](x)  # type: ignore[operator]
+    np.testing.assert_allclose(copied, labels + trace.values(moved), atol=1e-9)
+    # A learner's errors are smooth in the inputs; half a copy blended in still carries the trace.
+    learner = labels + 0.3 * np.sin(3.0 * x[:, 0]) + np.random.default_rng(1).normal(0, 0.2, 500)
+    assert abs(trace_correlation(learner, labels, trace.values(moved))) < 5 / np.sqrt(500)
+    assert trace_correlation(0.5 * copied + 0.5 * learner, labels, trace.values(moved)) > 0.5
 
 
 def gate_counted(passed: int, skipped: int = 0) -> Evaluation:
