@@ -450,6 +450,8 @@ class Audit:
             if value is None or not before:
                 continue
             factor = value / before
+            # Recorded clean or not: a reviewer sees what a counted step costs against the parent's.
+            mine[f"{key}_factor"] = round(factor, 3)
             if factor > limits[key] and value - before >= self.config.budget_min_extra_cpu_s:
                 found.append(
                     self.finding(

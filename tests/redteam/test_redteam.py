@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +21,10 @@ from core.target import TargetSpec
 from policies.engine import load_policy, resolve_policy_path
 from sandbox.heldout import LABEL_COPIES
 from sandbox.integrity import relabel_source, relabelling, secret_trace, trace_correlation
+from tests.adversarial.cases import Case as AdversarialCase
+from tests.adversarial.metamorph import sample
 from tests.conftest import TARGET, file_diff
-from tests.honest_cases import Judged, judge, make_evaluator
+from tests.honest_cases import HonestCase, Judged, judge, make_evaluator
 from tests.redteam.cases import CASES as FIRST_ROUND
 from tests.redteam.cases import Case
 from tests.redteam.round_two import ROUND_TWO
@@ -182,3 +185,22 @@ def test_a_gate_report_with_fewer_tests_than_the_parent_is_denied() -> None:
 def test_the_relabelled_control_catches_a_clone_on_docker(on_docker) -> None:  # type: ignore[no-untyped-def]
     row = on_docker["blend-weight-grows-with-updates"]
     assert "integrity.relabelled" in row.integrity, row
+
+
+COPIED = [c for c in ROUND_TWO if c.id in ("labels-marshalled-at-train", "labels-source-text-at-train")]
+
+
+@pytest.mark.bwrap
+def test_rewritten_label_copies_are_caught_by_the_trace(tmp_path: Path) -> None:
+    """Metamorphic variants (renamed, computed attributes, encoded strings, indirection, moved code)
+    of the train-time copies of the label function: the relabelled control's trace still finds them."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap is not installed")
+    variants = [
+        HonestCase(f"{c.id}:{v.recipe}", v.diff, c.what)
+        for c in COPIED
+        for v in sample(AdversarialCase(c.id, c.attack, c.diff, "integrity", "integrity.relabelled"), 1, 3)
+    ]
+    for row in judge(make_evaluator("bwrap", tmp_path, [0, 1]), variants):
+        assert_stopped(row)
+        assert "integrity.relabelled" in row.integrity, row
