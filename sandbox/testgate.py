@@ -141,32 +141,42 @@ def make_warden(trusted, own=("__main__", "sys", "warnings", "pytest", "_pytest"
         kept = callable(value) or isinstance(value, (ModuleType, property, classmethod, staticmethod))
         return (id(value),) if kept else None
 
-    def fingerprint(module):
+    def fingerprint(module, deep=True):
         found = {}
         for key, value in list(vars(module).items()):
-            found[key] = mark(value)
-            if isinstance(value, type) and value.__module__ == module.__name__:
+            if (marked := mark(value)) is not None:
+                found[key] = marked
+            if deep and isinstance(value, type) and value.__module__ == module.__name__:
                 for attr, member in list(vars(value).items()):
-                    found[key + "." + attr] = mark(member)
-        return {k: v for k, v in found.items() if v is not None}
+                    if (marked := mark(member)) is not None:
+                        found[key + "." + attr] = marked
+        return found
 
     def adopt():
         for name, module in list(modules.items()):
             if name not in prints and is_trusted(name, module):
-                prints[name] = (module, fingerprint(module))
+                top = fingerprint(module, deep=False)
+                prints[name] = (module, top, fingerprint(module), set(vars(module)))
 
-    def check():
-        for name, (module, before) in prints.items():
+    def check(deep=True):
+        # After each test only the modules' own bindings (the cheap part); class members and names a
+        # module gained after collection and at the end.
+        for name, (module, top, before, names) in prints.items():
             if modules.get(name, module) is not module:
                 changed.append(name + " (the module itself)")
+                continue
+            if not deep:
+                if fingerprint(module, deep=False) != top:
+                    changed.extend(f"{name}.{k}" for k, v in top.items() if marks(module, k) != v and not pytests(module, k))
                 continue
             now = fingerprint(module)
             changed.extend(f"{name}.{k}" for k, v in before.items() if now.get(k) != v and not pytests(module, k))
             # A name it gains must be a submodule the import system loaded, not one planted from outside.
-            gained = vars(module).keys() - before.keys() - {k.partition(".")[0] for k in before}
-            changed.extend(f"{name}.{k}" for k in gained if planted(name, module, k))
-            prints[name] = (module, now)
+            changed.extend(f"{name}.{k}" for k in vars(module).keys() - names if planted(name, module, k))
         return changed
+
+    def marks(module, key):
+        return mark(vars(module).get(key)) if key in vars(module) else None
 
     def planted(name, module, key):
         value = vars(module).get(key)
@@ -277,7 +287,7 @@ class GateReport:
 
     def pytest_runtest_logreport(self, report):
         if report.when == "teardown":
-            check_trusted()
+            check_trusted(deep=False)
         if self.canary is not None and self.current is self.canary and report.when == "call":
             self.judge_canary(report)
             return
