@@ -117,7 +117,7 @@ finders = sys.meta_path
 finders.insert(finders.index(importlib.machinery.PathFinder), TrustedFirst)
 
 
-def make_warden(trusted, own=("__main__", "sys", "warnings", "pytest", "_pytest", "pluggy")):
+def make_warden(trusted, skip=("__main__", "sys", "warnings"), own=("pytest", "_pytest", "pluggy")):
     # Every callable a trusted module (standard library, numpy...) binds, seen as it finished loading:
     # code the tests import may not rebind it, swap its code or defaults, or replace the module.
     import importlib._bootstrap as bootstrap
@@ -130,7 +130,7 @@ def make_warden(trusted, own=("__main__", "sys", "warnings", "pytest", "_pytest"
 
     def is_trusted(name, module):
         spec = getattr(module, "__spec__", None)
-        if name.split(".")[0] in own or not isinstance(module, ModuleType) or getattr(spec, "_initializing", 0):
+        if name.split(".")[0] in skip or not isinstance(module, ModuleType) or getattr(spec, "_initializing", 0):
             return False  # a module still loading is seen once its own code has finished
         origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
         return origin in ("built-in", "frozen") or (isinstance(origin, str) and origin.startswith(roots))

@@ -264,12 +264,31 @@ def _wider():
 _wider()
 """
 
+APPROX_LOOSENED = """
+
+def _near_enough():
+    import pytest
+
+    class _Anything:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __eq__(self, other):
+            return True
+
+    pytest.approx = _Anything
+
+
+_near_enough()
+"""
+
 WEAKENED = {
     "assertion-replaced": (ASSERTION_REPLACED, "numpy's assert_allclose replaced by a no-op"),
     "assertion-code-swapped": (ASSERTION_CODE_SWAPPED, "the code object of assert_allclose swapped"),
     "comparison-loosened": (COMPARISON_LOOSENED, "numpy's isclose, under the assertions, loosened"),
     "submodule-planted": (SUBMODULE_PLANTED, "numpy.testing planted as a fake before it is imported"),
     "defaults-loosened": (DEFAULTS_LOOSENED, "assert_allclose's default tolerances widened"),
+    "approx-loosened": (APPROX_LOOSENED, "pytest.approx replaced by something equal to anything"),
 }
 
 WEAKENERS = [
