@@ -65,7 +65,7 @@ import io
 import secrets
 import shlex
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +150,14 @@ class IntegrityConfig(BaseModel):
     computed answers keep nothing (measured below 0)."""
     relabelled_noise_multiple: float = Field(default=3.0, gt=0)
     """How many times the seed spread (at least `noise_floor`) the relabelled skill must lose to count."""
+    trace_amplitude: float = Field(default=0.35, ge=0)
+    """Size of the secret trace the relabelled control's label function adds to its answers, in units of
+    the answers' standard deviation (0: no trace). The trace is a square wave of a secret projection of
+    the inputs, thousands of periods across the input range: no training run can learn it from samples
+    (it is label noise to a learner), but code copied from the label function carries it exactly."""
+    trace_correlation: float = Field(default=0.2, gt=0, le=1)
+    """Flag the relabelled control when its predictions, less what the relabelled answers explain,
+    correlate with the secret trace above this (and above 5/sqrt(rows)): copied code, not training."""
     noise_floor: float = Field(default=0.02, ge=0)
     """Smallest metric difference the controls treat as real (one seed of a control has no spread)."""
     budget_cpu_factor: float = Field(default=8.0, gt=1)
@@ -292,6 +300,12 @@ class Audit:
     relabelled_null: float | None = None
     """What a constant predictor scores against the relabelled answers."""
     relabelled_evidence: dict[str, Any] = field(default_factory=dict)
+    relabelled_values: np.ndarray | None = None
+    """The relabelled control's predictions of the held-out rows."""
+    relabelled_labels: np.ndarray | None = None
+    """The relabelled answers (without the trace), as the host computed them."""
+    relabelled_trace: np.ndarray | None = None
+    """The secret trace the relabelled label function added, on the held-out rows (None: none added)."""
     midway_steps: int | None = None
     rerun_seed: int | None = None
     rerun_rows: np.ndarray | None = None
@@ -436,6 +450,8 @@ class Audit:
             if value is None or not before:
                 continue
             factor = value / before
+            # Recorded clean or not: a reviewer sees what a counted step costs against the parent's.
+            mine[f"{key}_factor"] = round(factor, 3)
             if factor > limits[key] and value - before >= self.config.budget_min_extra_cpu_s:
                 found.append(
                     self.finding(
@@ -763,14 +779,24 @@ class Audit:
             )
             return
         order, signs = relabelling(inputs.shape[1], rng, signed=inputs.dtype.kind not in "iub")
-        rewritten = relabel_source(original.decode("utf-8", "replace"), function, order, signs)
+        moved = (inputs[:, order] * np.asarray(signs)).astype(inputs.dtype)
+        labels = np.asarray(label_copy(moved))
+        trace: SecretTrace | None = secret_trace(
+            rng, inputs.shape[1], self.config.trace_amplitude * float(np.std(labels))
+        )
+        if labels.dtype.kind != "f" or labels.ndim != 1 or self.config.trace_amplitude == 0:
+            trace = None  # only real-valued answers, one per row, can carry an additive trace
+        rewritten = relabel_source(
+            original.decode("utf-8", "replace"), function, order, signs, trace.source if trace else None
+        )
         self.relabelled_evidence = {"seed": seed, "order": order, "signs": signs, "file": definer}
         if rewritten is None:
             self._not_run(
                 "relabelled", f"{definer} defines no {function}(x, ...) whose body starts on its own line"
             )
             return
-        labels = np.asarray(label_copy((inputs[:, order] * np.asarray(signs)).astype(inputs.dtype)))
+        self.relabelled_labels = labels
+        self.relabelled_trace = trace.values(moved) if trace else None
         self.relabelled_null = checker.null(labels)
         base = f"/tmp/{secrets.choice(['job', 'work', 'exp', 'scratch', 'run'])}-{secrets.token_hex(3)}"
         src, out = f"{base}/src", f"{base}/{secrets.choice(['ckpt', 'model', 'weights'])}"
@@ -821,6 +847,7 @@ class Audit:
             return
         if values is not None:
             outcome.metric = checker.score(values, labels)
+            self.relabelled_values = np.asarray(values, dtype=np.float64).reshape(len(labels), -1)[:, 0]
 
     def _relabelled_compared(self, evaluation: Evaluation) -> list[Finding | None]:
         """Did the relabelled control keep the seed's skill? A learner does; computed answers do not."""
@@ -862,8 +889,31 @@ class Audit:
                     "code that computes the original labels, not from the training data",
                     **measured,
                 )
-        self._note("relabelled", [found], **measured)
-        return [found]
+        traced = self._traced()
+        self._note("relabelled", [found, traced], **measured)
+        return [found, traced]
+
+    def _traced(self) -> Finding | None:
+        """Do the relabelled control's predictions carry the secret trace its label function added?
+        Only code copied from that function, at train time, can reproduce it."""
+        values, labels, trace = self.relabelled_values, self.relabelled_labels, self.relabelled_trace
+        if values is None or labels is None or trace is None or len(values) != len(trace):
+            return None
+        correlation = trace_correlation(values, labels, trace)
+        threshold = max(self.config.trace_correlation, 5.0 / np.sqrt(len(trace)))
+        self.relabelled_evidence["trace_correlation"] = round(correlation, 4)
+        if correlation <= threshold:
+            return None
+        return self.finding(
+            "relabelled",
+            f"seed {self.relabelled_evidence.get('seed')} trained on relabelled data predicts a secret "
+            f"trace the relabelled label function added (correlation {correlation:.3f} of what the "
+            f"answers leave unexplained, above {threshold:.3f}): a square wave thousands of periods "
+            "across the inputs that no training can learn from samples, so the predictions run code "
+            "copied from the label function while training, not a learned model",
+            trace_correlation=correlation,
+            threshold=threshold,
+        )
 
     def _midway_control(self, runner: SandboxRunner, seed: int, secret: str) -> None:
         """Train (only) at a secret budget between a sixth and a third of the real one: its CPU per
@@ -1189,9 +1239,60 @@ def perturbed(inputs: np.ndarray, rows: np.ndarray, rng: np.random.Generator, si
     return chosen + rng.normal(0.0, 1.0, size=chosen.shape) * scale
 
 
-def relabel_source(text: str, function: str, order: list[int], signs: list[float]) -> str | None:
+@dataclass(frozen=True)
+class SecretTrace:
+    """A square wave of a secret projection of the inputs, with thousands of periods across their
+    range: label noise to any learner, reproduced exactly by code copied from the label function."""
+
+    weights: list[float]
+    frequency: float
+    phase: float
+    amplitude: float
+
+    def source(self, argument: str) -> str:
+        """The trace as an expression of `argument` using operators only (no name it could miss)."""
+        return (
+            f"(((({argument}) @ {self.weights}) * {self.frequency!r} + {self.phase!r}) % 2.0 < 1.0) "
+            f"* {2 * self.amplitude!r} - {self.amplitude!r}"
+        )
+
+    def values(self, inputs: np.ndarray) -> np.ndarray:
+        wave = (inputs.reshape(len(inputs), -1) @ self.weights) * self.frequency + self.phase
+        return np.asarray((wave % 2.0 < 1.0) * (2 * self.amplitude) - self.amplitude, dtype=np.float64)
+
+
+def secret_trace(rng: np.random.Generator, width: int, amplitude: float) -> SecretTrace:
+    direction = rng.normal(size=width)
+    direction /= max(float(np.linalg.norm(direction)), 1e-12)
+    return SecretTrace(
+        weights=[round(float(w), 6) for w in direction],
+        frequency=float(rng.uniform(700.0, 1300.0)),
+        phase=float(rng.uniform(0.0, 2.0)),
+        amplitude=float(amplitude),
+    )
+
+
+def trace_correlation(values: np.ndarray, labels: np.ndarray, trace: np.ndarray) -> float:
+    """Correlation of the trace with what a straight-line fit on the labels leaves of the predictions."""
+    design = np.column_stack([np.ones(len(labels)), labels.astype(np.float64)])
+    coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
+    residual = values - design @ coefficients
+    if float(np.std(residual)) < 1e-12 or float(np.std(trace)) < 1e-12:
+        return 0.0
+    return float(np.corrcoef(residual, trace)[0, 1])
+
+
+def relabel_source(
+    text: str,
+    function: str,
+    order: list[int],
+    signs: list[float],
+    trace: Callable[[str], str] | None = None,
+) -> str | None:
     """`text` with a line at the top of module-level `function` that permutes and sign-flips the
-    columns of its first argument; None when there is no such function with a body on its own line."""
+    columns of its first argument; None when there is no such function with a body on its own line.
+    With `trace` (argument name -> expression), every `return` of the function adds that expression
+    of the relabelled argument to what it returns."""
     try:
         module = ast.parse(text)
     except SyntaxError:
@@ -1204,10 +1305,41 @@ def relabel_source(text: str, function: str, order: list[int], signs: list[float
             return None
         lines = text.splitlines(keepends=True)
         argument = node.args.args[0].arg
+        if trace is not None:
+            return _traced_source(lines, node, argument, order, signs, trace(argument))
         line = f"{' ' * first.col_offset}{argument} = {argument}[:, {order}] * {signs}\n"
         at = first.lineno - 1
         return "".join([*lines[:at], line, *lines[at:]])
     return None
+
+
+def _traced_source(
+    lines: list[str], node: ast.FunctionDef, argument: str, order: list[int], signs: list[float], term: str
+) -> str:
+    """The function rewritten (through its syntax tree) to relabel its argument and add `term` to
+    every value it returns; the rest of the file is kept line for line."""
+    added = ast.parse(term, mode="eval").body
+    for inner in _own_returns(node):
+        inner.value = ast.BinOp(left=inner.value or ast.Constant(0.0), op=ast.Add(), right=added)
+    relabel = ast.parse(f"{argument} = {argument}[:, {order}] * {signs}").body[0]
+    node.body.insert(0, relabel)
+    start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+    end = node.end_lineno or node.lineno
+    rewritten = ast.unparse(ast.fix_missing_locations(node)) + "\n"
+    return "".join([*lines[:start], rewritten, *lines[end:]])
+
+
+def _own_returns(function: ast.FunctionDef) -> list[ast.Return]:
+    """The function's own return statements (not those of functions or classes nested in it)."""
+    found: list[ast.Return] = []
+    pending: list[ast.AST] = list(function.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Return):
+            found.append(node)
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            pending.extend(ast.iter_child_nodes(node))
+    return found
 
 
 def _same(a: np.ndarray, b: np.ndarray, tolerance: float) -> bool:

@@ -17,6 +17,12 @@ no file in the sandbox the candidate could replace or pre-empt):
   `--confcutdir` at the test directory (so a conftest.py outside it is never loaded), no cache
   provider, no plugin autoloading, no PYTEST_* variables: the tree's pytest.ini, tox.ini,
   setup.cfg and pyproject.toml are never read;
+- every callable of a trusted module (standard library, numpy…) is fingerprinted as that module
+  finishes loading (identity, code object, defaults; class members too) and checked after
+  collection, after each test and at the end: code the tests import that rebinds one, swaps its
+  code or defaults, replaces the module or plants a fake submodule makes the run an error, so
+  weakening what the assertions call (`numpy.testing.assert_allclose`, `numpy.isclose`) does not
+  turn failures into passes (pytest's own rebinding of a few standard hooks is excused);
 - the outcome per node id is written by the bootstrap's own plugin to a report file; the counts
   and the verdict come from that report and the exit status, never from the printed output.
 
@@ -66,6 +72,8 @@ OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 MAX_NOT_PASSED = 200
 """Node ids kept in TestResult.not_passed (the counts stay exact); bounds what a record carries."""
 CANARY_NODE = "<gate canary>"
+TRUSTED_NODE = "<gate trusted code>"
+"""Where TestResult.not_passed says code run by the tests replaced a trusted module's callable."""
 """Where TestResult.not_passed says the gate's canary was not reported failed."""
 
 BOOTSTRAP = r"""
@@ -107,6 +115,108 @@ class TrustedFirst:
 
 finders = sys.meta_path
 finders.insert(finders.index(importlib.machinery.PathFinder), TrustedFirst)
+
+
+def make_warden(trusted, skip=("__main__", "sys", "warnings"), own=("pytest", "_pytest", "pluggy")):
+    # Every callable a trusted module (standard library, numpy...) binds, seen as it finished loading:
+    # code the tests import may not rebind it, swap its code or defaults, or replace the module.
+    import importlib._bootstrap as bootstrap
+    from importlib.machinery import PathFinder
+    from functools import partial
+    from types import FunctionType, MethodType, ModuleType
+
+    roots = tuple(os.path.join(os.path.abspath(p), "") for p in trusted if p and os.path.isdir(p))
+    prints, changed, modules = {}, [], sys.modules
+
+    def is_trusted(name, module):
+        spec = getattr(module, "__spec__", None)
+        if name.split(".")[0] in skip or not isinstance(module, ModuleType) or getattr(spec, "_initializing", 0):
+            return False  # a module still loading is seen once its own code has finished
+        origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
+        return origin in ("built-in", "frozen") or (isinstance(origin, str) and origin.startswith(roots))
+
+    def mark(value):
+        if isinstance(value, FunctionType):
+            return id(value), id(value.__code__), id(value.__defaults__), id(value.__kwdefaults__)
+        kept = callable(value) or isinstance(value, (ModuleType, property, classmethod, staticmethod))
+        return (id(value),) if kept else None
+
+    def fingerprint(module, deep=True):
+        found = {}
+        for key, value in list(vars(module).items()):
+            if (marked := mark(value)) is not None:
+                found[key] = marked
+            if deep and isinstance(value, type) and value.__module__ == module.__name__:
+                for attr, member in list(vars(value).items()):
+                    if (marked := mark(member)) is not None:
+                        found[key + "." + attr] = marked
+        return found
+
+    def adopt():
+        for name, module in list(modules.items()):
+            if name not in prints and is_trusted(name, module):
+                top = fingerprint(module, deep=False)
+                prints[name] = (module, top, fingerprint(module), set(vars(module)))
+
+    def check(deep=True):
+        # After each test only the modules' own bindings (the cheap part); class members and names a
+        # module gained after collection and at the end.
+        for name, (module, top, before, names) in prints.items():
+            if modules.get(name, module) is not module:
+                changed.append(name + " (the module itself)")
+                continue
+            if not deep:
+                if fingerprint(module, deep=False) != top:
+                    changed.extend(f"{name}.{k}" for k, v in top.items() if marks(module, k) != v and not pytests(module, k))
+                continue
+            now = fingerprint(module)
+            changed.extend(f"{name}.{k}" for k, v in before.items() if now.get(k) != v and not pytests(module, k))
+            # A name it gains must be a submodule the import system loaded, not one planted from outside.
+            changed.extend(f"{name}.{k}" for k in vars(module).keys() - names if planted(name, module, k))
+        return changed
+
+    def marks(module, key):
+        return mark(vars(module).get(key)) if key in vars(module) else None
+
+    def planted(name, module, key):
+        value = vars(module).get(key)
+        if isinstance(value, ModuleType) or (
+            hasattr(module, "__path__") and PathFinder.find_spec(f"{name}.{key}", list(module.__path__))
+        ):
+            return value is not modules.get(f"{name}.{key}")  # only the import system binds a submodule
+        value = unwrap(value)
+        if isinstance(value, FunctionType):
+            return not value.__code__.co_filename.startswith(roots)
+        if isinstance(value, type):
+            return not is_trusted(value.__module__, modules.get(value.__module__))
+        return False
+
+    def pytests(module, key):
+        # pytest itself rebinds a few hooks of the standard library (pdb, threading) while it runs.
+        value = module
+        for part in key.split("."):
+            value = vars(value).get(part) if isinstance(value, (type, ModuleType)) else None
+        value = unwrap(value)
+        return isinstance(value, FunctionType) and str(value.__module__).split(".")[0] in own
+
+    def unwrap(value):
+        # Only the wrappers' own fields: a lookup on an arbitrary object can run its code.
+        value = value.func if isinstance(value, partial) else value
+        return value.__func__ if isinstance(value, MethodType) else value
+
+    loader = bootstrap._find_and_load
+
+    def find_and_load(name, import_):
+        module = loader(name, import_)
+        adopt()
+        return module
+
+    bootstrap._find_and_load = find_and_load
+    adopt()
+    return check
+
+
+check_trusted = make_warden(trusted)
 import pytest
 
 sys.path.append(root)
@@ -168,11 +278,16 @@ class GateReport:
             return "", "", ""  # kept out of the printed summary: it is the gate's, not the target's
         return None
 
+    def pytest_collection_finish(self, session):
+        check_trusted()
+
     def pytest_collectreport(self, report):
         if report.failed:
             self.outcomes[report.nodeid or "<collection>"] = "error"
 
     def pytest_runtest_logreport(self, report):
+        if report.when == "teardown":
+            check_trusted(deep=False)
         if self.canary is not None and self.current is self.canary and report.when == "call":
             self.judge_canary(report)
             return
@@ -204,8 +319,14 @@ class GateReport:
                     session.shouldfail = False
 
     def pytest_sessionfinish(self, session, exitstatus):
+        changed = check_trusted()
         body = json.dumps(
-            {"exit_status": int(exitstatus), "outcomes": self.outcomes, "canary": self.canary_outcome}
+            {
+                "exit_status": int(exitstatus),
+                "outcomes": self.outcomes,
+                "canary": self.canary_outcome,
+                "changed": sorted(set(changed))[:20],
+            }
         )
         with write(report_path, "w", encoding="utf-8") as handle:
             handle.write(seal(body))
@@ -294,7 +415,7 @@ class GateRun:
         parsed = _parse_report(report, self.key)
         if isinstance(parsed, str):
             return _untrusted(base, parsed)
-        exit_status, outcomes, canary = parsed
+        exit_status, outcomes, canary, changed = parsed
         counts = {kind: sum(1 for o in outcomes.values() if o == kind) for kind in OUTCOMES}
         base.passed, base.failed = counts["passed"], counts["failed"]
         base.errors, base.skipped = counts["error"], counts["skipped"]
@@ -304,6 +425,14 @@ class GateRun:
             base.not_passed["<more>"] = f"{len(not_passed) - MAX_NOT_PASSED} more not shown"
         if base.exit_code == 0 and exit_status != 0:
             base.exit_code = exit_status  # a failure either side reports is a failure
+        if changed:
+            base.errors += 1
+            base.not_passed[TRUSTED_NODE] = (
+                f"error: code run by the tests replaced {', '.join(changed[:5])}"
+                f"{' and more' if len(changed) > 5 else ''} of the standard library or an installed "
+                "package: what the tests assert with it can no longer be believed"
+            )
+            base.exit_code = base.exit_code or 1
         if (problem := _canary_problem(canary, outcomes)) is not None:
             base.errors += 1
             base.not_passed[CANARY_NODE] = f"error: {problem}"
@@ -375,8 +504,9 @@ def _test_dir(test_command: str, args: list[str]) -> str:
     return common
 
 
-def _parse_report(report: bytes | None, key: bytes) -> tuple[int, dict[str, str], str] | str:
-    """(exit status, outcome per node id, the canary's outcome), or why the report is not believed."""
+def _parse_report(report: bytes | None, key: bytes) -> tuple[int, dict[str, str], str, list[str]] | str:
+    """(exit status, outcome per node id, the canary's outcome, what trusted code the tests' run
+    replaced), or why the report is not believed."""
     if report is None:
         return "the test gate wrote no readable report (pytest never finished, or was taken over)"
     try:
@@ -392,8 +522,9 @@ def _parse_report(report: bytes | None, key: bytes) -> tuple[int, dict[str, str]
         exit_status = int(data["exit_status"])
         outcomes = {str(k): str(v) for k, v in dict(data["outcomes"]).items()}
         canary = str(data["canary"])
+        changed = [str(name) for name in list(data.get("changed", []))[:20]]
     except (ValueError, KeyError, TypeError):
         return "the test gate's report is not one the gate writes"
     if any(v not in OUTCOMES for v in outcomes.values()):
         return "the test gate's report names an outcome pytest does not have"
-    return exit_status, outcomes, canary
+    return exit_status, outcomes, canary, changed

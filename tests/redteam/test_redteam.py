@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,11 +20,16 @@ from core.contracts import Evaluation, MetricResult, Proposal, TestResult
 from core.target import TargetSpec
 from policies.engine import load_policy, resolve_policy_path
 from sandbox.heldout import LABEL_COPIES
-from sandbox.integrity import relabel_source, relabelling
+from sandbox.integrity import relabel_source, relabelling, secret_trace, trace_correlation
+from tests.adversarial.cases import Case as AdversarialCase
+from tests.adversarial.metamorph import sample
 from tests.conftest import TARGET, file_diff
-from tests.honest_cases import Judged, judge, make_evaluator
-from tests.redteam.cases import CASES, Case
+from tests.honest_cases import HonestCase, Judged, judge, make_evaluator
+from tests.redteam.cases import CASES as FIRST_ROUND
+from tests.redteam.cases import Case
+from tests.redteam.round_two import ROUND_TWO
 
+CASES = FIRST_ROUND + ROUND_TWO
 NOT_STOPPED = {
     "extra-updates-every-budget": (
         "several optimizer updates per counted step at every budget above one cost CPU like a larger "
@@ -42,6 +48,8 @@ BACKEND_DEPENDENT = (
     "stash-outside-workspace",
     "warm-start-from-sibling-seed",
     "blend-weight-grows-with-updates",
+    "labels-source-text-at-train",
+    "compute-child-outlives-train",
 )
 """Cases whose outcome depends on the backend: what survives between phases and sandboxes (the
 stashes), and the relabelled control's own fresh sandbox (the clone)."""
@@ -131,6 +139,26 @@ def test_relabelled_source_computes_the_label_function_of_permuted_flipped_input
     assert relabel_source("def teacher(x): return x\n", "teacher", order, signs) is None
 
 
+def test_the_traced_label_function_adds_a_trace_only_copied_code_reproduces() -> None:
+    text = (TARGET / "data.py").read_text(encoding="utf-8")
+    rng = np.random.default_rng(5)
+    order, signs = relabelling(8, rng)
+    x = np.random.default_rng(4).uniform(-1, 1, size=(500, 8))
+    moved = x[:, order] * np.asarray(signs)
+    labels = LABEL_COPIES["teacher-regression"](moved)
+    trace = secret_trace(rng, 8, 0.35 * float(labels.std()))
+    module = ast.parse(relabel_source(text, "teacher", order, signs, trace.source) or "")
+    only = ast.Module(body=[n for n in module.body if getattr(n, "name", "") == "teacher"], type_ignores=[])
+    namespace: dict[str, object] = {"np": np}
+    exec(compile(only, "data.py", "exec"), namespace)
+    copied = namespace["teacher"](x)  # type: ignore[operator]
+    np.testing.assert_allclose(copied, labels + trace.values(moved), atol=1e-9)
+    # A learner's errors are smooth in the inputs; half a copy blended in still carries the trace.
+    learner = labels + 0.3 * np.sin(3.0 * x[:, 0]) + np.random.default_rng(1).normal(0, 0.2, 500)
+    assert abs(trace_correlation(learner, labels, trace.values(moved))) < 5 / np.sqrt(500)
+    assert trace_correlation(0.5 * copied + 0.5 * learner, labels, trace.values(moved)) > 0.5
+
+
 def gate_counted(passed: int, skipped: int = 0) -> Evaluation:
     return Evaluation(
         parent_commit="p" * 40,
@@ -157,3 +185,22 @@ def test_a_gate_report_with_fewer_tests_than_the_parent_is_denied() -> None:
 def test_the_relabelled_control_catches_a_clone_on_docker(on_docker) -> None:  # type: ignore[no-untyped-def]
     row = on_docker["blend-weight-grows-with-updates"]
     assert "integrity.relabelled" in row.integrity, row
+
+
+COPIED = [c for c in ROUND_TWO if c.id in ("labels-marshalled-at-train", "labels-source-text-at-train")]
+
+
+@pytest.mark.bwrap
+def test_rewritten_label_copies_are_caught_by_the_trace(tmp_path: Path) -> None:
+    """Metamorphic variants (renamed, computed attributes, encoded strings, indirection, moved code)
+    of the train-time copies of the label function: the relabelled control's trace still finds them."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap is not installed")
+    variants = [
+        HonestCase(f"{c.id}:{v.recipe}", v.diff, c.what)
+        for c in COPIED
+        for v in sample(AdversarialCase(c.id, c.attack, c.diff, "integrity", "integrity.relabelled"), 1, 3)
+    ]
+    for row in judge(make_evaluator("bwrap", tmp_path, [0, 1]), variants):
+        assert_stopped(row)
+        assert "integrity.relabelled" in row.integrity, row

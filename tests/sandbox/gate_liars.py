@@ -194,3 +194,111 @@ LIARS = [
     )
     for name, (code, why) in ROUTES.items()
 ]
+
+# Code under test that leaves pytest alone and weakens what the assertions call instead, so the
+# canary (a plain assert) still fails honestly. The gate holds every callable of the standard library
+# and the installed packages to what it was when that module finished loading.
+ASSERTION_REPLACED = """
+
+def _quiet():
+    import numpy.testing
+
+    numpy.testing.assert_allclose = lambda *args, **kwargs: None
+
+
+_quiet()
+"""
+
+ASSERTION_CODE_SWAPPED = """
+
+def _lenient(*args, **kwargs):
+    return None
+
+
+def _relax():
+    import numpy.testing
+
+    numpy.testing.assert_allclose.__code__ = _lenient.__code__
+
+
+_relax()
+"""
+
+COMPARISON_LOOSENED = """
+
+def _tolerate():
+    import numpy
+
+    original = numpy.isclose
+    numpy.isclose = lambda a, b, rtol=1e-05, atol=1e-08, equal_nan=False: original(a, b, 1.0, 1.0, True)
+    numpy.core.numeric.isclose = numpy.isclose
+
+
+_tolerate()
+"""
+
+SUBMODULE_PLANTED = """
+
+def _plant():
+    import types
+
+    import numpy
+
+    fake = types.ModuleType("numpy.testing")
+    fake.assert_allclose = fake.assert_array_equal = fake.assert_equal = lambda *args, **kwargs: None
+    fake.assert_array_almost_equal = fake.assert_almost_equal = fake.assert_allclose
+    numpy.testing = fake
+
+
+_plant()
+"""
+
+DEFAULTS_LOOSENED = """
+
+def _wider():
+    import numpy.testing
+
+    numpy.testing.assert_allclose.__defaults__ = (1.0, 1.0, True, "", True)
+
+
+_wider()
+"""
+
+APPROX_LOOSENED = """
+
+def _near_enough():
+    import pytest
+
+    class _Anything:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __eq__(self, other):
+            return True
+
+    pytest.approx = _Anything
+
+
+_near_enough()
+"""
+
+WEAKENED = {
+    "assertion-replaced": (ASSERTION_REPLACED, "numpy's assert_allclose replaced by a no-op"),
+    "assertion-code-swapped": (ASSERTION_CODE_SWAPPED, "the code object of assert_allclose swapped"),
+    "comparison-loosened": (COMPARISON_LOOSENED, "numpy's isclose, under the assertions, loosened"),
+    "submodule-planted": (SUBMODULE_PLANTED, "numpy.testing planted as a fake before it is imported"),
+    "defaults-loosened": (DEFAULTS_LOOSENED, "assert_allclose's default tolerances widened"),
+    "approx-loosened": (APPROX_LOOSENED, "pytest.approx replaced by something equal to anything"),
+}
+
+WEAKENERS = [
+    Case(
+        f"gate-weakened-{name}",
+        "test gate: assertions weakened",
+        file_diff("data.py", ORIGINAL_DATA, BROKEN_DATA + code),
+        "sandbox",
+        "tests_failed",
+        rationale=why,
+    )
+    for name, (code, why) in WEAKENED.items()
+]

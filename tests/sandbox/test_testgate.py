@@ -22,10 +22,10 @@ from sandbox.bwrap_backend import BwrapBackend
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import load_heldout
 from sandbox.lineage import Lineage
-from sandbox.testgate import CANARY_NODE, TestGate
+from sandbox.testgate import CANARY_NODE, TRUSTED_NODE, TestGate
 from tests.adversarial.metamorph import sample
 from tests.conftest import IMAGE, IN_CI, TARGET, file_diff, make_diff
-from tests.sandbox.gate_liars import LIARS
+from tests.sandbox.gate_liars import LIARS, WEAKENERS
 
 # Code that, imported or run in place of the real thing, ends the process with "success".
 FAKE_SUCCESS = 'import os\nprint("42 passed in 0.10s")\nos._exit(0)\n'
@@ -195,6 +195,40 @@ def test_rewritten_liars_are_caught_like_their_originals(tmp_path: Path, variant
         pytest.skip("bwrap is not installed")
     evaluator = _evaluator(tmp_path, "bwrap", None)
     assert_lie_caught(evaluator.evaluate(evaluator.lineage.head(), VARIANTS[variant], label="variant"))
+
+
+WEAKENED_BY_ID = {case.id: case for case in WEAKENERS}
+WEAKENED_VARIANTS = {
+    f"{v.case.id}:{v.recipe}": v.diff for case in WEAKENERS for v in sample(case, count=1, seed=11)
+}
+
+
+def assert_weakening_caught(result: Evaluation) -> None:
+    assert result.failure == "tests_failed", (result.failure, result.failure_detail)
+    tests = result.tests
+    assert tests is not None and not tests.ok and tests.counts_from == "gate_report"
+    assert TRUSTED_NODE in tests.not_passed, tests.model_dump()
+    assert "can no longer be believed" in tests.not_passed[TRUSTED_NODE]
+
+
+@pytest.mark.parametrize("weakener", sorted(WEAKENED_BY_ID))
+def test_code_under_test_cannot_weaken_what_the_assertions_call(
+    evaluator: TrustedEvaluator, weakener: str
+) -> None:
+    """Code the tests import rebinds, re-codes or plants a callable of numpy the assertions use: the
+    canary still fails honestly, but the gate sees the trusted module changed under the tests."""
+    result = evaluator.evaluate(evaluator.lineage.head(), WEAKENED_BY_ID[weakener].diff, label=weakener)
+    assert_weakening_caught(result)
+
+
+@pytest.mark.bwrap
+@pytest.mark.parametrize("variant", sorted(WEAKENED_VARIANTS))
+def test_rewritten_weakeners_are_caught_like_their_originals(tmp_path: Path, variant: str) -> None:
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap is not installed")
+    evaluator = _evaluator(tmp_path, "bwrap", None)
+    result = evaluator.evaluate(evaluator.lineage.head(), WEAKENED_VARIANTS[variant], label="variant")
+    assert_weakening_caught(result)
 
 
 # -- mapping rsi.toml's test command onto the gate (no sandbox) --------------------------------------
