@@ -83,6 +83,7 @@ def test_the_bootstrapping_headline_reproduces(tmp_path: Path) -> None:
         assert argv[0] == "rsi", command
         done = subprocess.run([RSI, *argv[1:]], cwd=ROOT, capture_output=True, text=True, timeout=1500)
         assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-2000:])
+    assert "successors: " in done.stdout  # rsi report prints the headline too
     section = (tmp_path / "bootstrap" / "report.md").read_text().split("## Successors", 1)[1]
     found = re.search(r"(\d+) promotion\(s\), (\d+) of them a student beating its teacher", section)
     assert found is not None and int(found[2]) >= 3, section
