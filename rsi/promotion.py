@@ -15,6 +15,7 @@ from pathlib import Path
 
 from core.contracts import Candidate
 from core.errors import ConfigError
+from core.events import PromotionRecorded
 from core.fold import live_events
 from core.target import TargetSpec
 from core.trajectory import TRAJECTORY_FILE, TrajectoryReader
@@ -46,7 +47,7 @@ def last_promoted(run_dir: Path) -> str | None:
     if not path.is_file():
         return None
     promotions = [e for e in live_events(list(TrajectoryReader(path).events())) if e.kind == "promotion"]
-    return str(promotions[-1].data["teacher_sha256"]) if promotions else None
+    return PromotionRecorded.model_validate(promotions[-1].data).teacher_sha256 if promotions else None
 
 
 def promote(candidate: Candidate, evaluator: TrustedEvaluator) -> None:
