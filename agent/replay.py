@@ -20,6 +20,7 @@ from typing import Any
 from agent.config import ClaudeConfig, ReplayConfig
 from core.contracts import ProgressCallback, Proposal, ProposalContext, Usage
 from core.errors import ConfigError, TrajectoryError
+from core.events import ProposalStarted
 from core.trajectory import TrajectoryReader
 from sandbox.base import Backend
 
@@ -88,8 +89,9 @@ class ReplayProposer:
             if event.kind == "proposal":
                 self.recorded[event.generation] = Proposal.model_validate(event.data)
             elif event.kind == "proposal_started":
-                self.recorded_parents[event.generation] = str(event.data.get("parent", ""))
-                self.recorded_parent_trees[event.generation] = str(event.data.get("parent_tree", ""))
+                started = ProposalStarted.model_validate(event.data)
+                self.recorded_parents[event.generation] = started.parent
+                self.recorded_parent_trees[event.generation] = started.parent_tree or ""
         self.divergences: list[str] = []
 
     def propose(self, context: ProposalContext, parent_tree: Path) -> Proposal:

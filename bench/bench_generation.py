@@ -34,14 +34,16 @@ COUNTED = {
     "diff applied": (sandbox.patch.Stage, "__init__"),
     "tree exported": (Lineage, "export"),
 }
-"""What is counted: every parse of a diff (also inside apply and diff_stat), every application
-(one Stage per applied diff), every export of a commit's files."""
+"""What is counted: every parse of a non-empty diff (also inside apply and diff_stat; an empty
+diff — a parent measured on its own — costs nothing to parse), every application (one Stage per
+applied diff), every export of a commit's files."""
 
 
 def counting(counts: Counter[str], name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def counted(*args: Any, **kwargs: Any) -> Any:
-        counts[name] += 1
+        if not (name == "diff parsed" and not str(args[0] if args else "").strip()):
+            counts[name] += 1
         return function(*args, **kwargs)
 
     return counted

@@ -116,3 +116,37 @@ class RunResumed(Payload):
     """Events that no longer count: those of the generation that was in flight when the run stopped."""
     superseded_generation: int | None = None
     """The generation those events belonged to (it runs again)."""
+    session: int | None = None
+    """The number of this session of the run (the first is 1)."""
+    previous_session_end: str | None = None
+    """How the session before ended: `finished` (a run_finished event) or `crashed`."""
+    next_generation: int | None = None
+    """The first generation this session runs."""
+    generations: int | None = None
+    """The generations the run plans in all."""
+
+
+class RunFinished(Payload):
+    """`run_finished`: how a session of the run ended."""
+
+    status: str
+    """completed, stopped, paused, interrupted or error."""
+    reason: str = ""
+    """Why it ended so (a budget, a checkpoint, a signal, an error)."""
+    accepted: int = 0
+    """Candidates accepted so far in the run."""
+    head: str | None = None
+    """The lineage head when it ended."""
+    best_metric: float | None = None
+    """The best metric mean among the baseline and the accepted candidates."""
+    signal: str | None = None
+    """The signal that interrupted it (SIGINT, SIGTERM, SIGHUP), if one did."""
+
+
+class ErrorRecorded(Payload):
+    """`error`: a run error the run recorded before it ended."""
+
+    message: str = ""
+    """What went wrong, as the user reads it."""
+    type: str = ""
+    """The error's class name."""

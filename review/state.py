@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from core.contracts import Evaluation, Finding, MetricResult, Usage, best_of
+from core.events import CommitRecorded, ErrorRecorded, EvaluationRecorded
 from core.fold import GenerationRecord, fold_event
 from core.succession import succession_findings, succession_limits, successions
 from core.trajectory import Event
@@ -124,13 +125,13 @@ class RunState:
         if event.kind == "run_started":
             self.info = event.data
         elif event.kind == "baseline":
-            self.baseline = Evaluation.model_validate(event.data["evaluation"])
-            self.baseline_commit = str(event.data.get("commit", ""))
+            baseline = EvaluationRecorded.model_validate(event.data)
+            self.baseline, self.baseline_commit = baseline.evaluation, baseline.commit
             self._evaluation_by_commit[self.baseline_commit] = self.baseline
         elif event.kind == "run_finished":
             self.finished = event.data
         elif event.kind == "error":
-            self.error = str(event.data.get("message", ""))
+            self.error = ErrorRecorded.model_validate(event.data).message
         if event.generation in self._shared_records:
             # fold_event changes a record in place: give this state its own first. Its lists are
             # never changed in place (a decision makes a new list), so a shallow copy suffices.
@@ -138,7 +139,7 @@ class RunState:
             self._shared_records.discard(event.generation)
         record = fold_event(self.records, event, self.parsed)
         if record is not None and event.kind == "commit" and record.evaluation is not None:
-            self._evaluation_by_commit[str(event.data.get("commit"))] = record.evaluation
+            self._evaluation_by_commit[CommitRecorded.model_validate(event.data).commit] = record.evaluation
         if event.kind == "decision" and event.generation == self.awaiting:
             self.awaiting = None
 

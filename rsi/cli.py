@@ -789,13 +789,16 @@ def replay(
     if wants_tui(headless):
         replay_in_tui(path)
         return
+    from core.events import RunFinished
+
     observer = ConsoleObserver(progress=False)
     for event in reader.events():
         observer.on_event(event)
         if event.kind == "run_finished":
+            finished = RunFinished.model_validate(event.data)
             console.print(
                 Text("run finished", style="bold")
-                + Text(f": {event.data.get('status')} — {event.data.get('accepted')} accepted")
+                + Text(f": {finished.status} — {finished.accepted} accepted")
             )
 
 

@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.text import Text
 
 from core.change_summary import describe_change, first_line
-from core.contracts import Evaluation, MetricResult
+from core.contracts import Decision, Evaluation, MetricResult
+from core.events import CommitRecorded, ErrorRecorded, EvaluationRecorded, PromotionRecorded
 from core.run import RunSummary
 from core.trajectory import Event
 from sandbox.integrity import lockbox_gap
@@ -67,11 +68,12 @@ class ConsoleObserver:
         self.console.print(Text(f"run directory: {config.get('run_dir')}"))
 
     def _on_baseline(self, event: Event) -> None:
-        evaluation = Evaluation.model_validate(event.data["evaluation"])
+        baseline = EvaluationRecorded.model_validate(event.data)
+        evaluation = baseline.evaluation
         self.parent_metric = evaluation.metric
         self.lineage = [evaluation]
         self.console.print(
-            f"[bold]baseline[/bold] {escape(event.data['commit'][:10])}: tests {tests_text(evaluation)}, "
+            f"[bold]baseline[/bold] {escape(baseline.commit[:10])}: tests {tests_text(evaluation)}, "
             f"{evaluation.metric.name if evaluation.metric else 'metric'} {metric_text(evaluation.metric)}"
         )
 
@@ -89,7 +91,8 @@ class ConsoleObserver:
         proposal = pending.get("proposal", {})
         evaluation: Evaluation | None = pending.get("evaluation")
         verdict = pending.get("verdict", {})
-        decision = event.data["decision"]
+        decided = Decision.model_validate(event.data)
+        decision = decided.decision
         self.console.rule(f"generation {event.generation}", align="left", style="dim")
         self.console.print(
             Text(f"  proposal  {proposal.get('proposer')}: {first_line(proposal.get('rationale', ''))[:100]}")
@@ -120,33 +123,34 @@ class ConsoleObserver:
             + (f"  {escape(findings[0][:120])}" if findings else "")
         )
         self.console.print(
-            f"  decision  [{DECISION_STYLE.get(decision, 'white')}]{decision}[/] by {escape(str(event.data['by']))}"
+            f"  decision  [{DECISION_STYLE.get(decision, 'white')}]{decision}[/] by {escape(decided.by)}"
         )
         if decision == "accept" and evaluation is not None:
             self.parent_metric = evaluation.metric
             self.lineage.append(evaluation)
 
     def _on_commit(self, event: Event) -> None:
-        self.console.print(
-            Text(f"  commit    {event.data['commit'][:10]} ({event.data['tag']}) on the lineage branch")
-        )
+        commit = CommitRecorded.model_validate(event.data)
+        self.console.print(Text(f"  commit    {commit.commit[:10]} ({commit.tag}) on the lineage branch"))
 
     def _on_promotion(self, event: Event) -> None:
-        data = event.data
+        promotion = PromotionRecorded.model_validate(event.data)
         scored = "".join(
-            f", {name} {data[key]:.4f}"
-            for name, key in (("student", "student_metric"), ("teacher", "teacher_metric"))
-            if isinstance(data.get(key), float)
+            f", {name} {value:.4f}"
+            for name, value in (("student", promotion.student_metric), ("teacher", promotion.teacher_metric))
+            if isinstance(value, float)
         )
         self.console.print(
             Text(
-                f"  promotion student {data['teacher_sha256'][:12]} is the teacher now "
-                f"(was {data['previous_teacher_sha256'][:12]}{scored})"
+                f"  promotion student {promotion.teacher_sha256[:12]} is the teacher now "
+                f"(was {promotion.previous_teacher_sha256[:12]}{scored})"
             )
         )
 
     def _on_error(self, event: Event) -> None:
-        self.errors.print(Text("error: ", style="red") + Text(str(event.data.get("message"))))
+        self.errors.print(
+            Text("error: ", style="red") + Text(ErrorRecorded.model_validate(event.data).message)
+        )
 
     def summary(self, summary: RunSummary, run_dir: str) -> None:
         self.console.rule("run finished", align="left")

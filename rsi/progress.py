@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.change_summary import describe_change
+from core.events import RunResumed
 from core.trajectory import Event
 
 STATUS_FILE = "status.json"
@@ -141,8 +142,9 @@ class HeadlessProgress:
         if event.kind == "decision":
             self.done = max(self.done, event.generation or 0)
         if event.kind == "run_resumed":
-            self.planned = int(event.data.get("generations", self.planned))
-            self.done = int(event.data.get("next_generation", 1)) - 1
+            resumed = RunResumed.model_validate(event.data)
+            self.planned = self.planned if resumed.generations is None else resumed.generations
+            self.done = (1 if resumed.next_generation is None else resumed.next_generation) - 1
         self._update_bar(event.kind)
         if event.kind == "run_finished":
             self.close()

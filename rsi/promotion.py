@@ -18,6 +18,7 @@ from pathlib import Path
 from core.contracts import VERDICT_ORDER, Candidate, Evaluation, Policy, Proposal, Verdict
 from core.diff import PatchedTree
 from core.errors import ConfigError
+from core.events import PromotionRecorded
 from core.fold import live_events
 from core.succession import SuccessionLimits, candidate_compounding
 from core.target import TargetSpec
@@ -50,7 +51,7 @@ def last_promoted(run_dir: Path) -> str | None:
     if not path.is_file():
         return None
     promotions = [e for e in live_events(list(TrajectoryReader(path).events())) if e.kind == "promotion"]
-    return str(promotions[-1].data["teacher_sha256"]) if promotions else None
+    return PromotionRecorded.model_validate(promotions[-1].data).teacher_sha256 if promotions else None
 
 
 def promote(candidate: Candidate, evaluator: TrustedEvaluator) -> None:

@@ -23,6 +23,7 @@ from matplotlib.ticker import MaxNLocator
 from core.change_summary import describe_change
 from core.contracts import Evaluation, Finding, best_of, signed_gain
 from core.errors import ConfigError
+from core.events import CheckpointRecorded, RunFinished, RunResumed
 from core.fold import fold, live_events
 from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
 from rsi.compare import RunComparison, comparability_warnings, compare_runs
@@ -169,17 +170,12 @@ def load_run(run_dir: Path) -> RunData:
                 commit=state.commit,
             )
         )
-    notes = [f"checkpoint: {e.data.get('message')}" for e in events if e.kind == "checkpoint"]
-    notes += [
-        f"resumed at generation {e.data.get('next_generation')} after a {e.data.get('previous_session_end')} session"
-        + (
-            f"; generation {e.data['superseded_generation']} re-run"
-            if e.data.get("superseded_generation")
-            else ""
-        )
-        for e in all_events
-        if e.kind == "run_resumed"
+    notes = [
+        f"checkpoint: {CheckpointRecorded.model_validate(e.data).message}"
+        for e in events
+        if e.kind == "checkpoint"
     ]
+    notes += [resumed_note(RunResumed.model_validate(e.data)) for e in all_events if e.kind == "run_resumed"]
     finished = [e for e in events if e.kind == "run_finished"]
     return RunData(
         run_dir=run_dir,
@@ -194,10 +190,16 @@ def load_run(run_dir: Path) -> RunData:
         lineage=lineage,
         notes=notes,
         wall_s=run.elapsed_s,
-        status=str(finished[-1].data.get("status"))
+        status=RunFinished.model_validate(finished[-1].data).status
         if finished and events[-1].kind == "run_finished"
         else "running or crashed",
     )
+
+
+def resumed_note(resumed: RunResumed) -> str:
+    """One line about a resumed session: where it went on, and the generation it ran again."""
+    rerun = f"; generation {resumed.superseded_generation} re-run" if resumed.superseded_generation else ""
+    return f"resumed at generation {resumed.next_generation} after a {resumed.previous_session_end} session{rerun}"
 
 
 def nan_for_none(values: list[float | None]) -> list[float]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from core.contracts import Candidate, Decision, Evaluation, MetricResult
 from core.errors import ConfigError, RsiError, RunInterrupted, TrajectoryError
+from core.events import ProposalStarted
 from core.fold import GenerationRecord, RunRecord, fold, live_events, session_seconds
 from core.run import Observer
 from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
@@ -319,7 +320,7 @@ def _recorded_parent_nodes(events: list[Event]) -> dict[int, str]:
 
 def _recorded_trees(events: list[Event]) -> dict[int, str]:
     return {
-        e.generation: str(e.data.get("parent_tree", ""))
+        e.generation: ProposalStarted.model_validate(e.data).parent_tree or ""
         for e in events
         if e.kind == "proposal_started" and e.generation is not None
     }
