@@ -12,6 +12,8 @@ the branches alike (`git log --graph --all`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sandbox.lineage import Lineage
 
 BRANCH_PREFIX = "branch-"
@@ -19,6 +21,13 @@ BRANCH_PREFIX = "branch-"
 
 class TreeLineage(Lineage):
     """A lineage whose accepted candidates grow from the parent they were proposed from."""
+
+    @classmethod
+    def start(cls, path: Path, source: Path) -> TreeLineage:
+        """`Lineage.create`, typed as the tree it makes (one repository object, not two)."""
+        lineage = cls.create(path, source)
+        assert isinstance(lineage, TreeLineage)
+        return lineage
 
     def grow_from(self, parent: str, generation: int) -> None:
         if self.head() == parent:
