@@ -34,6 +34,7 @@ from rich.text import Text
 from core.errors import ConfigError, RsiError, SandboxError, TrajectoryError
 from rsi import __version__
 from rsi.registry import BACKENDS, REVIEW_MODES, user_proposers
+from rsi.search.strategies import STRATEGIES
 
 # The choices come from the one registry; typer turns a Literal into a usage error that lists them
 # and into `[docker|bwrap]` in --help. mypy sees plain strings.
@@ -41,10 +42,12 @@ if TYPE_CHECKING:
     BackendName = str
     ProposerName = str
     ReviewModeName = str
+    StrategyName = str
 else:
     BackendName = Literal[tuple(BACKENDS)]
     ProposerName = Literal[tuple(user_proposers())]
     ReviewModeName = Literal[REVIEW_MODES]
+    StrategyName = Literal[tuple(STRATEGIES)]
 
 app = typer.Typer(
     name="rsi",
@@ -248,7 +251,7 @@ def run(
         int | None, typer.Option(min=1, help="Candidates evaluated at once (default: the CPU cores).")
     ] = None,
     strategy: Annotated[
-        str,
+        StrategyName,
         typer.Option(
             help="How parents are chosen: greedy (the newest accepted, a line), best-first (a beam of "
             "the best nodes) or archive (score- and novelty-weighted; a tree)."
@@ -279,11 +282,10 @@ def run(
     from rsi.compose import build_run
     from rsi.config import CheckpointConfig, RunConfig
     from rsi.console import ConsoleObserver
-    from rsi.search.strategies import StrategyConfig, make_strategy
+    from rsi.search.strategies import StrategyConfig
 
     chosen = proposer or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline")
     search = StrategyConfig(name=strategy, seed=strategy_seed)
-    make_strategy(search)  # an unknown name is an error before the run starts
     tui = wants_tui(headless)
     config = RunConfig(
         target=target.resolve(),

@@ -364,7 +364,7 @@ def build_run(
         resolve_heldout(config, spec)
         resolve_heldout_seeds(config, spec)
         config.save()
-        lineage = TreeLineage(Lineage.create(lineage_path, config.target).path)
+        lineage = TreeLineage.start(lineage_path, config.target)
         return _assemble(config, spec, policy, backend, image_id, lineage, observer, reviewer, contract)
     except BaseException:
         _undo_failed_start(config.run_dir, existed)

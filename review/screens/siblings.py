@@ -2,7 +2,7 @@
 proposed from the same parent — to decide them together (`g` on a row of the review queue).
 
 Each row shows the metric with its 95% confidence interval over the seeds, the gain over the
-parent, the policy's verdict and how many findings it has. `space` marks a candidate; `a` accepts
+parent compared paired (seed by seed) with its 95% interval, the policy's verdict and how many findings it has. `space` marks a candidate; `a` accepts
 the marked ones (or the one under the cursor) and rejects every other one shown, with one reason
 asked once; `r` rejects them all with one reason; `enter` opens a candidate's change.
 """
@@ -38,9 +38,22 @@ def interval(metric: MetricResult | None) -> str:
         return "—"
     values = list(metric.per_seed.values())
     if len(values) < 2:
-        return f"{metric.mean:.4f}"
+        return f"{metric.mean:.3f}"
     half = T_95.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
-    return f"{metric.mean:.4f} ± {half:.4f}"
+    return f"{metric.mean:.3f}±{half:.3f}"
+
+
+def paired_gain(child: MetricResult | None, parent: MetricResult | None) -> str:
+    """The gain over the parent on the seeds both were trained on, `gain ± half-width` of its 95%
+    interval: the per-seed differences cancel the noise the two share (same data, same init)."""
+    if child is None or parent is None:
+        return "—"
+    sign = 1.0 if child.direction == "higher" else -1.0
+    gains = [sign * (child.per_seed[s] - parent.per_seed[s]) for s in child.per_seed if s in parent.per_seed]
+    if len(gains) < 2:
+        return f"{child.gain_over(parent):+.3f}"
+    half = T_95.get(len(gains) - 1, 1.96) * statistics.stdev(gains) / math.sqrt(len(gains))
+    return f"{statistics.fmean(gains):+.3f}±{half:.3f}"
 
 
 def siblings_waiting(state: RunState, generation: int) -> list[int]:
@@ -82,8 +95,8 @@ class SiblingsScreen(Screen[None]):
         for key, label in (
             ("mark", " "),
             ("gen", "gen"),
-            ("metric", "metric (95% CI)"),
-            ("delta", "Δ parent"),
+            ("metric", "metric ±95%"),
+            ("delta", "paired Δ ±95%"),
             ("verdict", "verdict"),
             ("findings", "findings"),
             ("change", "change"),
@@ -126,6 +139,7 @@ class SiblingsScreen(Screen[None]):
         record = state.records[g]
         metric = record.evaluation.metric if record.evaluation else None
         delta = state.delta(g)
+        gain = paired_gain(metric, state.parent_metric(g))
         verdict = record.verdict.verdict if record.verdict else "—"
         findings = len(record.verdict.findings) if record.verdict else 0
         change = describe_change(record.proposal.diff, record.proposal.rationale) if record.proposal else ""
@@ -133,7 +147,7 @@ class SiblingsScreen(Screen[None]):
             Text(MARK if g in self.marked else " ", style="bold cyan"),
             Text(str(g), justify="right"),
             interval(metric),
-            Text(f"{delta:+.4f}" if delta is not None else "—", style="green" if delta and delta > 0 else ""),
+            Text(gain, style="green" if delta and delta > 0 else ""),
             Text(verdict, style=VERDICT_COLOR.get(verdict, "")),
             Text(str(findings), justify="right"),
             Text(shorten(change, 48)),  # Text, not str: recorded words are not markup

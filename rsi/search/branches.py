@@ -12,6 +12,9 @@ the branches alike (`git log --graph --all`).
 
 from __future__ import annotations
 
+import gc
+from pathlib import Path
+
 from sandbox.lineage import Lineage
 
 BRANCH_PREFIX = "branch-"
@@ -19,6 +22,18 @@ BRANCH_PREFIX = "branch-"
 
 class TreeLineage(Lineage):
     """A lineage whose accepted candidates grow from the parent they were proposed from."""
+
+    @classmethod
+    def start(cls, path: Path, source: Path) -> TreeLineage:
+        """`Lineage.create`, typed as the tree it makes.
+
+        The repository object `create` initialised with is garbage once it returns, its git helper
+        processes still attached; it is collected here, not at whatever moment the collector
+        picks — a finaliser that runs while Ctrl-C is handled prints a traceback of its own."""
+        lineage = cls.create(path, source)
+        assert isinstance(lineage, TreeLineage)
+        gc.collect()
+        return lineage
 
     def grow_from(self, parent: str, generation: int) -> None:
         if self.head() == parent:

@@ -38,7 +38,7 @@ def test_accept_two_of_four_candidates_and_reject_the_rest_with_one_reason(tmp_p
             await pilot.press("g")
             await wait_until(pilot, lambda: siblings_shown(app), what="the siblings")
             text = screen_text(app)
-            assert "4 candidate(s) from parent" in text and "0.6600 ± 0.0248" in text
+            assert "4 candidate(s) from parent" in text and "0.660±0.025" in text and "+0.510±0.050" in text
             await pilot.press("j", "space", "space", "a")  # mark 2 and 3, accept them
             await pilot.press(*"within noise", "enter")  # one reason for 1 and 4
             await wait_until(pilot, lambda: not app.state.records or not any(

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from rsi.cli import verify_table
 from rsi.registry import BACKENDS, REVIEW_MODES, user_proposers
+from rsi.search.strategies import STRATEGIES
 from rsi.verify import COLUMNS, Check, GenerationCheck, VerifyReport
 from tests.conftest import ROOT
 
@@ -46,7 +47,12 @@ def target_with(tmp_path: Path, old: str, new: str) -> Path:
 
 @pytest.mark.parametrize(
     ("option", "valid"),
-    [("--backend", list(BACKENDS)), ("--proposer", user_proposers()), ("--review", list(REVIEW_MODES))],
+    [
+        ("--backend", list(BACKENDS)),
+        ("--proposer", user_proposers()),
+        ("--review", list(REVIEW_MODES)),
+        ("--strategy", list(STRATEGIES)),
+    ],
 )
 def test_an_unknown_choice_is_a_usage_error_listing_the_valid_ones(option: str, valid: list[str]) -> None:
     done = rsi("run", option, "nosuch", "--headless")
