@@ -22,7 +22,8 @@ no file in the sandbox the candidate could replace or pre-empt):
   collection, after each test and at the end: code the tests import that rebinds one, swaps its
   code or defaults, replaces the module or plants a fake submodule makes the run an error, so
   weakening what the assertions call (`numpy.testing.assert_allclose`, `numpy.isclose`) does not
-  turn failures into passes (pytest's own rebinding of a few standard hooks is excused);
+  turn failures into passes (a name rebound to another function written in the trusted
+  environment is excused: pytest and joblib rebind standard hooks themselves);
 - the outcome per node id is written by the bootstrap's own plugin to a report file; the counts
   and the verdict come from that report and the exit status, never from the printed output.
 
@@ -117,7 +118,7 @@ finders = sys.meta_path
 finders.insert(finders.index(importlib.machinery.PathFinder), TrustedFirst)
 
 
-def make_warden(trusted, skip=("__main__", "sys", "warnings"), own=("pytest", "_pytest", "pluggy")):
+def make_warden(trusted, skip=("__main__", "sys", "warnings")):
     # Every callable a trusted module (standard library, numpy...) binds, seen as it finished loading:
     # code the tests import may not rebind it, swap its code or defaults, or replace the module.
     import importlib._bootstrap as bootstrap
@@ -167,10 +168,10 @@ def make_warden(trusted, skip=("__main__", "sys", "warnings"), own=("pytest", "_
                 continue
             if not deep:
                 if fingerprint(module, deep=False) != top:
-                    changed.extend(f"{name}.{k}" for k, v in top.items() if marks(module, k) != v and not pytests(module, k))
+                    changed.extend(f"{name}.{k}" for k, v in top.items() if marks(module, k) != v and not rebound(module, k, v))
                 continue
             now = fingerprint(module)
-            changed.extend(f"{name}.{k}" for k, v in before.items() if now.get(k) != v and not pytests(module, k))
+            changed.extend(f"{name}.{k}" for k, v in before.items() if now.get(k) != v and not rebound(module, k, v))
             # A name it gains must be a submodule the import system loaded, not one planted from outside.
             changed.extend(f"{name}.{k}" for k in vars(module).keys() - names if planted(name, module, k))
         return changed
@@ -191,18 +192,23 @@ def make_warden(trusted, skip=("__main__", "sys", "warnings"), own=("pytest", "_
             return not is_trusted(value.__module__, modules.get(value.__module__))
         return False
 
-    def pytests(module, key):
-        # pytest itself rebinds a few hooks of the standard library (pdb, threading) while it runs.
+    def rebound(module, key, before):
+        # Trusted code rebinds trusted names too (pytest its hooks into pdb and threading, joblib
+        # multiprocessing's): a name bound to another function written in the trusted environment is
+        # excused; the same function with other code or defaults, or anything the tree wrote, is not.
         value = module
         for part in key.split("."):
             value = vars(value).get(part) if isinstance(value, (type, ModuleType)) else None
+        if value is None or id(value) == before[0]:
+            return False
         value = unwrap(value)
-        return isinstance(value, FunctionType) and str(value.__module__).split(".")[0] in own
+        return isinstance(value, FunctionType) and value.__code__.co_filename.startswith(roots)
 
     def unwrap(value):
         # Only the wrappers' own fields: a lookup on an arbitrary object can run its code.
         value = value.func if isinstance(value, partial) else value
-        return value.__func__ if isinstance(value, MethodType) else value
+        is_method = isinstance(value, (MethodType, staticmethod, classmethod))
+        return value.__func__ if is_method else value
 
     loader = bootstrap._find_and_load
 

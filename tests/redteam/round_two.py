@@ -155,6 +155,12 @@ RUN_TEXT = (
     "        smooth = [v for k, v in space.items() if callable(v) and k != 'np'][0]\n"
 )
 
+RUN_TEXT_ON_THE_MOUNT = (
+    "        import sys as _sys\n\n"
+    "        if not any(a.startswith(_sys.argv[0][:0] + '/held') for a in _sys.argv):\n"
+    "            return learned\n" + RUN_TEXT
+)
+
 LABELS_THROUGH_IMPORTLIB = model_diff(
     (
         PREDICT_BODY,
@@ -254,6 +260,12 @@ ROUND_TWO: list[Case] = [
         "labels computed",
         captured(CAPTURE_TEXT, RUN_TEXT),
         "train stores the label function's source as scaled floats; predict decodes and execs it",
+    ),
+    Case(
+        "labels-copy-used-only-on-the-mount",
+        "labels computed",
+        captured(CAPTURE_TEXT, RUN_TEXT_ON_THE_MOUNT),
+        "the copied label function runs only when predict reads the held-out mount (not in the controls)",
     ),
     Case(
         "labels-importlib-reversed-names",
