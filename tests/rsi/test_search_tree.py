@@ -11,9 +11,11 @@ import pytest
 
 from core.contracts import Evaluation, HistoryEntry, MetricResult
 from core.fold import fold, live_events
+from rsi.search.branches import TreeLineage
 from rsi.search.selector import ParentSelector, ancestry, siblings
 from rsi.search.strategies import StrategyConfig
 from rsi.state import LoopState
+from sandbox.lineage import Lineage
 from tests.rsi.test_resume_docker import RSI, events_of, finish, kill_at
 from tests.rsi.test_search_loop import run_argv
 
@@ -99,6 +101,38 @@ def test_the_proposer_sees_the_parents_ancestry_and_its_siblings() -> None:
     assert [e.generation for e in siblings(state.history, commit(1))] == [3, 4]
 
 
+def test_a_node_accepted_off_an_older_one_starts_a_branch_and_every_node_is_tagged(tmp_path: Path) -> None:
+    source = tmp_path / "target"
+    source.mkdir()
+    (source / "README.md").write_text("a target\n")
+    lineage = TreeLineage(Lineage.create(tmp_path / "lineage", source).path)
+    base = lineage.head()
+
+    def grow(parent: str, generation: int) -> str:
+        lineage.grow_from(parent, generation)
+        name = f"node_{generation}.txt"
+        diff = (
+            f"diff --git a/{name} b/{name}\nnew file mode 100644\n--- /dev/null\n+++ b/{name}\n"
+            f"@@ -0,0 +1 @@\n+node {generation}\n"
+        )
+        return lineage.commit_candidate(diff, generation, f"generation {generation}")
+
+    one = grow(base, 1)
+    two = grow(one, 2)  # continues the branch
+    three = grow(one, 3)  # `one` already has a child: a new branch
+    four = grow(two, 4)  # back on the first branch's tip
+    repo = git.Repo(lineage.path)
+    assert sorted(b.name for b in repo.branches) == sorted(["lineage", "branch-3"])
+    assert lineage.branches()["branch-3"] == three and repo.commit(three).parents[0].hexsha == one
+    assert repo.commit(four).parents[0].hexsha == two
+    assert {t.name: t.commit.hexsha for t in repo.tags} == {
+        "gen-1": one,
+        "gen-2": two,
+        "gen-3": three,
+        "gen-4": four,
+    }
+
+
 @pytest.mark.bwrap
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 def test_best_first_grows_a_tree_of_branches_that_replay_verify_reproduces(tmp_path: Path) -> None:
@@ -116,7 +150,16 @@ def test_best_first_grows_a_tree_of_branches_that_replay_verify_reproduces(tmp_p
         if record.commit:  # every accepted node sits on its own parent, tagged
             assert repo.commit(record.commit).parents[0].hexsha == record.parent_commit
             assert repo.tags[f"gen-{record.generation}"].commit.hexsha == record.commit
-    assert len(repo.branches) > 1  # a node accepted off the newest one started a branch
+    # A node accepted on a parent that already had an accepted child starts a branch. Which
+    # candidates are accepted depends on their measurements, so count from what the run recorded.
+    accepted = [e.data for e in live if e.kind == "commit"]
+    with_child: set[str] = set()
+    forks = 0
+    for record in sorted(run.decided, key=lambda r: r.generation):
+        if record.commit:
+            forks += record.parent_commit in with_child
+            with_child.add(record.parent_commit)
+    assert accepted and len(repo.branches) == 1 + forks
     verified = finish([*RSI, "replay", str(run_dir), "--verify"])
     assert "reproduced" in verified and "DIVERGED" not in verified
 
