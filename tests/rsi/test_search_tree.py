@@ -126,6 +126,7 @@ def test_a_node_accepted_off_an_older_one_starts_a_branch_and_every_node_is_tagg
     assert lineage.branches()["branch-3"] == three and repo.commit(three).parents[0].hexsha == one
     assert repo.commit(four).parents[0].hexsha == two
     assert {t.name: t.commit.hexsha for t in repo.tags} == {
+        "gen-0": base,
         "gen-1": one,
         "gen-2": two,
         "gen-3": three,
