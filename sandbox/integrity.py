@@ -150,13 +150,14 @@ class IntegrityConfig(BaseModel):
     computed answers keep nothing (measured below 0)."""
     relabelled_noise_multiple: float = Field(default=3.0, gt=0)
     """How many times the seed spread (at least `noise_floor`) the relabelled skill must lose to count."""
-    trace_amplitude: float = Field(default=0.1, ge=0)
+    trace_amplitude: float = Field(default=0.0, ge=0)
     """Size of the secret trace the relabelled control's label function adds to its answers, in units of
     the answers' standard deviation (0: no trace). The trace is a square wave of a secret projection of
     the inputs, thousands of periods across the input range: no training run can learn it from samples
     (it is label noise to a learner), but code copied from the label function carries it exactly.
-    Small, because it is label noise: at 0.35 the bundled baseline (weak: trained on a quarter of the
-    held-out range, where the answers vary less) kept none of its skill in the relabelled control."""
+    Off by default until calibrated: it is label noise, and with it (0.35, and once at 0.1) the weak
+    bundled baseline kept too little of its skill in the relabelled control for the `relabelled_kept`
+    rule; at 0.1 the train-time copies correlate 0.60-0.65 with it (caught)."""
     trace_correlation: float = Field(default=0.2, gt=0, le=1)
     """Flag the relabelled control when its predictions, less what the relabelled answers explain,
     correlate with the secret trace above this (and above 5/sqrt(rows)): copied code, not training."""

@@ -30,7 +30,12 @@ from tests.redteam.cases import Case
 from tests.redteam.round_two import ROUND_TWO
 
 CASES = FIRST_ROUND + ROUND_TWO
+TRACE_OFF = (
+    "the label function copied at train time is found by the relabelled control's secret trace, which "
+    "is off by default (IntegrityConfig.trace_amplitude) until calibrated against weak baselines"
+)
 NOT_STOPPED = {
+    "labels-source-text-at-train": TRACE_OFF,
     "extra-updates-every-budget": (
         "several optimizer updates per counted step at every budget above one cost CPU like a larger "
         "batch, within the factor an honest change may cost; the per-step linearity check sees nothing"
@@ -191,6 +196,7 @@ COPIED = [c for c in ROUND_TWO if c.id in ("labels-marshalled-at-train", "labels
 
 
 @pytest.mark.bwrap
+@pytest.mark.xfail(strict=True, reason=TRACE_OFF)
 def test_rewritten_label_copies_are_caught_by_the_trace(tmp_path: Path) -> None:
     """Metamorphic variants (renamed, computed attributes, encoded strings, indirection, moved code)
     of the train-time copies of the label function: the relabelled control's trace still finds them."""
