@@ -27,6 +27,7 @@ from review.screens.run import STATUS_COLOR, VERDICT_COLOR, RunScreen
 from review.state import RunState
 from review.widgets.diffview import DiffView
 from review.widgets.header import RsiHeader
+from review.widgets.numbers import number, signed
 from review.widgets.promotion import promotion_view
 
 VERDICT_MARK = {"allow": "✓", "review": "!", "deny": "✖"}
@@ -52,14 +53,14 @@ def effect_table(
             if c is not None and p is not None
             else None
         )
-        table.add_row(str(seed), _num(p), _num(c), _signed(delta))
+        table.add_row(str(seed), number(p), number(c), signed(delta))
     if metric or parent:
         gain = metric.gain_over(parent) if metric and parent else None
         table.add_row(
             "mean",
             f"{parent.mean:.4f}±{parent.std:.4f}" if parent else "—",
             f"{metric.mean:.4f}±{metric.std:.4f}" if metric else "—",
-            _signed(gain),
+            signed(gain),
             style="bold",
         )
     lockbox = record.evaluation.lockbox if record.evaluation else None
@@ -68,7 +69,7 @@ def effect_table(
             "lockbox",
             _mean_spread(parent_lockbox),
             _mean_spread(lockbox),
-            _signed(lockbox.gain_over(parent_lockbox) if lockbox and parent_lockbox else None),
+            signed(lockbox.gain_over(parent_lockbox) if lockbox and parent_lockbox else None),
         )
     return table
 
@@ -78,16 +79,6 @@ def _mean_spread(metric: MetricResult | None) -> str:
 
 
 LOCKBOX_NOTE = Text("lockbox: scored, never used for decisions", style="dim italic")
-
-
-def _num(value: float | None) -> str:
-    return f"{value:.4f}" if value is not None else "—"
-
-
-def _signed(value: float | None) -> Text:
-    if value is None:
-        return Text("—")
-    return Text(f"{value:+.4f}", style="green" if value > 0 else "red" if value < 0 else "")
 
 
 def finding_label(finding: Finding) -> Text:

@@ -14,6 +14,7 @@ from rich.text import Text
 from core.contracts import Evaluation, signed_gain
 from core.fold import GenerationRecord
 from core.trajectory import Event
+from review.widgets.numbers import number, signed
 
 
 def teacher_origin(events: list[Event], teacher_sha256: str) -> str:
@@ -60,7 +61,7 @@ def teacher_student_table(evaluation: Evaluation) -> Table:
             else None
         )
         label = f"{seed}→" if index == 0 else str(seed)  # the seed whose student is promoted
-        table.add_row(label, _num(teacher), _num(score), _signed(gain))
+        table.add_row(label, number(teacher), number(score), signed(gain))
     lockbox = evaluation.lockbox
     if lockbox is not None:
         table.add_row("lockbox", "—", f"{lockbox.mean:.4f}±{lockbox.std:.4f}", Text("—"))
@@ -82,13 +83,3 @@ def promotion_view(record: GenerationRecord, events: list[Event]) -> Group | Non
         _status(record, events),
         teacher_student_table(evaluation),
     )
-
-
-def _num(value: float | None) -> str:
-    return f"{value:.4f}" if value is not None else "—"
-
-
-def _signed(value: float | None) -> Text:
-    if value is None:
-        return Text("—")
-    return Text(f"{value:+.4f}", style="green" if value > 0 else "red" if value < 0 else "")
