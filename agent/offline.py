@@ -37,6 +37,7 @@ import pathspec
 from agent.config import OfflineConfig
 from core.contracts import Proposal, ProposalContext
 from core.errors import RsiError
+from core.pysource import parse_module
 from core.target import TargetSpec
 
 OUTRANKED = "reject: outranked"
@@ -83,7 +84,7 @@ def discover_knobs(tree: Path) -> list[Knob]:
             continue
         source = path.read_text(encoding="utf-8")
         try:
-            module = ast.parse(source)
+            module = parse_module(source)
         except SyntaxError:
             continue
         lines = source.splitlines()

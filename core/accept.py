@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.contracts import BranchingLineage, Candidate, Decision, LineageStore
+from core.contracts import Candidate, Decision, LineageStore
 from core.diff import PatchedTree
 from core.events import CommitRecorded, PromotionRecorded
 from core.trajectory import Event
@@ -88,8 +88,7 @@ def accept(
     committed: called with the new commit between the two (the loop counts the accept there).
     patched: the candidate's tree as evaluated, committed as it is (else its diff is applied).
     A lineage that is a tree commits the candidate on its own parent's branch."""
-    if isinstance(lineage, BranchingLineage):
-        lineage.grow_from(candidate.parent_commit, candidate.generation)
+    lineage.grow_from(candidate.parent_commit, candidate.generation)
     sha = lineage.commit_candidate(
         candidate.proposal.diff, candidate.generation, commit_message(candidate, decision), patched=patched
     )

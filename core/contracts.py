@@ -420,7 +420,7 @@ class Reviewer(Protocol):
 
 @runtime_checkable
 class LineageStore(Protocol):
-    """The lineage: accepted generations as commits, each a parent for the next."""
+    """The lineage: accepted generations as commits on top of the parent each was proposed from."""
 
     def head(self) -> str:
         """The newest accepted commit (the baseline before any)."""
@@ -441,14 +441,9 @@ class LineageStore(Protocol):
         """The git tree id of a commit (identical trees are identical files)."""
         ...
 
-
-@runtime_checkable
-class BranchingLineage(Protocol):
-    """A lineage that is a tree: an accepted candidate is committed on top of its own parent."""
-
     def grow_from(self, parent: str, generation: int) -> None:
-        """Make `parent` the commit the next accepted diff is applied to (a branch is made when
-        `parent` is not the tip of one)."""
+        """Make `parent` the commit the next accepted diff is applied to: the lineage is a tree
+        (a branch is started when `parent` is not the tip of one; a line never needs one)."""
         ...
 
 

@@ -22,6 +22,7 @@ from typing import Literal
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
+from core.pysource import parse_module
 from sandbox.patch import FileChange
 
 Side = Literal["old", "new"]
@@ -63,7 +64,7 @@ class Piece:
 
 def parse_text(text: str) -> ast.Module | None:
     try:
-        return ast.parse(text)
+        return parse_module(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 

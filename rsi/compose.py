@@ -26,7 +26,6 @@ from rsi.config import RUN_CONFIG_FILE, RunConfig
 from rsi.loop import GenerationLoop, RunParts
 from rsi.promotion import judge_successors, promote, start_teacher
 from rsi.registry import BACKENDS, PROPOSERS, REVIEWERS
-from rsi.search.branches import TreeLineage
 from sandbox.base import Backend
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import HeldoutProvider, derive_seed, load_provider
@@ -354,7 +353,7 @@ def build_run(
     backend.remove_orphans()
     lineage_path = config.run_dir / LINEAGE_DIR
     if resume:
-        lineage = TreeLineage(lineage_path)
+        lineage = Lineage(lineage_path)
         return _assemble(
             config, spec, policy, backend, image_id, lineage, observer, reviewer, contract, leftover
         )
@@ -364,7 +363,7 @@ def build_run(
         resolve_heldout(config, spec)
         resolve_heldout_seeds(config, spec)
         config.save()
-        lineage = TreeLineage.start(lineage_path, config.target)
+        lineage = Lineage.create(lineage_path, config.target)
         return _assemble(config, spec, policy, backend, image_id, lineage, observer, reviewer, contract)
     except BaseException:
         _undo_failed_start(config.run_dir, existed)

@@ -19,6 +19,8 @@ import zipfile
 
 import numpy as np
 
+from core.pysource import parse_module
+
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
@@ -78,7 +80,7 @@ def _as_text(data: bytes) -> str | None:
 
 def _is_python_code(text: str) -> bool:
     try:
-        module = ast.parse(text)
+        module = parse_module(text)
     except (SyntaxError, ValueError):
         return False
     return any(isinstance(node, CODE_NODES) for node in ast.walk(module))

@@ -76,6 +76,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.contracts import Evaluation, Finding, IntegrityCheck, VerdictKind, signed_gain
 from core.errors import SandboxError
+from core.pysource import parse_expression, parse_module
 from core.target import TargetSpec
 from sandbox.artifact import classify, scramble
 from sandbox.base import WORKDIR, ExecResult, tail
@@ -1298,7 +1299,7 @@ def relabel_source(
     With `trace` (argument name -> expression), every `return` of the function adds that expression
     of the relabelled argument to what it returns."""
     try:
-        module = ast.parse(text)
+        module = parse_module(text)
     except SyntaxError:
         return None
     for node in module.body:
@@ -1322,10 +1323,10 @@ def _traced_source(
 ) -> str:
     """The function rewritten (through its syntax tree) to relabel its argument and add `term` to
     every value it returns; the rest of the file is kept line for line."""
-    added = ast.parse(term, mode="eval").body
+    added = parse_expression(term)
     for inner in _own_returns(node):
         inner.value = ast.BinOp(left=inner.value or ast.Constant(0.0), op=ast.Add(), right=added)
-    relabel = ast.parse(f"{argument} = {argument}[:, {order}] * {signs}").body[0]
+    relabel = parse_module(f"{argument} = {argument}[:, {order}] * {signs}").body[0]
     node.body.insert(0, relabel)
     start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
     end = node.end_lineno or node.lineno
@@ -1455,7 +1456,7 @@ def predict_entry(command: str) -> str | None:
 
 def _parse(path: Path) -> ast.Module | None:
     try:
-        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        return parse_module(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
         return None
 

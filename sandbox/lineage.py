@@ -9,6 +9,7 @@ generation as one commit (the metric and the decision in its message, a `gen-N` 
 
 from __future__ import annotations
 
+import gc
 import io
 import re
 import shutil
@@ -23,6 +24,8 @@ from core.errors import ConfigError, PatchError
 from sandbox.patch import apply_diff
 
 BRANCH = "lineage"
+BRANCH_PREFIX = "branch-"
+"""Branches of a tree lineage other than the first are called branch-N."""
 IGNORED = shutil.ignore_patterns(".git", "__pycache__", "*.pyc", ".pytest_cache", ".venv", ".ruff_cache")
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 ARCHIVE_CACHE_SIZE = 8
@@ -54,7 +57,13 @@ class Lineage:
         repo.git.add(A=True)
         repo.index.commit("generation 0: baseline (the target as given)", author=AUTHOR, committer=AUTHOR)
         repo.create_tag("gen-0")
-        return cls(path)
+        lineage = cls(path)
+        # The repository object used above is garbage now, its git helper processes attached: it is
+        # collected here, not at whatever moment the collector picks (a finaliser running while
+        # Ctrl-C is handled prints a traceback of its own).
+        del repo
+        gc.collect()
+        return lineage
 
     def head(self) -> str:
         """The branch head, even when a signal that ended the run killed GitPython's persistent
@@ -67,6 +76,23 @@ class Lineage:
 
     def tree_of(self, commit: str) -> str:
         return self.repo.commit(commit).tree.hexsha
+
+    def grow_from(self, parent: str, generation: int) -> None:
+        """Check out the branch whose tip is `parent`, or start `branch-N` there (N: the first
+        generation it will hold). A candidate built on the newest accepted commit continues its
+        branch, so a run that always builds on the head stays on the one `lineage` branch; every
+        node keeps its `gen-N` tag, so the tree reads from the tags and the branches alike."""
+        if self.head() == parent:
+            return
+        tips = [branch for branch in self.repo.branches if branch.commit.hexsha == parent]
+        if tips:
+            self.repo.git.checkout(tips[0].name)
+        else:
+            self.repo.git.checkout("-b", f"{BRANCH_PREFIX}{generation}", parent)
+
+    def branches(self) -> dict[str, str]:
+        """Every branch of the tree and the commit at its tip."""
+        return {branch.name: branch.commit.hexsha for branch in self.repo.branches}
 
     def export(self, commit: str, into: Path) -> Path:
         """Write the files of `commit` into a fresh directory (no .git), and return it."""

@@ -11,7 +11,6 @@ import pytest
 
 from core.contracts import Evaluation, HistoryEntry, MetricResult
 from core.fold import fold, live_events
-from rsi.search.branches import TreeLineage
 from rsi.search.selector import ParentSelector, ancestry, siblings
 from rsi.search.strategies import StrategyConfig
 from rsi.state import LoopState
@@ -105,7 +104,7 @@ def test_a_node_accepted_off_an_older_one_starts_a_branch_and_every_node_is_tagg
     source = tmp_path / "target"
     source.mkdir()
     (source / "README.md").write_text("a target\n")
-    lineage = TreeLineage(Lineage.create(tmp_path / "lineage", source).path)
+    lineage = Lineage.create(tmp_path / "lineage", source)
     base = lineage.head()
 
     def grow(parent: str, generation: int) -> str:
