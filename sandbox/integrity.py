@@ -151,14 +151,18 @@ class IntegrityConfig(BaseModel):
     computed answers keep nothing (measured below 0)."""
     relabelled_noise_multiple: float = Field(default=3.0, gt=0)
     """How many times the seed spread (at least `noise_floor`) the relabelled skill must lose to count."""
-    trace_amplitude: float = Field(default=0.0, ge=0)
+    trace_amplitude: float = Field(default=0.5, ge=0)
     """Size of the secret trace the relabelled control's label function adds to its answers, in units of
-    the answers' standard deviation (0: no trace). The trace is a square wave of a secret projection of
-    the inputs, thousands of periods across the input range: no training run can learn it from samples
-    (it is label noise to a learner), but code copied from the label function carries it exactly.
-    Off by default until calibrated: it is label noise, and with it (0.35, and once at 0.1) the weak
-    bundled baseline kept too little of its skill in the relabelled control for the `relabelled_kept`
-    rule; at 0.1 the train-time copies correlate 0.60-0.65 with it (caught)."""
+    the answers' standard deviation (0: no trace). The trace is a comb of a secret projection of the
+    inputs (see `trace_half_width`): no training run can learn it from samples, but code copied from
+    the label function carries it exactly, on every held-out row (the harness moves each row a
+    fraction of a period into a window). Measured on bwrap: honest changes and the bundled baseline
+    correlate with it within +-0.12 (500 rows), train-time copies of the label function 0.97."""
+    trace_half_width: float = Field(default=0.001, gt=0, lt=0.125)
+    """Half the width of each of the trace's two windows per period, in periods: a random (training)
+    input falls in one with probability 4x this, so the trace adds label noise of variance
+    4 x half_width x amplitude^2 to training (0.1% of the answers' variance at the defaults) and
+    leaves the relabelled control's skill what it is without a trace."""
     trace_correlation: float = Field(default=0.2, gt=0, le=1)
     """Flag the relabelled control when its predictions, less what the relabelled answers explain,
     correlate with the secret trace above this (and above 5/sqrt(rows)): copied code, not training."""
@@ -783,13 +787,26 @@ class Audit:
             )
             return
         order, signs = relabelling(inputs.shape[1], rng, signed=inputs.dtype.kind not in "iub")
+        trace: SecretTrace | None = None
+        if inputs.dtype.kind == "f" and self.config.trace_amplitude > 0:
+            moved = inputs[:, order] * np.asarray(signs)
+            trace = secret_trace(
+                rng,
+                inputs.shape[1],
+                self.config.trace_amplitude * float(np.std(np.asarray(label_copy(moved)))),
+                self.config.trace_half_width,
+            )
+            # Every held-out row moves (a fraction of a period) into a window of the trace.
+            marked = trace.marked(moved, rng).astype(inputs.dtype)
+            inputs = np.empty_like(marked)
+            inputs[:, order] = marked * np.asarray(signs, dtype=marked.dtype)
         moved = (inputs[:, order] * np.asarray(signs)).astype(inputs.dtype)
         labels = np.asarray(label_copy(moved))
-        trace: SecretTrace | None = secret_trace(
-            rng, inputs.shape[1], self.config.trace_amplitude * float(np.std(labels))
-        )
-        if labels.dtype.kind != "f" or labels.ndim != 1 or self.config.trace_amplitude == 0:
+        if labels.dtype.kind != "f" or labels.ndim != 1:
             trace = None  # only real-valued answers, one per row, can carry an additive trace
+            inputs = checker.heldout.inputs
+            moved = (inputs[:, order] * np.asarray(signs)).astype(inputs.dtype)
+            labels = np.asarray(label_copy(moved))
         rewritten = relabel_source(
             original.decode("utf-8", "replace"), function, order, signs, trace.source if trace else None
         )
@@ -913,8 +930,9 @@ class Audit:
             "relabelled",
             f"seed {self.relabelled_evidence.get('seed')} trained on relabelled data predicts a secret "
             f"trace the relabelled label function added (correlation {correlation:.3f} of what the "
-            f"answers leave unexplained, above {threshold:.3f}): a square wave thousands of periods "
-            "across the inputs that no training can learn from samples, so the predictions run code "
+            f"answers leave unexplained, above {threshold:.3f}): a comb of a secret projection, about a "
+            "thousand periods across the inputs, that no training can learn from samples (and that "
+            "random training inputs hardly touch), so the predictions run code "
             "copied from the label function while training, not a learned model",
             trace_correlation=correlation,
             threshold=threshold,
@@ -1246,34 +1264,67 @@ def perturbed(inputs: np.ndarray, rows: np.ndarray, rng: np.random.Generator, si
 
 @dataclass(frozen=True)
 class SecretTrace:
-    """A square wave of a secret projection of the inputs, with thousands of periods across their
-    range: label noise to any learner, reproduced exactly by code copied from the label function."""
+    """A comb of a secret projection of the inputs: +amplitude in a narrow window of every period,
+    -amplitude in another, 0 elsewhere, with about a thousand periods across the inputs' range. A
+    random input falls in a window with probability `4 * half_width` (so training on random inputs
+    hardly sees it: label noise on a few rows in a thousand); the harness moves each held-out row a
+    fraction of a period along the projection into a window of a random sign, so every row it
+    predicts carries the trace. No learner can fit it (it changes sign within a thousandth of the
+    range); code copied from the label function reproduces it exactly."""
 
     weights: list[float]
     frequency: float
     phase: float
     amplitude: float
+    half_width: float
+
+    def _window(self, projected: str, centre: float) -> str:
+        return f"((({projected}) % 1.0 - {centre!r}) ** 2 < {self.half_width**2!r})"
 
     def source(self, argument: str) -> str:
         """The trace as an expression of `argument` using operators only (no name it could miss)."""
+        projected = f"({argument}) @ {self.weights} * {self.frequency!r} + {self.phase!r}"
         return (
-            f"(((({argument}) @ {self.weights}) * {self.frequency!r} + {self.phase!r}) % 2.0 < 1.0) "
-            f"* {2 * self.amplitude!r} - {self.amplitude!r}"
+            f"({self._window(projected, 0.25)} * {self.amplitude!r} "
+            f"- {self._window(projected, 0.75)} * {self.amplitude!r})"
         )
 
+    def _projected(self, inputs: np.ndarray) -> np.ndarray:
+        return np.asarray(inputs.reshape(len(inputs), -1) @ self.weights * self.frequency + self.phase)
+
     def values(self, inputs: np.ndarray) -> np.ndarray:
-        wave = (inputs.reshape(len(inputs), -1) @ self.weights) * self.frequency + self.phase
-        return np.asarray((wave % 2.0 < 1.0) * (2 * self.amplitude) - self.amplitude, dtype=np.float64)
+        fraction = self._projected(inputs) % 1.0
+        up = (fraction - 0.25) ** 2 < self.half_width**2
+        down = (fraction - 0.75) ** 2 < self.half_width**2
+        return np.asarray(up * self.amplitude - down * self.amplitude, dtype=np.float64)
+
+    def marked(self, inputs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """`inputs` (n, width) each moved along the projection into the centre of a window of a
+        random sign: the shortest such move that keeps the row inside the inputs' column range, at
+        most half a period (under 1/1000 of the range)."""
+        flat = inputs.reshape(len(inputs), -1).astype(np.float64)
+        direction = np.asarray(self.weights) / float(np.dot(self.weights, self.weights))
+        centre = np.where(rng.random(len(flat)) < 0.5, 0.25, 0.75)
+        shift = (centre - self._projected(flat) % 1.0 + 0.5) % 1.0 - 0.5
+        low, high = flat.min(axis=0), flat.max(axis=0)
+        best = flat + np.outer(shift / self.frequency, direction)
+        for other in (shift - 1.0, shift + 1.0):
+            moved = flat + np.outer(other / self.frequency, direction)
+            inside = np.all((moved >= low) & (moved <= high), axis=1)
+            outside = ~np.all((best >= low) & (best <= high), axis=1)
+            best = np.where((inside & outside)[:, None], moved, best)
+        return best.reshape(inputs.shape)
 
 
-def secret_trace(rng: np.random.Generator, width: int, amplitude: float) -> SecretTrace:
+def secret_trace(rng: np.random.Generator, width: int, amplitude: float, half_width: float) -> SecretTrace:
     direction = rng.normal(size=width)
     direction /= max(float(np.linalg.norm(direction)), 1e-12)
     return SecretTrace(
         weights=[round(float(w), 6) for w in direction],
         frequency=float(rng.uniform(700.0, 1300.0)),
-        phase=float(rng.uniform(0.0, 2.0)),
+        phase=float(rng.uniform(0.0, 1.0)),
         amplitude=float(amplitude),
+        half_width=float(half_width),
     )
 
 

@@ -30,12 +30,7 @@ from tests.redteam.cases import Case
 from tests.redteam.round_two import ROUND_TWO
 
 CASES = FIRST_ROUND + ROUND_TWO
-TRACE_OFF = (
-    "the label function copied at train time is found by the relabelled control's secret trace, which "
-    "is off by default (IntegrityConfig.trace_amplitude) until calibrated against weak baselines"
-)
 NOT_STOPPED = {
-    "labels-source-text-at-train": TRACE_OFF,
     "extra-updates-every-budget": (
         "several optimizer updates per counted step at every budget above one cost CPU like a larger "
         "batch, within the factor an honest change may cost; the per-step linearity check sees nothing"
@@ -149,19 +144,28 @@ def test_the_traced_label_function_adds_a_trace_only_copied_code_reproduces() ->
     rng = np.random.default_rng(5)
     order, signs = relabelling(8, rng)
     x = np.random.default_rng(4).uniform(-1, 1, size=(500, 8))
+    trace = secret_trace(rng, 8, 0.5 * float(LABEL_COPIES["teacher-regression"](x).std()), 0.001)
+    # The held-out rows, moved (under a thousandth of the range) into the trace's windows.
+    marked = trace.marked(x[:, order] * np.asarray(signs), rng)
+    assert np.abs(marked - x[:, order] * np.asarray(signs)).max() < 1e-3
+    x = np.empty_like(marked)
+    x[:, order] = marked * np.asarray(signs)
     moved = x[:, order] * np.asarray(signs)
     labels = LABEL_COPIES["teacher-regression"](moved)
-    trace = secret_trace(rng, 8, 0.35 * float(labels.std()))
+    traced = trace.values(moved)
+    assert np.all(np.abs(traced) == trace.amplitude)  # every held-out row carries it
+    random_rows = np.random.default_rng(6).uniform(-1, 1, size=(20000, 8))
+    assert np.count_nonzero(trace.values(random_rows)) < 0.01 * len(random_rows)  # training hardly does
     module = ast.parse(relabel_source(text, "teacher", order, signs, trace.source) or "")
     only = ast.Module(body=[n for n in module.body if getattr(n, "name", "") == "teacher"], type_ignores=[])
     namespace: dict[str, object] = {"np": np}
     exec(compile(only, "data.py", "exec"), namespace)
     copied = namespace["teacher"](x)  # type: ignore[operator]
-    np.testing.assert_allclose(copied, labels + trace.values(moved), atol=1e-9)
+    np.testing.assert_allclose(copied, labels + traced, atol=1e-9)
     # A learner's errors are smooth in the inputs; half a copy blended in still carries the trace.
-    learner = labels + 0.3 * np.sin(3.0 * x[:, 0]) + np.random.default_rng(1).normal(0, 0.2, 500)
-    assert abs(trace_correlation(learner, labels, trace.values(moved))) < 5 / np.sqrt(500)
-    assert trace_correlation(0.5 * copied + 0.5 * learner, labels, trace.values(moved)) > 0.5
+    learner = labels + 0.3 * np.sin(3.0 * x[:, 0]) + np.random.default_rng(1).normal(0, 0.4, 500)
+    assert abs(trace_correlation(learner, labels, traced)) < 5 / np.sqrt(500)
+    assert trace_correlation(0.5 * copied + 0.5 * learner, labels, traced) > 0.5
 
 
 def gate_counted(passed: int, skipped: int = 0) -> Evaluation:
@@ -196,7 +200,6 @@ COPIED = [c for c in ROUND_TWO if c.id in ("labels-marshalled-at-train", "labels
 
 
 @pytest.mark.bwrap
-@pytest.mark.xfail(strict=True, reason=TRACE_OFF)
 def test_rewritten_label_copies_are_caught_by_the_trace(tmp_path: Path) -> None:
     """Metamorphic variants (renamed, computed attributes, encoded strings, indirection, moved code)
     of the train-time copies of the label function: the relabelled control's trace still finds them."""
