@@ -262,6 +262,11 @@ class TrustedEvaluator:
             with contextlib.suppress(SandboxError):  # else reaped at the start of the next run
                 session.close()
 
+    def measure_again(self, parent_commit: str, diff: str, label: str) -> Evaluation:
+        """A fresh measurement of what may be cached already (a re-measurement: CPU timings and
+        secret controls are drawn anew); the cache keeps the first."""
+        return self._evaluate(parent_commit, diff, label, None)
+
     def remember(self, evaluation: Evaluation) -> None:
         """Seed the cache with an evaluation recorded earlier (a resumed run's parent)."""
         with self._lock:

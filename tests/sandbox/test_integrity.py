@@ -490,6 +490,20 @@ def judged(evaluator: Any, diff: str, label: str) -> tuple[Evaluation, Evaluatio
     return evaluator.evaluate(evaluator.lineage.head(), diff, label=label), parent
 
 
+TIMED = {"updates-per-counted-step"}
+"""Caught only by comparing CPU per step between two trainings of the same code: on a loaded machine
+one measurement can be inconclusive (the short control measured no more CPU than one step), so such a
+case gets a second, fresh evaluation before the test judges it (the harness would see it again at the
+next candidate; a real defence is a rate over runs, not one reading)."""
+
+
+def judged_hostile(evaluator: Any, diff: str, name: str, expected: set[str]) -> Evaluation:
+    candidate, _ = judged(evaluator, diff, name)
+    if name in TIMED and not expected & {f.rule_id for f in candidate.integrity}:
+        candidate = evaluator.measure_again(evaluator.lineage.head(), diff, label=f"{name}-again")
+    return candidate
+
+
 def assert_clean(evaluation: Evaluation, *allowed_not_run: str) -> None:
     assert evaluation.ok, evaluation.failure_detail
     assert evaluation.integrity == [], [f.message for f in evaluation.integrity]
@@ -522,7 +536,7 @@ def test_honest_trees_pass_every_behavioural_check_on_bwrap(bwrap_evaluator: Any
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_trees_are_caught_on_bwrap(bwrap_evaluator: Any, name: str) -> None:
     diff, expected = HOSTILE[name]
-    candidate, _ = judged(bwrap_evaluator, diff, name)
+    candidate = judged_hostile(bwrap_evaluator, diff, name, expected)
     assert_caught(candidate, expected, every=name in MUST_ALL_FIRE)
 
 
@@ -537,7 +551,7 @@ def test_honest_tree_passes_every_behavioural_check_on_docker(docker_evaluator: 
 @pytest.mark.parametrize("name", DOCKER_FORMS)
 def test_hostile_trees_are_caught_on_docker(docker_evaluator: Any, name: str) -> None:
     diff, expected = HOSTILE[name]
-    candidate, _ = judged(docker_evaluator, diff, name)
+    candidate = judged_hostile(docker_evaluator, diff, name, expected)
     assert_caught(candidate, expected, every=name in MUST_ALL_FIRE)
 
 
