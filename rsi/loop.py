@@ -315,17 +315,7 @@ class GenerationLoop:
             evaluation = parts.evaluator.evaluate(
                 parent, proposal.diff, label=f"gen-{generation:04d}", patched=patched
             )
-            self.record("evaluation", evaluation.model_dump(mode="json"), generation)
-            verdict = parts.policy.check(proposal, evaluation, parent_eval, patched=patched)
-            self.record("verdict", verdict.model_dump(mode="json"), generation)
-            candidate = Candidate(
-                generation=generation,
-                parent_commit=parent,
-                proposal=proposal,
-                evaluation=evaluation,
-                parent_evaluation=parent_eval,
-                verdict=verdict,
-            )
+            candidate = self._judged(generation, parent, proposal, evaluation, parent_eval, patched)
             self._decide(candidate, patched)
 
     def step_many(self, numbers: list[int], parents: list[str] | None = None) -> None:
@@ -366,22 +356,34 @@ class GenerationLoop:
             numbers, parents, proposals, evaluations, strict=True
         ):
             self.generation = number
-            self.record("evaluation", evaluation.model_dump(mode="json"), number)
-            verdict = self.parts.policy.check(
-                proposal, evaluation, parent_evals[parent], patched=patched[number]
-            )
-            self.record("verdict", verdict.model_dump(mode="json"), number)
-            candidate = Candidate(
-                generation=number,
-                parent_commit=parent,
-                proposal=proposal,
-                evaluation=evaluation,
-                parent_evaluation=parent_evals[parent],
-                verdict=verdict,
+            candidate = self._judged(
+                number, parent, proposal, evaluation, parent_evals[parent], patched[number]
             )
             by_parent.setdefault(parent, []).append(candidate)
         for siblings_of_one_parent in by_parent.values():
             self._decide_many(siblings_of_one_parent, patched)
+
+    def _judged(
+        self,
+        number: int,
+        parent: str,
+        proposal: Proposal,
+        evaluation: Evaluation,
+        parent_eval: Evaluation,
+        patched: PatchedTree,
+    ) -> Candidate:
+        """Record a candidate's evaluation, judge it by the policy, record the verdict."""
+        self.record("evaluation", evaluation.model_dump(mode="json"), number)
+        verdict = self.parts.policy.check(proposal, evaluation, parent_eval, patched=patched)
+        self.record("verdict", verdict.model_dump(mode="json"), number)
+        return Candidate(
+            generation=number,
+            parent_commit=parent,
+            proposal=proposal,
+            evaluation=evaluation,
+            parent_evaluation=parent_eval,
+            verdict=verdict,
+        )
 
     def _decide_many(self, candidates: list[Candidate], patched: dict[int, PatchedTree]) -> None:
         """Best gain first; the first accepted wins, its siblings are rejected by the search."""
