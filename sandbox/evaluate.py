@@ -39,8 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from core.contracts import (
+    READING_MARK,
     Evaluation,
     FailureKind,
+    Finding,
     MetricResult,
     PhaseLog,
     PhaseUsage,
@@ -56,7 +58,7 @@ from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig
 from sandbox.lineage import Lineage
 from sandbox.patch import diff_sha256
 from sandbox.patched import build_patched_tree
-from sandbox.phase_budget import PhaseBudgetConfig, phase_budget_findings
+from sandbox.phase_budget import LOAD_SENSITIVE, PhaseBudgetConfig, phase_budget_findings
 from sandbox.teacher import TeacherError, TeacherStore
 from sandbox.testgate import GateRun, TestGate
 
@@ -265,7 +267,7 @@ class TrustedEvaluator:
     def measure_again(self, parent_commit: str, diff: str, label: str) -> Evaluation:
         """A fresh measurement of what may be cached already (a re-measurement: CPU timings and
         secret controls are drawn anew); the cache keeps the first."""
-        return self._evaluate(parent_commit, diff, label, None)
+        return self._evaluate(parent_commit, diff, label, None, fresh=True)
 
     def remember(self, evaluation: Evaluation) -> None:
         """Seed the cache with an evaluation recorded earlier (a resumed run's parent)."""
@@ -274,7 +276,9 @@ class TrustedEvaluator:
             if evaluation.tree and evaluation.failure != "sandbox_error":
                 self._by_tree[evaluation.tree] = evaluation
 
-    def _evaluate(self, parent_commit: str, diff: str, label: str, patched: PatchedTree | None) -> Evaluation:
+    def _evaluate(
+        self, parent_commit: str, diff: str, label: str, patched: PatchedTree | None, fresh: bool = False
+    ) -> Evaluation:
         started = time.monotonic()
         result = Evaluation(
             parent_commit=parent_commit,
@@ -295,12 +299,12 @@ class TrustedEvaluator:
             with self._tree_lock(result.tree):
                 with self._lock:
                     same_tree = self._by_tree.get(result.tree)
-                if same_tree is not None:
+                if same_tree is not None and not fresh:
                     return same_tree.model_copy(
                         update={"parent_commit": parent_commit, "diff_sha256": result.diff_sha256}
                     )
                 self._measure(result, stage, workspace, label, started, parent_commit, diff)
-                if result.failure != "sandbox_error":
+                if result.failure != "sandbox_error" and same_tree is None:
                     with self._lock:
                         self._by_tree[result.tree] = result
         return result
@@ -326,18 +330,102 @@ class TrustedEvaluator:
             parent_eval = self._by_request.get((parent, diff_sha256(""))) if diff.strip() else None
         if self.integrity is not None:
             audit = self.integrity.audit(workspace, parent_eval, self.staged)
+        again: list[Finding] = []
         try:
             result.image = self.backend.image_id()
             self._run_placed(result, workspace, heldout_dir, label, started, audit)
+            if audit is not None:
+                again = self._confirm_timings(result, workspace, heldout_dir, label, audit, parent_eval)
         except SandboxError as exc:
             result.ok, result.failure, result.failure_detail = False, "sandbox_error", str(exc)
             self._log_text(label, "sandbox-error", str(exc))
         if audit is not None and result.failure != "sandbox_error":
-            result.integrity = audit.findings(result)
+            result.integrity = audit.findings(result) + again
             result.checks = audit.checks
             verdict = audit.config.verdict
             result.integrity += phase_budget_findings(result, parent_eval, self.phase_budget, verdict)
         result.resources.wall_s = round(time.monotonic() - started, 3)
+
+    def _timing_suspect(self, result: Evaluation, audit: Audit, parent: Evaluation | None) -> bool:
+        """Does a check that compares CPU or wall time find something in what was measured so far?"""
+        budget = phase_budget_findings(result, parent, self.phase_budget, audit.config.verdict)
+        if any(f.evidence.get("quantity") in LOAD_SENSITIVE and f.evidence.get("ratio") for f in budget):
+            return True
+        return bool(audit.timing_findings(result))
+
+    def _confirm_timings(
+        self,
+        result: Evaluation,
+        workspace: Path,
+        heldout_dir: Path,
+        label: str,
+        audit: Audit,
+        parent: Evaluation | None,
+    ) -> list[Finding]:
+        """A timing finding is only as good as the machine was quiet: measure the whole evaluation
+        again (same tree, same secret draws, fresh sandboxes) while one still stands, up to
+        `PhaseBudgetConfig.timing_readings` readings in all. Every timing check then reads each
+        phase's least CPU and wall time (`timed_phases`): load only ever adds to them, while work the
+        candidate does is in every reading. Each reading must score every seed as the first did:
+        a candidate that trains differently when measured again gets a finding, so work it does
+        only now and then cannot hide behind the least reading."""
+        found: list[Finding] = []
+        for reading in range(2, self.phase_budget.timing_readings + 1):
+            if not result.ok or not self._timing_suspect(result, audit, parent):
+                break
+            self.progress("sandbox", {"label": label, "step": f"timings measured again ({reading})"})
+            again = Evaluation(
+                parent_commit=result.parent_commit,
+                diff_sha256=result.diff_sha256,
+                backend=result.backend,
+                ok=False,
+                seeds=list(self.seeds),
+            )
+            repeat = (
+                self.integrity.audit(workspace, parent, self.staged, audit.rerun_secret)
+                if self.integrity
+                else None
+            )
+            self._run_placed(
+                again, workspace, heldout_dir, f"{label}{READING_MARK}{reading}", time.monotonic(), repeat
+            )
+            for phase in again.phases:
+                result.phases.append(
+                    phase.model_copy(update={"phase": f"{phase.phase}{READING_MARK}{reading}"})
+                )
+            differs = self._reading_differs(result, again, audit.config.metric_tolerance)
+            if differs:
+                found.append(
+                    Finding(
+                        rule_id="integrity.timing-reading",
+                        verdict=audit.config.verdict,
+                        message=(
+                            f"measured again for its timings (reading {reading}), the candidate {differs}: "
+                            "it does not train the same way twice, so no reading of its cost can be trusted"
+                        ),
+                        evidence={
+                            "reading": reading,
+                            "first": result.metric.per_seed if result.metric else None,
+                            "again": again.metric.per_seed if again.metric else None,
+                            "failure": again.failure,
+                        },
+                    )
+                )
+                break
+        return found
+
+    @staticmethod
+    def _reading_differs(first: Evaluation, again: Evaluation, tolerance: float) -> str:
+        """How a re-measurement's outcome differs from the first reading's ("" when it does not)."""
+        if not again.ok:
+            return f"failed ({again.failure}: {again.failure_detail[:200]})"
+        mine = first.metric.per_seed if first.metric else {}
+        theirs = again.metric.per_seed if again.metric else {}
+        for seed, value in mine.items():
+            other = theirs.get(seed)
+            if other is None or abs(other - value) > tolerance:
+                return f"scored seed {seed} {other} where the first reading scored {value}"
+        return ""
 
     def _run_placed(
         self,

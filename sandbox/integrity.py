@@ -74,7 +74,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.contracts import Evaluation, Finding, IntegrityCheck, VerdictKind, signed_gain
+from core.contracts import Evaluation, Finding, IntegrityCheck, VerdictKind, signed_gain, timed_phases
 from core.errors import SandboxError
 from core.pysource import parse_expression, parse_module
 from core.target import TargetSpec
@@ -270,8 +270,12 @@ class IntegrityChecker:
             "perturbed": self.perturbed_inputs,
         }
 
-    def audit(self, workspace: Path, parent: Evaluation | None, staged: StagedInputs) -> Audit:
-        return Audit(self, workspace, parent, staged)
+    def audit(
+        self, workspace: Path, parent: Evaluation | None, staged: StagedInputs, secret: str = ""
+    ) -> Audit:
+        """`secret`: the controls' secret draws (seed, budgets, relabelling) of an earlier audit of
+        the same tree, so that a re-measurement repeats exactly the same commands."""
+        return Audit(self, workspace, parent, staged, rerun_secret=secret)
 
     def score(self, predictions: np.ndarray, labels: np.ndarray) -> float:
         """The run's metric (the provider's own scorer for `custom`)."""
@@ -437,11 +441,16 @@ class Audit:
                 )
         return None
 
+    def timing_findings(self, evaluation: Evaluation) -> list[Finding]:
+        """The findings that rest on CPU timings (per-step linearity, training and predict CPU
+        against the parent's), recording nothing: whether the evaluation needs measuring again."""
+        found, _ = self._budget_measured(evaluation)
+        return [f for f in found if f is not None and f.evidence.get("phase") in ("training", "predict")]
+
     def _budget(self, evaluation: Evaluation) -> list[Finding | None]:
         """Training CPU, predict CPU and artifact size per seed, each against the parent's."""
-        mine = budget_measures(evaluation, self.artifacts)
+        found, mine = self._budget_measured(evaluation)
         parent = parent_budget(self.parent)
-        found: list[Finding | None] = [self._linearity(evaluation, mine)]
         if parent is None or mine.get("train_cpu_s") is None:
             why = "no parent to compare with" if parent is None else "training CPU was not measured here"
             if any(found):
@@ -449,6 +458,15 @@ class Audit:
             else:
                 self._not_run("budget", why, **mine)
             return found
+        self._note("budget", found, **mine)
+        return found
+
+    def _budget_measured(self, evaluation: Evaluation) -> tuple[list[Finding | None], dict[str, Any]]:
+        mine = budget_measures(evaluation, self.artifacts)
+        parent = parent_budget(self.parent)
+        found: list[Finding | None] = [self._linearity(evaluation, mine)]
+        if parent is None or mine.get("train_cpu_s") is None:
+            return found, mine
         limits = {
             "train_cpu_s": self.config.budget_cpu_factor,
             "predict_cpu_s": self.config.predict_cpu_factor,
@@ -493,12 +511,11 @@ class Audit:
                         factor=factor,
                     )
                 )
-        self._note("budget", found, **mine)
-        return found
+        return found, mine
 
     def _linearity(self, evaluation: Evaluation, mine: dict[str, Any]) -> Finding | None:
         """CPU per step at the full budget against CPU per step at the midway control's budget."""
-        cpu = {p.phase: p.cpu_s for p in evaluation.phases if p.cpu_s is not None}
+        cpu = {p.phase: p.cpu_s for p in timed_phases(evaluation.phases) if p.cpu_s is not None}
         steps, midway = self.checker.spec.budget.steps, self.midway_steps
         one, mid = cpu.get("control-minimal-budget-train"), cpu.get("control-midway-train")
         # The cheapest seed: the first training of a sandbox also pays for cold caches.
@@ -639,7 +656,7 @@ class Audit:
         if not self.config.enabled or not self.parts_by_seed:
             return
         seeds = sorted(self.parts_by_seed)
-        secret = self.config.rerun_secret or secrets.token_hex(8)
+        secret = self.rerun_secret or self.config.rerun_secret or secrets.token_hex(8)
         chosen = seeds[int(hashlib.sha256(secret.encode()).hexdigest(), 16) % len(seeds)]
         self.rerun_secret = secret
         for seed in seeds:
@@ -1451,7 +1468,8 @@ def budget_measures(evaluation: Evaluation, artifacts: dict[int, Artifact]) -> d
 
     def mean_cpu(prefix: str) -> float | None:
         names = {f"{prefix}-seed-{seed}" for seed in evaluation.seeds}
-        values = [p.cpu_s for p in evaluation.phases if p.phase in names and p.cpu_s is not None]
+        phases = timed_phases(evaluation.phases)
+        values = [p.cpu_s for p in phases if p.phase in names and p.cpu_s is not None]
         return sum(values) / len(values) if values and len(values) == len(names) else None
 
     sizes = [a.size for a in artifacts.values() if a.files]
@@ -1487,7 +1505,7 @@ def _show(run: RunOutcome) -> str:
 def training_cpu_per_seed(evaluation: Evaluation) -> float | None:
     """Mean CPU seconds of the evaluation's training phases (one per seed), as the sandbox measured them."""
     names = {f"train-seed-{seed}" for seed in evaluation.seeds}
-    values = [p.cpu_s for p in evaluation.phases if p.phase in names and p.cpu_s is not None]
+    values = [p.cpu_s for p in timed_phases(evaluation.phases) if p.phase in names and p.cpu_s is not None]
     return sum(values) / len(values) if values and len(values) == len(names) else None
 
 

@@ -29,9 +29,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.contracts import Evaluation, Finding, PhaseUsage, VerdictKind
+from core.contracts import Evaluation, Finding, PhaseUsage, VerdictKind, timed_phases
 
 RULE_ID = "integrity.phase-budget"
+LOAD_SENSITIVE = frozenset({"cpu_s", "wall_s"})
+"""Quantities a loaded machine inflates: a finding on one is confirmed by measuring again."""
 
 
 class QuantityBudget(BaseModel):
@@ -55,6 +57,12 @@ class PhaseBudgetConfig(BaseModel):
 
     enabled: bool = True
     """Compare each phase with the parent's at all (it costs nothing: no extra runs)."""
+    timing_readings: int = Field(default=3, ge=1)
+    """How many times, at most, an evaluation is measured while a finding that compares CPU or wall
+    time (this budget's, or the integrity checks' per-step and per-seed CPU) stands: each phase is
+    then judged by its least reading. A loaded machine inflates a phase's CPU time (an honest
+    training read 2.4x its usual CPU once on a busy 2-core CI machine); the candidate's own work is
+    in every reading. 1: judge the first reading alone."""
     cpu_s: QuantityBudget = QuantityBudget(factor=2.0, floor=2.0)
     """CPU seconds. The floor covers what a wider network legitimately costs more per step (the
     hand-made configuration trains at 2.6-3.7x the parent's CPU, +0.85-1.2 s on a loaded machine)
@@ -103,9 +111,9 @@ def phase_budget_findings(
     """One finding per (phase, quantity) over budget or escaping measurement; [] without a parent."""
     if not config.enabled or parent is None or parent is candidate:
         return []
-    parent_usage = {p.phase: p.usage for p in parent.phases if p.usage is not None}
+    parent_usage = {p.phase: p.usage for p in timed_phases(parent.phases) if p.usage is not None}
     found: list[Finding] = []
-    for phase in candidate.phases:
+    for phase in timed_phases(candidate.phases):
         theirs = parent_usage.get(phase.phase)
         if phase.usage is None or theirs is None:
             continue
