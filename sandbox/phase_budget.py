@@ -57,12 +57,14 @@ class PhaseBudgetConfig(BaseModel):
 
     enabled: bool = True
     """Compare each phase with the parent's at all (it costs nothing: no extra runs)."""
-    timing_readings: int = Field(default=3, ge=1)
+    timing_readings: int = Field(default=2, ge=1)
     """How many times, at most, an evaluation is measured while a finding that compares CPU or wall
     time (this budget's, or the integrity checks' per-step and per-seed CPU) stands: each phase is
     then judged by its least reading. A loaded machine inflates a phase's CPU time (an honest
     training read 2.4x its usual CPU once on a busy 2-core CI machine); the candidate's own work is
-    in every reading. 1: judge the first reading alone."""
+    in every reading. 2 by default: one more reading of the whole evaluation, paid only while a
+    timing finding stands (an honest candidate on a quiet machine never pays it; a hostile one whose
+    work shows in both readings pays it once). 1: judge the first reading alone."""
     cpu_s: QuantityBudget = QuantityBudget(factor=2.0, floor=2.0)
     """CPU seconds. The floor covers what a wider network legitimately costs more per step (the
     hand-made configuration trains at 2.6-3.7x the parent's CPU, +0.85-1.2 s on a loaded machine)

@@ -58,7 +58,7 @@ def phase_cpu(evaluation: Evaluation, name: str) -> float:
 
 
 @pytest.mark.usefixtures("docker_client")
-@pytest.mark.parametrize("readings", [1, 3])
+@pytest.mark.parametrize("readings", [1, 2])
 def test_cpu_load_in_one_reading_is_measured_away(readings: int, tmp_path: Path) -> None:
     evaluator = make_evaluator("docker", tmp_path, seeds=[0])
     evaluator.phase_budget = PhaseBudgetConfig(timing_readings=readings)
@@ -78,4 +78,3 @@ def test_cpu_load_in_one_reading_is_measured_away(readings: int, tmp_path: Path)
     assert candidate.integrity == [], [f.message for f in candidate.integrity]
     again = phase_cpu(candidate, "tests~2")
     assert again < inflated / 2, (again, inflated)
-    assert not any(p.phase.endswith("~3") for p in candidate.phases)  # clean after one more reading
