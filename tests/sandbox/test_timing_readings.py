@@ -1,7 +1,7 @@
 """A timing finding is confirmed by measuring again: CPU that load adds to one reading is not the
 candidate's, while work the candidate does is in every reading.
 
-The load here is real and lands where the checks look: while the candidate's tests phase runs, two
+The load here is real and lands where the checks look: while the candidate's tests phase runs, six
 busy processes are started inside its own container (`docker exec`, so the container's cgroup counts
 them, as a noisy machine's contention shows up in a phase's CPU time)."""
 
@@ -27,7 +27,7 @@ BURN = "timeout 40 python3 -c 'while True: pass'"
 
 
 def burn_during_first_tests(evaluator: TrustedEvaluator, label: str) -> list[str]:
-    """From the start of `label`'s first tests phase, two busy processes in its container: they
+    """From the start of `label`'s first tests phase, six busy processes in its container: they
     burn until the sandbox is reset for the next phase, which kills every process in it."""
     done: list[str] = []
 
@@ -36,7 +36,7 @@ def burn_during_first_tests(evaluator: TrustedEvaluator, label: str) -> list[str
         sessions = [s for s in list(evaluator._open_sessions) if hasattr(s, "container_id")]
         for session in sessions:
             subprocess.run(
-                ["docker", "exec", session.container_id, "sh", "-c", f"{BURN} & {BURN}; wait"],
+                ["docker", "exec", session.container_id, "sh", "-c", " & ".join([BURN] * 6) + "; wait"],
                 check=False,
                 capture_output=True,
                 timeout=60,
@@ -73,7 +73,7 @@ def test_cpu_load_in_one_reading_is_measured_away(readings: int, tmp_path: Path)
     budget = [f for f in candidate.integrity if f.rule_id == "integrity.phase-budget"]
     if readings == 1:
         # Judged on its first reading alone, the load looks like work moved into the tests.
-        assert [f.evidence["phase"] for f in budget] == ["tests"], candidate.integrity
+        assert {f.evidence["phase"] for f in budget} == {"tests"}, candidate.integrity
         return
     assert candidate.integrity == [], [f.message for f in candidate.integrity]
     again = phase_cpu(candidate, "tests~2")
