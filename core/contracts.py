@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, Field
 
 from core.diff import PatchedTree
+from core.paired import PairedComparison
 
 
 def utc_now() -> str:
@@ -376,6 +377,10 @@ class Verdict(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     policy_name: str
     policy_hash: str
+    paired: PairedComparison | None = None
+    """The candidate against its parent on the seeds both were measured on: the paired gain and its
+    interval at the policy's confidence level. None without a parent metric or with fewer than two
+    shared seeds (no interval)."""
 
     def reasons(self) -> str:
         hits = [f for f in self.findings if f.verdict == self.verdict] or self.findings
