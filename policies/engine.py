@@ -56,6 +56,8 @@ class LoadedPolicy:
         self.rules = rules
         self.target = target
         self.content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        self.confidence = spec.confidence
+        """The level of every paired interval this policy judges by (racing uses it too)."""
 
     def check(
         self,
