@@ -16,7 +16,7 @@ import statistics
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationInfo, field_validator
 
 Direction = Literal["higher", "lower"]
 
@@ -34,6 +34,14 @@ class PairedComparison(BaseModel):
     """Upper end of the confidence interval of the gain."""
     confidence: float
     """The two-sided confidence level of the interval (a policy setting, recorded with it)."""
+
+    @field_validator("low", "high", mode="before")
+    @classmethod
+    def _unbounded(cls, value: float | None, info: ValidationInfo) -> float:
+        """JSON has no infinity: an unbounded end (one seed, no interval) is recorded as null."""
+        if value is None:
+            return -math.inf if info.field_name == "low" else math.inf
+        return value
 
     @property
     def significant(self) -> bool:

@@ -14,8 +14,10 @@ __all__ = [
     "Direction",
     "PairedComparison",
     "RaceOutcome",
+    "fresh_seeds",
     "paired_comparison",
     "race_decision",
+    "racing_seeds",
     "t_cdf",
     "t_quantile",
 ]
@@ -33,3 +35,17 @@ def race_decision(comparison: PairedComparison, max_seeds: int) -> RaceOutcome:
     if len(comparison.seeds) < max_seeds and comparison.gain > 0:
         return "more_seeds"  # successive halving: only a promising candidate earns more seeds
     return "worse" if comparison.gain <= 0 else "inconclusive"
+
+
+def racing_seeds(seeds: list[int], max_seeds: int) -> list[int]:
+    """The extra seeds a close call may earn, in order: new seeds after the run's, up to
+    `max_seeds` in all (none when the run already measures that many)."""
+    first = max(seeds) + 1
+    return list(range(first, first + max(0, max_seeds - len(seeds))))
+
+
+def fresh_seeds(seeds: list[int], max_seeds: int) -> list[int]:
+    """Seeds no candidate was measured on (neither the run's nor any racing seed), as many as the
+    run's: an accepted candidate is confirmed on them before it becomes a parent."""
+    first = max(seeds) + 1 + max(0, max_seeds - len(seeds))
+    return list(range(first, first + len(seeds)))

@@ -50,3 +50,16 @@ def test_t_quantiles_match_the_tables() -> None:
     assert t_quantile(0.975, 2) == pytest.approx(4.302653, abs=1e-5)
     assert t_quantile(0.975, 30) == pytest.approx(2.042272, abs=1e-5)
     assert math.isclose(t_quantile(0.95, 1), 6.313752, abs_tol=1e-5)
+
+
+def test_an_unbounded_interval_survives_a_json_round_trip() -> None:
+    import json
+    import math
+
+    from core.paired import PairedComparison, paired_comparison
+
+    one_seed = paired_comparison({0: 0.5}, {0: 0.6})
+    recorded = json.loads(one_seed.model_dump_json())  # as a trajectory line holds it
+    assert recorded["low"] is None and recorded["high"] is None
+    again = PairedComparison.model_validate(recorded)
+    assert again.low == -math.inf and again.high == math.inf and not again.significant
