@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, Field
 
 from core.diff import PatchedTree
+from core.paired import PairedComparison
 
 
 def utc_now() -> str:
@@ -354,6 +355,30 @@ class Evaluation(BaseModel):
     placement: PlacementRecord | None = None
     """Where the sandbox ran (a Ray node); None: on the harness's own machine."""
 
+    def with_extra_seeds(self, extra: Evaluation) -> Evaluation:
+        """This evaluation and one of the same tree on other seeds, merged seed by seed: the metric
+        and lockbox per seed, the phases, the integrity findings; a failure on the extra seeds
+        fails the whole (the tree does not train on every seed)."""
+        overlap = set(self.seeds) & set(extra.seeds)
+        if overlap:
+            raise ValueError(f"seeds {sorted(overlap)} were measured already; extra seeds must be new")
+        merged = self.model_copy(deep=True)
+        merged.seeds = [*self.seeds, *extra.seeds]
+        merged.metric = _merged_metric(self.metric, extra.metric)
+        merged.lockbox = _merged_metric(self.lockbox, extra.lockbox)
+        merged.phases = [*self.phases, *extra.phases]
+        merged.integrity = [*self.integrity, *extra.integrity]
+        if not extra.ok and merged.ok:
+            merged.ok, merged.failure = False, extra.failure
+            merged.failure_detail = f"on seeds {extra.seeds}: {extra.failure_detail}"
+        return merged
+
+
+def _merged_metric(first: MetricResult | None, extra: MetricResult | None) -> MetricResult | None:
+    if first is None or extra is None:
+        return first or extra
+    return first.model_copy(update={"per_seed": {**first.per_seed, **extra.per_seed}})
+
 
 # ---------------------------------------------------------------------------------------------
 # Verdicts and decisions
@@ -376,6 +401,10 @@ class Verdict(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     policy_name: str
     policy_hash: str
+    paired: PairedComparison | None = None
+    """The candidate against its parent on the seeds both were measured on: the paired gain and its
+    interval at the policy's confidence level. None without a parent metric or with fewer than two
+    shared seeds (no interval)."""
 
     def reasons(self) -> str:
         hits = [f for f in self.findings if f.verdict == self.verdict] or self.findings
@@ -425,9 +454,15 @@ class Sandbox(Protocol):
     """The trusted evaluation: a parent commit plus a diff, measured in a fresh sandbox."""
 
     def evaluate(
-        self, parent_commit: str, diff: str, label: str = "candidate", patched: PatchedTree | None = None
+        self,
+        parent_commit: str,
+        diff: str,
+        label: str = "candidate",
+        patched: PatchedTree | None = None,
+        seeds: Sequence[int] | None = None,
     ) -> Evaluation:
-        """Measure the parent plus the diff; `label` names its logs; `patched`: that tree, built already."""
+        """Measure the parent plus the diff; `label` names its logs; `patched`: that tree, built
+        already; `seeds`: train on these seeds instead of the run's (racing, elite confirmation)."""
         ...
 
     def remember(self, evaluation: Evaluation) -> None:
@@ -449,6 +484,8 @@ class Sandbox(Protocol):
 class Policy(Protocol):
     name: str
     content_hash: str
+    confidence: float
+    """Two-sided level of the paired interval of a candidate's gain over its parent."""
 
     def check(
         self,

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from core.contracts import Evaluation, Proposal
+from core.paired import PairedComparison
 
 
 class Payload(BaseModel):
@@ -36,6 +37,51 @@ class EvaluationRecorded(Payload):
 
     def data(self) -> dict[str, Any]:
         return self.model_dump(mode="json")  # the evaluation as measured, its None fields included
+
+
+class RaceRecorded(Payload):
+    """`race`: a close call (a positive paired gain within the noise) measured, with its parent, on
+    extra seeds before it is judged. The generation's `evaluation` event that follows holds the
+    candidate merged over every seed; the parent's extra seeds are here."""
+
+    parent: str
+    """The parent commit, measured on the same extra seeds."""
+    seeds: list[int]
+    """The extra seeds of this round."""
+    before: PairedComparison
+    """The paired comparison that earned the extra seeds."""
+    parent_evaluation: Evaluation
+    """The parent on the extra seeds alone."""
+    evaluation: Evaluation
+    """The candidate on the extra seeds alone."""
+
+    def data(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class EliteChecked(Payload):
+    """`elite_check`: an accepted candidate re-measured, with its parent, on fresh seeds before it
+    first becomes a parent. Not confirmed: a lucky score, never chosen as a parent."""
+
+    generation: int
+    """The accepted candidate's number (node gen-N)."""
+    commit: str
+    """Its lineage commit."""
+    parent: str
+    """Its parent's commit."""
+    seeds: list[int]
+    """The fresh seeds (none of them measured it before)."""
+    evaluation: Evaluation
+    """The candidate's commit on the fresh seeds."""
+    parent_evaluation: Evaluation
+    """Its parent on the same seeds."""
+    paired: PairedComparison | None
+    """The candidate against its parent on the fresh seeds (None when either has no metric)."""
+    confirmed: bool
+    """Still better than its parent on the fresh seeds (a positive paired gain)."""
+
+    def data(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
 
 
 class ProposalStarted(Payload):

@@ -19,7 +19,14 @@ from pydantic import BaseModel
 
 from core.contracts import Candidate, Decision, Evaluation, Proposal, Usage, Verdict
 from core.errors import ConfigError
-from core.events import CheckpointRecorded, CommitRecorded, EvaluationRecorded, ProposalStarted, RunResumed
+from core.events import (
+    CheckpointRecorded,
+    CommitRecorded,
+    EliteChecked,
+    EvaluationRecorded,
+    ProposalStarted,
+    RunResumed,
+)
 from core.trajectory import Event
 
 SESSION_STARTS = ("run_started", "run_resumed")
@@ -82,6 +89,8 @@ class RunRecord:
     usage: Usage = field(default_factory=Usage)
     elapsed_s: float = 0.0
     fired_checkpoints: set[str] = field(default_factory=set)
+    elite_checks: dict[int, EliteChecked] = field(default_factory=dict)
+    """Accepted candidates re-measured on fresh seeds before becoming parents, by number."""
     last_kind: str | None = None
 
     @property
@@ -135,6 +144,9 @@ def _fold_run_event(run: RunRecord, event: Event) -> None:
         run.usage = run.usage + Usage.model_validate(data.get("usage", {}))
     elif event.kind == "checkpoint":
         run.fired_checkpoints.add(CheckpointRecorded.model_validate(data).key)
+    elif event.kind == "elite_check":
+        check = EliteChecked.model_validate(data)
+        run.elite_checks[check.generation] = check
 
 
 MODELS: dict[str, type[BaseModel]] = {

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.contracts import Evaluation, Finding, VerdictKind
 from core.errors import ConfigError
+from core.paired import PairedComparison
 from core.target import TargetSpec
 from policies.source import FileView, file_views
 from sandbox.patch import FileChange, parse_diff
@@ -37,6 +38,8 @@ class CheckContext:
     """The patched tree, when the caller has it: code rules then parse whole files, not hunks."""
     new_sources: Mapping[str, str] | None = None
     """Whole post-patch texts by path (an alternative to `tree`; the rule examples use it)."""
+    paired: PairedComparison | None = None
+    """The evaluation against the parent's, seed by seed, at the policy's confidence level."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
@@ -75,6 +78,9 @@ class PolicyFile(BaseModel):
     """What the policy is for."""
     default: VerdictKind = "allow"
     """The verdict when no rule finds anything."""
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    """Two-sided confidence level of the paired interval of a candidate's gain over its parent (same
+    seeds, per-seed differences, Student's t); recorded with every verdict."""
     rules: list[RuleSpec]
     """The rules; the strictest verdict among their findings wins."""
 

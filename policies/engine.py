@@ -24,6 +24,7 @@ import policies.rules  # noqa: F401  (registers the rule types)
 from core.contracts import VERDICT_ORDER, Evaluation, Finding, Proposal, Verdict, VerdictKind
 from core.diff import FileChange, PatchedTree
 from core.errors import ConfigError, PatchError
+from core.paired import PairedComparison, paired_comparison
 from core.target import TargetSpec
 from policies.base import RULE_TYPES, CheckContext, PolicyFile, Rule, RuleSpec
 from sandbox.patch import parse_diff
@@ -55,6 +56,8 @@ class LoadedPolicy:
         self.rules = rules
         self.target = target
         self.content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        self.confidence = spec.confidence
+        """The level of every paired interval this policy judges by (racing uses it too)."""
 
     def check(
         self,
@@ -87,20 +90,39 @@ class LoadedPolicy:
         return self.judge(ctx)
 
     def judge(self, ctx: CheckContext) -> Verdict:
+        if ctx.paired is None:
+            ctx.paired = paired_against_parent(ctx.evaluation, ctx.parent, self.spec.confidence)
         findings: list[Finding] = []
         for rule in self.rules:
             if rule.needs_evaluation and ctx.evaluation is None:
                 continue
             findings.extend(_run_rule(rule, ctx))
-        return self._verdict(findings)
+        return self._verdict(findings, ctx.paired)
 
-    def _verdict(self, findings: list[Finding]) -> Verdict:
+    def _verdict(self, findings: list[Finding], paired: PairedComparison | None = None) -> Verdict:
         verdict: VerdictKind = self.spec.default
         if findings:
             verdict = max((f.verdict for f in findings), key=VERDICT_ORDER.__getitem__)
         return Verdict(
-            verdict=verdict, findings=findings, policy_name=self.name, policy_hash=self.content_hash
+            verdict=verdict,
+            findings=findings,
+            policy_name=self.name,
+            policy_hash=self.content_hash,
+            paired=paired,
         )
+
+
+def paired_against_parent(
+    evaluation: Evaluation | None, parent: Evaluation | None, confidence: float
+) -> PairedComparison | None:
+    """The candidate's metric against its parent's on the seeds both were measured on; None when
+    either has no metric or they share fewer than two seeds (no interval to speak of)."""
+    if evaluation is None or parent is None or evaluation.metric is None or parent.metric is None:
+        return None
+    child_seeds, parent_seeds = evaluation.metric.per_seed, parent.metric.per_seed
+    if len(set(child_seeds) & set(parent_seeds)) < 2:
+        return None
+    return paired_comparison(parent_seeds, child_seeds, evaluation.metric.direction, confidence)
 
 
 def _parsed(diff: str, patched: PatchedTree | None) -> tuple[list[FileChange] | None, str]:

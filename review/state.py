@@ -333,6 +333,12 @@ def event_summary(event: Event) -> str:
             return f"run finished: {data.get('status')}, {data.get('accepted')} accepted"
         case "baseline":
             return f"baseline {str(data.get('commit'))[:10]}"
+        case "race":
+            gain = (data.get("before") or {}).get("gain") or 0.0
+            return f"{where}race: a close call (gain {gain:+.4f}) measured on seeds {data.get('seeds')}"
+        case "elite_check":
+            held = "confirmed" if data.get("confirmed") else "a lucky score, never a parent"
+            return f"gen-{data.get('generation')} re-measured on fresh seeds {data.get('seeds')}: {held}"
         case _:
             return f"{where}{event.kind}"
 

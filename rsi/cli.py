@@ -247,6 +247,14 @@ def run(
     max_evaluations: Annotated[
         int | None, typer.Option(min=1, help="Budget: stop after this many candidates are evaluated.")
     ] = None,
+    max_seeds: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Racing: a close call (positive gain within the noise) is measured with its parent on "
+            "extra seeds up to this many in all before it is judged (default: twice --seeds).",
+        ),
+    ] = None,
     parallel: Annotated[
         int | None, typer.Option(min=1, help="Candidates evaluated at once (default: the CPU cores).")
     ] = None,
@@ -305,6 +313,7 @@ def run(
         max_dollars=max_dollars,
         candidates=candidates,
         max_evaluations=max_evaluations,
+        max_seeds=max_seeds,
         parallel=parallel,
         strategy=search,
         checkpoints=CheckpointConfig(

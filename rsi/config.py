@@ -56,6 +56,13 @@ class RunConfig(BaseModel):
     """How many candidates to propose and evaluate."""
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     """Training seeds per candidate: the metric is their mean, the noise their spread."""
+    max_seeds: int | None = Field(default=None, ge=1)
+    """Racing cap: a candidate whose paired gain over its parent is positive but not significant at
+    the policy's confidence is measured, with its parent, on extra seeds up to this many in all
+    before it is judged. None = twice `seeds`; no more than `seeds` turns racing off."""
+    confirm_elites: bool = True
+    """Re-measure an accepted candidate (and its parent) on fresh seeds before it first becomes a
+    parent; one that no longer beats its parent there is a lucky score, never chosen as a parent."""
     heldout: str | None = None
     """The held-out set: a built-in name or the absolute path of a .npz/.py file outside the
     target's tree (`--heldout`). None: the target's [metric].heldout; resolved when the run starts."""

@@ -8,6 +8,13 @@ With `RunConfig.candidates` K > 1, a generation is K candidates from the same pa
 first accepted wins and its siblings are rejected by the search (`step_many`).
 `RunConfig.max_evaluations` caps the candidates in all.
 
+Noise-aware acceptance: a candidate whose paired gain over its parent is positive but not
+significant at the policy's confidence is measured again, with its parent, on extra seeds (racing,
+up to `RunConfig.max_seeds`; a `race` event each round) before it is judged on all of them. An
+accepted candidate is re-measured with its parent on fresh seeds before it first becomes a parent
+(an `elite_check` event); one that no longer beats its parent there is a lucky score, demoted: no
+strategy chooses it again.
+
 Each step is appended (and fsynced) to the trajectory before the next starts; every diff is kept
 as a file whatever its fate; the run ends with a `run_finished` event even on an error or Ctrl-C.
 After every event `status.json` in the run directory is replaced atomically with where the run is
@@ -54,7 +61,8 @@ from core.contracts import (
 )
 from core.diff import PatchedTree
 from core.errors import ModelUnavailable, RsiError, RunInterrupted
-from core.events import CheckpointRecorded, EvaluationRecorded, ProposalStarted
+from core.events import CheckpointRecorded, EliteChecked, EvaluationRecorded, ProposalStarted, RaceRecorded
+from core.paired import PairedComparison, paired_comparison
 from core.run import NullObserver, Observer, RunSummary
 from core.target import TargetSpec
 from core.trajectory import Event, TrajectoryWriter
@@ -62,8 +70,9 @@ from rsi.checkpoints import Checkpoint, budget_checkpoint, candidate_checkpoint
 from rsi.config import RunConfig
 from rsi.faults import fault_point
 from rsi.interrupts import Interrupts
+from rsi.search.paired import fresh_seeds, race_decision, racing_seeds
 from rsi.search.parallel import evaluate_across
-from rsi.search.selector import ParentSelector, ancestry, siblings
+from rsi.search.selector import Choice, ParentSelector, ancestry, siblings
 from rsi.state import LoopState
 from rsi.status import RunStatus
 from sandbox.patched import patched_tree
@@ -174,13 +183,120 @@ class GenerationLoop:
     def _step_generation(self, numbers: list[int]) -> None:
         """One generation: the strategy chooses each candidate's parent; all are proposed, then
         evaluated in parallel, and decided per parent (at most one accepted per parent)."""
-        choices = self.selector.choose(self.state, numbers, self.parts.lineage.head())
+        choices = self._confirmed_choices(numbers)
         for choice in choices:
             self.state.chosen_nodes[choice.number] = choice.node
         if len(choices) == 1:
             self.step(choices[0].number, choices[0].commit)
         else:
             self.step_many(numbers, [choice.commit for choice in choices])
+
+    @property
+    def max_seeds(self) -> int:
+        """The racing cap: seeds a close call may be measured on in all."""
+        return self.config.max_seeds or 2 * len(self.config.seeds)
+
+    def _confirmed_choices(self, numbers: list[int]) -> list[Choice]:
+        """The strategy's parents, each accepted node among them confirmed on fresh seeds first; a
+        node that fails its check is demoted and the strategy chooses again."""
+        while True:
+            choices = self.selector.choose(self.state, numbers, self.parts.lineage.head())
+            fresh = [c.node for c in choices if c.number not in self.state.chosen_nodes]
+            unchecked = [
+                number
+                for number in dict.fromkeys(_node_number(node) for node in fresh)
+                if number and number not in self.state.elite_checked
+            ]
+            if not self.config.confirm_elites or not unchecked:
+                return choices
+            for number in unchecked:
+                self._confirm_elite(number)
+
+    def _confirm_elite(self, number: int) -> None:
+        """Re-measure accepted candidate `number` and its parent on fresh seeds and record whether
+        it still beats its parent there (paired); if not, it is a lucky score and never a parent."""
+        entry = next(e for e in self.state.history if e.generation == number)
+        commit, parent, seeds = self.state.commits[number], entry.parent_commit, self._fresh_seeds()
+        self.progress("confirm", {"generation": number, "seeds": seeds})
+        evaluator = self.parts.evaluator
+        parent_eval = evaluator.evaluate(parent, "", label=f"confirm-{parent[:8]}", seeds=seeds)
+        evaluation = evaluator.evaluate(commit, "", label=f"confirm-gen-{number:04d}", seeds=seeds)
+        for measured in (parent_eval, evaluation):
+            if measured.failure == "sandbox_error":  # the harness's trouble, not the candidate's
+                raise RsiError(
+                    f"confirming gen-{number} on fresh seeds {seeds}: the sandbox failed "
+                    f"({measured.failure_detail[:300]}); fix the sandbox, then `rsi resume` the run."
+                )
+        paired = self._paired(parent_eval, evaluation)
+        confirmed = paired is not None and paired.gain > 0
+        check = EliteChecked(
+            generation=number,
+            commit=commit,
+            parent=parent,
+            seeds=seeds,
+            evaluation=evaluation,
+            parent_evaluation=parent_eval,
+            paired=paired,
+            confirmed=confirmed,
+        )
+        self.record("elite_check", check.data())
+        self.state.elite_checked[number] = confirmed
+
+    def _fresh_seeds(self) -> list[int]:
+        return fresh_seeds(self.config.seeds, self.max_seeds)
+
+    def _paired(self, parent: Evaluation, child: Evaluation) -> PairedComparison | None:
+        """The child against its parent on the seeds both were measured on (None without metrics)."""
+        if not (parent.ok and child.ok and parent.metric and child.metric):
+            return None
+        if not set(parent.metric.per_seed) & set(child.metric.per_seed):
+            return None
+        return paired_comparison(
+            parent.metric.per_seed,
+            child.metric.per_seed,
+            self.parts.spec.metric.direction,
+            self.parts.policy.confidence,
+        )
+
+    def _race(
+        self,
+        number: int,
+        parent: str,
+        diff: str,
+        evaluation: Evaluation,
+        parent_eval: Evaluation,
+        patched: PatchedTree,
+    ) -> tuple[Evaluation, Evaluation]:
+        """Racing: while the paired gain is positive but not significant and seeds are left, measure
+        the candidate and its parent on the next extra seeds (a `race` event each round); both
+        merged over every seed measured."""
+        extra = racing_seeds(self.config.seeds, self.max_seeds)
+        step = len(self.config.seeds)
+        while extra:
+            paired = self._paired(parent_eval, evaluation)
+            if paired is None or race_decision(paired, self.max_seeds) != "more_seeds":
+                break
+            seeds, extra = extra[:step], extra[step:]
+            self.progress("race", {"generation": number, "seeds": seeds, "gain": paired.gain})
+            evaluator = self.parts.evaluator
+            label = f"seeds-{seeds[0]}-{seeds[-1]}"
+            parent_extra = evaluator.evaluate(parent, "", label=f"parent-{parent[:8]}-{label}", seeds=seeds)
+            extra_eval = evaluator.evaluate(
+                parent, diff, label=f"gen-{number:04d}-{label}", patched=patched, seeds=seeds
+            )
+            race = RaceRecorded(
+                parent=parent,
+                seeds=seeds,
+                before=paired,
+                parent_evaluation=parent_extra,
+                evaluation=extra_eval,
+            )
+            self.record("race", race.data(), number)
+            if not parent_extra.ok:  # the parent cannot be compared there: judged on what is known
+                break
+            evaluation = evaluation.with_extra_seeds(extra_eval)
+            parent_eval = parent_eval.with_extra_seeds(parent_extra)
+        return evaluation, parent_eval
 
     def last_number(self) -> int:
         """The last candidate number the run plans: K per generation, within --max-evaluations."""
@@ -372,7 +488,9 @@ class GenerationLoop:
         parent_eval: Evaluation,
         patched: PatchedTree,
     ) -> Candidate:
-        """Record a candidate's evaluation, judge it by the policy, record the verdict."""
+        """Race a close call on more seeds, record the candidate's evaluation (over every seed),
+        judge it by the policy against its parent on the same seeds, record the verdict."""
+        evaluation, parent_eval = self._race(number, parent, proposal.diff, evaluation, parent_eval, patched)
         self.record("evaluation", evaluation.model_dump(mode="json"), number)
         verdict = self.parts.policy.check(proposal, evaluation, parent_eval, patched=patched)
         self.record("verdict", verdict.model_dump(mode="json"), number)
@@ -521,6 +639,11 @@ def _gain(candidate: Candidate) -> float:
     if metric is None or parent is None or parent.metric is None:
         return float("-inf")
     return metric.gain_over(parent.metric)
+
+
+def _node_number(node: str) -> int:
+    """The candidate number of a node name (`gen-N`; 0 for the baseline)."""
+    return int(node.removeprefix("gen-"))
 
 
 def _pending_entry(generation: int, parent: str, proposal: Proposal, stat: str) -> HistoryEntry:

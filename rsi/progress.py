@@ -88,6 +88,19 @@ def event_line(event: Event) -> str | None:
             text = f"parent {data.get('parent', '')[:10]}  proposer {data.get('proposer')}"
         case "proposal":
             text = describe_change(data.get("diff", ""), data.get("rationale") or "")[:100]
+        case "race":
+            before = data.get("before", {})
+            text = (
+                f"close call (gain {before.get('gain', 0):+.4f}): seeds {data.get('seeds')}  "
+                f"parent {_metric(data.get('parent_evaluation', {}))}  "
+                f"candidate {_metric(data.get('evaluation', {}))}"
+            )
+        case "elite_check":
+            gain = (data.get("paired") or {}).get("gain")
+            held = "confirmed" if data.get("confirmed") else "NOT confirmed: a lucky score, never a parent"
+            text = f"gen-{data.get('generation')} on fresh seeds {data.get('seeds')}: " + (
+                f"gain {gain:+.4f}, {held}" if gain is not None else held
+            )
         case "evaluation":
             text = _metric(data) + _tests(data)
         case "verdict":

@@ -74,9 +74,11 @@ class SuccessionJudge:
     limits: SuccessionLimits = field(default_factory=SuccessionLimits)
     name: str = field(init=False)
     content_hash: str = field(init=False)
+    confidence: float = field(init=False)
 
     def __post_init__(self) -> None:
         self.name, self.content_hash = self.policy.name, self.policy.content_hash
+        self.confidence = self.policy.confidence
 
     def check(
         self,

@@ -180,6 +180,9 @@ def _restore(loop: GenerationLoop, run: RunRecord) -> None:
         loop.parts.evaluator.remember(run.baseline)
     for evaluation in run.parent_evaluations.values():
         loop.parts.evaluator.remember(evaluation)
+    for check in run.elite_checks.values():  # on fresh seeds: a parent's serves its other children
+        loop.parts.evaluator.remember(check.parent_evaluation)
+        loop.parts.evaluator.remember(check.evaluation)
 
 
 def _finish_commits(loop: GenerationLoop, run: RunRecord, repair: LineageRepair) -> None:

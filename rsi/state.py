@@ -37,6 +37,14 @@ class LoopState:
     """The lineage commit of each accepted candidate, by number."""
     chosen_nodes: dict[int, str] = field(default_factory=dict)
     """Parents already chosen for candidates not decided yet (`gen-N` nodes): kept on resume."""
+    elite_checked: dict[int, bool] = field(default_factory=dict)
+    """Accepted candidates re-measured on fresh seeds, by number: confirmed (True) or a lucky
+    score (False: never chosen as a parent)."""
+
+    @property
+    def demoted(self) -> set[int]:
+        """Accepted candidates whose score did not hold on fresh seeds."""
+        return {number for number, confirmed in self.elite_checked.items() if not confirmed}
 
     @property
     def baseline_metric(self) -> float | None:
@@ -67,6 +75,7 @@ class LoopState:
             elapsed_before_s=run.elapsed_s,
             fired_checkpoints=set(run.fired_checkpoints),
             parent_evaluated=set(run.parent_evaluations),
+            elite_checked={number: check.confirmed for number, check in run.elite_checks.items()},
         )
         if run.baseline is not None:
             state.set_baseline(run.baseline)

@@ -13,8 +13,11 @@ and as a tail in the result.
 A caller that holds the candidate's patched tree already (the loop: sandbox.patched) passes it as
 `patched`: the sandbox is then staged from those files, and the diff is not parsed or applied again.
 
-Identical trees are measured once: results are cached by the git tree id of the candidate's files,
-so the parent of the next generation (the tree just accepted) is never re-measured.
+Identical trees are measured once: results are cached by the git tree id of the candidate's files
+and the seeds measured, so the parent of the next generation (the tree just accepted) is never
+re-measured. An evaluation on other seeds (`seeds=`: racing, elite confirmation) is measured on
+those seeds alone and cached under them; the caller merges it seed by seed
+(`Evaluation.with_extra_seeds`).
 
 Phases are isolated: every phase after the first starts from the staged tree, an empty /tmp and
 empty shared memory (`Session.reset`: the driver kills every process and wipes what was written,
@@ -170,8 +173,8 @@ class TrustedEvaluator:
         self.progress = progress or (lambda phase, details: None)
         self.parallel = max(1, parallel or os.cpu_count() or 1)
         """How many candidates evaluate_many measures at once."""
-        self._by_request: dict[tuple[str, str], Evaluation] = {}
-        self._by_tree: dict[str, Evaluation] = {}
+        self._by_request: dict[tuple[str, str, tuple[int, ...]], Evaluation] = {}
+        self._by_tree: dict[tuple[str, tuple[int, ...]], Evaluation] = {}
         self._tree_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._open_sessions: set[Session] = set()
@@ -207,20 +210,27 @@ class TrustedEvaluator:
             self._by_tree.clear()
 
     def evaluate(
-        self, parent_commit: str, diff: str, label: str = "candidate", patched: PatchedTree | None = None
+        self,
+        parent_commit: str,
+        diff: str,
+        label: str = "candidate",
+        patched: PatchedTree | None = None,
+        seeds: Sequence[int] | None = None,
     ) -> Evaluation:
-        """Measure the parent plus the diff (cached by request and by the resulting git tree);
-        `patched`: that tree, built already."""
+        """Measure the parent plus the diff (cached by request and by the resulting git tree, each
+        with the seeds); `patched`: that tree, built already; `seeds`: train on these instead of the
+        evaluator's own."""
         if patched is not None and not patched.matches(parent_commit, diff):
             raise ValueError(f"{label}: the patched tree given was built from another parent or diff")
-        key = (parent_commit, diff_sha256(diff))
+        measured = self._seeds(seeds)
+        key = (parent_commit, diff_sha256(diff), measured)
         if self.teachers is not None and self.teacher_sha is not None:
             self.teachers.verify(self.teacher_sha)  # a teacher changed on disk is never mounted
         with self._lock:
             known = self._by_request.get(key)
         if known is not None:
             return known
-        evaluation = self._evaluate(parent_commit, diff, label, patched)
+        evaluation = self._evaluate(parent_commit, diff, label, patched, seeds=measured)
         if evaluation.failure != "sandbox_error":
             with self._lock:
                 self._by_request[key] = evaluation
@@ -270,22 +280,38 @@ class TrustedEvaluator:
         return self._evaluate(parent_commit, diff, label, None, fresh=True)
 
     def remember(self, evaluation: Evaluation) -> None:
-        """Seed the cache with an evaluation recorded earlier (a resumed run's parent)."""
+        """Seed the cache with an evaluation recorded earlier (a resumed run's parent), under the
+        seeds it was measured on."""
+        seeds = self._seeds(evaluation.seeds)
         with self._lock:
-            self._by_request[(evaluation.parent_commit, evaluation.diff_sha256)] = evaluation
+            self._by_request[(evaluation.parent_commit, evaluation.diff_sha256, seeds)] = evaluation
             if evaluation.tree and evaluation.failure != "sandbox_error":
-                self._by_tree[evaluation.tree] = evaluation
+                self._by_tree[(evaluation.tree, seeds)] = evaluation
+
+    def _seeds(self, seeds: Sequence[int] | None) -> tuple[int, ...]:
+        """The seeds an evaluation trains on, as its cache keys hold them (the evaluator's own by default)."""
+        chosen = tuple(seeds) if seeds else tuple(self.seeds)
+        if len(set(chosen)) != len(chosen):
+            raise ValueError(f"seeds {list(chosen)} repeat a seed: each seed is measured once per tree")
+        return chosen
 
     def _evaluate(
-        self, parent_commit: str, diff: str, label: str, patched: PatchedTree | None, fresh: bool = False
+        self,
+        parent_commit: str,
+        diff: str,
+        label: str,
+        patched: PatchedTree | None,
+        fresh: bool = False,
+        seeds: tuple[int, ...] | None = None,
     ) -> Evaluation:
         started = time.monotonic()
+        measured = seeds or self._seeds(None)
         result = Evaluation(
             parent_commit=parent_commit,
             diff_sha256=diff_sha256(diff),
             backend=self.backend.name,
             ok=False,
-            seeds=list(self.seeds),
+            seeds=list(measured),
         )
         with tempfile.TemporaryDirectory(prefix="rsi-stage-") as stage_dir:
             stage = Path(stage_dir)
@@ -298,7 +324,7 @@ class TrustedEvaluator:
             workspace, result.tree = patched.path, patched.tree
             with self._tree_lock(result.tree):
                 with self._lock:
-                    same_tree = self._by_tree.get(result.tree)
+                    same_tree = self._by_tree.get((result.tree, measured))
                 if same_tree is not None and not fresh:
                     return same_tree.model_copy(
                         update={"parent_commit": parent_commit, "diff_sha256": result.diff_sha256}
@@ -306,7 +332,7 @@ class TrustedEvaluator:
                 self._measure(result, stage, workspace, label, started, parent_commit, diff)
                 if result.failure != "sandbox_error" and same_tree is None:
                     with self._lock:
-                        self._by_tree[result.tree] = result
+                        self._by_tree[(result.tree, measured)] = result
         return result
 
     def _tree_lock(self, tree: str) -> threading.Lock:
@@ -327,7 +353,8 @@ class TrustedEvaluator:
         heldout_dir.mkdir()  # stays empty but while predict runs: training never sees the inputs
         audit = None
         with self._lock:
-            parent_eval = self._by_request.get((parent, diff_sha256(""))) if diff.strip() else None
+            key = (parent, diff_sha256(""), tuple(result.seeds))
+            parent_eval = self._by_request.get(key) if diff.strip() else None
         if self.integrity is not None:
             audit = self.integrity.audit(workspace, parent_eval, self.staged)
         again: list[Finding] = []
@@ -379,7 +406,7 @@ class TrustedEvaluator:
                 diff_sha256=result.diff_sha256,
                 backend=result.backend,
                 ok=False,
-                seeds=list(self.seeds),
+                seeds=list(result.seeds),
             )
             repeat = (
                 self.integrity.audit(workspace, parent, self.staged, audit.rerun_secret)
@@ -548,10 +575,10 @@ class TrustedEvaluator:
         per_seed: dict[int, float] = {}
         lockbox: dict[int, float] = {}
         commands = self.spec.commands
-        for index, seed in enumerate(self.seeds, start=1):
+        for index, seed in enumerate(result.seeds, start=1):
             out = f"{OUT_DIR}/seed-{seed}"
             predictions = f"{out}/predictions.npy"
-            self.progress("train", {"label": label, "seed": seed, "index": index, "of": len(self.seeds)})
+            self.progress("train", {"label": label, "seed": seed, "index": index, "of": len(result.seeds)})
             train = run(
                 f"train-seed-{seed}",
                 f"mkdir -p {out} && "
@@ -561,7 +588,7 @@ class TrustedEvaluator:
             )
             if (failure := train.failure("train_crashed")) is not None:
                 return failure
-            self.progress("predict", {"label": label, "seed": seed, "index": index, "of": len(self.seeds)})
+            self.progress("predict", {"label": label, "seed": seed, "index": index, "of": len(result.seeds)})
             with reveal():
                 predict = run(
                     f"predict-seed-{seed}",

@@ -22,8 +22,10 @@ from core.contracts import (
     MetricResult,
     Resources,
     TestResult,
+    VerdictKind,
 )
 from core.errors import ConfigError
+from core.paired import PairedComparison
 from policies.base import CheckContext, NoParams, Params, Rule, rule_type
 
 EXAMPLE_KEYS = {
@@ -175,6 +177,10 @@ class MetricImprovesParams(Params):
     """The mean must beat the parent's by more than this many spreads (the larger of the two stds)."""
     min_delta: float = Field(default=0.0, ge=0)
     """...and by at least this absolute amount."""
+    unclear_gain: VerdictKind = "review"
+    """The verdict (never stricter than the rule's own) on a gain above min_delta that stays within
+    the seed spread: the paired interval (at the policy's confidence level) says whether it is
+    significant, and more seeds or a human should settle it rather than a silent deny."""
 
 
 @rule_type
@@ -190,16 +196,38 @@ class MetricImprovesRule(EvaluationRule):
             return []
         gain, noise = candidate.metric.gain_over(parent.metric), candidate.metric.noise_against(parent.metric)
         needed = max(self.params.min_spreads * noise, self.params.min_delta)
-        if gain <= needed:
-            return [
-                self.finding(
-                    f"{candidate.metric.name} {candidate.metric.mean:.4f} vs parent {parent.metric.mean:.4f}: "
-                    f"gain {gain:+.4f} does not exceed the noise threshold {needed:.4f}",
-                    gain=gain,
-                    threshold=needed,
-                )
-            ]
-        return []
+        if gain > needed:
+            return []
+        if gain > self.params.min_delta and ctx.paired is not None:
+            return [self._unclear(ctx.paired, needed)]
+        return [
+            self.finding(
+                f"{candidate.metric.name} {candidate.metric.mean:.4f} vs parent {parent.metric.mean:.4f}: "
+                f"gain {gain:+.4f} does not exceed the noise threshold {needed:.4f}",
+                gain=gain,
+                threshold=needed,
+            )
+        ]
+
+    def _unclear(self, paired: PairedComparison, needed: float) -> Finding:
+        """A positive gain within the seed spread: its paired interval decides nothing alone."""
+        verdict = min(self.params.unclear_gain, self.spec.verdict, key=VERDICT_ORDER.__getitem__)
+        significance = (
+            "significant on the paired seeds but"
+            if paired.significant
+            else "positive but not significant (the interval reaches zero) and"
+        )
+        return self.finding(
+            f"{paired.summary()}: {significance} within the noise threshold {needed:.4f}; "
+            "more seeds or a human should decide",
+            verdict=verdict,
+            gain=paired.gain,
+            low=paired.low,
+            high=paired.high,
+            confidence=paired.confidence,
+            seeds=paired.seeds,
+            threshold=needed,
+        )
 
 
 class MetricJumpParams(Params):

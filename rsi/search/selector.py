@@ -10,6 +10,9 @@ parent and its lineage commit), so a resumed run sees the archive its trajectory
 whose parent is already recorded (a resumed or re-executed run) keeps that parent: the recorded
 node name (`gen-N`) is resolved to this run's commit of generation N.
 
+An accepted candidate whose score did not hold on fresh seeds (the loop's elite confirmation) is
+`demoted`: no strategy chooses it, and greedy builds on the newest accepted node that is not.
+
 The proposer's view of the tree comes from here too: the parent's ancestry (the accepted
 candidates that made it) and its siblings (the other candidates proposed from it).
 """
@@ -35,6 +38,11 @@ class SearchState(Protocol):
     history: list[HistoryEntry]
     commits: dict[int, str]
     chosen_nodes: dict[int, str]
+
+    @property
+    def demoted(self) -> set[int]:
+        """Accepted candidates that are lucky scores: never parents."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -64,19 +72,21 @@ class ParentSelector:
         archive, commit_of = self.archive(state)
         node_of = {commit: node for node, commit in commit_of.items()}
         fresh = [n for n in numbers if n not in state.chosen_nodes]
+        lucky = {state.commits[n] for n in state.demoted if n in state.commits}
+        on_head = self.name == "greedy" and head not in lucky  # else: the newest node that is not
         drawn: list[str] = []
-        if fresh and self.name != "greedy":
+        if fresh and not on_head:
             ids = self.strategy.select(archive, len(fresh), fresh[0])
             drawn = [archive[i].move for i in ids]  # an archive node's move is its node name
         choices = []
         for number in numbers:
             if number in state.chosen_nodes:
                 node = state.chosen_nodes[number]
-            elif self.name == "greedy":
+            elif on_head:
                 node = node_of.get(head, ROOT_NODE)
             else:
                 node = drawn.pop(0)
-            commit = head if self.name == "greedy" else _commit(commit_of, node, number)
+            commit = head if on_head else _commit(commit_of, node, number)
             choices.append(Choice(number, commit, node_of.get(commit, node)))
         return choices
 
@@ -97,7 +107,11 @@ class ParentSelector:
             _score(archive, node, entry, self.sign)
             node.status = STATUS_OF.get(entry.decision, "rejected")
             commit = state.commits.get(entry.generation)
-            if node.status == "accepted" and commit is not None:
+            if node.status == "accepted" and entry.generation in state.demoted:
+                node.status = "demoted"  # a lucky score: its children (if any) still attach to it
+                if commit is not None:
+                    by_commit[commit] = node.id
+            elif node.status == "accepted" and commit is not None:
                 node.commit = commit
                 by_commit[commit] = node.id
                 commit_of[node.move] = commit

@@ -7,7 +7,9 @@ from core.contracts import PhaseLog, PhaseUsage, phase_reading, timed_phases
 
 def phase(name: str, cpu: float | None, wall: float = 1.0, log_bytes: int = 10) -> PhaseLog:
     usage = PhaseUsage(accounting="cgroup-v1", cpu_s=cpu, wall_s=wall, log_bytes=log_bytes)
-    return PhaseLog(phase=name, command="c", exit_code=0, duration_s=wall, output_tail="", cpu_s=cpu, usage=usage)
+    return PhaseLog(
+        phase=name, command="c", exit_code=0, duration_s=wall, output_tail="", cpu_s=cpu, usage=usage
+    )
 
 
 def test_reading_numbers_come_only_from_a_trailing_mark() -> None:

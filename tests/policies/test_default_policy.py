@@ -53,13 +53,19 @@ def test_failing_tests_are_denied(policy) -> None:  # type: ignore[no-untyped-de
     assert any(f.rule_id == "tests-pass" for f in verdict.findings)
 
 
-def test_gain_within_noise_is_denied_and_a_real_gain_allowed(policy) -> None:  # type: ignore[no-untyped-def]
+def test_no_gain_is_denied_a_gain_within_noise_reviewed_and_a_real_gain_allowed(policy) -> None:  # type: ignore[no-untyped-def]
     diff = file_diff("config.py", "a = 1\n", "a = 2\n")
     parent = evaluation([0.50, 0.53, 0.47])
-    noisy = policy.check(proposal(diff), evaluation([0.52, 0.55, 0.49]), parent)
+    none = policy.check(proposal(diff), evaluation([0.51, 0.52, 0.47]), parent)
+    noisy = policy.check(proposal(diff), evaluation([0.55, 0.51, 0.49]), parent)
     real = policy.check(proposal(diff), evaluation([0.70, 0.71, 0.69]), parent)
-    assert noisy.verdict == "deny" and noisy.findings[0].rule_id == "metric-improves"
+    assert none.verdict == "deny" and none.findings[0].rule_id == "metric-improves"
+    # +0.05, -0.02, +0.02: mean +0.0167 within the seed spread 0.03, the 95% interval reaches below 0.
+    assert noisy.verdict == "review" and noisy.findings[0].rule_id == "metric-improves"
+    assert "not significant" in noisy.findings[0].message and "95%" in noisy.findings[0].message
+    assert noisy.paired is not None and noisy.paired.confidence == 0.95 and noisy.paired.low < 0
     assert real.verdict == "allow" and real.findings == []
+    assert real.paired is not None and real.paired.significant
     assert real.policy_hash == policy.content_hash and len(real.policy_hash) == 64
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from core.contracts import Evaluation, Finding, MetricResult, Proposal, Resources, TestResult
+from core.errors import ConfigError
+from policies.engine import parse_policy
 from tests.policies.helpers import one_rule
 
 NO_DIFF = Proposal(diff="", rationale="", proposer="test")
@@ -62,3 +66,39 @@ def test_integrity_findings_are_mapped_by_rule_id() -> None:
 def test_evaluation_rules_wait_for_an_evaluation() -> None:
     policy = one_rule("tests_pass")
     assert policy.check(NO_DIFF, None, None).verdict == "allow"
+
+
+def test_a_positive_gain_within_the_spread_goes_to_review_with_its_interval() -> None:
+    policy = one_rule("metric_improves", {"min_spreads": 1.0, "min_delta": 0.002})
+    parent = evaluation([0.50, 0.53, 0.47])
+    verdict = policy.check(NO_DIFF, evaluation([0.55, 0.51, 0.49]), parent)
+    assert verdict.verdict == "review" and verdict.paired is not None
+    finding = verdict.findings[0]
+    assert "positive but not significant" in finding.message and "at 95%" in finding.message
+    assert finding.evidence["confidence"] == 0.95 and finding.evidence["seeds"] == [0, 1, 2]
+    assert finding.evidence["low"] < 0 < finding.evidence["gain"] < finding.evidence["high"]
+    # No gain, or a gain below min_delta, is still denied; so is the unclear gain when the policy says so.
+    assert policy.check(NO_DIFF, evaluation([0.50, 0.53, 0.47]), parent).verdict == "deny"
+    assert policy.check(NO_DIFF, evaluation([0.501, 0.531, 0.471]), parent).verdict == "deny"
+    strict = one_rule("metric_improves", {"min_delta": 0.002, "unclear_gain": "deny"})
+    assert strict.check(NO_DIFF, evaluation([0.55, 0.51, 0.49]), parent).verdict == "deny"
+
+
+def test_a_single_seed_has_no_interval_and_keeps_the_spread_rule() -> None:
+    policy = one_rule("metric_improves", {"min_delta": 0.002})
+    verdict = policy.check(NO_DIFF, evaluation([0.501]), evaluation([0.5]))
+    assert verdict.verdict == "deny" and verdict.paired is None
+
+
+def test_the_confidence_level_is_a_policy_setting_recorded_with_the_verdict() -> None:
+    text = (
+        "name: t\nconfidence: 0.8\n"
+        "rules: [{id: r, type: metric_improves, verdict: deny, params: {min_delta: 0.002}}]\n"
+    )
+    verdict = parse_policy(text, "t.yaml").check(
+        NO_DIFF, evaluation([0.55, 0.51, 0.49]), evaluation([0.50, 0.53, 0.47])
+    )
+    assert verdict.paired is not None and verdict.paired.confidence == 0.8
+    assert "at 80%" in verdict.findings[0].message
+    with pytest.raises(ConfigError, match="confidence"):
+        parse_policy(text.replace("0.8", "1.5"), "t.yaml")

@@ -83,6 +83,17 @@ def test_greedy_builds_on_the_lineage_head_and_best_first_on_the_best_nodes() ->
     assert [c.node for c in beam.choose(state_of(TREE), [6, 7, 8], commit(2))] == ["gen-4", "gen-1", "gen-4"]
 
 
+def test_a_demoted_node_is_never_chosen_and_greedy_falls_back_to_the_newest_that_is_not() -> None:
+    state = state_of(TREE)
+    state.elite_checked = {4: False, 1: True}  # gen-4 (the best, the head) was a lucky score
+    greedy = ParentSelector(StrategyConfig(name="greedy"), direction="higher")
+    assert [c.node for c in greedy.choose(state, [6, 7], commit(4))] == ["gen-2", "gen-2"]
+    beam = ParentSelector(StrategyConfig(name="best-first", beam=2), direction="higher")
+    assert [c.node for c in beam.choose(state, [6, 7], commit(4))] == ["gen-1", "gen-2"]
+    archive, commit_of = beam.archive(state)
+    assert {n.move: n.status for n in archive}["gen-4"] == "demoted" and "gen-4" not in commit_of
+
+
 def test_a_recorded_parent_is_kept_and_an_unknown_one_is_a_clear_error() -> None:
     state = state_of(TREE)
     state.chosen_nodes = {6: "gen-2"}

@@ -86,3 +86,21 @@ def test_no_cgroup_is_left_behind(evaluator: TrustedEvaluator) -> None:
         evaluator.lineage.head(), hostile.inject_into_train("import time\ntime.sleep(60)"), label="x"
     )
     assert not list(Path("/sys/fs/cgroup/pids").glob(f"rsi-bwrap-{__import__('os').getpid()}-*"))
+
+
+def test_an_evaluation_on_other_seeds_is_measured_on_them_and_merges_per_seed(
+    evaluator: TrustedEvaluator,
+) -> None:
+    head = evaluator.lineage.head()
+    first = evaluator.evaluate(head, "", label="baseline")
+    assert evaluator.evaluate(head, "", label="baseline-again") is first  # the same seeds: cached
+    extra = evaluator.evaluate(head, "", label="extra-seeds", seeds=[3])  # never served from the cache
+    assert first.ok and extra.ok, extra.failure_detail
+    assert first.metric and extra.metric and extra.seeds == [3] and list(extra.metric.per_seed) == [3]
+    assert extra.tree == first.tree and evaluator.evaluate(head, "", label="x", seeds=[3]) is extra
+    merged = first.with_extra_seeds(extra)
+    assert merged.seeds == [0, 3] and merged.metric is not None
+    assert merged.metric.per_seed == {**first.metric.per_seed, **extra.metric.per_seed}
+    assert {p.phase for p in merged.phases} >= {"train-seed-0", "train-seed-3"}
+    with pytest.raises(ValueError, match="measured already"):
+        merged.with_extra_seeds(extra)
