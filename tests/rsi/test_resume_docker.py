@@ -127,9 +127,13 @@ def test_kill_9_at_every_step_then_resume_loses_and_doubles_nothing(docker_clien
     assert len(resumed) == 4 and all(r["previous_session_end"] == "crashed" for r in resumed)
     # 1: killed while proposing: the half generation is superseded and proposed again.
     assert resumed[0]["superseded_generation"] == 1 and not resumed[0]["reuses_recorded_proposal"]
-    # 2: killed in evaluation: the recorded proposal is evaluated again; the orphan sandbox removed.
+    # 2: killed in evaluation: the recorded proposal is evaluated again. The orphan sandbox is gone
+    # (checked at the end): its driver ends when the dead owner's stream closes and the engine
+    # removes it, or, if it still runs when the resume starts, the resume removes it. Which of the
+    # two comes first is a race with the resume's start-up, so only the outcome is asserted here;
+    # the reaper itself is tested in tests/sandbox/test_docker_hostile.py.
     assert resumed[1]["superseded_generation"] == 1 and resumed[1]["reuses_recorded_proposal"]
-    assert resumed[1]["orphans_removed"] >= 1
+    assert resumed[1]["orphans_removed"] in (0, 1)
     # 3: killed after the decision: nothing superseded, the commit is made on resume.
     assert resumed[2]["superseded_generation"] is None and resumed[2]["commits_to_make"] == [1]
     # 4: killed after the lineage commit: the commit is recovered, its event recorded once.
@@ -140,6 +144,7 @@ def test_kill_9_at_every_step_then_resume_loses_and_doubles_nothing(docker_clien
     assert per_generation[1] == [
         "proposal_started",
         "proposal",
+        "race",  # a gain on one seed is a close call: it earns a second seed, with its parent
         "evaluation",
         "verdict",
         "decision",
