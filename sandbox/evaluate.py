@@ -408,11 +408,7 @@ class TrustedEvaluator:
                 ok=False,
                 seeds=list(result.seeds),
             )
-            repeat = (
-                self.integrity.audit(workspace, parent, self.staged, audit.rerun_secret)
-                if self.integrity
-                else None
-            )
+            repeat = audit.checker.audit(workspace, parent, self.staged, audit.rerun_secret)
             self._run_placed(
                 again, workspace, heldout_dir, f"{label}{READING_MARK}{reading}", time.monotonic(), repeat
             )
