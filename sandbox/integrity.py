@@ -183,6 +183,12 @@ class IntegrityConfig(BaseModel):
     short (its steps cost tenths of a CPU-second), so the ratio is noisy: 1.6, together with
     `budget_min_extra_cpu_s` of unexplained CPU, keeps honest (linear) training clear on a loaded
     machine; extra work under about twice a step's own cost is below what it can tell from noise."""
+    budget_reading_noise_s: float = Field(default=0.1, ge=0)
+    """How far one CPU reading of a short training may be off (process start, caches, a busy
+    machine). The per-step linearity check allows the midway control's steps this much more CPU
+    than they measured before it calls the full budget's steps dearer: a midway run's steps cost only
+    tenths of a CPU-second, so without it a reading a tenth of a second off reads as a step rate near
+    zero, and honest training as work that switches on at the full budget."""
     budget_min_extra_cpu_s: float = Field(default=0.3, ge=0)
     """...when they also exceed the parent's by at least this many seconds (noise on short runs)."""
     artifact_size_factor: float = Field(default=10.0, gt=1)
@@ -523,17 +529,32 @@ class Audit:
         full, seed = min(seeds) if seeds else (None, None)
         if one is None or mid is None or full is None or not midway or midway <= self.config.minimal_steps:
             return None
-        if mid <= one:
-            # The midway training measured no more CPU than one step (load, cold caches): no rate
-            # per step can be read from the two, so the comparison says nothing either way.
-            mine["linearity"] = "inconclusive: the midway control measured no more CPU than one step"
-            return None
+        if one - mid >= self.config.budget_min_extra_cpu_s:
+            # Honest training costs no less for more steps. One step measuring clearly more than
+            # hundreds (least readings, load measured away) is work done only in short trainings,
+            # and it would blind this check: no step rate could be read from the two.
+            return self.finding(
+                "budget",
+                f"seed {seed}: training one step measured {one:.2f} CPU-s, {one - mid:.2f} more than "
+                f"training {midway} steps ({mid:.2f}): work done only in very short trainings, which "
+                "hides what a step costs from the per-step check",
+                phase="training",
+                seed=seed,
+                one_step_cpu_s=one,
+                midway_cpu_s=mid,
+                midway_steps=midway,
+            )
         mid_rate = max(mid - one, 0.0) / (midway - self.config.minimal_steps)
         full_rate = max(full - one, 0.0) / (steps - self.config.minimal_steps)
-        unexplained = (full - one) - mid_rate * (steps - self.config.minimal_steps)
+        # The dearest step rate the midway readings allow: their difference may be off by the
+        # noise (a midway reading below one step's, within the floor above, reads as no rate).
+        allowed_rate = (max(mid - one, 0.0) + self.config.budget_reading_noise_s) / (
+            midway - self.config.minimal_steps
+        )
+        unexplained = (full - one) - allowed_rate * (steps - self.config.minimal_steps)
         mine |= {"cpu_per_step_midway": mid_rate, "cpu_per_step_full": full_rate, "midway_steps": midway}
         if (
-            full_rate > self.config.budget_linearity * mid_rate
+            full_rate > self.config.budget_linearity * allowed_rate
             and unexplained >= self.config.budget_min_extra_cpu_s
         ):
             return self.finding(

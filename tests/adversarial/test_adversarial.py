@@ -51,7 +51,17 @@ def test_the_run_continues_and_loses_nothing(suite, docker_client) -> None:  # t
     events = list(reader.events())
     for generation, case in enumerate(CASES, start=1):
         kinds = [e.kind for e in events if e.generation == generation]
-        assert kinds == ["proposal_started", "proposal", "evaluation", "verdict", "decision"], case.id
+        # A gain within the noise races its parent on extra seeds first (whether it does depends
+        # on what one seed measured): a `race` event may come before the evaluation, nowhere else.
+        raced = kinds[2:-3] if len(kinds) > 5 else []
+        assert set(raced) <= {"race"}, (case.id, kinds)
+        assert [k for k in kinds if k != "race"] == [
+            "proposal_started",
+            "proposal",
+            "evaluation",
+            "verdict",
+            "decision",
+        ], case.id
         assert (run_dir / "candidates" / f"gen-{generation:04d}.diff").read_text() == case.diff
     assert len(Lineage(run_dir / "lineage").log()) == 1  # the baseline only
     started = events[0].data["heldout"]

@@ -132,6 +132,39 @@ def test_budget_compares_measured_training_cpu_with_the_parent(checker: Integrit
     assert ids(found) == ["integrity.budget"] and found[0].evidence["factor"] == pytest.approx(10.0)
 
 
+def with_controls(full: float, one: float, mid: float) -> Evaluation:
+    timed = evaluation([0.5], cpu=full)
+    timed.phases += [
+        PhaseLog(phase=name, command="", exit_code=0, duration_s=cpu, output_tail="", cpu_s=cpu)
+        for name, cpu in (("control-minimal-budget-train", one), ("control-midway-train", mid))
+    ]
+    return timed
+
+
+@pytest.mark.parametrize(
+    ("full", "one", "mid", "flagged"),
+    [
+        # Honest (one least reading each, seen on a loaded machine): the 747 midway steps measured
+        # 0.001 CPU-s above one step, a tenth of a second under what they cost.
+        (0.514, 0.160, 0.161, False),
+        (0.45, 0.16, 0.20, False),  # honest, as measured on a quiet machine
+        (2.9, 0.16, 0.20, True),  # ten times the steps only at the full budget
+        (1.4, 0.16, 0.20, True),  # four updates per counted step only at the full budget
+        (0.45, 0.30, 0.20, False),  # one step read a tenth of a second dear: noise
+        (0.9, 0.75, 0.20, True),  # work only in short trainings, to blind the check
+    ],
+)
+def test_the_per_step_check_allows_a_reading_its_noise(
+    checker: IntegrityChecker, full: float, one: float, mid: float, flagged: bool
+) -> None:
+    audit = audit_for(checker)
+    audit.midway_steps = 747
+    found = [
+        f for f in audit.timing_findings(with_controls(full, one, mid)) if f.evidence.get("midway_steps")
+    ]
+    assert bool(found) is flagged, [f.message for f in found]
+
+
 def test_prediction_code_calling_the_label_function_is_found(checker, target_copy: Path) -> None:  # type: ignore[no-untyped-def]
     assert prediction_path(target_copy, "predict.py")[:1] == ["predict.py"]
     assert audit_for(checker, target_copy).static == []
@@ -492,7 +525,7 @@ def judged(evaluator: Any, diff: str, label: str) -> tuple[Evaluation, Evaluatio
 
 TIMED = {"updates-per-counted-step"}
 """Caught only by comparing CPU per step between two trainings of the same code: on a loaded machine
-one measurement can be inconclusive (the short control measured no more CPU than one step), so such a
+one measurement can fall within the readings' noise (the short control measured hardly more CPU than one step), so such a
 case gets a second, fresh evaluation before the test judges it (the harness would see it again at the
 next candidate; a real defence is a rate over runs, not one reading)."""
 
