@@ -21,7 +21,7 @@ from rsi.state import LoopState
 from sandbox.integrity import IntegrityConfig
 from tests.conftest import TARGET, file_diff
 from tests.honest_cases import config_diff
-from tests.rsi.test_resume_docker import RSI, finish
+from tests.rsi.test_resume_docker import RSI, finish, kill_at
 
 pytestmark = [
     pytest.mark.bwrap,
@@ -158,3 +158,51 @@ def test_a_lucky_score_is_demoted_on_fresh_seeds_and_never_a_parent_even_after_r
     assert state.demoted == {1}
     archive, commit_of = loop.selector.archive(state)
     assert {n.move: n.status for n in archive}["gen-1"] == "demoted" and "gen-1" not in commit_of
+
+
+def test_kill_9_right_after_an_elite_check_resumes_without_checking_it_again(tmp_path: Path) -> None:
+    """The real CLI, killed (SIGKILL) the moment an elite check is on record, before the next
+    proposal: the resumed run keeps that check (and its demotion or confirmation), does not measure
+    it again, and is the run an uninterrupted one would have been."""
+    run_dir = tmp_path / "run"
+    argv = [
+        *RSI,
+        "run",
+        "--target",
+        str(TARGET),
+        "--run-dir",
+        str(run_dir),
+        "--seeds",
+        "1",
+        "--generations",
+        "2",
+        "--backend",
+        "bwrap",
+        "--headless",
+        "--proposer",
+        "offline",
+    ]
+    kill_at(argv, run_dir, "elite_check")
+    paused = list(TrajectoryReader(run_dir / "trajectory.jsonl").events())
+    assert paused[-1].kind == "elite_check", [e.kind for e in paused]
+    check = paused[-1].data
+    # gen-1 accepted, checked on a fresh seed: past the run's seed 0 and its race seed 1
+    assert check["generation"] == 1 and check["seeds"] == [2]
+    assert not any(e.kind == "proposal_started" and e.generation == 2 for e in paused)
+
+    finish([*RSI, "resume", str(run_dir)])
+    reader = TrajectoryReader(run_dir / "trajectory.jsonl")
+    reader.verify()
+    every = list(reader.events())
+    (resumed,) = [e.data for e in every if e.kind == "run_resumed"]
+    assert resumed["previous_session_end"] == "crashed"
+    live = live_events(every)
+    assert [e.data["generation"] for e in live if e.kind == "elite_check"] == [1]  # not checked again
+    started = {e.generation: e.data for e in live if e.kind == "proposal_started"}
+    state = LoopState.from_record(fold(live))
+    expected = "gen-1" if check["confirmed"] else "gen-0"  # a demoted lucky score is never the parent
+    assert started[2]["parent_node"] == expected
+    assert state.demoted == (set() if check["confirmed"] else {1})
+    assert live[-1].kind == "run_finished" and live[-1].data["status"] == "completed"
+    verified = finish([*RSI, "replay", str(run_dir), "--verify"])
+    assert "reproduced" in verified and "DIVERGED" not in verified
