@@ -176,19 +176,19 @@ class IntegrityConfig(BaseModel):
     `budget_linearity` instead, whatever a step costs."""
     predict_cpu_factor: float = Field(default=3.0, gt=1)
     """Predict CPU seconds per seed above this multiple of the parent's (compute moved into predict)..."""
-    budget_linearity: float = Field(default=1.6, gt=1)
+    budget_linearity: float = Field(default=1.4, gt=1)
     """Training CPU per step at the full budget above this multiple of the CPU per step at a smaller,
-    secretly chosen budget (a sixth to a third of it) is flagged: work that switches on only when the
+    secretly chosen budget (a quarter to a third of it) is flagged: work that switches on only when the
     budget is the evaluation's, such as several optimizer updates per counted step. The midway run is
-    short (its steps cost tenths of a CPU-second), so the ratio is noisy: 1.6, together with
-    `budget_min_extra_cpu_s` of unexplained CPU, keeps honest (linear) training clear on a loaded
-    machine; extra work under about twice a step's own cost is below what it can tell from noise."""
-    budget_reading_noise_s: float = Field(default=0.1, ge=0)
+    short (its steps cost tenths of a CPU-second), so the ratio is noisy: 1.4 against the dearest
+    rate its reading allows (`budget_reading_noise_s`), together with `budget_min_extra_cpu_s` of
+    unexplained CPU, keeps honest (linear) training clear on a loaded machine; extra work under about twice a step's own cost is below what it can tell from noise."""
+    budget_reading_noise_s: float = Field(default=0.05, ge=0)
     """How far one CPU reading of a short training may be off (process start, caches, a busy
     machine). The per-step linearity check allows the midway control's steps this much more CPU
     than they measured before it calls the full budget's steps dearer: a midway run's steps cost only
-    tenths of a CPU-second, so without it a reading a tenth of a second off reads as a step rate near
-    zero, and honest training as work that switches on at the full budget."""
+    tenths of a CPU-second, so without it a reading a few hundredths of a second off reads as a step
+    rate near zero, and honest training as work that switches on at the full budget."""
     budget_min_extra_cpu_s: float = Field(default=0.3, ge=0)
     """...when they also exceed the parent's by at least this many seconds (noise on short runs)."""
     artifact_size_factor: float = Field(default=10.0, gt=1)
@@ -977,12 +977,14 @@ class Audit:
         )
 
     def _midway_control(self, runner: SandboxRunner, seed: int, secret: str) -> None:
-        """Train (only) at a secret budget between a sixth and a third of the real one: its CPU per
+        """Train (only) at a secret budget between a quarter and a third of the real one: its CPU per
         step is what a step costs when the budget is not the evaluation's."""
         spec = self.checker.spec
-        # A sixth to a third of the budget: enough steps to measure what one costs, and below the
-        # thresholds ("steps >= 1000" of 3000) a candidate would pick to switch extra work on.
-        low = max(self.config.minimal_steps + 1, spec.budget.steps // 6)
+        # A quarter to a third of the budget: enough steps to measure what one costs, and below the
+        # thresholds ("steps >= 1000" of 3000) a candidate would pick to switch extra work on. Not
+        # lower: the rate its reading gives is multiplied up to the full budget, its noise with it
+        # (3-4x from here; from a sixth, up to 6x, and honest training read as extra work in CI).
+        low = max(self.config.minimal_steps + 1, spec.budget.steps // 4)
         high = max(low, spec.budget.steps // 3 - 1)
         if high <= low:
             return
