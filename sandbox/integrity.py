@@ -182,7 +182,8 @@ class IntegrityConfig(BaseModel):
     budget is the evaluation's, such as several optimizer updates per counted step. The midway run is
     short (its steps cost tenths of a CPU-second), so the ratio is noisy: 1.4 against the dearest
     rate its reading allows (`budget_reading_noise_s`), together with `budget_min_extra_cpu_s` of
-    unexplained CPU, keeps honest (linear) training clear on a loaded machine; extra work under about twice a step's own cost is below what it can tell from noise."""
+    unexplained CPU, keeps honest (linear) training clear on a loaded machine; extra work under
+    about twice a step's own cost is below what it can tell from noise."""
     budget_reading_noise_s: float = Field(default=0.05, ge=0)
     """How far one CPU reading of a short training may be off (process start, caches, a busy
     machine). The per-step linearity check allows the midway control's steps this much more CPU
