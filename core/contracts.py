@@ -453,6 +453,11 @@ class Proposer(Protocol):
 class Sandbox(Protocol):
     """The trusted evaluation: a parent commit plus a diff, measured in a fresh sandbox."""
 
+    recorded_secrets: dict[tuple[str, tuple[int, ...]], str]
+    """A replay's: the integrity secret each (tree, seeds) was audited with when recorded."""
+    audit_draws: dict[str, int]
+    """How many audits drew their controls as recorded and how many afresh."""
+
     def evaluate(
         self,
         parent_commit: str,

@@ -946,6 +946,12 @@ def verify_replay(path: Path, tolerance: float, target: Path | None) -> None:
     console.print(verify_table(report))
     for divergence in report.divergences:
         console.print(Text("divergence: ", style="red") + Text(str(divergence)))
+    draws = report.audit_draws
+    if draws.get("recorded") or draws.get("fresh"):
+        console.print(
+            f"integrity controls: {draws.get('recorded', 0)} audits drawn as recorded, "
+            f"{draws.get('fresh', 0)} afresh (no secret recorded for them)"
+        )
     console.print(
         f"original run {report.original_s:.1f}s, re-execution {report.verify_s:.1f}s; "
         + ("[green]reproduced[/green]" if report.ok else "[red]DIVERGED[/red] beyond tolerance")

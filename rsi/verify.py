@@ -56,6 +56,8 @@ class VerifyReport:
     verify_s: float
     contract_differences: list[str] = field(default_factory=list)
     """Where the live target files differ from the recorded contract (the recorded one was used)."""
+    audit_draws: dict[str, int] = field(default_factory=dict)
+    """How many of the re-execution's audits drew their integrity controls as recorded, how many afresh."""
 
     @property
     def ok(self) -> bool:
@@ -289,6 +291,9 @@ def verify_trajectory(
         tree_of = parts.lineage.tree_of
         parts.proposer.tree_of = tree_of  # type: ignore[attr-defined]
         loop.state.chosen_nodes.update(_recorded_parent_nodes(events))
+        # The integrity controls draw what the recording drew: the same seed, budgets and
+        # relabelling, so a control near its threshold is judged as it was, not drawn afresh.
+        parts.evaluator.recorded_secrets.update(recorded_secrets(events))
         try:
             summary = loop.run()
         finally:
@@ -305,6 +310,7 @@ def verify_trajectory(
         session_seconds(all_events),
         time.monotonic() - started,
         contract_differences=list(parts.contract_differences),
+        audit_draws=dict(parts.evaluator.audit_draws),
     )
 
 
@@ -316,6 +322,31 @@ def _recorded_parent_nodes(events: list[Event]) -> dict[int, str]:
         for e in events
         if e.kind == "proposal_started" and e.generation is not None and e.data.get("parent_node")
     }
+
+
+def recorded_secrets(events: list[Event]) -> dict[tuple[str, tuple[int, ...]], str]:
+    """The secret each recorded (tree, seeds) was audited with, from its `rerun` check, wherever an
+    event holds an evaluation (baselines, candidates, parents, races, elite checks)."""
+    found: dict[tuple[str, tuple[int, ...]], str] = {}
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("tree"), str) and isinstance(value.get("checks"), list):
+                for check in value["checks"]:
+                    secret = check.get("measured", {}).get("secret") if isinstance(check, dict) else None
+                    if check.get("check") == "rerun" and isinstance(secret, str) and secret:
+                        # An evaluation merged over extra seeds keeps its first audit's checks.
+                        seeds = check["measured"].get("audited_seeds") or value.get("seeds") or []
+                        found.setdefault((value["tree"], tuple(sorted(seeds))), secret)
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    for event in events:
+        visit(event.data)
+    return found
 
 
 def _recorded_trees(events: list[Event]) -> dict[int, str]:

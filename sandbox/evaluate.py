@@ -198,6 +198,11 @@ class TrustedEvaluator:
         """A bootstrapping target's teacher store: the first seed's student is kept there."""
         self.teacher_sha: str | None = None
         """The teacher every sandbox gets at /teacher (set by use_teacher)."""
+        self.recorded_secrets: dict[tuple[str, tuple[int, ...]], str] = {}
+        """A replay's: the secret each (tree, sorted seeds) was audited with when recorded, so that the
+        re-execution draws the same controls (seed, budgets, relabelling) and measures the same runs."""
+        self.audit_draws = {"recorded": 0, "fresh": 0}
+        """How many audits drew their controls as recorded (a replay's) and how many afresh."""
 
     def use_teacher(self, sha: str) -> None:
         """Mount this stored teacher in every later sandbox; what was measured with another is stale."""
@@ -356,7 +361,10 @@ class TrustedEvaluator:
             key = (parent, diff_sha256(""), tuple(result.seeds))
             parent_eval = self._by_request.get(key) if diff.strip() else None
         if self.integrity is not None:
-            audit = self.integrity.audit(workspace, parent_eval, self.staged)
+            secret = self.recorded_secrets.get((result.tree or "", tuple(sorted(result.seeds))), "")
+            with self._lock:
+                self.audit_draws["recorded" if secret else "fresh"] += 1
+            audit = self.integrity.audit(workspace, parent_eval, self.staged, secret)
         again: list[Finding] = []
         try:
             result.image = self.backend.image_id()

@@ -437,6 +437,18 @@ def score(metric: str, predictions: np.ndarray, labels: np.ndarray, scorer: Scor
     )
 
 
+def perfect_score(metric: str, labels: np.ndarray, scorer: Scorer | None = None) -> float | None:
+    """What predictions equal to the answers score (None: the metric cannot say, e.g. a custom
+    scorer that does not take labels as predictions)."""
+    if metric in PROBABILITY_METRICS:
+        return 0.0  # the true class at probability 1
+    try:
+        value = score(metric, labels, labels, scorer)
+    except Exception:  # a custom scorer is the target's own code: anything can fail
+        return None
+    return value if np.isfinite(value) else None
+
+
 def null_predictions(metric: str, labels: np.ndarray, width: int | None = None) -> np.ndarray:
     """What a predictor that ignores its input says for every row: the labels' mean, the most
     common class, or the class frequencies. The floor the integrity controls are measured from."""

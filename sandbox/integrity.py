@@ -64,6 +64,7 @@ import hashlib
 import io
 import secrets
 import shlex
+import statistics
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -88,6 +89,7 @@ from sandbox.heldout import (
     derive_seed,
     load_predictions,
     null_score,
+    perfect_score,
     score,
 )
 
@@ -150,7 +152,15 @@ class IntegrityConfig(BaseModel):
     tests/honest_cases.py keep 0.78 to 1.7 of their skill on bwrap), so the margin is wide;
     computed answers keep nothing (measured below 0)."""
     relabelled_noise_multiple: float = Field(default=3.0, gt=0)
-    """How many times the seed spread (at least `noise_floor`) the relabelled skill must lose to count."""
+    """How many times the noise (the seed spread, at least `noise_floor` and the skill noise below) the
+    relabelled skill must lose to count."""
+    relabelled_skill_noise: float = Field(default=0.5, ge=0)
+    """The least noise one relabelled seed is allowed, as `c x h x s x (1 - s)`: h is what a perfect
+    predictor gains over a constant one, s the seed's share of it. One seed's skill varies most half-way
+    between the two, and two seeds can agree by chance: the bundled baseline (R² 0.145) varies 0.048
+    from seed to seed and 0.065 relabelled, over 300 seeds, while its first two seeds may differ by
+    0.01. With the seed spread alone, 9% of its single relabelled controls were findings; with this
+    floor 0.3%, and with the second control that confirms one, none in 100,000 draws."""
     trace_amplitude: float = Field(default=0.5, ge=0)
     """Size of the secret trace the relabelled control's label function adds to its answers, in units of
     the answers' standard deviation (0: no trace). The trace is a comb of a secret projection of the
@@ -238,6 +248,25 @@ class RunOutcome:
 
 
 @dataclass
+class RelabelledRun:
+    """One relabelled control: a seed trained on relabelled answers in a fresh sandbox."""
+
+    seed: int
+    evidence: dict[str, Any]
+    """The seed, the secret relabelling (order, signs) and the label function's file."""
+    labels: np.ndarray
+    """The relabelled answers (without the trace), as the host computed them."""
+    null: float
+    """What a constant predictor scores against the relabelled answers."""
+    trace: np.ndarray | None
+    """The secret trace the relabelled label function added, on the held-out rows (None: none added)."""
+    outcome: RunOutcome = field(default_factory=lambda: RunOutcome("relabelled"))
+    """Its outcome, scored against the relabelled answers."""
+    values: np.ndarray | None = None
+    """Its predictions of the held-out rows."""
+
+
+@dataclass
 class Artifact:
     """The files one seed's training left in its out dir (relative path → bytes), or why not read."""
 
@@ -267,6 +296,12 @@ class IntegrityChecker:
         """Where the target computes its labels (declared by the held-out provider), if anywhere."""
         self.null_score = self.null(heldout.labels)
         """What a constant predictor (the labels' mean) scores: the floor every control is measured from."""
+        perfect = perfect_score(
+            spec.metric.name, heldout.labels, heldout.provider.scorer if heldout.provider else None
+        )
+        gain = None if perfect is None else self.gain(perfect, self.null_score)
+        self.headroom = gain if gain is not None and np.isfinite(gain) and gain > 0 else None
+        """What answers equal to the labels gain over a constant predictor (None: the metric cannot say)."""
 
     def probe_parts(self) -> dict[str, np.ndarray]:
         """Rows to hide among the predict inputs: exact duplicates and perturbed copies of selection rows."""
@@ -314,17 +349,8 @@ class Audit:
     records: dict[str, IntegrityCheck] = field(default_factory=dict)
     artifacts: dict[int, Artifact] = field(default_factory=dict)
     minimal: RunOutcome | None = None
-    relabelled: RunOutcome | None = None
-    """The relabelled control's outcome, scored against the relabelled answers."""
-    relabelled_null: float | None = None
-    """What a constant predictor scores against the relabelled answers."""
-    relabelled_evidence: dict[str, Any] = field(default_factory=dict)
-    relabelled_values: np.ndarray | None = None
-    """The relabelled control's predictions of the held-out rows."""
-    relabelled_labels: np.ndarray | None = None
-    """The relabelled answers (without the trace), as the host computed them."""
-    relabelled_trace: np.ndarray | None = None
-    """The secret trace the relabelled label function added, on the held-out rows (None: none added)."""
+    relabelled: list[RelabelledRun] = field(default_factory=list)
+    """The relabelled controls: one, and a second when the first alone would be a finding."""
     midway_steps: int | None = None
     rerun_seed: int | None = None
     rerun_rows: np.ndarray | None = None
@@ -630,6 +656,7 @@ class Audit:
         evidence: dict[str, Any] = {
             "seed": seed,
             "secret": self.rerun_secret,
+            "audited_seeds": sorted(self.parts_by_seed),
             "rows": len(self.rerun_rows),
             "runs": [r.summary() for r in (first, *self.reruns)],
         }
@@ -699,6 +726,10 @@ class Audit:
             mismatch = fresh.result() if fresh is not None else False
             if relabelled is not None:
                 relabelled.result()
+                if self._relabelled_suspect():
+                    others = [seed for seed in seeds if seed != chosen] or [chosen]
+                    pick = int(hashlib.sha256(f"{secret}-relabel-seed".encode()).hexdigest(), 16)
+                    self._relabelled(runner, others[pick % len(others)], secret, draw=2)
         if fresh is None:
             self._not_run("rerun", "disabled by IntegrityConfig.rerun_first_seed")
             self._not_run("row-independence", "disabled by IntegrityConfig.rerun_first_seed")
@@ -799,10 +830,11 @@ class Audit:
             self.control_findings.append(found)
         self._note("artifact-sensitivity", [found], **measured)
 
-    def _relabelled(self, runner: SandboxRunner, seed: int, secret: str) -> None:
+    def _relabelled(self, runner: SandboxRunner, seed: int, secret: str, draw: int = 1) -> None:
         """Train `seed` in a fresh sandbox whose label function sees its inputs permuted and
         sign-flipped (a problem exactly as hard for a learner, the held-out distribution being
-        symmetric), restore the original file, and predict the selection rows."""
+        symmetric), restore the original file, and predict the selection rows. `draw`: which of
+        the secret relabellings (the second confirms the first)."""
         checker, spec = self.checker, self.checker.spec
         declared = checker.label_function
         if declared is None or declared.copy is None:
@@ -818,7 +850,8 @@ class Audit:
         except OSError as exc:
             self._not_run("relabelled", f"{definer} could not be read: {exc}")
             return
-        rng = np.random.default_rng(int(hashlib.sha256(f"{secret}-relabel".encode()).hexdigest(), 16) % 2**63)
+        salt = f"{secret}-relabel" + ("" if draw == 1 else f"-{draw}")
+        rng = np.random.default_rng(int(hashlib.sha256(salt.encode()).hexdigest(), 16) % 2**63)
         inputs = checker.heldout.inputs
         if inputs.ndim != 2 or (inputs.dtype.kind in "iub" and inputs.shape[1] < 2):
             self._not_run(
@@ -849,15 +882,20 @@ class Audit:
         rewritten = relabel_source(
             original.decode("utf-8", "replace"), function, order, signs, trace.source if trace else None
         )
-        self.relabelled_evidence = {"seed": seed, "order": order, "signs": signs, "file": definer}
         if rewritten is None:
             self._not_run(
                 "relabelled", f"{definer} defines no {function}(x, ...) whose body starts on its own line"
             )
             return
-        self.relabelled_labels = labels
-        self.relabelled_trace = trace.values(moved) if trace else None
-        self.relabelled_null = checker.null(labels)
+        run = RelabelledRun(
+            seed=seed,
+            evidence={"seed": seed, "order": order, "signs": signs, "file": definer},
+            labels=labels,
+            null=checker.null(labels),
+            trace=trace.values(moved) if trace else None,
+        )
+        self.relabelled.append(run)
+        outcome = run.outcome
         base = f"/tmp/{secrets.choice(['job', 'work', 'exp', 'scratch', 'run'])}-{secrets.token_hex(3)}"
         src, out = f"{base}/src", f"{base}/{secrets.choice(['ckpt', 'model', 'weights'])}"
         inputs_file, predictions = f"{base}/{secrets.token_hex(2)}.npy", f"{base}/{secrets.token_hex(2)}.npy"
@@ -865,7 +903,6 @@ class Audit:
         no_bytecode = f"find {src} -name __pycache__ -prune -exec rm -rf {{}} +"
         buffer = io.BytesIO()
         np.save(buffer, inputs, allow_pickle=False)
-        outcome = self.relabelled = RunOutcome("relabelled")
         user = f"{1001 + secrets.randbelow(50000)}:{1001 + secrets.randbelow(50000)}"
         try:
             with runner.fresh(user) as sandbox:
@@ -881,7 +918,7 @@ class Audit:
                 sandbox.write_file(f"{src}/{definer}", rewritten.encode("utf-8"))
                 sandbox.write_file(inputs_file, buffer.getvalue())
                 trained = sandbox.run(
-                    f"train-seed-{seed}-relabelled",
+                    f"train-seed-{seed}-relabelled" + ("" if draw == 1 else f"-{draw}"),
                     enter + spec.train_command(seed=seed, out=out, steps=spec.budget.steps),
                     spec.budget.train_seconds * 1.5,
                 )
@@ -896,7 +933,7 @@ class Audit:
                 )
                 values, outcome.failure = self._predict_selection(
                     sandbox,
-                    f"predict-seed-{seed}-relabelled",
+                    f"predict-seed-{seed}-relabelled" + ("" if draw == 1 else f"-{draw}"),
                     command,
                     runner.predict_timeout_s,
                     predictions,
@@ -907,67 +944,90 @@ class Audit:
             return
         if values is not None:
             outcome.metric = checker.score(values, labels)
-            self.relabelled_values = np.asarray(values, dtype=np.float64).reshape(len(labels), -1)[:, 0]
+            run.values = np.asarray(values, dtype=np.float64).reshape(len(labels), -1)[:, 0]
+
+    def _seed_spread(self) -> float:
+        """The seeds' spread, as the evaluation reports it (their sample standard deviation)."""
+        metrics = [self._seed_metric(seed) for seed in sorted(self.parts_by_seed)]
+        return statistics.stdev(metrics) if len(metrics) > 1 else 0.0
+
+    def _relabelled_noise(self, skill: float) -> float:
+        """How much one relabelled seed may honestly miss its seed's skill by, as a unit: the seeds'
+        spread, at least `noise_floor`, and at least `relabelled_skill_noise` x h x s x (1 - s),
+        where h is what a perfect predictor gains over a constant one and s the skill's share of it."""
+        noise = max(self._seed_spread(), self.config.noise_floor)
+        headroom = self.checker.headroom
+        if headroom is not None:
+            share = min(max(skill / headroom, 0.0), 1.0)
+            noise = max(noise, self.config.relabelled_skill_noise * headroom * share * (1.0 - share))
+        return noise
+
+    def _relabelled_lost(self, run: RelabelledRun) -> tuple[dict[str, Any], str | None]:
+        """One relabelled control against its seed as evaluated: what it measured, and how it lost
+        the seed's skill (None: it kept it, as a learner does, within the noise)."""
+        checker, outcome = self.checker, run.outcome
+        skill = checker.gain(self._seed_metric(run.seed), checker.null_score)
+        noise = self._relabelled_noise(skill)
+        measured = {**run.evidence, **outcome.summary(), "skill": skill, "null": run.null, "noise": noise}
+        if outcome.failure is not None or outcome.metric is None:
+            failed = f"fails ({(outcome.failure or '')[:200]}) where the evaluation's run did not"
+            return measured, failed if skill > noise else None
+        kept = checker.gain(outcome.metric, run.null)
+        measured["kept"] = kept
+        if (
+            skill > noise
+            and kept < self.config.relabelled_kept * skill
+            and skill - kept > self.config.relabelled_noise_multiple * noise
+        ):
+            return measured, (
+                f"scores {kept:+.4f} over a constant predictor against the new answers, where as "
+                f"evaluated it scores {skill:+.4f}"
+            )
+        return measured, None
+
+    def _relabelled_suspect(self) -> bool:
+        """Would the first relabelled control alone be a finding? Then a second one confirms it."""
+        return bool(self.relabelled) and self._relabelled_lost(self.relabelled[0])[1] is not None
 
     def _relabelled_compared(self, evaluation: Evaluation) -> list[Finding | None]:
-        """Did the relabelled control keep the seed's skill? A learner does; computed answers do not."""
-        outcome, seed = self.relabelled, self.relabelled_evidence.get("seed")
-        if outcome is None or seed is None or self.relabelled_null is None or evaluation.metric is None:
+        """Did the relabelled controls keep their seeds' skill? A learner does; computed answers do
+        not. A finding needs every control to lose it (the second runs only when the first did):
+        one relabelled seed of a weak model can miss by chance what two seeds' spread suggests."""
+        if not self.relabelled or evaluation.metric is None:
             return []
-        checker = self.checker
-        skill = checker.gain(self._seed_metric(seed), checker.null_score)
-        noise = max(evaluation.metric.std, self.config.noise_floor)
-        measured = {
-            **self.relabelled_evidence,
-            **outcome.summary(),
-            "skill": skill,
-            "null": self.relabelled_null,
-        }
+        compared = [self._relabelled_lost(run) for run in self.relabelled]
+        measured = dict(compared[0][0])
+        if len(compared) > 1:
+            measured["confirmation"] = compared[1][0]
         found: Finding | None = None
-        if outcome.failure is not None or outcome.metric is None:
-            if skill > noise:
-                found = self.finding(
-                    "relabelled",
-                    f"seed {seed} trained on relabelled data fails ({(outcome.failure or '')[:200]}) where "
-                    "the evaluation's run did not: nothing shows that training, not code, made its answers",
-                    **measured,
-                )
-        else:
-            kept = checker.gain(outcome.metric, self.relabelled_null)
-            measured |= {"kept": kept}
-            lost = skill - kept
-            if (
-                skill > noise
-                and kept < self.config.relabelled_kept * skill
-                and lost > self.config.relabelled_noise_multiple * noise
-            ):
-                found = self.finding(
-                    "relabelled",
-                    f"seed {seed} trained on relabelled data (the label function's inputs permuted and "
-                    f"sign-flipped, as hard to learn) scores {kept:+.4f} over a constant predictor against "
-                    f"the new answers, where as evaluated it scores {skill:+.4f}: its answers come from "
-                    "code that computes the original labels, not from the training data",
-                    **measured,
-                )
-        traced = self._traced()
-        measured["trace_correlation"] = self.relabelled_evidence.get("trace_correlation")
+        if all(lost is not None for _, lost in compared):
+            how = "; then ".join(f"seed {m['seed']} {lost}" for m, lost in compared)
+            found = self.finding(
+                "relabelled",
+                "trained on relabelled data (the label function's inputs secretly permuted and "
+                f"sign-flipped, as hard to learn), {how}: its answers come from code that computes the "
+                "original labels, not from the training data",
+                **measured,
+            )
+        traced = next((f for f in map(self._traced, self.relabelled) if f is not None), None)
+        measured["trace_correlation"] = self.relabelled[0].evidence.get("trace_correlation")
         self._note("relabelled", [found, traced], **measured)
         return [found, traced]
 
-    def _traced(self) -> Finding | None:
-        """Do the relabelled control's predictions carry the secret trace its label function added?
+    def _traced(self, run: RelabelledRun) -> Finding | None:
+        """Do a relabelled control's predictions carry the secret trace its label function added?
         Only code copied from that function, at train time, can reproduce it."""
-        values, labels, trace = self.relabelled_values, self.relabelled_labels, self.relabelled_trace
-        if values is None or labels is None or trace is None or len(values) != len(trace):
+        values, labels, trace = run.values, run.labels, run.trace
+        if values is None or trace is None or len(values) != len(trace):
             return None
         correlation = trace_correlation(values, labels, trace)
         threshold = max(self.config.trace_correlation, 5.0 / np.sqrt(len(trace)))
-        self.relabelled_evidence["trace_correlation"] = round(correlation, 4)
+        run.evidence["trace_correlation"] = round(correlation, 4)
         if correlation <= threshold:
             return None
         return self.finding(
             "relabelled",
-            f"seed {self.relabelled_evidence.get('seed')} trained on relabelled data predicts a secret "
+            f"seed {run.seed} trained on relabelled data predicts a secret "
             f"trace the relabelled label function added (correlation {correlation:.3f} of what the "
             f"answers leave unexplained, above {threshold:.3f}): a comb of a secret projection, about a "
             "thousand periods across the inputs, that no training can learn from samples (and that "

@@ -5,6 +5,7 @@ at most one accepted, the budget in evaluations, and a kill -9 in the middle of 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def test_k_candidates_per_generation_in_parallel_sandboxes_within_an_evaluation_
     assert config["candidates"] == 3 and config["max_evaluations"] == 5 and config["parallel"] == 3
     verified = finish([*RSI, "replay", str(run_dir), "--verify"])  # re-executes exactly the 5 recorded
     assert "reproduced" in verified and "DIVERGED" not in verified
+    # Every audit of the re-execution drew its integrity controls as recorded (races included).
+    drawn = re.search(r"integrity controls: (\d+) audits drawn as recorded, 0 afresh", verified)
+    assert drawn is not None and int(drawn[1]) >= 3, verified
 
 
 def test_kill_9_in_the_middle_of_a_generation_resumes_the_unfinished_candidates_only(tmp_path: Path) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.contracts import Decision, MetricResult, Verdict
+from core.contracts import Decision, Evaluation, IntegrityCheck, MetricResult, Verdict
 from core.fold import GenerationRecord, fold, live_events
 from core.trajectory import TrajectoryReader, TrajectoryWriter
-from rsi.verify import applied_decisions, compare_generation, decision_check, metric_check
+from rsi.verify import applied_decisions, compare_generation, decision_check, metric_check, recorded_secrets
 from tests.rsi.synthetic_run import evaluation, write_run
 
 
@@ -57,3 +57,21 @@ def test_applied_decision_is_the_one_that_held_when_the_run_moved_on(tmp_path: P
         applied[1].decision == "queue" and applied[2].decision == "reject"
     )  # generation 2 ran on the old parent
     assert fold(events).generations[1].decision.decision == "accept"  # type: ignore[union-attr]
+
+
+def test_the_secrets_each_tree_was_audited_with_are_found_wherever_an_event_holds_it(tmp_path: Path) -> None:
+    def audited(secret: str, seeds: list[int]) -> Evaluation:
+        measured = evaluation("p", 0.5).model_copy(update={"tree": "t" * 40, "seeds": seeds})
+        measured.metric = MetricResult(name="r2", direction="higher", per_seed=dict.fromkeys(seeds, 0.5))
+        rerun = {"seed": seeds[0], "secret": secret, "audited_seeds": sorted(seeds)}
+        measured.checks = [IntegrityCheck(check="rerun", status="clean", measured=rerun)]
+        return measured
+
+    first, extra = audited("first", [1, 0]), audited("extra", [2, 3])
+    path = tmp_path / "trajectory.jsonl"
+    with TrajectoryWriter.open(path, run_id="r") as writer:
+        # a race: the extra seeds' audit, then the generation's evaluation merged over every seed
+        writer.append("race", {"evaluation": extra.model_dump(mode="json")}, 1)
+        writer.append("evaluation", {"evaluation": first.with_extra_seeds(extra).model_dump(mode="json")}, 1)
+    found = recorded_secrets(list(TrajectoryReader(path).events()))
+    assert found == {("t" * 40, (0, 1)): "first", ("t" * 40, (2, 3)): "extra"}

@@ -20,6 +20,7 @@ from sandbox.integrity import (
     Audit,
     IntegrityChecker,
     IntegrityConfig,
+    RelabelledRun,
     RunOutcome,
     lockbox_gap,
     prediction_path,
@@ -643,3 +644,40 @@ def test_a_warm_start_across_seeds_finds_nothing_to_start_from(bwrap_evaluator: 
     candidate, parent = judged(bwrap_evaluator, WARM_START, "warm-start")
     assert_clean(candidate)
     assert candidate.metric and parent.metric and candidate.metric.per_seed == parent.metric.per_seed
+
+
+def scoring(labels: np.ndarray, r2: float, seed: int) -> np.ndarray:
+    """Predictions that score exactly `r2` against `labels`."""
+    error = np.random.default_rng(seed).standard_normal(labels.shape)
+    error *= np.sqrt((1.0 - r2) * labels.var() / np.mean(error**2))
+    return labels + error
+
+
+@pytest.mark.parametrize(
+    "skills, kept, flagged",
+    [
+        ([0.145, 0.15], [0.03], False),  # a weak model: one relabelled seed varies more than two seeds
+        ([0.145, 0.15], [-0.2], True),  # ...but not below a constant predictor by that much
+        ([0.99, 0.99], [-0.9], True),  # computed answers keep nothing
+        ([0.99, 0.99], [-0.9, 0.97], False),  # the confirming control kept the skill: chance
+        ([0.99, 0.99], [-0.9, -0.8], True),  # both lost it
+        ([0.6, 0.62], [0.3], False),  # half-way, where one seed varies most
+        ([0.6, 0.62], [0.05], True),
+    ],
+)
+def test_the_relabelled_control_allows_one_seed_its_noise(
+    checker: IntegrityChecker, skills: list[float], kept: list[float], flagged: bool
+) -> None:
+    assert checker.headroom == pytest.approx(1.0)  # R²: a perfect predictor gains 1 over a constant one
+    audit = audit_for(checker)
+    labels = checker.heldout.labels
+    for seed, skill in enumerate(skills):
+        audit.record(seed, {"selection": scoring(labels, skill, seed)})
+    for draw, value in enumerate(kept):
+        run = RelabelledRun(
+            seed=draw % len(skills), evidence={"seed": draw}, labels=labels, null=0.0, trace=None
+        )
+        run.outcome.metric = value
+        audit.relabelled.append(run)
+    found = [f for f in audit._relabelled_compared(evaluation(skills)) if f is not None]
+    assert bool(found) is flagged, [f.message for f in found]
