@@ -150,7 +150,9 @@ class IntegrityConfig(BaseModel):
     is about as good on the relabelled problem (the same problem with renamed inputs), but one seed
     of it varies more than two seeds of the evaluation do (the honest changes of
     tests/honest_cases.py keep 0.78 to 1.7 of their skill on bwrap), so the margin is wide;
-    computed answers keep nothing (measured below 0)."""
+    computed answers keep nothing (measured below 0). A control that would be a finding is confirmed
+    by a second one (another secret relabelling, on another seed when there is one): a finding needs
+    both to lose the skill."""
     relabelled_noise_multiple: float = Field(default=3.0, gt=0)
     """How many times the noise (the seed spread, at least `noise_floor` and the skill noise below) the
     relabelled skill must lose to count."""
