@@ -269,10 +269,12 @@ class GenerationLoop:
     ) -> tuple[Evaluation, Evaluation]:
         """Racing: while the paired gain is positive but not significant and seeds are left, measure
         the candidate and its parent on the next extra seeds (a `race` event each round); both
-        merged over every seed measured."""
+        merged over every seed measured. A candidate with an integrity finding does not race: a
+        human judges it whatever more seeds would say, and code under suspicion runs no more than
+        its evaluation needed."""
         extra = racing_seeds(self.config.seeds, self.max_seeds)
         step = len(self.config.seeds)
-        while extra:
+        while extra and not evaluation.integrity:
             paired = self._paired(parent_eval, evaluation)
             if paired is None or race_decision(paired, self.max_seeds) != "more_seeds":
                 break

@@ -72,7 +72,13 @@ class Scripted:
         return Proposal(diff=diff, rationale=f"scripted change {context.generation}", proposer=self.name)
 
 
-def run(tmp_path: Path, diffs: list[str], seeds: list[int], max_seeds: int) -> Path:
+def run(
+    tmp_path: Path,
+    diffs: list[str],
+    seeds: list[int],
+    max_seeds: int,
+    integrity: IntegrityConfig | None = None,
+) -> Path:
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     config = RunConfig(
@@ -85,7 +91,7 @@ def run(tmp_path: Path, diffs: list[str], seeds: list[int], max_seeds: int) -> P
         proposer="offline",
         review="auto",
         policy=str(policy),
-        integrity=IntegrityConfig(enabled=False),
+        integrity=integrity or IntegrityConfig(enabled=False),
     )
     loop, parts = build_run(config)
     parts.proposer = Scripted(diffs)
@@ -121,6 +127,21 @@ def test_a_close_call_earns_more_seeds_with_its_parent_before_it_is_judged(tmp_p
     assert record.verdict.verdict != "allow"  # positive but within the noise: never accepted by rule
     verified = finish([*RSI, "replay", str(run_dir), "--verify"])  # races again, the same way
     assert "reproduced" in verified and "DIVERGED" not in verified
+
+
+def test_a_close_call_with_an_integrity_finding_goes_to_review_without_racing(tmp_path: Path) -> None:
+    # Every model's error counts as "perfect" here: each candidate gets an integrity finding, and
+    # the lucky change's paired gain is the close call it is in the test above.
+    suspicious = IntegrityConfig(perfect_error=10.0)
+    run_dir = run(tmp_path, [LUCKY], seeds=[0, 1], max_seeds=4, integrity=suspicious)
+    live = events(run_dir)
+    assert [e for e in live if e.kind == "race"] == []
+    record = fold(live).generations[1]
+    assert record.evaluation is not None and record.evaluation.seeds == [0, 1]
+    assert "integrity.perfect-score" in {f.rule_id for f in record.evaluation.integrity}
+    assert record.verdict is not None and record.verdict.paired is not None
+    assert record.verdict.paired.gain > 0 and not record.verdict.paired.significant
+    assert record.verdict.verdict == "review"
 
 
 def test_a_lucky_score_is_demoted_on_fresh_seeds_and_never_a_parent_even_after_resume(
