@@ -156,13 +156,14 @@ class IntegrityConfig(BaseModel):
     relabelled_noise_multiple: float = Field(default=3.0, gt=0)
     """How many times the noise (the seed spread, at least `noise_floor` and the skill noise below) the
     relabelled skill must lose to count."""
-    relabelled_skill_noise: float = Field(default=0.5, ge=0)
-    """The least noise one relabelled seed is allowed, as `c x h x s x (1 - s)`: h is what a perfect
-    predictor gains over a constant one, s the seed's share of it. One seed's skill varies most half-way
-    between the two, and two seeds can agree by chance: the bundled baseline (R² 0.145) varies 0.048
-    from seed to seed and 0.065 relabelled, over 300 seeds, while its first two seeds may differ by
-    0.01. With the seed spread alone, 9% of its single relabelled controls were findings; with this
-    floor 0.3%, and with the second control that confirms one, none in 100,000 draws."""
+    relabelled_skill_noise: float = Field(default=0.2, ge=0)
+    """The least noise one relabelled seed is allowed, as `c x h x sqrt(s x (1 - s))` (the spread of a
+    proportion): h is what a perfect predictor gains over a constant one, s the seed's share of it.
+    A strong model varies little; a weak one varies as much as its skill, and its two seeds can agree
+    by chance: the bundled baseline (R² 0.03-0.19 on five held-out sets) varies 0.05-0.06 from seed
+    to seed and relabelled (200 seeds), about this floor at its skill, while two evaluated seeds may
+    differ by 0.01. With the seed spread alone, up to 18% of its relabelled controls were findings;
+    now, with the second control that confirms one, none (`python bench/relabelled_noise.py`)."""
     trace_amplitude: float = Field(default=0.5, ge=0)
     """Size of the secret trace the relabelled control's label function adds to its answers, in units of
     the answers' standard deviation (0: no trace). The trace is a comb of a secret projection of the
@@ -955,13 +956,14 @@ class Audit:
 
     def _relabelled_noise(self, skill: float) -> float:
         """How much one relabelled seed may honestly miss its seed's skill by, as a unit: the seeds'
-        spread, at least `noise_floor`, and at least `relabelled_skill_noise` x h x s x (1 - s),
+        spread, at least `noise_floor`, and at least `relabelled_skill_noise` x h x sqrt(s (1 - s)),
         where h is what a perfect predictor gains over a constant one and s the skill's share of it."""
         noise = max(self._seed_spread(), self.config.noise_floor)
         headroom = self.checker.headroom
         if headroom is not None:
             share = min(max(skill / headroom, 0.0), 1.0)
-            noise = max(noise, self.config.relabelled_skill_noise * headroom * share * (1.0 - share))
+            spread = headroom * float(np.sqrt(share * (1.0 - share)))
+            noise = max(noise, self.config.relabelled_skill_noise * spread)
         return noise
 
     def _relabelled_lost(self, run: RelabelledRun) -> tuple[dict[str, Any], str | None]:
