@@ -853,7 +853,8 @@ class Audit:
         except OSError as exc:
             self._not_run("relabelled", f"{definer} could not be read: {exc}")
             return
-        salt = f"{secret}-relabel" + ("" if draw == 1 else f"-{draw}")
+        suffix = "" if draw == 1 else f"-{draw}"  # the first draw keeps the names it always had
+        salt = f"{secret}-relabel{suffix}"
         rng = np.random.default_rng(int(hashlib.sha256(salt.encode()).hexdigest(), 16) % 2**63)
         inputs = checker.heldout.inputs
         if inputs.ndim != 2 or (inputs.dtype.kind in "iub" and inputs.shape[1] < 2):
@@ -921,7 +922,7 @@ class Audit:
                 sandbox.write_file(f"{src}/{definer}", rewritten.encode("utf-8"))
                 sandbox.write_file(inputs_file, buffer.getvalue())
                 trained = sandbox.run(
-                    f"train-seed-{seed}-relabelled" + ("" if draw == 1 else f"-{draw}"),
+                    f"train-seed-{seed}-relabelled{suffix}",
                     enter + spec.train_command(seed=seed, out=out, steps=spec.budget.steps),
                     spec.budget.train_seconds * 1.5,
                 )
@@ -936,7 +937,7 @@ class Audit:
                 )
                 values, outcome.failure = self._predict_selection(
                     sandbox,
-                    f"predict-seed-{seed}-relabelled" + ("" if draw == 1 else f"-{draw}"),
+                    f"predict-seed-{seed}-relabelled{suffix}",
                     command,
                     runner.predict_timeout_s,
                     predictions,
