@@ -14,11 +14,26 @@ The search is a coordinate search over those knobs, made aware of the tree it ru
 3. **Coordinate order.** Knobs in a seeded order, each tried in both directions (×2, ×0.5 first;
    then ×3, ×1/3; then ×1.5, ×1/1.5; strings switched to each value their comment names).
 
-A move is not repeated from an equivalent state: one that was rejected when its knob had value v
-(on any branch) is not proposed again where the knob has value v for the next HURT_MEMORY
-candidates (after that the other knobs have usually changed what it would do); what was already proposed from
-this parent (earlier, or by a sibling of the same generation) is skipped. Everything it knows comes
-from the history in its context, so it is deterministic for a seed and the same after a resume.
+A move is not repeated from an equivalent state, judged by the paired comparison each history
+entry carries (the child against its parent on the same seeds):
+
+- **Known to hurt** — significantly worse (the whole interval below zero), or failed to give a
+  measurement at all (training diverged, a test broke), when its knob had value v, on any branch:
+  never proposed again where the knob has value v — until a text knob's switch (an optimizer, a
+  schedule) is accepted: a new mode changes what every other move does (a cosine schedule that hurt
+  plain SGD can help Adam), so the block becomes an ordinary recent one. Other knobs rarely turn a clear
+  loss into a gain, and a move that lost by far (a range doubled past the data) would otherwise be
+  re-measured on every branch.
+- **Not better** — rejected within the noise: blocked where its knob has value v for the next
+  HURT_MEMORY candidates, then retried (the other knobs have usually changed what it would do).
+- **Inert** — exactly no effect on any seed (a knob the current mode ignores, like a momentum under
+  plain SGD): every move of that knob at value v waits HURT_MEMORY candidates.
+
+What was already proposed from this parent (earlier, or by a sibling of the same generation) is
+skipped, and a move a sibling of this generation is trying from another parent comes after every
+move nobody is trying: parents that differ by one knob learn little from the same move. Everything
+it knows comes from the history in its context, so it is deterministic for a seed and the same
+after a resume.
 It is the embedded default and the baseline every other proposer is compared against.
 """
 
@@ -215,13 +230,38 @@ class Memory:
         }
         """Moves already proposed from this parent (by a sibling), whatever came of them."""
         self.hurt: set[tuple[str, str]] = set()
+        """(move, knob value) pairs blocked: known to hurt there, or not better there lately."""
+        self.inert: set[tuple[str, str]] = set()
+        """(knob, value) pairs where a move of the knob lately changed nothing at all."""
+        self.elsewhere_pending: set[str] = set()
+        """Moves a sibling of this generation is trying from another parent."""
         accepted: list[PastMove] = []
         recent = len(context.history) - HURT_MEMORY
+        mode_changed = max(
+            (
+                index
+                for index, entry in enumerate(context.history)
+                if entry.decision == "accept" and any(_is_text(m.old) for m in past_moves(entry.rationale))
+            ),
+            default=-1,
+        )
+        """The last accepted switch of a text knob (an optimizer, a schedule): a new mode changes
+        what every other move does, so what was known to hurt before it is only recent history."""
         for index, entry in enumerate(context.history):
             moves = past_moves(entry.rationale)
+            if entry.decision == "pending" and entry.parent_commit != context.parent_commit:
+                self.elsewhere_pending.add(_key(entry.rationale))
             won = entry.decision == "accept" or entry.reason.startswith(OUTRANKED)
-            if entry.decision == "reject" and len(moves) == 1 and not won and index >= recent:
-                self.hurt.add((moves[0].key, moves[0].old))
+            if entry.decision == "reject" and len(moves) == 1 and not won:
+                move, paired = moves[0], entry.paired
+                failed = entry.metric_mean is None and paired is None
+                known = failed or (paired is not None and paired.significantly_worse)
+                if known and index > mode_changed:
+                    self.hurt.add((move.key, move.old))
+                elif index >= recent:
+                    self.hurt.add((move.key, move.old))
+                    if paired is not None and paired.low == paired.high == 0.0:
+                        self.inert.add((move.knob, move.old))
             if won:
                 accepted.extend(moves)
         made_here = [m for m in accepted if self.current.get(m.knob) == m.new]
@@ -235,7 +275,12 @@ class Memory:
             mutation.key not in self.tried_here
             and (mutation.knob.name, repr(mutation.new_value)) not in self.undo
             and (mutation.key, repr(mutation.knob.value)) not in self.hurt
+            and (mutation.knob.name, repr(mutation.knob.value)) not in self.inert
         )
+
+    def fresh_first(self, moves: list[Mutation]) -> list[Mutation]:
+        """The moves, those no sibling of this generation is trying from another parent first."""
+        return sorted(moves, key=lambda m: m.key in self.elsewhere_pending)
 
 
 class OfflineProposer:
@@ -263,11 +308,20 @@ class OfflineProposer:
                 stop_reason="nothing_to_propose",
             )
         memory = Memory(context, knobs)
-        allowed = [m for m in order if memory.allows(m)]
+        allowed = memory.fresh_first([m for m in order if memory.allows(m)])
         moves = self._crossover(allowed, memory)
         if not moves:
             again = [m for m in allowed if m.key in memory.again]
-            moves = [(again or allowed or order)[0]]
+            # Every move blocked: the least recently ruled out of those not yet tried from here.
+            untried = [m for m in order if m.key not in memory.tried_here]
+            if not (again or allowed or untried):
+                return Proposal(
+                    diff="",
+                    rationale="every move of every knob was already tried from this parent",
+                    proposer=self.name,
+                    stop_reason="nothing_to_propose",
+                )
+            moves = [(again or allowed or untried)[0]]
         return self._proposal(
             context, parent_tree, moves, len(knobs), [order.index(m) for m in moves], len(order)
         )
@@ -316,6 +370,11 @@ class OfflineProposer:
                 }
             ],
         )
+
+
+def _is_text(value: str) -> bool:
+    """Whether a value as a rationale writes it (its repr) is a text one."""
+    return value[:1] in ("'", '"')
 
 
 def _verb(mutation: Mutation) -> str:

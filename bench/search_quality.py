@@ -11,7 +11,7 @@ evaluations takes a minute, not an hour; the sandbox's cost is bench/bench_searc
 subject. Identical (config, seed) pairs are trained once for the whole bench.
 
 "today" is the linear climb as it was: one candidate per generation from the last accepted node,
-the offline proposer as it was (read from git at the merge base with main) and the default
+the offline proposer as it was (read from git at commit TODAY, before the search work) and the default
 policy's acceptance rule (mean gain above the larger seed spread and 0.002, on seeds 0 1 2).
 """
 
@@ -135,12 +135,13 @@ class TodaysAcceptance(SearchEngine):
         return "better" if gain > max(spread, 0.002) else "worse"
 
 
+TODAY = "412d0aa"
+"""The last commit before the search work: its offline proposer is "today's" (a linear climb's)."""
+
+
 def todays_proposer(seed: int) -> Proposer:
-    base = subprocess.run(
-        ["git", "merge-base", "HEAD", "main"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
     source = subprocess.run(
-        ["git", "show", f"{base}:agent/offline.py"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["git", "show", f"{TODAY}:agent/offline.py"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     spec = importlib.util.spec_from_loader("todays_offline", loader=None)
     assert spec is not None

@@ -87,6 +87,9 @@ class HistoryEntry(BaseModel):
     """accept, reject or queue."""
     reason: str = ""
     """Why: the policy's findings, the failing tests, or the human's words."""
+    paired: PairedComparison | None = None
+    """The candidate against its parent on the same seeds (none when it was not measured): how
+    much the change moved the metric, beyond noise or not."""
 
 
 class ProposalContext(BaseModel):

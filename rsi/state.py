@@ -111,4 +111,5 @@ def history_entry(candidate: Candidate, decision: Decision, stat: str | None = N
         metric_std=metric.std if metric else None,
         decision=decision.decision,
         reason=reason,
+        paired=candidate.verdict.paired,
     )

@@ -136,7 +136,8 @@ class SearchEngine:
         k = min(self.config.candidates, self.config.max_evaluations - self.archive.evaluations())
         parents = self._select_confirmed(k)
         children = [self._propose(parent) for parent in parents]
-        self._measure_paired(children, [list(self.config.seeds) for _ in children])
+        proposed = [c for c in children if c.status != "failed"]
+        self._measure_paired(proposed, [list(self.config.seeds) for _ in proposed])
         duplicates = [r for c in children if (r := self._duplicate(c)) is not None]
         results = duplicates + self._race([c for c in children if c.status != "duplicate"])
         self._accept_best_per_parent(results)
@@ -191,6 +192,9 @@ class SearchEngine:
             proposal = self.proposer.propose(context, tree)
         child = self.archive.add(parent.id, self.generation_number, _first_line(proposal))
         self.diffs[child.id] = proposal.diff
+        if not proposal.diff.strip():  # nothing to measure; it still spends one of the budget
+            child.status = "failed"
+            child.move = f"{child.move} | no change proposed ({proposal.stop_reason or 'empty diff'})"
         # A sibling proposed in this generation counts as tried from this parent already.
         self.history.append(self._entry(child, proposal, "pending", ""))
         return child
@@ -297,6 +301,7 @@ class SearchEngine:
                         "reason": f"{result.outcome}: {result.reason}",
                         "metric_mean": None if node.score is None else self.sign * node.score,
                         "parent_commit": parent.commit or parent.id,
+                        "paired": result.comparison,
                     }
                 )
                 return

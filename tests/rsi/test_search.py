@@ -278,7 +278,16 @@ def test_a_move_that_hurt_is_retried_only_once_the_state_has_moved_on(target_cop
         parent_metric_std=None,
     )
     first = proposer.propose(context, target_copy)
-    hurt = HistoryEntry(generation=1, parent_commit="elsewhere", rationale=first.rationale, decision="reject")
+    within_noise = paired_comparison({0: 0.5, 1: 0.6, 2: 0.7}, {0: 0.49, 1: 0.62, 2: 0.68})
+    assert not within_noise.significantly_worse
+    hurt = HistoryEntry(
+        generation=1,
+        parent_commit="elsewhere",
+        rationale=first.rationale,
+        decision="reject",
+        metric_mean=0.59,
+        paired=within_noise,
+    )
     later = [
         HistoryEntry(generation=2 + i, parent_commit="elsewhere", rationale=f"other {i}", decision="reject")
         for i in range(HURT_MEMORY)
@@ -287,3 +296,99 @@ def test_a_move_that_hurt_is_retried_only_once_the_state_has_moved_on(target_cop
     assert proposer.propose(recent, target_copy).rationale != first.rationale
     old = context.model_copy(update={"parent_commit": "p9", "history": [hurt, *later]})
     assert proposer.propose(old, target_copy).rationale == first.rationale
+
+
+def _context(**update: object) -> ProposalContext:
+    base = ProposalContext(
+        generation=1,
+        objective="x",
+        metric_name="r2",
+        direction="higher",
+        parent_commit="p0",
+        parent_metric_mean=0.1,
+        parent_metric_std=None,
+    )
+    return base.model_copy(update=update)
+
+
+def _filler(count: int) -> list[HistoryEntry]:
+    return [
+        HistoryEntry(generation=2 + i, parent_commit="elsewhere", rationale=f"other {i}", decision="reject")
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize("how", ["significantly worse", "failed"])
+def test_a_move_known_to_hurt_is_never_proposed_again_from_the_same_value(
+    target_copy: Path, how: str
+) -> None:
+    """Known to hurt (the paired interval wholly below zero, or no measurement at all) blocks the
+    move at its knob's value however much history follows; a loss within the noise is retried."""
+    from agent.offline import HURT_MEMORY
+
+    proposer = OfflineProposer(seed=0)
+    first = proposer.propose(_context(), target_copy)
+    worse = paired_comparison({0: 0.5, 1: 0.6, 2: 0.7}, {0: 0.2, 1: 0.31, 2: 0.4})
+    assert worse.significantly_worse
+    entry = HistoryEntry(
+        generation=1,
+        parent_commit="elsewhere",
+        rationale=first.rationale,
+        decision="reject",
+        metric_mean=0.3 if how == "significantly worse" else None,
+        paired=worse if how == "significantly worse" else None,
+    )
+    long_after = _context(parent_commit="p9", history=[entry, *_filler(4 * HURT_MEMORY)])
+    assert proposer.propose(long_after, target_copy).rationale != first.rationale
+
+
+def test_an_inert_knob_waits_in_both_directions(target_copy: Path) -> None:
+    """A move that changed no seed's metric at all (a knob the current mode ignores): neither it nor
+    any other move of that knob from the same value is proposed while it is recent."""
+    from agent.offline import discover_knobs, past_moves, search_order
+
+    proposer = OfflineProposer(seed=0)
+    first = proposer.propose(_context(), target_copy)
+    knob = past_moves(first.rationale)[0].knob
+    inert = paired_comparison({0: 0.5, 1: 0.6, 2: 0.7}, {0: 0.5, 1: 0.6, 2: 0.7})
+    entry = HistoryEntry(
+        generation=1,
+        parent_commit="elsewhere",
+        rationale=first.rationale,
+        decision="reject",
+        metric_mean=0.6,
+        paired=inert,
+    )
+    knob_moves = [m for m in search_order(discover_knobs(target_copy), 0) if m.knob.name == knob]
+    assert len(knob_moves) > 1
+    history = [entry]
+    for _ in range(len(knob_moves) + 1):
+        proposal = proposer.propose(_context(parent_commit="p9", history=history), target_copy)
+        assert past_moves(proposal.rationale)[0].knob != knob
+        history.append(
+            HistoryEntry(generation=2, parent_commit="p9", rationale=proposal.rationale, decision="pending")
+        )
+
+
+def test_a_move_a_sibling_tries_from_another_parent_comes_after_the_untried_ones(target_copy: Path) -> None:
+    proposer = OfflineProposer(seed=0)
+    first = proposer.propose(_context(), target_copy)
+    pending = HistoryEntry(generation=1, parent_commit="p0", rationale=first.rationale, decision="pending")
+    other_parent = proposer.propose(_context(parent_commit="p1", history=[pending]), target_copy)
+    assert other_parent.rationale != first.rationale
+    alone = proposer.propose(_context(parent_commit="p1"), target_copy)
+    assert alone.rationale == first.rationale  # the sibling's move is only put behind the others
+
+
+def test_a_parent_with_every_move_tried_ends_its_search_instead_of_repeating_one(tmp_path: Path) -> None:
+    """Every candidate from a parent hurt: the proposer runs out of moves there, says so with an
+    empty proposal, and the engine counts it against the budget instead of measuring the parent
+    again (a greedy search from a dead end ends; it used to loop on duplicates for ever)."""
+    search = engine(tmp_path, lambda moves, seed: 0.5 - 0.2 * len(moves) + noise(seed), candidates=4)
+    search.config = search.config.model_copy(update={"max_evaluations": 200})
+    while not search.exhausted():
+        search.generation()
+    nodes = [n for n in search.archive if n.parent is not None]
+    ended = [n for n in nodes if "no change proposed" in n.move]
+    assert ended and all(n.status == "failed" for n in ended)
+    assert len({search.diffs[n.id] for n in nodes if n not in ended}) == len(nodes) - len(ended)

@@ -526,15 +526,20 @@ def judged(evaluator: Any, diff: str, label: str) -> tuple[Evaluation, Evaluatio
 
 TIMED = {"updates-per-counted-step"}
 """Caught only by comparing CPU per step between two trainings of the same code: on a loaded machine
-one measurement can fall within the readings' noise (the short control measured hardly more CPU than one step), so such a
-case gets a second, fresh evaluation before the test judges it (the harness would see it again at the
-next candidate; a real defence is a rate over runs, not one reading)."""
+one measurement can fall within the readings' noise (the short control measured hardly more CPU than
+one step), so such a case gets up to TIMED_EVALUATIONS fresh evaluations before the test judges it
+(the harness would see it again at the next candidate; a real defence is a rate over runs, not one
+reading). Under a CPU hog on this 2-core machine two evaluations in a row once both missed it; three
+in a row missing is what the test calls a failure."""
+TIMED_EVALUATIONS = 3
 
 
 def judged_hostile(evaluator: Any, diff: str, name: str, expected: set[str]) -> Evaluation:
     candidate, _ = judged(evaluator, diff, name)
-    if name in TIMED and not expected & {f.rule_id for f in candidate.integrity}:
-        candidate = evaluator.measure_again(evaluator.lineage.head(), diff, label=f"{name}-again")
+    for again in range(1, TIMED_EVALUATIONS if name in TIMED else 1):
+        if expected & {f.rule_id for f in candidate.integrity}:
+            break
+        candidate = evaluator.measure_again(evaluator.lineage.head(), diff, label=f"{name}-again-{again}")
     return candidate
 
 
