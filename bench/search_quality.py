@@ -159,9 +159,13 @@ ARMS: dict[str, dict[str, Any]] = {
 }
 
 
-def run_arm(arm: dict[str, Any], seed: int, budget: int, workspace: HostWorkspace) -> dict[int, float]:
+def run_arm(
+    arm: dict[str, Any], seed: int, budget: int, workspace: HostWorkspace, max_seeds: int | None = None
+) -> dict[int, float]:
     """Best R² (a node's mean over its seeds) by evaluations spent, at each checkpoint."""
     config = SearchConfig(candidates=arm["k"], max_evaluations=budget, metric_name="r2")
+    if max_seeds is not None:
+        config = config.model_copy(update={"max_seeds": max_seeds})
     if arm.get("today"):
         proposer = todays_proposer(seed)
         config = config.model_copy(update={"confirm_elites": False, "max_seeds": 3})
@@ -189,6 +193,12 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=80)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument(
+        "--max-seeds",
+        type=int,
+        default=None,
+        help="racing: seeds a close call may earn (default: the engine's)",
+    )
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS), help="which rows to run")
     args = parser.parse_args()
     checkpoints = [c for c in CHECKPOINTS if c <= args.budget]
@@ -201,7 +211,7 @@ def main() -> None:
             for seed in range(args.runs):
                 workspace = HostWorkspace(pool, memo)
                 try:
-                    runs.append(run_arm(arm, seed, args.budget, workspace))
+                    runs.append(run_arm(arm, seed, args.budget, workspace, args.max_seeds))
                 finally:
                     workspace.close()
                 print(f"  {name} seed {seed}: {runs[-1]}", file=sys.stderr, flush=True)
