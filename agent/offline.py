@@ -237,18 +237,18 @@ class Memory:
         """Moves a sibling of this generation is trying from another parent."""
         accepted: list[PastMove] = []
         recent = len(context.history) - HURT_MEMORY
+        parsed = [past_moves(entry.rationale) for entry in context.history]
         mode_changed = max(
             (
                 index
-                for index, entry in enumerate(context.history)
-                if entry.decision == "accept" and any(_is_text(m.old) for m in past_moves(entry.rationale))
+                for index, (entry, moves) in enumerate(zip(context.history, parsed, strict=True))
+                if entry.decision == "accept" and any(_is_text(m.old) for m in moves)
             ),
             default=-1,
         )
         """The last accepted switch of a text knob (an optimizer, a schedule): a new mode changes
         what every other move does, so what was known to hurt before it is only recent history."""
-        for index, entry in enumerate(context.history):
-            moves = past_moves(entry.rationale)
+        for index, (entry, moves) in enumerate(zip(context.history, parsed, strict=True)):
             if entry.decision == "pending" and entry.parent_commit != context.parent_commit:
                 self.elsewhere_pending.add(_key(entry.rationale))
             won = entry.decision == "accept" or entry.reason.startswith(OUTRANKED)

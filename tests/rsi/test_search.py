@@ -194,25 +194,7 @@ def test_a_tree_reached_by_another_path_is_a_duplicate_not_an_evaluation(tmp_pat
     assert search.archive.evaluations() == 1
 
 
-def test_the_offline_proposer_never_repeats_a_move_that_hurt_from_the_same_value(target_copy: Path) -> None:
-    proposer = OfflineProposer(seed=0)
-    context = ProposalContext(
-        generation=1,
-        objective="x",
-        metric_name="r2",
-        direction="higher",
-        parent_commit="p0",
-        parent_metric_mean=0.1,
-        parent_metric_std=None,
-    )
-    first = proposer.propose(context, target_copy)
-    hurt = HistoryEntry(generation=1, parent_commit="elsewhere", rationale=first.rationale, decision="reject")
-    other_parent = context.model_copy(update={"parent_commit": "p9", "history": [hurt]})
-    assert proposer.propose(other_parent, target_copy).rationale != first.rationale
-
-
-def test_moves_that_won_on_two_branches_are_combined_into_one_diff(target_copy: Path) -> None:
-    proposer = OfflineProposer(seed=0)
+def _context(**update: object) -> ProposalContext:
     base = ProposalContext(
         generation=1,
         objective="x",
@@ -222,6 +204,28 @@ def test_moves_that_won_on_two_branches_are_combined_into_one_diff(target_copy: 
         parent_metric_mean=0.1,
         parent_metric_std=None,
     )
+    return base.model_copy(update=update)
+
+
+def _filler(count: int) -> list[HistoryEntry]:
+    return [
+        HistoryEntry(generation=2 + i, parent_commit="elsewhere", rationale=f"other {i}", decision="reject")
+        for i in range(count)
+    ]
+
+
+def test_the_offline_proposer_never_repeats_a_move_that_hurt_from_the_same_value(target_copy: Path) -> None:
+    proposer = OfflineProposer(seed=0)
+    context = _context()
+    first = proposer.propose(context, target_copy)
+    hurt = HistoryEntry(generation=1, parent_commit="elsewhere", rationale=first.rationale, decision="reject")
+    other_parent = context.model_copy(update={"parent_commit": "p9", "history": [hurt]})
+    assert proposer.propose(other_parent, target_copy).rationale != first.rationale
+
+
+def test_moves_that_won_on_two_branches_are_combined_into_one_diff(target_copy: Path) -> None:
+    proposer = OfflineProposer(seed=0)
+    base = _context()
     seen: list[HistoryEntry] = []
     proposals = []
     while len({p.rationale.split(":")[1] for p in proposals}) < 2:
@@ -268,15 +272,7 @@ def test_a_move_that_hurt_is_retried_only_once_the_state_has_moved_on(target_cop
     from agent.offline import HURT_MEMORY
 
     proposer = OfflineProposer(seed=0)
-    context = ProposalContext(
-        generation=1,
-        objective="x",
-        metric_name="r2",
-        direction="higher",
-        parent_commit="p0",
-        parent_metric_mean=0.1,
-        parent_metric_std=None,
-    )
+    context = _context()
     first = proposer.propose(context, target_copy)
     within_noise = paired_comparison({0: 0.5, 1: 0.6, 2: 0.7}, {0: 0.49, 1: 0.62, 2: 0.68})
     assert not within_noise.significantly_worse
@@ -288,34 +284,11 @@ def test_a_move_that_hurt_is_retried_only_once_the_state_has_moved_on(target_cop
         metric_mean=0.59,
         paired=within_noise,
     )
-    later = [
-        HistoryEntry(generation=2 + i, parent_commit="elsewhere", rationale=f"other {i}", decision="reject")
-        for i in range(HURT_MEMORY)
-    ]
+    later = _filler(HURT_MEMORY)
     recent = context.model_copy(update={"parent_commit": "p9", "history": [hurt, *later[:-1]]})
     assert proposer.propose(recent, target_copy).rationale != first.rationale
     old = context.model_copy(update={"parent_commit": "p9", "history": [hurt, *later]})
     assert proposer.propose(old, target_copy).rationale == first.rationale
-
-
-def _context(**update: object) -> ProposalContext:
-    base = ProposalContext(
-        generation=1,
-        objective="x",
-        metric_name="r2",
-        direction="higher",
-        parent_commit="p0",
-        parent_metric_mean=0.1,
-        parent_metric_std=None,
-    )
-    return base.model_copy(update=update)
-
-
-def _filler(count: int) -> list[HistoryEntry]:
-    return [
-        HistoryEntry(generation=2 + i, parent_commit="elsewhere", rationale=f"other {i}", decision="reject")
-        for i in range(count)
-    ]
 
 
 @pytest.mark.parametrize("how", ["significantly worse", "failed"])
