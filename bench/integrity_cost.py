@@ -4,12 +4,14 @@ sandboxes, the bundled target, its real tests, seeds 0 1 2, 500 held-out + 500 l
 
     python bench/integrity_cost.py [--backends bwrap docker] [--cases input-range width hand-made]
 
-Target: the checks add at most 30% to an honest candidate's evaluation. Each patch is evaluated
-off, then on, right after each other, so a busy machine slows both alike. The extra runs per
-candidate: the 1-step and midway controls and the scrambled-artifact predict in the evaluation's own
-sandbox, one fresh sandbox for the disguised re-train + re-predict (at the same time as the
-controls), and reading the artifacts out. The phase sum counts that concurrent sandbox in full, so
-it overstates the wall cost.
+Target: the checks add at most 30% to an honest candidate's evaluation wall time ('on vs off').
+Each patch is evaluated off, then on, right after each other, so a busy machine slows both alike.
+The extra runs per candidate: the scrambled-artifact predict and the 1-step and midway controls in
+the evaluation's own sandbox after the seeds; the relabelled control and the disguised re-train +
+re-predict in fresh sandboxes, started with the seeds and run beside them on the second core; and
+reading the artifacts out. The check phases' sum counts those concurrent sandboxes in full, so it
+overstates the wall time they add; their CPU share is what they cost a machine whose cores are
+all busy (several candidates in parallel).
 """
 
 from __future__ import annotations
@@ -67,20 +69,21 @@ def main() -> int:
         "| check phases s | check phases / wall off | check CPU / evaluation CPU |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    shares = []
+    added, cpu = [], []
     for backend in args.backends:
         for case, off, on, extra, cpu_share in measure(backend, args.cases):
             share = extra / off if off else float("nan")
-            shares.append(share)
+            added.append((on - off) / off if off else float("nan"))
+            cpu.append(cpu_share)
             print(
                 f"| {backend} | {case} | {off:.2f} | {on:.2f} | {(on - off) / off:+.0%} | {extra:.2f} "
                 f"| {share:.0%} | {cpu_share:.0%} |"
             )
-    worst = max(shares) if shares else float("nan")
-    verdict = "✔" if worst <= 0.30 else "✘"
+    worst, worst_cpu = max(added, default=float("nan")), max(cpu, default=float("nan"))
     print(
-        f"\nthe checks' own phases cost at most {worst:.0%} of an honest candidate's evaluation "
-        f"(target ≤ 30%) {verdict}; 'on vs off' is the side-by-side wall time, noisier on a busy machine"
+        f"\nthe checks add at most {worst:+.0%} to an honest candidate's evaluation wall time "
+        f"(target ≤ 30%) {'✔' if worst <= 0.30 else '✘'}; their CPU is at most {worst_cpu:.0%} of the "
+        f"evaluation's {'✔' if worst_cpu <= 0.30 else '✘'}"
     )
     return 0
 

@@ -550,9 +550,15 @@ class TrustedEvaluator:
             failure = tests.failure("tests_failed") or (None if result.tests.ok else "tests_failed")
             if failure is None:
                 reveal = lambda: self._inputs_visible(heldout_dir)  # noqa: E731
-                fresh = self._fresh_sessions(result, workspace, label)
+                fresh, close_fresh = self._fresh_sessions(result, workspace, label)
                 runner = _Runner(run, session, reveal, fresh, self.predict_timeout_s)
-                failure = self._train_and_score(result, session, run, label, reveal, audit, runner)
+                try:
+                    if audit is not None:
+                        audit.start_fresh_runs(runner, result.seeds)
+                    failure = self._train_and_score(result, session, run, label, reveal, audit, runner)
+                finally:
+                    if audit is not None:
+                        audit.abandon_fresh_runs(close_fresh)
             result.resources.cpu_s = last_usage.cpu_s
             peaks = [p.usage.peak_memory_mb for p in phases if p.usage.peak_memory_mb is not None]
             result.resources.peak_memory_mb = max(peaks) if peaks else last_usage.peak_memory_mb
@@ -673,17 +679,32 @@ class TrustedEvaluator:
 
     def _fresh_sessions(
         self, result: Evaluation, workspace: Path, label: str
-    ) -> Callable[[str], contextlib.AbstractContextManager[_Commands]]:
+    ) -> tuple[Callable[[str], contextlib.AbstractContextManager[_Commands]], Callable[[], None]]:
         """Opens a FRESH sandbox of the same backend on the same tree (no /heldout, another uid) for
-        the integrity checks; its commands are logged as phases of the evaluation."""
+        the integrity checks; its commands are logged as phases of the evaluation. The second
+        callable closes every one of them still open (the evaluation ended first)."""
+        open_now: set[Session] = set()
 
         @contextlib.contextmanager
         def fresh(user: str) -> Iterator[_Commands]:
             opened = self.backend.open(workspace, None, f"{label}-disguise", user=user)
             with opened as session, self._tracked(session):
-                yield _Commands(session, lambda phase: result.phases.append(self._log(label, phase)))
+                with self._lock:
+                    open_now.add(session)
+                try:
+                    yield _Commands(session, lambda phase: result.phases.append(self._log(label, phase)))
+                finally:
+                    with self._lock:
+                        open_now.discard(session)
 
-        return fresh
+        def close_all() -> None:
+            with self._lock:
+                sessions = list(open_now)
+            for session in sessions:
+                with contextlib.suppress(SandboxError):
+                    session.close()
+
+        return fresh, close_all
 
     @contextlib.contextmanager
     def _tracked(self, session: Session) -> Iterator[None]:

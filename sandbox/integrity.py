@@ -46,12 +46,17 @@ tells them from the evaluation). The disguised re-run needs a FRESH sandbox (no 
 seeds, another uid, no /heldout mount); in the honest case it is one train + one predict whose
 per-row predictions settle row-independence, determinism and evaluation-awareness at once.
 The relabelled control needs a fresh sandbox of its own too (a rewritten label function for
-training, the original back for predict); it runs after the disguised re-run, on the same worker.
+training, the original back for predict). Neither needs anything of the evaluation until they are
+compared with it, so both start on one worker as soon as the tests pass, and run beside the seeds
+(the relabelled control first; the disguised re-run then waits for the seeds' predictions to compare
+its rows with). An evaluation that fails first closes their sandboxes and forgets what they measured.
 
     checker = IntegrityChecker(IntegrityConfig(), spec, heldout)
     audit = checker.audit(workspace, parent_evaluation, staged)  # before the candidate runs
+    audit.start_fresh_runs(runner, seeds)                        # once the tests pass
     audit.record(seed, staged.split(predictions))                # each seed's predictions
     audit.run_controls(runner)                                   # the extra runs, after the seeds
+    audit.abandon_fresh_runs(close)                              # always (a no-op once controls ran)
     evaluation.integrity = audit.findings(evaluation)
     evaluation.checks = audit.checks
 """
@@ -65,9 +70,10 @@ import io
 import secrets
 import shlex
 import statistics
+import threading
 import zipfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -359,7 +365,12 @@ class Audit:
     rerun_rows: np.ndarray | None = None
     rerun_secret: str = ""
     """The harness secret the re-run seed was chosen with (recorded, so the choice can be checked)."""
-    """Selection rows the disguised re-run predicted (its metrics are on these rows)."""
+    _fresh_work: Future[bool] | None = field(default=None, repr=False)
+    """The fresh sandboxes' work, started while the seeds train (`start_fresh_runs`)."""
+    _seeds_done: threading.Event = field(default_factory=threading.Event, repr=False)
+    """Set once every seed is measured and its artifact read (or the evaluation ended without)."""
+    _abandoned: bool = False
+    _controls_done: bool = False
 
     def __post_init__(self) -> None:
         self.static = self._label_function_uses()
@@ -699,45 +710,90 @@ class Audit:
             return 0.0 if a.metric is b.metric else float("inf")
         return abs(a.metric - b.metric)
 
-    # -- the extra runs (after the seeds, before the sandbox closes) -----------------------
+    # -- the extra runs (beside and after the seeds, before the sandbox closes) -------------
+
+    def _chosen(self, seeds: Sequence[int]) -> tuple[int, str]:
+        """The seed the fresh sandboxes re-run, drawn from the harness secret (kept, so a
+        re-measurement or a replay draws the same)."""
+        secret = self.rerun_secret or self.config.rerun_secret or secrets.token_hex(8)
+        self.rerun_secret = secret
+        ordered = sorted(seeds)
+        return ordered[int(hashlib.sha256(secret.encode()).hexdigest(), 16) % len(ordered)], secret
+
+    def start_fresh_runs(self, runner: SandboxRunner, seeds: Sequence[int]) -> None:
+        """Start the work of the fresh sandboxes now, while the evaluation's seeds train: the
+        relabelled control, then the disguised re-train and re-predict of the secret seed. They need
+        nothing of the evaluation until they are compared with it; the disguised run waits for the
+        seeds (`run_controls`) before it compares its rows. Two sandboxes, two cores: the controls'
+        wall time hides behind the seeds'."""
+        if not self.config.enabled or not seeds or self._fresh_work is not None:
+            return
+        if not (self.config.relabel or self.config.rerun_first_seed):
+            return
+        chosen, secret = self._chosen(seeds)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rsi-fresh-sandbox")
+        self._fresh_work = pool.submit(self._fresh_runs, runner, chosen, secret)
+        pool.shutdown(wait=False)
+
+    def _fresh_runs(self, runner: SandboxRunner, chosen: int, secret: str) -> bool:
+        """The relabelled control, then the disguised re-run; True when the re-run disagrees."""
+        if self.config.relabel and not self._abandoned:
+            self._relabelled(runner, chosen, secret)
+        if self.config.rerun_first_seed and not self._abandoned:
+            return self._disguised(runner, chosen, secret)
+        return False
+
+    def abandon_fresh_runs(self, close: Callable[[], None]) -> None:
+        """The evaluation ended before its controls (a failure, an interruption): stop the fresh
+        sandboxes (`close` ends every one still open), wait for their thread and forget what they
+        measured: a candidate that did not finish its evaluation is judged without controls."""
+        work = self._fresh_work
+        if work is None or self._controls_done:
+            return
+        self._abandoned = True
+        self._seeds_done.set()
+        close()
+        with contextlib.suppress(Exception):
+            work.result()
+        self.relabelled.clear()
+        self.reruns.clear()
+        for check in ("relabelled", "rerun", "row-independence"):
+            self.records.pop(check, None)
+        self.rerun_seed, self.rerun_rows = None, None
+        # A re-run of the evaluation (its machine was lost) starts them again.
+        self._fresh_work, self._abandoned, self._seeds_done = None, False, threading.Event()
 
     def run_controls(self, runner: SandboxRunner) -> None:
-        """Every behavioural control: read the artifacts; then, at the same time, the scrambled
-        predict and the 1-step and midway controls in the evaluation's sandbox and the disguised
-        re-run in a fresh one (two sandboxes, two cores); on a mismatch, the exact repeat."""
+        """Every behavioural control: read the artifacts; then the scrambled predict and the 1-step
+        and midway controls in the evaluation's sandbox, while the fresh sandbox's work started with
+        the seeds (`start_fresh_runs`) ends; on a mismatch, the exact repeat."""
         if not self.config.enabled or not self.parts_by_seed:
             return
         seeds = sorted(self.parts_by_seed)
-        secret = self.rerun_secret or self.config.rerun_secret or secrets.token_hex(8)
-        chosen = seeds[int(hashlib.sha256(secret.encode()).hexdigest(), 16) % len(seeds)]
-        self.rerun_secret = secret
+        self.start_fresh_runs(runner, seeds)  # a caller that did not start them with the seeds
+        chosen, secret = self._chosen(seeds)
         for seed in seeds:
             if seed not in self.artifacts:
                 self.artifacts[seed] = read_artifact(runner, f"{runner.out_dir}/seed-{seed}")
         self._artifact_data()
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            fresh = (
-                pool.submit(self._disguised, runner, chosen, secret) if self.config.rerun_first_seed else None
-            )
+        self._seeds_done.set()
+        try:
             if self.config.controls:
                 self._scrambled(runner, chosen, secret)
                 self._minimal_control(runner, seeds[0])
                 self._midway_control(runner, seeds[0], secret)
-            relabelled = (
-                pool.submit(self._relabelled, runner, chosen, secret) if self.config.relabel else None
-            )
-            mismatch = fresh.result() if fresh is not None else False
-            if relabelled is not None:
-                relabelled.result()
-                if self._relabelled_suspect():
-                    others = [seed for seed in seeds if seed != chosen] or [chosen]
-                    pick = int(hashlib.sha256(f"{secret}-relabel-seed".encode()).hexdigest(), 16)
-                    self._relabelled(runner, others[pick % len(others)], secret, draw=2)
-        if fresh is None:
+        finally:
+            mismatch = self._fresh_work.result() if self._fresh_work is not None else False
+        if self.config.relabel and self._relabelled_suspect():
+            others = [seed for seed in seeds if seed != chosen] or [chosen]
+            pick = int(hashlib.sha256(f"{secret}-relabel-seed".encode()).hexdigest(), 16)
+            self._relabelled(runner, others[pick % len(others)], secret, draw=2)
+        if not self.config.rerun_first_seed:
             self._not_run("rerun", "disabled by IntegrityConfig.rerun_first_seed")
             self._not_run("row-independence", "disabled by IntegrityConfig.rerun_first_seed")
         elif mismatch and self.rerun_rows is not None:
             self.reruns.append(self._repeat(runner, chosen, self.rerun_rows))
+        self._controls_done = True
 
     def _artifact_data(self) -> None:
         found: list[Finding | None] = []
@@ -1128,7 +1184,6 @@ class Audit:
         position[order] = np.arange(len(order))
         shared_at = position[: len(rows)]
         self.rerun_seed, self.rerun_rows = seed, rows
-        evaluated = self.parts_by_seed[seed]["selection"][rows]
         word = secrets.choice(["job", "work", "exp", "scratch", "run", "tmp"])
         base = f"/tmp/{word}-{secrets.token_hex(3)}"
         src, model, data = (
@@ -1157,6 +1212,10 @@ class Audit:
                     sandbox, seed, f"{enter}", model, inputs, predictions, len(mixed), "disguised"
                 )
                 disguised = self._outcome("disguised", retrained, shared_at, rows)
+                self._seeds_done.wait()  # the seeds' own predictions, to compare with
+                if self._abandoned or seed not in self.parts_by_seed:
+                    return False
+                evaluated = self.parts_by_seed[seed]["selection"][rows]
                 if disguised.selection is not None and _same(
                     disguised.selection, evaluated, self.config.row_tolerance
                 ):

@@ -686,3 +686,36 @@ def test_the_relabelled_control_allows_one_seed_its_noise(
         audit.relabelled.append(run)
     found = [f for f in audit._relabelled_compared(evaluation(skills)) if f is not None]
     assert bool(found) is flagged, [f.message for f in found]
+
+
+SECOND_SEED_CRASHES = file_diff(
+    "train.py",
+    (TARGET / "train.py").read_text(),
+    (TARGET / "train.py")
+    .read_text()
+    .replace(
+        "    args = parser.parse_args()\n",
+        "    args = parser.parse_args()\n    if args.seed == 1:\n        raise SystemExit(3)\n",
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    "evaluator_fixture",
+    [
+        pytest.param("bwrap_evaluator", marks=pytest.mark.bwrap),
+        pytest.param("docker_evaluator", marks=pytest.mark.docker),
+    ],
+)
+def test_an_evaluation_that_fails_stops_its_fresh_sandboxes(
+    evaluator_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """The fresh sandboxes' controls start with the seeds. The chosen seed (1) crashes in them too,
+    so the disguised run waits, its sandbox open, for seeds that never finish (or has not started
+    when the evaluation fails, on a busy machine): the failed evaluation must release it, close it
+    and record no control of a candidate that was never measured."""
+    evaluator = request.getfixturevalue(evaluator_fixture)
+    result = evaluator.evaluate(evaluator.lineage.head(), SECOND_SEED_CRASHES, label="second-seed-crashes")
+    assert result.failure == "train_crashed", result.failure_detail
+    assert not {"relabelled", "rerun", "row-independence"} & {c.check for c in result.checks}
+    assert not evaluator._open_sessions
