@@ -24,6 +24,9 @@ entry carries (the child against its parent on the same seeds):
   plain SGD can help Adam), so the block becomes an ordinary recent one. Other knobs rarely turn a clear
   loss into a gain, and a move that lost by far (a range doubled past the data) would otherwise be
   re-measured on every branch.
+- **Farther the same way** — a knob's response is taken to be unimodal: a numeric move known to
+  hurt from v (doubling) blocks moving that knob from v the same way as far or farther (tripling)
+  for as long as the move itself is blocked; nearer (x1.5) and the other way are still tried.
 - **Not better** — rejected within the noise: blocked where its knob has value v for the next
   HURT_MEMORY candidates, then retried (the other knobs have usually changed what it would do).
 - **Inert** — exactly no effect on any seed (a knob the current mode ignores, like a momentum under
@@ -42,6 +45,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import difflib
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -231,6 +235,10 @@ class Memory:
         """Moves already proposed from this parent (by a sibling), whatever came of them."""
         self.hurt: set[tuple[str, str]] = set()
         """(move, knob value) pairs blocked: known to hurt there, or not better there lately."""
+        self.hurt_farther: set[tuple[str, str, bool, float]] = set()
+        """(knob, value, upwards, size) of numeric moves known to hurt there (for good, or lately
+        where the block is a recent one): a move of the same knob from the same value in the same
+        direction, as far or farther, is taken to hurt as well."""
         self.inert: set[tuple[str, str]] = set()
         """(knob, value) pairs where a move of the knob lately changed nothing at all."""
         self.elsewhere_pending: set[str] = set()
@@ -256,10 +264,15 @@ class Memory:
                 move, paired = moves[0], entry.paired
                 failed = entry.metric_mean is None and paired is None
                 known = failed or (paired is not None and paired.significantly_worse)
+                step = _step(move.old, move.new)
                 if known and index > mode_changed:
                     self.hurt.add((move.key, move.old))
+                    if step is not None:
+                        self.hurt_farther.add((move.knob, move.old, *step))
                 elif index >= recent:
                     self.hurt.add((move.key, move.old))
+                    if step is not None and known:
+                        self.hurt_farther.add((move.knob, move.old, *step))
                     if paired is not None and paired.low == paired.high == 0.0:
                         self.inert.add((move.knob, move.old))
             if won:
@@ -276,6 +289,18 @@ class Memory:
             and (mutation.knob.name, repr(mutation.new_value)) not in self.undo
             and (mutation.key, repr(mutation.knob.value)) not in self.hurt
             and (mutation.knob.name, repr(mutation.knob.value)) not in self.inert
+            and not self._farther(mutation, self.hurt_farther)
+        )
+
+    @staticmethod
+    def _farther(mutation: Mutation, losses: set[tuple[str, str, bool, float]]) -> bool:
+        """A knob's response is taken to be unimodal: past a value that lost, in the same
+        direction, it does no better (a range tripled where doubling lost by far)."""
+        value = repr(mutation.knob.value)
+        step = _step(value, repr(mutation.new_value))
+        return step is not None and any(
+            (mutation.knob.name, value, step[0]) == (knob, old, upwards) and step[1] >= size - 1e-9
+            for knob, old, upwards, size in losses
         )
 
     def fresh_first(self, moves: list[Mutation]) -> list[Mutation]:
@@ -370,6 +395,21 @@ class OfflineProposer:
                 }
             ],
         )
+
+
+def _step(old: str, new: str) -> tuple[bool, float] | None:
+    """A numeric move's direction (True: upwards) and size (|log new/old|), from the values as a
+    rationale writes them; None for text values, zero or a change of sign."""
+    with contextlib.suppress(ValueError, SyntaxError, TypeError):
+        before, after = ast.literal_eval(old), ast.literal_eval(new)
+        if (
+            isinstance(before, int | float)
+            and isinstance(after, int | float)
+            and not isinstance(before, bool)
+            and before * after > 0
+        ):
+            return after > before, abs(math.log(after / before))
+    return None
 
 
 def _is_text(value: str) -> bool:

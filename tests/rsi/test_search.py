@@ -315,6 +315,54 @@ def test_a_move_known_to_hurt_is_never_proposed_again_from_the_same_value(
     assert proposer.propose(long_after, target_copy).rationale != first.rationale
 
 
+@pytest.mark.parametrize("when", ["for good", "recently, before a switch"])
+def test_past_a_value_known_to_hurt_the_same_direction_is_not_tried_farther(
+    target_copy: Path, when: str
+) -> None:
+    """A numeric move known to hurt from value v (doubling it) rules out moving the knob farther the
+    same way from v (tripling), for good; nearer (x1.5) and the other way (halving) are still tried.
+    Within HURT_MEMORY, a block of the move made before a text knob's switch was accepted does too."""
+    from agent.offline import HURT_MEMORY, discover_knobs, past_moves, search_order
+
+    proposer = OfflineProposer(seed=0)
+    order = search_order(discover_knobs(target_copy), 0)
+    doubled = next(m for m in order if m.label == "x2" and not isinstance(m.knob.value, str))
+    name, value = doubled.knob.name, doubled.knob.value
+    worse = paired_comparison({0: 0.5, 1: 0.6, 2: 0.7}, {0: 0.2, 1: 0.31, 2: 0.4})
+    entry = HistoryEntry(
+        generation=1,
+        parent_commit="elsewhere",
+        rationale=f"{doubled.key} — raise {name} from {value!r} to {doubled.new_value!r}",
+        decision="reject",
+        metric_mean=0.3,
+        paired=worse,
+    )
+    switch = HistoryEntry(
+        generation=1,
+        parent_commit="elsewhere",
+        rationale="config.py:optimizer:=adam — switch optimizer from 'sgd' to 'adam'",
+        decision="accept",
+    )
+    history = [entry, *_filler(4 * HURT_MEMORY)] if when == "for good" else [entry, switch, *_filler(2)]
+    proposed: list[str] = []
+    for _ in range(len(order) + 2):
+        proposal = proposer.propose(_context(parent_commit="p9", history=history), target_copy)
+        if proposal.stop_reason == "nothing_to_propose":
+            break
+        proposed += [m.key for m in past_moves(proposal.rationale)]
+        history.append(
+            HistoryEntry(generation=2, parent_commit="p9", rationale=proposal.rationale, decision="pending")
+        )
+    blocked = {doubled.key, doubled.key.replace(":x2", ":x3")}
+    if when == "for good":
+        # Every other move first; the blocked ones only once nothing else is left to try from here.
+        assert set(proposed[-2:]) == blocked, proposed
+        assert {doubled.key.replace(":x2", f":{f}") for f in ("x1.5", "x0.5", "x0.333")} <= set(proposed[:-2])
+    else:  # while the block is recent (the history grows by one per proposal)
+        standing = proposed[: HURT_MEMORY - len(history) + len(proposed)]
+        assert not blocked & set(standing) and doubled.key.replace(":x2", ":x0.5") in standing, proposed
+
+
 def test_an_inert_knob_waits_in_both_directions(target_copy: Path) -> None:
     """A move that changed no seed's metric at all (a knob the current mode ignores): neither it nor
     any other move of that knob from the same value is proposed while it is recent."""
