@@ -264,16 +264,12 @@ class Memory:
                 move, paired = moves[0], entry.paired
                 failed = entry.metric_mean is None and paired is None
                 known = failed or (paired is not None and paired.significantly_worse)
-                step = _step(move.old, move.new)
-                if known and index > mode_changed:
+                # Known to hurt blocks for good after the last switch, anything else while recent.
+                if (known and index > mode_changed) or index >= recent:
                     self.hurt.add((move.key, move.old))
-                    if step is not None:
+                    if known and (step := _step(move.old, move.new)) is not None:
                         self.hurt_farther.add((move.knob, move.old, *step))
-                elif index >= recent:
-                    self.hurt.add((move.key, move.old))
-                    if step is not None and known:
-                        self.hurt_farther.add((move.knob, move.old, *step))
-                    if paired is not None and paired.low == paired.high == 0.0:
+                    if paired is not None and paired.low == paired.high == 0.0:  # never when known
                         self.inert.add((move.knob, move.old))
             if won:
                 accepted.extend(moves)
@@ -289,18 +285,17 @@ class Memory:
             and (mutation.knob.name, repr(mutation.new_value)) not in self.undo
             and (mutation.key, repr(mutation.knob.value)) not in self.hurt
             and (mutation.knob.name, repr(mutation.knob.value)) not in self.inert
-            and not self._farther(mutation, self.hurt_farther)
+            and not self._past_a_loss(mutation)
         )
 
-    @staticmethod
-    def _farther(mutation: Mutation, losses: set[tuple[str, str, bool, float]]) -> bool:
-        """A knob's response is taken to be unimodal: past a value that lost, in the same
-        direction, it does no better (a range tripled where doubling lost by far)."""
+    def _past_a_loss(self, mutation: Mutation) -> bool:
+        """A knob's response is taken to be unimodal: past a value that is known to hurt, in the
+        same direction, it does no better (a range tripled where doubling lost by far)."""
         value = repr(mutation.knob.value)
         step = _step(value, repr(mutation.new_value))
         return step is not None and any(
             (mutation.knob.name, value, step[0]) == (knob, old, upwards) and step[1] >= size - 1e-9
-            for knob, old, upwards, size in losses
+            for knob, old, upwards, size in self.hurt_farther
         )
 
     def fresh_first(self, moves: list[Mutation]) -> list[Mutation]:

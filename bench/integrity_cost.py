@@ -76,7 +76,7 @@ def main() -> int:
             added.append((on - off) / off if off else float("nan"))
             cpu.append(cpu_share)
             print(
-                f"| {backend} | {case} | {off:.2f} | {on:.2f} | {(on - off) / off:+.0%} | {extra:.2f} "
+                f"| {backend} | {case} | {off:.2f} | {on:.2f} | {added[-1]:+.0%} | {extra:.2f} "
                 f"| {share:.0%} | {cpu_share:.0%} |"
             )
     worst, worst_cpu = max(added, default=float("nan")), max(cpu, default=float("nan"))

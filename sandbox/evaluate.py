@@ -273,9 +273,12 @@ class TrustedEvaluator:
             self._stopping.clear()
 
     def close_open_sessions(self) -> None:
+        self._close_all(self._open_sessions)
+
+    def _close_all(self, sessions: set[Session]) -> None:
         with self._lock:
-            sessions = list(self._open_sessions)
-        for session in sessions:
+            snapshot = list(sessions)
+        for session in snapshot:
             with contextlib.suppress(SandboxError):  # else reaped at the start of the next run
                 session.close()
 
@@ -688,28 +691,18 @@ class TrustedEvaluator:
         @contextlib.contextmanager
         def fresh(user: str) -> Iterator[_Commands]:
             opened = self.backend.open(workspace, None, f"{label}-disguise", user=user)
-            with opened as session, self._tracked(session):
-                with self._lock:
-                    open_now.add(session)
-                try:
-                    yield _Commands(session, lambda phase: result.phases.append(self._log(label, phase)))
-                finally:
-                    with self._lock:
-                        open_now.discard(session)
+            with opened as session, self._tracked(session, open_now):
+                yield _Commands(session, lambda phase: result.phases.append(self._log(label, phase)))
 
-        def close_all() -> None:
-            with self._lock:
-                sessions = list(open_now)
-            for session in sessions:
-                with contextlib.suppress(SandboxError):
-                    session.close()
-
-        return fresh, close_all
+        return fresh, lambda: self._close_all(open_now)
 
     @contextlib.contextmanager
-    def _tracked(self, session: Session) -> Iterator[None]:
+    def _tracked(self, session: Session, group: set[Session] | None = None) -> Iterator[None]:
+        """The session is open: in the evaluator's set (Ctrl-C closes them all) and in `group`."""
+        groups = [self._open_sessions] if group is None else [self._open_sessions, group]
         with self._lock:
-            self._open_sessions.add(session)
+            for members in groups:
+                members.add(session)
         try:
             if self._stopping.is_set():
                 session.close()
@@ -717,7 +710,8 @@ class TrustedEvaluator:
             yield
         finally:
             with self._lock:
-                self._open_sessions.discard(session)
+                for members in groups:
+                    members.discard(session)
 
     def _log_text(self, label: str, name: str, text: str) -> Path:
         directory = self.log_dir / label

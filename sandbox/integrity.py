@@ -363,6 +363,7 @@ class Audit:
     midway_steps: int | None = None
     rerun_seed: int | None = None
     rerun_rows: np.ndarray | None = None
+    """Selection rows the disguised re-run predicted (its metrics are on these rows)."""
     rerun_secret: str = ""
     """The harness secret the re-run seed was chosen with (recorded, so the choice can be checked)."""
     _fresh_work: Future[bool] | None = field(default=None, repr=False)
