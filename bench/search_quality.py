@@ -10,6 +10,9 @@ scored against the harness's held-out set, seed 1234, 2000 rows) — no sandbox,
 evaluations takes a minute, not an hour; the sandbox's cost is bench/bench_search_speed.py's
 subject. Identical (config, seed) pairs are trained once for the whole bench.
 
+"After c evaluations" is the best accepted node among the first c candidates evaluated, in the
+order they were proposed (a generation may straddle c), scored on every seed it was measured on.
+
 "today" is the linear climb as it was: one candidate per generation from the last accepted node,
 the offline proposer as it was (read from git at commit TODAY, before the search work) and the default
 policy's acceptance rule (mean gain above the larger seed spread and 0.002, on seeds 0 1 2).
@@ -38,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from agent.offline import OfflineProposer, discover_knobs  # noqa: E402
 from core.contracts import Proposer  # noqa: E402
-from rsi.search.archive import Node  # noqa: E402
+from rsi.search.archive import Archive, Node  # noqa: E402
 from rsi.search.engine import Measurement, MeasureRequest, SearchConfig, SearchEngine  # noqa: E402
 from rsi.search.paired import RaceOutcome  # noqa: E402
 from rsi.search.strategies import StrategyConfig, make_strategy  # noqa: E402
@@ -75,7 +78,8 @@ class HostWorkspace:
         self.memo = memo
         self.scratch = Path(tempfile.mkdtemp(prefix="rsi-bench-search-"))
         self.trees: dict[str, Path] = {}
-        self.trainings = 0
+        self.used: set[tuple[Any, int]] = set()
+        """Every (config, seed) pair this workspace measured, memoised or not."""
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -108,7 +112,7 @@ class HostWorkspace:
         values = [self._values(r) for r in requests]
         wanted = {(v, s) for v, r in zip(values, requests, strict=True) if v for s in r.seeds}
         todo = sorted(w for w in wanted if w not in self.memo)
-        self.trainings += len(todo)
+        self.used |= wanted
         for key, result in zip(todo, self.pool.map(train_and_score, *zip(*todo, strict=True)), strict=True):
             self.memo[key] = result
         results = []
@@ -175,15 +179,28 @@ def run_arm(
     engine_class = TodaysAcceptance if arm.get("today") else SearchEngine
     engine = engine_class(workspace, proposer, strategy, config)
     engine.start()
-    best_at: dict[int, float] = {}
     while not engine.exhausted():
         engine.generation()
-        spent = engine.archive.evaluations()
-        best = engine.archive.best().score or 0.0
-        for checkpoint in CHECKPOINTS:
-            if spent <= checkpoint:
-                best_at[checkpoint] = best
-    return best_at
+    return best_by_evaluations(engine.archive)
+
+
+def best_by_evaluations(archive: Archive) -> dict[int, float]:
+    """At each checkpoint c, the best accepted node among the first c candidates evaluated (in the
+    order they were proposed; a generation may straddle c), scored on all its seeds."""
+    nodes = list(archive)
+    ordinal: dict[str, int] = {}
+    for node in nodes[1:]:
+        if node.status not in ("pending", "duplicate"):
+            ordinal[node.id] = len(ordinal) + 1
+    kept = {n.id for n in archive.expandable()}
+    return {
+        checkpoint: max(
+            (n.score or 0.0)
+            for n in nodes
+            if n.id in kept and (n.parent is None or ordinal.get(n.id, checkpoint + 1) <= checkpoint)
+        )
+        for checkpoint in CHECKPOINTS
+    }
 
 
 def main() -> None:
@@ -208,19 +225,25 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=args.parallel) as pool:
         for name, arm in ((n, ARMS[n]) for n in args.arms):
             runs = []
+            used: set[tuple[Any, int]] = set()
             for seed in range(args.runs):
                 workspace = HostWorkspace(pool, memo)
                 try:
                     runs.append(run_arm(arm, seed, args.budget, workspace, args.max_seeds))
+                    used |= workspace.used
                 finally:
                     workspace.close()
                 print(f"  {name} seed {seed}: {runs[-1]}", file=sys.stderr, flush=True)
-            rows.append((name, [statistics.median(r.get(c, 0.0) for r in runs) for c in checkpoints]))
+            medians = [statistics.median(r.get(c, 0.0) for r in runs) for c in checkpoints]
+            rows.append((name, medians, len(used) / args.runs))
     print(f"\nSearch quality: best held-out R² (median of {args.runs} runs) by evaluations spent")
-    print("| strategy | " + " | ".join(f"after {c}" for c in checkpoints) + " |")
-    print("| --- | " + " | ".join("---:" for _ in checkpoints) + " |")
-    for name, values in rows:
-        print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
+    print("| strategy | " + " | ".join(f"after {c}" for c in checkpoints) + " | trainings per run |")
+    print("| --- | " + " | ".join("---:" for _ in checkpoints) + " | ---: |")
+    for name, values, trainings in rows:
+        print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + f" | {trainings:.0f} |")
+    print(
+        "(trainings per run: distinct (config, seed) pairs an arm's runs measured, shared ones once, ÷ runs)"
+    )
     print(
         f"\ngoal: ≥ 0.95 within 40, ≥ 0.99 within 80; {len(memo)} trainings, {time.monotonic() - started:.0f}s"
     )
