@@ -187,17 +187,11 @@ def run_arm(
 def best_by_evaluations(archive: Archive) -> dict[int, float]:
     """At each checkpoint c, the best accepted node among the first c candidates evaluated (in the
     order they were proposed; a generation may straddle c), scored on all its seeds."""
-    nodes = list(archive)
-    ordinal: dict[str, int] = {}
-    for node in nodes[1:]:
-        if node.status not in ("pending", "duplicate"):
-            ordinal[node.id] = len(ordinal) + 1
     kept = {n.id for n in archive.expandable()}
+    evaluated = archive.evaluated()
     return {
         checkpoint: max(
-            (n.score or 0.0)
-            for n in nodes
-            if n.id in kept and (n.parent is None or ordinal.get(n.id, checkpoint + 1) <= checkpoint)
+            [archive.root.score or 0.0] + [n.score or 0.0 for n in evaluated[:checkpoint] if n.id in kept]
         )
         for checkpoint in CHECKPOINTS
     }

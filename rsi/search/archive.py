@@ -110,13 +110,17 @@ class Archive:
     def best_path(self) -> set[str]:
         return {n.id for n in self.ancestry(self.best().id)}
 
-    def evaluations(self) -> int:
-        """Candidate nodes evaluated so far (the root is not a candidate)."""
-        return sum(
-            1
+    def evaluated(self) -> list[Node]:
+        """Candidate nodes evaluated so far, in the order they were proposed (the root is not a
+        candidate; a duplicate is the node it repeats, not an evaluation)."""
+        return [
+            n
             for n in self._nodes.values()
             if n.parent is not None and n.status not in ("pending", "duplicate")
-        )
+        ]
+
+    def evaluations(self) -> int:
+        return len(self.evaluated())
 
     def holder_of(self, tree: str, besides: str) -> Node | None:
         """A node created before `besides` with these files (a duplicate itself excepted), if any."""
