@@ -135,23 +135,17 @@ def interruptible(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         import signal
 
-        from rsi.interrupts import INTERRUPT_SIGNALS, SignalInterrupt
+        from rsi.interrupts import Interrupts, SignalInterrupt
 
-        def on_signal(signum: int, frame: object) -> None:
-            raise SignalInterrupt(signum)
-
-        previous = {signum: signal.signal(signum, on_signal) for signum in INTERRUPT_SIGNALS}
         try:
-            return func(*args, **kwargs)
+            with Interrupts().installed():
+                return func(*args, **kwargs)
         except KeyboardInterrupt as exc:
             signum = exc.signum if isinstance(exc, SignalInterrupt) else signal.SIGINT
             _say(
                 f"interrupted by {signal.Signals(signum).name} while starting: no step of the run was recorded"
             )
             raise typer.Exit(EXIT_SIGNAL_BASE + signum) from None
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
     return wrapper
 

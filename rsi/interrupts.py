@@ -5,6 +5,12 @@ terminal closes — raises `SignalInterrupt` where the loop is, unless it is ins
 step (an event and its status, a lineage commit and its event): then it takes effect when the
 outermost such step is done.
 
+Nor is it raised where raising would break the interpreter's own bookkeeping: inside `logging`,
+whose locks are taken and released by hand (an exception between the two leaves a lock held, and
+the next thread that logs — a sandbox's worker — waits forever, and the run with it), it is
+delivered again a moment later; and one that a finalizer swallowed ("Exception ignored in …") is
+delivered again too, so no interruption is ever lost.
+
     interrupts = Interrupts()
     with interrupts.installed():
         with interrupts.atomic():
@@ -15,11 +21,35 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
+import time
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 """Signals that end a run cleanly: the exit code is 128 + the signal's number (130, 143, 129)."""
+
+
+RETRY_S = 0.01
+"""How soon an interruption that could not be raised where it arrived is delivered again."""
+
+MAX_DEFER_S = 2.0
+"""How long an interruption waits for code that must not be cut to return: past it, it is raised
+anyway (a run stuck inside such code must still end on a signal)."""
+
+_HAND_LOCKED = ("logging",)
+"""Packages that take and release their locks by hand, outside `with`: raising between the two
+leaves the lock held for good."""
+
+
+def _inside_hand_locked(frame: FrameType | None) -> bool:
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if any(module == name or module.startswith(name + ".") for name in _HAND_LOCKED):
+            return True
+        frame = frame.f_back
+    return False
 
 
 class SignalInterrupt(KeyboardInterrupt):
@@ -40,6 +70,7 @@ class Interrupts:
         self.finishing = False
         """Set once the run records its end: from then on nothing is abandoned."""
         self._atomic_depth = 0
+        self._deferred_since: float | None = None
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
@@ -53,24 +84,54 @@ class Interrupts:
         if self._atomic_depth == 0 and self.signal is not None and not self.finishing:
             raise SignalInterrupt(self.signal)
 
-    def _on_signal(self, signum: int, frame: object) -> None:
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.signal is None:
             self.signal = signum
-        if self._atomic_depth == 0 and not self.finishing:
-            raise SignalInterrupt(signum)
+        self._deliver(frame)
+
+    def _on_retry(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal is not None:
+            self._deliver(frame)
+
+    def _deliver(self, frame: FrameType | None) -> None:
+        """Raise the interruption here, or have it delivered again shortly if here is unsafe."""
+        if self._atomic_depth > 0 or self.finishing or self.signal is None:
+            self._deferred_since = None
+            return  # the outermost atomic step raises it when done; a finishing run keeps going
+        if _inside_hand_locked(frame):
+            now = time.monotonic()
+            self._deferred_since = self._deferred_since or now
+            if now - self._deferred_since < MAX_DEFER_S:
+                signal.setitimer(signal.ITIMER_REAL, RETRY_S)
+                return
+        self._deferred_since = None
+        raise SignalInterrupt(self.signal)
+
+    def _on_unraisable(self, unraisable: Any, previous: Any) -> None:
+        """A finalizer swallowed the interruption: deliver it again, where it can be raised."""
+        if isinstance(unraisable.exc_value, SignalInterrupt) and not self.finishing:
+            signal.setitimer(signal.ITIMER_REAL, RETRY_S)
+            return
+        previous(unraisable)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        """SIGINT, SIGTERM and SIGHUP abandon the step in flight while inside."""
+        """SIGINT, SIGTERM and SIGHUP abandon the step in flight while inside (SIGALRM is taken
+        for delivering an interruption again; see the module's docstring)."""
         previous: dict[int, Any] = {}
         try:
             for interrupt in INTERRUPT_SIGNALS:
                 previous[interrupt] = signal.signal(interrupt, self._on_signal)
+            previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._on_retry)
         except ValueError:  # not the main thread (the TUI runs the loop in a worker)
             yield
             return
+        previous_hook = sys.unraisablehook
+        sys.unraisablehook = lambda unraisable: self._on_unraisable(unraisable, previous_hook)
         try:
             yield
         finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.unraisablehook = previous_hook
             for signum, handler in previous.items():
                 signal.signal(signum, handler)

@@ -35,7 +35,7 @@ def decisions(run_dir: Path) -> list[tuple[int | None, str, str, str]]:
 async def open_queued(pilot, app: ReviewApp, generation: int) -> ChangeScreen:  # type: ignore[no-untyped-def]
     # The run is folded in the background: the queue may show before this change reaches it.
     def listed() -> bool:
-        return isinstance(app.screen, QueueScreen) and str(generation) in app.screen.query_one("#queue").rows
+        return queue_shown(app) and str(generation) in app.screen.query_one("#queue").rows
 
     await wait_until(pilot, listed, what=f"generation {generation} in the queue")
     table = app.screen.query_one("#queue")
@@ -53,7 +53,7 @@ def test_accept_from_the_queue_records_the_human_and_continues_the_lineage(run_d
         async with app.run_test(size=(120, 40)) as pilot:
             await open_queued(pilot, app, 3)
             await pilot.press("a")
-            await wait_until(pilot, lambda: isinstance(app.screen, QueueScreen) and 3 not in _waiting(app))
+            await wait_until(pilot, lambda: queue_shown(app) and 3 not in _waiting(app))
 
     asyncio.run(drive())
     assert decisions(run_dir)[-1][:3] == (3, "accept", "human:tester")
