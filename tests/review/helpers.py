@@ -11,9 +11,10 @@ from textual.pilot import Pilot
 async def wait_until(
     pilot: Pilot[object], condition: Callable[[], bool], timeout: float = 30, what: str = ""
 ) -> None:
-    """Let the app work until `condition` holds (the loop runs in a worker thread)."""
+    """Let the app work until `condition` holds (the loop runs in a worker thread). It is asked
+    only while the current screen is mounted: a pushed screen is current before its widgets exist."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not (pilot.app.screen.is_mounted and condition()):
         if time.monotonic() > deadline:
             app = pilot.app
             raise AssertionError(
