@@ -345,9 +345,10 @@ def absolute_heldout(heldout: str | None) -> str | None:
 
 
 @app.command(
+    short_help="Evaluate one diff exactly as the loop would, and judge it with the policy.",
     epilog=EXAMPLE.format("rsi evaluate my.diff --target target_repo --backend bwrap")
     + "\n\n"
-    + EXIT_CODES_HELP.replace("; 128", "; 14 the candidate fails its evaluation; 128")
+    + EXIT_CODES_HELP.replace("; 128", "; 14 the candidate fails its evaluation; 128"),
 )
 @friendly
 def evaluate(
@@ -745,9 +746,10 @@ def policy_check(
 
 
 @app.command(
+    short_help="Re-display a recorded run, --check its integrity or --verify that it reproduces.",
     epilog=EXAMPLE.format("rsi replay runs/20261122-090102 --headless")
     + "\n\nExit codes: 0 ok (intact, reproduced); 1 run error; 2 usage error; 12 --verify: the "
-    "re-execution diverged; 13 --check: the trajectory fails its integrity check."
+    "re-execution diverged; 13 --check: the trajectory fails its integrity check.",
 )
 @friendly
 def replay(
@@ -878,7 +880,10 @@ def replay_in_tui(path: Path) -> None:
     make_app("replay", trajectory=path).run()
 
 
-@app.command(epilog=EXAMPLE.format("rsi resume runs/20261122-090102") + "\n\n" + RUN_EXIT_HELP)
+@app.command(
+    short_help="Continue any run that stopped, paused, was interrupted or crashed, losing nothing.",
+    epilog=EXAMPLE.format("rsi resume runs/20261122-090102") + "\n\n" + RUN_EXIT_HELP,
+)
 @friendly
 @interruptible
 def resume(
@@ -1005,7 +1010,10 @@ def _print_successors(run_dir: Path) -> None:
         console.print(Text(headline))
 
 
-@app.command(epilog=EXAMPLE.format('rsi review runs/20261122-090102 --accept 3 --reason "checked the diff"'))
+@app.command(
+    short_help="Decide the changes a run queued for a human: in the TUI, or with --accept/--reject.",
+    epilog=EXAMPLE.format('rsi review runs/20261122-090102 --accept 3 --reason "checked the diff"'),
+)
 @friendly
 def review(
     run_dir: Annotated[Path, typer.Argument(help="The run directory (holds trajectory.jsonl and lineage/).")],
