@@ -71,6 +71,9 @@ class Interrupts:
         """Set once the run records its end: from then on nothing is abandoned."""
         self._atomic_depth = 0
         self._deferred_since: float | None = None
+        self._owed = False
+        """A delivery is due again (on the next SIGALRM); cleared whenever the interruption is raised,
+        so a retry never raises a second one into the cleanup of the first."""
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
@@ -82,7 +85,7 @@ class Interrupts:
         finally:
             self._atomic_depth -= 1
         if self._atomic_depth == 0 and self.signal is not None and not self.finishing:
-            raise SignalInterrupt(self.signal)
+            self._raise(self.signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.signal is None:
@@ -90,7 +93,8 @@ class Interrupts:
         self._deliver(frame)
 
     def _on_retry(self, signum: int, frame: FrameType | None) -> None:
-        if self.signal is not None:
+        if self._owed:
+            self._owed = False
             self._deliver(frame)
 
     def _deliver(self, frame: FrameType | None) -> None:
@@ -102,15 +106,23 @@ class Interrupts:
             now = time.monotonic()
             self._deferred_since = self._deferred_since or now
             if now - self._deferred_since < MAX_DEFER_S:
-                signal.setitimer(signal.ITIMER_REAL, RETRY_S)
+                self._again()
                 return
-        self._deferred_since = None
-        raise SignalInterrupt(self.signal)
+        self._raise(self.signal)
+
+    def _again(self) -> None:
+        self._owed = True
+        signal.setitimer(signal.ITIMER_REAL, RETRY_S)
+
+    def _raise(self, signum: int) -> None:
+        self._owed, self._deferred_since = False, None
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        raise SignalInterrupt(signum)
 
     def _on_unraisable(self, unraisable: Any, previous: Any) -> None:
         """A finalizer swallowed the interruption: deliver it again, where it can be raised."""
         if isinstance(unraisable.exc_value, SignalInterrupt) and not self.finishing:
-            signal.setitimer(signal.ITIMER_REAL, RETRY_S)
+            self._again()
             return
         previous(unraisable)
 

@@ -125,6 +125,30 @@ def test_a_signal_arriving_anywhere_inside_logging_is_raised_after_it_with_every
     assert stream.getvalue().count("a line logged") == cases + 1
 
 
+def test_a_second_signal_raises_once_and_no_retry_cuts_into_the_cleanup() -> None:
+    """A signal deferred inside logging, then a second one outside: one interruption, and the
+    retry still due from the first does not raise another into the handling of the first."""
+    parent = logging.getLogger("rsi.test.signal-delivery.twice")
+    parent.addHandler(logging.NullHandler())
+    parent.propagate = False
+    interrupts = Interrupts()
+    raised = 0
+    with interrupts.installed():
+        try:
+            try:
+                assert _log_with_signal_at(interrupts, 1, parent)  # deferred: inside logging
+                interrupts._on_signal(signal.SIGINT, sys._getframe())  # the second, outside it
+                time.sleep(WAIT_S)  # (under load the retry may have come first: the same one)
+            except SignalInterrupt:
+                raised += 1
+                cleanup_ends = time.monotonic() + 0.5
+                while time.monotonic() < cleanup_ends:
+                    time.sleep(0.001)
+        except SignalInterrupt:
+            raised += 1
+    assert raised == 1
+
+
 def test_an_interruption_a_finalizer_swallowed_is_delivered_again() -> None:
     interrupts = Interrupts()
 
