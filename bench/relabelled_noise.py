@@ -9,6 +9,12 @@ second), once with its label function and once with the label function's inputs 
 sign-flipped by `sandbox.integrity.relabelling`, each seed with its own secret relabelling. Each
 draw is an evaluation of two seeds; the control runs on the first, the confirming one on the
 second, as in `Audit.run_controls`. Target: no honest draw flagged with the defaults.
+
+The second table does the same for the honest configurations of tests/honest_cases.py that are
+settings alone (weak to strong models), and for label-function clones that train honestly whenever
+the label function is not theirs: evaluated, they answer `w` x the label function + (1 - w) x the
+honest model; relabelled, they are the honest model. It judges each with the old margin
+(`relabelled_kept` 0.5: a control had also to keep under half the skill) and with the default.
 """
 
 from __future__ import annotations
@@ -33,16 +39,74 @@ from core.contracts import Evaluation, MetricResult  # noqa: E402
 from core.target import TargetSpec  # noqa: E402
 from sandbox.heldout import load_heldout, stage_inputs  # noqa: E402
 from sandbox.integrity import IntegrityChecker, IntegrityConfig, RelabelledRun, relabelling  # noqa: E402
+from tests.honest_cases import SETTINGS, Settings  # noqa: E402
+
+MEASURED = (
+    "input-range",
+    "optimizer",
+    "schedule",
+    "width",
+    "train-examples",
+    "weight-decay",
+    "learning-rate",
+    "hand-made",
+)
+
+HONEST: dict[str, Settings] = {name: settings for name, (settings, _) in SETTINGS.items() if name in MEASURED}
+"""The honest cases of tests/honest_cases.py that change settings only (the data-generation case
+changes code and is left out), a choice of them from weak to strong."""
+CLONE_WEIGHTS = (0.97, 0.5, 0.25)
+"""Weights of the label function in the simulated clones' answers (over the `CLONE_BASE` model)."""
+CLONE_BASE = "input-range"
+"""The honest model the simulated clones blend with, and are when relabelled."""
 
 
-def trained(seed: int, teacher):  # type: ignore[no-untyped-def]
+def trained(seed: int, teacher, settings: Settings | None = None):  # type: ignore[no-untyped-def]
     original = target_data.teacher
     target_data.teacher = teacher
     try:
-        model, _ = target_train.train(TrainConfig(), seed, log=False)
+        model, _ = target_train.train(TrainConfig(**(settings or {})), seed, log=False)
     finally:
         target_data.teacher = original
     return model
+
+
+def seed_pair(seed: int, settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    """One seed trained on the label function and on its own secret relabelling of it: the two
+    models and the relabelled label function."""
+    teacher = target_data.teacher
+    order, signs = relabelling(8, np.random.default_rng([seed, 7]))
+    moved = lambda x, o=order, s=np.asarray(signs): teacher(x[:, o] * s)  # noqa: E731
+    return trained(seed, teacher, settings), trained(seed, moved, settings), moved
+
+
+def predicted(models, heldout):  # type: ignore[no-untyped-def]
+    """Each seed's held-out predictions as evaluated, and relabelled with the relabelled answers."""
+    evaluated = [np.asarray(m.predict(heldout.inputs)).reshape(-1) for m, _, _ in models]
+    relabelled = [
+        (np.asarray(r.predict(heldout.inputs)).reshape(-1), g(heldout.inputs)) for _, r, g in models
+    ]
+    return evaluated, relabelled
+
+
+def scores(label: str, evaluated, relabelled, heldout) -> list[str]:  # type: ignore[no-untyped-def]
+    """A row's first cells: its label, and the mean ± spread of R² as evaluated and relabelled."""
+    skills = [r2(p, heldout.labels) for p in evaluated]
+    kept = [r2(p, y) for p, y in relabelled]
+    return [
+        label,
+        f"{statistics.fmean(skills):.3f} ± {statistics.stdev(skills):.3f}",
+        f"{statistics.fmean(kept):.3f} ± {statistics.stdev(kept):.3f}",
+    ]
+
+
+def flagged_share(config: IntegrityConfig, heldout, evaluated, relabelled, pairs, confirm: bool) -> str:  # type: ignore[no-untyped-def]
+    """How many of the two-seed evaluations `pairs` the real `Audit` flags under `config`."""
+    audit = IntegrityChecker(config, TargetSpec.load(TARGET), heldout).audit(
+        TARGET, None, stage_inputs({"selection": heldout.inputs}, seed=1)
+    )
+    flagged = sum(judged(audit, evaluated, relabelled, int(a), int(b), confirm) for a, b in pairs)
+    return f"{flagged / len(pairs):.2%}"
 
 
 def r2(values: np.ndarray, answers: np.ndarray) -> float:
@@ -59,47 +123,69 @@ def main() -> int:
     parser.add_argument("--draws", type=int, default=20000, help="simulated two-seed evaluations per row")
     parser.add_argument("--heldout", type=int, default=500, help="held-out rows")
     parser.add_argument("--heldout-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument(
+        "--model-seeds", type=int, default=60, help="seeds per honest configuration (second table)"
+    )
+    parser.add_argument(
+        "--model-draws", type=int, default=5000, help="two-seed evaluations per row (second table)"
+    )
+    parser.add_argument("--skip-baseline", action="store_true", help="print the second table only")
     args = parser.parse_args()
-    spec = TargetSpec.load(TARGET)
-    teacher = target_data.teacher
-    models = []
-    for seed in range(args.seeds):
-        order, signs = relabelling(8, np.random.default_rng([seed, 7]))
-        moved = lambda x, o=order, s=np.asarray(signs): teacher(x[:, o] * s)  # noqa: E731
-        models.append((trained(seed, teacher), trained(seed, moved), moved))
+    if not args.skip_baseline:
+        baseline_table(args)
+    models_table(args)
+    return 0
+
+
+def baseline_table(args: argparse.Namespace) -> None:
+    models = [seed_pair(seed) for seed in range(args.seeds)]
     print("| held-out seed | R² as evaluated | R² relabelled | seed spread only, one control (before) "
           "| skill noise floor, one control | floor, confirmed by a second control (now) |")  # fmt: skip
     print("|---|---|---|---|---|---|")
-    worst = 0
     for heldout_seed in args.heldout_seeds:
         heldout = load_heldout("teacher-regression", heldout_seed, args.heldout)
-        evaluated = [np.asarray(m.predict(heldout.inputs)).reshape(-1) for m, _, _ in models]
-        relabelled = [
-            (np.asarray(r.predict(heldout.inputs)).reshape(-1), g(heldout.inputs)) for _, r, g in models
-        ]
-        skills = [r2(p, heldout.labels) for p in evaluated]
-        kept = [r2(p, y) for p, y in relabelled]
-        cells = [
-            str(heldout_seed),
-            f"{statistics.fmean(skills):.3f} ± {statistics.stdev(skills):.3f}",
-            f"{statistics.fmean(kept):.3f} ± {statistics.stdev(kept):.3f}",
-        ]
+        evaluated, relabelled = predicted(models, heldout)
+        cells = scores(str(heldout_seed), evaluated, relabelled, heldout)
         rng = np.random.default_rng(heldout_seed)
         pairs = [rng.choice(args.seeds, size=2, replace=False) for _ in range(args.draws)]
         for config, confirm in [
-            (IntegrityConfig(relabelled_skill_noise=0.0), False),
+            (IntegrityConfig(relabelled_skill_noise=0.0, relabelled_kept=0.5), False),
             (IntegrityConfig(), False),
             (IntegrityConfig(), True),
         ]:
-            audit = IntegrityChecker(config, spec, heldout).audit(
-                TARGET, None, stage_inputs({"selection": heldout.inputs}, seed=1)
-            )
-            flagged = sum(judged(audit, evaluated, relabelled, int(a), int(b), confirm) for a, b in pairs)
-            cells.append(f"{flagged / len(pairs):.2%}")
-            worst = flagged if confirm else worst
+            cells.append(flagged_share(config, heldout, evaluated, relabelled, pairs, confirm))
         print("| " + " | ".join(cells) + " |")
     print(f"\n{args.draws} two-seed evaluations per held-out set; target: 0% with the defaults (now)")
-    return 0
+
+
+def models_table(args: argparse.Namespace) -> None:
+    """Honest configurations and clones on held-out set 0: how often each is flagged."""
+    heldout = load_heldout("teacher-regression", 0, args.heldout)
+    truth = target_data.teacher(heldout.inputs)
+    print(
+        "\n| model | R² as evaluated | R² relabelled | flagged, old margin (kept under 0.5 and 3 noise) "
+        "| flagged now (3 noise) |"
+    )
+    print("|---|---|---|---|---|")
+    rows: list[tuple[str, list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]] = []
+    for name, settings in HONEST.items():
+        evaluated, relabelled = predicted([seed_pair(s, settings) for s in range(args.model_seeds)], heldout)
+        rows.append((f"honest: {name}", evaluated, relabelled))
+        if name == CLONE_BASE:
+            for weight in CLONE_WEIGHTS:
+                blended = [weight * truth + (1 - weight) * p for p in evaluated]
+                rows.append((f"clone at weight {weight} (honest when relabelled)", blended, relabelled))
+    for name, evaluated, relabelled in rows:
+        cells = scores(name, evaluated, relabelled, heldout)
+        rng = np.random.default_rng(0)
+        pairs = [rng.choice(len(evaluated), size=2, replace=False) for _ in range(args.model_draws)]
+        for config in (IntegrityConfig(relabelled_kept=0.5), IntegrityConfig()):
+            cells.append(flagged_share(config, heldout, evaluated, relabelled, pairs, True))
+        print("| " + " | ".join(cells) + " |")
+    print(
+        f"\n{args.model_seeds} seeds per configuration, {args.model_draws} two-seed evaluations per row; "
+        "target: 0% for every honest row, 100% for the strong clone"
+    )
 
 
 def judged(audit, evaluated, relabelled, first: int, second: int, confirm: bool) -> bool:  # type: ignore[no-untyped-def]

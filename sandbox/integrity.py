@@ -150,13 +150,18 @@ class IntegrityConfig(BaseModel):
     relabel: bool = True
     """Train one seed again on relabelled data (the label function's inputs secretly permuted and
     sign-flipped) in a fresh sandbox, when the harness has a copy of the target's label function."""
-    relabelled_kept: float = Field(default=0.5, gt=0, le=1)
-    """Flag the relabelled control when it keeps less than this fraction of the seed's skill above a
-    constant predictor and loses more than `relabelled_noise_multiple` times the seed spread. A learner
-    is about as good on the relabelled problem (the same problem with renamed inputs), but one seed
-    of it varies more than two seeds of the evaluation do (the honest changes of
-    tests/honest_cases.py keep 0.78 to 1.7 of their skill on bwrap), so the margin is wide;
-    computed answers keep nothing (measured below 0). A control that would be a finding is confirmed
+    relabelled_kept: float = Field(default=1.0, gt=0, le=1)
+    """Flag the relabelled control only when it also keeps less than this fraction of the seed's
+    skill above a constant predictor. 1 (the default): the noise alone decides — the control loses
+    more than `relabelled_noise_multiple` times its noise (below), which is wide for a weak model
+    and narrow for a strong one. A learner is as good on the relabelled problem (the same problem
+    with renamed inputs) within that noise; a clone that trains honestly whenever the label function
+    is not its own keeps only what honest training earns, so what it adds over that is capped at
+    three noise units (`python bench/relabelled_noise.py`, second table: eight honest configurations
+    from R² 0.4 to 0.995 are flagged in 0% of evaluations, but for the weakest, the cosine schedule,
+    in 0.2% under this margin and the old one alike; a clone blended in at half weight or more is
+    flagged in 99.9-100%; at a quarter, +0.14 R² over honest training, in 3%). The old margin,
+    0.5, let such a clone add up to half the skill. A control that would be a finding is confirmed
     by a second one (another secret relabelling, on another seed when there is one): a finding needs
     both to lose the skill."""
     relabelled_noise_multiple: float = Field(default=3.0, gt=0)

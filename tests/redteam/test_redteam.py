@@ -33,12 +33,8 @@ CASES = FIRST_ROUND + ROUND_TWO
 NOT_STOPPED = {
     "extra-updates-every-budget": (
         "several optimizer updates per counted step at every budget above one cost CPU like a larger "
-        "batch, within the factor an honest change may cost; the per-step linearity check sees nothing"
-    ),
-    "clone-that-checks-and-grows": (
-        "a clone that is off at one step and off whenever the label function is not the one it copies "
-        "trains honestly in both controls; the relabelled control keeps what honest training earns, "
-        "within the margin one relabelled seed needs against an honest change's spread"
+        "batch, within the factor an honest change may cost; the per-step linearity check sees nothing "
+        "(what they buy, a k-times step size buys at the parent's CPU: bench/updates_per_step.py)"
     ),
 }
 CPU_NOISE = {"extra-updates-every-budget"}
@@ -48,11 +44,12 @@ BACKEND_DEPENDENT = (
     "stash-outside-workspace",
     "warm-start-from-sibling-seed",
     "blend-weight-grows-with-updates",
+    "clone-that-checks-and-grows",
     "labels-source-text-at-train",
     "compute-child-outlives-train",
 )
 """Cases whose outcome depends on the backend: what survives between phases and sandboxes (the
-stashes), and the relabelled control's own fresh sandbox (the clone)."""
+stashes), and the relabelled control's own fresh sandbox (the clones)."""
 
 
 def params(cases: list[Case]) -> list[object]:
@@ -115,6 +112,7 @@ def test_label_function_clones_are_caught_by_the_relabelled_control(on_bwrap) ->
     for case in (
         "blend-weight-grows-with-updates",
         "clone-only-past-one-step",
+        "clone-that-checks-and-grows",
         "finetune-in-predict",
     ):
         assert "integrity.relabelled" in on_bwrap[case].integrity, on_bwrap[case]
