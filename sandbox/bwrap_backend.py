@@ -61,6 +61,7 @@ from sandbox.cgroups import (
     v2_delegation_problem,
 )
 from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
+from sandbox.seccomp import filter_fd
 from sandbox.target_env import ensure_bwrap_env, has_dependencies
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -459,7 +460,14 @@ class BwrapBackend:
                 f"could not create the sandbox's cgroup for {label!r} ({exc}). Check `rsi doctor`."
             ) from exc
         env = {"PATH": os.environ.get("PATH", SANDBOX_PATH)}
+        try:
+            seccomp = filter_fd()
+        except BaseException:
+            if cgroup:
+                cgroup.remove()
+            raise
         argv = self.bwrap_argv(workspace, heldout, user)
+        argv[1:1] = ["--seccomp", str(seccomp)]
         setup = child_setup(cgroup.procs_files() if cgroup else [], self.rlimits())
         handle, stderr_name = tempfile.mkstemp(prefix="rsi-bwrap-", suffix=".err")
         try:
@@ -471,13 +479,16 @@ class BwrapBackend:
                 env=env,
                 start_new_session=True,
                 preexec_fn=setup,
+                pass_fds=(seccomp,),
             )
         except (OSError, subprocess.SubprocessError) as exc:
             os.close(handle)
+            os.close(seccomp)
             if cgroup:
                 cgroup.remove()
             raise SandboxError(f"could not start bwrap ({exc}). {BWRAP_HELP}") from exc
         os.close(handle)
+        os.close(seccomp)
         session = BwrapSession(process, Path(stderr_name), cgroup, self.config)
         try:
             session.wait_ready()
