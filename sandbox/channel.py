@@ -17,6 +17,7 @@ A record on the wire: "\\n\\x1eRSI <kind> <fields...> <n>\\n" followed by exactl
 
 from __future__ import annotations
 
+import secrets
 import shlex
 import threading
 from collections.abc import Callable
@@ -29,10 +30,19 @@ from sandbox.base import ExecResult, write_file_via_exec
 LOG_LIMIT_BYTES = 1024 * 1024
 STAGE_LOG_LIMIT_BYTES = 64 * 1024
 RECORD_MARK = b"\x1eRSI "
+BEGIN_OF_REQUEST = b"__RSI_BEGIN__"
 END_OF_REQUEST = b"__RSI_END__"
 
 DRIVER = r"""
 exec 2>/dev/null
+# This shell runs from a copy of sh that its own user cannot read, so the kernel made it
+# non-dumpable: the candidate's processes (the same user) cannot open its /proc entries, its
+# descriptors, memory or environment. The copy is gone before anything of the candidate runs.
+rm -f /tmp/.rsi-sh
+# The session's token, the first line the host sends: every request must carry it and every
+# record does. Something of the candidate that writes into the channel (through another
+# process's descriptors) knows no token: the driver ignores its requests, the host refuses its records.
+IFS= read -r rsi_token
 # Plain files in /tmp (no directory to make: one exec fewer per sandbox).
 rsi_log=/tmp/.rsi-command.log
 rsi_stage() {
@@ -40,7 +50,7 @@ rsi_stage() {
   if [ -d /src ]; then cp -R /src/. /workspace/ >/tmp/.rsi-stage.log 2>&1 || c=$?; else : >/tmp/.rsi-stage.log; fi
   # `[ -s ]` is a builtin: a clean copy (empty log) costs no fork to size and send its log.
   n=0; [ -s /tmp/.rsi-stage.log ] && n=$(tail -c __STAGE_LIMIT__ /tmp/.rsi-stage.log | wc -c)
-  printf '\n\036RSI ready %s %s\n' "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
+  printf '\n\036RSI %s ready %s %s\n' "$rsi_token" "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
 }
 rsi_now() { read rsi_up rsi_idle </proc/uptime; }
 # Bytes in use on the writable filesystems and whether one is full: one df, parsed by builtins.
@@ -66,7 +76,7 @@ rsi_exec() {
   rsi_disk
   size=0; [ -s "$rsi_log" ] && size=$(wc -c <"$rsi_log"); size=${size:-0}
   n=$size; [ "$n" -gt __LOG_LIMIT__ ] && n=__LOG_LIMIT__
-  printf '\n\036RSI end %s %s %s %s %s %s %s %s\n' "$1" "$c" "$s" "$e" "$full" "$size" "$used" "$n"
+  printf '\n\036RSI %s end %s %s %s %s %s %s %s %s\n' "$rsi_token" "$1" "$c" "$s" "$e" "$full" "$size" "$used" "$n"
   [ "$n" -gt 0 ] && tail -c "$n" "$rsi_log"
 }
 # The places a candidate can write: its tree, the scratch space, shared memory and message queues.
@@ -128,27 +138,30 @@ rsi_reset() {
     cp -R /src/. /workspace/ >/tmp/.rsi-stage.log 2>&1 || c=$?
   fi
   n=0; [ -s /tmp/.rsi-stage.log ] && n=$(tail -c __STAGE_LIMIT__ /tmp/.rsi-stage.log | wc -c)
-  printf '\n\036RSI reset %s %s %s\n' "$1" "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
+  printf '\n\036RSI %s reset %s %s %s\n' "$rsi_token" "$1" "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
 }
 rsi_size() {
   rsi_bytes=""
   du -sb -- "$2" >/tmp/.rsi-du 2>/dev/null && read -r rsi_bytes rsi_rest </tmp/.rsi-du
-  case $rsi_bytes in ''|*[!0-9]*) printf '\n\036RSI size %s 0 0\n' "$1";; *) printf '\n\036RSI size %s 1 %s 0\n' "$1" "$rsi_bytes";; esac
+  case $rsi_bytes in ''|*[!0-9]*) printf '\n\036RSI %s size %s 0 0\n' "$rsi_token" "$1";; *) printf '\n\036RSI %s size %s 1 %s 0\n' "$rsi_token" "$1" "$rsi_bytes";; esac
 }
 rsi_read() {
   if [ -f "$2" ] && [ -r "$2" ]; then
     n=$(wc -c <"$2"); n=${n:-0}; [ "$n" -gt "$3" ] && n=$3
-    printf '\n\036RSI file %s 1 %s\n' "$1" "$n"; head -c "$n" "$2"
+    printf '\n\036RSI %s file %s 1 %s\n' "$rsi_token" "$1" "$n"; head -c "$n" "$2"
   else
-    printf '\n\036RSI file %s 0 0\n' "$1"
+    printf '\n\036RSI %s file %s 0 0\n' "$rsi_token" "$1"
   fi
 }
 rsi_stage
-rsi_request=""
+rsi_request=""; rsi_open=0
 while IFS= read -r rsi_line; do
-  if [ "$rsi_line" = "__RSI_END__" ]; then eval "$rsi_request"; rsi_request=""
-  else rsi_request="$rsi_request$rsi_line
-"; fi
+  case $rsi_line in
+    "__RSI_BEGIN__ $rsi_token") rsi_request=""; rsi_open=1;;
+    "__RSI_END__ $rsi_token") [ "$rsi_open" = 1 ] && eval "$rsi_request"; rsi_request=""; rsi_open=0;;
+    *) [ "$rsi_open" = 1 ] && rsi_request="$rsi_request$rsi_line
+";;
+  esac
 done
 """.replace("__STAGE_LIMIT__", str(STAGE_LOG_LIMIT_BYTES)).replace("__LOG_LIMIT__", str(LOG_LIMIT_BYTES))
 
@@ -182,6 +195,10 @@ class DriverChannel:
         self._counter = 0
         self.idle = False
         """True between complete answers: nothing of the candidate runs and the driver waits for input."""
+        self._token = secrets.token_hex(16)
+        """The session's secret: sent once, before anything of the candidate runs; in every request
+        and record after."""
+        self._request_raw(self._token.encode() + b"\n")
 
     def wait_ready(self, timeout_s: float) -> tuple[int, str]:
         """Wait for the driver's first record: the exit code and log of copying /src to /workspace."""
@@ -242,12 +259,38 @@ class DriverChannel:
 
     def _request(self, line: str) -> None:
         self.idle = False
+        token = self._token.encode()
+        # The leading newline ends any partial line written into the driver's input by another hand.
+        self._request_raw(
+            b"\n" + BEGIN_OF_REQUEST + b" " + token + b"\n" + line.encode() + b"\n"
+            + END_OF_REQUEST + b" " + token + b"\n"
+        )  # fmt: skip
+
+    def _request_raw(self, data: bytes) -> None:
         try:
-            self._send(line.encode() + b"\n" + END_OF_REQUEST + b"\n")
+            self._send(data)
         except OSError as exc:
             raise ChannelClosed(
                 f"could not send a command to the sandbox ({exc}). {self._describe_end()}"
             ) from exc
+
+    @staticmethod
+    def _refuse_foreign(before: bytes) -> None:
+        """The driver writes nothing but records (each opens with a newline): any other byte between
+        them was written into the channel by something else in the sandbox. (The start of a record's
+        mark, cut off by the end of a read, is not foreign yet.)"""
+        foreign = before.rstrip(b"\n")
+        for cut in range(min(len(RECORD_MARK) - 1, len(foreign)), 0, -1):
+            if foreign.endswith(RECORD_MARK[:cut]):
+                foreign = foreign[:-cut]
+                break
+        foreign = foreign.strip(b"\n")
+        if foreign or len(before) > 4096:  # the driver sends one newline before a record, not pages
+            raise SandboxError(
+                f"{len(foreign) or len(before)} byte(s) outside the driver's records reached the harness: something in "
+                "the sandbox wrote into the harness's channel. The sandbox is removed; the candidate is "
+                "not measured."
+            )
 
     def _fill(self, timeout_s: float) -> None:
         try:
@@ -265,9 +308,17 @@ class DriverChannel:
 
     def _record(self, timeout_s: float) -> tuple[list[str], bytes]:
         while (start := self._buffer.find(RECORD_MARK)) < 0 or self._buffer.find(b"\n", start) < 0:
+            self._refuse_foreign(self._buffer if start < 0 else self._buffer[:start])
             self._fill(timeout_s)
+        self._refuse_foreign(self._buffer[:start])
         end_of_header = self._buffer.find(b"\n", start)
         fields = self._buffer[start + len(RECORD_MARK) : end_of_header].decode(errors="replace").split()
+        if not fields or not secrets.compare_digest(fields[0], self._token):
+            raise SandboxError(
+                "a record without this session's token reached the harness: something in the sandbox "
+                "wrote into the harness's channel. The sandbox is removed; the candidate is not measured."
+            )
+        fields = fields[1:]
         size = int(fields[-1]) if fields and fields[-1].isdigit() else 0
         while len(self._buffer) < end_of_header + 1 + size:
             self._fill(timeout_s)
@@ -277,7 +328,11 @@ class DriverChannel:
         return fields, payload
 
 
-DRIVER_ARGV = ["sh", "-c", DRIVER]
+BOOTSTRAP = 'cp /bin/sh /tmp/.rsi-sh && chmod 0111 /tmp/.rsi-sh && exec /tmp/.rsi-sh -c "$1"'
+"""Start the driver from an execute-only copy of sh: exec of a file its user may not read leaves
+the process non-dumpable (no /proc access for the same user without CAP_SYS_PTRACE, which no
+sandbox has). If the copy cannot be made the sandbox ends before it is ready: it fails closed."""
+DRIVER_ARGV = ["sh", "-c", BOOTSTRAP, "rsi-driver", DRIVER]
 
 
 class ChannelSession:

@@ -1,0 +1,126 @@
+"""The harness's channel into a sandbox cannot be driven by the candidate, on both backends.
+
+The driver shell and the candidate run as one user, and some process of the sandbox (its init)
+holds the channel's pipes. Code of the candidate that opens those pipes through /proc can write
+into them: requests for the driver (a reset that wipes nothing) and records for the host (a forged
+exit code, forged times). The driver is non-dumpable (its /proc entries are closed to the
+candidate), requests and records carry the session's token, and any byte outside a record is
+refused by the host (sandbox/channel.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.errors import SandboxError
+from sandbox.base import SandboxConfig, Session
+from sandbox.bwrap_backend import BwrapBackend
+from sandbox.docker_backend import DockerBackend
+from tests.conftest import IMAGE
+
+# `data` into every pipe end another process of the sandbox holds for reading ("r": what the driver
+# reads requests from) or for writing ("w": what carries records to the host), opened through /proc.
+INTO_EVERY_PIPE = """
+import os, sys
+data, end = open(sys.argv[1], "rb").read(), sys.argv[2]
+reached = []
+for pid in [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        continue
+    for fd in fds:
+        try:
+            if not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:"):
+                continue
+            flags = next(l for l in open(f"/proc/{pid}/fdinfo/{fd}") if l.startswith("flags:"))
+            if (int(flags.split()[1], 8) & 3) != {"r": 0, "w": 1}[end]:
+                continue
+            handle = os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            os.write(handle, data)
+            reached.append(f"{pid}/{fd}")
+        except OSError:
+            pass
+        finally:
+            os.close(handle)
+print("reached", reached)
+"""
+INJECTED = (
+    b"\n__RSI_END__\nrsi_reset() { printf '\\n\\036RSI reset %s 0 0\\n' \"$1\"; }\n"
+    b"touch /tmp/injected\n__RSI_BEGIN__\n__RSI_END__\n"
+)
+FORGED = b"\n\036RSI end 1 0 0.0 0.1 0 0 0 0\n"
+DRIVER_SECRETS = """
+import os
+opened = []
+for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+    try:
+        if not open(f"/proc/{pid}/cmdline", "rb").read().startswith(b"/tmp/.rsi-sh"):
+            continue
+    except OSError:
+        continue
+    print("driver", pid)
+    for entry in ["environ", "mem", *[f"fd/{fd}" for fd in range(64)]]:
+        try:
+            os.close(os.open(f"/proc/{pid}/{entry}", os.O_RDONLY))
+            opened.append(f"{pid}/{entry}")
+        except OSError:
+            pass
+print("opened", opened)
+"""
+
+
+def sessions(backend: str, tmp_path: Path) -> Iterator[Session]:
+    (tmp_path / "ws").mkdir(exist_ok=True)
+    if backend == "docker":
+        made = DockerBackend(SandboxConfig(), image=IMAGE, run_id="test-channel")
+    else:
+        made = BwrapBackend(SandboxConfig(), image="", run_id="test-channel")
+    with made.open(tmp_path / "ws", None, "channel") as session:
+        session.write_file("/workspace/pipes.py", INTO_EVERY_PIPE.encode())
+        session.write_file("/workspace/secrets.py", DRIVER_SECRETS.encode())
+        yield session
+
+
+BACKENDS = [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)]
+
+
+@pytest.fixture(params=BACKENDS)
+def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
+    if request.param == "docker":
+        request.getfixturevalue("docker_client")
+    yield from sessions(request.param, tmp_path)
+
+
+def test_the_driver_s_descriptors_memory_and_environment_are_closed_to_the_candidate(
+    session: Session,
+) -> None:
+    result = session.exec("python secrets.py", 60)
+    assert result.exit_code == 0, result.output
+    assert "driver" in result.output and "opened []" in result.output, result.output
+
+
+def test_requests_written_into_the_channel_are_ignored(session: Session) -> None:
+    session.write_file("/workspace/payload", INJECTED)
+    result = session.exec("python pipes.py payload r", 60)
+    assert result.exit_code == 0, result.output
+    assert "reached ['" in result.output, f"nothing held a pipe to write into: {result.output}"
+    session.exec("echo left > /tmp/left-behind", 30)
+    session.reset()  # the real reset, not the injected one that wipes nothing
+    after = session.exec("ls -a /tmp", 30).output
+    assert "injected" not in after and "left-behind" not in after, after
+
+
+@pytest.mark.parametrize(
+    "payload", [FORGED, b"\0" * 65536, b"\n" * 65536], ids=["forged-record", "zeros", "newlines"]
+)
+def test_records_forged_into_the_channel_end_the_session(session: Session, payload: bytes) -> None:
+    """A forged record, or a flood the host would have to keep, ends the session at once."""
+    session.write_file("/workspace/payload", payload)
+    with pytest.raises(SandboxError, match="channel"):
+        session.exec("python pipes.py payload w; sleep 1", 60)
