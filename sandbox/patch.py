@@ -548,12 +548,14 @@ class Stage:
                         f"patch changes {relative!r}, a symbolic link in the parent tree; rejected."
                     ) from None
                 raise
+            info = os.fstat(fd)  # before fdopen, which refuses a directory with its own error
+            if not stat.S_ISREG(info.st_mode):
+                os.close(fd)
+                raise PatchError(
+                    f"patch changes {relative!r}, which is not a regular file in the parent tree "
+                    "(a directory, a device or a pipe); a patch reads and writes regular files only."
+                )
             with os.fdopen(fd, "rb") as handle:
-                info = os.fstat(handle.fileno())
-                if not stat.S_ISREG(info.st_mode):
-                    raise PatchError(
-                        f"patch changes {relative!r}, which is not a regular file in the parent tree."
-                    )
                 return handle.read(), stat.S_IMODE(info.st_mode)
         finally:
             os.close(parent)

@@ -146,6 +146,19 @@ def test_copy_or_rename_from_outside_the_stage_never_reads_the_host(
 
 
 @pytest.mark.parametrize("kind", ["copy", "rename"])
+@pytest.mark.parametrize("source", ["tests", "tests/", "."])
+def test_copy_or_rename_from_a_directory_is_rejected_cleanly(
+    stage_and_secret: tuple[Path, Path], kind: str, source: str
+) -> None:
+    stage, _ = stage_and_secret
+    (stage / "tests").mkdir()
+    (stage / "tests" / "test_x.py").write_text("def test_x():\n    pass\n")
+    with pytest.raises(PatchError):
+        apply_diff(_copy_diff(kind, source, "helpers.py"), stage)
+    assert sorted(p.name for p in stage.iterdir()) == ["config.py", "tests"]
+
+
+@pytest.mark.parametrize("kind", ["copy", "rename"])
 def test_git_names_that_disagree_with_the_rename_headers_are_rejected(
     stage_and_secret: tuple[Path, Path], kind: str
 ) -> None:
