@@ -1,6 +1,6 @@
 """False positives of the relabelled control on an honest weak model: the bundled baseline trained
 on many seeds, as evaluated and relabelled, then judged by the real `Audit` code on random pairs of
-seeds, with and without the skill noise floor and the confirming second control.
+seeds, with one control and with the confirming second control.
 
     python bench/relabelled_noise.py [--seeds 300] [--draws 20000] [--heldout 500]
 
@@ -13,8 +13,9 @@ second, as in `Audit.run_controls`. Target: no honest draw flagged with the defa
 The second table does the same for the honest configurations of tests/honest_cases.py that are
 settings alone (weak to strong models), and for label-function clones that train honestly whenever
 the label function is not theirs: evaluated, they answer `w` x the label function + (1 - w) x the
-honest model; relabelled, they are the honest model. It judges each with the old margin
-(`relabelled_kept` 0.5: a control had also to keep under half the skill) and with the default.
+honest model; relabelled, they are the honest model; and for a clone whose weight depends on the
+seed (one seed in three honest). It judges each with the old margin (`relabelled_kept` 0.5: a
+control had also to keep under half the skill) and with the defaults.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ HONEST: dict[str, Settings] = {name: settings for name, (settings, _) in SETTING
 changes code and is left out), a choice of them from weak to strong."""
 CLONE_WEIGHTS = (0.97, 0.5, 0.25)
 """Weights of the label function in the simulated clones' answers (over the `CLONE_BASE` model)."""
+SEED_KEYED = (0.0, 0.45, 0.7)
+"""A clone whose weight depends on the seed (seed mod 3): one seed in three honest, which widens the
+seeds' spread and gives a confirming control an honest seed to land on."""
 CLONE_BASE = "input-range"
 """The honest model the simulated clones blend with, and are when relabelled."""
 
@@ -139,20 +143,16 @@ def main() -> int:
 
 def baseline_table(args: argparse.Namespace) -> None:
     models = [seed_pair(seed) for seed in range(args.seeds)]
-    print("| held-out seed | R² as evaluated | R² relabelled | seed spread only, one control (before) "
+    print("| held-out seed | R² as evaluated | R² relabelled "
           "| skill noise floor, one control | floor, confirmed by a second control (now) |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|")
     for heldout_seed in args.heldout_seeds:
         heldout = load_heldout("teacher-regression", heldout_seed, args.heldout)
         evaluated, relabelled = predicted(models, heldout)
         cells = scores(str(heldout_seed), evaluated, relabelled, heldout)
         rng = np.random.default_rng(heldout_seed)
         pairs = [rng.choice(args.seeds, size=2, replace=False) for _ in range(args.draws)]
-        for config, confirm in [
-            (IntegrityConfig(relabelled_skill_noise=0.0, relabelled_kept=0.5), False),
-            (IntegrityConfig(), False),
-            (IntegrityConfig(), True),
-        ]:
+        for config, confirm in [(IntegrityConfig(), False), (IntegrityConfig(), True)]:
             cells.append(flagged_share(config, heldout, evaluated, relabelled, pairs, confirm))
         print("| " + " | ".join(cells) + " |")
     print(f"\n{args.draws} two-seed evaluations per held-out set; target: 0% with the defaults (now)")
@@ -175,6 +175,9 @@ def models_table(args: argparse.Namespace) -> None:
             for weight in CLONE_WEIGHTS:
                 blended = [weight * truth + (1 - weight) * p for p in evaluated]
                 rows.append((f"clone at weight {weight} (honest when relabelled)", blended, relabelled))
+            keyed = [SEED_KEYED[s % len(SEED_KEYED)] * truth + (1 - SEED_KEYED[s % len(SEED_KEYED)]) * p
+                     for s, p in enumerate(evaluated)]  # fmt: skip
+            rows.append((f"clone at weight {' / '.join(map(str, SEED_KEYED))} by seed", keyed, relabelled))
     for name, evaluated, relabelled in rows:
         cells = scores(name, evaluated, relabelled, heldout)
         rng = np.random.default_rng(0)

@@ -162,11 +162,18 @@ class IntegrityConfig(BaseModel):
     in 0.2% under this margin and the old one alike; a clone blended in at half weight or more is
     flagged in 99.9-100%; at a quarter, +0.14 R² over honest training, in 3%). The old margin,
     0.5, let such a clone add up to half the skill. A control that would be a finding is confirmed
-    by a second one (another secret relabelling, on another seed when there is one): a finding needs
-    both to lose the skill."""
+    by a second one (another secret relabelling, on another seed when there is one): it loses its
+    own seed's skill too, or its seed scores, as evaluated, `seeds_disagree_multiple` noise units
+    below the first."""
     relabelled_noise_multiple: float = Field(default=3.0, gt=0)
-    """How many times the noise (the seed spread, at least `noise_floor` and the skill noise below) the
-    relabelled skill must lose to count."""
+    """How many times the noise (the skill noise below, at least `noise_floor`; the seeds' spread only
+    where the metric gives no skill share) the relabelled skill must lose to count."""
+    seeds_disagree_multiple: float = Field(default=4.0, gt=0)
+    """A first relabelled control that lost its seed's skill is confirmed by a second seed that
+    scores, as evaluated, more than this many noise units below the first (besides a second control
+    that loses its own): the first seed's skill was no luck of training. A clone switched on for
+    some seeds only (one honest seed for the confirmation to land on) is caught so; one unit more
+    than a loss needs, as two honest seeds' difference varies more than one seed's loss."""
     relabelled_skill_noise: float = Field(default=0.2, ge=0)
     """The least noise one relabelled seed is allowed, as `c x h x sqrt(s x (1 - s))` (the spread of a
     proportion): h is what a perfect predictor gains over a constant one, s the seed's share of it.
@@ -218,8 +225,11 @@ class IntegrityConfig(BaseModel):
     """...when they also exceed the parent's by at least this many seconds (noise on short runs)."""
     artifact_size_factor: float = Field(default=10.0, gt=1)
     """An artifact more than this many times the parent's size goes to a human (a lookup table?)."""
-    artifact_min_extra_bytes: int = Field(default=256 * 1024, ge=0)
-    """...when it is also at least this many bytes larger."""
+    artifact_min_extra_bytes: int = Field(default=64 * 1024, ge=0)
+    """...when it is also at least this many bytes larger. 64 KiB: a table of some 1,000 teacher
+    samples; the bundled target's weights are 5 KB, the hand-made configuration's (four times as
+    wide) under 25 KB. (256 KiB let a 6,000-sample nearest-neighbour table, 49x the parent's
+    artifact, through as `allow`.)"""
 
 
 class SandboxCommands(Protocol):
@@ -365,6 +375,8 @@ class Audit:
     minimal: RunOutcome | None = None
     relabelled: list[RelabelledRun] = field(default_factory=list)
     """The relabelled controls: one, and a second when the first alone would be a finding."""
+    relabel_refused: Finding | None = None
+    """Set when the candidate's tree no longer defines the label function the control rewrites."""
     midway_steps: int | None = None
     rerun_seed: int | None = None
     rerun_rows: np.ndarray | None = None
@@ -591,6 +603,11 @@ class Audit:
                 midway_cpu_s=mid,
                 midway_steps=midway,
             )
+        # Below that, a 1-step reading above the midway one is still work honest training does not
+        # do (fewer steps never cost more): what a training costs before its steps is no more than
+        # the midway reading. (Left as read, the dearer 1-step reading reads as a midway step rate
+        # of 0, and the full budget's extra work as start-up.)
+        one = min(one, mid)
         mid_rate = max(mid - one, 0.0) / (midway - self.config.minimal_steps)
         full_rate = max(full - one, 0.0) / (steps - self.config.minimal_steps)
         # The dearest step rate the midway readings allow: their difference may be off by the
@@ -762,6 +779,7 @@ class Audit:
         with contextlib.suppress(Exception):
             work.result()
         self.relabelled.clear()
+        self.relabel_refused = None
         self.reruns.clear()
         for check in ("relabelled", "rerun", "row-independence"):
             self.records.pop(check, None)
@@ -949,8 +967,15 @@ class Audit:
             original.decode("utf-8", "replace"), function, order, signs, trace.source if trace else None
         )
         if rewritten is None:
-            self._not_run(
-                "relabelled", f"{definer} defines no {function}(x, ...) whose body starts on its own line"
+            # The held-out set names this function as where the target computes its labels, and the
+            # parent defined it: a candidate that no longer does would switch the control off.
+            self.relabel_refused = self.finding(
+                "relabelled",
+                f"{definer} no longer defines {function}(x, ...) at module level, the label function "
+                f"the held-out set {checker.heldout.name!r} names, so the relabelled control (train on "
+                "secretly relabelled data) could not run; the label function is the harness's to keep: "
+                f"restore {function} as a module-level function",
+                file=definer,
             )
             return
         run = RelabelledRun(
@@ -1018,16 +1043,34 @@ class Audit:
         return statistics.stdev(metrics) if len(metrics) > 1 else 0.0
 
     def _relabelled_noise(self, skill: float) -> float:
-        """How much one relabelled seed may honestly miss its seed's skill by, as a unit: the seeds'
-        spread, at least `noise_floor`, and at least `relabelled_skill_noise` x h x sqrt(s (1 - s)),
-        where h is what a perfect predictor gains over a constant one and s the skill's share of it."""
-        noise = max(self._seed_spread(), self.config.noise_floor)
+        """How much one relabelled seed may honestly miss its seed's skill by, as a unit:
+        `relabelled_skill_noise` x h x sqrt(s (1 - s)), at least `noise_floor`, where h is what a
+        perfect predictor gains over a constant one and s the skill's share of it. Only where h is
+        unknown does the seeds' spread stand in: the candidate decides how its seeds differ (clones
+        on some seeds and an honest one beside them make the spread as wide as they like), while
+        honest seeds spread within the skill's own noise."""
         headroom = self.checker.headroom
-        if headroom is not None:
-            share = min(max(skill / headroom, 0.0), 1.0)
-            spread = headroom * float(np.sqrt(share * (1.0 - share)))
-            noise = max(noise, self.config.relabelled_skill_noise * spread)
-        return noise
+        if headroom is None:
+            return max(self._seed_spread(), self.config.noise_floor)
+        share = min(max(skill / headroom, 0.0), 1.0)
+        spread = headroom * float(np.sqrt(share * (1.0 - share)))
+        return max(self.config.noise_floor, self.config.relabelled_skill_noise * spread)
+
+    def _seeds_disagree(self, first: dict[str, Any], second: dict[str, Any]) -> str | None:
+        """Does the second control's seed, as evaluated, score beyond the first's noise below the
+        first seed? Then the first seed's skill is not its training's luck either: the candidate
+        answers better on some seeds than training can explain (one honest seed confirms nothing
+        about the others)."""
+        if first["seed"] == second["seed"]:
+            return None
+        gap = float(first["skill"]) - float(second["skill"])
+        if gap <= self.config.seeds_disagree_multiple * float(first["noise"]):
+            return None
+        return (
+            f"seed {second['seed']} as evaluated scores {second['skill']:+.4f}, {gap:.4f} below seed "
+            f"{first['seed']}: more than {self.config.seeds_disagree_multiple:g} times the noise "
+            f"({first['noise']:.4f}) apart"
+        )
 
     def _relabelled_lost(self, run: RelabelledRun) -> tuple[dict[str, Any], str | None]:
         """One relabelled control against its seed as evaluated: what it measured, and how it lost
@@ -1058,8 +1101,13 @@ class Audit:
 
     def _relabelled_compared(self, evaluation: Evaluation) -> list[Finding | None]:
         """Did the relabelled controls keep their seeds' skill? A learner does; computed answers do
-        not. A finding needs every control to lose it (the second runs only when the first did):
-        one relabelled seed of a weak model can miss by chance what two seeds' spread suggests."""
+        not. A finding needs the first control to lose it and the second (which runs only then, on
+        another seed) to confirm: by losing its own seed's skill too, or by its seed scoring, as
+        evaluated, beyond the noise below the first (the first seed's skill was no luck of training).
+        One relabelled seed of a weak model can miss by chance what the noise allows."""
+        if self.relabel_refused is not None and evaluation.metric is not None:
+            self._note("relabelled", [self.relabel_refused], **self.relabel_refused.evidence)
+            return [self.relabel_refused]
         if not self.relabelled or evaluation.metric is None:
             return []
         compared = [self._relabelled_lost(run) for run in self.relabelled]
@@ -1067,8 +1115,12 @@ class Audit:
         if len(compared) > 1:
             measured["confirmation"] = compared[1][0]
         found: Finding | None = None
-        if all(lost is not None for _, lost in compared):
-            how = "; then ".join(f"seed {m['seed']} {lost}" for m, lost in compared)
+        steps = [f"seed {m['seed']} {lost}" for m, lost in compared if lost is not None]
+        if len(compared) > 1 and compared[1][1] is None:
+            disagree = self._seeds_disagree(compared[0][0], compared[1][0])
+            steps += [disagree] if disagree is not None else []
+        if compared[0][1] is not None and len(steps) == len(compared):
+            how = "; then ".join(steps)
             found = self.finding(
                 "relabelled",
                 "trained on relabelled data (the label function's inputs secretly permuted and "
@@ -1516,44 +1568,47 @@ def relabel_source(
     signs: list[float],
     trace: Callable[[str], str] | None = None,
 ) -> str | None:
-    """`text` with a line at the top of module-level `function` that permutes and sign-flips the
-    columns of its first argument; None when there is no such function with a body on its own line.
-    With `trace` (argument name -> expression), every `return` of the function adds that expression
-    of the relabelled argument to what it returns."""
+    """`text` with module-level `function` rewritten (through its syntax tree, whatever its layout:
+    a one-line definition too) to permute and sign-flip the columns of its first argument first;
+    None when the module defines no such function taking an argument. With `trace` (argument name ->
+    expression), every `return` of the function adds that expression of the relabelled argument to
+    what it returns."""
     try:
         module = parse_module(text)
     except SyntaxError:
         return None
-    for node in module.body:
-        if not (isinstance(node, ast.FunctionDef) and node.name == function and node.args.args):
-            continue
-        first = node.body[0]
-        if first.lineno <= node.lineno or first.col_offset <= node.col_offset:
-            return None
-        lines = text.splitlines(keepends=True)
+    defined = [
+        node
+        for node in module.body
+        if isinstance(node, ast.FunctionDef) and node.name == function and node.args.args
+    ]
+    lines = text.splitlines(keepends=True)
+    for node in reversed(defined):  # every definition (the last one binds), from the bottom up
         argument = node.args.args[0].arg
-        if trace is not None:
-            return _traced_source(lines, node, argument, order, signs, trace(argument))
-        line = f"{' ' * first.col_offset}{argument} = {argument}[:, {order}] * {signs}\n"
-        at = first.lineno - 1
-        return "".join([*lines[:at], line, *lines[at:]])
-    return None
+        lines = _relabelled_source(lines, node, argument, order, signs, trace(argument) if trace else None)
+    return "".join(lines) if defined else None
 
 
-def _traced_source(
-    lines: list[str], node: ast.FunctionDef, argument: str, order: list[int], signs: list[float], term: str
-) -> str:
-    """The function rewritten (through its syntax tree) to relabel its argument and add `term` to
-    every value it returns; the rest of the file is kept line for line."""
-    added = parse_expression(term)
-    for inner in _own_returns(node):
-        inner.value = ast.BinOp(left=inner.value or ast.Constant(0.0), op=ast.Add(), right=added)
+def _relabelled_source(
+    lines: list[str],
+    node: ast.FunctionDef,
+    argument: str,
+    order: list[int],
+    signs: list[float],
+    term: str | None,
+) -> list[str]:
+    """The function rewritten to relabel its argument and, with `term`, to add it to every value it
+    returns; the rest of the file is kept line for line."""
+    if term is not None:
+        added = parse_expression(term)
+        for inner in _own_returns(node):
+            inner.value = ast.BinOp(left=inner.value or ast.Constant(0.0), op=ast.Add(), right=added)
     relabel = parse_module(f"{argument} = {argument}[:, {order}] * {signs}").body[0]
     node.body.insert(0, relabel)
     start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
     end = node.end_lineno or node.lineno
     rewritten = ast.unparse(ast.fix_missing_locations(node)) + "\n"
-    return "".join([*lines[:start], rewritten, *lines[end:]])
+    return [*lines[:start], rewritten, *lines[end:]]
 
 
 def _own_returns(function: ast.FunctionDef) -> list[ast.Return]:

@@ -27,14 +27,20 @@ from tests.conftest import TARGET, file_diff
 from tests.honest_cases import HonestCase, Judged, judge, make_evaluator
 from tests.redteam.cases import CASES as FIRST_ROUND
 from tests.redteam.cases import Case
+from tests.redteam.round_three import ROUND_THREE
 from tests.redteam.round_two import ROUND_TWO
 
-CASES = FIRST_ROUND + ROUND_TWO
+CASES = FIRST_ROUND + ROUND_TWO + ROUND_THREE
 NOT_STOPPED = {
     "extra-updates-every-budget": (
         "several optimizer updates per counted step at every budget above one cost CPU like a larger "
         "batch, within the factor an honest change may cost; the per-step linearity check sees nothing "
         "(what they buy, a k-times step size buys at the parent's CPU: bench/updates_per_step.py)"
+    ),
+    "labels-clone-that-fits-the-relabelling": (
+        "a label-function copy that works out the relabelled control's secret column order and signs by "
+        "querying the label function it is given keeps its skill there: the relabellings the control "
+        "can draw are ones a learner finds as hard, and a copy of the formula can identify them"
     ),
 }
 CPU_NOISE = {"extra-updates-every-budget"}
@@ -47,9 +53,11 @@ BACKEND_DEPENDENT = (
     "clone-that-checks-and-grows",
     "labels-source-text-at-train",
     "compute-child-outlives-train",
+    "compute-warm-start-through-the-kernel-keyring",
+    "compute-warm-start-by-disabling-the-reset",
 )
 """Cases whose outcome depends on the backend: what survives between phases and sandboxes (the
-stashes), and the relabelled control's own fresh sandbox (the clones)."""
+stashes, the kernel's key store, the harness's channel), and the relabelled control's own fresh sandbox (the clones)."""
 
 
 def params(cases: list[Case]) -> list[object]:
@@ -114,6 +122,8 @@ def test_label_function_clones_are_caught_by_the_relabelled_control(on_bwrap) ->
         "clone-only-past-one-step",
         "clone-that-checks-and-grows",
         "finetune-in-predict",
+        "labels-clone-behind-a-one-line-label-function",
+        "labels-clone-behind-a-lambda-label-function",
     ):
         assert "integrity.relabelled" in on_bwrap[case].integrity, on_bwrap[case]
 
@@ -134,7 +144,41 @@ def test_relabelled_source_computes_the_label_function_of_permuted_flipped_input
     )
     assert not np.allclose(relabelled, LABEL_COPIES["teacher-regression"](x))
     assert relabel_source(text, "no_such_function", order, signs) is None
-    assert relabel_source("def teacher(x): return x\n", "teacher", order, signs) is None
+    assert relabel_source("teacher = lambda x: x\n", "teacher", order, signs) is None
+
+
+def layouts(text: str) -> dict[str, str]:
+    """`text` with the label function written in other layouts that compute the same: on one line,
+    after a decoy definition of the same name, behind a decorator, as statements after a docstring
+    on the def line."""
+    module = ast.parse(text)
+    node = next(n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == "teacher")
+    lines = text.splitlines(keepends=True)
+    before, after = "".join(lines[: node.lineno - 1]), "".join(lines[node.end_lineno or 0 :])
+    returned = next(n for n in node.body if isinstance(n, ast.Return))
+    expression = ast.unparse(returned.value or ast.Constant(0.0))
+    rest = "".join(lines[node.lineno - 1 :])
+    return {
+        "one line": f"{before}def teacher(x: np.ndarray) -> np.ndarray: return {expression}\n{after}",
+        "decoy first": f"{before}def teacher(x):\n    return x[:, 0]\n\n\n{rest}",
+        "decorated": f"{before}@(lambda f: f)\ndef teacher(x): return {expression}\n{after}",
+        "statements": f'{before}def teacher(x): "doc"; y = {expression}; return y\n{after}',
+    }
+
+
+@pytest.mark.parametrize("layout", ["one line", "decoy first", "decorated", "statements"])
+def test_the_label_function_is_relabelled_in_any_layout(layout: str) -> None:
+    text = layouts((TARGET / "data.py").read_text(encoding="utf-8"))[layout]
+    order, signs = relabelling(8, np.random.default_rng(3))
+    module = ast.parse(relabel_source(text, "teacher", order, signs) or "")
+    only = ast.Module(body=[n for n in module.body if getattr(n, "name", "") == "teacher"], type_ignores=[])
+    namespace: dict[str, object] = {"np": np}
+    exec(compile(only, "data.py", "exec"), namespace)
+    x = np.random.default_rng(4).uniform(-1, 1, size=(50, 8))
+    np.testing.assert_allclose(
+        namespace["teacher"](x),  # type: ignore[operator]
+        LABEL_COPIES["teacher-regression"](x[:, order] * np.asarray(signs)),
+    )
 
 
 def test_the_traced_label_function_adds_a_trace_only_copied_code_reproduces() -> None:

@@ -153,6 +153,9 @@ def with_controls(full: float, one: float, mid: float) -> Evaluation:
         (1.4, 0.16, 0.20, True),  # four updates per counted step only at the full budget
         (0.45, 0.30, 0.20, False),  # one step read a tenth of a second dear: noise
         (0.9, 0.75, 0.20, True),  # work only in short trainings, to blind the check
+        # ...less of it (one step 0.25 CPU-s above the midway training, under that check's floor),
+        # beside eight updates per step at the full budget: read on a loaded CI machine
+        (0.885, 0.411, 0.159, True),
     ],
 )
 def test_the_per_step_check_allows_a_reading_its_noise(
@@ -668,6 +671,12 @@ def scoring(labels: np.ndarray, r2: float, seed: int) -> np.ndarray:
         ([0.99, 0.99], [-0.9, -0.8], True),  # both lost it
         ([0.4, 0.42], [0.15], False),  # nearer half-way, where one seed varies most
         ([0.4, 0.42], [0.05], True),
+        # A clone on seed 0 alone: the seeds' spread (0.24) is the candidate's choice, not noise;
+        # seed 1's control keeps its (honest) skill, but seed 1 scores far below seed 0.
+        ([0.97, 0.63], [0.63, 0.62], True),
+        ([0.90, 0.63], [0.63, 0.62], True),
+        # An honest seed that was lucky: its control lost, the other seed is within the noise.
+        ([0.71, 0.66], [0.40, 0.65], False),
     ],
 )
 def test_the_relabelled_control_allows_one_seed_its_noise(
