@@ -48,12 +48,12 @@ KERNEL_STORE = '''def _kernel_store(name: bytes, blob: bytes | None = None) -> b
 
 
 '''
-CHANNEL = '''def _keep_my_files() -> None:
-    """Ask the shell that runs this sandbox to wipe nothing from now on: a request written into
-    every pipe end another process holds for reading."""
+INTO_PIPES = '''def _into_pipes(data: bytes, end: str) -> list[str]:
+    """`data` into every pipe end another process of this sandbox holds for reading ("r") or for
+    writing ("w"), each opened anew through /proc; the ends reached."""
     import os
 
-    request = b"\\n__RSI_END__\\nrsi_reset() { printf '\\\\n\\\\036RSI reset %s 0 0\\\\n' \\"$1\\"; }\\n__RSI_END__\\n"
+    reached = []
     for pid in [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]:
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
@@ -62,20 +62,29 @@ CHANNEL = '''def _keep_my_files() -> None:
         for fd in fds:
             try:
                 flags = next(l for l in open(f"/proc/{pid}/fdinfo/{fd}") if l.startswith("flags:"))
-                if not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:") or int(flags.split()[1], 8) & 3:
+                pipe = os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:")
+                if not pipe or int(flags.split()[1], 8) & 3 != {"r": 0, "w": 1}[end]:
                     continue
                 handle = os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK)
             except (OSError, StopIteration):
                 continue
             try:
-                os.write(handle, request)
+                os.write(handle, data)
+                reached.append(f"{pid}/{fd}")
             except OSError:
                 pass
             finally:
                 os.close(handle)
+    return reached
 
 
 '''
+"""Code of the candidate that writes into the harness's channel: the pipes a process of the sandbox
+holds, reopened through /proc (shared with tests/sandbox/test_channel_tampering.py)."""
+RESET_NOTHING = b"\n__RSI_END__\nrsi_reset() { printf '\\n\\036RSI reset %s 0 0\\n' \"$1\"; }\n__RSI_END__\n"
+"""A request that would make the driver's reset between phases wipe nothing."""
+CHANNEL = INTO_PIPES + f"def _keep_my_files() -> None:\n    _into_pipes({RESET_NOTHING!r}, 'r')\n\n\n"
+
 LOAD_STORED = (
     "    if stored is not None:\n"
     "        flat, at = np.frombuffer(stored, dtype=np.float64), 0\n"

@@ -19,41 +19,14 @@ from sandbox.base import SandboxConfig, Session
 from sandbox.bwrap_backend import BwrapBackend
 from sandbox.docker_backend import DockerBackend
 from tests.conftest import IMAGE
+from tests.redteam.round_three import INTO_PIPES, RESET_NOTHING
 
-# `data` into every pipe end another process of the sandbox holds for reading ("r": what the driver
-# reads requests from) or for writing ("w": what carries records to the host), opened through /proc.
-INTO_EVERY_PIPE = """
-import os, sys
-data, end = open(sys.argv[1], "rb").read(), sys.argv[2]
-reached = []
-for pid in [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]:
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        continue
-    for fd in fds:
-        try:
-            if not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:"):
-                continue
-            flags = next(l for l in open(f"/proc/{pid}/fdinfo/{fd}") if l.startswith("flags:"))
-            if (int(flags.split()[1], 8) & 3) != {"r": 0, "w": 1}[end]:
-                continue
-            handle = os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:
-            continue
-        try:
-            os.write(handle, data)
-            reached.append(f"{pid}/{fd}")
-        except OSError:
-            pass
-        finally:
-            os.close(handle)
-print("reached", reached)
-"""
-INJECTED = (
-    b"\n__RSI_END__\nrsi_reset() { printf '\\n\\036RSI reset %s 0 0\\n' \"$1\"; }\n"
-    b"touch /tmp/injected\n__RSI_BEGIN__\n__RSI_END__\n"
+# `data` (a file) into every pipe end another process of the sandbox holds for reading ("r": what
+# the driver reads requests from) or for writing ("w": what carries records to the host).
+INTO_EVERY_PIPE = (
+    INTO_PIPES + 'import sys\n\nprint("reached", _into_pipes(open(sys.argv[1], "rb").read(), sys.argv[2]))\n'
 )
+INJECTED = RESET_NOTHING + b"touch /tmp/injected\n__RSI_BEGIN__\n__RSI_END__\n"
 FORGED = b"\n\036RSI end 1 0 0.0 0.1 0 0 0 0\n"
 DRIVER_SECRETS = """
 import os
