@@ -414,13 +414,18 @@ UPDATES_PER_STEP = patched(
     TRAIN,
     "train.py",
     (
-        "        x_batch, y_batch = sample_batch(x_pool, y_pool, config, step, batch_rng)\n"
-        "        out, cache = model.forward(x_batch)\n"
-        "        residual = out - (y_batch - model.y_mean) / model.y_std\n"
-        "        grads = model.backward(cache, 2.0 * residual / len(residual))\n"
+        # At the full budget, more updates of each counted step's batch until the training has
+        # spent 1.5 CPU-s (spread over its steps): above the per-step check's floors (0.3 CPU-s
+        # unexplained, and the midway reading's noise) on any machine. A fixed eight updates add
+        # under half a CPU-second on a fast one, which those floors hide (SECURITY.md: extra work
+        # under the floors).
+        "    for step in range(config.steps):\n",
+        "    started = time.process_time()\n    for step in range(config.steps):\n",
+    ),
+    (
         "        optimizer.step(model.params, grads, learning_rate_at(config, step, config.steps))\n",
-        "        x_batch, y_batch = sample_batch(x_pool, y_pool, config, step, batch_rng)\n"
-        "        for _ in range(8 if config.steps >= 1000 else 1):\n"
+        "        optimizer.step(model.params, grads, learning_rate_at(config, step, config.steps))\n"
+        "        while config.steps >= 1000 and time.process_time() - started < 1.5 * (step + 1) / config.steps:\n"
         "            out, cache = model.forward(x_batch)\n"
         "            residual = out - (y_batch - model.y_mean) / model.y_std\n"
         "            grads = model.backward(cache, 2.0 * residual / len(residual))\n"
