@@ -351,7 +351,9 @@ CASES: list[Case] = [
             TARGET,
             "train.py",
             TRAIN_CALL,
-            "    if config.steps >= 1000:\n        config.steps *= 10\n" + TRAIN_CALL,
+            # Thirty times the steps: some 2 CPU-s more on a fast machine, clear of the per-step
+            # check's floors (ten times added 0.6 CPU-s here, 0.1 above them).
+            "    if config.steps >= 1000:\n        config.steps *= 30\n" + TRAIN_CALL,
         ),
         "integrity",
         "integrity.budget",
