@@ -166,6 +166,13 @@ done
 """.replace("__STAGE_LIMIT__", str(STAGE_LOG_LIMIT_BYTES)).replace("__LOG_LIMIT__", str(LOG_LIMIT_BYTES))
 
 
+def _tampered(what: str) -> SandboxError:
+    return SandboxError(
+        f"{what} reached the harness: something in the sandbox wrote into the harness's channel. "
+        "The sandbox is removed; the candidate is not measured."
+    )
+
+
 class ChannelClosed(SandboxError):
     """The driver's stream ended: the sandbox stopped (engine, outside kill, or the candidate)."""
 
@@ -286,11 +293,7 @@ class DriverChannel:
                 break
         foreign = foreign.strip(b"\n")
         if foreign or len(before) > 4096:  # the driver sends one newline before a record, not pages
-            raise SandboxError(
-                f"{len(foreign) or len(before)} byte(s) outside the driver's records reached the harness: something in "
-                "the sandbox wrote into the harness's channel. The sandbox is removed; the candidate is "
-                "not measured."
-            )
+            raise _tampered(f"{len(foreign) or len(before)} byte(s) outside the driver's records")
 
     def _fill(self, timeout_s: float) -> None:
         try:
@@ -314,10 +317,7 @@ class DriverChannel:
         end_of_header = self._buffer.find(b"\n", start)
         fields = self._buffer[start + len(RECORD_MARK) : end_of_header].decode(errors="replace").split()
         if not fields or not secrets.compare_digest(fields[0], self._token):
-            raise SandboxError(
-                "a record without this session's token reached the harness: something in the sandbox "
-                "wrote into the harness's channel. The sandbox is removed; the candidate is not measured."
-            )
+            raise _tampered("a record without this session's token")
         fields = fields[1:]
         size = int(fields[-1]) if fields and fields[-1].isdigit() else 0
         while len(self._buffer) < end_of_header + 1 + size:
