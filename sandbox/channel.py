@@ -53,6 +53,13 @@ rsi_stage() {
   printf '\n\036RSI %s ready %s %s\n' "$rsi_token" "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
 }
 rsi_now() { read rsi_up rsi_idle </proc/uptime; }
+# Kill every other process of the sandbox and wait (builtins only, bounded) until they are gone:
+# a process killed but not yet reaped still holds its pid, and after a fork bomb the driver's next
+# fork would fail, which ends a non-interactive shell.
+rsi_kill_all() {
+  kill -9 -1; rsi_wait=0
+  while kill -0 -1 && [ "$rsi_wait" -lt 200000 ]; do rsi_wait=$((rsi_wait + 1)); done
+}
 # Bytes in use on the writable filesystems and whether one is full: one df, parsed by builtins.
 rsi_disk() {
   full=0; used=0
@@ -71,7 +78,7 @@ rsi_exec() {
     c=1; echo "no such directory: $3" >"$rsi_log"
   fi
   cd /
-  kill -9 -1
+  rsi_kill_all
   rsi_now; e=$rsi_up
   rsi_disk
   size=0; [ -s "$rsi_log" ] && size=$(wc -c <"$rsi_log"); size=${size:-0}
@@ -125,7 +132,7 @@ rsi_ipc() {
 # Everything written since the sandbox started is removed but $2 (a real directory under /tmp,
 # or ''), and the staged tree copied in again. Every process is gone first: nothing writes meanwhile.
 rsi_reset() {
-  kill -9 -1
+  rsi_kill_all
   cd /
   c=0; rsi_keep=""
   case "$2" in /tmp/?*) [ -d "$2" ] && [ ! -L "$2" ] && rsi_keep=$2;; esac
