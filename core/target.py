@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import ConfigError
 
@@ -120,6 +120,18 @@ class TeacherSpec(_Strict):
     """CPU seconds one student's train phase may use (its teacher generating the data + its training);
     a generation whose students use more on average is a `succession.compute-budget` finding in the
     report and the review app. None: no budget (the train phase's `train_seconds` still applies)."""
+
+    @field_validator("initial")
+    @classmethod
+    def _inside_the_target(cls, value: str) -> str:
+        """The generation-0 teacher is read from the target's own tree, never from elsewhere on the host."""
+        parts = Path(value).parts
+        if not value.strip() or Path(value).is_absolute() or ".." in parts:
+            raise ValueError(
+                f"{value!r} is not a path inside the target: give the teacher's path relative to the "
+                "target's root, without '..' (e.g. initial = \"teacher0.npz\")"
+            )
+        return value
 
 
 class TargetSpec(_Strict):

@@ -33,17 +33,30 @@ def start_teacher(run_dir: Path, target: Path, spec: TargetSpec, evaluator: Trus
     """Mount the run's current teacher: the last promoted one, else the target's gen-0 teacher."""
     if spec.teacher is None:
         return None
+    initial = initial_teacher(target, spec.teacher.initial)
     store = evaluator.teachers = TeacherStore(run_dir / TEACHERS_DIR)
-    initial = target / spec.teacher.initial
-    if not initial.is_file():
-        raise ConfigError(
-            f"{target / 'rsi.toml'}: [teacher].initial = {spec.teacher.initial!r}: no such file in the "
-            "target; it names the generation-0 teacher (a data-only .npz) the first students learn from."
-        )
     sha = store.put(initial.read_bytes(), where=str(initial))
     sha = last_promoted(run_dir) or sha
     evaluator.use_teacher(sha)
     return sha
+
+
+def initial_teacher(target: Path, initial: str) -> Path:
+    """The generation-0 teacher's file: a file of the target's own tree (a link out of it is refused)."""
+    path = target / initial
+    where = f"{target / 'rsi.toml'}: [teacher].initial = {initial!r}"
+    if not path.is_file():
+        raise ConfigError(
+            f"{where}: no such file in the target; it names the generation-0 teacher (a data-only "
+            ".npz) the first students learn from."
+        )
+    if not path.resolve().is_relative_to(target.resolve()):
+        raise ConfigError(
+            f"{where} leads outside the target (to {path.resolve()}): the generation-0 teacher must "
+            "be a file of the target's own tree, not a link out of it. Copy the .npz into the target "
+            "and name that copy."
+        )
+    return path
 
 
 def last_promoted(run_dir: Path) -> str | None:

@@ -17,6 +17,7 @@ import pytest
 from agent.offline import discover_knobs
 from core.errors import ConfigError
 from core.target import TargetSpec
+from rsi.promotion import initial_teacher
 from tests.conftest import ROOT
 
 BOOTSTRAP = ROOT / "examples" / "bootstrap"
@@ -50,6 +51,25 @@ def test_a_teacher_table_and_its_placeholder_come_together(edit, message: str) -
     text = edit((BOOTSTRAP / "rsi.toml").read_text(encoding="utf-8"))
     with pytest.raises(ConfigError, match=message):
         TargetSpec.parse_text(text, source="examples/bootstrap/rsi.toml")
+
+
+@pytest.mark.parametrize("path", ["/root/teacher0.npz", "../teacher0.npz", "weights/../../teacher0.npz", " "])
+def test_the_first_teacher_is_a_file_of_the_target(path: str) -> None:
+    text = (BOOTSTRAP / "rsi.toml").read_text(encoding="utf-8").replace('"teacher0.npz"', f'"{path}"')
+    with pytest.raises(ConfigError, match="not a path inside the target"):
+        TargetSpec.parse_text(text, source="examples/bootstrap/rsi.toml")
+
+
+def test_a_first_teacher_linked_out_of_the_target_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "bootstrap"
+    shutil.copytree(BOOTSTRAP, target, ignore=shutil.ignore_patterns("runs", "__pycache__"))
+    outside = tmp_path / "elsewhere.npz"
+    outside.write_bytes((target / "teacher0.npz").read_bytes())
+    (target / "teacher0.npz").unlink()
+    (target / "teacher0.npz").symlink_to(outside)
+    with pytest.raises(ConfigError, match="leads outside the target"):
+        initial_teacher(target, "teacher0.npz")
+    assert initial_teacher(BOOTSTRAP, "teacher0.npz") == BOOTSTRAP / "teacher0.npz"
 
 
 def test_the_ground_truth_lives_outside_the_target() -> None:
