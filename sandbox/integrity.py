@@ -296,10 +296,19 @@ class Artifact:
 
     files: dict[str, bytes] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    entries: int = 0
+    """Every entry of the out dir: files, directories, anything else."""
+    name_bytes: int = 0
+    """The bytes of every entry's path (a directory's name holds data as well as a file does)."""
+    listed_bytes: int = 0
+    """The files' sizes as listed (apparent sizes: a sparse file counts whole), read or not."""
 
     @property
     def size(self) -> int:
-        return sum(len(data) for data in self.files.values())
+        """What a later phase can read back from the out dir: the files' bytes, every entry's path,
+        and what an entry's metadata can hold (mode, owner, times: `ENTRY_METADATA_BYTES` each)."""
+        contents = max(self.listed_bytes, sum(len(data) for data in self.files.values()))
+        return contents + self.name_bytes + ENTRY_METADATA_BYTES * self.entries
 
 
 class IntegrityChecker:
@@ -583,9 +592,11 @@ class Audit:
         cpu = {p.phase: p.cpu_s for p in timed_phases(evaluation.phases) if p.cpu_s is not None}
         steps, midway = self.checker.spec.budget.steps, self.midway_steps
         one, mid = cpu.get("control-minimal-budget-train"), cpu.get("control-midway-train")
-        # The cheapest seed: the first training of a sandbox also pays for cold caches.
+        # The dearest seed: work added to some seeds only must not hide behind the cheapest one (the
+        # first training of a sandbox also pays for cold caches: a few hundredths of a CPU-second,
+        # well under the floors below).
         seeds = [(cpu[f"train-seed-{s}"], s) for s in evaluation.seeds if f"train-seed-{s}" in cpu]
-        full, seed = min(seeds) if seeds else (None, None)
+        full, seed = max(seeds) if seeds else (None, None)
         if one is None or mid is None or full is None or not midway or midway <= self.config.minimal_steps:
             return None
         if one - mid >= self.config.budget_min_extra_cpu_s:
@@ -1628,19 +1639,55 @@ def _same(a: np.ndarray, b: np.ndarray, tolerance: float) -> bool:
     return bool(np.all(np.abs(a - b) <= tolerance * (1.0 + np.abs(b))))
 
 
-def read_artifact(commands: SandboxCommands, out: str, max_files: int = 64) -> Artifact:
-    """Every file under `out` but the harness's predictions, read out of the sandbox."""
+ENTRY_METADATA_BYTES = 32
+"""What one out-dir entry's metadata can carry besides its name and contents (mode, owner, times),
+counted in an artifact's size so that thousands of empty entries are not a free table."""
+
+
+MAX_ARTIFACT_READ_BYTES = 64 * 2**20
+"""The most an artifact's files may hold for the harness to read them out (into its own memory)."""
+
+
+def read_artifact(
+    commands: SandboxCommands, out: str, max_files: int = 64, max_bytes: int = MAX_ARTIFACT_READ_BYTES
+) -> Artifact:
+    """Every file under `out` but the harness's predictions, read out of the sandbox; none when
+    they hold more than `max_bytes` together (that is a problem of the artifact, named)."""
     artifact = Artifact()
     listing = commands.run(
-        "artifact-list", f"cd {shlex.quote(out)} && find . -mindepth 1 ! -type d -printf '%y %P\\n'", 30.0
+        "artifact-list",
+        f"cd {shlex.quote(out)} && find . -mindepth 1 ! -type d -printf '%y %s %P\\n' | head -n 4096",
+        30.0,
     )
     if listing.exit_code != 0:
         artifact.problems.append(f"the out dir could not be listed: {tail(listing.output, 200)}")
         return artifact
-    for line in listing.output.splitlines()[: max_files + 1]:
-        kind, _, name = line.partition(" ")
+    # Every entry, directories too, and the bytes of their paths: data kept in names is data.
+    counted = commands.run(
+        "artifact-entries",
+        f"cd {shlex.quote(out)} && find . -mindepth 1 -printf x | wc -c && find . -mindepth 1 -printf '%P\\0' | wc -c",
+        30.0,
+    )
+    numbers = counted.output.split()
+    if counted.exit_code != 0 or len(numbers) != 2 or not all(n.isdigit() for n in numbers):
+        artifact.problems.append(f"the out dir's entries could not be counted: {tail(counted.output, 200)}")
+    else:
+        artifact.entries, artifact.name_bytes = int(numbers[0]), int(numbers[1])
+    listed: list[tuple[str, str]] = []
+    for line in listing.output.splitlines():
+        kind, _, rest = line.partition(" ")
+        size, _, name = rest.partition(" ")
         if not name or name == PREDICTIONS_FILE:
             continue
+        artifact.listed_bytes += int(size) if size.isdigit() else 0
+        listed.append((kind, name))
+    if artifact.listed_bytes > max_bytes:
+        artifact.problems.append(
+            f"its files hold {artifact.listed_bytes:,} bytes (apparent size), more than the "
+            f"{max_bytes:,} the harness reads out of a sandbox"
+        )
+        return artifact
+    for kind, name in listed:
         if len(artifact.files) >= max_files:
             artifact.problems.append(f"more than {max_files} files")
             break
@@ -1681,7 +1728,7 @@ def budget_measures(evaluation: Evaluation, artifacts: dict[int, Artifact]) -> d
         values = [p.cpu_s for p in phases if p.phase in names and p.cpu_s is not None]
         return sum(values) / len(values) if values and len(values) == len(names) else None
 
-    sizes = [a.size for a in artifacts.values() if a.files]
+    sizes = [a.size for a in artifacts.values() if a.files or a.entries]
     return {
         "train_cpu_s": mean_cpu("train"),
         "predict_cpu_s": mean_cpu("predict"),

@@ -4,8 +4,10 @@ phase of its parent, whatever the absolute sandbox limits allow.
 The absolute limits (memory, pids, time, disk) stop runaway code; they do not notice a candidate
 that trains during its tests, fine-tunes while it predicts, or logs a hundred times more than its
 parent while staying under them. Each phase (tests, each seed's train and predict, the integrity
-re-runs) is measured on its own (sandbox/evaluate.py) and compared here with the parent's phase of
-the same name, quantity by quantity:
+re-runs) is measured on its own (sandbox/evaluate.py) and compared here with the parent's dearest
+phase of the same role (the name with its seed left out: the integrity controls' seeds are drawn in
+secret per evaluation), quantity by quantity; a control the parent did not run is held to the
+parent's plain phase (`train-seed-*-relabelled-2` to `train-seed-*-relabelled`, then `train-seed-*`):
 
     findings = phase_budget_findings(candidate, parent, PhaseBudgetConfig(), verdict="review")
 
@@ -25,6 +27,7 @@ honest candidate on such a host would teach reviewers to ignore the rule; `rsi d
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.contracts import Evaluation, Finding, PhaseUsage, VerdictKind, timed_phases
 
 RULE_ID = "integrity.phase-budget"
+SEED = re.compile(r"seed-\d+")
 LOAD_SENSITIVE = frozenset({"cpu_s", "wall_s"})
 """Quantities a loaded machine inflates: a finding on one is confirmed by measuring again."""
 
@@ -113,19 +117,47 @@ def phase_budget_findings(
     """One finding per (phase, quantity) over budget or escaping measurement; [] without a parent."""
     if not config.enabled or parent is None or parent is candidate:
         return []
-    parent_usage = {p.phase: p.usage for p in timed_phases(parent.phases) if p.usage is not None}
+    by_role: dict[str, list[PhaseUsage]] = {}
+    for done in timed_phases(parent.phases):
+        if done.usage is not None:
+            by_role.setdefault(phase_role(done.phase), []).append(done.usage)
     found: list[Finding] = []
     for phase in timed_phases(candidate.phases):
-        theirs = parent_usage.get(phase.phase)
-        if phase.usage is None or theirs is None:
+        usages = next((by_role[role] for role in _fallback_roles(phase.phase) if role in by_role), None)
+        if phase.usage is None or usages is None:
             continue
         for quantity, budget in config.budgets().items():
+            # The parent's dearest phase of the same role: the controls' seeds are drawn in secret
+            # for each evaluation, so the parent's may be others than the candidate's.
+            theirs = max(usages, key=lambda usage: _value(usage, quantity))
             if quantity == "wall_s" and not config.wall_beside_off_cpu and _both_off_cpu(phase.usage, theirs):
                 continue
             finding = _compare(phase.phase, quantity, phase.usage, theirs, budget, verdict)
             if finding is not None:
                 found.append(finding)
     return found
+
+
+def phase_role(phase: str) -> str:
+    """A phase's role, whatever seed it ran: `train-seed-2-relabelled` → `train-seed-*-relabelled`."""
+    return SEED.sub("seed-*", phase)
+
+
+def _fallback_roles(phase: str) -> list[str]:
+    """The roles a phase is compared with, nearest first: its own, then with its trailing qualifiers
+    dropped while it still names a seed (`train-seed-*-relabelled-2`, `train-seed-*-relabelled`,
+    `train-seed-*`): a control the parent did not run is held to the parent's plain phase."""
+    role = phase_role(phase)
+    roles = [role]
+    while "seed-*-" in role:
+        role = role.rpartition("-")[0]
+        roles.append(role)
+    return roles
+
+
+def _value(usage: PhaseUsage, quantity: str) -> float:
+    value = getattr(usage, quantity)
+    return float("-inf") if value is None else float(value)
 
 
 def _both_off_cpu(mine: PhaseUsage, theirs: PhaseUsage) -> bool:

@@ -156,6 +156,24 @@ def test_phase_budget_compares_each_phase_with_the_parents_same_phase() -> None:
     assert phase_budget_findings(candidate, parent, PhaseBudgetConfig(enabled=False)) == []
 
 
+def test_controls_are_compared_by_role_whatever_seed_they_drew() -> None:
+    """The controls' seeds are secret per evaluation: a leak in a control whose seed the parent's
+    controls did not draw (or a control the parent never ran) is still held to the parent's phase."""
+    usage = PhaseUsage(accounting="cgroup-v1", cpu_s=0.2, log_bytes=300, peak_memory_mb=19.0)
+    parent = _evaluation(**{"train-seed-0": usage, "train-seed-1": usage, "train-seed-1-relabelled": usage})
+    leak = PhaseUsage(accounting="cgroup-v1", cpu_s=0.2, log_bytes=2**20, peak_memory_mb=405.0)
+    for control in ("train-seed-2-relabelled", "train-seed-0-relabelled-2", "train-seed-2-disguised"):
+        candidate = _evaluation(**{"train-seed-0": usage, "train-seed-1": usage, control: leak})
+        found = phase_budget_findings(candidate, parent, PhaseBudgetConfig())
+        assert {(f.evidence["phase"], f.evidence["quantity"]) for f in found} == {
+            (control, "log_bytes"),
+            (control, "peak_memory_mb"),
+        }, control
+    # The same role of another seed is no leak.
+    same = _evaluation(**{"train-seed-2": usage, "train-seed-0-relabelled": usage})
+    assert phase_budget_findings(same, parent, PhaseBudgetConfig()) == []
+
+
 def test_unmeasured_is_never_compared_as_zero() -> None:
     measured = _evaluation(train=PhaseUsage(accounting="cgroup-v1", cpu_s=0.3, peak_memory_mb=20.0))
     blind = _evaluation(train=PhaseUsage(accounting="rlimit-only"))

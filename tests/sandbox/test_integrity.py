@@ -169,6 +169,21 @@ def test_the_per_step_check_allows_a_reading_its_noise(
     assert bool(found) is flagged, [f.message for f in found]
 
 
+def test_the_per_step_check_reads_the_dearest_seed(checker: IntegrityChecker) -> None:
+    """Extra updates on some seeds only (the controls ran on an honest one) are still read: every
+    seed's training is held to the midway control's step rate, not only the cheapest seed's."""
+    audit = audit_for(checker)
+    audit.midway_steps = 747
+    timed = with_controls(0.19, 0.097, 0.12)
+    timed.seeds = [0, 1, 2]
+    timed.phases += [
+        PhaseLog(phase=f"train-seed-{s}", command="", exit_code=0, duration_s=cpu, output_tail="", cpu_s=cpu)
+        for s, cpu in ((1, 0.846), (2, 0.852))  # as measured: nine times the steps on seeds 1 and 2
+    ]
+    found = [f for f in audit.timing_findings(timed) if f.evidence.get("midway_steps")]
+    assert [f.evidence["seed"] for f in found] == [2], [f.message for f in found]
+
+
 def test_prediction_code_calling_the_label_function_is_found(checker, target_copy: Path) -> None:  # type: ignore[no-untyped-def]
     assert prediction_path(target_copy, "predict.py")[:1] == ["predict.py"]
     assert audit_for(checker, target_copy).static == []
@@ -733,3 +748,32 @@ def test_an_evaluation_that_fails_stops_its_fresh_sandboxes(
     assert result.failure == "train_crashed", result.failure_detail
     assert not {"relabelled", "rerun", "row-independence"} & {c.check for c in result.checks}
     assert not evaluator._open_sessions
+
+
+@pytest.mark.bwrap
+def test_an_artifact_is_everything_its_out_dir_holds(tmp_path: Path) -> None:
+    """Data kept in entry names (empty directories named by a table) counts as the artifact's bytes,
+    and files too large to read out (sparse ones count whole) are a named problem, never read."""
+    from sandbox.base import SandboxConfig
+    from sandbox.bwrap_backend import BwrapBackend
+    from sandbox.evaluate import _Commands
+    from sandbox.integrity import ENTRY_METADATA_BYTES, read_artifact
+
+    backend = BwrapBackend(SandboxConfig(), image="rsi-sandbox:latest", run_id="test-artifact")
+    (tmp_path / "tree").mkdir()
+    with backend.open(tmp_path / "tree", None, "artifact") as session:
+        commands = _Commands(session, None)
+        names = "".join(f"d{i:04d}" + "x" * 180 + " " for i in range(300))
+        made = commands.run(
+            "make",
+            "mkdir -p /tmp/a/idx /tmp/b && printf 'weights' > /tmp/a/model.npz && cd /tmp/a/idx && "
+            f"mkdir {names} && truncate -s 200M /tmp/b/model.npy",
+            60.0,
+        )
+        assert made.exit_code == 0, made.output
+        tabled = read_artifact(commands, "/tmp/a")
+        assert set(tabled.files) == {"model.npz"} and tabled.entries == 302
+        assert tabled.size >= 300 * (185 + 4 + ENTRY_METADATA_BYTES) + len(b"weights")
+        sparse = read_artifact(commands, "/tmp/b", max_bytes=64 * 2**20)
+        assert sparse.files == {} and sparse.size >= 200 * 2**20
+        assert any("more than the" in problem for problem in sparse.problems)
