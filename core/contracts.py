@@ -293,6 +293,9 @@ class PhaseUsage(BaseModel):
     """Processes the kernel killed for memory during the phase; None when no counter is readable."""
     pids_limit_hits: int | None = None
     """Times a fork hit the pid limit during the phase; None when no counter is readable."""
+    peak_threads: int | None = None
+    """The most threads the sandbox's processes had at once during the phase (sampled with the
+    off-CPU time; None when not measured or the phase was shorter than one sample)."""
 
 
 class IntegrityCheck(BaseModel):

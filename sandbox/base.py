@@ -145,9 +145,20 @@ class Backend(Protocol):
     name: str
     config: SandboxConfig
 
-    def open(self, workspace: Path, heldout: Path | None, label: str, user: str | None = None) -> Session:
+    serves_labels: bool
+    """Whether a session can reach a Unix socket of the harness's host (`labels` of `open`)."""
+
+    def open(
+        self,
+        workspace: Path,
+        heldout: Path | None,
+        label: str,
+        user: str | None = None,
+        labels: Path | None = None,
+    ) -> Session:
         """A fresh session; `user` ("uid:gid") overrides SandboxConfig.user for this one (e.g. a
-        disguised re-run under another uid)."""
+        disguised re-run under another uid); `labels`, a host directory bound read-only at
+        `sandbox.label_server.LABELS_MOUNT` (the relabelled control's label server)."""
         ...
 
     def image_id(self) -> str | None:

@@ -61,6 +61,7 @@ from sandbox.cgroups import (
     v2_delegation_problem,
 )
 from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
+from sandbox.label_server import LABELS_MOUNT
 from sandbox.seccomp import filter_fd
 from sandbox.target_env import ensure_bwrap_env, has_dependencies
 
@@ -337,6 +338,8 @@ def child_setup(procs_files: list[str], rlimits: list[tuple[int, int]]) -> Calla
 
 class BwrapBackend:
     name = "bwrap"
+    serves_labels = True
+    """Sandboxes run on this host: a Unix socket of the harness can be bound into one."""
 
     def __init__(self, config: SandboxConfig, image: str, run_id: str) -> None:
         self.config = config
@@ -388,7 +391,9 @@ class BwrapBackend:
         prefix, _ = python_prefixes(self.config)
         return (f"{sandbox_view(prefix)}/bin/python3",)
 
-    def bwrap_argv(self, workspace: Path, heldout: Path | None, user: str | None = None) -> list[str]:
+    def bwrap_argv(
+        self, workspace: Path, heldout: Path | None, user: str | None = None, labels: Path | None = None
+    ) -> list[str]:
         cfg = self.config
         uid, _, gid = (user or cfg.user).partition(":")
         argv = [self.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
@@ -423,6 +428,8 @@ class BwrapBackend:
             argv += ["--ro-bind", str(heldout.resolve()), "/heldout"]
         if cfg.teacher_dir is not None:
             argv += ["--ro-bind", str(cfg.teacher_dir.resolve()), TEACHER_MOUNT]
+        if labels is not None:
+            argv += ["--ro-bind", str(labels.resolve()), LABELS_MOUNT]
         if cfg.read_only_root:
             argv += ["--remount-ro", "/"]
         argv += ["--chdir", WORKDIR, "--clearenv"]
@@ -451,7 +458,12 @@ class BwrapBackend:
         return limits
 
     def open(
-        self, workspace: Path, heldout: Path | None, label: str, user: str | None = None
+        self,
+        workspace: Path,
+        heldout: Path | None,
+        label: str,
+        user: str | None = None,
+        labels: Path | None = None,
     ) -> BwrapSession:
         try:
             cgroup = self.new_cgroup(label)
@@ -466,7 +478,7 @@ class BwrapBackend:
             if cgroup:
                 cgroup.remove()
             raise
-        argv = self.bwrap_argv(workspace, heldout, user)
+        argv = self.bwrap_argv(workspace, heldout, user, labels)
         argv[1:1] = ["--seccomp", str(seccomp)]
         setup = child_setup(cgroup.procs_files() if cgroup else [], self.rlimits())
         handle, stderr_name = tempfile.mkstemp(prefix="rsi-bwrap-", suffix=".err")

@@ -236,6 +236,8 @@ class OffCpuSampler:
         self.interval_s = interval_s
         self.samples = 0
         self.off_cpu = 0
+        self.peak_threads = 0
+        """The most threads the sandbox's processes had at once, over the samples."""
         self.measurable = task_pids() is not None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="off-cpu-sampler", daemon=True)
@@ -257,8 +259,13 @@ class OffCpuSampler:
                 continue
             states = thread_states(pids)
             self.samples += 1
+            self.peak_threads = max(self.peak_threads, len(states))
             if not self.BUSY_STATES.intersection(states):
                 self.off_cpu += 1
+
+    def threads(self) -> int | None:
+        """The most threads seen at once; None when not measurable here or never sampled."""
+        return self.peak_threads if self.measurable and self.samples else None
 
     def off_cpu_s(self, wall_s: float) -> float | None:
         """Estimated seconds of the phase spent off-CPU by choice; None when not measurable here."""

@@ -42,6 +42,7 @@ from sandbox.cgroups import (
 )
 from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
 from sandbox.docker_engine import ENGINE_HELP, connect, image_exists
+from sandbox.label_server import LABELS_MOUNT
 from sandbox.target_env import has_dependencies, target_image_tag
 
 SANDBOX_ENV = {
@@ -243,6 +244,8 @@ def remove_container(api: docker.APIClient, container_id: str) -> None:
 
 class DockerBackend:
     name = "docker"
+    serves_labels = True
+    """Sandboxes run on this host: a Unix socket of the harness can be bound into one."""
 
     def __init__(self, config: SandboxConfig, image: str, run_id: str, base_url: str | None = None) -> None:
         self.config = config
@@ -300,7 +303,9 @@ class DockerBackend:
             )
         return image_id
 
-    def host_config(self, workspace: Path, heldout: Path | None, user: str | None = None) -> dict[str, Any]:
+    def host_config(
+        self, workspace: Path, heldout: Path | None, user: str | None = None, labels: Path | None = None
+    ) -> dict[str, Any]:
         """The hardening, from SandboxConfig: each relaxation only through an explicit field."""
         cfg = self.config
         binds = {str(workspace.resolve()): {"bind": "/src", "mode": "ro"}}
@@ -308,6 +313,8 @@ class DockerBackend:
             binds[str(heldout.resolve())] = {"bind": "/heldout", "mode": "ro"}
         if cfg.teacher_dir is not None:
             binds[str(cfg.teacher_dir.resolve())] = {"bind": TEACHER_MOUNT, "mode": "ro"}
+        if labels is not None:
+            binds[str(labels.resolve())] = {"bind": LABELS_MOUNT, "mode": "ro"}
         uid, _, gid = (user or cfg.user).partition(":")
         options: dict[str, Any] = {
             "binds": binds,
@@ -332,7 +339,12 @@ class DockerBackend:
         return self.api.create_host_config(**options)
 
     def open(
-        self, workspace: Path, heldout: Path | None, label: str, user: str | None = None
+        self,
+        workspace: Path,
+        heldout: Path | None,
+        label: str,
+        user: str | None = None,
+        labels: Path | None = None,
     ) -> DockerSession:
         for shared in (workspace, heldout):
             if shared is not None:
@@ -347,7 +359,7 @@ class DockerBackend:
                 environment=SANDBOX_ENV,
                 working_dir=WORKDIR,
                 labels=owner_labels(self.run_id, label),
-                host_config=self.host_config(workspace, heldout, user),
+                host_config=self.host_config(workspace, heldout, user, labels),
                 stdin_open=True,
                 network_disabled=self.config.network_disabled,
             )["Id"]

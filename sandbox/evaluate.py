@@ -86,6 +86,7 @@ class _Phase:
         after: UsageSample,
         artifact_bytes: int | None = None,
         off_cpu_s: float | None = None,
+        peak_threads: int | None = None,
     ):
         self.name = name
         self.command = command
@@ -103,6 +104,7 @@ class _Phase:
             artifact_bytes=artifact_bytes,
             oom_kills=_count(before.oom_kills, after.oom_kills),
             pids_limit_hits=_count(before.pids_limit_hits, after.pids_limit_hits),
+            peak_threads=peak_threads,
         )
         self.cpu_s = self.usage.cpu_s
 
@@ -538,7 +540,9 @@ class TrustedEvaluator:
                 last_usage = session.usage()
                 artifact_bytes = session.size_of(artifact) if artifact else None
                 off_cpu = sampler.off_cpu_s(exec_result.duration_s)
-                phase = _Phase(name, command, exec_result, before, last_usage, artifact_bytes, off_cpu)
+                phase = _Phase(
+                    name, command, exec_result, before, last_usage, artifact_bytes, off_cpu, sampler.threads()
+                )
                 phases.append(phase)
                 result.phases.append(self._log(label, phase))
                 result.accounting = result.accounting or phase.usage.accounting
@@ -554,7 +558,9 @@ class TrustedEvaluator:
             if failure is None:
                 reveal = lambda: self._inputs_visible(heldout_dir)  # noqa: E731
                 fresh, close_fresh = self._fresh_sessions(result, workspace, label)
-                runner = _Runner(run, session, reveal, fresh, self.predict_timeout_s)
+                runner = _Runner(
+                    run, session, reveal, fresh, self.predict_timeout_s, self.backend.serves_labels
+                )
                 try:
                     if audit is not None:
                         audit.start_fresh_runs(runner, result.seeds)
@@ -682,15 +688,15 @@ class TrustedEvaluator:
 
     def _fresh_sessions(
         self, result: Evaluation, workspace: Path, label: str
-    ) -> tuple[Callable[[str], contextlib.AbstractContextManager[_Commands]], Callable[[], None]]:
+    ) -> tuple[Callable[..., contextlib.AbstractContextManager[_Commands]], Callable[[], None]]:
         """Opens a FRESH sandbox of the same backend on the same tree (no /heldout, another uid) for
         the integrity checks; its commands are logged as phases of the evaluation. The second
         callable closes every one of them still open (the evaluation ended first)."""
         open_now: set[Session] = set()
 
         @contextlib.contextmanager
-        def fresh(user: str) -> Iterator[_Commands]:
-            opened = self.backend.open(workspace, None, f"{label}-disguise", user=user)
+        def fresh(user: str, labels: Path | None = None) -> Iterator[_Commands]:
+            opened = self.backend.open(workspace, None, f"{label}-disguise", user=user, labels=labels)
             with opened as session, self._tracked(session, open_now):
                 yield _Commands(session, lambda phase: result.phases.append(self._log(label, phase)))
 
@@ -752,7 +758,9 @@ class _Commands:
         with OffCpuSampler(self._session.task_pids) as sampler:
             result = self._session.exec(command, timeout_s)
         off_cpu = sampler.off_cpu_s(result.duration_s)
-        self._log(_Phase(name, command, result, before, self._session.usage(), None, off_cpu))
+        self._log(
+            _Phase(name, command, result, before, self._session.usage(), None, off_cpu, sampler.threads())
+        )
         return result
 
     def read_file(self, path: str) -> bytes:
@@ -773,11 +781,13 @@ class _Runner:
         run: Callable[..., _Phase],
         session: Session,
         reveal: Callable[[], contextlib.AbstractContextManager[None]],
-        fresh: Callable[[str], contextlib.AbstractContextManager[_Commands]],
+        fresh: Callable[..., contextlib.AbstractContextManager[_Commands]],
         predict_timeout_s: float,
+        serves_labels: bool = False,
     ) -> None:
         self._run, self._session, self._reveal = run, session, reveal
         self.fresh, self.predict_timeout_s = fresh, predict_timeout_s
+        self.serves_labels = serves_labels
         self._predicting = False
 
     @contextlib.contextmanager

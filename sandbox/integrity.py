@@ -98,6 +98,7 @@ from sandbox.heldout import (
     perfect_score,
     score,
 )
+from sandbox.label_server import LabelServer, client_body
 
 REGRESSION_METRICS = ("r2", "mse", "mae")
 PREDICTIONS_FILE = "predictions.npy"
@@ -253,8 +254,14 @@ class SandboxRunner(SandboxCommands, Protocol):
 
     def inputs_visible(self) -> contextlib.AbstractContextManager[None]: ...
 
-    def fresh(self, user: str) -> contextlib.AbstractContextManager[SandboxCommands]:
-        """A new sandbox of the same backend on the same tree, without /heldout, run as `user`."""
+    serves_labels: bool
+    """Whether a fresh sandbox can reach the harness's label server (`labels` of `fresh`)."""
+
+    def fresh(
+        self, user: str, labels: Path | None = None
+    ) -> contextlib.AbstractContextManager[SandboxCommands]:
+        """A new sandbox of the same backend on the same tree, without /heldout, run as `user`;
+        with `labels`, that host directory is bound at `sandbox.label_server.LABELS_MOUNT`."""
         ...
 
 
@@ -974,8 +981,14 @@ class Audit:
             inputs = checker.heldout.inputs
             moved = (inputs[:, order] * np.asarray(signs)).astype(inputs.dtype)
             labels = np.asarray(label_copy(moved))
-        rewritten = relabel_source(
-            original.decode("utf-8", "replace"), function, order, signs, trace.source if trace else None
+        text = original.decode("utf-8", "replace")
+        # Where the sandbox can reach the harness, the label function asks it for its answers:
+        # nothing of the relabelling is in the sandbox to be copied, read or smoothed.
+        served = runner.serves_labels
+        rewritten = (
+            served_source(text, function)
+            if served
+            else relabel_source(text, function, order, signs, trace.source if trace else None)
         )
         if rewritten is None:
             # The held-out set names this function as where the target computes its labels, and the
@@ -991,7 +1004,7 @@ class Audit:
             return
         run = RelabelledRun(
             seed=seed,
-            evidence={"seed": seed, "order": order, "signs": signs, "file": definer},
+            evidence={"seed": seed, "order": order, "signs": signs, "file": definer, "served": served},
             labels=labels,
             null=checker.null(labels),
             trace=trace.values(moved) if trace else None,
@@ -1006,8 +1019,16 @@ class Audit:
         buffer = io.BytesIO()
         np.save(buffer, inputs, allow_pickle=False)
         user = f"{1001 + secrets.randbelow(50000)}:{1001 + secrets.randbelow(50000)}"
+        kept_trace, dtype, width = trace, inputs.dtype, inputs.shape[1]
+
+        def answer(rows: np.ndarray) -> np.ndarray:
+            relabelled = (rows[:, order] * np.asarray(signs)).astype(dtype)
+            values = np.asarray(label_copy(relabelled))
+            return values + kept_trace.values(relabelled) if kept_trace is not None else values
+
+        server = LabelServer(answer, width, dtype) if served else None
         try:
-            with runner.fresh(user) as sandbox:
+            with runner.fresh(user, labels=server.directory if server else None) as sandbox:
                 prepared = sandbox.run(
                     "relabel-prepare",
                     f"mkdir -p {src} {out} && cp -R {WORKDIR}/. {src}/ && {no_bytecode}",
@@ -1024,6 +1045,9 @@ class Audit:
                     enter + spec.train_command(seed=seed, out=out, steps=spec.budget.steps),
                     spec.budget.train_seconds * 1.5,
                 )
+                if server is not None:
+                    server.close()  # predict, in this sandbox, finds no one to ask
+                    run.evidence |= server.evidence()
                 if trained.exit_code != 0:
                     outcome.failure = f"train exited {trained.exit_code}: {tail(trained.output, 300)}"
                     return
@@ -1044,6 +1068,9 @@ class Audit:
         except SandboxError as exc:
             outcome.failure = outcome.failure or f"the sandbox ended: {exc}"
             return
+        finally:
+            if server is not None:
+                server.close()
         if values is not None:
             outcome.metric = checker.score(values, labels)
             run.values = np.asarray(values, dtype=np.float64).reshape(len(labels), -1)[:, 0]
@@ -1584,6 +1611,34 @@ def relabel_source(
     None when the module defines no such function taking an argument. With `trace` (argument name ->
     expression), every `return` of the function adds that expression of the relabelled argument to
     what it returns."""
+
+    def relabelled(node: ast.FunctionDef, argument: str) -> None:
+        if trace is not None:
+            added = parse_expression(trace(argument))
+            for inner in _own_returns(node):
+                inner.value = ast.BinOp(left=inner.value or ast.Constant(0.0), op=ast.Add(), right=added)
+        node.body.insert(0, parse_module(f"{argument} = {argument}[:, {order}] * {signs}").body[0])
+
+    return _rewritten_definitions(text, function, relabelled)
+
+
+def served_source(text: str, function: str) -> str | None:
+    """`text` with every module-level definition of `function` asking the harness's label server
+    for its answers (`sandbox.label_server`: its body replaced by the client, nothing of the
+    relabelling in it); None when the module defines no such function taking an argument."""
+
+    def served(node: ast.FunctionDef, argument: str) -> None:
+        node.body = client_body(argument)
+
+    return _rewritten_definitions(text, function, served)
+
+
+def _rewritten_definitions(
+    text: str, function: str, rewrite: Callable[[ast.FunctionDef, str], None]
+) -> str | None:
+    """`text` with `rewrite(node, first argument)` applied, through the syntax tree, to every
+    module-level definition of `function` (the last one binds), the rest kept line for line; None
+    when there is no such definition taking an argument."""
     try:
         module = parse_module(text)
     except SyntaxError:
@@ -1594,32 +1649,12 @@ def relabel_source(
         if isinstance(node, ast.FunctionDef) and node.name == function and node.args.args
     ]
     lines = text.splitlines(keepends=True)
-    for node in reversed(defined):  # every definition (the last one binds), from the bottom up
-        argument = node.args.args[0].arg
-        lines = _relabelled_source(lines, node, argument, order, signs, trace(argument) if trace else None)
+    for node in reversed(defined):  # from the bottom up, so the earlier line numbers still hold
+        rewrite(node, node.args.args[0].arg)
+        start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+        end = node.end_lineno or node.lineno
+        lines = [*lines[:start], ast.unparse(ast.fix_missing_locations(node)) + "\n", *lines[end:]]
     return "".join(lines) if defined else None
-
-
-def _relabelled_source(
-    lines: list[str],
-    node: ast.FunctionDef,
-    argument: str,
-    order: list[int],
-    signs: list[float],
-    term: str | None,
-) -> list[str]:
-    """The function rewritten to relabel its argument and, with `term`, to add it to every value it
-    returns; the rest of the file is kept line for line."""
-    if term is not None:
-        added = parse_expression(term)
-        for inner in _own_returns(node):
-            inner.value = ast.BinOp(left=inner.value or ast.Constant(0.0), op=ast.Add(), right=added)
-    relabel = parse_module(f"{argument} = {argument}[:, {order}] * {signs}").body[0]
-    node.body.insert(0, relabel)
-    start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
-    end = node.end_lineno or node.lineno
-    rewritten = ast.unparse(ast.fix_missing_locations(node)) + "\n"
-    return [*lines[:start], rewritten, *lines[end:]]
 
 
 def _own_returns(function: ast.FunctionDef) -> list[ast.Return]:

@@ -93,6 +93,10 @@ class PhaseBudgetConfig(BaseModel):
     """Bytes of output the command printed (all of it is stored on the host)."""
     artifact_bytes: QuantityBudget = QuantityBudget(factor=10.0, floor=1048576)
     """Bytes in the seed's output directory after training."""
+    peak_threads: QuantityBudget = QuantityBudget(factor=4.0, floor=16)
+    """The most threads at once (sampled): the bundled target's phases run the harness's shell and
+    one single-threaded Python (numpy's threads are pinned to one); a hundred threads parked
+    under the pid limit are held to the parent's few."""
     disk_bytes: QuantityBudget = QuantityBudget(factor=10.0, floor=8388608)
     """Bytes in use on /workspace and /tmp at the end of the phase."""
 
@@ -105,6 +109,7 @@ class PhaseBudgetConfig(BaseModel):
             "log_bytes": self.log_bytes,
             "artifact_bytes": self.artifact_bytes,
             "disk_bytes": self.disk_bytes,
+            "peak_threads": self.peak_threads,
         }
 
 

@@ -132,6 +132,9 @@ def tree_archive(root: Path) -> bytes:
 class RayPlacement:
     """A `Backend` whose sessions run on the worker nodes of a Ray cluster."""
 
+    serves_labels = False
+    """Sandboxes run on other nodes: the relabelled control rewrites the label function instead."""
+
     def __init__(
         self,
         backend: str,
@@ -203,7 +206,16 @@ class RayPlacement:
                 log.warning("could not %s: %s", doing, exc)
         return total
 
-    def open(self, workspace: Path, heldout: Path | None, label: str, user: str | None = None) -> RaySession:
+    def open(
+        self,
+        workspace: Path,
+        heldout: Path | None,
+        label: str,
+        user: str | None = None,
+        labels: Path | None = None,
+    ) -> RaySession:
+        if labels is not None:
+            raise SandboxError("a sandbox on another node cannot reach the harness's label server")
         archive = self._archive(workspace)
         node = self._choose_node()
         actor: Any = None

@@ -242,9 +242,10 @@ COPIED = [c for c in ROUND_TWO if c.id in ("labels-marshalled-at-train", "labels
 
 
 @pytest.mark.bwrap
-def test_rewritten_label_copies_are_caught_by_the_trace(tmp_path: Path) -> None:
+def test_train_time_label_copies_are_caught_by_the_relabelled_control(tmp_path: Path) -> None:
     """Metamorphic variants (renamed, computed attributes, encoded strings, indirection, moved code)
-    of the train-time copies of the label function: the relabelled control's trace still finds them."""
+    of the train-time copies of the label function: in the relabelled control what they copy is a
+    client of the harness's label server, which no longer answers at predict."""
     if shutil.which("bwrap") is None:
         pytest.skip("bwrap is not installed")
     variants = [

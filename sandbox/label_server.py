@@ -1,0 +1,226 @@
+"""The relabelled control's answers, served from outside the sandbox.
+
+The relabelled control (`sandbox.integrity`) trains one seed on secretly relabelled answers. Were
+the function that computes them in the sandbox, its secret would be too: the train phase could copy
+the function (as code, as text, as floats), read the relabelling off its source, or evaluate it a
+little off each row to lose the trace. So the control replaces the label function's body with a
+client that asks this server, on a Unix socket bound into the sandbox, for the answers to the rows
+it is given. The server computes them on the host with the harness's own copy of the label
+function. Nothing secret enters the sandbox, and when training ends the server stops: predict, in
+the same sandbox, finds no one to ask, so a copy taken at train time answers nothing.
+
+    with LabelServer(answer, width=8, dtype=np.dtype("float64")) as server:
+        with backend.open(tree, None, "relabelled", labels=server.directory) as session:
+            ...                            # train: the label function asks LABELS_SOCKET
+            server.close()                 # before predict
+    server.rows, server.requests, server.refused
+
+One request per connection: 8 bytes (little-endian length) then an .npy array of shape (rows, width)
+(never a pickle); the reply: 8 bytes then an .npy array of the answers, or, with the length's top
+bit set, a UTF-8 message saying why not. What one request and a whole training may ask is bounded,
+and every byte is parsed as data: the server runs in the harness's process.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import shutil
+import socket
+import socketserver
+import struct
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LABELS_MOUNT = "/rsi-labels"
+"""Where the server's directory is bound, read-only, in the relabelled control's sandbox."""
+SOCKET_NAME = "labels.sock"
+LABELS_SOCKET = f"{LABELS_MOUNT}/{SOCKET_NAME}"
+ERROR_BIT = 1 << 63
+MAX_REQUEST_BYTES = 256 * 2**20
+"""The largest request: 4M rows of 8 float64 columns."""
+MAX_ROWS = 20_000_000
+"""The most rows one training may have answered: six times a fresh batch of 1,024 at every step of
+a 3,000-step budget, and far more than any training pool."""
+
+
+class LabelRequestError(ValueError):
+    """A request the server will not answer (its message goes back to the asker)."""
+
+
+class LabelServer:
+    """Answers rows with `answer` on a Unix socket in a fresh directory, until closed."""
+
+    def __init__(
+        self,
+        answer: Callable[[np.ndarray], np.ndarray],
+        width: int,
+        dtype: np.dtype[Any],
+        max_rows: int = MAX_ROWS,
+        timeout_s: float = 60.0,
+    ) -> None:
+        self.answer, self.width, self.dtype = answer, width, dtype
+        self.max_rows, self.timeout_s = max_rows, timeout_s
+        self.rows = 0
+        """Rows answered so far."""
+        self.requests = 0
+        """Requests answered so far."""
+        self.refused: list[str] = []
+        """Why requests were refused (the first few)."""
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self.directory = Path(tempfile.mkdtemp(prefix="rsi-labels-"))
+        self.directory.chmod(0o755)  # the sandbox's unprivileged user must reach the socket
+        path = self.directory / SOCKET_NAME
+        try:
+            self._server = _Server(str(path), _Handler, owner=self)
+            path.chmod(0o777)  # connecting to a Unix socket needs write permission on it
+        except BaseException:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="label-server",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def __enter__(self) -> LabelServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop answering (idempotent): the socket goes, requests in flight get no answer."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5.0)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def evidence(self) -> dict[str, Any]:
+        return {"answered_rows": self.rows, "answered_requests": self.requests, "refused": self.refused[:3]}
+
+    def respond(self, request: bytes) -> bytes:
+        """The reply to one request (the answers as .npy), or LabelRequestError saying why not."""
+        if self._closed.is_set():
+            raise LabelRequestError("the relabelled control's training has ended")
+        if request[:6] != b"\x93NUMPY":
+            raise LabelRequestError("a request is one .npy array of inputs (numpy.save, no pickle)")
+        try:
+            rows = np.load(io.BytesIO(request), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise LabelRequestError(f"the request is not a readable .npy array: {exc}") from exc
+        if rows.ndim != 2 or rows.shape[1] != self.width or rows.dtype.kind not in "biuf":
+            raise LabelRequestError(
+                f"the label function answers arrays of numbers of shape (rows, {self.width}), "
+                f"not {rows.dtype} of shape {rows.shape}"
+            )
+        with self._lock:
+            if self.rows + len(rows) > self.max_rows:
+                raise LabelRequestError(f"a training may have at most {self.max_rows:,} rows answered")
+            self.rows += len(rows)
+            self.requests += 1
+        try:
+            answers = np.asarray(self.answer(rows.astype(self.dtype, copy=False)))
+        except (ArithmeticError, ValueError, TypeError, IndexError) as exc:
+            raise LabelRequestError(f"the label function failed on these rows: {exc}") from exc
+        if answers.dtype.kind not in "biuf":
+            raise LabelRequestError("the label function gave no numbers")  # the harness's own copy
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(answers), allow_pickle=False)
+        return buffer.getvalue()
+
+    def _refuse(self, why: str) -> None:
+        with self._lock:
+            if len(self.refused) < 10:
+                self.refused.append(why)
+
+
+class _Server(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, path: str, handler: type[socketserver.BaseRequestHandler], owner: LabelServer) -> None:
+        self.owner = owner
+        super().__init__(path, handler)
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        owner: LabelServer = self.server.owner  # type: ignore[attr-defined]
+        connection: socket.socket = self.request
+        connection.settimeout(owner.timeout_s)
+        try:
+            (size,) = struct.unpack("<Q", _received(connection, 8))
+            if size > MAX_REQUEST_BYTES:
+                raise LabelRequestError(
+                    f"a request may hold at most {MAX_REQUEST_BYTES:,} bytes, not {size:,}"
+                )
+            reply = owner.respond(_received(connection, size))
+            connection.sendall(struct.pack("<Q", len(reply)) + reply)
+        except LabelRequestError as exc:
+            owner._refuse(str(exc))
+            message = str(exc).encode("utf-8")
+            with contextlib.suppress(OSError):
+                connection.sendall(struct.pack("<Q", ERROR_BIT | len(message)) + message)
+        except (OSError, struct.error, ConnectionError) as exc:
+            owner._refuse(f"the connection failed: {exc}")
+
+
+def _received(connection: socket.socket, count: int) -> bytes:
+    data = bytearray()
+    while len(data) < count:
+        chunk = connection.recv(min(count - len(data), 2**20))
+        if not chunk:
+            raise ConnectionError(f"the asker hung up after {len(data)} of {count} bytes")
+        data += chunk
+    return bytes(data)
+
+
+CLIENT = """
+def client({argument}):
+    import io as _io
+    import socket as _socket
+    import struct as _struct
+
+    import numpy as _numpy
+
+    _request = _io.BytesIO()
+    _numpy.save(_request, _numpy.ascontiguousarray({argument}), allow_pickle=False)
+    with _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM) as _channel:
+        _channel.connect({path!r})
+        _channel.sendall(_struct.pack("<Q", _request.tell()) + _request.getvalue())
+
+        def _received(count):
+            data = bytearray()
+            while len(data) < count:
+                chunk = _channel.recv(min(count - len(data), 1 << 20))
+                if not chunk:
+                    raise ConnectionError("the harness's label server stopped answering")
+                data += chunk
+            return bytes(data)
+
+        (_size,) = _struct.unpack("<Q", _received(8))
+        if _size >> 63:
+            raise ValueError(_received(_size & ~(1 << 63)).decode("utf-8", "replace"))
+        return _numpy.load(_io.BytesIO(_received(_size)), allow_pickle=False)
+"""
+"""The body every definition of the label function gets in the relabelled control's sandbox."""
+
+
+def client_body(argument: str, path: str = LABELS_SOCKET) -> list[ast.stmt]:
+    """The client's statements for a label function whose first argument is `argument`."""
+    function = ast.parse(CLIENT.format(argument=argument, path=path)).body[0]
+    assert isinstance(function, ast.FunctionDef)
+    return function.body

@@ -1,0 +1,155 @@
+"""The relabelled control's label server: the answers are computed on the host and asked for over a
+Unix socket, so nothing of the relabelling is in the sandbox, and a copy of the label function
+taken at train time answers nothing once training ends. Real sockets, real sandboxes."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import struct
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sandbox.base import SandboxConfig
+from sandbox.heldout import LABEL_COPIES
+from sandbox.integrity import served_source
+from sandbox.label_server import CLIENT, ERROR_BIT, SOCKET_NAME, LabelServer
+from tests.conftest import IMAGE, IN_CI, TARGET
+
+TEACHER = LABEL_COPIES["teacher-regression"]
+ORDER, SIGNS = [3, 0, 7, 1, 6, 2, 5, 4], np.array([1.0, -1.0, -1.0, 1.0, 1.0, -1.0, 1.0, -1.0])
+
+
+def relabelled(rows: np.ndarray) -> np.ndarray:
+    return np.asarray(TEACHER(rows[:, ORDER] * SIGNS))
+
+
+def client(path: Path) -> Any:
+    """The client the sandbox's label function runs, here on the host."""
+    namespace: dict[str, Any] = {}
+    exec(compile(CLIENT.format(argument="x", path=str(path)), "<client>", "exec"), namespace)
+    return namespace["client"]
+
+
+def raw(path: Path, payload: bytes) -> tuple[int, bytes]:
+    """Send bytes as they are; the reply's length word and body."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as channel:
+        channel.connect(str(path))
+        channel.sendall(payload)
+        head = b""
+        while len(head) < 8:
+            head += channel.recv(8 - len(head))
+        (size,) = struct.unpack("<Q", head)
+        body = b""
+        while len(body) < size & ~ERROR_BIT:
+            chunk = channel.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return size, body
+
+
+def npy(values: np.ndarray, allow_pickle: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, values, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+def test_the_server_answers_rows_and_refuses_anything_else() -> None:
+    rows = np.random.default_rng(0).uniform(-1, 1, size=(300, 8))
+    with LabelServer(relabelled, 8, np.dtype("float64"), max_rows=1000) as server:
+        path = server.directory / SOCKET_NAME
+        ask = client(path)
+        np.testing.assert_array_equal(ask(rows), relabelled(rows))
+        np.testing.assert_array_equal(ask(rows.astype(np.float32)), relabelled(rows.astype(np.float32)))
+        # Several askers at once (a training may use threads or processes).
+        answers: list[np.ndarray] = []
+        threads = [threading.Thread(target=lambda: answers.append(ask(rows[:50]))) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(answers) == 4 and all(np.array_equal(a, relabelled(rows[:50])) for a in answers)
+        for payload, why in [
+            (npy(rows[:, :5]), "shape (rows, 8)"),
+            (npy(np.array([[len] * 8], dtype=object), allow_pickle=True), "not a readable .npy"),
+            (b"PK\x03\x04" + bytes(40), "one .npy array"),
+        ]:
+            size, body = raw(path, struct.pack("<Q", len(payload)) + payload)
+            assert size & ERROR_BIT and why in body.decode(), body
+        # A claimed size beyond the limit is refused before anything is read.
+        size, body = raw(path, struct.pack("<Q", 2**40))
+        assert size & ERROR_BIT and b"at most" in body
+        with pytest.raises(ValueError, match="at most 1,000 rows"):
+            ask(rows)  # 300 + 200 + 300 asked already, 300 more is over
+        assert server.rows == 300 + 300 + 200 and len(server.refused) == 5
+    # Closed: the socket and its directory are gone, nobody answers.
+    assert not server.directory.exists()
+    with pytest.raises(OSError):
+        ask(rows)
+
+
+def sandbox_backend(name: str) -> Any:
+    config = SandboxConfig()
+    if name == "docker":
+        from sandbox.docker_backend import DockerBackend
+
+        return DockerBackend(config, image=IMAGE, run_id="test-label-server")
+    if shutil.which("bwrap") is None:
+        if IN_CI:
+            pytest.fail("bwrap is not installed (CI=true: bwrap tests must run)")
+        pytest.skip("bwrap is not installed")
+    from sandbox.bwrap_backend import BwrapBackend
+
+    return BwrapBackend(config, image=IMAGE, run_id="test-label-server")
+
+
+PROBE = """
+import sys
+import numpy as np
+sys.path.insert(0, "/tmp/tree")
+import data
+rows = np.linspace(-1, 1, 8 * 5).reshape(5, 8)
+np.save("/tmp/answers.npy", data.teacher(rows))
+"""
+
+
+@pytest.mark.parametrize(
+    "backend_name",
+    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
+)
+def test_a_sandboxed_label_function_asks_the_host_until_training_ends(
+    backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend_name == "docker":
+        request.getfixturevalue("docker_client")
+    backend = sandbox_backend(backend_name)
+    served = served_source((TARGET / "data.py").read_text(encoding="utf-8"), "teacher")
+    assert served is not None and str(ORDER) not in served and "permut" not in served
+    (tmp_path / "tree").mkdir()
+    rows = np.linspace(-1, 1, 8 * 5).reshape(5, 8)
+    server = LabelServer(relabelled, 8, np.dtype("float64"))
+    try:
+        with backend.open(
+            tmp_path / "tree", None, "labels", user="23456:23456", labels=server.directory
+        ) as box:
+            setup = box.exec("mkdir -p /tmp/tree", 30.0)
+            assert setup.exit_code == 0, setup.output
+            box.write_file("/tmp/tree/data.py", served.encode())
+            box.write_file("/tmp/tree/config.py", (TARGET / "config.py").read_bytes())
+            box.write_file("/tmp/probe.py", PROBE.encode())
+            asked = box.exec("python /tmp/probe.py", 60.0)
+            assert asked.exit_code == 0, asked.output
+            answers = np.load(io.BytesIO(box.read_file("/tmp/answers.npy")))
+            np.testing.assert_array_equal(answers, relabelled(rows))
+            assert server.rows == 5
+            server.close()  # training ended: predict finds no one to ask
+            again = box.exec("python /tmp/probe.py", 60.0)
+            assert again.exit_code != 0 and ("Error" in again.output), again.output
+    finally:
+        server.close()
