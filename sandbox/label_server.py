@@ -43,8 +43,11 @@ LABELS_MOUNT = "/rsi-labels"
 SOCKET_NAME = "labels.sock"
 LABELS_SOCKET = f"{LABELS_MOUNT}/{SOCKET_NAME}"
 ERROR_BIT = 1 << 63
-MAX_REQUEST_BYTES = 256 * 2**20
-"""The largest request: 4M rows of 8 float64 columns."""
+MAX_REQUEST_BYTES = 64 * 2**20
+"""The largest request: 1M rows of 8 float64 columns."""
+MAX_CONNECTIONS = 8
+"""Connections answered at once; more are closed unanswered (each holds a thread of the harness
+and up to a request's bytes, so a flood of idle connections cannot exhaust the host)."""
 MAX_ROWS = 20_000_000
 """The most rows one training may have answered: six times a fresh batch of 1,024 at every step of
 a 3,000-step budget, and far more than any training pool."""
@@ -63,7 +66,7 @@ class LabelServer:
         width: int,
         dtype: np.dtype[Any],
         max_rows: int = MAX_ROWS,
-        timeout_s: float = 60.0,
+        timeout_s: float = 20.0,
     ) -> None:
         self.answer, self.width, self.dtype = answer, width, dtype
         self.max_rows, self.timeout_s = max_rows, timeout_s
@@ -153,7 +156,21 @@ class _Server(socketserver.ThreadingUnixStreamServer):
 
     def __init__(self, path: str, handler: type[socketserver.BaseRequestHandler], owner: LabelServer) -> None:
         self.owner = owner
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(path, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.owner._refuse(f"more than {MAX_CONNECTIONS} connections at once")
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class _Handler(socketserver.BaseRequestHandler):

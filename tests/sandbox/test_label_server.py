@@ -9,6 +9,7 @@ import shutil
 import socket
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,36 @@ def test_the_server_answers_rows_and_refuses_anything_else() -> None:
     assert not server.directory.exists()
     with pytest.raises(OSError):
         ask(rows)
+
+
+def test_idle_connections_cannot_hold_the_harness() -> None:
+    """Each connection holds a thread of the harness: past the limit, more are closed unanswered,
+    and idle ones are dropped after the server's time limit."""
+    from sandbox.label_server import MAX_CONNECTIONS
+
+    rows = np.zeros((3, 8))
+    with LabelServer(relabelled, 8, np.dtype("float64"), timeout_s=1.0) as server:
+        path = str(server.directory / SOCKET_NAME)
+        idle = []
+        for _ in range(MAX_CONNECTIONS):
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            connection.connect(path)
+            idle.append(connection)
+        time.sleep(0.3)  # the server has taken them all
+        with pytest.raises((ConnectionError, OSError)):
+            client(Path(path))(rows)
+        assert any("connections at once" in why for why in server.refused)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:  # the idle ones time out and free their slots
+            try:
+                np.testing.assert_array_equal(client(Path(path))(rows), relabelled(rows))
+                break
+            except (ConnectionError, OSError):
+                time.sleep(0.2)
+        else:
+            pytest.fail("the server never answered again after its idle connections timed out")
+        for connection in idle:
+            connection.close()
 
 
 def sandbox_backend(name: str) -> Any:
