@@ -57,7 +57,7 @@ from core.target import TEACHER_FILE, TEACHER_MOUNT, TargetSpec
 from sandbox.base import Backend, ExecResult, SandboxLost, Session, UsageSample, tail
 from sandbox.cgroups import OffCpuSampler
 from sandbox.heldout import HeldoutSet, StagedInputs, derive_seed, load_predictions, score, stage_inputs
-from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig
+from sandbox.integrity import Audit, IntegrityChecker, IntegrityConfig, settled
 from sandbox.lineage import Lineage
 from sandbox.patch import diff_sha256
 from sandbox.patched import build_patched_tree
@@ -611,7 +611,8 @@ class TrustedEvaluator:
             with reveal():
                 predict = run(
                     f"predict-seed-{seed}",
-                    commands.predict.format(out=out, inputs=INPUTS_PATH, predictions=predictions),
+                    settled(out)
+                    + commands.predict.format(out=out, inputs=INPUTS_PATH, predictions=predictions),
                     self.predict_timeout_s,
                     keep=out,
                 )

@@ -1039,7 +1039,6 @@ class Audit:
                         f"could not prepare the relabelled sandbox: {tail(prepared.output, 300)}"
                     )
                 sandbox.write_file(f"{src}/{definer}", rewritten.encode("utf-8"))
-                sandbox.write_file(inputs_file, buffer.getvalue())
                 trained = sandbox.run(
                     f"train-seed-{seed}-relabelled{suffix}",
                     enter + spec.train_command(seed=seed, out=out, steps=spec.budget.steps),
@@ -1054,8 +1053,13 @@ class Audit:
                 # Predict sees the original label function: calling it, however indirectly, helps no one.
                 sandbox.write_file(f"{src}/{definer}", original)
                 sandbox.run("relabel-restore", no_bytecode, 30.0)
-                command = enter + spec.commands.predict.format(
-                    out=out, inputs=inputs_file, predictions=predictions
+                # The rows it is scored on arrive only now: training, which could ask the label
+                # server anything, never saw them.
+                sandbox.write_file(inputs_file, buffer.getvalue())
+                command = (
+                    settled(out)
+                    + enter
+                    + spec.commands.predict.format(out=out, inputs=inputs_file, predictions=predictions)
                 )
                 values, outcome.failure = self._predict_selection(
                     sandbox,
@@ -1180,16 +1184,18 @@ class Audit:
         correlation = trace_correlation(values, labels, trace)
         threshold = max(self.config.trace_correlation, 5.0 / np.sqrt(len(trace)))
         run.evidence["trace_correlation"] = round(correlation, 4)
-        if correlation <= threshold:
+        # Either sign: a learner's predictions are blind to the trace, while answers taken beside
+        # each row (just outside its window) follow it the other way.
+        if abs(correlation) <= threshold:
             return None
         return self.finding(
             "relabelled",
             f"seed {run.seed} trained on relabelled data predicts a secret "
             f"trace the relabelled label function added (correlation {correlation:.3f} of what the "
-            f"answers leave unexplained, above {threshold:.3f}): a comb of a secret projection, about a "
-            "thousand periods across the inputs, that no training can learn from samples (and that "
-            "random training inputs hardly touch), so the predictions run code "
-            "copied from the label function while training, not a learned model",
+            f"answers leave unexplained, beyond ±{threshold:.3f}): a comb of a secret projection, about "
+            "a thousand periods across the inputs, that no training can learn from samples (and that "
+            "random training inputs hardly touch), so the predictions follow the label function "
+            "itself, copied or asked at these very rows, not a learned model",
             trace_correlation=correlation,
             threshold=threshold,
         )
@@ -1231,7 +1237,9 @@ class Audit:
             outcome.failure = f"train exited {trained.exit_code}: {tail(trained.output, 300)}"
             return
         predictions = f"{out}/{PREDICTIONS_FILE}"
-        command = spec.commands.predict.format(out=out, inputs=runner.inputs_path, predictions=predictions)
+        command = settled(out) + spec.commands.predict.format(
+            out=out, inputs=runner.inputs_path, predictions=predictions
+        )
         with runner.inputs_visible():
             values, outcome.failure = self._predict_selection(
                 runner,
@@ -1303,9 +1311,16 @@ class Audit:
                     raise SandboxError(
                         f"could not prepare the disguised sandbox: {tail(prepared.output, 300)}"
                     )
-                sandbox.write_file(inputs, buffer.getvalue())
                 retrained = self._train_predict(
-                    sandbox, seed, f"{enter}", model, inputs, predictions, len(mixed), "disguised"
+                    sandbox,
+                    seed,
+                    f"{enter}",
+                    model,
+                    inputs,
+                    predictions,
+                    len(mixed),
+                    "disguised",
+                    buffer.getvalue(),
                 )
                 disguised = self._outcome("disguised", retrained, shared_at, rows)
                 self._seeds_done.wait()  # the seeds' own predictions, to compare with
@@ -1359,7 +1374,10 @@ class Audit:
         predictions: str,
         rows: int,
         name: str,
+        staged: bytes | None = None,
     ) -> tuple[np.ndarray | None, str | None]:
+        """Train `seed` into `out`, then (the rows `staged` written to `inputs` only now, as the
+        evaluation shows its rows to predict alone) predict them."""
         spec = self.checker.spec
         try:
             trained = sandbox.run(
@@ -1371,7 +1389,16 @@ class Audit:
             return None, f"the sandbox ended during training: {exc}"
         if trained.exit_code != 0:
             return None, f"train exited {trained.exit_code}: {tail(trained.output, 300)}"
-        command = enter + spec.commands.predict.format(out=out, inputs=inputs, predictions=predictions)
+        if staged is not None:
+            try:
+                sandbox.write_file(inputs, staged)
+            except SandboxError as exc:  # the training left the sandbox so that its rows cannot go in
+                return None, f"after training, {exc}"
+        command = (
+            settled(out)
+            + enter
+            + spec.commands.predict.format(out=out, inputs=inputs, predictions=predictions)
+        )
         return self._predict_selection(
             sandbox, f"predict-seed-{seed}-{name}", command, 60.0, predictions, rows
         )
@@ -1450,7 +1477,9 @@ class Audit:
             outcome.failure = f"train exited {trained.exit_code}: {tail(trained.output, 300)}"
             return outcome
         predictions = f"{out}/{PREDICTIONS_FILE}"
-        command = spec.commands.predict.format(out=out, inputs=runner.inputs_path, predictions=predictions)
+        command = settled(out) + spec.commands.predict.format(
+            out=out, inputs=runner.inputs_path, predictions=predictions
+        )
         with runner.inputs_visible():
             values, outcome.failure = self._predict_selection(
                 runner,
@@ -1672,6 +1701,14 @@ def _own_returns(function: ast.FunctionDef) -> list[ast.Return]:
 
 def _same(a: np.ndarray, b: np.ndarray, tolerance: float) -> bool:
     return bool(np.all(np.abs(a - b) <= tolerance * (1.0 + np.abs(b))))
+
+
+def settled(out: str) -> str:
+    """A shell prefix that replaces the out dir by a plain copy of itself before predict reads it:
+    what crosses from a train phase to its predict is the files' names and bytes, as measured, and
+    nothing else an entry can carry (extended attributes, hard links, times)."""
+    here, copy = shlex.quote(out), shlex.quote(f"{out}.rsi-settled")
+    return f"cp -R -- {here} {copy} && rm -rf -- {here} && mv -- {copy} {here} && "
 
 
 ENTRY_METADATA_BYTES = 32

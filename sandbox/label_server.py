@@ -43,14 +43,18 @@ LABELS_MOUNT = "/rsi-labels"
 SOCKET_NAME = "labels.sock"
 LABELS_SOCKET = f"{LABELS_MOUNT}/{SOCKET_NAME}"
 ERROR_BIT = 1 << 63
-MAX_REQUEST_BYTES = 64 * 2**20
-"""The largest request: 1M rows of 8 float64 columns."""
-MAX_CONNECTIONS = 8
+MAX_REQUEST_BYTES = 16 * 2**20
+"""The largest request, and the most its rows may take once converted to the answering type (256k
+rows of 8 float64 columns): rows of bytes would otherwise grow eightfold in the harness."""
+CHUNK_ROWS = 32_768
+"""Rows answered at a time: what one request costs the harness's memory beyond its bytes, and how
+soon a request in flight stops once the server is closed."""
+MAX_CONNECTIONS = 4
 """Connections answered at once; more are closed unanswered (each holds a thread of the harness
 and up to a request's bytes, so a flood of idle connections cannot exhaust the host)."""
-MAX_ROWS = 20_000_000
-"""The most rows one training may have answered: six times a fresh batch of 1,024 at every step of
-a 3,000-step budget, and far more than any training pool."""
+MAX_ROWS = 4_000_000
+"""The most rows one training may have answered: a fresh batch of 1,024 at every step of a
+3,000-step budget, and far more than any training pool (the bundled target's is 512 to 8,192)."""
 
 
 class LabelRequestError(ValueError):
@@ -129,15 +133,24 @@ class LabelServer:
                 f"the label function answers arrays of numbers of shape (rows, {self.width}), "
                 f"not {rows.dtype} of shape {rows.shape}"
             )
+        most = MAX_REQUEST_BYTES // (self.width * max(self.dtype.itemsize, 8))
+        if len(rows) > most:
+            raise LabelRequestError(f"a request may hold at most {most:,} rows, not {len(rows):,}")
         with self._lock:
             if self.rows + len(rows) > self.max_rows:
                 raise LabelRequestError(f"a training may have at most {self.max_rows:,} rows answered")
             self.rows += len(rows)
             self.requests += 1
-        try:
-            answers = np.asarray(self.answer(rows.astype(self.dtype, copy=False)))
-        except (ArithmeticError, ValueError, TypeError, IndexError) as exc:
-            raise LabelRequestError(f"the label function failed on these rows: {exc}") from exc
+        parts = []
+        for start in range(0, max(len(rows), 1), CHUNK_ROWS):
+            if self._closed.is_set():
+                raise LabelRequestError("the relabelled control's training has ended")
+            chunk = rows[start : start + CHUNK_ROWS].astype(self.dtype)
+            try:
+                parts.append(np.asarray(self.answer(chunk)))
+            except (ArithmeticError, ValueError, TypeError, IndexError) as exc:
+                raise LabelRequestError(f"the label function failed on these rows: {exc}") from exc
+        answers = np.concatenate(parts) if len(parts) > 1 else parts[0]
         if answers.dtype.kind not in "biuf":
             raise LabelRequestError("the label function gave no numbers")  # the harness's own copy
         buffer = io.BytesIO()

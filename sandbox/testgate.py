@@ -24,6 +24,13 @@ no file in the sandbox the candidate could replace or pre-empt):
   weakening what the assertions call (`numpy.testing.assert_allclose`, `numpy.isclose`) does not
   turn failures into passes (a name rebound to another function written in the trusted
   environment is excused: pytest and joblib rebind standard hooks themselves);
+- the protected test modules are held the same way: each file under the test directory is read
+  before any code of the tree runs; after collection, right before each test and at the end, every
+  module imported from one must still bind, by identity, what its import statements give for
+  trusted modules (`np` is numpy), hold the functions, classes and literal constants its file
+  defines, and each of those functions (and the test or fixture pytest is about to call) must run
+  the code compiled from that file, with its defaults: code the tests import that rebinds a test
+  module's `np`, swaps a test's `__code__` or adds a name hiding a builtin makes the run an error;
 - the outcome per node id is written by the bootstrap's own plugin to a report file; the counts
   and the verdict come from that report and the exit status, never from the printed output.
 
@@ -73,9 +80,13 @@ OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 MAX_NOT_PASSED = 200
 """Node ids kept in TestResult.not_passed (the counts stay exact); bounds what a record carries."""
 CANARY_NODE = "<gate canary>"
+"""Where TestResult.not_passed says the gate's canary was not reported failed."""
 TRUSTED_NODE = "<gate trusted code>"
 """Where TestResult.not_passed says code run by the tests replaced a trusted module's callable."""
-"""Where TestResult.not_passed says the gate's canary was not reported failed."""
+TEST_CODE_NODE = "<gate test code>"
+"""Where TestResult.not_passed says code run by the tests changed a protected test module: a name
+its import statements bind, a function, class or constant its file defines, or the code a test or
+fixture runs."""
 
 BOOTSTRAP = r"""
 import hashlib, hmac, importlib.machinery, json, os, sys, tempfile
@@ -219,14 +230,401 @@ def make_warden(trusted, skip=("__main__", "sys", "warnings")):
 
     bootstrap._find_and_load = find_and_load
     adopt()
-    return check
+    pinned = {name: modules[name] for name in skip[1:] if name in modules}
+
+    def held(name):
+        # The module the import system gave for `name` if the warden holds it (None: not trusted).
+        entry = prints.get(name)
+        return entry[0] if entry is not None else pinned.get(name)
+
+    return check, held, roots
 
 
-check_trusted = make_warden(trusted)
+check_trusted, held_module, trusted_roots = make_warden(trusted)
 import pytest
 
-sys.path.append(root)
 Function, Module, hookimpl, write = pytest.Function, pytest.Module, pytest.hookimpl, open
+
+
+def read_tests(top):
+    # The protected test files, read before any code of the tree runs (that code could rewrite them).
+    sources = {}
+    for folder, folders, files in os.walk(top):
+        folders[:] = sorted(f for f in folders if f != "__pycache__" and not f.startswith("."))
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.realpath(os.path.join(folder, name))
+                try:
+                    with open(path, "rb") as handle:
+                        sources[path] = handle.read()
+                except OSError:
+                    pass
+    return sources
+
+
+def make_test_warden(sources, held, roots, top):
+    # The protected test modules are the harness's, like the trusted modules: every module imported
+    # from those files must still bind, by identity, what its own import statements give for trusted
+    # modules, and still hold the functions, classes and constants its file defines, each function
+    # running the code compiled from that file (as pytest's assertion rewriting compiles it).
+    import ast, builtins
+    from types import CodeType, FunctionType, MethodType, ModuleType
+    from _pytest import fixtures
+    from _pytest.assertion.rewrite import rewrite_asserts
+
+    # pytest 8.4 wraps a fixture in its own class; older versions in a function (followed by __wrapped__).
+    FixtureFunctionDefinition = getattr(fixtures, "FixtureFunctionDefinition", FunctionType)
+
+    parse, literal, compile_, realpath, unparse = ast.parse, ast.literal_eval, compile, os.path.realpath, ast.unparse
+    module_dict, type_dict = ModuleType.__dict__["__dict__"].__get__, type.__dict__["__dict__"].__get__
+    builtin_names, builtin_dict, missing = set(vars(builtins)), vars(builtins), object()
+    own = {"__name__", "__doc__", "__package__", "__loader__", "__spec__", "__file__", "__cached__", "__builtins__"}
+    plans, codes, good, modules, functions, changed, state = {}, {}, {}, {}, {}, [], {}
+    top = os.path.join(realpath(top), "")
+    not_literal = (ValueError, TypeError, SyntaxError, MemoryError, RecursionError)
+
+    def where(path):
+        return os.path.relpath(path, root)
+
+    def statements(body, nested=False):
+        for node in body:
+            yield node, nested
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                    inner = getattr(node, field, None)
+                    if isinstance(inner, list):
+                        yield from statements(inner, True)
+
+    def bound(body):
+        # Every name the statements bind in their own scope (not inside functions or classes).
+        names, todo = [], list(body)
+        while todo:
+            node = todo.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.append(node.name)
+                continue
+            if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+                continue
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                names.append(node.id)
+            elif isinstance(node, ast.alias) and node.name != "*":
+                names.append(node.asname or node.name.split(".")[0])
+            elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+                names.append(node.name)
+            todo.extend(ast.iter_child_nodes(node))
+        return names
+
+    def once(names, excluded=()):
+        return {n for n in names if names.count(n) == 1 and n not in excluded}
+
+    def class_plan(node):
+        names = bound(node.body)
+        single = once(names)
+        kinds = (ast.FunctionDef, ast.AsyncFunctionDef)
+        defs = {n.name: n for n in node.body if isinstance(n, kinds) and n.name in single}
+        nested = {n.name: class_plan(n) for n in node.body if isinstance(n, ast.ClassDef) and n.name in single}
+        return {"node": node, "defs": defs, "classes": nested, "names": set(names)}
+
+    def plan_for(path):
+        # What the file's top level binds, read from its syntax tree once per session.
+        if path in plans:
+            return plans[path]
+        tree = parse(sources[path], filename=path)
+        declared = {n for node in ast.walk(tree) if isinstance(node, ast.Global) for n in node.names}
+        names = bound(tree.body)
+        single = once(names, declared)
+        imports, defs, classes, constants = {}, {}, {}, {}
+        for node, nested in statements(tree.body):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    name = alias.asname or alias.name.split(".")[0]
+                    imports[name] = (alias.name if alias.asname else name, None, unparse(node))
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                for alias in node.names:
+                    if alias.name != "*":
+                        imports[alias.asname or alias.name] = (node.module, alias.name, unparse(node))
+            elif nested:
+                continue
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defs[node.name] = node
+            elif isinstance(node, ast.ClassDef):
+                classes[node.name] = class_plan(node)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if len(targets) == 1 and isinstance(targets[0], ast.Name):
+                    try:
+                        constants[targets[0].id] = literal(node.value)
+                    except not_literal:
+                        pass
+        plan = {
+            "imports": {k: v for k, v in imports.items() if k in single},
+            "defs": {k: v for k, v in defs.items() if k in single},
+            "classes": {k: v for k, v in classes.items() if k in single},
+            "constants": {k: v for k, v in constants.items() if k in single},
+            "names": set(names),
+        }
+        plans[path] = plan
+        return plan
+
+    def compiled(path, rewritten):
+        # Every code object the file compiles to, by qualified name: as pytest's assertion rewriting
+        # compiles it (test files, conftest), or as plain Python (helpers, --assert=plain).
+        if (path, rewritten) not in codes:
+            tree = parse(sources[path], filename=path)
+            if rewritten:
+                rewrite_asserts(tree, sources[path], path, state.get("config"))
+            found, todo = {}, [compile_(tree, path, "exec", dont_inherit=True)]
+            while todo:
+                code = todo.pop()
+                found.setdefault(code.co_qualname, []).append(code)
+                todo.extend(c for c in code.co_consts if type(c) is CodeType)
+            codes[path, rewritten] = found
+        return codes[path, rewritten]
+
+    def same_code(path, key, code):
+        # Compared once by value (bytecode, constants recursively, names), then by identity.
+        seen = good.setdefault((path, key), {})
+        if seen.get(id(code)) is code:
+            return True
+        for rewritten in (True, False):
+            if any(code == ref for ref in compiled(path, rewritten).get(key, ())):
+                seen[id(code)] = code
+                return True
+        return False
+
+    def layers(value):
+        # What a definition's name holds, outermost first: the wrappers the trusted environment makes
+        # (pytest's fixture definition, functools.wraps, staticmethod...) down to the function.
+        found = [value]
+        while len(found) < 8:
+            if isinstance(value, (staticmethod, classmethod, MethodType)):
+                value = value.__func__
+            elif isinstance(value, property):
+                value = value.fget
+            elif isinstance(value, (FunctionType, FixtureFunctionDefinition)):
+                inner = vars(value)
+                value = inner.get("_fixture_function", inner.get("__wrapped__", missing))
+                if value is missing:
+                    break
+            else:
+                break
+            found.append(value)
+        return found
+
+    def wrapped_by_own(path, wrapper):
+        # A decorator's wrapper is the trusted environment's code (functools, pytest) or the file's.
+        code = wrapper.__code__
+        return code.co_filename.startswith(roots) or same_code(path, code.co_qualname, code)
+
+    def trusted(value):
+        found = [f for f in layers(value) if isinstance(f, FunctionType)]
+        return bool(found) and all(f.__code__.co_filename.startswith(roots) for f in found)
+
+    def same_literal(node, value):
+        try:
+            expected = literal(node)
+        except not_literal:
+            return True  # not a literal: what it evaluated to cannot be read from the file
+        return type(value) is type(expected) and value == expected
+
+    def judge_function(path, key, node, value, namespace, owner, out):
+        # The function a def's name holds runs the file's code, with its globals, builtins, defaults.
+        chain = layers(value)
+        found = [layer for layer in chain if isinstance(layer, FunctionType)]
+        plain = not node.decorator_list
+        if not found or (plain and (chain[0] is not found[0] or len(found) > 1)):
+            if plain or value is missing:
+                out.append(f"{where(path)}: {key} is no longer the function its file defines")
+            return
+        function = found[-1]
+        if not all(wrapped_by_own(path, wrapper) for wrapper in found[:-1]):
+            out.append(f"{where(path)}: {key} is wrapped by code its file does not define")
+        if not same_code(path, key, function.__code__):
+            out.append(f"{where(path)}: {key} runs code other than its file's")
+        if function.__globals__ is not namespace or function.__builtins__ is not builtin_dict:
+            out.append(f"{where(path)}: {key} runs with other globals or builtins than its module's")
+        arguments, given = node.args, function.__defaults__ or ()
+        kw_nodes = {a.arg: d for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults) if d is not None}
+        kw_given = function.__kwdefaults__ or {}
+        if (
+            len(given) != len(arguments.defaults)
+            or not all(same_literal(n, v) for n, v in zip(arguments.defaults, given))
+            or set(kw_given) != set(kw_nodes)
+            or not all(same_literal(n, kw_given[k]) for k, n in kw_nodes.items())
+        ):
+            out.append(f"{where(path)}: {key} has defaults other than its file gives")
+        cells = function.__closure__ or ()
+        if function.__code__.co_freevars == ("__class__",) and owner is not None:
+            try:
+                if cells[0].cell_contents is not owner:
+                    out.append(f"{where(path)}: {key} is bound to another class")
+            except (IndexError, ValueError):
+                out.append(f"{where(path)}: {key} is bound to another class")
+        elif cells:
+            out.append(f"{where(path)}: {key} closes over values its file does not give")
+        functions[id(function)] = (path, key, function)
+
+    def resolve(node, namespace):
+        # A class's base named by the file (`Base`, `unittest.TestCase`), through the module's bindings.
+        if isinstance(node, ast.Name):
+            return namespace.get(node.id, builtin_dict.get(node.id, missing))
+        if isinstance(node, ast.Attribute):
+            base = resolve(node.value, namespace)
+            if isinstance(base, ModuleType):
+                return module_dict(base).get(node.attr, missing)
+        return missing
+
+    def judge_class(path, key, plan, value, namespace, out):
+        node = plan["node"]
+        if not isinstance(value, type):
+            out.append(f"{where(path)}: {key} is no longer the class its file defines")
+            return
+        members = type_dict(value)
+        for name, sub in plan["defs"].items():
+            judge_function(path, f"{key}.{name}", sub, members.get(name, missing), namespace, value, out)
+        for name, sub in plan["classes"].items():
+            judge_class(path, f"{key}.{name}", sub, members.get(name, missing), namespace, out)
+        if node.decorator_list or node.keywords or type(value) is not type:
+            return  # a decorator or a metaclass may add members: only the ones the file defines are judged
+        bases = [resolve(b, namespace) for b in node.bases] or [object]
+        if missing not in bases and tuple(bases) != value.__bases__:
+            out.append(f"{where(path)}: {key} has other base classes than its file gives")
+        # A callable or descriptor added to it overrides what the class (or its bases) define: a
+        # lenient `assertEqual` on a TestCase. (unittest keeps its own state there, as plain values;
+        # older pytest adds a class-setup fixture of its own.)
+        extra = members.keys() - plan["names"] - own - {"__dict__", "__weakref__", "__qualname__", "__module__"}
+        kinds = (staticmethod, classmethod, property)
+        extra = {n for n in extra if (callable(members[n]) or isinstance(members[n], kinds)) and not trusted(members[n])}
+        out.extend(f"{where(path)}: {key}.{name} was added to the class" for name in sorted(extra))
+
+    def judge_module(module, path, out):
+        namespace = module_dict(module)
+        plan = plan_for(path)
+        for name, (source, attribute, statement) in plan["imports"].items():
+            held_source = held(source)
+            if held_source is None:
+                continue  # not a trusted module (the code under test, or one that failed to import)
+            expected = held_source if attribute is None else module_dict(held_source).get(attribute, missing)
+            if expected is missing and attribute is not None:
+                expected = held(f"{source}.{attribute}") or missing
+            if expected is not missing and namespace.get(name, missing) is not expected:
+                out.append(f"{where(path)}: {name} is no longer what `{statement}` gives")
+        for name, source in (("@py_builtins", "builtins"), ("@pytest_ar", "_pytest.assertion.rewrite")):
+            if name in namespace and namespace[name] is not held(source):
+                out.append(f"{where(path)}: {name} is no longer the module pytest's assertions use")
+        if "__builtins__" not in namespace or namespace["__builtins__"] not in (builtin_dict, held("builtins")):
+            out.append(f"{where(path)}: __builtins__ is no longer the interpreter's")
+        for name, node in plan["defs"].items():
+            judge_function(path, name, node, namespace.get(name, missing), namespace, None, out)
+        for name, sub in plan["classes"].items():
+            judge_class(path, name, sub, namespace.get(name, missing), namespace, out)
+        for name, value in plan["constants"].items():
+            now = namespace.get(name, missing)
+            if type(now) is not type(value) or now != value:
+                out.append(f"{where(path)}: {name} is no longer the value its file gives")
+        shadows = (namespace.keys() & builtin_names) - plan["names"] - own
+        out.extend(f"{where(path)}: {name} was added, hiding the builtin" for name in sorted(shadows))
+
+    def deep(value):
+        kept = []
+        for layer in layers(value):
+            kept.append(layer)
+            if isinstance(layer, FunctionType):
+                kept += (layer.__code__, layer.__defaults__, layer.__kwdefaults__, layer.__closure__)
+        return kept
+
+    def deep_class(value, plan):
+        if not isinstance(value, type):
+            return [value]
+        members = type_dict(value)
+        kept = [value, value.__bases__, len(members)]
+        for name in plan["defs"]:
+            kept.extend(deep(members.get(name, missing)))
+        for name, sub in plan["classes"].items():
+            kept.extend(deep_class(members.get(name, missing), sub))
+        return kept
+
+    def snapshot(module, path):
+        # The objects a clean judgement saw, so a later check that finds them all the same is cheap.
+        namespace, plan = module_dict(module), plan_for(path)
+        kept = [len(namespace)]
+        for name in (*plan["imports"], *plan["defs"], *plan["constants"], "__builtins__", "@py_builtins", "@pytest_ar"):
+            kept.extend(deep(namespace.get(name, missing)))
+        for name, sub in plan["classes"].items():
+            kept.extend(deep_class(namespace.get(name, missing), sub))
+        return kept
+
+    def adopt(session):
+        # The modules imported from the protected files: the ones pytest collected, its conftests,
+        # and any other module loaded from those files.
+        state["config"] = session.config
+        found = []
+        for item in session.items:
+            collector = item.getparent(Module)
+            if collector is not None:
+                found.append((collector.obj, realpath(str(collector.path))))
+        candidates = [*session.config.pluginmanager.get_plugins(), *list(sys.modules.values())]
+        for module in candidates:
+            if isinstance(module, ModuleType):
+                file = module_dict(module).get("__file__")
+                if isinstance(file, str):
+                    found.append((module, realpath(file)))
+        for module, path in found:
+            if path in sources and id(module) not in modules:
+                modules[id(module)] = (module, path, None)
+            elif path.startswith(top) and path not in sources and path.endswith(".py"):
+                changed.append(f"{where(path)}: a test module that was not there when the gate started")
+
+    def check():
+        # A module found unchanged since its last clean judgement costs a walk over its bindings.
+        for key, (module, path, kept) in list(modules.items()):
+            now = snapshot(module, path)
+            if kept is not None and len(now) == len(kept) and all(a is b for a, b in zip(now, kept)):
+                continue
+            found = []
+            judge_module(module, path, found)
+            changed.extend(found)
+            modules[key] = (module, path, None if found else now)
+        return changed
+
+    def check_function(path, key, function):
+        # What pytest is about to call (a test, a fixture) runs the code its file defines.
+        if not same_code(path, key, function.__code__):
+            changed.append(f"{where(path)}: {key} runs code other than its file's")
+
+    def check_item(item):
+        found = [f for f in layers(getattr(item, "obj", None)) if isinstance(f, FunctionType)]
+        path = realpath(str(item.path))
+        if not found or path not in sources:
+            return
+        function, owner = found[-1], getattr(item, "cls", None)
+        key = f"{owner.__qualname__}.{item.originalname}" if owner is not None else item.originalname
+        if key not in compiled(path, True) and key not in compiled(path, False):
+            key = function.__code__.co_qualname  # made by the file's own code, not by a def of that name
+        check_function(path, key, function)
+        if not all(wrapped_by_own(path, wrapper) for wrapper in found[:-1]):
+            changed.append(f"{where(path)}: {key} is wrapped by code its file does not define")
+
+    def check_fixture(fixturedef):
+        found = [f for f in layers(fixturedef.func) if isinstance(f, FunctionType)]
+        if not found:
+            return
+        function = found[-1]
+        known = functions.get(id(function))
+        if known is not None and known[2] is function:
+            check_function(known[0], known[1], function)
+            return
+        for module, path, _ in list(modules.values()):
+            if function.__globals__ is module_dict(module):
+                check_function(path, function.__qualname__, function)
+
+    return adopt, check, check_item, check_fixture
+
+
+adopt_tests, check_tests, check_test_item, check_fixture = make_test_warden(
+    read_tests(confcutdir), held_module, trusted_roots, confcutdir
+)
+sys.path.append(root)
 
 
 def canary_for(model):
@@ -286,6 +684,22 @@ class GateReport:
 
     def pytest_collection_finish(self, session):
         check_trusted()
+        adopt_tests(session)
+        check_tests()
+
+    @hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item):
+        # Right before a test runs: its module still holds what its file defines, and the function
+        # pytest calls runs the file's code (a swap made during an earlier test is seen here).
+        if item is not self.canary:
+            check_tests()
+            check_test_item(item)
+        yield
+
+    @hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_fixture_setup(self, fixturedef, request):
+        check_fixture(fixturedef)
+        yield
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -325,13 +739,14 @@ class GateReport:
                     session.shouldfail = False
 
     def pytest_sessionfinish(self, session, exitstatus):
-        changed = check_trusted()
+        changed, tests_changed = check_trusted(), check_tests()
         body = json.dumps(
             {
                 "exit_status": int(exitstatus),
                 "outcomes": self.outcomes,
                 "canary": self.canary_outcome,
                 "changed": sorted(set(changed))[:20],
+                "tests_changed": sorted(set(tests_changed))[:20],
             }
         )
         with write(report_path, "w", encoding="utf-8") as handle:
@@ -421,7 +836,7 @@ class GateRun:
         parsed = _parse_report(report, self.key)
         if isinstance(parsed, str):
             return _untrusted(base, parsed)
-        exit_status, outcomes, canary, changed = parsed
+        exit_status, outcomes, canary, changed, tests_changed = parsed
         counts = {kind: sum(1 for o in outcomes.values() if o == kind) for kind in OUTCOMES}
         base.passed, base.failed = counts["passed"], counts["failed"]
         base.errors, base.skipped = counts["error"], counts["skipped"]
@@ -437,6 +852,14 @@ class GateRun:
                 f"error: code run by the tests replaced {', '.join(changed[:5])}"
                 f"{' and more' if len(changed) > 5 else ''} of the standard library or an installed "
                 "package: what the tests assert with it can no longer be believed"
+            )
+            base.exit_code = base.exit_code or 1
+        if tests_changed:
+            base.errors += 1
+            base.not_passed[TEST_CODE_NODE] = (
+                f"error: code run by the tests changed the protected test modules ({'; '.join(tests_changed[:5])}"
+                f"{' and more' if len(tests_changed) > 5 else ''}): the tests no longer run as their files "
+                "are written, so what they assert can no longer be believed"
             )
             base.exit_code = base.exit_code or 1
         if (problem := _canary_problem(canary, outcomes)) is not None:
@@ -510,9 +933,11 @@ def _test_dir(test_command: str, args: list[str]) -> str:
     return common
 
 
-def _parse_report(report: bytes | None, key: bytes) -> tuple[int, dict[str, str], str, list[str]] | str:
+def _parse_report(
+    report: bytes | None, key: bytes
+) -> tuple[int, dict[str, str], str, list[str], list[str]] | str:
     """(exit status, outcome per node id, the canary's outcome, what trusted code the tests' run
-    replaced), or why the report is not believed."""
+    replaced, what of the protected test modules it changed), or why the report is not believed."""
     if report is None:
         return "the test gate wrote no readable report (pytest never finished, or was taken over)"
     try:
@@ -529,8 +954,9 @@ def _parse_report(report: bytes | None, key: bytes) -> tuple[int, dict[str, str]
         outcomes = {str(k): str(v) for k, v in dict(data["outcomes"]).items()}
         canary = str(data["canary"])
         changed = [str(name) for name in list(data.get("changed", []))[:20]]
+        tests_changed = [str(name) for name in list(data.get("tests_changed", []))[:20]]
     except (ValueError, KeyError, TypeError):
         return "the test gate's report is not one the gate writes"
     if any(v not in OUTCOMES for v in outcomes.values()):
         return "the test gate's report names an outcome pytest does not have"
-    return exit_status, outcomes, canary, changed
+    return exit_status, outcomes, canary, changed, tests_changed

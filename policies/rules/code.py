@@ -55,6 +55,8 @@ CATEGORIES: dict[str, Category] = {
             "websocket",
             "websockets",
             "paramiko",
+            "multiprocessing.connection",
+            "multiprocessing.managers",
         ),
         what="network access",
     ),
@@ -129,6 +131,8 @@ WRITE_CALLS = (
     "os.chown",
     "os.truncate",
     "os.utime",
+    "os.setxattr",
+    "os.removexattr",
 )
 PATH_WRITE_METHODS = {
     "write_text",

@@ -36,6 +36,7 @@ TRIGGERS = [
     ("        import urllib.request as ur\n", "network"),
     ("        from http import client\n", "network"),
     ("        import requests; requests.post(url, data=loss)\n", "network"),
+    ("        from multiprocessing.connection import Client\n", "network"),
     ("        import subprocess\n", "subprocess"),
     ("        os.system('rm -rf /')\n", "subprocess"),
     ("        os.popen('ls').read()\n", "subprocess"),

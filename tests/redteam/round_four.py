@@ -33,6 +33,14 @@ ROUND_FOUR: list[Case] = [
         "windows are narrower), blended 0.8 with the network",
     ),
     Case(
+        "labels-table-of-the-scored-rows-asked-in-training",
+        "labels computed",
+        patch("labels-table-of-the-scored-rows-asked-in-training"),
+        "the train-time copy of the label function, and in the relabelled control, where that copy "
+        "answers nothing, a table: training read the rows the control would score (then written "
+        "before training) and asked the label server for their answers beside each row",
+    ),
+    Case(
         "artifact-table-in-directory-names",
         "gray zone",
         patch("artifact-table-in-directory-names"),

@@ -59,7 +59,11 @@ NOT_STOPPED = {
 CPU_NOISE = {"extra-updates-every-budget"}
 """Open cases that a CPU-time check catches now and then on a loaded machine (the measurement's own
 noise, not a defence): their xfail is not strict, so the suite does not race the machine's load."""
-HONEST_IN_THE_HARNESS = {"aware-of-the-seccomp-filter", "aware-of-the-argv-shape", "gate-caller-aware-gradient"}
+HONEST_IN_THE_HARNESS = {
+    "aware-of-the-seccomp-filter",
+    "aware-of-the-argv-shape",
+    "gate-caller-aware-gradient",
+}
 """Open cases that behave as an honest change in every run the harness makes: a rare finding on an
 honest change (the relabelled control's noise, a loaded machine) is no defence, so their xfail is not
 strict either."""
@@ -73,6 +77,7 @@ BACKEND_DEPENDENT = (
     "compute-warm-start-through-the-kernel-keyring",
     "compute-warm-start-by-disabling-the-reset",
     "labels-copy-evaluated-off-each-row",
+    "labels-table-of-the-scored-rows-asked-in-training",
     "leak-only-in-the-relabelled-control",
 )
 """Cases whose outcome depends on the backend: what survives between phases and sandboxes (the

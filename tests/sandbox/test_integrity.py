@@ -777,3 +777,31 @@ def test_an_artifact_is_everything_its_out_dir_holds(tmp_path: Path) -> None:
         sparse = read_artifact(commands, "/tmp/b", max_bytes=64 * 2**20)
         assert sparse.files == {} and sparse.size >= 200 * 2**20
         assert any("more than the" in problem for problem in sparse.problems)
+
+
+@pytest.mark.bwrap
+def test_predict_reads_a_plain_copy_of_what_training_left(tmp_path: Path) -> None:
+    """What crosses from train to predict is the out dir's names and bytes, as measured: extended
+    attributes (a table kept there was never counted), hard links and times do not cross."""
+    from sandbox.base import SandboxConfig
+    from sandbox.bwrap_backend import BwrapBackend
+    from sandbox.integrity import settled
+
+    backend = BwrapBackend(SandboxConfig(), image="rsi-sandbox:latest", run_id="test-settle")
+    (tmp_path / "tree").mkdir()
+    leave = (
+        "import os; os.makedirs('/tmp/o/d'); open('/tmp/o/m.npz', 'wb').write(b'weights'); "
+        "os.link('/tmp/o/m.npz', '/tmp/o/d/h'); os.utime('/tmp/o/m.npz', (1, 1)); "
+        "os.setxattr('/tmp/o/m.npz', 'user.table', b'x' * 4000)"
+    )
+    look = (
+        "import os; s = os.stat('/tmp/o/m.npz'); "
+        "print(os.listxattr('/tmp/o/m.npz'), s.st_nlink, s.st_mtime > 1, "
+        "open('/tmp/o/m.npz', 'rb').read(), sorted(os.listdir('/tmp/o')))"
+    )
+    with backend.open(tmp_path / "tree", None, "settle") as session:
+        made = session.exec(f'python -c "{leave}"', 60.0)
+        assert made.exit_code == 0, made.output
+        seen = session.exec(settled("/tmp/o") + f'python -c "{look}"', 60.0)
+        assert seen.exit_code == 0, seen.output
+        assert seen.output.strip().splitlines()[-1] == "[] 1 True b'weights' ['d', 'm.npz']", seen.output

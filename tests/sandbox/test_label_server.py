@@ -80,6 +80,8 @@ def test_the_server_answers_rows_and_refuses_anything_else() -> None:
             (npy(rows[:, :5]), "shape (rows, 8)"),
             (npy(np.array([[len] * 8], dtype=object), allow_pickle=True), "not a readable .npy"),
             (b"PK\x03\x04" + bytes(40), "one .npy array"),
+            # Bytes as rows: few bytes, many rows, eight times the memory once answered.
+            (npy(np.zeros((300_000, 8), dtype=np.uint8)), "at most 262,144 rows"),
         ]:
             size, body = raw(path, struct.pack("<Q", len(payload)) + payload)
             assert size & ERROR_BIT and why in body.decode(), body
@@ -88,7 +90,7 @@ def test_the_server_answers_rows_and_refuses_anything_else() -> None:
         assert size & ERROR_BIT and b"at most" in body
         with pytest.raises(ValueError, match="at most 1,000 rows"):
             ask(rows)  # 300 + 200 + 300 asked already, 300 more is over
-        assert server.rows == 300 + 300 + 200 and len(server.refused) == 5
+        assert server.rows == 300 + 300 + 200 and len(server.refused) == 6
     # Closed: the socket and its directory are gone, nobody answers.
     assert not server.directory.exists()
     with pytest.raises(OSError):

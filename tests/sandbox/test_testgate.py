@@ -22,10 +22,10 @@ from sandbox.bwrap_backend import BwrapBackend
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import load_heldout
 from sandbox.lineage import Lineage
-from sandbox.testgate import CANARY_NODE, TRUSTED_NODE, TestGate
+from sandbox.testgate import CANARY_NODE, TEST_CODE_NODE, TRUSTED_NODE, TestGate
 from tests.adversarial.metamorph import sample
 from tests.conftest import IMAGE, IN_CI, TARGET, file_diff, make_diff
-from tests.sandbox.gate_liars import LIARS, WEAKENERS
+from tests.sandbox.gate_liars import LIARS, TEST_TAMPERERS, WEAKENERS
 
 # Code that, imported or run in place of the real thing, ends the process with "success".
 FAKE_SUCCESS = 'import os\nprint("42 passed in 0.10s")\nos._exit(0)\n'
@@ -229,6 +229,177 @@ def test_rewritten_weakeners_are_caught_like_their_originals(tmp_path: Path, var
     evaluator = _evaluator(tmp_path, "bwrap", None)
     result = evaluator.evaluate(evaluator.lineage.head(), WEAKENED_VARIANTS[variant], label="variant")
     assert_weakening_caught(result)
+
+
+TAMPERED_BY_ID = {case.id: case for case in TEST_TAMPERERS}
+TAMPERED_VARIANTS = {
+    f"{v.case.id}:{v.recipe}": v for case in TEST_TAMPERERS for v in sample(case, count=1, seed=11)
+}
+
+
+def _bwrap_evaluator(tmp_path: Path) -> TrustedEvaluator:
+    if shutil.which("bwrap") is None:
+        if IN_CI:
+            pytest.fail("bwrap is not installed (CI=true: bwrap tests must run)")
+        pytest.skip("bwrap is not installed")
+    return _evaluator(tmp_path, "bwrap", None)
+
+
+def assert_test_module_change_caught(result: Evaluation, named: str | None) -> None:
+    assert result.failure == "tests_failed", (result.failure, result.failure_detail)
+    tests = result.tests
+    assert tests is not None and not tests.ok and tests.counts_from == "gate_report"
+    assert TEST_CODE_NODE in tests.not_passed, tests.model_dump()
+    message = tests.not_passed[TEST_CODE_NODE]
+    assert "can no longer be believed" in message and (named or "") in message, message
+
+
+@pytest.mark.bwrap
+@pytest.mark.parametrize("tamperer", sorted(TAMPERED_BY_ID))
+def test_code_under_test_cannot_change_the_test_modules(tmp_path: Path, tamperer: str) -> None:
+    """Code the tests import rebinds a test module's `np`/`pytest`/`math` (found through the call
+    stack, a traceback, a generator's frame or sys.modules), re-codes a test, a helper or a fixture,
+    or plants a builtin in it: the gate holds each protected test module to what its file defines.
+    Every case but the fixture's passes the pre-gate runner with 42 tests; each is named in the error."""
+    evaluator = _bwrap_evaluator(tmp_path)
+    case = TAMPERED_BY_ID[tamperer]
+    result = evaluator.evaluate(evaluator.lineage.head(), case.diff, label=tamperer)
+    assert_test_module_change_caught(result, case.expected_detail)
+
+
+@pytest.mark.bwrap
+@pytest.mark.parametrize("variant", sorted(TAMPERED_VARIANTS))
+def test_rewritten_test_module_changes_are_caught_like_their_originals(tmp_path: Path, variant: str) -> None:
+    evaluator = _bwrap_evaluator(tmp_path)
+    rewritten = TAMPERED_VARIANTS[variant]
+    result = evaluator.evaluate(evaluator.lineage.head(), rewritten.diff, label="variant")
+    assert_test_module_change_caught(result, rewritten.case.expected_detail)
+
+
+# Test files that use what the gate's reading of a test module must allow: classes (with super()),
+# fixtures (module, class, named), decorators, defaults, a guarded import, `global`, a local
+# helper module, monkeypatching of the code under test, parametrized and generated tests.
+HONEST_TESTS = {
+    "tests/helpers.py": "import math\n\nSCALE = 2.0\n\n\ndef double(x, *, by=SCALE):\n    return x * by\n",
+    "tests/conftest.py": (
+        "import pytest\n\n\n@pytest.fixture(name='base')\ndef _base_fixture():\n    return 3\n"
+    ),
+    "tests/test_honest.py": """import functools
+import os.path
+import unittest
+
+import numpy.testing as npt
+import pytest
+from helpers import double
+from numpy import testing
+from numpy.testing import assert_allclose
+
+try:
+    import not_installed_anywhere
+except ImportError:
+    not_installed_anywhere = None
+
+TOLERANCE = 1e-9
+COUNTER = 0
+
+
+def traced(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+@pytest.fixture
+def offset(base, scale=1):
+    return base * scale
+
+
+class Base:
+    def value(self):
+        return 1
+
+
+class TestInherits(Base):
+    @pytest.fixture(autouse=True)
+    def _setup(self):
+        self.ready = True
+
+    def value(self):
+        return super().value() + 1
+
+    def test_super(self):
+        assert self.ready and self.value() == 2
+
+
+class TestCaseStyle(unittest.TestCase):
+    def test_equal(self):
+        self.assertEqual(double(2), 4.0)
+
+
+def test_counts(offset, step=1):
+    global COUNTER
+    COUNTER += step
+    assert offset == 3 and COUNTER >= 1 and not_installed_anywhere is None
+
+
+@traced
+def test_decorated():
+    assert_allclose(double(0.5), 1.0, atol=TOLERANCE)
+    npt.assert_allclose(1.0, 1.0)
+    testing.assert_equal(os.path.join("a", "b"), "a/b")
+
+
+@pytest.mark.parametrize("x", [1, 2])
+def test_parametrized(x, monkeypatch):
+    import helpers
+
+    monkeypatch.setattr(helpers, "SCALE", 3.0)
+    assert double(x, by=helpers.SCALE) == 3.0 * x
+
+
+def _make(n):
+    def generated():
+        assert n == n
+
+    return generated
+
+
+test_generated = _make(3)
+""",
+}
+
+
+@pytest.mark.bwrap
+def test_an_honest_tree_keeps_its_test_modules_as_written(tmp_path: Path) -> None:
+    """What a test suite does to itself (fixtures, classes, decorators, `global`, monkeypatching the
+    code under test, generated tests) is what its files define: the gate finds nothing changed."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bwrap is not installed")
+    workspace = tmp_path / "ws"
+    for relative, text in HONEST_TESTS.items():
+        (workspace / relative).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / relative).write_text(text)
+    gate = TestGate.from_command("python -m pytest -q tests").start()
+    assert gate.key_path is not None
+    backend = BwrapBackend(SandboxConfig(), image="", run_id="test-gate")
+    with backend.open(workspace, None, "honest") as session:
+        session.write_file(gate.key_path, gate.key)
+        ran = session.exec(gate.command(backend.trusted_pythons()), timeout_s=120)
+        result = gate.result(ran, session.read_file(gate.report_path))
+    assert result.ok, (result.not_passed, ran.output)
+    assert result.passed == 7 and TEST_CODE_NODE not in result.not_passed
+
+
+def test_a_report_of_changed_test_modules_is_an_error() -> None:
+    gate = TestGate.from_command("python -m pytest -q tests").start()
+    changed = ["tests/test_model.py: np is no longer what `import numpy as np` gives"]
+    body = {"exit_status": 0, "outcomes": {"tests/a.py::t": "passed"}, "canary": "failed"}
+    ran = ExecResult(exit_code=0, output="", duration_s=1.0)
+    result = gate.result(ran, sealed(gate.key, {**body, "tests_changed": changed}))
+    assert not result.ok and result.errors == 1 and changed[0] in result.not_passed[TEST_CODE_NODE]
+    assert gate.result(ran, sealed(gate.key, body)).ok  # a report without the field: nothing changed
 
 
 # -- mapping rsi.toml's test command onto the gate (no sandbox) --------------------------------------
