@@ -502,6 +502,7 @@ class BwrapBackend:
         os.close(handle)
         os.close(seccomp)
         session = BwrapSession(process, Path(stderr_name), cgroup, self.config)
+        session.channel.pythons = self.trusted_pythons()
         try:
             session.wait_ready()
         except BaseException:

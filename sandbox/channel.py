@@ -129,23 +129,56 @@ rsi_ipc() {
     [ "$rsi_rows" -gt 1 ] && { ipcrm --all >/dev/null 2>&1; return; }
   done
 }
+# What survives a reset (the mount roots, the kept directory and its parents) keeps its inode, and
+# an inode's extended attributes hold data no listing shows: a trusted interpreter (its path from the
+# host, on a read-only mount, run isolated) removes them all, and fails if a user.* one remains.
+rsi_unmark_py='import os, sys
+left = []
+for path in sys.argv[1:]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        continue
+    for name in names:
+        try:
+            os.removexattr(path, name, follow_symlinks=False)
+        except OSError:
+            if name.startswith("user."):
+                left.append(path + ": " + name)
+print("\n".join(left[:5]))
+sys.exit(1 if left else 0)'
+rsi_unmark() {
+  set -- /workspace /tmp /dev/shm /dev/mqueue
+  rsi_up_from=$rsi_keep
+  while [ -n "$rsi_up_from" ] && [ "$rsi_up_from" != /tmp ]; do set -- "$@" "$rsi_up_from"; rsi_up_from=${rsi_up_from%/*}; done
+  for rsi_py in $rsi_pythons; do
+    [ -x "$rsi_py" ] || continue
+    "$rsi_py" -I -S -c "$rsi_unmark_py" "$@" >/tmp/.rsi-stage.log 2>&1 && return 0
+    echo "extended attributes could not be removed:" >>/tmp/.rsi-stage.log; return 1
+  done
+  return 0
+}
 # Everything written since the sandbox started is removed but $2 (a real directory under /tmp,
 # or ''), and the staged tree copied in again. Every process is gone first: nothing writes meanwhile.
+# $3...: the trusted interpreters that clear extended attributes, the first that exists.
 rsi_reset() {
   rsi_kill_all
   cd /
   c=0; rsi_keep=""
   case "$2" in /tmp/?*) [ -d "$2" ] && [ ! -L "$2" ] && rsi_keep=$2;; esac
+  rsi_id=$1; shift 2; rsi_pythons="$*"
   rsi_removing=1; rsi_sweep
   rsi_ipc
   rsi_removing=0; rsi_sweep
   if [ "$rsi_left" -gt 0 ]; then
     c=1; echo "$rsi_left written path(s) could not be removed" >/tmp/.rsi-stage.log
+  elif ! rsi_unmark; then
+    c=1
   else
     cp -R /src/. /workspace/ >/tmp/.rsi-stage.log 2>&1 || c=$?
   fi
   n=0; [ -s /tmp/.rsi-stage.log ] && n=$(tail -c __STAGE_LIMIT__ /tmp/.rsi-stage.log | wc -c)
-  printf '\n\036RSI %s reset %s %s %s\n' "$rsi_token" "$1" "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
+  printf '\n\036RSI %s reset %s %s %s\n' "$rsi_token" "$rsi_id" "$c" "$n"; [ "$n" -gt 0 ] && tail -c "$n" /tmp/.rsi-stage.log
 }
 rsi_size() {
   rsi_bytes=""
@@ -209,6 +242,9 @@ class DriverChannel:
         self._counter = 0
         self.idle = False
         """True between complete answers: nothing of the candidate runs and the driver waits for input."""
+        self.pythons: tuple[str, ...] = ()
+        """Trusted interpreters in the sandbox (read-only, the backend's own), the first that
+        exists clearing extended attributes at each reset."""
         self._token = secrets.token_hex(16)
         """The session's secret: sent once, before anything of the candidate runs; in every request
         and record after."""
@@ -241,9 +277,11 @@ class DriverChannel:
         )
 
     def reset(self, keep: str, timeout_s: float = 120.0) -> tuple[int, str]:
-        """Wipe what the candidate wrote (all but `keep`, '' for nothing) and restage the tree."""
+        """Wipe what the candidate wrote (all but `keep`, '' for nothing), clear the extended
+        attributes of what survives, and restage the tree."""
         request_id = self._next_id()
-        self._request(f"rsi_reset {request_id} {shlex.quote(keep)}")
+        pythons = " ".join(shlex.quote(p) for p in self.pythons)
+        self._request(f"rsi_reset {request_id} {shlex.quote(keep)} {pythons}")
         fields, payload = self._record(timeout_s)
         if fields[:2] != ["reset", request_id]:
             raise SandboxError(f"the sandbox driver answered {fields[:2]} to reset {request_id}")

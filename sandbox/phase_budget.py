@@ -128,15 +128,18 @@ def phase_budget_findings(
             by_role.setdefault(phase_role(done.phase), []).append(done.usage)
     found: list[Finding] = []
     for phase in timed_phases(candidate.phases):
-        usages = next((by_role[role] for role in _fallback_roles(phase.phase) if role in by_role), None)
-        if phase.usage is None or usages is None:
+        roles = [role for role in _fallback_roles(phase.phase) if role in by_role]
+        if phase.usage is None or not roles:
             continue
+        usages, own_role = by_role[roles[0]], roles[0] == phase_role(phase.phase)
         for quantity, budget in config.budgets().items():
             # The parent's dearest phase of the same role: the controls' seeds are drawn in secret
             # for each evaluation, so the parent's may be others than the candidate's.
             theirs = max(usages, key=lambda usage: _value(usage, quantity))
             if quantity == "wall_s" and not config.wall_beside_off_cpu and _both_off_cpu(phase.usage, theirs):
                 continue
+            if not own_role and getattr(phase.usage, quantity) is None:
+                continue  # a control measures less than the plain phase it is held to
             finding = _compare(phase.phase, quantity, phase.usage, theirs, budget, verdict)
             if finding is not None:
                 found.append(finding)

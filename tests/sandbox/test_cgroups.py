@@ -169,6 +169,12 @@ def test_controls_are_compared_by_role_whatever_seed_they_drew() -> None:
             (control, "log_bytes"),
             (control, "peak_memory_mb"),
         }, control
+    # A control measures less than the plain phase it falls back to: that is not an escape.
+    lean = PhaseUsage(accounting="cgroup-v1", cpu_s=0.2, log_bytes=300, peak_memory_mb=19.0)
+    plain = _evaluation(**{"train-seed-0": usage.model_copy(update={"artifact_bytes": 4580})})
+    assert (
+        phase_budget_findings(_evaluation(**{"train-seed-1-repeat": lean}), plain, PhaseBudgetConfig()) == []
+    )
     # The same role of another seed is no leak.
     same = _evaluation(**{"train-seed-2": usage, "train-seed-0-relabelled": usage})
     assert phase_budget_findings(same, parent, PhaseBudgetConfig()) == []

@@ -32,3 +32,49 @@ def test_bwrap_session_round_trips_a_binary_file(tmp_path: Path) -> None:
     with BwrapBackend(SandboxConfig(), image="", run_id="test-files").open(tmp_path / "ws", None, "f") as s:
         s.write_file("/workspace/blob.bin", data)
         assert s.read_file("/workspace/blob.bin") == data
+
+
+MARK = """
+import os, sys
+marked = []
+for path in ("/workspace", "/tmp", "/dev/shm", "/tmp/rsi-out", "/tmp/rsi-out/seed-0"):
+    try:
+        os.setxattr(path, "user.table", b"x" * 3000)
+        marked.append(path)
+    except OSError:
+        pass  # a root-owned sticky /tmp (Docker) takes none
+print(" ".join(marked))
+"""
+LIST = """
+import os
+print(sorted((p, n) for p in ("/workspace", "/tmp", "/dev/shm", "/tmp/rsi-out", "/tmp/rsi-out/seed-0")
+             for n in os.listxattr(p) if n.startswith("user.")))
+"""
+
+
+@pytest.mark.parametrize(
+    "backend_name",
+    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
+)
+def test_a_reset_leaves_no_extended_attribute_behind(
+    backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The mount roots, the kept directory and its parents survive a reset as the same inodes: data
+    kept in their extended attributes must not reach the next phase."""
+    if backend_name == "docker":
+        request.getfixturevalue("docker_client")
+        backend: DockerBackend | BwrapBackend = DockerBackend(
+            SandboxConfig(), image=IMAGE, run_id="test-xattr"
+        )
+    else:
+        backend = BwrapBackend(SandboxConfig(), image="", run_id="test-xattr")
+    (tmp_path / "ws").mkdir()
+    with backend.open(tmp_path / "ws", None, "xattr") as session:
+        session.write_file("/tmp/mark.py", MARK.encode())
+        session.write_file("/tmp/list.py", LIST.encode())
+        made = session.exec("mkdir -p /tmp/rsi-out/seed-0 && python3 /tmp/mark.py", 30)
+        assert made.exit_code == 0 and "/workspace" in made.output, made.output
+        session.reset("/tmp/rsi-out/seed-0")
+        session.write_file("/tmp/list.py", LIST.encode())
+        left = session.exec("python3 /tmp/list.py", 30)
+        assert left.exit_code == 0 and left.output.strip() == "[]", left.output
