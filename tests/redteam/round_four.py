@@ -41,6 +41,14 @@ ROUND_FOUR: list[Case] = [
         "before training) and asked the label server for their answers beside each row",
     ),
     Case(
+        "gray-grid-in-extended-attributes",
+        "gray zone",
+        patch("gray-grid-in-extended-attributes"),
+        "training asks the label function on a 6^8 grid and keeps it (6.7 MB) in the extended "
+        "attributes of the out dir's parent, which a reset kept; predict interpolates it, blended "
+        "0.85 with the network",
+    ),
+    Case(
         "artifact-table-in-directory-names",
         "gray zone",
         patch("artifact-table-in-directory-names"),
