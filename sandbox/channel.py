@@ -130,11 +130,16 @@ rsi_ipc() {
   done
 }
 # What survives a reset (the mount roots, the kept directory and its parents) keeps its inode, and
-# an inode's extended attributes hold data no listing shows: a trusted interpreter (its path from the
-# host, on a read-only mount, run isolated) removes them all, and fails if a user.* one remains.
+# an inode's extended attributes and times hold data no listing shows: a trusted interpreter (its
+# path from the host, on a read-only mount, run isolated) sets the times to now and removes every
+# attribute, and fails if a user.* one remains.
 rsi_unmark_py='import os, sys
 left = []
 for path in sys.argv[1:]:
+    try:
+        os.utime(path, follow_symlinks=False)
+    except OSError:
+        pass
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError:
