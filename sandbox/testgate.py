@@ -846,22 +846,28 @@ class GateRun:
             base.not_passed["<more>"] = f"{len(not_passed) - MAX_NOT_PASSED} more not shown"
         if base.exit_code == 0 and exit_status != 0:
             base.exit_code = exit_status  # a failure either side reports is a failure
+
+        def tampered(node: str, what: str) -> None:
+            base.errors += 1
+            base.not_passed[node] = (
+                f"error: code run by the tests {what}, so what they assert can no longer be believed"
+            )
+            base.exit_code = base.exit_code or 1
+
+        def some(items: list[str], sep: str) -> str:
+            return sep.join(items[:5]) + (" and more" if len(items) > 5 else "")
+
         if changed:
-            base.errors += 1
-            base.not_passed[TRUSTED_NODE] = (
-                f"error: code run by the tests replaced {', '.join(changed[:5])}"
-                f"{' and more' if len(changed) > 5 else ''} of the standard library or an installed "
-                "package: what the tests assert with it can no longer be believed"
+            tampered(
+                TRUSTED_NODE,
+                f"replaced {some(changed, ', ')} of the standard library or an installed package",
             )
-            base.exit_code = base.exit_code or 1
         if tests_changed:
-            base.errors += 1
-            base.not_passed[TEST_CODE_NODE] = (
-                f"error: code run by the tests changed the protected test modules ({'; '.join(tests_changed[:5])}"
-                f"{' and more' if len(tests_changed) > 5 else ''}): the tests no longer run as their files "
-                "are written, so what they assert can no longer be believed"
+            tampered(
+                TEST_CODE_NODE,
+                f"changed the protected test modules ({some(tests_changed, '; ')}): the tests no longer "
+                "run as their files are written",
             )
-            base.exit_code = base.exit_code or 1
         if (problem := _canary_problem(canary, outcomes)) is not None:
             base.errors += 1
             base.not_passed[CANARY_NODE] = f"error: {problem}"
