@@ -473,7 +473,7 @@ class BwrapBackend:
             ) from exc
         env = {"PATH": os.environ.get("PATH", SANDBOX_PATH)}
         try:
-            seccomp = filter_fd()
+            seccomp = filter_fd(network=not self.config.network_disabled)
         except BaseException:
             if cgroup:
                 cgroup.remove()

@@ -43,6 +43,7 @@ from sandbox.cgroups import (
 from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
 from sandbox.docker_engine import ENGINE_HELP, connect, image_exists
 from sandbox.label_server import LABELS_MOUNT
+from sandbox.seccomp import filtered_argv
 from sandbox.target_env import has_dependencies, target_image_tag
 
 SANDBOX_ENV = {
@@ -354,7 +355,9 @@ class DockerBackend:
         try:
             container_id = self.api.create_container(
                 image,
-                command=DRIVER_ARGV,
+                command=filtered_argv(
+                    self.trusted_pythons(), DRIVER_ARGV, network=not self.config.network_disabled
+                ),
                 user=user or self.config.user,
                 environment=SANDBOX_ENV,
                 working_dir=WORKDIR,

@@ -102,6 +102,7 @@ from sandbox.label_server import LabelServer, client_body
 
 REGRESSION_METRICS = ("r2", "mse", "mae")
 PREDICTIONS_FILE = "predictions.npy"
+MINIMAL_TRAIN_PHASE = "control-minimal-budget-train"
 """Where the harness's predict command writes, inside each seed's out dir (not part of the artifact)."""
 
 
@@ -206,6 +207,11 @@ class IntegrityConfig(BaseModel):
     and batch x4, measures 2.5x on bwrap and 5.5x on Docker), and CPU cannot tell one update of a 4x
     batch from 4 updates of one batch. Extra updates that only happen at the full budget are caught by
     `budget_linearity` instead, whatever a step costs."""
+    start_up_cpu_factor: float = Field(default=2.0, gt=1)
+    """The 1-step control's training CPU above this multiple of the parent's (and by
+    `budget_min_extra_cpu_s`): work every training does before its first counted step, whatever its
+    budget, such as a model fitted at import. A change to the steps (optimizer, width, batch,
+    schedule) leaves start-up as it was; one that adds imports or data costs a few hundredths."""
     predict_cpu_factor: float = Field(default=3.0, gt=1)
     """Predict CPU seconds per seed above this multiple of the parent's (compute moved into predict)..."""
     budget_linearity: float = Field(default=1.4, gt=1)
@@ -462,6 +468,7 @@ class Audit:
         found += self._minimal_budget(evaluation)
         found += self._relabelled_compared(evaluation)
         found += self._reruns_compared()
+        found += self._test_values(evaluation)
         return [f for f in found if f is not None]
 
     def _input_sensitivity(self) -> Finding | None:
@@ -526,7 +533,11 @@ class Audit:
         """The findings that rest on CPU timings (per-step linearity, training and predict CPU
         against the parent's), recording nothing: whether the evaluation needs measuring again."""
         found, _ = self._budget_measured(evaluation)
-        return [f for f in found if f is not None and f.evidence.get("phase") in ("training", "predict")]
+        return [
+            f
+            for f in found
+            if f is not None and f.evidence.get("phase") in ("training", "predict", "start-up")
+        ]
 
     def _budget(self, evaluation: Evaluation) -> list[Finding | None]:
         """Training CPU, predict CPU and artifact size per seed, each against the parent's."""
@@ -551,8 +562,13 @@ class Audit:
         limits = {
             "train_cpu_s": self.config.budget_cpu_factor,
             "predict_cpu_s": self.config.predict_cpu_factor,
+            "start_up_cpu_s": self.config.start_up_cpu_factor,
         }
-        for key, what in (("train_cpu_s", "training"), ("predict_cpu_s", "predict")):
+        for key, what in (
+            ("train_cpu_s", "training"),
+            ("predict_cpu_s", "predict"),
+            ("start_up_cpu_s", "start-up"),
+        ):
             value, before = mine.get(key), parent.get(key)
             if value is None or not before:
                 continue
@@ -560,6 +576,9 @@ class Audit:
             # Recorded clean or not: a reviewer sees what a counted step costs against the parent's.
             mine[f"{key}_factor"] = round(factor, 3)
             if factor > limits[key] and value - before >= self.config.budget_min_extra_cpu_s:
+                if key == "start_up_cpu_s":
+                    found.append(self._start_up(value, before, factor))
+                    continue
                 found.append(
                     self.finding(
                         "budget",
@@ -594,11 +613,25 @@ class Audit:
                 )
         return found, mine
 
+    def _start_up(self, value: float, before: float, factor: float) -> Finding:
+        """The 1-step control's training against the parent's: what a training costs before its
+        first step is start-up (imports, data), which a change to the steps leaves as it was."""
+        return self.finding(
+            "budget",
+            f"training one step used {value:.2f} CPU-s, {factor:.1f}x the parent's {before:.2f} (limit "
+            f"{self.config.start_up_cpu_factor:g}x): {value - before:.2f} CPU-s of work before the first "
+            "counted step, which every training pays whatever its budget (a model fitted at start-up?)",
+            phase="start-up",
+            cpu_s=value,
+            parent_cpu_s=before,
+            factor=factor,
+        )
+
     def _linearity(self, evaluation: Evaluation, mine: dict[str, Any]) -> Finding | None:
         """CPU per step at the full budget against CPU per step at the midway control's budget."""
         cpu = {p.phase: p.cpu_s for p in timed_phases(evaluation.phases) if p.cpu_s is not None}
         steps, midway = self.checker.spec.budget.steps, self.midway_steps
-        one, mid = cpu.get("control-minimal-budget-train"), cpu.get("control-midway-train")
+        one, mid = cpu.get(MINIMAL_TRAIN_PHASE), cpu.get("control-midway-train")
         # The dearest seed: work added to some seeds only must not hide behind the cheapest one (the
         # first training of a sandbox also pays for cold caches: a few hundredths of a CPU-second,
         # well under the floors below).
@@ -620,6 +653,27 @@ class Audit:
                 one_step_cpu_s=one,
                 midway_cpu_s=mid,
                 midway_steps=midway,
+            )
+        # A training costs what it does before its steps plus a cost per step: the two budgeted
+        # readings, drawn back to no steps, must cost what one step costs. Work that only trainings
+        # of a real budget do (a model fitted once, before the counted steps, from a step count up)
+        # reads as a start-up far dearer than the 1-step training's, while both budgets pay it and
+        # the step rate between them stays the parent's.
+        start_up = mid - (full - mid) / (steps - midway) * (midway - self.config.minimal_steps)
+        if start_up - one >= self.config.budget_min_extra_cpu_s:
+            return self.finding(
+                "budget",
+                f"seed {seed}: trainings of {midway} and {steps} steps ({mid:.2f} and {full:.2f} CPU-s) "
+                f"cost {start_up:.2f} CPU-s before their steps, where training one step costs {one:.2f}: "
+                f"{start_up - one:.2f} CPU-s of work that only trainings of a real budget do, outside "
+                "the counted steps (a model fitted beforehand?)",
+                phase="training",
+                seed=seed,
+                one_step_cpu_s=one,
+                midway_cpu_s=mid,
+                midway_steps=midway,
+                full_cpu_s=full,
+                start_up_cpu_s=start_up,
             )
         # Below that, a 1-step reading above the midway one is still work honest training does not
         # do (fewer steps never cost more): what a training costs before its steps is no more than
@@ -1227,7 +1281,7 @@ class Audit:
         out = f"{runner.out_dir}/seed-{seed}"
         outcome = RunOutcome(str(seed))
         trained = runner.run(
-            "control-minimal-budget-train",
+            MINIMAL_TRAIN_PHASE,
             f"rm -rf {out} && mkdir -p {out} && "
             + spec.train_command(seed=seed, out=out, steps=self.config.minimal_steps),
             spec.budget.train_seconds,
@@ -1520,6 +1574,27 @@ class Audit:
                 ]
         return []
 
+    # -- from the test gate: values the tests read come from types that change how they read --
+
+    def _test_values(self, evaluation: Evaluation) -> list[Finding | None]:
+        """The test gate's watch found types of the tree, alive while the tests ran, that change how
+        a value reads or compares (a dict subclass whose `__getitem__` is not what `.items()` gives,
+        an ndarray subclass answering `np.isclose` itself, a duck array): the tests passed, but what
+        they assert may not be what training uses."""
+        tests = evaluation.tests
+        types = list(tests.value_faces) if tests is not None else []
+        found = None
+        if types:
+            shown = "; ".join(types[:3]) + (f" and {len(types) - 3} more" if len(types) > 3 else "")
+            found = self.finding(
+                "test-values",
+                f"the tests passed, but values they read come from types of the tree that change how a "
+                f"value reads or compares ({shown}): what the tests assert may not be what training uses",
+                types=types,
+            )
+        self._note("test-values", [found], types=len(types))
+        return [found]
+
 
 def relabelling(width: int, rng: np.random.Generator, signed: bool = True) -> tuple[list[int], list[float]]:
     """A column order and signs that are not the identity (for width 1, a sign flip). Unsigned
@@ -1801,9 +1876,11 @@ def budget_measures(evaluation: Evaluation, artifacts: dict[int, Artifact]) -> d
         return sum(values) / len(values) if values and len(values) == len(names) else None
 
     sizes = [a.size for a in artifacts.values() if a.files or a.entries]
+    start_up = [p.cpu_s for p in timed_phases(evaluation.phases) if p.phase == MINIMAL_TRAIN_PHASE]
     return {
         "train_cpu_s": mean_cpu("train"),
         "predict_cpu_s": mean_cpu("predict"),
+        "start_up_cpu_s": start_up[0] if start_up else None,
         "artifact_bytes": int(sum(sizes) / len(sizes)) if sizes else None,
     }
 

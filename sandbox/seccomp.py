@@ -8,6 +8,18 @@ refuses these calls; this filter refuses them on bwrap too, with the same answer
 the other calls that profile refuses to unprivileged code and no training needs: `bpf`,
 `perf_event_open`, `userfaultfd` and io_uring. Calls of another ABI (32-bit x86 from a 64-bit
 process) kill the process: the filter names the native ABI's calls only.
+
+A sandbox without network (the default) may also open no socket but a Unix one (`socket` and
+`socketpair` of any other family: EPERM). Its network namespace is its own, but it outlives every
+phase of the sandbox: a loopback connection leaves its TCP socket in TIME_WAIT for a minute with no
+process holding it, and the interface's and protocols' counters keep what was sent. A phase could
+write kilobytes there (a trained model in 680 connections' addresses and ports) and the next phase
+read them from /proc/net, past every reset. With no such socket, nothing is sent and nothing stays.
+
+Docker has its own default profile, which refuses far more; a container cannot carry two profiles,
+so the Docker backend keeps Docker's and adds this one on top, from inside (`LOADER`: a filter
+installed by the image's own interpreter before the driver starts, which every process of the
+sandbox inherits; filters stack, and the stricter answer wins).
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ import ctypes.util
 import errno
 import functools
 import os
+import socket
 import tempfile
 
 from core.errors import SandboxError
@@ -34,9 +47,14 @@ DENIED = (
 """Refused with EPERM inside every bwrap sandbox."""
 
 
+SOCKET_CALLS = ("socket", "socketpair")
+"""Refused for every address family but AF_UNIX in a sandbox without network."""
+
+
 @functools.cache
-def denied_syscalls_bpf() -> bytes:
-    """The compiled filter (classic BPF, as bwrap's `--seccomp` reads it)."""
+def denied_syscalls_bpf(network: bool = False) -> bytes:
+    """The compiled filter (classic BPF, as bwrap's `--seccomp` and `LOADER` read it); `network`:
+    the sandbox has a network (SandboxConfig.network_disabled is False), so sockets stay allowed."""
     if ctypes.util.find_library("seccomp") is None:
         raise SandboxError(
             "the bwrap backend needs libseccomp to refuse the kernel's shared key stores to sandboxes; "
@@ -47,16 +65,54 @@ def denied_syscalls_bpf() -> bytes:
     flt = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
     for name in DENIED:
         flt.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
+    if not network:
+        for name in SOCKET_CALLS:
+            flt.add_rule(pyseccomp.ERRNO(errno.EPERM), name, pyseccomp.Arg(0, pyseccomp.NE, socket.AF_UNIX))
     with tempfile.TemporaryFile() as handle:
         flt.export_bpf(handle)
         handle.seek(0)
         return handle.read()
 
 
-def filter_fd() -> int:
+def filter_fd(network: bool = False) -> int:
     """A readable descriptor holding the filter, at its start, for bwrap's `--seccomp`; the caller
     passes it to bwrap and closes it."""
     fd = os.memfd_create("rsi-seccomp", 0)
-    os.write(fd, denied_syscalls_bpf())
+    os.write(fd, denied_syscalls_bpf(network))
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
+
+
+LOADER = r"""
+import ctypes, os, sys
+program = bytes.fromhex(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+
+class Program(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+held = ctypes.create_string_buffer(program, len(program))
+fprog = Program(len(program) // 8, ctypes.addressof(held))
+# PR_SET_NO_NEW_PRIVS (38), then PR_SET_SECCOMP (22) with SECCOMP_MODE_FILTER (2).
+if libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(22, 2, ctypes.addressof(fprog), 0, 0) != 0:
+    sys.stderr.write("rsi sandbox: could not install the seccomp filter: " + os.strerror(ctypes.get_errno()) + "\n")
+    sys.exit(126)
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+"""Run by the image's own interpreter (`python3 -I -S -c LOADER HEX ARGV...`): installs the filter
+given in hex, then becomes ARGV. It fails closed: no filter, no sandbox."""
+
+
+def filtered_argv(pythons: tuple[str, ...], argv: list[str], network: bool = False) -> list[str]:
+    """`argv` under this filter, installed from inside by the first of `pythons` that exists (a
+    sandbox whose image has none of them never starts)."""
+    choices = " ".join(pythons)
+    start = (
+        f'for rsi_python in {choices}; do [ -x "$rsi_python" ] && '
+        'exec "$rsi_python" -I -S -c "$0" "$@"; done; '
+        'echo "rsi sandbox: no Python to install the seccomp filter with" >&2; exit 127'
+    )
+    return ["sh", "-c", start, LOADER, denied_syscalls_bpf(network).hex(), *argv]

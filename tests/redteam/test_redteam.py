@@ -80,6 +80,7 @@ BACKEND_DEPENDENT = (
     "labels-table-of-the-scored-rows-asked-in-training",
     "leak-only-in-the-relabelled-control",
     "gray-grid-in-extended-attributes",
+    "compute-warm-start-through-loopback-sockets",
 )
 """Cases whose outcome depends on the backend: what survives between phases and sandboxes (the
 stashes, the kernel's key store, the harness's channel), and the relabelled control's own fresh sandbox (the clones)."""

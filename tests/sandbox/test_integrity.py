@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.contracts import Evaluation, Finding, MetricResult, PhaseLog, Proposal, TestResult
+from core.contracts import Evaluation, Finding, IntegrityCheck, MetricResult, PhaseLog, Proposal, TestResult
 from core.target import TargetSpec
 from policies.engine import load_policy, resolve_policy_path
 from policies.rules.evaluation import BEHAVIOURAL_CHECKS
@@ -156,6 +156,10 @@ def with_controls(full: float, one: float, mid: float) -> Evaluation:
         # ...less of it (one step 0.25 CPU-s above the midway training, under that check's floor),
         # beside eight updates per step at the full budget: read on a loaded CI machine
         (0.885, 0.411, 0.159, True),
+        # A model fitted before the counted steps, only from 100 steps up (red team, round eight):
+        # both budgets pay 0.5 CPU-s the 1-step training does not, at the parent's step rate.
+        (0.69, 0.08, 0.617, True),
+        (3.2, 0.16, 0.95, False),  # honest, with steps dear enough to read their noise as start-up
     ],
 )
 def test_the_per_step_check_allows_a_reading_its_noise(
@@ -167,6 +171,23 @@ def test_the_per_step_check_allows_a_reading_its_noise(
         f for f in audit.timing_findings(with_controls(full, one, mid)) if f.evidence.get("midway_steps")
     ]
     assert bool(found) is flagged, [f.message for f in found]
+
+
+@pytest.mark.parametrize(("one", "flagged"), [(0.09, False), (0.35, False), (0.71, True)])
+def test_start_up_is_held_to_the_parents(checker: IntegrityChecker, one: float, flagged: bool) -> None:
+    """Work every training does before its first step, whatever its budget (a model fitted at
+    import, then used from some step count up), reads in the 1-step control: held to twice the
+    parent's, and 0.3 CPU-s more (red team, round eight: 0.71 against the parent's 0.08)."""
+    parent = evaluation([0.2], cpu=0.19)
+    parent.checks = [
+        IntegrityCheck(check="budget", status="clean", measured={"train_cpu_s": 0.19, "start_up_cpu_s": 0.08})
+    ]
+    audit = audit_for(checker, parent=parent)
+    audit.midway_steps = 747
+    found = [f for f in audit.timing_findings(with_controls(one + 0.11, one, one + 0.04))]
+    assert [f.evidence["phase"] for f in found] == (["start-up"] if flagged else []), [
+        f.message for f in found
+    ]
 
 
 def test_the_per_step_check_reads_the_dearest_seed(checker: IntegrityChecker) -> None:
