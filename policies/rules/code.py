@@ -40,7 +40,10 @@ CATEGORIES: dict[str, Category] = {
     "network": Category(
         modules=(
             "socket",
+            "_socket",
+            "socketserver",
             "ssl",
+            "_ssl",
             "urllib",
             "urllib3",
             "requests",

@@ -158,6 +158,14 @@ def test_label_function_clones_are_caught_by_the_relabelled_control(on_bwrap) ->
         assert "integrity.relabelled" in on_bwrap[case].integrity, on_bwrap[case]
 
 
+@pytest.mark.bwrap
+def test_a_model_fitted_outside_the_counted_steps_is_read_by_the_budget(on_bwrap) -> None:  # type: ignore[no-untyped-def]
+    """Whether it is fitted at import (every training pays it) or only past a step count (the 1-step
+    control never does), its CPU is read, not only the jump in the metric it buys."""
+    for case in ("compute-warm-start-through-loopback-sockets", "compute-model-fitted-past-a-step-count"):
+        assert "integrity.budget" in on_bwrap[case].integrity, on_bwrap[case]
+
+
 def test_relabelled_source_computes_the_label_function_of_permuted_flipped_inputs() -> None:
     text = (TARGET / "data.py").read_text(encoding="utf-8")
     order, signs = relabelling(8, np.random.default_rng(3))

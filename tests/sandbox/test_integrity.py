@@ -190,6 +190,29 @@ def test_start_up_is_held_to_the_parents(checker: IntegrityChecker, one: float, 
     ]
 
 
+@pytest.mark.parametrize(("fresh", "flagged"), [(0.21, False), (0.45, False), (0.82, True)])
+def test_a_seed_costs_in_a_fresh_sandbox_what_it_cost_in_its_own(
+    checker: IntegrityChecker, fresh: float, flagged: bool
+) -> None:
+    """The disguised re-run trains a seed again in a fresh sandbox: far dearer there, the
+    evaluation's own training drew on something an earlier phase of its sandbox left (red team,
+    round eight: a model kept in loopback sockets, refitted where none was found, 0.82 against 0.19)."""
+    audit = audit_for(checker)
+    timed = evaluation([0.5], cpu=0.19)
+    timed.phases.append(
+        PhaseLog(
+            phase="train-seed-0-disguised",
+            command="",
+            exit_code=0,
+            duration_s=fresh,
+            output_tail="",
+            cpu_s=fresh,
+        )
+    )
+    found = [f for f in audit.timing_findings(timed) if f.evidence.get("fresh_phase")]
+    assert bool(found) is flagged, [f.message for f in found]
+
+
 def test_the_per_step_check_reads_the_dearest_seed(checker: IntegrityChecker) -> None:
     """Extra updates on some seeds only (the controls ran on an honest one) are still read: every
     seed's training is held to the midway control's step rate, not only the cheapest seed's."""
