@@ -142,6 +142,11 @@ class TestResult(BaseModel):
     command that is not pytest: the counts stay 0), or the printed output (older records)."""
     not_passed: dict[str, str] = Field(default_factory=dict)
     """Node id → outcome (failed, error, skipped, xfailed, xpassed) of every test that did not pass."""
+    value_faces: list[str] = Field(default_factory=list)
+    """Types of the tree, alive while the tests ran, that change how a value reads or compares (a
+    dict subclass with its own `__getitem__`, an ndarray subclass with `__array_function__`, a duck
+    array with `__array__`...), as the test gate found them: what the tests assert may not be what
+    training uses. Not a failure; the integrity check `test-values` sends it to a human. At most 20."""
 
     @property
     def ok(self) -> bool:

@@ -31,6 +31,11 @@ no file in the sandbox the candidate could replace or pre-empt):
   defines, and each of those functions (and the test or fixture pytest is about to call) must run
   the code compiled from that file, with its defaults: code the tests import that rebinds a test
   module's `np`, swaps a test's `__code__` or adds a name hiding a builtin makes the run an error;
+- the classes alive while the tests run are watched (after collection, after each test, at the end,
+  and from a gc callback before any collection frees one): a type of the tree that changes how a
+  value reads or compares (a value subclass overriding `__getitem__`, an ndarray subclass with
+  `__array_function__`, a duck array) is reported in `TestResult.value_faces`, which the integrity
+  check `test-values` sends to a human (what the tests assert may not be what training uses);
 - the outcome per node id is written by the bootstrap's own plugin to a report file; the counts
   and the verdict come from that report and the exit status, never from the printed output.
 
@@ -237,10 +242,15 @@ def make_warden(trusted, skip=("__main__", "sys", "warnings")):
         entry = prints.get(name)
         return entry[0] if entry is not None else pinned.get(name)
 
-    return check, held, roots
+    def adopted(name, key):
+        # What a trusted module bound under `key` (or `Class.member`) as it finished loading.
+        entry = prints.get(name)
+        return None if entry is None else entry[2].get(key)
+
+    return check, held, roots, adopted
 
 
-check_trusted, held_module, trusted_roots = make_warden(trusted)
+check_trusted, held_module, trusted_roots, adopted_binding = make_warden(trusted)
 import pytest
 
 Function, Module, hookimpl, write = pytest.Function, pytest.Module, pytest.hookimpl, open
@@ -624,6 +634,308 @@ def make_test_warden(sources, held, roots, top):
 adopt_tests, check_tests, check_test_item, check_fixture = make_test_warden(
     read_tests(confcutdir), held_module, trusted_roots, confcutdir
 )
+
+
+def make_value_watch(held, roots, top, adopted):
+    # Types of the tree that change how a value reads or compares: a subclass of a built-in value
+    # type or of numpy's arrays and scalars that overrides what reads it (items, iteration,
+    # comparison, arithmetic, conversion, numpy's protocols); any class implementing numpy's
+    # protocols; a class trusted code reads as a number or sequence that also computes or compares
+    # in Python. Judged from class dicts and MROs only (no code of the tree runs), once per class
+    # and again when its dict or MRO changes; classes made and dropped between two looks are held
+    # by a gc callback, which runs before the collector frees them.
+    import functools, gc
+    from types import CodeType, FunctionType, ModuleType
+
+    type_dict, type_mro = type.__dict__["__dict__"].__get__, type.__dict__["__mro__"].__get__
+    type_name, type_qualname = type.__dict__["__name__"].__get__, type.__dict__["__qualname__"].__get__
+    subclasses, module_dict = type.__subclasses__, ModuleType.__dict__["__dict__"].__get__
+    get_objects, get_stats, callbacks, relpath = gc.get_objects, gc.get_stats, gc.callbacks, os.path.relpath
+    items = {"__getitem__", "__iter__", "__len__", "__contains__", "__reversed__", "keys", "values", "items", "get"}
+    compare = {"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__hash__"}
+    ops = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow", "lshift", "rshift", "and", "or", "xor")
+    arithmetic = {f"__{p}{o}__" for o in ops for p in ("", "r", "i")} | {"__neg__", "__pos__", "__abs__", "__invert__"}
+    numbers = {"__float__", "__int__", "__index__", "__complex__"}
+    convert = numbers | {"__round__", "__trunc__", "__floor__", "__ceil__", "tolist", "item", "astype", "view", "copy", "__getattribute__"}
+    protocols = {"__array__", "__array_function__", "__array_ufunc__", "__array_wrap__", "__array_finalize__", "__array_prepare__", "__array_interface__", "__array_struct__"}
+    # What numpy's functions hand to an array subclass's own methods (np.all(x) calls x.all()...).
+    delegated = {"all", "any", "sum", "prod", "mean", "std", "var", "max", "min", "argmax", "argmin", "round", "clip", "ravel", "reshape", "flatten", "squeeze", "transpose", "T", "real", "imag", "__array_priority__"}
+    faces = frozenset(items | compare | arithmetic | convert | protocols)
+    array_faces = frozenset(faces | delegated)
+    watched = frozenset(array_faces)
+    computes = frozenset((compare - {"__hash__"}) | arithmetic)
+    values = [int, float, complex, str, bytes, bytearray, tuple, list, dict, set, frozenset]
+    c_level = {type(object.__init__), type(str.join), type(dict.__dict__["fromkeys"]), type(len), type(type.__dict__["__dict__"]), type(FunctionType.__dict__["__globals__"])}
+    tuplegetter = module_dict(held("_collections") or gc).get("_tuplegetter")  # a namedtuple's fields
+    if type(tuplegetter) is type:
+        c_level.add(tuplegetter)
+    data = {type(None), bool, int, float, complex, str, bytes, tuple, dict, frozenset}
+    # By identity: a type's own hash or equality could be the tree's (its metaclass's).
+    plain_ids, wrapper_ids = {id(t) for t in c_level | data}, {id(staticmethod), id(classmethod)}
+    state = {"busy": False, "numpy": None}
+    bases = {id(v): v for v in values}
+    owns, verdicts, found, kinds = {}, {}, {}, {}
+    seen, base_counts = [0, 0, 0], [s["collections"] for s in get_stats()]
+
+    def layers(entry):
+        # An entry and what the exact wrappers the trusted environment makes hold (never a lookup
+        # on an object of the tree: only the wrappers' own C-level fields).
+        kind = type(entry)
+        if id(kind) in wrapper_ids:
+            return [entry.__func__]
+        if kind is property:
+            return [f for f in (entry.fget, entry.fset, entry.fdel) if f is not None]
+        if kind is functools.cached_property:
+            return [vars(entry).get("func")]
+        if kind is functools.partial:
+            return [entry.func]
+        return None
+
+    def trusted(entry, depth=0):
+        kind = type(entry)
+        if id(kind) in plain_ids:
+            return True
+        if kind is FunctionType:
+            code, namespace = entry.__code__, entry.__globals__
+            if type(code) is not CodeType or type(code.co_filename) is not str:
+                return False
+            if code.co_filename.startswith(roots):
+                return True
+            # A frozen standard module's (os, _collections_abc): named by its code, run in its namespace.
+            name = code.co_filename[8:-1] if code.co_filename.startswith("<frozen ") else None
+            module = held(name) if name else None
+            return module is not None and module_dict(module) is namespace
+        inner = layers(entry) if kind is not functools.partial and depth < 4 else None
+        return inner is not None and all(trusted(f, depth + 1) for f in inner)
+
+    def generated(members, key, entry):
+        # A comparison or hash that dataclasses wrote (compiled from text, so from no file) for the
+        # class's own fields: the same code dataclasses makes for those fields, with no name hidden.
+        module = held("dataclasses")
+        names = module_dict(module) if module is not None else {}
+        kind, fields, made = names.get("Field"), members.get("__dataclass_fields__"), names.get("_FIELD")
+        if type(entry) is not FunctionType or type(fields) is not dict or kind is None:
+            return False
+        if type(members.get("__dataclass_params__")) is not names.get("_DataclassParams"):
+            return False
+        chosen = []
+        for field in fields.values():
+            if type(field) is not kind or type(field.name) is not str:
+                return False
+            use = field.compare if key != "__hash__" or field.hash is None else field.hash
+            if type(use) is not bool:
+                return False
+            if use and field._field_type is made:
+                chosen.append(field)
+        operators = {"__eq__": "==", "__lt__": "<", "__le__": "<=", "__gt__": ">", "__ge__": ">="}
+        try:
+            if key == "__hash__":
+                reference = names["_hash_fn"](chosen, {})
+            else:
+                tuples = names["_tuple_str"]
+                reference = names["_cmp_fn"](key, operators[key], tuples("self", chosen), tuples("other", chosen), {})
+        except Exception:
+            return False  # another version of dataclasses: not recognised
+        made_code, code = reference.__code__, entry.__code__
+        consts, names_used = code.co_consts, code.co_names
+        return (
+            type(code) is CodeType
+            and code.co_code == made_code.co_code
+            and entry.__closure__ is None and entry.__defaults__ is None
+            and type(names_used) is tuple and all(type(n) is str for n in names_used)
+            and names_used == made_code.co_names
+            and type(consts) is tuple and len(consts) == len(made_code.co_consts)
+            and all(type(a) is type(b) and a == b for a, b in zip(made_code.co_consts, consts))
+            and type(entry.__globals__) is dict and "NotImplemented" not in entry.__globals__ and "hash" not in entry.__globals__
+        )
+
+    def where(entry, depth=0):
+        kind = type(entry)
+        if kind is FunctionType and type(entry.__code__) is CodeType:
+            code = entry.__code__
+            path = code.co_filename if type(code.co_filename) is str else "?"
+            path = relpath(path, top) if path.startswith(top) else path
+            return f"{path}:{code.co_firstlineno}"
+        for inner in (layers(entry) or []) if depth < 4 else []:
+            if (place := where(inner, depth + 1)) is not None:
+                return place
+        return None
+
+    def bound(cls, members):
+        # A class a trusted module bound under its qualified name as it finished loading is that
+        # module's, however its methods were made (attrs and dataclasses compile them from text,
+        # so from no file): the warden holds what the module bound then, one level into its
+        # classes, so a class the tree names after a trusted module and plants there later is not.
+        module, qualified = members.get("__module__"), type_qualname(cls)
+        if type(module) is not str or type(qualified) is not str or held(module) is None:
+            return False
+        return qualified.count(".") <= 1 and adopted(module, qualified) == (id(cls),)
+
+    def own(cls):
+        # (the class, its MRO, its dict's size, its face entries, the untrusted ones' names, every
+        # face name it defines); a dict with a key that is not an exact str is read anew each time.
+        members = type_dict(cls)
+        if members is None or type_mro(cls) is None:
+            return None
+        entries, odd = [], False
+        for key, entry in members.items():
+            if type(key) is not str:
+                odd = True
+            elif key in watched:
+                entries.append((key, entry))
+        untrusted = frozenset(
+            ()
+            if entries and bound(cls, members)
+            else (k for k, e in entries if not trusted(e) and not (k in compare and generated(members, k, e)))
+        )
+        record = (cls, type_mro(cls), -1 if odd else len(members), tuple(entries), untrusted, frozenset(k for k, _ in entries))
+        owns[id(cls)] = record
+        return record
+
+    def own_of(cls):
+        record = owns.get(id(cls))
+        return record if record is not None and record[0] is cls else own(cls)
+
+    def numpy_bases():
+        # numpy's arrays and scalars, from the module the warden holds, once it has finished loading.
+        numpy = held("numpy") if state["numpy"] is None else None
+        if numpy is not None:
+            for name in ("ndarray", "generic"):
+                value = module_dict(numpy).get(name)
+                if type(value) is type:
+                    bases[id(value)] = value
+            state["numpy"] = numpy
+            verdicts.clear()  # judged before numpy's arrays were known as value types
+
+    def judge(cls):
+        mro = type_mro(cls)
+        if mro is None or type_dict(cls) is None:
+            return  # a class still being made: judged once it is finished
+        records = [own_of(m) for m in mro]
+        if any(r is None for r in records):
+            return
+        verdicts[id(cls)] = (cls, None)
+        untrusted = set().union(*(r[4] for r in records))
+        if not untrusted:
+            return
+        value = next((m for m in mro if id(m) in bases and m is not cls), None)
+        defined = set().union(*(r[5] for r in records[:-1]))  # `object` reads nothing
+        text = None
+        if value is not None and all(value is not v for v in values):
+            names = untrusted & array_faces
+            text = f"a numpy.{type_name(value)} subclass overriding " if names else None
+        elif value is not None:
+            names = untrusted & faces
+            text = f"a {type_name(value)} subclass overriding " if names else None
+        if text is None and untrusted & protocols:
+            names, text = untrusted & protocols, "a class implementing numpy's "
+        readable = untrusted & numbers or ({"__len__", "__getitem__"} <= defined and untrusted & {"__len__", "__getitem__"})
+        if text is None and readable and untrusted & computes:
+            names = untrusted & computes
+            text = f"a class read as a number or sequence ({', '.join(sorted(readable))}) that also computes or compares in Python with "
+        if text is None:
+            return
+        shown = sorted(names)
+        place = next((where(e) for r in records for k, e in r[3] if k in names and k in r[4] and where(e)), None)
+        module = type_dict(cls).get("__module__")
+        name = f"{module if type(module) is str else '?'}.{type_qualname(cls)}"
+        text = f"{name}{f' ({place})' if place else ''}: {text}{', '.join(shown[:4])}{' and more' if len(shown) > 4 else ''}"
+        verdicts[id(cls)] = (cls, text)
+        found[id(cls)] = (cls, text)
+
+    def known(cls):
+        verdict = verdicts.get(id(cls))
+        return verdict is not None and verdict[0] is cls
+
+    def sweep():
+        # Every class alive: new ones judged, and any whose dict or MRO changed (with its subclasses).
+        if state["busy"]:
+            return
+        state["busy"] = True
+        try:
+            numpy_bases()
+            todo, visited, dirty = [object], set(), []
+            pop, extend, seen_before, judged = todo.pop, todo.extend, visited.add, verdicts.get
+            while todo:
+                cls = pop()
+                key = id(cls)
+                if key in visited:
+                    continue
+                seen_before(key)
+                record, members = owns.get(key), type_dict(cls)
+                if record is None or record[0] is not cls:
+                    own(cls)
+                elif members is None or len(members) != record[2] or type_mro(cls) is not record[1] or (
+                    record[3] and any(members.get(name) is not entry for name, entry in record[3])
+                ):
+                    dirty.append(cls)
+                    own(cls)
+                verdict = judged(key)
+                if verdict is None or verdict[0] is not cls:
+                    judge(cls)
+                extend(subclasses(cls))
+            while dirty:
+                cls = dirty.pop()
+                judge(cls)
+                dirty.extend(subclasses(cls))
+        finally:
+            state["busy"] = False
+
+    def is_class(kind):
+        entry = kinds.get(id(kind))
+        if entry is None or entry[0] is not kind:
+            mro = type_mro(kind)
+            entry = kinds[id(kind)] = (kind, mro is not None and any(m is type for m in mro))
+        return entry[1]
+
+    def collecting(phase, info):
+        # Before the collector frees anything: the classes among the objects it is about to examine.
+        if phase != "start" or type(info) is not dict:
+            return
+        generation = info.get("generation")
+        if type(generation) is not int or not 0 <= generation <= 2:
+            return
+        seen[generation] += 1
+        if state["busy"]:
+            return
+        state["busy"] = True
+        try:
+            numpy_bases()
+            for young in range(generation + 1):
+                for obj in get_objects(young):
+                    kind = type(obj)
+                    if (kind is type or is_class(kind)) and not known(obj):
+                        judge(obj)
+        finally:
+            state["busy"] = False
+
+    callbacks.append(collecting)
+
+    def report():
+        sweep()
+        # A class a trusted module made and bound only after a look (attrs decorates a class before
+        # its module binds it) is that module's by now. (What a class showed once stays reported:
+        # a face removed after use was still a face.)
+        for key, (cls, _) in list(found.items()):
+            members = type_dict(cls)
+            if members is not None and bound(cls, members):
+                del found[key]
+        out = sorted({text for _, text in found.values()})
+        ran = [s["collections"] - b for s, b in zip(get_stats(), base_counts)]
+        missed = sum(ran) - sum(seen)
+        if missed > 0 or all(c is not collecting for c in list(callbacks)):
+            out.insert(0, f"<gc>: the collector ran {missed} collection(s) the watch's callback did not see (it was removed from gc.callbacks)")
+        others = [c for c in list(callbacks) if c is not collecting and not trusted(c)]
+        if others:
+            out.insert(0, f"<gc>: code of the tree added {len(others)} callback(s) to gc.callbacks, which run before the watch's")
+        return out[:20]
+
+    return sweep, report
+
+
+look_at_values, value_faces = make_value_watch(
+    held_module, trusted_roots, os.path.join(os.path.realpath(root), ""), adopted_binding
+)
 sys.path.append(root)
 
 
@@ -686,6 +998,7 @@ class GateReport:
         check_trusted()
         adopt_tests(session)
         check_tests()
+        look_at_values()
 
     @hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item):
@@ -708,6 +1021,7 @@ class GateReport:
     def pytest_runtest_logreport(self, report):
         if report.when == "teardown":
             check_trusted(deep=False)
+            look_at_values()
         if self.canary is not None and self.current is self.canary and report.when == "call":
             self.judge_canary(report)
             return
@@ -747,6 +1061,7 @@ class GateReport:
                 "canary": self.canary_outcome,
                 "changed": sorted(set(changed))[:20],
                 "tests_changed": sorted(set(tests_changed))[:20],
+                "value_faces": value_faces(),
             }
         )
         with write(report_path, "w", encoding="utf-8") as handle:
@@ -836,7 +1151,8 @@ class GateRun:
         parsed = _parse_report(report, self.key)
         if isinstance(parsed, str):
             return _untrusted(base, parsed)
-        exit_status, outcomes, canary, changed, tests_changed = parsed
+        exit_status, outcomes, canary, changed, tests_changed, value_faces = parsed
+        base.value_faces = value_faces
         counts = {kind: sum(1 for o in outcomes.values() if o == kind) for kind in OUTCOMES}
         base.passed, base.failed = counts["passed"], counts["failed"]
         base.errors, base.skipped = counts["error"], counts["skipped"]
@@ -941,9 +1257,11 @@ def _test_dir(test_command: str, args: list[str]) -> str:
 
 def _parse_report(
     report: bytes | None, key: bytes
-) -> tuple[int, dict[str, str], str, list[str], list[str]] | str:
+) -> tuple[int, dict[str, str], str, list[str], list[str], list[str]] | str:
     """(exit status, outcome per node id, the canary's outcome, what trusted code the tests' run
-    replaced, what of the protected test modules it changed), or why the report is not believed."""
+    replaced, what of the protected test modules it changed, the tree's types that change how a
+    value reads or compares), or why the report is not believed. A report of an older gate without
+    the last fields has none."""
     if report is None:
         return "the test gate wrote no readable report (pytest never finished, or was taken over)"
     try:
@@ -961,8 +1279,9 @@ def _parse_report(
         canary = str(data["canary"])
         changed = [str(name) for name in list(data.get("changed", []))[:20]]
         tests_changed = [str(name) for name in list(data.get("tests_changed", []))[:20]]
+        value_faces = [str(text)[:300] for text in list(data.get("value_faces", []))[:20]]
     except (ValueError, KeyError, TypeError):
         return "the test gate's report is not one the gate writes"
     if any(v not in OUTCOMES for v in outcomes.values()):
         return "the test gate's report names an outcome pytest does not have"
-    return exit_status, outcomes, canary, changed, tests_changed
+    return exit_status, outcomes, canary, changed, tests_changed, value_faces

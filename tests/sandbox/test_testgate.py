@@ -21,11 +21,12 @@ from sandbox.base import ExecResult, SandboxConfig
 from sandbox.bwrap_backend import BwrapBackend
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import load_heldout
+from sandbox.integrity import IntegrityConfig
 from sandbox.lineage import Lineage
 from sandbox.testgate import CANARY_NODE, TEST_CODE_NODE, TRUSTED_NODE, TestGate
 from tests.adversarial.metamorph import sample
 from tests.conftest import IMAGE, IN_CI, TARGET, file_diff, make_diff
-from tests.sandbox.gate_liars import LIARS, TEST_TAMPERERS, WEAKENERS
+from tests.sandbox.gate_liars import LIARS, TEST_TAMPERERS, VALUE_LIARS, WEAKENERS
 
 # Code that, imported or run in place of the real thing, ends the process with "success".
 FAKE_SUCCESS = 'import os\nprint("42 passed in 0.10s")\nos._exit(0)\n'
@@ -106,7 +107,9 @@ HOSTILE: dict[str, tuple[str, str | None]] = {
 }
 
 
-def _evaluator(tmp_path: Path, backend_name: str, docker_client: object | None) -> TrustedEvaluator:
+def _evaluator(
+    tmp_path: Path, backend_name: str, docker_client: object | None, integrity: IntegrityConfig | None = None
+) -> TrustedEvaluator:
     spec = TargetSpec.load(TARGET)
     spec.budget.train_seconds = 8
     lineage = Lineage.create(tmp_path / "lineage", TARGET)
@@ -118,7 +121,9 @@ def _evaluator(tmp_path: Path, backend_name: str, docker_client: object | None) 
         from sandbox.docker_backend import DockerBackend
 
         backend = DockerBackend(SandboxConfig(image=IMAGE), IMAGE, run_id="test-gate")  # type: ignore[assignment]
-    return TrustedEvaluator(spec, lineage, backend, heldout, seeds=[0], log_dir=tmp_path / "logs")
+    return TrustedEvaluator(
+        spec, lineage, backend, heldout, seeds=[0], log_dir=tmp_path / "logs", integrity=integrity
+    )
 
 
 @pytest.fixture(params=["bwrap", "docker"])
@@ -400,6 +405,208 @@ def test_a_report_of_changed_test_modules_is_an_error() -> None:
     result = gate.result(ran, sealed(gate.key, {**body, "tests_changed": changed}))
     assert not result.ok and result.errors == 1 and changed[0] in result.not_passed[TEST_CODE_NODE]
     assert gate.result(ran, sealed(gate.key, body)).ok  # a report without the field: nothing changed
+
+
+VALUES_BY_ID = {case.id: case for case in VALUE_LIARS}
+VALUE_VARIANTS = {
+    f"{v.case.id}:{v.recipe}": v.diff for case in VALUE_LIARS for v in sample(case, count=1, seed=11)
+}
+
+
+VALUE_CHECK = IntegrityConfig(rerun_first_seed=False, controls=False, relabel=False)
+
+
+def _require_bwrap() -> None:
+    if shutil.which("bwrap") is None:
+        if IN_CI:
+            pytest.fail("bwrap is not installed (CI=true: bwrap tests must run)")
+        pytest.skip("bwrap is not installed")
+
+
+@pytest.fixture(params=["bwrap", "docker"])
+def value_evaluator(request: pytest.FixtureRequest, tmp_path: Path) -> TrustedEvaluator:
+    """Each backend (their images differ: Docker's has another pytest, whose classes attrs made), with
+    the integrity checks on but for the ones that train again: the test-values check reads what the
+    gate reported."""
+    if request.param == "bwrap":
+        _require_bwrap()
+    client = request.getfixturevalue("docker_client") if request.param == "docker" else None
+    return _evaluator(tmp_path, request.param, client, VALUE_CHECK)
+
+
+def assert_value_lie_found(result: Evaluation) -> None:
+    """The tests pass (the lie works on them) and the verdict carries the test-values finding."""
+    tests = result.tests
+    assert result.ok and tests is not None and tests.ok, (result.failure, result.failure_detail)
+    assert tests.passed == 42 and tests.counts_from == "gate_report", tests.model_dump()
+    # Named by where its code is in the tree, whatever module it claims.
+    assert tests.value_faces and any(".py:" in t for t in tests.value_faces), tests.value_faces
+    found = [f for f in result.integrity if f.rule_id == "integrity.test-values"]
+    assert found and found[0].verdict == "review", [f.rule_id for f in result.integrity]
+    assert "what the tests assert may not be what training uses" in found[0].message
+    assert found[0].evidence["types"] == tests.value_faces
+    assert any(c.check == "test-values" and c.status == "finding" for c in result.checks)
+
+
+@pytest.mark.parametrize("liar", sorted(VALUES_BY_ID))
+def test_values_that_lie_to_the_tests_go_to_a_human(value_evaluator: TrustedEvaluator, liar: str) -> None:
+    """`backward` gives the tests the exact gradient and training a wrong one, told apart by the
+    type of the value (an ndarray subclass answering np.isclose, a two-faced dict, a duck array, a
+    float subclass, a class made by type() at call time and collected once dropped): every test
+    passes, and the gate's watch over the classes alive while they ran names the type."""
+    evaluator = value_evaluator
+    assert_value_lie_found(evaluator.evaluate(evaluator.lineage.head(), VALUES_BY_ID[liar].diff, label=liar))
+
+
+@pytest.mark.bwrap
+@pytest.mark.parametrize("variant", sorted(VALUE_VARIANTS))
+def test_rewritten_value_lies_are_found_like_their_originals(tmp_path: Path, variant: str) -> None:
+    _require_bwrap()
+    evaluator = _evaluator(tmp_path, "bwrap", None, VALUE_CHECK)
+    assert_value_lie_found(
+        evaluator.evaluate(evaluator.lineage.head(), VALUE_VARIANTS[variant], label="variant")
+    )
+
+
+def test_the_parent_has_no_test_values_finding(value_evaluator: TrustedEvaluator) -> None:
+    evaluator = value_evaluator
+    result = evaluator.evaluate(evaluator.lineage.head(), "", label="baseline")
+    assert result.ok and result.tests is not None and result.tests.value_faces == []
+    assert not [f for f in result.integrity if f.rule_id == "integrity.test-values"]
+    assert any(c.check == "test-values" and c.status == "clean" for c in result.checks)
+
+
+# Value types an honest tree uses, read by its tests: none changes how a value reads or compares
+# with code of the tree.
+HONEST_VALUES = {
+    "values.py": """import collections
+import dataclasses
+import enum
+import typing
+
+Point = collections.namedtuple("Point", "x y")
+
+
+class Pair(typing.NamedTuple):
+    left: float
+    right: float
+
+    def total(self):
+        return self.left + self.right
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+@dataclasses.dataclass
+class Config:
+    rate: float = 0.1
+    steps: int = 10
+
+
+@dataclasses.dataclass(order=True, frozen=True)
+class Version:
+    major: int
+    minor: int
+
+
+@dataclasses.dataclass
+class Rows:
+    items: list
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        return self.items[index]
+
+
+class Dataset:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        return self.rows[index]
+
+
+class Record(dict):
+    __getattr__ = dict.__getitem__
+
+    def describe(self):
+        return ", ".join(sorted(self))
+
+
+class Seed(int):
+    pass
+""",
+    "tests/test_values.py": """import collections
+
+import numpy as np
+from values import Config, Dataset, Level, Pair, Point, Record, Rows, Seed, Version
+
+
+def test_values_read_as_written():
+    assert Point(1, 2) == (1, 2) and Pair(1.0, 2.0).total() == 3.0
+    assert Level.HIGH > Level.LOW and Level.HIGH == 2
+    assert Config() == Config(0.1, 10) and Version(1, 2) < Version(1, 3)
+    data = Dataset([1.0, 2.0, 3.0])
+    assert len(data) == 3 and np.asarray([data[i] for i in range(len(data))]).sum() == 6.0
+    assert len(Rows([1, 2])) == 2 and Rows([1, 2])[1] == 2
+    record = Record(a=1, b=2)
+    assert record.a == 1 and record.describe() == "a, b" and Seed(3) + 1 == 4
+    assert collections.Counter("aab")["a"] == 2 and np.ma.masked_array([1, 2]).sum() == 3
+    assert np.asmatrix([[1, 2]]).shape == (1, 2)
+""",
+}
+
+
+@pytest.mark.parametrize(
+    "backend_name",
+    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
+)
+def test_honest_value_types_are_not_reported(
+    request: pytest.FixtureRequest, tmp_path: Path, backend_name: str
+) -> None:
+    """A namedtuple, a typing.NamedTuple, an IntEnum, dataclasses compared with == and < (one with
+    `__len__`/`__getitem__`), a Dataset class, a dict subclass reading attributes as items, an int
+    subclass, numpy's own subclasses: the gate's watch reports none of them, nor the classes pytest
+    and the libraries it loads make for themselves (Docker's image has another pytest, attrs-made)."""
+    workspace = tmp_path / "ws"
+    for relative, text in HONEST_VALUES.items():
+        (workspace / relative).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / relative).write_text(text)
+    gate = TestGate.from_command("python -m pytest -q tests").start()
+    assert gate.key_path is not None
+    if backend_name == "bwrap":
+        _require_bwrap()
+        backend = BwrapBackend(SandboxConfig(), image="", run_id="test-gate")
+    else:
+        from sandbox.docker_backend import DockerBackend
+
+        request.getfixturevalue("docker_client")
+        backend = DockerBackend(SandboxConfig(image=IMAGE), IMAGE, run_id="test-gate")  # type: ignore[assignment]
+    with backend.open(workspace, None, "honest-values") as session:
+        session.write_file(gate.key_path, gate.key)
+        ran = session.exec(gate.command(backend.trusted_pythons()), timeout_s=120)
+        result = gate.result(ran, session.read_file(gate.report_path))
+    assert result.ok and result.passed == 1, (result.not_passed, ran.output)
+    assert result.value_faces == [], result.value_faces
+
+
+def test_a_report_of_value_faces_is_kept_and_older_reports_have_none() -> None:
+    gate = TestGate.from_command("python -m pytest -q tests").start()
+    body = {"exit_status": 0, "outcomes": {"tests/a.py::t": "passed"}, "canary": "failed"}
+    ran = ExecResult(exit_code=0, output="", duration_s=1.0)
+    faces = ["model.Update (model.py:25): a dict subclass overriding __getitem__"]
+    result = gate.result(ran, sealed(gate.key, {**body, "value_faces": faces}))
+    assert result.ok and result.value_faces == faces  # not a failure: an integrity finding
+    older = gate.result(ran, sealed(gate.key, body))
+    assert older.ok and older.value_faces == []
 
 
 # -- mapping rsi.toml's test command onto the gate (no sandbox) --------------------------------------
