@@ -88,7 +88,7 @@ rsi_exec() {
 }
 # The places a candidate can write: its tree, the scratch space, shared memory and message queues.
 rsi_places='/workspace/* /workspace/.[!.]* /workspace/..?* /tmp/* /tmp/.[!.]* /tmp/..?*
-/dev/shm/* /dev/shm/.[!.]* /dev/shm/..?* /dev/mqueue/* /dev/mqueue/.[!.]*'
+/dev/shm/* /dev/shm/.[!.]* /dev/shm/..?* /dev/mqueue/* /dev/mqueue/.[!.]* /dev/mqueue/..?*'
 # The existing paths among its arguments but $rsi_keep and its ancestors (no eval: no file name is
 # ever interpreted), in rsi_list; each ancestor's other entries are added too.
 rsi_collect() {
@@ -132,10 +132,29 @@ rsi_ipc() {
 # What survives a reset (the mount roots, the kept directory and its parents) keeps its inode, and
 # an inode's extended attributes and times hold data no listing shows: a trusted interpreter (its
 # path from the host, on a read-only mount, run isolated) sets the times to now and removes every
-# attribute, and fails if a user.* one remains.
+# attribute, and fails if a user.* one remains. It also lists each of those directories itself
+# and fails on any name but the kept path's and its own log: a name the shell's patterns do not
+# match (a message queue named "..x" once kept a trained model past every reset) is never kept.
 rsi_unmark_py='import os, sys
+keep, roots = sys.argv[1], sys.argv[2:]
+allowed = {"/tmp": {".rsi-stage.log"}}
+parts = keep.split("/") if keep else []
+for depth in range(2, len(parts)):
+    allowed.setdefault("/".join(parts[:depth]), set()).add(parts[depth])
+stayed = []
+for path in roots:
+    if path == keep:
+        continue
+    try:
+        names = os.listdir(path)
+    except OSError:
+        continue
+    stayed += [os.path.join(path, name) for name in names if name not in allowed.get(path, ())]
+if stayed:
+    print("left after the reset: " + ", ".join(repr(p) for p in stayed[:5]))
+    sys.exit(1)
 left = []
-for path in sys.argv[1:]:
+for path in roots:
     try:
         os.utime(path, follow_symlinks=False)
     except OSError:
@@ -158,8 +177,8 @@ rsi_unmark() {
   while [ -n "$rsi_up_from" ] && [ "$rsi_up_from" != /tmp ]; do set -- "$@" "$rsi_up_from"; rsi_up_from=${rsi_up_from%/*}; done
   for rsi_py in $rsi_pythons; do
     [ -x "$rsi_py" ] || continue
-    "$rsi_py" -I -S -c "$rsi_unmark_py" "$@" >/tmp/.rsi-stage.log 2>&1 && return 0
-    echo "extended attributes could not be removed:" >>/tmp/.rsi-stage.log; return 1
+    "$rsi_py" -I -S -c "$rsi_unmark_py" "$rsi_keep" "$@" >/tmp/.rsi-stage.log 2>&1 && return 0
+    echo "the reset could not clear what the phase left (above)" >>/tmp/.rsi-stage.log; return 1
   done
   return 0
 }

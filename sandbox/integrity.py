@@ -217,10 +217,12 @@ class IntegrityConfig(BaseModel):
     budget, such as a model fitted at import. A change to the steps (optimizer, width, batch,
     schedule) leaves start-up as it was; one that adds imports or data costs a few hundredths."""
     fresh_cpu_factor: float = Field(default=2.0, gt=1)
-    """A seed's training in a fresh sandbox (the disguised re-run) above this multiple
-    of the same seed's training in the evaluation's own sandbox (and by `budget_min_extra_cpu_s`):
-    the evaluation's training drew on work an earlier phase left. The first training of a sandbox
-    pays for cold caches, a few hundredths of a second."""
+    """A seed's training in a fresh sandbox (the disguised re-run) that costs more than the same
+    seed's training in the evaluation's own sandbox by this multiple less one of the latter, or by
+    this multiple of the parent's training if that is less (and by `budget_min_extra_cpu_s`): the
+    evaluation's training drew on work an earlier phase left. Held to the parent too, since a
+    candidate sets its own training's cost. The first training of a sandbox pays for cold caches, a
+    few hundredths of a second."""
     predict_cpu_factor: float = Field(default=3.0, gt=1)
     """Predict CPU seconds per seed above this multiple of the parent's (compute moved into predict)..."""
     budget_linearity: float = Field(default=1.4, gt=1)
@@ -628,6 +630,8 @@ class Audit:
         from something an earlier phase of its sandbox left (red team, round eight: a model kept in
         loopback sockets that outlived the resets, refitted where none was found, 4.4x)."""
         cpu = {p.phase: p.cpu_s for p in timed_phases(evaluation.phases) if p.cpu_s is not None}
+        parent = (parent_budget(self.parent) or {}).get("train_cpu_s")
+        limit = self.config.fresh_cpu_factor
         found: list[Finding | None] = []
         for phase, fresh in cpu.items():
             match = FRESH_TRAINING.fullmatch(phase)
@@ -635,14 +639,21 @@ class Audit:
             if match is None or not own:
                 continue
             factor = fresh / own
-            if factor > self.config.fresh_cpu_factor and fresh - own >= self.config.budget_min_extra_cpu_s:
+            # What the fresh run may cost beyond the evaluation's is a share of the evaluation's own
+            # training (its noise), but never more than the parent's training allows: a candidate
+            # that pads its own training (up to the budget's 8x) must not widen the room with it
+            # (red team, round nine: a model carried in message-queue names, refitted in the fresh
+            # sandbox at 1.89x a padded training).
+            room = (limit - 1) * own if not parent else min((limit - 1) * own, limit * parent)
+            if fresh - own >= max(room, self.config.budget_min_extra_cpu_s):
                 found.append(
                     self.finding(
                         "budget",
                         f"seed {match.group(1)} trained in a fresh sandbox ({phase}) used {fresh:.2f} CPU-s, "
-                        f"{factor:.1f}x its training in the evaluation's own sandbox ({own:.2f}, limit "
-                        f"{self.config.fresh_cpu_factor:g}x) for the same command and budget: the "
-                        "evaluation's training drew on work an earlier phase left behind",
+                        f"{factor:.1f}x its training in the evaluation's own sandbox ({own:.2f}; "
+                        f"{fresh - own:.2f} CPU-s more, where {max(room, self.config.budget_min_extra_cpu_s):.2f} "
+                        "is allowed) for the same command and budget: the evaluation's training drew on "
+                        "work an earlier phase left behind",
                         phase="training",
                         seed=int(match.group(1)),
                         fresh_phase=phase,

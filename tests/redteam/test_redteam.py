@@ -55,6 +55,11 @@ NOT_STOPPED = {
         "code under test that is wrong only when its caller is the training script: the tests call it "
         "and see it right, and no check of the gate sees who calls"
     ),
+    "gate-gradient-settled-on-next-forward": (
+        "code under test whose returned values are wrong only until its next call corrects them in "
+        "place: training uses them at once, the test asserts later, and no check of the gate sees "
+        "when a value is read"
+    ),
 }
 CPU_NOISE = {"extra-updates-every-budget"}
 """Open cases that a CPU-time check catches now and then on a loaded machine (the measurement's own
@@ -63,6 +68,7 @@ HONEST_IN_THE_HARNESS = {
     "aware-of-the-seccomp-filter",
     "aware-of-the-argv-shape",
     "gate-caller-aware-gradient",
+    "gate-gradient-settled-on-next-forward",
 }
 """Open cases that behave as an honest change in every run the harness makes: a rare finding on an
 honest change (the relabelled control's noise, a loaded machine) is no defence, so their xfail is not
@@ -81,6 +87,7 @@ BACKEND_DEPENDENT = (
     "leak-only-in-the-relabelled-control",
     "gray-grid-in-extended-attributes",
     "compute-warm-start-through-loopback-sockets",
+    "compute-reference-fit-shelved-in-mqueue-names",
 )
 """Cases whose outcome depends on the backend: what survives between phases and sandboxes (the
 stashes, the kernel's key store, the harness's channel), and the relabelled control's own fresh sandbox (the clones)."""

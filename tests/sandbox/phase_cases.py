@@ -153,14 +153,15 @@ HOSTILE = [
 # finds: with phase isolation no phase sees another's, but a predict sees its own seed's train
 # output directory.
 LEFTOVER_PROBE_CODE = """
-import glob as _glob, os as _os, re as _re, sys as _sys
+import os as _os, re as _re, sys as _sys
 _me = "tests" if "pytest" in _sys.modules else ("predict" if "predict" in _sys.argv[0] else "train")
 _seed = "".join(_re.findall(r"seed-(\\d+)", " ".join(_sys.argv[1:]))[:1])
 if _me == "train":
     _seed = _sys.argv[_sys.argv.index("--seed") + 1] if "--seed" in _sys.argv else ""
 _seen = set()
 for _place in ("/workspace", "/tmp", "/dev/shm", "/dev/mqueue"):
-    _seen.update(_os.path.basename(p) for p in _glob.glob(_place + "/**/marker-*", recursive=True))
+    for _folder, _dirs, _files in _os.walk(_place):
+        _seen.update(n.lstrip(".") for n in _dirs + _files if n.lstrip(".").startswith("marker-"))
 print("MARKERS", _me, _seed, ",".join(sorted(_seen)) or "none")
 _places = ["/workspace", "/tmp", "/dev/shm", "/dev/mqueue"]
 if _me == "train" and "--out" in _sys.argv:
@@ -169,7 +170,10 @@ for _place in _places:
     try:
         _os.makedirs(_place, exist_ok=True)
         _name = "out" if "rsi-out" in _place else _os.path.basename(_place)
-        open(f"{_place}/marker-{_me}{_seed}-{_name}", "w").write("x")
+        # Plain, hidden and "..x" names: whatever patterns a reset lists a place by.
+        for _dots in ("", ".", ".."):
+            _fd = _os.open(f"{_place}/{_dots}marker-{_me}{_seed}-{_name}{_dots}", _os.O_CREAT | _os.O_WRONLY, 0o600)
+            _os.close(_fd)
     except OSError:
         pass
 # A directory its owner cannot write: its contents survive a plain `rm -rf` by the same user.

@@ -198,7 +198,12 @@ def test_a_seed_costs_in_a_fresh_sandbox_what_it_cost_in_its_own(
     evaluation's own training drew on something an earlier phase of its sandbox left (red team,
     round eight: a model kept in loopback sockets, refitted where none was found, 0.82 against 0.19)."""
     audit = audit_for(checker)
-    timed = evaluation([0.5], cpu=0.19)
+    found = [f for f in audit.timing_findings(fresh_rerun(0.19, fresh)) if f.evidence.get("fresh_phase")]
+    assert bool(found) is flagged, [f.message for f in found]
+
+
+def fresh_rerun(own: float, fresh: float) -> Evaluation:
+    timed = evaluation([0.5], cpu=own)
     timed.phases.append(
         PhaseLog(
             phase="train-seed-0-disguised",
@@ -209,7 +214,19 @@ def test_a_seed_costs_in_a_fresh_sandbox_what_it_cost_in_its_own(
             cpu_s=fresh,
         )
     )
-    found = [f for f in audit.timing_findings(timed) if f.evidence.get("fresh_phase")]
+    return timed
+
+
+@pytest.mark.parametrize(
+    ("own", "fresh", "flagged"), [(0.77, 1.46, True), (1.3, 2.0, True), (1.3, 1.45, False)]
+)
+def test_a_padded_training_does_not_widen_the_fresh_sandboxs_room(
+    checker: IntegrityChecker, own: float, fresh: float, flagged: bool
+) -> None:
+    """A candidate sets its own training's cost (up to the budget's 8x): the fresh sandbox's room is
+    held to the parent's training too (red team, round nine: 1.46 against a padded 0.77, 1.89x)."""
+    audit = audit_for(checker, parent=evaluation([0.2], cpu=0.165))
+    found = [f for f in audit.timing_findings(fresh_rerun(own, fresh)) if f.evidence.get("fresh_phase")]
     assert bool(found) is flagged, [f.message for f in found]
 
 
