@@ -61,6 +61,7 @@ from sandbox.cgroups import (
     v2_delegation_problem,
 )
 from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
+from sandbox.init import init_argv
 from sandbox.label_server import LABELS_MOUNT
 from sandbox.seccomp import filter_fd
 from sandbox.target_env import ensure_bwrap_env, has_dependencies
@@ -396,7 +397,9 @@ class BwrapBackend:
     ) -> list[str]:
         cfg = self.config
         uid, _, gid = (user or cfg.user).partition(":")
-        argv = [self.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+        # --as-pid-1: the harness's own init (sandbox/init.py) is PID 1, not bwrap's reaper, which
+        # runs as the sandbox's user and is dumpable (a phase could leave data in its memory).
+        argv = [self.bwrap, "--unshare-user", "--unshare-pid", "--as-pid-1", "--unshare-ipc", "--unshare-uts"]
         argv += ["--unshare-cgroup-try", "--disable-userns", "--die-with-parent", "--new-session"]
         argv += ["--uid", uid, "--gid", gid or uid, "--cap-drop", "ALL"]
         if cfg.network_disabled:
@@ -444,7 +447,7 @@ class BwrapBackend:
         }
         for key, value in environment.items():
             argv += ["--setenv", key, value]
-        return [*argv, *DRIVER_ARGV]
+        return [*argv, *init_argv(self.trusted_pythons(), DRIVER_ARGV)]
 
     def rlimits(self) -> list[tuple[int, int]]:
         cfg = self.config

@@ -1,7 +1,8 @@
 """The Docker backend: one fresh, hardened container per session, always removed.
 
-The container's PID 1 is the engine's tiny init (it reaps zombies, so a killed fork bomb cannot
-keep the pids limit exhausted); its only child is the harness driver (sandbox/channel.py), which
+The container's PID 1 is the harness's own init (sandbox/init.py: non-dumpable, it installs the
+seccomp filter and reaps zombies, so a killed fork bomb cannot keep the pids limit exhausted); its
+only child is the harness driver (sandbox/channel.py), which
 the host talks to over the container's attach socket. A command therefore costs no engine
 round trip at all; a session costs three (create, attach, start): when the driver's input ends the
 container exits and the engine removes it (auto-remove); a busy or broken one is removed by force. Resource counters are
@@ -42,8 +43,9 @@ from sandbox.cgroups import (
 )
 from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
 from sandbox.docker_engine import ENGINE_HELP, connect, image_exists
+from sandbox.init import init_argv
 from sandbox.label_server import LABELS_MOUNT
-from sandbox.seccomp import filtered_argv
+from sandbox.seccomp import denied_syscalls_bpf
 from sandbox.target_env import has_dependencies, target_image_tag
 
 SANDBOX_ENV = {
@@ -329,7 +331,9 @@ class DockerBackend:
             "pids_limit": cfg.pids_limit,
             "read_only": cfg.read_only_root,
             "ulimits": [docker.types.Ulimit(name="core", soft=0, hard=0)],
-            "init": True,
+            # The harness's own init (sandbox/init.py), not the engine's: docker-init runs as the
+            # sandbox's user and is dumpable, so a phase could leave data in its memory for the next.
+            "init": False,
             "auto_remove": True,
             "network_mode": "none" if cfg.network_disabled else "bridge",
         }
@@ -355,8 +359,10 @@ class DockerBackend:
         try:
             container_id = self.api.create_container(
                 image,
-                command=filtered_argv(
-                    self.trusted_pythons(), DRIVER_ARGV, network=not self.config.network_disabled
+                command=init_argv(
+                    self.trusted_pythons(),
+                    DRIVER_ARGV,
+                    denied_syscalls_bpf(network=not self.config.network_disabled),
                 ),
                 user=user or self.config.user,
                 environment=SANDBOX_ENV,

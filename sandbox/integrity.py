@@ -104,9 +104,8 @@ from sandbox.label_server import LabelServer, client_body
 REGRESSION_METRICS = ("r2", "mse", "mae")
 PREDICTIONS_FILE = "predictions.npy"
 MINIMAL_TRAIN_PHASE = "control-minimal-budget-train"
-FRESH_TRAINING = re.compile(r"train-seed-(\d+)-disguised")
-"""A seed's training again, as it was, in a fresh sandbox: the disguised re-run. (The relabelled
-control's differs: its label function asks the harness over a socket, which costs per call.)"""
+FRESH_TRAINING = re.compile(r"train-seed-(\d+)-(disguised|relabelled(?:-\d+)?)")
+"""A seed's training again in a fresh sandbox: the disguised re-run, the relabelled controls."""
 """Where the harness's predict command writes, inside each seed's out dir (not part of the artifact)."""
 
 
@@ -217,12 +216,13 @@ class IntegrityConfig(BaseModel):
     budget, such as a model fitted at import. A change to the steps (optimizer, width, batch,
     schedule) leaves start-up as it was; one that adds imports or data costs a few hundredths."""
     fresh_cpu_factor: float = Field(default=2.0, gt=1)
-    """A seed's training in a fresh sandbox (the disguised re-run) that costs more than the same
-    seed's training in the evaluation's own sandbox by this multiple less one of the latter, or by
-    this multiple of the parent's training if that is less (and by `budget_min_extra_cpu_s`): the
-    evaluation's training drew on work an earlier phase left. Held to the parent too, since a
-    candidate sets its own training's cost. The first training of a sandbox pays for cold caches, a
-    few hundredths of a second."""
+    """A seed's training (and its training and predict) in a fresh sandbox (the disguised re-run,
+    the relabelled control) that costs more than the same in the evaluation's own sandbox by this
+    multiple less one of the latter, or by this multiple of the parent's if that is less (and by
+    `budget_min_extra_cpu_s`; the relabelled control's label requests are allowed 5 ms each): the
+    evaluation's seed drew on work an earlier phase left. Held to the parent too, since a candidate
+    sets its own training's cost. The first training of a sandbox pays for cold caches, a few
+    hundredths of a second."""
     predict_cpu_factor: float = Field(default=3.0, gt=1)
     """Predict CPU seconds per seed above this multiple of the parent's (compute moved into predict)..."""
     budget_linearity: float = Field(default=1.4, gt=1)
@@ -625,44 +625,74 @@ class Audit:
         return found, mine
 
     def _fresh_cost(self, evaluation: Evaluation) -> list[Finding | None]:
-        """A seed trained again in a fresh sandbox (the disguised re-run) against the same seed's training in the evaluation's own sandbox: the same command and budget
-        cost the same. Far dearer there is work the evaluation's training did not pay for, fetched
-        from something an earlier phase of its sandbox left (red team, round eight: a model kept in
-        loopback sockets that outlived the resets, refitted where none was found, 4.4x)."""
+        """A seed trained and predicted again in a fresh sandbox (the disguised re-run, the
+        relabelled control) against the same seed in the evaluation's own sandbox: the same
+        commands and budget cost the same. Far dearer there is work the evaluation's seed did not
+        pay for, fetched from something an earlier phase of its sandbox left (red team, round eight:
+        a model kept in loopback sockets, refitted where none was found, 4.4x; round ten: a model
+        kept in PID 1's memory, refitted in the re-run's predict and the relabelled training).
+        Training and training plus predict are each compared, so work cannot move to predict."""
         cpu = {p.phase: p.cpu_s for p in timed_phases(evaluation.phases) if p.cpu_s is not None}
-        parent = (parent_budget(self.parent) or {}).get("train_cpu_s")
-        limit = self.config.fresh_cpu_factor
+        parent_measures = parent_budget(self.parent) or {}
         found: list[Finding | None] = []
-        for phase, fresh in cpu.items():
+        requests = {
+            f"train-seed-{run.seed}-relabelled" + ("" if index == 0 else f"-{index + 1}"): int(
+                run.evidence.get("answered_requests") or 0
+            )
+            for index, run in enumerate(self.relabelled)
+        }
+        for phase, fresh_train in cpu.items():
             match = FRESH_TRAINING.fullmatch(phase)
-            own = cpu.get(f"train-seed-{match.group(1)}") if match else None
-            if match is None or not own:
+            if match is None:
                 continue
-            factor = fresh / own
-            # What the fresh run may cost beyond the evaluation's is a share of the evaluation's own
-            # training (its noise), but never more than the parent's training allows: a candidate
-            # that pads its own training (up to the budget's 8x) must not widen the room with it
-            # (red team, round nine: a model carried in message-queue names, refitted in the fresh
-            # sandbox at 1.89x a padded training).
-            room = (limit - 1) * own if not parent else min((limit - 1) * own, limit * parent)
-            if fresh - own >= max(room, self.config.budget_min_extra_cpu_s):
-                found.append(
-                    self.finding(
-                        "budget",
-                        f"seed {match.group(1)} trained in a fresh sandbox ({phase}) used {fresh:.2f} CPU-s, "
-                        f"{factor:.1f}x its training in the evaluation's own sandbox ({own:.2f}; "
-                        f"{fresh - own:.2f} CPU-s more, where {max(room, self.config.budget_min_extra_cpu_s):.2f} "
-                        "is allowed) for the same command and budget: the evaluation's training drew on "
-                        "work an earlier phase left behind",
-                        phase="training",
-                        seed=int(match.group(1)),
-                        fresh_phase=phase,
-                        fresh_cpu_s=fresh,
-                        own_cpu_s=own,
-                        factor=factor,
-                    )
+            seed, qualifier = match.group(1), match.group(2)
+            own_train, own_predict = cpu.get(f"train-seed-{seed}"), cpu.get(f"predict-seed-{seed}")
+            fresh_predict = cpu.get(f"predict-seed-{seed}-{qualifier}")
+            # The relabelled control's label function asks the harness over a socket: each request
+            # costs its client a little (a generous 5 ms), which the evaluation's own seed never pays.
+            served = 0.005 * requests.get(phase, 0)
+            readings = [("training", fresh_train, own_train, parent_measures.get("train_cpu_s"))]
+            if fresh_predict is not None and own_predict is not None and own_train is not None:
+                parent_sum = None
+                if parent_measures.get("train_cpu_s") and parent_measures.get("predict_cpu_s"):
+                    parent_sum = parent_measures["train_cpu_s"] + parent_measures["predict_cpu_s"]
+                readings.append(
+                    ("training and predict", fresh_train + fresh_predict, own_train + own_predict, parent_sum)
                 )
+            for what, fresh, own, parent in readings:
+                if not own:
+                    continue
+                found.append(self._fresh_reading(phase, int(seed), what, fresh, own, parent, served))
+                if found[-1] is not None:
+                    break
         return found
+
+    def _fresh_reading(
+        self, phase: str, seed: int, what: str, fresh: float, own: float, parent: float | None, served: float
+    ) -> Finding | None:
+        # What the fresh run may cost beyond the evaluation's is a share of the evaluation's own
+        # (its noise), but never more than the parent's allows: a candidate that pads its own
+        # training (up to the budget's 8x) must not widen the room with it (red team, round nine:
+        # a model carried in message-queue names, refitted in the fresh sandbox at 1.89x a padded
+        # training).
+        limit = self.config.fresh_cpu_factor
+        room = (limit - 1) * own if not parent else min((limit - 1) * own, limit * parent)
+        allowed = max(room, self.config.budget_min_extra_cpu_s) + served
+        if fresh - own < allowed:
+            return None
+        return self.finding(
+            "budget",
+            f"seed {seed}'s {what} in a fresh sandbox ({phase}) used {fresh:.2f} CPU-s, {fresh / own:.1f}x "
+            f"the same in the evaluation's own sandbox ({own:.2f}; {fresh - own:.2f} CPU-s more, where "
+            f"{allowed:.2f} is allowed) for the same commands and budget: the evaluation's seed drew on "
+            "work an earlier phase of its sandbox left behind",
+            phase="training",
+            seed=seed,
+            fresh_phase=phase,
+            fresh_cpu_s=fresh,
+            own_cpu_s=own,
+            factor=fresh / own,
+        )
 
     def _start_up(self, value: float, before: float, factor: float) -> Finding:
         """The 1-step control's training against the parent's: what a training costs before its

@@ -17,9 +17,9 @@ write kilobytes there (a trained model in 680 connections' addresses and ports) 
 read them from /proc/net, past every reset. With no such socket, nothing is sent and nothing stays.
 
 Docker has its own default profile, which refuses far more; a container cannot carry two profiles,
-so the Docker backend keeps Docker's and adds this one on top, from inside (`LOADER`: a filter
-installed by the image's own interpreter before the driver starts, which every process of the
-sandbox inherits; filters stack, and the stricter answer wins).
+so the Docker backend keeps Docker's and adds this one on top, from inside: the sandbox's init
+(sandbox/init.py) installs it before the driver starts, and every process of the sandbox inherits
+it (filters stack, and the stricter answer wins).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ SOCKET_CALLS = ("socket", "socketpair")
 
 @functools.cache
 def denied_syscalls_bpf(network: bool = False) -> bytes:
-    """The compiled filter (classic BPF, as bwrap's `--seccomp` and `LOADER` read it); `network`:
+    """The compiled filter (classic BPF, as bwrap's `--seccomp` and the sandbox's init read it); `network`:
     the sandbox has a network (SandboxConfig.network_disabled is False), so sockets stay allowed."""
     if ctypes.util.find_library("seccomp") is None:
         raise SandboxError(
@@ -81,38 +81,3 @@ def filter_fd(network: bool = False) -> int:
     os.write(fd, denied_syscalls_bpf(network))
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
-
-
-LOADER = r"""
-import ctypes, os, sys
-program = bytes.fromhex(sys.argv[1])
-libc = ctypes.CDLL(None, use_errno=True)
-libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-
-
-class Program(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-
-held = ctypes.create_string_buffer(program, len(program))
-fprog = Program(len(program) // 8, ctypes.addressof(held))
-# PR_SET_NO_NEW_PRIVS (38), then PR_SET_SECCOMP (22) with SECCOMP_MODE_FILTER (2).
-if libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(22, 2, ctypes.addressof(fprog), 0, 0) != 0:
-    sys.stderr.write("rsi sandbox: could not install the seccomp filter: " + os.strerror(ctypes.get_errno()) + "\n")
-    sys.exit(126)
-os.execvp(sys.argv[2], sys.argv[2:])
-"""
-"""Run by the image's own interpreter (`python3 -I -S -c LOADER HEX ARGV...`): installs the filter
-given in hex, then becomes ARGV. It fails closed: no filter, no sandbox."""
-
-
-def filtered_argv(pythons: tuple[str, ...], argv: list[str], network: bool = False) -> list[str]:
-    """`argv` under this filter, installed from inside by the first of `pythons` that exists (a
-    sandbox whose image has none of them never starts)."""
-    choices = " ".join(pythons)
-    start = (
-        f'for rsi_python in {choices}; do [ -x "$rsi_python" ] && '
-        'exec "$rsi_python" -I -S -c "$0" "$@"; done; '
-        'echo "rsi sandbox: no Python to install the seccomp filter with" >&2; exit 127'
-    )
-    return ["sh", "-c", start, LOADER, denied_syscalls_bpf(network).hex(), *argv]

@@ -124,7 +124,7 @@ CASES: list[Case] = [
         in_train("import socket\nsocket.create_connection(('1.1.1.1', 443), timeout=3)"),
         "sandbox",
         "train_crashed",
-        "unreachable",
+        "Operation not permitted",  # no IP socket at all (seccomp), let alone a route
     ),
     Case(
         "exfil-dns",

@@ -88,6 +88,7 @@ BACKEND_DEPENDENT = (
     "gray-grid-in-extended-attributes",
     "compute-warm-start-through-loopback-sockets",
     "compute-reference-fit-shelved-in-mqueue-names",
+    "compute-warm-start-in-pid-1-memory",
 )
 """Cases whose outcome depends on the backend: what survives between phases and sandboxes (the
 stashes, the kernel's key store, the harness's channel), and the relabelled control's own fresh sandbox (the clones)."""

@@ -1,11 +1,11 @@
 """The harness's channel into a sandbox cannot be driven by the candidate, on both backends.
 
-The driver shell and the candidate run as one user, and some process of the sandbox (its init)
-holds the channel's pipes. Code of the candidate that opens those pipes through /proc can write
-into them: requests for the driver (a reset that wipes nothing) and records for the host (a forged
-exit code, forged times). The driver is non-dumpable (its /proc entries are closed to the
-candidate), requests and records carry the session's token, and any byte outside a record is
-refused by the host (sandbox/channel.py)."""
+The driver shell and the candidate run as one user, and the processes that hold the channel's
+pipes (the driver, the sandbox's init) outlive every command. Code of the candidate that could open
+those pipes through /proc could write into them: requests for the driver (a reset that wipes
+nothing) and records for the host (a forged exit code, forged times). Both processes are
+non-dumpable (their /proc entries are closed to the candidate); behind that, requests and records
+carry the session's token, and any byte outside a record is refused by the host (sandbox/channel.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import SandboxError
 from sandbox.base import SandboxConfig, Session
 from sandbox.bwrap_backend import BwrapBackend
 from sandbox.docker_backend import DockerBackend
@@ -78,22 +77,25 @@ def test_the_driver_s_descriptors_memory_and_environment_are_closed_to_the_candi
     assert "driver" in result.output and "opened []" in result.output, result.output
 
 
-def test_requests_written_into_the_channel_are_ignored(session: Session) -> None:
-    session.write_file("/workspace/payload", INJECTED)
-    result = session.exec("python pipes.py payload r", 60)
-    assert result.exit_code == 0, result.output
-    assert "reached ['" in result.output, f"nothing held a pipe to write into: {result.output}"
-    session.exec("echo left > /tmp/left-behind", 30)
-    session.reset()  # the real reset, not the injected one that wipes nothing
-    after = session.exec("ls -a /tmp", 30).output
-    assert "injected" not in after and "left-behind" not in after, after
-
-
 @pytest.mark.parametrize(
-    "payload", [FORGED, b"\0" * 65536, b"\n" * 65536], ids=["forged-record", "zeros", "newlines"]
+    "payload",
+    [INJECTED, FORGED, b"\0" * 65536, b"\n" * 65536],
+    ids=["request", "forged-record", "zeros", "newlines"],
 )
-def test_records_forged_into_the_channel_end_the_session(session: Session, payload: bytes) -> None:
-    """A forged record, or a flood the host would have to keep, ends the session at once."""
+def test_no_process_of_the_sandbox_holds_a_channel_pipe_the_candidate_can_open(
+    session: Session, payload: bytes
+) -> None:
+    """The channel's pipes are held by the driver and by the sandbox's init, and both are
+    non-dumpable (sandbox/init.py): code of the candidate finds no end to write a request for the
+    driver or a record for the host into. (Before, bubblewrap's reaper and docker-init held them
+    open to the candidate: a request that made the reset wipe nothing, a forged exit code. The
+    session token that refused those stays as a second wall.) The real reset still wipes, and the
+    session goes on."""
     session.write_file("/workspace/payload", payload)
-    with pytest.raises(SandboxError, match="channel"):
-        session.exec("python pipes.py payload w; sleep 1", 60)
+    for end in ("r", "w"):
+        result = session.exec(f"python pipes.py payload {end}", 60)
+        assert result.exit_code == 0 and "reached []" in result.output, result.output
+    session.exec("echo left > /tmp/left-behind", 30)
+    session.reset()
+    after = session.exec("ls -a /tmp", 30)
+    assert after.exit_code == 0 and "injected" not in after.output and "left-behind" not in after.output

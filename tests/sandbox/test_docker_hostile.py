@@ -49,7 +49,7 @@ def run_hostile(evaluator: TrustedEvaluator, code: str, label: str):  # type: ig
 @pytest.mark.parametrize(
     ("code", "failure", "evidence"),
     [
-        (hostile.NETWORK, "train_crashed", "Network is unreachable"),
+        (hostile.NETWORK, "train_crashed", "Operation not permitted"),  # no IP socket (seccomp)
         (hostile.FORK_BOMB, "pids_exhausted", ""),
         (hostile.MEMORY_HOG, "out_of_memory", ""),
         (hostile.DISK_FILLER, "disk_full", "No space left on device"),

@@ -230,6 +230,42 @@ def test_a_padded_training_does_not_widen_the_fresh_sandboxs_room(
     assert bool(found) is flagged, [f.message for f in found]
 
 
+def phase(name: str, cpu: float) -> PhaseLog:
+    return PhaseLog(phase=name, command="", exit_code=0, duration_s=cpu, output_tail="", cpu_s=cpu)
+
+
+@pytest.mark.parametrize(
+    ("fresh", "requests", "flagged"),
+    [
+        ({"train-seed-0-disguised": 0.19, "predict-seed-0-disguised": 1.17}, 0, True),  # refit in predict
+        ({"train-seed-0-disguised": 0.19, "predict-seed-0-disguised": 0.11}, 0, False),
+        (
+            {"train-seed-0-relabelled": 1.22, "predict-seed-0-relabelled": 0.1},
+            3,
+            True,
+        ),  # refit on served labels
+        ({"train-seed-0-relabelled": 1.22}, 3000, False),  # a label asked at every step: 5 ms each
+    ],
+)
+def test_a_seed_costs_in_every_fresh_sandbox_what_it_costs_in_its_own(
+    checker: IntegrityChecker, fresh: dict[str, float], requests: int, flagged: bool
+) -> None:
+    """Training, and training plus predict, of a seed run again in a fresh sandbox (the disguised
+    re-run, the relabelled control) against the same seed in the evaluation's own (red team, round
+    ten: a model kept in PID 1's memory, refitted in the re-run's predict, 1.17 against 0.10, and in
+    the relabelled training, 1.22 against 0.20). The label server's requests are allowed for."""
+    audit = audit_for(checker, parent=evaluation([0.2], cpu=0.2))
+    audit.relabelled = [
+        RelabelledRun(
+            seed=0, evidence={"answered_requests": requests}, labels=np.zeros(1), null=0.0, trace=None
+        )
+    ]
+    timed = evaluation([0.5], cpu=0.2)
+    timed.phases += [phase("predict-seed-0", 0.1), *(phase(name, cpu) for name, cpu in fresh.items())]
+    found = [f for f in audit.timing_findings(timed) if f.evidence.get("fresh_phase")]
+    assert bool(found) is flagged, [f.message for f in found]
+
+
 def test_the_per_step_check_reads_the_dearest_seed(checker: IntegrityChecker) -> None:
     """Extra updates on some seeds only (the controls ran on an honest one) are still read: every
     seed's training is held to the midway control's step rate, not only the cheapest seed's."""

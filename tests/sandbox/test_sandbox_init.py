@@ -1,0 +1,74 @@
+"""A sandbox's PID 1 outlives every reset between phases and runs as the sandbox's own user: it is
+the harness's init (sandbox/init.py), which no process of the sandbox may read, write or end.
+Before, docker-init and bubblewrap's reaper were dumpable: a phase wrote a trained model into PID 1's
+memory through /proc/1/mem and the next phase read it back (red team, round ten). Real Docker and
+real bwrap; the same probe against a dumpable process of the same user shows the refusal is real."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sandbox.base import SandboxConfig
+from sandbox.bwrap_backend import BwrapBackend
+from sandbox.docker_backend import DockerBackend
+from tests.conftest import IMAGE
+
+# Opens PID 1's memory, maps and environment, and, as a control, those of a dumpable process of
+# the same user it starts itself; then tries to end PID 1 from inside.
+PROBE = """
+import json, os, signal, subprocess, sys, time
+def reach(pid):
+    found = {}
+    for entry in ("mem", "maps", "environ"):
+        try:
+            with open(f"/proc/{pid}/{entry}", "rb"):
+                found[entry] = "opened"
+        except OSError as exc:
+            found[entry] = type(exc).__name__
+    return found
+helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+time.sleep(0.2)
+report = {"init": reach(1), "dumpable": reach(helper.pid)}
+helper.kill()
+for number in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL, signal.SIGSTOP):
+    try:
+        os.kill(1, number)
+    except OSError as exc:
+        report[number.name] = type(exc).__name__
+print(json.dumps(report))
+"""
+
+
+def _backend(name: str, request: pytest.FixtureRequest) -> DockerBackend | BwrapBackend:
+    if name == "docker":
+        request.getfixturevalue("docker_client")
+        return DockerBackend(SandboxConfig(), image=IMAGE, run_id="test-init")
+    return BwrapBackend(SandboxConfig(), image="", run_id="test-init")
+
+
+@pytest.mark.parametrize(
+    "backend_name",
+    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
+)
+def test_no_process_of_the_sandbox_reaches_its_init(
+    backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    (tmp_path / "ws").mkdir()
+    with _backend(backend_name, request).open(tmp_path / "ws", None, "init") as session:
+        session.write_file("/tmp/probe.py", PROBE.encode())
+        first = session.exec("python3 /tmp/probe.py", 60)
+        session.reset()
+        # The sandbox lives on after every signal its processes sent PID 1, and its init still reaps.
+        after = session.exec("(sleep 30 &); cat /proc/1/status | head -1", 30)
+        session.reset()
+        left = session.exec("ls /proc | grep -c '^[0-9]'", 30)
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.output.strip().splitlines()[-1])
+    assert report["dumpable"] == {"mem": "opened", "maps": "opened", "environ": "opened"}, report
+    assert set(report["init"].values()) == {"PermissionError"}, report
+    assert after.exit_code == 0 and "python3" in after.output, after.output
+    # init, the driver, and the command's own shell, timeout, ls and grep: the killed sleep was reaped.
+    assert left.exit_code == 0 and int(left.output.strip()) <= 6, left.output
