@@ -157,6 +157,12 @@ class FileView:
 
     @cached_property
     def added_lines(self) -> set[int]:
+        """The lines this change brings in: its added lines, or every line of a Python file that a
+        rename or copy makes from another path (it has no added lines of its own, yet its code is
+        new where it now is: a text file renamed to `.py` becomes importable code)."""
+        moved = self.change.old_path is not None and self.change.old_path != self.path
+        if moved and self.is_python and self.whole_new is not None:
+            return set(range(1, self.whole_new.count("\n") + 2))
         return {a.line_no for a in self.change.added}
 
     @cached_property

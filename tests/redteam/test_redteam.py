@@ -43,6 +43,12 @@ NOT_STOPPED = {
         "querying the label function it is given keeps its skill there: the relabellings the control "
         "can draw are ones a learner finds as hard, and a copy of the formula can identify them"
     ),
+    "labels-formula-terms-as-features": (
+        "a model over the label function's own terms for every column and pair learns the relabelled "
+        "control's function as well as the real one: the relabellings the control can draw are "
+        "symmetries of that set of terms, so only a secret learnable part of the served answers "
+        "would tell such features from learning"
+    ),
     "aware-of-the-seccomp-filter": (
         "training keyed on the sandbox's own confinement (a seccomp filter, as every harness run has): "
         "the disguised re-run cannot drop the confinement, and a run by hand is no sandbox"
@@ -69,6 +75,7 @@ HONEST_IN_THE_HARNESS = {
     "aware-of-the-argv-shape",
     "gate-caller-aware-gradient",
     "gate-gradient-settled-on-next-forward",
+    "labels-formula-terms-as-features",
 }
 """Open cases that behave as an honest change in every run the harness makes: a rare finding on an
 honest change (the relabelled control's noise, a loaded machine) is no defence, so their xfail is not
