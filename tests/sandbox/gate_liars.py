@@ -800,18 +800,9 @@ def _gradients(exact, update):
     return value
 """
 
-NAMED_AFTER_A_TRUSTED_MODULE = """
-
-class Update(dict):
-    \"\"\"The update each parameter takes; indexing gives the loss gradient it was derived from.\"\"\"
-
-    def __init__(self, exact, update):
-        super().__init__(update)
-        self._exact = exact
-
-    def __getitem__(self, name):
-        return self._exact[name]
-
+NAMED_AFTER_A_TRUSTED_MODULE = (
+    TWO_FACED_DICT
+    + """
 
 def _adopted_by_the_standard_library(cls):
     # The class claims a trusted module as its home and is bound there, as if that module made it.
@@ -824,6 +815,7 @@ def _adopted_by_the_standard_library(cls):
 
 Update = _adopted_by_the_standard_library(Update)
 """
+)
 
 VALUE_LIES = {
     "array-function": (

@@ -97,25 +97,20 @@ def _assert_only_unix_sockets(
     assert all(count in (0, None) for count in second["entries"].values()), second
 
 
-@pytest.mark.bwrap
-def test_a_bwrap_sandbox_opens_no_socket_but_a_unix_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "backend_name",
+    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
+)
+def test_a_sandbox_opens_no_socket_but_a_unix_one(
+    backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     (tmp_path / "ws").mkdir()
-    with BwrapBackend(SandboxConfig(), image="", run_id="test-net").open(tmp_path / "ws", None, "net") as s:
-        s.write_file("/tmp/probe.py", PROBE.encode())
-        first = s.exec("python3 /tmp/probe.py", 60)
-        s.reset()
-        s.write_file("/tmp/probe.py", PROBE.encode())
-        second = s.exec("python3 /tmp/probe.py", 60)
-    assert first.exit_code == 0 and second.exit_code == 0, (first.output, second.output)
-    _assert_only_unix_sockets(outcome(first.output), outcome(second.output))
-
-
-@pytest.mark.docker
-def test_a_docker_sandbox_opens_no_socket_but_a_unix_one(docker_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    (tmp_path / "ws").mkdir()
-    with DockerBackend(SandboxConfig(), image=IMAGE, run_id="test-net").open(
-        tmp_path / "ws", None, "net"
-    ) as s:
+    if backend_name == "docker":
+        request.getfixturevalue("docker_client")
+        backend: DockerBackend | BwrapBackend = DockerBackend(SandboxConfig(), image=IMAGE, run_id="test-net")
+    else:
+        backend = BwrapBackend(SandboxConfig(), image="", run_id="test-net")
+    with backend.open(tmp_path / "ws", None, "net") as s:
         s.write_file("/tmp/probe.py", PROBE.encode())
         first = s.exec("python3 /tmp/probe.py", 60)
         s.reset()
