@@ -9,13 +9,16 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from core.visible import visible
+
 TOKEN = re.compile(r"""[A-Za-z_][A-Za-z0-9_.]*|\d[\w.+-]*|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|\S""")
 ASSIGNED_NAME = re.compile(r"^\s*(?:self\.)?([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]+)?=[^=]")
 LITERAL = re.compile(r"""^(?:[-+]?\d[\w.+-]*|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|True|False|None)$""")
 
 
 def first_line(text: str | None) -> str:
-    return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
+    """The first line with words, as it is shown (hidden characters as code points, core.visible)."""
+    return next((visible(line.strip()) for line in (text or "").split("\n") if line.strip()), "")
 
 
 def shorten(text: str, width: int) -> str:
@@ -43,7 +46,7 @@ def changed_lines(diff: str) -> tuple[list[str], list[str], list[str]]:
     files: list[str] = []
     removed: list[str] = []
     added: list[str] = []
-    for line in diff.splitlines():
+    for line in diff.split("\n"):
         if line.startswith("+++ "):
             name = line[4:].strip()
             files.append(name[2:] if name.startswith(("a/", "b/")) else name)
@@ -58,6 +61,11 @@ def changed_lines(diff: str) -> tuple[list[str], list[str], list[str]]:
 
 @lru_cache(maxsize=4096)
 def describe_change(diff: str, rationale: str = "") -> str:
+    """The line a reviewer reads about a change, with hidden characters shown as code points."""
+    return visible(_describe_change(diff, rationale))
+
+
+def _describe_change(diff: str, rationale: str) -> str:
     files, removed, added = changed_lines(diff)
     if len(files) == 1 and len(removed) == 1 and len(added) == 1:
         summary = literal_change(removed[0], added[0])

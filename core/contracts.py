@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from core.diff import PatchedTree
 from core.paired import PairedComparison
+from core.visible import visible
 
 
 def utc_now() -> str:
@@ -419,7 +420,9 @@ class Verdict(BaseModel):
 
     def reasons(self) -> str:
         hits = [f for f in self.findings if f.verdict == self.verdict] or self.findings
-        return "; ".join(f"[{f.rule_id}] {f.message}" for f in hits) or "no rule matched"
+        # Shown to people (the decision bar, the console, a rejection's reason): hidden characters
+        # of the candidate's text are written as code points (core.visible).
+        return "; ".join(f"[{f.rule_id}] {visible(f.message)}" for f in hits) or "no rule matched"
 
 
 DecisionKind = Literal["accept", "reject", "queue"]

@@ -16,14 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from rich.cells import cell_len
+from rich.segment import Segment
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.color import Color
+from textual.filter import LineFilter
 
 from core.contracts import Candidate, Reviewer
 from core.errors import RsiError
 from core.run import Observer, RunSummary
 from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
+from core.visible import is_hidden, is_plain
 from review.gcpause import collector_paused
 from review.host import Mode
 from review.human import HumanChoice, HumanReviewer, human_name
@@ -95,6 +100,25 @@ QUIT_QUESTION = (
 )
 
 
+class HiddenCharacters(LineFilter):
+    """The last guard between a candidate's text and the terminal: a character that renders as
+    something else or as nothing (core.visible) never reaches it, from any widget. The screens draw
+    such characters as their code points themselves; one that slips past them is dropped here (a
+    zero-width one) or drawn as U+FFFD in as many cells as it takes (a line keeps its width)."""
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        if all(is_plain(segment.text) for segment in segments):
+            return segments
+        return [
+            Segment(
+                "".join("\ufffd" * cell_len(c) if is_hidden(c) else c for c in s.text), s.style, s.control
+            )
+            if not is_plain(s.text)
+            else s
+            for s in segments
+        ]
+
+
 class ReviewApp(App[RunSummary | None]):
     CSS_PATH = "app.tcss"
     TITLE = "rsi"
@@ -120,6 +144,10 @@ class ReviewApp(App[RunSummary | None]):
         self.reviewer: Reviewer | None = None
         self.running = False
         self._quit_when_done = False
+        self.hidden_characters = HiddenCharacters()
+
+    def get_line_filters(self) -> list[LineFilter]:
+        return [*super().get_line_filters(), self.hidden_characters]
 
     # -- start ---------------------------------------------------------------------------
 

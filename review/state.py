@@ -22,6 +22,7 @@ from core.events import CommitRecorded, ErrorRecorded, EvaluationRecorded
 from core.fold import GenerationRecord, fold_event
 from core.succession import succession_findings, succession_limits, successions
 from core.trajectory import Event
+from core.visible import visible
 from sandbox.integrity import lockbox_gap
 
 STATUSES = ("running", "deciding", "awaiting review", "accepted", "rejected", "denied", "failed")
@@ -311,8 +312,8 @@ def event_summary(event: Event) -> str:
     where = f"gen {event.generation} " if event.generation else ""
     match event.kind:
         case "proposal":
-            text = (str(data.get("rationale", "")).splitlines() or [""])[0]
-            return f"{where}proposal by {data.get('proposer')}: {text[:80]}"
+            text = visible((str(data.get("rationale", "")).split("\n") or [""])[0])
+            return f"{where}proposal by {visible(str(data.get('proposer')))}: {text[:80]}"
         case "evaluation":
             failure = data.get("failure")
             metric = data.get("metric") or {}

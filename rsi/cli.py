@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from core.errors import ConfigError, RsiError, SandboxError, TrajectoryError
+from core.visible import showing_console
 from rsi import __version__
 from rsi.registry import BACKENDS, REVIEW_MODES, user_proposers
 from rsi.search.strategies import STRATEGIES
@@ -61,8 +61,8 @@ policy_app = typer.Typer(help="Validate a policy file; check a diff against it."
 app.add_typer(image_app, name="image")
 app.add_typer(policy_app, name="policy")
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = showing_console(highlight=False)
+errors = showing_console(stderr=True, highlight=False)
 EXIT_OK = 0
 EXIT_RUN_ERROR = 1
 EXIT_USAGE = 2

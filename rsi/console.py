@@ -14,6 +14,7 @@ from core.contracts import Decision, Evaluation, MetricResult
 from core.events import CommitRecorded, ErrorRecorded, EvaluationRecorded, PromotionRecorded
 from core.run import RunSummary
 from core.trajectory import Event
+from core.visible import showing_console
 from sandbox.integrity import lockbox_gap
 
 VERDICT_STYLE = {"allow": "green", "review": "yellow", "deny": "red"}
@@ -34,8 +35,8 @@ def tests_text(evaluation: Evaluation) -> str:
 
 class ConsoleObserver:
     def __init__(self, console: Console | None = None, progress: bool = True) -> None:
-        self.console = console or Console(highlight=False, soft_wrap=True)
-        self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.console = console or showing_console(highlight=False, soft_wrap=True)
+        self.errors = showing_console(stderr=True, highlight=False, soft_wrap=True)
         self.show_progress = progress
         self.parent_metric: MetricResult | None = None
         self.pending: dict[int | None, dict[str, Any]] = {}

@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from core.change_summary import describe_change
 from core.events import RunResumed
 from core.trajectory import Event
+from core.visible import showing_console
 
 STATUS_FILE = "status.json"
 
@@ -129,7 +130,7 @@ class HeadlessProgress:
     def __init__(self, stream: IO[str] | None = None, bar: bool | None = None) -> None:
         self.stream = stream or sys.stderr
         self.bar = self.stream.isatty() if bar is None else bar
-        self.console = Console(file=self.stream, highlight=False)
+        self.console = showing_console(file=self.stream, highlight=False)
         """Where the bar is drawn; whatever else goes to the same terminal must print through it."""
         self.progress: Progress | None = None
         self.task: Any = None

@@ -26,6 +26,7 @@ from core.errors import ConfigError
 from core.events import CheckpointRecorded, RunFinished, RunResumed
 from core.fold import fold, live_events
 from core.trajectory import TRAJECTORY_FILE, Event, TrajectoryReader
+from core.visible import visible
 from rsi.compare import RunComparison, comparability_warnings, compare_runs
 from rsi.search.tree import BEST, TreeNode, render_tree
 from rsi.succession_report import succession_section
@@ -144,7 +145,8 @@ def load_run(run_dir: Path) -> RunData:
         verdict = state.verdict
         rules = sorted({f.rule_id for f in verdict.findings}) if verdict else []
         findings += [
-            (state.generation, f.rule_id, f.verdict, f.message) for f in (verdict.findings if verdict else [])
+            (state.generation, f.rule_id, f.verdict, visible(f.message))
+            for f in (verdict.findings if verdict else [])
         ]
         assert state.decision is not None
         rows.append(
@@ -319,7 +321,7 @@ def _plot_lockbox(axes: plt.Axes, data: RunData) -> None:
 
 def markdown_cell(text: str) -> str:
     """Proposer text inside a table cell: a `|` would end the cell, a newline the row."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return visible(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def _num(value: float | None, digits: int = 4) -> str:

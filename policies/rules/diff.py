@@ -1,16 +1,24 @@
-"""Rules on the shape of a diff: which paths it touches and how large it is."""
+"""Rules on the shape of a diff: which paths it touches, how large it is, and what it hides from a reader."""
 
 from __future__ import annotations
 
+import io
+import re
+import tokenize
+import unicodedata
 from typing import Any, Literal
 
 from pydantic import Field
 
+from core.change_summary import shorten
 from core.contracts import Finding
 from core.errors import ConfigError
+from core.visible import MARK_CLOSE, MARK_OPEN, code_point, describe, hidden_characters, visible
 from policies.base import CheckContext, Params, Rule, compile_globs, rule_type
+from policies.source import FileView
 from sandbox.patch import AddedLine, FileChange
 
+NAME_LIKE = re.compile(r"\w+")
 ChangeKind = Literal["added", "modified", "deleted", "renamed"]
 
 
@@ -121,3 +129,106 @@ class SizeRule(Rule):
                         )
                     )
         return findings
+
+
+class HiddenTextParams(Params):
+    identifiers: bool = True
+    """Also report Python names spelled with characters outside ASCII (a Cyrillic `а` in `sсore`
+    makes a name that looks like another one)."""
+
+
+@rule_type
+class HiddenTextRule(Rule):
+    kind = "hidden_text"
+    summary = (
+        "characters that render as something else or as nothing (bidi and other format controls, "
+        "escape sequences, carriage returns, odd spaces) in added lines or paths; non-ASCII Python names"
+    )
+    Params = HiddenTextParams
+    params: HiddenTextParams
+
+    def check(self, ctx: CheckContext) -> list[Finding]:
+        findings: list[Finding] = []
+        for view in ctx.files:
+            change = view.change
+            for path in dict.fromkeys(p for p in (change.path, change.old_path) if p):
+                for _, char in hidden_characters(path)[:1]:
+                    findings.append(
+                        self.finding(
+                            f"the path {visible(path)!r} holds {describe(char)}: it reads otherwise than it is",
+                            file=change.path,
+                            character=code_point(char),
+                        )
+                    )
+            for line_no, text in _added_texts(view):
+                found = hidden_characters(text)
+                if found:
+                    chars = list(dict.fromkeys(char for _, char in found))
+                    findings.append(
+                        self.finding(
+                            f"{change.path}:{line_no} holds {', '.join(describe(c) for c in chars[:3])}"
+                            f"{' …' if len(chars) > 3 else ''}: the line renders otherwise than it runs; "
+                            f"it reads {shorten(visible(text.strip()), 120)!r}",
+                            file=change.path,
+                            line=line_no,
+                            characters=[code_point(c) for c in chars],
+                        )
+                    )
+            if self.params.identifiers and view.is_python:
+                for line_no, name in _foreign_names(view):
+                    others = [describe(c) for c in dict.fromkeys(name) if not c.isascii()]
+                    findings.append(
+                        self.finding(
+                            f"{change.path}:{line_no}: the name {spelled(name)!r} is spelled with "
+                            f"{', '.join(others[:3])}: it may look like another name "
+                            f"(Python reads it as {unicodedata.normalize('NFKC', name)!r})",
+                            file=change.path,
+                            line=line_no,
+                            name=name,
+                        )
+                    )
+        return findings
+
+
+def spelled(name: str) -> str:
+    """A name with each character outside ASCII written as its code point: `sc⟨U+043E⟩re`."""
+    return "".join(c if c.isascii() else f"{MARK_OPEN}{code_point(c)}{MARK_CLOSE}" for c in name)
+
+
+def _added_texts(view: FileView) -> list[tuple[int, str]]:
+    """(line number, text) of what the change brings into a file: its added lines, or every line of
+    a file renamed or copied into a Python path."""
+    by_line = {a.line_no: a.text for a in view.change.added}
+    if view.whole_new is not None:
+        whole = view.whole_new.split("\n")
+        for line_no in view.added_lines - by_line.keys():
+            if 0 < line_no <= len(whole):
+                by_line[line_no] = whole[line_no - 1]
+    # A carriage return that only ends the line is how a CRLF file ends each line.
+    return [(n, t[:-1] if t.endswith("\r") else t) for n, t in sorted(by_line.items())]
+
+
+def _foreign_names(view: FileView) -> list[tuple[int, str]]:
+    """Names (Python's NAME tokens) with non-ASCII characters on the lines the change brings in."""
+    added = view.added_lines
+    rows: list[int] | None = None
+    if view.whole_new is not None:
+        source = view.whole_new
+    else:
+        texts = _added_texts(view)
+        source, rows = "\n".join(t for _, t in texts) + "\n", [n for n, _ in texts]
+    found: list[tuple[int, str]] = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type != tokenize.NAME or token.string.isascii():
+                continue
+            row = token.start[0]
+            line_no = row if rows is None else rows[min(row, len(rows)) - 1]
+            if line_no in added:
+                found.append((line_no, token.string))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        found = []
+        # Unparseable text: every word with a letter outside ASCII that Python would take for a name.
+        for line_no, text in _added_texts(view):
+            found += [(line_no, w) for w in NAME_LIKE.findall(text) if not w.isascii() and w.isidentifier()]
+    return found

@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 
 from core.contracts import Finding, MetricResult, signed_gain
 from core.fold import GenerationRecord
+from core.visible import shown
 from review.host import ReviewHost
 from review.screens.run import STATUS_COLOR, VERDICT_COLOR, RunScreen
 from review.state import RunState
@@ -95,8 +96,8 @@ def finding_label(finding: Finding) -> Text:
             VERDICT_COLOR.get(finding.verdict, ""),
         ),
         (f"[{finding.rule_id}]", "bold"),
-        (where, "underline" if where else ""),
-        f" {finding.message}",
+        shown(where, "underline" if where else ""),
+        shown(f" {finding.message}"),
     )
 
 
@@ -194,8 +195,10 @@ class ChangeScreen(Screen[None]):
         proposal = record.proposal
         self.query_one("#effect", Static).update(
             Group(
-                Text(proposal.rationale if proposal else "the proposer is still working…"),
-                Text.assemble(("claimed:  ", "bold"), (proposal.claimed_effect if proposal else None) or "—"),
+                shown(proposal.rationale) if proposal else Text("the proposer is still working…"),
+                Text.assemble(
+                    ("claimed:  ", "bold"), shown((proposal.claimed_effect if proposal else None) or "—")
+                ),
                 Text("measured:", style="bold"),
                 effect_table(
                     record, state.parent_metric(self.generation), state.parent_lockbox(self.generation)
@@ -233,12 +236,12 @@ class ChangeScreen(Screen[None]):
                 style=style,
             )
             if not tests.ok and tests.output_tail:
-                tail = "\n".join(tests.output_tail.strip().splitlines()[-12:])
-                text.append("\n" + tail, style="red")
+                tail = "\n".join(tests.output_tail.strip().split("\n")[-12:])
+                text.append(shown("\n" + tail, style="red"))
         if evaluation.failure:
             text.append(f"\nfailure: {evaluation.failure}", style="bold red")
             if evaluation.failure_detail:
-                text.append(f"\n{evaluation.failure_detail[:400]}", style="red")
+                text.append(shown(f"\n{evaluation.failure_detail[:400]}", style="red"))
         return text
 
     def _resources_text(self, record: GenerationRecord) -> Text:

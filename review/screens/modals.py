@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RichLog, Static
 
 from core.contracts import Evaluation
+from core.visible import shown
 
 KEYS: tuple[tuple[str, str, str], ...] = (
     ("everywhere", "?", "this help"),
@@ -193,8 +194,8 @@ class LogsScreen(ModalScreen[None]):
     def _show(self, chunks: list[tuple[str, str]]) -> None:
         log = self.query_one(RichLog)
         for title, body in chunks:
-            log.write(Text(f"── {title} ", style="bold"))
-            log.write(Text(body.rstrip()))
+            log.write(shown(f"── {title} ", style="bold"))
+            log.write(shown(body.rstrip()))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from core.change_summary import describe_change, shorten
+from core.visible import shown
 from review.gcpause import collector_paused
 from review.host import ReviewHost
 from review.screens.tree import TreeScreen
@@ -228,7 +229,9 @@ class RunScreen(Screen[None]):
         flag.display = bool(findings)
         if findings:
             more = f" (+{len(findings) - 1} more in the report)" if len(findings) > 1 else ""
-            flag.update(Text.assemble((f"⚠ {findings[0].rule_id}  ", "bold"), findings[0].message, more))
+            flag.update(
+                Text.assemble((f"⚠ {findings[0].rule_id}  ", "bold"), shown(findings[0].message), more)
+            )
 
     def _refresh_lockbox_flag(self, state: RunState) -> None:
         flag = self.query_one("#lockbox-flag", Static)

@@ -23,8 +23,12 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from core.visible import split_visible, visible
+
 HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 GUTTER = 12  # "12345 12345 "
+HIDDEN = Style(reverse=True, bold=True)
+"""A character that renders as something else or as nothing, drawn as its code point (core.visible)."""
 SIDE_GUTTER = 8  # "12345 " and the sign "+ " in front of each half's code
 
 
@@ -49,16 +53,23 @@ def parse_rows(diff: str) -> list[DiffRow]:
     """Rows of a unified diff, tolerant of anything odd (shown as meta lines, never an error)."""
     rows: list[DiffRow] = []
     current, old_no, new_no = "", 0, 0
-    for line in diff.splitlines():
+    # Line feeds only end a line, as for git: any other break (a carriage return, a form feed,
+    # U+2028) stays in its line and is drawn as its code point (core.visible).
+    lines = diff.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    for line in lines:
+        # A CRLF diff's carriage returns only end lines; a terminal given one would move the cursor.
+        line = line.removesuffix("\r")
         if line.startswith("diff --git") or line.startswith("index ") or line.startswith("--- "):
             continue
         if line.startswith("+++ "):
             target = line[4:].strip()
             current = target[2:] if target.startswith(("a/", "b/")) else target
-            rows.append(DiffRow("file", current, current))
+            rows.append(DiffRow("file", visible(current), current))
         elif match := HUNK.match(line):
             old_no, new_no = int(match.group(1)), int(match.group(2))
-            rows.append(DiffRow("hunk", line, current))
+            rows.append(DiffRow("hunk", visible(line), current))
         elif line.startswith("+"):
             rows.append(DiffRow("add", line[1:], current, None, new_no))
             new_no += 1
@@ -69,7 +80,7 @@ def parse_rows(diff: str) -> list[DiffRow]:
             rows.append(DiffRow("ctx", line[1:], current, old_no, new_no))
             old_no, new_no = old_no + 1, new_no + 1
         else:
-            rows.append(DiffRow("meta", line, current))
+            rows.append(DiffRow("meta", visible(line), current))
     return rows
 
 
@@ -361,12 +372,9 @@ class DiffView(ScrollView, can_focus=True):
         segments = [Segment(sign + " ", background + Style(bold=True))]
         text = row.text.expandtabs(4)
         for token_type, value in lexer_for(row.file or "x.txt").get_tokens(text):
-            if value:
-                segments.append(
-                    Segment(
-                        value.replace("\n", ""), colors.syntax.get_style_for_token(token_type) + background
-                    )
-                )
+            style = colors.syntax.get_style_for_token(token_type) + background
+            for piece, is_mark in split_visible(value.replace("\n", "")):
+                segments.append(Segment(piece, style + HIDDEN if is_mark else style))
         return segments
 
 

@@ -44,6 +44,8 @@ class Gen:
     """Per-seed lockbox score; None: not scored."""
     parent: int | None = None
     """The accepted generation it is proposed from (0: the baseline); None: as `advance` says."""
+    output: str | None = None
+    """The test run's output tail and the failure's detail, when not the usual ones."""
 
 
 def protected_diff() -> str:
@@ -156,6 +158,7 @@ def evaluation(
     failure: str | None = None,
     failed: int = 0,
     lockbox: list[float] | None = None,
+    output: str | None = None,
 ) -> Evaluation:
     return Evaluation(
         parent_commit=parent,
@@ -164,13 +167,15 @@ def evaluation(
         image="sha256:0123456789ab",
         ok=failure is None,
         failure=failure,  # type: ignore[arg-type]
-        failure_detail="tests exited 1: 2 failed" if failure else "",
+        failure_detail=output or ("tests exited 1: 2 failed" if failure else ""),
         tests=TestResult(
             exit_code=1 if failed else 0,
             passed=12 - failed,
             failed=failed,
             duration_s=2.5,
-            output_tail="FAILED tests/test_train.py::test_loss_decreases - assert 0.9 < 0.5\n"
+            output_tail=output
+            if output
+            else "FAILED tests/test_train.py::test_loss_decreases - assert 0.9 < 0.5\n"
             if failed
             else "12 passed",
         ),
@@ -222,7 +227,9 @@ def write_run(
         proposal = Proposal(
             diff=gen.diff, rationale=gen.rationale, claimed_effect=gen.claimed, proposer="offline"
         )
-        measured = evaluation(head, gen.diff, gen.metric, gen.failure, gen.tests_failed, gen.lockbox)
+        measured = evaluation(
+            head, gen.diff, gen.metric, gen.failure, gen.tests_failed, gen.lockbox, gen.output
+        )
         key = f"{diff_sha256(gen.diff)}{gen.metric}{gen.failure}"
         verdict = gen.verdict or cached_verdicts.get(key) or policy.check(proposal, measured, parent)
         cached_verdicts[key] = verdict
