@@ -60,6 +60,15 @@ class Piece:
     text: str
     offset: int
     """File line = line in `text` + offset (headers added to make a fragment parse are negative)."""
+    origin: tuple[int, ...] = ()
+    """When a line of the fragment is several lines of code (a lone carriage return ends a line for
+    Python, not for a diff): the file line of each line of `text`, instead of `offset`."""
+
+    def file_line(self, line: int) -> int:
+        """The file's line number of line `line` of `text`."""
+        if self.origin:
+            return self.origin[min(max(line, 1), len(self.origin)) - 1]
+        return line + self.offset
 
 
 def parse_text(text: str) -> ast.Module | None:
@@ -75,7 +84,9 @@ def _indent(text: str) -> int:
 
 def _parse_block(lines: list[tuple[int, str]]) -> Piece | None:
     """Parse consecutive lines as a module, wrapping them when they start inside a block."""
-    texts = [t.replace("\t", "    ") for _, t in lines]
+    if any("\r" in t.removesuffix("\r") for _, t in lines):
+        return _parse_split_block(lines)
+    texts = [t.removesuffix("\r").replace("\t", "    ") for _, t in lines]
     if not any(t.strip() for t in texts):
         return None
     body = textwrap.dedent("\n".join(texts)).split("\n")
@@ -93,6 +104,23 @@ def _parse_block(lines: list[tuple[int, str]]) -> Piece | None:
     offset = lines[0][0] - 1 - len(headers)
     ast.increment_lineno(module, offset)
     return Piece(module, text, offset)
+
+
+def _parse_split_block(lines: list[tuple[int, str]]) -> Piece | None:
+    """`_parse_block` of lines some of which hold lone carriage returns: each is split where Python
+    splits it, and every node is numbered with the diff line it came from."""
+    split = [(no, part) for no, text in lines for part in text.removesuffix("\r").split("\r")]
+    piece = _parse_block([(index, text) for index, (_, text) in enumerate(split, start=1)])
+    if piece is None:
+        return None
+    origin = [split[0][0]] * (-piece.offset) + [no for no, _ in split]
+    origin += [split[-1][0]] * (piece.text.count("\n") + 1 - len(origin))
+    for node in ast.walk(piece.module):
+        for attribute in ("lineno", "end_lineno"):
+            value = getattr(node, attribute, None)
+            if isinstance(value, int):
+                setattr(node, attribute, origin[min(max(value - piece.offset, 1), len(origin)) - 1])
+    return Piece(piece.module, piece.text, 0, tuple(origin))
 
 
 def _single_line(line_no: int, text: str) -> Piece | None:
@@ -159,11 +187,35 @@ class FileView:
     def added_lines(self) -> set[int]:
         """The lines this change brings in: its added lines, or every line of a Python file that a
         rename or copy makes from another path (it has no added lines of its own, yet its code is
-        new where it now is: a text file renamed to `.py` becomes importable code)."""
+        new where it now is: a text file renamed to `.py` becomes importable code).
+
+        Numbered as the parsed code is: a diff's line ends only at a line feed, Python's also at a
+        lone carriage return, so one added line `import math\\rimport subprocess` is two lines
+        of code, and both are the change's."""
         moved = self.change.old_path is not None and self.change.old_path != self.path
         if moved and self.is_python and self.whole_new is not None:
-            return set(range(1, self.whole_new.count("\n") + 2))
-        return {a.line_no for a in self.change.added}
+            return set(range(1, self._python_lines(self.whole_new)[-1] + 1))
+        numbers = {a.line_no for a in self.change.added}
+        if not self.is_python or self.whole_new is None or "\r" not in self.whole_new:
+            return numbers
+        starts = self._python_lines(self.whole_new)
+        return {
+            python_no
+            for no in numbers
+            if 0 < no < len(starts)
+            for python_no in range(starts[no - 1], starts[no])
+        }
+
+    @staticmethod
+    def _python_lines(text: str) -> list[int]:
+        """For each line of `text` split at line feeds, the Python line it starts on (1-based), and
+        one more entry: the line after the last. A carriage return not followed by a line feed
+        starts a new Python line."""
+        starts, python_no = [], 1
+        for line in text.split("\n"):
+            starts.append(python_no)
+            python_no += 1 + line.count("\r") - line.endswith("\r")
+        return [*starts, python_no]
 
     @cached_property
     def removed_lines(self) -> set[int]:
@@ -365,7 +417,9 @@ def _whole_new(change: FileChange, tree: Path | None, new_sources: Mapping[str, 
         path = Path(tree) / change.path
         try:
             if path.is_file() and path.resolve().is_relative_to(Path(tree).resolve()):
-                return path.read_text(encoding="utf-8", errors="replace")
+                # As written: no newline translation, so line numbers are the diff's (a line feed
+                # ends a line); FileView.added_lines maps them to Python's.
+                return path.read_bytes().decode("utf-8", errors="replace")
         except OSError:
             return None
     if change.status == "added":

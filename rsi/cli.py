@@ -170,12 +170,14 @@ def run_exit_code(summary: Any) -> int:
 
 
 def read_patch(patch: str) -> str:
+    """The diff's text exactly as written: no newline translation (a carriage return inside a line
+    is part of it, as it is for the loop, which gets a proposer's text as it is)."""
     if patch == "-":
-        return sys.stdin.read()
+        return sys.stdin.buffer.read().decode("utf-8", errors="replace")
     path = Path(patch)
     if not path.is_file() and patch != "/dev/null":
         raise ConfigError(f"{patch}: no such patch file. Pass a unified diff file, or - to read stdin.")
-    return path.read_text(encoding="utf-8", errors="replace")
+    return path.read_bytes().decode("utf-8", errors="replace")
 
 
 def default_run_dir() -> Path:

@@ -11,7 +11,8 @@ so a command costs a fork, not an engine call. The sandbox gets:
   at /workspace (a copy of the staged tree, made by the driver) and at /tmp; the staged tree at
   /src and the held-out inputs at /heldout, read-only; `--remount-ro /` at the end;
 - /dev read-only but for its own size-limited /dev/shm and a fresh /dev/mqueue, which the driver
-  empties between phases like /workspace and /tmp;
+  empties between phases like /workspace and /tmp; its device nodes (null, zero, full, random,
+  urandom, tty) are the sandbox's own when the harness runs as root (`PrivateDevices`);
 - limits: when the host lets this process create cgroups — root on cgroup v1, or on cgroup v2 a
   delegated parent (this process's cgroup, or SandboxConfig.cgroup_parent, enabling memory, pids
   and cpu for its children) — a memory (no swap), pids and CPU-quota cgroup per session whose
@@ -71,6 +72,10 @@ CGROUP_PREFIX = "rsi-bwrap-"
 CONTROLLERS = ("memory", "pids", "cpuacct", "cpu")
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/alternatives", "/etc/localtime")
+DEVICE_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+DEVICES_PREFIX = ".rsi-bwrap-dev-"
+NODE_OWNER = 65534
+"""The overflow uid/gid ("nobody"): the owner of a sandbox's own device nodes, never its user."""
 BWRAP_HELP = "Install bubblewrap (`apt-get install bubblewrap`) and check with `rsi doctor`."
 
 
@@ -216,6 +221,63 @@ class CgroupV2Limits:
         remove_cgroup_dir(self.path)
 
 
+class PrivateDevices:
+    """A sandbox's own device nodes, when the harness runs as root.
+
+    bwrap's `--dev` binds the host's /dev/null, /dev/zero… into the sandbox, writable (they must
+    be), and its user namespace maps the sandbox's user to the harness's. When that is root, the
+    sandbox's user owns the host's nodes: a phase could date them, chmod or chown them on the host
+    (red team round eleven: /dev/null's times carried data from phase to phase and sandbox to
+    sandbox, and dated the host's own /dev/null 1970; `chmod 000` would break the host). So a
+    root harness makes each sandbox fresh nodes of the same devices, owned by nobody (mode 0666,
+    usable, not changeable), in a directory of the host's /dev (a filesystem that allows device
+    nodes), bound over bwrap's; it sets their times back after every reset and removes them with
+    the sandbox. Without root the host's nodes belong to root, not to the sandbox's user: nothing
+    to do, and nothing can be (only root makes device nodes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stamp = time.time_ns()
+
+    @classmethod
+    def make(cls, root: Path = Path("/dev")) -> PrivateDevices | None:
+        if os.geteuid() != 0:
+            return None
+        path = root / f"{DEVICES_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir(mode=0o755)
+        except OSError:
+            return None
+        devices = cls(path)
+        try:
+            for name in DEVICE_NODES:
+                host = Path("/dev") / name
+                if not host.is_char_device():
+                    continue
+                node = path / name
+                os.mknod(node, 0o666 | 0o020000, os.stat(host).st_rdev)
+                os.chown(node, NODE_OWNER, NODE_OWNER)
+                os.chmod(node, 0o666)
+        except OSError:
+            devices.remove()
+            return None
+        devices.restore()
+        return devices
+
+    def nodes(self) -> list[str]:
+        return [name for name in DEVICE_NODES if (self.path / name).exists()]
+
+    def restore(self) -> None:
+        """Every node's times back to the sandbox's start: the one mark a phase can still leave on
+        them (a write updates them) does not reach the next phase."""
+        for name in self.nodes():
+            with contextlib.suppress(OSError):
+                os.utime(self.path / name, ns=(self.stamp, self.stamp))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 def cgroup_name(label: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:40]
     return f"{CGROUP_PREFIX}{os.getpid()}-{safe}-{secrets.token_hex(3)}"
@@ -262,10 +324,12 @@ class BwrapSession(ChannelSession):
         stderr_path: Path,
         cgroup: CgroupLimits | CgroupV2Limits | None,
         config: SandboxConfig,
+        devices: PrivateDevices | None = None,
     ):
         self.process = process
         self.stderr_path = stderr_path
         self.cgroup = cgroup
+        self.devices = devices
         self.config = config
         self.channel = DriverChannel(
             PipeStream(process).send, PipeStream(process).receive, self._describe_end
@@ -290,7 +354,14 @@ class BwrapSession(ChannelSession):
                 pipe.close()  # type: ignore[union-attr]
         if self.cgroup is not None:
             self.cgroup.remove()
+        if self.devices is not None:
+            self.devices.remove()
         self.stderr_path.unlink(missing_ok=True)
+
+    def reset(self, keep: str | None = None) -> None:
+        super().reset(keep)
+        if self.devices is not None:
+            self.devices.restore()
 
     def _describe_end(self) -> str:
         code = self.process.poll()
@@ -393,7 +464,12 @@ class BwrapBackend:
         return (f"{sandbox_view(prefix)}/bin/python3",)
 
     def bwrap_argv(
-        self, workspace: Path, heldout: Path | None, user: str | None = None, labels: Path | None = None
+        self,
+        workspace: Path,
+        heldout: Path | None,
+        user: str | None = None,
+        labels: Path | None = None,
+        devices: PrivateDevices | None = None,
     ) -> list[str]:
         cfg = self.config
         uid, _, gid = (user or cfg.user).partition(":")
@@ -413,6 +489,9 @@ class BwrapBackend:
         for etc_file in ETC_FILES:
             argv += ["--ro-bind-try", etc_file, etc_file]
         argv += ["--proc", "/proc", "--dev", "/dev"]
+        if devices is not None:  # the sandbox's own nodes over the host's (see PrivateDevices)
+            for name in devices.nodes():
+                argv += ["--dev-bind", str(devices.path / name), f"/dev/{name}"]
         # Shared memory and message queues are places a phase could leave data for the next: both
         # get their own mounts, which the driver empties between phases; the rest of /dev is
         # read-only.
@@ -481,7 +560,8 @@ class BwrapBackend:
             if cgroup:
                 cgroup.remove()
             raise
-        argv = self.bwrap_argv(workspace, heldout, user, labels)
+        devices = PrivateDevices.make()
+        argv = self.bwrap_argv(workspace, heldout, user, labels, devices)
         argv[1:1] = ["--seccomp", str(seccomp)]
         setup = child_setup(cgroup.procs_files() if cgroup else [], self.rlimits())
         handle, stderr_name = tempfile.mkstemp(prefix="rsi-bwrap-", suffix=".err")
@@ -501,10 +581,12 @@ class BwrapBackend:
             os.close(seccomp)
             if cgroup:
                 cgroup.remove()
+            if devices:
+                devices.remove()
             raise SandboxError(f"could not start bwrap ({exc}). {BWRAP_HELP}") from exc
         os.close(handle)
         os.close(seccomp)
-        session = BwrapSession(process, Path(stderr_name), cgroup, self.config)
+        session = BwrapSession(process, Path(stderr_name), cgroup, self.config, devices)
         session.channel.pythons = self.trusted_pythons()
         try:
             session.wait_ready()
@@ -514,10 +596,14 @@ class BwrapBackend:
         return session
 
     def remove_orphans(self) -> int:
-        """Remove the (empty) cgroups of sessions whose owner process is gone."""
+        """Remove the (empty) cgroups and the device nodes of sessions whose owner process is gone."""
         removed = 0
+        for path in Path("/dev").glob(f"{DEVICES_PREFIX}*"):
+            owner = path.name[len(DEVICES_PREFIX) :].split("-", 1)[0]
+            if owner.isdigit() and not pid_alive(int(owner)):
+                PrivateDevices(path).remove()
         if not self.use_cgroups:
-            return 0
+            return removed
         directories = [CGROUP_ROOT / c for c in CONTROLLERS] if self.v2_parent is None else [self.v2_parent]
         for directory in directories:
             for path in directory.glob(f"{CGROUP_PREFIX}*"):

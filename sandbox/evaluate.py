@@ -607,6 +607,13 @@ class TrustedEvaluator:
             )
             if (failure := train.failure("train_crashed")) is not None:
                 return failure
+            # The artifact is what training left, read before any predict runs: code of the tree
+            # that predict loads can change or remove it (a lookup table deleted as the model loads
+            # once passed the artifact's size check unread, red team round eleven).
+            if index == 1 and self.teachers is not None:
+                self._keep_student(result, session, f"{out}/{TEACHER_FILE}", label)
+            if audit is not None:
+                audit.capture(seed, out, _Commands(session, None))
             self.progress("predict", {"label": label, "seed": seed, "index": index, "of": len(result.seeds)})
             with reveal():
                 predict = run(
@@ -628,12 +635,8 @@ class TrustedEvaluator:
                 result.failure_detail = f"seed {seed}: predictions unusable: {exc}"
                 result.metric = self._metric(per_seed) if per_seed else None
                 return "bad_predictions"
-            if index == 1 and self.teachers is not None:
-                self._keep_student(result, session, f"{out}/{TEACHER_FILE}", label)
             if audit is not None:
                 audit.record(seed, parts)
-                # Read the seed's artifact out now: the next phase starts from a clean sandbox.
-                audit.capture(seed, f"{OUT_DIR}/seed-{seed}", _Commands(session, None))
         result.metric = self._metric(per_seed)
         result.lockbox = self._metric(lockbox) if lockbox else None
         if self.teachers is not None and self.teacher_sha is not None:

@@ -61,6 +61,12 @@ class Hunk:
     line_no: int
     """Line of the `@@` header in the diff text (1-based), for error messages."""
     lines: list[HunkLine] = field(default_factory=list)
+    applied_old_start: int | None = None
+    applied_new_start: int | None = None
+    """Where the hunk was applied (1-based, in the old and the new file), once it has been: the
+    applier finds a hunk by its context as `git apply` does, so the header's own numbers may be
+    off. The changed lines' numbers come from here, never from the header: a header shifted on
+    purpose must not point the policy's rules at other lines than the ones the diff changes."""
 
     def preimage(self) -> list[bytes]:
         return [line.raw() for line in self.lines if line.kind != "+"]
@@ -464,7 +470,8 @@ def parse_diff(diff: str, allow_binary: bool = False, allow_mode_changes: bool =
 
 
 def file_changes(patches: list[FilePatch]) -> list[FileChange]:
-    """The file changes of a diff already parsed by `parse_patches`."""
+    """The file changes of a diff already parsed by `parse_patches` (numbered where its hunks were
+    applied, once `apply_patches` has applied them; else as their headers state)."""
     return [_file_change(patch) for patch in patches]
 
 
@@ -480,7 +487,8 @@ def _file_change(patch: FilePatch) -> FileChange:
         new_mode=patch.new_mode,
     )
     for hunk in patch.hunks:
-        old_no, new_no = hunk.old_start, hunk.new_start
+        old_no = hunk.old_start if hunk.applied_old_start is None else hunk.applied_old_start
+        new_no = hunk.new_start if hunk.applied_new_start is None else hunk.applied_new_start
         for line in hunk.lines:
             if line.kind == "+":
                 change.added.append(AddedLine(new_no, line.text))
@@ -686,7 +694,9 @@ def _patched(old: bytes, patch: FilePatch) -> bytes:
                 f"(`@@ -{hunk.old_start},{hunk.old_count}`) of {patch.old_path!r} matches no place "
                 f"in the file. {REGENERATE}"
             )
-        result += lines[cursor:position] + hunk.postimage()
+        result += lines[cursor:position]
+        hunk.applied_old_start, hunk.applied_new_start = position + 1, len(result) + 1
+        result += hunk.postimage()
         offset = position - (hunk.old_start - 1 if hunk.old_count else hunk.old_start)
         cursor = position + hunk.old_count
     result += lines[cursor:]
@@ -711,6 +721,10 @@ def _plan(stage: Stage, patches: list[FilePatch]) -> dict[str, _Planned]:
                     f"which already exists. {REGENERATE}"
                 )
             content = b"".join(line for hunk in patch.hunks for line in hunk.postimage())
+            start = 1
+            for hunk in patch.hunks:
+                hunk.applied_old_start, hunk.applied_new_start = 0, start
+                start += len(hunk.postimage())
             plan[patch.new_path] = _Planned(content, patch.new_mode == "100755")
             continue
         assert patch.old_path is not None

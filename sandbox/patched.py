@@ -32,13 +32,13 @@ def build_patched_tree(lineage: LineageStore, parent_commit: str, diff: str, int
         patches = parse_patches(diff)
     except PatchError as exc:
         return PatchedTree(parent_commit, diff, changes=None, path=None, error=str(exc))
-    changes = file_changes(patches)
     tree = lineage.export(parent_commit, into)
     try:
         apply_patches(patches, tree)
     except PatchError as exc:
-        return PatchedTree(parent_commit, diff, changes=changes, path=None, error=str(exc))
-    return PatchedTree(parent_commit, diff, changes=changes, path=tree, tree=tree_id(tree))
+        return PatchedTree(parent_commit, diff, changes=file_changes(patches), path=None, error=str(exc))
+    # Numbered where each hunk applied, not where its header says (see sandbox.patch.Hunk).
+    return PatchedTree(parent_commit, diff, changes=file_changes(patches), path=tree, tree=tree_id(tree))
 
 
 @contextmanager

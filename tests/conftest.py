@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,12 +78,17 @@ def make_diff(root: Path, relative: str, old: str, new: str) -> str:
 
 
 def file_diff(relative: str, before: str | None, after: str | None) -> str:
-    """A unified diff of one file; None on either side means the file does not exist there."""
+    """A unified diff of one file; None on either side means the file does not exist there. Its
+    lines end at line feeds only, as git's do (str.splitlines would also break at a carriage
+    return, a form feed or U+2028)."""
     import difflib
 
+    def lines_of(text: str | None) -> list[str]:
+        return re.split(r"(?<=\n)(?!$)", text) if text else []
+
     lines = difflib.unified_diff(
-        (before or "").splitlines(keepends=True),
-        (after or "").splitlines(keepends=True),
+        lines_of(before),
+        lines_of(after),
         fromfile=f"a/{relative}" if before is not None else "/dev/null",
         tofile=f"b/{relative}" if after is not None else "/dev/null",
     )

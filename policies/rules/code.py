@@ -24,7 +24,7 @@ from pydantic import Field
 
 from core.contracts import Finding, VerdictKind
 from policies.base import CheckContext, Params, Rule, compile_globs, rule_type
-from policies.source import FileView, dotted, resolve
+from policies.source import FileView, Piece, dotted, resolve
 
 
 @dataclass(frozen=True)
@@ -415,16 +415,16 @@ class BanditRule(PythonFilesRule):
         if not views:
             return []
         with tempfile.TemporaryDirectory(prefix="rsi-bandit-") as tmp:
-            written: dict[str, tuple[FileView, int]] = {}
+            written: dict[str, tuple[FileView, Piece]] = {}
             for index, view in enumerate(views):
                 for number, piece in enumerate(view.pieces("new")):
                     path = Path(tmp) / f"f{index}_{number}.py"
                     path.write_text(piece.text, encoding="utf-8")
-                    written[str(path)] = (view, piece.offset)
+                    written[str(path)] = (view, piece)
             issues = run_bandit(sorted(written), self.params.skip) if written else []
         return self._findings(issues, written)
 
-    def _findings(self, issues: list, written: dict[str, tuple[FileView, int]]) -> list[Finding]:
+    def _findings(self, issues: list, written: dict[str, tuple[FileView, Piece]]) -> list[Finding]:
         p = self.params
         findings: dict[tuple[str, int, str], Finding] = {}
         for issue in issues:
@@ -432,8 +432,8 @@ class BanditRule(PythonFilesRule):
                 continue
             if SEVERITY_RANK.get(issue.confidence, 0) < SEVERITY_RANK[p.min_confidence]:
                 continue
-            view, offset = written[issue.fname]
-            line = issue.lineno + offset
+            view, piece = written[issue.fname]
+            line = piece.file_line(issue.lineno)
             if line not in view.added_lines:
                 continue
             findings[(view.path, line, issue.test_id)] = self.finding(

@@ -197,15 +197,14 @@ def spelled(name: str) -> str:
 
 def _added_texts(view: FileView) -> list[tuple[int, str]]:
     """(line number, text) of what the change brings into a file: its added lines, or every line of
-    a file renamed or copied into a Python path."""
-    by_line = {a.line_no: a.text for a in view.change.added}
-    if view.whole_new is not None:
-        whole = view.whole_new.split("\n")
-        for line_no in view.added_lines - by_line.keys():
-            if 0 < line_no <= len(whole):
-                by_line[line_no] = whole[line_no - 1]
+    a file renamed or copied into a Python path (numbered at line feeds, as the diff is)."""
+    moved = view.change.old_path is not None and view.change.old_path != view.path
+    if moved and view.is_python and view.whole_new is not None:
+        texts = list(enumerate(view.whole_new.split("\n"), start=1))
+    else:
+        texts = [(a.line_no, a.text) for a in view.change.added]
     # A carriage return that only ends the line is how a CRLF file ends each line.
-    return [(n, t[:-1] if t.endswith("\r") else t) for n, t in sorted(by_line.items())]
+    return [(n, t.removesuffix("\r")) for n, t in texts]
 
 
 def _foreign_names(view: FileView) -> list[tuple[int, str]]:
@@ -219,7 +218,9 @@ def _foreign_names(view: FileView) -> list[tuple[int, str]]:
         source, rows = "\n".join(t for _, t in texts) + "\n", [n for n, _ in texts]
     found: list[tuple[int, str]] = []
     try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        # Read with universal newlines, as Python reads source: rows are then numbered as
+        # FileView.added_lines is.
+        for token in tokenize.generate_tokens(io.StringIO(source, newline=None).readline):
             if token.type != tokenize.NAME or token.string.isascii():
                 continue
             row = token.start[0]

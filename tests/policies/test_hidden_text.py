@@ -7,10 +7,8 @@ else or as nothing), not from a list of known tricks; each goes into every place
 
 from __future__ import annotations
 
-import difflib
 import io
 import random
-import re
 import sys
 import unicodedata
 from functools import cache
@@ -25,23 +23,7 @@ from core.visible import HIDDEN_CATEGORIES, hidden_characters, is_hidden, showin
 from policies.engine import CheckContext, load_policy, resolve_policy_path
 from review.widgets.diffview import parse_rows
 from sandbox.patch import parse_diff
-
-
-def file_diff(path: str, before: str | None, after: str | None) -> str:
-    """A unified diff of one file whose lines end at line feeds only, as git's do (str.splitlines
-    would also break at a carriage return, a form feed or U+2028: the characters under test)."""
-
-    def lines(text: str | None) -> list[str]:
-        return re.split(r"(?<=\n)(?!$)", text) if text else []
-
-    return "".join(
-        difflib.unified_diff(
-            lines(before),
-            lines(after),
-            fromfile=f"a/{path}" if before is not None else "/dev/null",
-            tofile=f"b/{path}" if after is not None else "/dev/null",
-        )
-    )
+from tests.conftest import file_diff
 
 
 @cache
