@@ -133,8 +133,8 @@ class SizeRule(Rule):
 
 class HiddenTextParams(Params):
     identifiers: bool = True
-    """Also report Python names spelled with characters outside ASCII (a Cyrillic `а` in `sсore`
-    makes a name that looks like another one)."""
+    """Also report Python names and file paths spelled with characters outside ASCII (a Cyrillic
+    `а` in `sсore` makes a name that looks like another one)."""
 
 
 @rule_type
@@ -158,6 +158,18 @@ class HiddenTextRule(Rule):
                             f"the path {visible(path)!r} holds {describe(char)}: it reads otherwise than it is",
                             file=change.path,
                             character=code_point(char),
+                        )
+                    )
+                if self.params.identifiers and not hidden_characters(path) and not path.isascii():
+                    # A file name is a module name once imported: `trаin.py` (Cyrillic а) beside
+                    # train.py reads as the same file.
+                    others = [describe(c) for c in dict.fromkeys(path) if not c.isascii()]
+                    findings.append(
+                        self.finding(
+                            f"the path {spelled(path)!r} is spelled with {', '.join(others[:3])}: "
+                            "it may look like another path",
+                            file=change.path,
+                            path=spelled(path),
                         )
                     )
             for line_no, text in _added_texts(view):

@@ -106,6 +106,8 @@ def test_a_renamed_file_and_a_path_are_read(policy) -> None:  # type: ignore[no-
     renamed = "diff --git a/notes.txt b/notes.py\nsimilarity index 100%\nrename from notes.txt\nrename to notes.py\n"
     found = hidden_findings(judged(policy, renamed, {"notes.py": text}))
     assert [f.line for f in found] == [2]
+    lookalike = hidden_findings(judged(policy, file_diff("tr\u0430in.py", None, "x = 1\n")))
+    assert lookalike and "U+0430" in lookalike[0].message and "\u0430" not in lookalike[0].message
     path = "mod\u202eyp.py"
     found = hidden_findings(judged(policy, file_diff(path, None, "x = 1\n")))
     assert found and "U+202E" in found[0].message and "\u202e" not in found[0].message
