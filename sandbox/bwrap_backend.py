@@ -587,7 +587,6 @@ class BwrapBackend:
         os.close(handle)
         os.close(seccomp)
         session = BwrapSession(process, Path(stderr_name), cgroup, self.config, devices)
-        session.channel.pythons = self.trusted_pythons()
         try:
             session.wait_ready()
         except BaseException:

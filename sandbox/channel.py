@@ -72,7 +72,7 @@ rsi_disk() {
 rsi_exec() {
   rsi_now; s=$rsi_up
   if cd "$3"; then
-    timeout --kill-after=3 "$2" sh -c "$4" >"$rsi_log" 2>&1 </dev/null
+    timeout --kill-after=3 "$2" sh -c "$4" >"$rsi_log" 2>&1 </dev/null 7>&- 8>&-
     c=$?
   else
     c=1; echo "no such directory: $3" >"$rsi_log"
@@ -130,67 +130,31 @@ rsi_ipc() {
   done
 }
 # What survives a reset (the mount roots, the kept directory and its parents) keeps its inode, and
-# an inode's extended attributes and times hold data no listing shows: a trusted interpreter (its
-# path from the host, on a read-only mount, run isolated) sets the times to now and removes every
-# attribute, and fails if a user.* one remains. It also lists each of those directories itself
-# and fails on any name but the kept path's and its own log: a name the shell's patterns do not
-# match (a message queue named "..x" once kept a trained model past every reset) is never kept.
-rsi_unmark_py='import os, sys
-keep, roots = sys.argv[1], sys.argv[2:]
-allowed = {"/tmp": {".rsi-stage.log"}}
-parts = keep.split("/") if keep else []
-for depth in range(2, len(parts)):
-    allowed.setdefault("/".join(parts[:depth]), set()).add(parts[depth])
-stayed = []
-for path in roots:
-    if path == keep:
-        continue
-    try:
-        names = os.listdir(path)
-    except OSError:
-        continue
-    stayed += [os.path.join(path, name) for name in names if name not in allowed.get(path, ())]
-if stayed:
-    print("left after the reset: " + ", ".join(repr(p) for p in stayed[:5]))
-    sys.exit(1)
-left = []
-for path in roots:
-    try:
-        os.utime(path, follow_symlinks=False)
-    except OSError:
-        pass
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        continue
-    for name in names:
-        try:
-            os.removexattr(path, name, follow_symlinks=False)
-        except OSError:
-            if name.startswith("user."):
-                left.append(path + ": " + name)
-print("\n".join(left[:5]))
-sys.exit(1 if left else 0)'
+# an inode's extended attributes and times hold data no listing shows; and a name the shell's
+# patterns do not match (a message queue named "..x" once kept a trained model past every reset)
+# would stay. The sandbox's init (sandbox/init.py: the trusted interpreter, non-dumpable) checks
+# them when asked over fds 7 and 8, which only it and this shell hold: it fails on any name left
+# but the kept path's and its own log, sets the times to now, removes every attribute and fails if
+# a user.* one remains; its reason goes to the stage log.
 rsi_unmark() {
   set -- /workspace /tmp /dev/shm /dev/mqueue
   rsi_up_from=$rsi_keep
   while [ -n "$rsi_up_from" ] && [ "$rsi_up_from" != /tmp ]; do set -- "$@" "$rsi_up_from"; rsi_up_from=${rsi_up_from%/*}; done
-  for rsi_py in $rsi_pythons; do
-    [ -x "$rsi_py" ] || continue
-    "$rsi_py" -I -S -c "$rsi_unmark_py" "$rsi_keep" "$@" >/tmp/.rsi-stage.log 2>&1 && return 0
-    echo "the reset could not clear what the phase left (above)" >>/tmp/.rsi-stage.log; return 1
-  done
-  return 0
+  printf '%s\n' "$#" "$rsi_keep" "$@" >&7 || { echo "the sandbox's init did not take the check" >/tmp/.rsi-stage.log; return 1; }
+  rsi_checked=""
+  IFS= read -r rsi_checked <&8
+  [ "$rsi_checked" = 0 ] && return 0
+  [ -n "$rsi_checked" ] || echo "the sandbox's init gave no answer" >>/tmp/.rsi-stage.log
+  echo "the reset could not clear what the phase left (above)" >>/tmp/.rsi-stage.log; return 1
 }
 # Everything written since the sandbox started is removed but $2 (a real directory under /tmp,
 # or ''), and the staged tree copied in again. Every process is gone first: nothing writes meanwhile.
-# $3...: the trusted interpreters that clear extended attributes, the first that exists.
 rsi_reset() {
   rsi_kill_all
   cd /
   c=0; rsi_keep=""
   case "$2" in /tmp/?*) [ -d "$2" ] && [ ! -L "$2" ] && rsi_keep=$2;; esac
-  rsi_id=$1; shift 2; rsi_pythons="$*"
+  rsi_id=$1
   rsi_removing=1; rsi_sweep
   rsi_ipc
   rsi_removing=0; rsi_sweep
@@ -266,9 +230,6 @@ class DriverChannel:
         self._counter = 0
         self.idle = False
         """True between complete answers: nothing of the candidate runs and the driver waits for input."""
-        self.pythons: tuple[str, ...] = ()
-        """Trusted interpreters in the sandbox (read-only, the backend's own), the first that
-        exists clearing extended attributes at each reset."""
         self._token = secrets.token_hex(16)
         """The session's secret: sent once, before anything of the candidate runs; in every request
         and record after."""
@@ -304,8 +265,7 @@ class DriverChannel:
         """Wipe what the candidate wrote (all but `keep`, '' for nothing), clear the extended
         attributes of what survives, and restage the tree."""
         request_id = self._next_id()
-        pythons = " ".join(shlex.quote(p) for p in self.pythons)
-        self._request(f"rsi_reset {request_id} {shlex.quote(keep)} {pythons}")
+        self._request(f"rsi_reset {request_id} {shlex.quote(keep)}")
         fields, payload = self._record(timeout_s)
         if fields[:2] != ["reset", request_id]:
             raise SandboxError(f"the sandbox driver answered {fields[:2]} to reset {request_id}")

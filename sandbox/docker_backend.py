@@ -379,7 +379,6 @@ class DockerBackend:
             session = DockerSession(
                 self.api, container_id, AttachStream(getattr(raw, "_sock", raw)), self.config
             )
-            session.channel.pythons = self.trusted_pythons()
         except BaseException as exc:
             if container_id is not None:
                 with contextlib.suppress(docker.errors.DockerException, OSError):
