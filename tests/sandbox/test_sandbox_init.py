@@ -72,3 +72,27 @@ def test_no_process_of_the_sandbox_reaches_its_init(
     assert after.exit_code == 0 and "python3" in after.output, after.output
     # init, the driver, and the command's own shell, timeout, ls and grep: the killed sleep was reaped.
     assert left.exit_code == 0 and int(left.output.strip()) <= 6, left.output
+
+
+@pytest.mark.parametrize(
+    "backend_name",
+    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
+)
+def test_the_reset_check_s_pipes_are_the_driver_s_alone(
+    backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The init checks what survives each reset when the driver asks over fds 7 and 8: no command
+    of the candidate holds them, so none can forge a request or read an answer."""
+    (tmp_path / "ws").mkdir()
+    with _backend(backend_name, request).open(tmp_path / "ws", None, "init-pipes") as session:
+        own = session.exec("ls /proc/self/fd", 30)
+        forged = session.exec("echo 0 >&7; echo wrote=$?; read answer <&8; echo read=$?", 30)
+        session.exec("mkdir -p /tmp/kept && echo x > /tmp/kept/model && echo y > /tmp/gone", 30)
+        session.reset("/tmp/kept")
+        after = session.exec("ls -A /tmp; cat /tmp/kept/model", 30)
+        session.reset()
+        empty = session.exec("ls -A /tmp /workspace | grep -v '^/' | sort | tr '\\n' ' '", 30)
+    assert sorted(own.output.split()) == ["0", "1", "2", "3"], own.output  # ls's own directory: 3
+    assert "wrote=0" not in forged.output and "read=0" not in forged.output, forged.output
+    assert "gone" not in after.output and "x" in after.output, after.output
+    assert "kept" not in empty.output, empty.output
