@@ -488,7 +488,11 @@ class BwrapBackend:
                 argv += ["--ro-bind", directory, directory]
         for etc_file in ETC_FILES:
             argv += ["--ro-bind-try", etc_file, etc_file]
-        argv += ["--proc", "/proc", "--dev", "/dev"]
+        # /proc/sys read-only: under a root harness the sandbox's user is the host's root, and the
+        # kernel's settings check only that (red team round twelve: 763 host sysctls writable from
+        # training, kernel.core_pattern among them). bwrap covers it only when it finds it writable
+        # to itself, which it does not as root. The host's view, read-only: the same settings.
+        argv += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--dev", "/dev"]
         if devices is not None:  # the sandbox's own nodes over the host's (see PrivateDevices)
             for name in devices.nodes():
                 argv += ["--dev-bind", str(devices.path / name), f"/dev/{name}"]

@@ -951,7 +951,7 @@ class Audit:
         chosen, secret = self._chosen(seeds)
         for seed in seeds:
             if seed not in self.artifacts:
-                self.artifacts[seed] = read_artifact(runner, f"{runner.out_dir}/seed-{seed}")
+                self.artifacts[seed] = read_artifact(runner, f"{runner.out_dir}/seed-{seed}", predicted=True)
         self._artifact_data()
         self._seeds_done.set()
         try:
@@ -1864,7 +1864,12 @@ def settled(out: str) -> str:
     what crosses from a train phase to its predict is the files' names and bytes, as measured, and
     nothing else an entry can carry (extended attributes, hard links, times)."""
     here, copy = shlex.quote(out), shlex.quote(f"{out}.rsi-settled")
-    return f"cp -R -- {here} {copy} && rm -rf -- {here} && mv -- {copy} {here} && "
+    # The predictions file is the harness's, written by predict: one training left under its name
+    # is gone before predict starts (its bytes were counted in the artifact, read right after the
+    # training; red team round twelve: a 391 KB table of the label function named predictions.npy
+    # was skipped as the harness's own and loaded by the model at predict).
+    own = shlex.quote(f"{out}/{PREDICTIONS_FILE}")
+    return f"rm -rf -- {own} && cp -R -- {here} {copy} && rm -rf -- {here} && mv -- {copy} {here} && "
 
 
 ENTRY_METADATA_BYTES = 32
@@ -1877,10 +1882,15 @@ MAX_ARTIFACT_READ_BYTES = 64 * 2**20
 
 
 def read_artifact(
-    commands: SandboxCommands, out: str, max_files: int = 64, max_bytes: int = MAX_ARTIFACT_READ_BYTES
+    commands: SandboxCommands,
+    out: str,
+    max_files: int = 64,
+    max_bytes: int = MAX_ARTIFACT_READ_BYTES,
+    predicted: bool = False,
 ) -> Artifact:
-    """Every file under `out` but the harness's predictions, read out of the sandbox; none when
-    they hold more than `max_bytes` together (that is a problem of the artifact, named)."""
+    """Every file under `out`, read out of the sandbox; none when they hold more than `max_bytes`
+    together (that is a problem of the artifact, named). `predicted`: predict has run, and the
+    predictions file, the harness's own, is left out; before predict every file is training's."""
     artifact = Artifact()
     listing = commands.run(
         "artifact-list",
@@ -1905,7 +1915,7 @@ def read_artifact(
     for line in listing.output.splitlines():
         kind, _, rest = line.partition(" ")
         size, _, name = rest.partition(" ")
-        if not name or name == PREDICTIONS_FILE:
+        if not name or (predicted and name == PREDICTIONS_FILE):
             continue
         artifact.listed_bytes += int(size) if size.isdigit() else 0
         listed.append((kind, name))
