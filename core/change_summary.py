@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from core.diff import diff_lines
 from core.visible import visible
 
 TOKEN = re.compile(r"""[A-Za-z_][A-Za-z0-9_.]*|\d[\w.+-]*|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|\S""")
@@ -46,16 +47,14 @@ def changed_lines(diff: str) -> tuple[list[str], list[str], list[str]]:
     files: list[str] = []
     removed: list[str] = []
     added: list[str] = []
-    for line in diff.split("\n"):
-        if line.startswith("+++ "):
+    for kind, line in diff_lines(diff):
+        if kind == "new-file":
             name = line[4:].strip()
             files.append(name[2:] if name.startswith(("a/", "b/")) else name)
-        elif line.startswith("--- ") or line.startswith("diff --git"):
-            continue
-        elif line.startswith("+"):
-            added.append(line[1:])
-        elif line.startswith("-"):
-            removed.append(line[1:])
+        elif kind == "add":
+            added.append(line)
+        elif kind == "del":
+            removed.append(line)
     return files, removed, added
 
 

@@ -10,8 +10,11 @@ and the lineage, so none of them parses or applies the diff again:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -70,3 +73,53 @@ class PatchedTree:
 
     def matches(self, parent_commit: str, diff: str) -> bool:
         return self.parent_commit == parent_commit and self.diff == diff
+
+
+HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+DiffLineKind = Literal["git", "index", "old-file", "new-file", "hunk", "add", "del", "ctx", "meta"]
+
+
+def diff_lines(diff: str) -> Iterator[tuple[DiffLineKind, str]]:
+    """Each line of a unified diff with what it is, read as git reads it, for what people are
+    shown (tolerant: an odd line is `meta`, never an error; `rsi` parses strictly where it applies
+    a diff): lines end at line feeds only, and a hunk's lines are as many as its header counts,
+    whatever they start with, so an added line reading `++ b/other.py` is an added line, not a
+    file header, and a removed `-- x` is a removed line, not dropped (red team round twelve: a
+    docstring line turned the rest of a file into another file on the reviewer's screen)."""
+    lines = diff.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    old_left = new_left = 0
+    for line in lines:
+        line = line.removesuffix("\r")  # a CRLF diff's line end, never drawn
+        if old_left > 0 or new_left > 0:
+            if line.startswith("+") and new_left > 0:
+                new_left -= 1
+                yield "add", line[1:]
+                continue
+            if line.startswith("-") and old_left > 0:
+                old_left -= 1
+                yield "del", line[1:]
+                continue
+            if (line.startswith(" ") or not line) and old_left > 0 and new_left > 0:
+                old_left, new_left = old_left - 1, new_left - 1
+                yield "ctx", line[1:]
+                continue
+            if line.startswith("\\"):
+                yield "meta", line
+                continue
+            old_left = new_left = 0  # a hunk shorter than its header: read on as headers
+        if line.startswith("diff --git"):
+            yield "git", line
+        elif line.startswith("index "):
+            yield "index", line
+        elif line.startswith("--- "):
+            yield "old-file", line
+        elif line.startswith("+++ "):
+            yield "new-file", line
+        elif match := HUNK_HEADER.match(line):
+            old_left = 1 if match.group(2) is None else int(match.group(2))
+            new_left = 1 if match.group(4) is None else int(match.group(4))
+            yield "hunk", line
+        else:
+            yield "meta", line

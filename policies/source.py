@@ -11,8 +11,11 @@ numbers, so findings point at real lines.
 from __future__ import annotations
 
 import ast
+import codecs
+import io
 import re
 import textwrap
+import tokenize
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -173,6 +176,10 @@ class FileView:
     """The whole post-patch text, when known (a tree was given, or the file is new)."""
     whole_old: str | None = None
     """The whole pre-patch text, when known (the file is deleted)."""
+    python_source: str | None = None
+    """The text Python runs, when it differs from `whole_new`: a coding declaration (`# -*- coding:
+    utf-7 -*-`) makes Python decode the file's bytes otherwise than as UTF-8, as the diff, the
+    reviewer and `whole_new` read them. The code rules parse this text then, the whole file."""
     _cache: dict[Side, list[Piece]] = field(default_factory=dict)
 
     @property
@@ -192,6 +199,8 @@ class FileView:
         Numbered as the parsed code is: a diff's line ends only at a line feed, Python's also at a
         lone carriage return, so one added line `import math\\rimport subprocess` is two lines
         of code, and both are the change's."""
+        if self.python_source is not None:  # the text that runs is not the diff's: all of it
+            return set(range(1, self._python_lines(self.python_source)[-1] + 1))
         moved = self.change.old_path is not None and self.change.old_path != self.path
         if moved and self.is_python and self.whole_new is not None:
             return set(range(1, self._python_lines(self.whole_new)[-1] + 1))
@@ -233,7 +242,7 @@ class FileView:
     def _pieces(self, side: Side) -> list[Piece]:
         if not self.is_python:
             return []
-        whole = self.whole_new if side == "new" else self.whole_old
+        whole = (self.python_source or self.whole_new) if side == "new" else self.whole_old
         if whole is not None:
             module = parse_text(whole)
             if module is not None:
@@ -263,7 +272,7 @@ class FileView:
 
     def enclosing(self, side: Side) -> dict[int, list[str]]:
         """For each changed line, the names of the functions/classes around it (outermost first)."""
-        whole = self.whole_new if side == "new" else self.whole_old
+        whole = (self.python_source or self.whole_new) if side == "new" else self.whole_old
         module = parse_text(whole) if whole is not None and self.is_python else None
         if module is not None:
             return _enclosing_from_ast(module, self.focus(side))
@@ -378,17 +387,46 @@ def file_views(
     views = []
     for index, change in enumerate(changes):
         hunks = _hunks(patches[index]) if index < len(patches) else []
+        whole_new = _whole_new(change, tree, new_sources)
         views.append(
             FileView(
                 change=change,
                 hunks=hunks,
-                whole_new=_whole_new(change, tree, new_sources),
+                whole_new=whole_new,
                 whole_old="\n".join(r.text for r in change.removed) + "\n"
                 if change.status == "deleted"
                 else None,
+                python_source=as_python_reads(whole_new) if change.path.endswith((".py", ".pyi")) else None,
             )
         )
     return views
+
+
+def declared_codec(first_lines: list[str]) -> str | None:
+    """The codec a Python file's first two lines declare (PEP 263), normalised as Python does
+    (`utf-8` for none); None when the declaration names no codec Python knows."""
+    data = "".join(line + "\n" for line in first_lines[:2]).encode("utf-8", "surrogateescape")
+    try:
+        named = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+        return codecs.lookup(named).name  # `utf8`, `UTF_8` and `utf-8` are one codec
+    except (SyntaxError, LookupError):
+        return None
+
+
+def as_python_reads(text: str | None) -> str | None:
+    """`text` (a file's bytes read as UTF-8) as Python decodes the same bytes when it runs them,
+    when that differs; None when it is the same text (or Python could not decode it: then it
+    cannot run it either)."""
+    if text is None:
+        return None
+    codec = declared_codec(text.split("\n", 2)[:2])
+    if codec in (None, "utf-8", "utf-8-sig"):
+        return None
+    try:
+        decoded = text.encode("utf-8", "surrogateescape").decode(codec)
+    except (UnicodeError, LookupError):
+        return None
+    return decoded if decoded != text else None
 
 
 def _hunks(patched) -> list[Hunk]:

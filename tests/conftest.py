@@ -84,7 +84,7 @@ def file_diff(relative: str, before: str | None, after: str | None) -> str:
     import difflib
 
     def lines_of(text: str | None) -> list[str]:
-        return re.split(r"(?<=\n)(?!$)", text) if text else []
+        return re.split(r"(?<=\n)(?!\Z)", text) if text else []
 
     lines = difflib.unified_diff(
         lines_of(before),

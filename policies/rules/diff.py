@@ -15,7 +15,7 @@ from core.contracts import Finding
 from core.errors import ConfigError
 from core.visible import MARK_CLOSE, MARK_OPEN, code_point, describe, hidden_characters, visible
 from policies.base import CheckContext, Params, Rule, compile_globs, rule_type
-from policies.source import FileView
+from policies.source import FileView, declared_codec
 from sandbox.patch import AddedLine, FileChange
 
 NAME_LIKE = re.compile(r"\w+")
@@ -186,6 +186,36 @@ class HiddenTextRule(Rule):
                             characters=[code_point(c) for c in chars],
                         )
                     )
+            for line_no, side, text in _header_lookalikes(change):
+                findings.append(
+                    self.finding(
+                        f"{change.path}:{line_no}: {'an' if side == 'added' else 'a'} {side} line reads "
+                        "as a diff's file header "
+                        f"({shorten(visible(text), 80)!r}): a reader that does not count the hunk's "
+                        "lines takes what follows for another file",
+                        file=change.path,
+                        line=line_no if side == "added" else None,
+                    )
+                )
+            if view.is_python and (codec := _declared(view)) not in (None, "utf-8", "utf-8-sig"):
+                shown = ""
+                if view.python_source is not None:
+                    runs = view.python_source.split("\n")
+                    reads = (view.whole_new or "").split("\n")
+                    first = next((i for i, line in enumerate(runs) if i >= len(reads) or reads[i] != line), 0)
+                    shown = (
+                        f"; Python runs line {first + 1} as {shorten(visible(runs[first].strip()), 100)!r}"
+                    )
+                findings.append(
+                    self.finding(
+                        f"{change.path} declares the source encoding {codec!r}: Python decodes it "
+                        "otherwise than as the UTF-8 the diff shows, and may run text no one reads"
+                        f"{shown}",
+                        file=change.path,
+                        line=1,
+                        codec=codec,
+                    )
+                )
             if self.params.identifiers and view.is_python:
                 for line_no, name in _foreign_names(view):
                     others = [describe(c) for c in dict.fromkeys(name) if not c.isascii()]
@@ -217,6 +247,24 @@ def _added_texts(view: FileView) -> list[tuple[int, str]]:
         texts = [(a.line_no, a.text) for a in view.change.added]
     # A carriage return that only ends the line is how a CRLF file ends each line.
     return [(n, t.removesuffix("\r")) for n, t in texts]
+
+
+def _header_lookalikes(change: FileChange) -> list[tuple[int, str, str]]:
+    """Added lines whose diff form starts `+++ `, removed ones whose diff form starts `--- `."""
+    found = [(a.line_no, "added", "+" + a.text) for a in change.added if a.text.startswith("++ ")]
+    return found + [(r.line_no, "removed", "-" + r.text) for r in change.removed if r.text.startswith("-- ")]
+
+
+def _declared(view: FileView) -> str | None:
+    """The codec the file's first two lines declare, from the whole new text or its added lines."""
+    if view.whole_new is not None:
+        first = view.whole_new.split("\n", 2)[:2]
+    else:
+        by_line = {a.line_no: a.text for a in view.change.added}
+        if not by_line.keys() & {1, 2}:
+            return None
+        first = [by_line.get(1, ""), by_line.get(2, "")]
+    return declared_codec(first) or "an unknown codec"
 
 
 def _foreign_names(view: FileView) -> list[tuple[int, str]]:

@@ -23,6 +23,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from core.diff import diff_lines
 from core.visible import split_visible, visible
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
@@ -50,34 +51,31 @@ class SideRow:
 
 
 def parse_rows(diff: str) -> list[DiffRow]:
-    """Rows of a unified diff, tolerant of anything odd (shown as meta lines, never an error)."""
+    """Rows of a unified diff, tolerant of anything odd (shown as meta lines, never an error), its
+    lines classified as git reads them (core.diff.diff_lines: a hunk holds as many lines as its
+    header counts, whatever they start with)."""
     rows: list[DiffRow] = []
     current, old_no, new_no = "", 0, 0
-    # Line feeds only end a line, as for git: any other break (a carriage return, a form feed,
-    # U+2028) stays in its line and is drawn as its code point (core.visible).
-    lines = diff.split("\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    for line in lines:
-        # A CRLF diff's carriage returns only end lines; a terminal given one would move the cursor.
-        line = line.removesuffix("\r")
-        if line.startswith("diff --git") or line.startswith("index ") or line.startswith("--- "):
+    for kind, line in diff_lines(diff):
+        if kind in ("git", "index", "old-file"):
             continue
-        if line.startswith("+++ "):
+        if kind == "new-file":
             target = line[4:].strip()
             current = target[2:] if target.startswith(("a/", "b/")) else target
             rows.append(DiffRow("file", visible(current), current))
-        elif match := HUNK.match(line):
+        elif kind == "hunk":
+            match = HUNK.match(line)
+            assert match is not None
             old_no, new_no = int(match.group(1)), int(match.group(2))
             rows.append(DiffRow("hunk", visible(line), current))
-        elif line.startswith("+"):
-            rows.append(DiffRow("add", line[1:], current, None, new_no))
+        elif kind == "add":
+            rows.append(DiffRow("add", line, current, None, new_no))
             new_no += 1
-        elif line.startswith("-"):
-            rows.append(DiffRow("del", line[1:], current, old_no, None))
+        elif kind == "del":
+            rows.append(DiffRow("del", line, current, old_no, None))
             old_no += 1
-        elif line.startswith(" "):
-            rows.append(DiffRow("ctx", line[1:], current, old_no, new_no))
+        elif kind == "ctx":
+            rows.append(DiffRow("ctx", line, current, old_no, new_no))
             old_no, new_no = old_no + 1, new_no + 1
         else:
             rows.append(DiffRow("meta", visible(line), current))

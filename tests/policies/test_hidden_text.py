@@ -7,6 +7,7 @@ else or as nothing), not from a list of known tricks; each goes into every place
 
 from __future__ import annotations
 
+import base64
 import io
 import random
 import sys
@@ -183,3 +184,67 @@ def test_visible_keeps_plain_text_and_marks_each_hidden_character_once() -> None
     assert visible("plain text\twith tab\n") == "plain text\twith tab\n"
     assert visible("a\u202eb") == "a⟨U+202E⟩b"
     assert all(is_hidden(c) for c in hidden_sample(per_category=2))
+
+
+def utf7_payload(code: str) -> str:
+    """`code` after a line feed, as UTF-7 writes it: plain ASCII that Python, told the file is
+    UTF-7, decodes into new lines of code."""
+    packed = base64.b64encode(("\n" + code).encode("utf-16-be")).decode("ascii").rstrip("=")
+    return f"+{packed}"
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        "# -*- coding: utf-7 -*-",
+        "# vim: set fileencoding=utf-7 :",
+        "#coding=UTF7",
+        "# -*- coding: utf_7 -*-",
+    ],
+)
+def test_a_coding_declaration_that_makes_python_run_other_text_is_read_as_python_reads_it(
+    policy, declaration: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from sandbox.lineage import Lineage
+    from sandbox.patched import patched_tree
+    from tests.conftest import TARGET
+
+    before = (TARGET / "config.py").read_text()
+    payload = utf7_payload("    import subprocess\n    subprocess.run(['true'])\n   ")
+    after = (
+        declaration
+        + "\n"
+        + before.replace("input_range: float = 0.5", "input_range: float = 1.0", 1).replace(
+            "# --- synthetic data ---", f"# --- synthetic data --- sweep {payload}-", 1
+        )
+    )
+    assert after.isascii() and "subprocess" not in after
+    diff = file_diff("config.py", before, after)
+    lineage = Lineage.create(tmp_path / "lineage", TARGET)
+    with patched_tree(lineage, lineage.head(), diff) as patched:
+        verdict = policy.check(Proposal(diff=diff, rationale="", proposer="t"), None, None, patched=patched)
+    rules = {f.rule_id for f in verdict.findings}
+    assert verdict.verdict == "deny" and {"forbidden-code", "hidden-text"} <= rules, verdict.findings
+    # The diff alone: the declaration itself goes to a human.
+    assert hidden_findings(judged(policy, diff))
+
+
+@pytest.mark.parametrize("codec", ["latin-1", "cp1252", "gbk", "shift_jis", "utf-7"])
+def test_any_codec_but_utf8_is_reported_and_utf8_is_not(policy, codec: str) -> None:
+    found = hidden_findings(judged(policy, file_diff("mod.py", None, f"# -*- coding: {codec} -*-\nx = 1\n")))
+    assert found and found[0].line == 1
+    for honest in ("# -*- coding: utf-8 -*-", "# coding: UTF-8", "# vim: set fileencoding=utf8 :"):
+        assert not hidden_findings(judged(policy, file_diff("mod.py", None, f"{honest}\nx = 1\n")))
+
+
+@pytest.mark.parametrize("text", ["++ b/scripts/tool.py", "++ /dev/null"])
+def test_a_line_that_reads_as_a_file_header_is_reported_and_drawn_in_its_own_file(policy, text: str) -> None:
+    before = '"""Doc."""\nx = 1\n'
+    after = f'"""Doc.\n{text}\n"""\nx = 1\ny = 2\n'
+    diff = file_diff("train.py", before, after)
+    assert any("file header" in f.message for f in hidden_findings(judged(policy, diff)))
+    assert {r.file for r in parse_rows(diff)} == {"train.py"}
+    assert describe_change(diff, "").startswith("train.py")
+    removed = file_diff("query.sql", "-- a comment\nselect 1;\n", "select 1;\n")
+    assert any("removed line" in f.message for f in hidden_findings(judged(policy, removed)))
+    assert [r.kind for r in parse_rows(removed)].count("del") == 1
