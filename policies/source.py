@@ -14,6 +14,7 @@ import ast
 import codecs
 import io
 import re
+import sys
 import textwrap
 import tokenize
 from collections.abc import Iterator, Mapping
@@ -79,6 +80,15 @@ def parse_text(text: str) -> ast.Module | None:
         return parse_module(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+
+
+def parse_error(text: str) -> str | None:
+    """Why `text` does not parse here, or None when it does."""
+    try:
+        parse_module(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return f"{type(exc).__name__}: {str(exc)[:120]}"
+    return None
 
 
 def _indent(text: str) -> int:
@@ -327,8 +337,15 @@ def _enclosing_from_text(before: list[tuple[int, str]], line: str, section: str)
     return chain
 
 
+STAR = "*"
+"""The aliases' key for the modules a file star-imports, separated by spaces."""
+
+
 def import_aliases(nodes: Iterator[ast.AST]) -> dict[str, str]:
+    """Local name -> dotted origin: from imports, from `from M import *` (kept under STAR and read by
+    `resolve`), and from plain assignments of an imported name to another (`_o = os`)."""
     aliases: dict[str, str] = {}
+    assignments: list[tuple[str, ast.AST]] = []
     for node in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -339,8 +356,22 @@ def import_aliases(nodes: Iterator[ast.AST]) -> dict[str, str]:
                     aliases[root] = root
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
-                if alias.name != "*":
+                if alias.name == "*":
+                    aliases[STAR] = f"{aliases.get(STAR, '')} {node.module}".strip()
+                else:
                     aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if node.value is not None:
+                assignments += [(t.id, node.value) for t in targets if isinstance(t, ast.Name)]
+    # An alias of an alias resolves too: a few passes reach chains as long as any honest code's.
+    for _ in range(3):
+        for name, value in assignments:
+            chain = dotted(value) if isinstance(value, ast.Name | ast.Attribute) else None
+            if chain and name not in aliases:
+                origin, imported = resolve(chain, aliases)
+                if imported:
+                    aliases[name] = origin
     return aliases
 
 
@@ -363,9 +394,15 @@ def dotted(node: ast.AST) -> str | None:
 def resolve(name: str, aliases: dict[str, str]) -> tuple[str, bool]:
     """The dotted origin of a name through the imports, and whether an import was seen for it."""
     root, _, rest = name.partition(".")
-    if root in aliases:
+    if root in aliases and root != STAR:
         origin = aliases[root]
         return (f"{origin}.{rest}" if rest else origin), True
+    for module in aliases.get(STAR, "").split():
+        # `from os import *` binds every public name of os: `system` is `os.system`. Only modules
+        # already loaded here are asked (nothing is imported on a candidate's say).
+        loaded = sys.modules.get(module)
+        if loaded is not None and not root.startswith("_") and hasattr(loaded, root):
+            return f"{module}.{name}", True
     if rest and root in CONVENTIONAL_ALIASES:
         # A hunk may not show the import; `np.` means numpy everywhere.
         return f"{CONVENTIONAL_ALIASES[root]}.{rest}", False

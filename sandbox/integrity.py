@@ -67,6 +67,7 @@ import ast
 import contextlib
 import hashlib
 import io
+import json
 import re
 import secrets
 import shlex
@@ -1881,6 +1882,38 @@ MAX_ARTIFACT_READ_BYTES = 64 * 2**20
 """The most an artifact's files may hold for the harness to read them out (into its own memory)."""
 
 
+ARTIFACT_WALK = r"""
+import json, os, stat, sys
+top, most = sys.argv[1], int(sys.argv[2])
+report = {"entries": 0, "name_bytes": 0, "bytes": 0, "files": 0, "listed": [], "odd_names": 0,
+          "odd_example": "", "predictions_bytes": 0, "unreadable": []}
+def refused(error):
+    report["unreadable"].append(os.path.relpath(error.filename or top, top)[:80])
+for root, dirs, files in os.walk(top, onerror=refused):
+    for name in dirs + files:
+        path = os.path.join(root, name)
+        relative = os.path.relpath(path, top)
+        report["entries"] += 1
+        report["name_bytes"] += len(os.fsencode(relative)) + 1
+        if not relative.isprintable():
+            report["odd_names"] += 1
+            report["odd_example"] = report["odd_example"] or relative[:80]
+        if name in dirs and not os.path.islink(path):
+            continue
+        info = os.lstat(path)
+        kind = "f" if stat.S_ISREG(info.st_mode) else "l" if stat.S_ISLNK(info.st_mode) else "o"
+        report["files"] += 1
+        report["bytes"] += info.st_size
+        if relative == "predictions.npy":
+            report["predictions_bytes"] = info.st_size
+        if len(report["listed"]) < most:
+            report["listed"].append([kind, info.st_size, relative])
+print(json.dumps(report))
+"""
+"""Run by the sandbox's trusted interpreter over an out dir: every entry counted, the first files
+listed, as one line of JSON."""
+
+
 def read_artifact(
     commands: SandboxCommands,
     out: str,
@@ -1892,33 +1925,41 @@ def read_artifact(
     together (that is a problem of the artifact, named). `predicted`: predict has run, and the
     predictions file, the harness's own, is left out; before predict every file is training's."""
     artifact = Artifact()
+    # One trusted interpreter walks the out dir and counts everything (entries, path bytes, the
+    # files' apparent sizes), listing the first files in JSON: no name, however odd (newlines,
+    # hundreds of them), can split or push a record out of the listing (red team round thirteen:
+    # names of newlines pushed a table's file past a line-based listing cut at 4,096 lines).
     listing = commands.run(
         "artifact-list",
-        f"cd {shlex.quote(out)} && find . -mindepth 1 ! -type d -printf '%y %s %P\\n' | head -n 4096",
-        30.0,
+        f"python3 -I -S -c {shlex.quote(ARTIFACT_WALK)} {shlex.quote(out)} {max_files + 1}",
+        60.0,
     )
-    if listing.exit_code != 0:
+    try:
+        walked = json.loads(listing.output.strip().splitlines()[-1]) if listing.exit_code == 0 else None
+    except (ValueError, IndexError):
+        walked = None
+    if not isinstance(walked, dict):
         artifact.problems.append(f"the out dir could not be listed: {tail(listing.output, 200)}")
         return artifact
-    # Every entry, directories too, and the bytes of their paths: data kept in names is data.
-    counted = commands.run(
-        "artifact-entries",
-        f"cd {shlex.quote(out)} && find . -mindepth 1 -printf x | wc -c && find . -mindepth 1 -printf '%P\\0' | wc -c",
-        30.0,
-    )
-    numbers = counted.output.split()
-    if counted.exit_code != 0 or len(numbers) != 2 or not all(n.isdigit() for n in numbers):
-        artifact.problems.append(f"the out dir's entries could not be counted: {tail(counted.output, 200)}")
-    else:
-        artifact.entries, artifact.name_bytes = int(numbers[0]), int(numbers[1])
+    artifact.entries, artifact.name_bytes = int(walked["entries"]), int(walked["name_bytes"])
+    artifact.listed_bytes = int(walked["bytes"])
+    if walked["unreadable"]:
+        artifact.problems.append(
+            f"{len(walked['unreadable'])} director(ies) of the out dir could not be read, e.g. "
+            f"{walked['unreadable'][0]!r}: what they hold was not measured"
+        )
+    if walked["odd_names"]:
+        artifact.problems.append(
+            f"{walked['odd_names']} path(s) hold characters that are not printable (newlines, "
+            f"controls), e.g. {walked['odd_example']!r}: a name is not a place for data"
+        )
     listed: list[tuple[str, str]] = []
-    for line in listing.output.splitlines():
-        kind, _, rest = line.partition(" ")
-        size, _, name = rest.partition(" ")
-        if not name or (predicted and name == PREDICTIONS_FILE):
+    for kind, _size, name in walked["listed"]:
+        if predicted and name == PREDICTIONS_FILE:
             continue
-        artifact.listed_bytes += int(size) if size.isdigit() else 0
         listed.append((kind, name))
+    if predicted and walked.get("predictions_bytes"):
+        artifact.listed_bytes -= int(walked["predictions_bytes"])
     if artifact.listed_bytes > max_bytes:
         artifact.problems.append(
             f"its files hold {artifact.listed_bytes:,} bytes (apparent size), more than the "

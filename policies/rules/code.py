@@ -12,9 +12,14 @@ findings on changed lines only (`# nosec` is ignored: the candidate must not sil
 from __future__ import annotations
 
 import ast
+import contextlib
 import fnmatch
+import functools
+import inspect
 import logging
+import sys
 import tempfile
+import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +29,7 @@ from pydantic import Field
 
 from core.contracts import Finding, VerdictKind
 from policies.base import CheckContext, Params, Rule, compile_globs, rule_type
-from policies.source import FileView, Piece, dotted, resolve
+from policies.source import FileView, Piece, dotted, parse_error, resolve
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,24 @@ CATEGORIES: dict[str, Category] = {
         what="network access",
     ),
     "subprocess": Category(
-        modules=("subprocess", "pty", "pexpect", "sh"),
+        modules=(
+            "subprocess",
+            "_posixsubprocess",
+            "pty",
+            "pexpect",
+            "sh",
+            "asyncio.subprocess",
+            "webbrowser",
+        ),
         names=(
+            "asyncio.create_subprocess_*",
+            "multiprocessing.util.spawnv_passfds",
+            "pydoc.pager",
+            "pydoc.pipepager",
+            "pydoc.tempfilepager",
+            "distutils.spawn*",
+            "platform._syscmd_*",
+            "uuid._get_command_stdout",
             "os.system",
             "os.popen",
             "os.exec*",
@@ -96,10 +117,18 @@ CATEGORIES: dict[str, Category] = {
         ),
         what="dynamic code execution",
     ),
-    "native_code": Category(modules=("ctypes", "cffi"), what="native code"),
+    "native_code": Category(modules=("ctypes", "_ctypes", "cffi", "numpy.ctypeslib"), what="native code"),
     "dynamic_import": Category(
         modules=("importlib", "imp", "runpy", "zipimport"),
-        names=("__import__", "builtins.__import__", "sys.modules", "sys.path", "sys.meta_path"),
+        names=(
+            "__import__",
+            "builtins.__import__",
+            "sys.modules",
+            "sys.path",
+            "sys.meta_path",
+            "pkgutil.resolve_name",
+            "pkgutil.get_importer",
+        ),
         what="dynamic imports",
     ),
     "environment": Category(
@@ -107,6 +136,11 @@ CATEGORIES: dict[str, Category] = {
         what="environment variables",
     ),
     "writes_outside_workspace": Category(what="writing outside the workspace"),
+    "test_code": Category(
+        what="the tests' own code imported by the code under test (whatever the tests hold, a "
+        "process runner among it, becomes the training's)"
+    ),
+    "unreadable": Category(what="code the rules cannot read"),
     "seeding": Category(
         names=(
             "random.seed",
@@ -130,6 +164,8 @@ CategoryName = Literal[
     "environment",
     "writes_outside_workspace",
     "seeding",
+    "test_code",
+    "unreadable",
 ]
 WRITE_CALLS = (
     "shutil.*",
@@ -194,7 +230,7 @@ class PythonFilesRule(Rule):
 
 class CodeAddedParams(PythonFilesParams):
     categories: list[CategoryName] = Field(
-        default_factory=lambda: [c for c in CategoryName.__args__ if c != "seeding"]  # type: ignore[attr-defined]
+        default_factory=lambda: [c for c in CategoryName.__args__ if c not in ("seeding", "test_code")]  # type: ignore[attr-defined]
     )
     """Which categories of added code are findings (see CATEGORIES in policies/rules/code.py)."""
     seeding_paths: list[str] = Field(
@@ -205,6 +241,9 @@ class CodeAddedParams(PythonFilesParams):
     """More fnmatch patterns of dotted names to flag (e.g. 'pickle.load*')."""
     allowed_write_prefixes: list[str] = Field(default_factory=list)
     """Absolute path prefixes a write may target (e.g. '/tmp/')."""
+    test_dirs: list[str] = Field(default_factory=lambda: ["tests"])
+    """Where the target's tests live: `test_code` flags code outside them importing them (or a
+    conftest)."""
 
 
 @rule_type
@@ -233,6 +272,22 @@ class CodeAddedRule(PythonFilesRule):
 
     def _check_file(self, view: FileView) -> list[Finding]:
         categories = self._categories(view)
+        whole = view.python_source or view.whole_new
+        if "unreadable" in categories and whole is not None and view.added_lines:
+            problem = parse_error(whole)
+            if problem is not None:
+                # Every rule here reads code through its syntax tree: a changed file that does not
+                # parse here hides all it runs (red team round thirteen: an expression nested 6,000
+                # deep broke the parser's recursion limit, and a subprocess call after it ran).
+                return [
+                    self.finding(
+                        f"unreadable: {view.path} does not parse here ({problem}): no rule can read "
+                        "what it runs, so it is judged as code that may run anything",
+                        file=view.path,
+                        category="unreadable",
+                        name=problem,
+                    )
+                ]
         aliases = view.aliases("new")
         hits: dict[tuple[int, str], tuple[str, str]] = {}
         for node in view.changed_nodes("new"):
@@ -259,6 +314,8 @@ class CodeAddedRule(PythonFilesRule):
         if isinstance(node, ast.Import | ast.ImportFrom):
             for module in _imported(node):
                 hits += [(c, module, "imports") for c in categories if _module_match(module, c)]
+                if "test_code" in categories and self._is_test_module(module):
+                    hits.append(("test_code", module, "imports"))
             return hits
         if isinstance(node, ast.Call):
             hits += self._call_hits(node, aliases, categories)
@@ -266,11 +323,13 @@ class CodeAddedRule(PythonFilesRule):
             name = dotted(node)
             if name is not None:
                 origin, imported = resolve(name, aliases)
-                hits += [
-                    (c, origin, "uses")
-                    for c in categories
-                    if _name_match(origin, c, imported or "." in name or _is_builtin_name(name))
-                ]
+                trusted = imported or "." in name or _is_builtin_name(name)
+                hits += [(c, origin, "uses") for c in categories if _name_match(origin, c, trusted)]
+                same = canonical(origin) if trusted else None
+                if same and same != origin:
+                    hits += [
+                        (c, f"{origin} (= {same})", "uses") for c in categories if _name_match(same, c, True)
+                    ]
                 if any(fnmatch.fnmatchcase(origin, p) for p in self.params.extra_names):
                     hits.append(("extra", origin, "uses"))
         return hits
@@ -285,12 +344,28 @@ class CodeAddedRule(PythonFilesRule):
         if name:
             trusted = imported or "." in name or _is_builtin_name(name)
             hits += [(c, origin, "calls") for c in categories if _name_match(origin, c, trusted)]
+            same = canonical(origin) if trusted else None
+            if same and same != origin:
+                hits += [
+                    (c, f"{origin} (= {same})", "calls") for c in categories if _name_match(same, c, True)
+                ]
+        # A module's attribute under a computed name: `getattr(os, "sys" + "tem")`, `vars(os)[k]`.
+        if origin in ("getattr", "builtins.getattr", "vars", "builtins.vars") and call.args:
+            base = dotted(call.args[0])
+            module = canonical(resolve(base, aliases)[0]) if base else None
+            literal = _literal_str(call.args[1]) if len(call.args) >= 2 else None
+            if module is not None and _is_module(module) and literal is None:
+                hits += [
+                    (c, f"{module}.<computed>", "reaches by a computed name")
+                    for c in categories
+                    if _module_reaches(module, c)
+                ]
         # Tricks that name a forbidden module or attribute in a string.
         if origin in ("__import__", "importlib.import_module") and call.args:
             target = _literal_str(call.args[0])
             if target:
                 hits += [(c, target, "imports dynamically") for c in categories if _module_match(target, c)]
-        if origin == "getattr" and len(call.args) >= 2:
+        if origin in ("getattr", "builtins.getattr") and len(call.args) >= 2:
             base, attr = dotted(call.args[0]), _literal_str(call.args[1])
             if base and attr:
                 full = f"{resolve(base, aliases)[0]}.{attr}"
@@ -316,6 +391,72 @@ class CodeAddedRule(PythonFilesRule):
             if path is not None and _outside(path, self.params.allowed_write_prefixes):
                 return f"{path!r}"
         return None
+
+    def _is_test_module(self, module: str) -> bool:
+        """A module of the target's tests (or a conftest), imported from outside them."""
+        parts = module.split(".")
+        return parts[0] in self.params.test_dirs or "conftest" in parts
+
+
+def canonical(origin: str) -> str | None:
+    """What a dotted name is, by identity, among the names the categories list: `posix.system` and
+    `shutil.os.system` are `os.system`, `numpy.ctypeslib.ctypes` is `ctypes`. Only modules already
+    loaded here are walked (nothing is imported on a candidate's say); None when the name does not
+    lead to one of them."""
+    parts = origin.split(".")
+    if not parts or parts[0] not in sys.modules:
+        return None
+    obj: object = sys.modules[parts[0]]
+    name = parts[0]
+    for index, attr in enumerate(parts[1:], start=1):
+        if isinstance(obj, types.ModuleType):
+            name = obj.__name__
+        try:
+            value = inspect.getattr_static(obj, attr)
+        except AttributeError:
+            # A submodule loaded but not bound as an attribute yet (a package's lazy `__getattr__`).
+            value = sys.modules.get(f"{name}.{attr}")
+            if value is None:
+                return f"{name}.{'.'.join(parts[index:])}" if isinstance(obj, types.ModuleType) else None
+        obj = value
+        name = f"{name}.{attr}"
+        known = _flagged_objects().get(id(obj))
+        if known is not None:
+            return ".".join([known, *parts[index + 1 :]])
+    return obj.__name__ if isinstance(obj, types.ModuleType) else name
+
+
+@functools.cache
+def _flagged_objects() -> dict[int, str]:
+    """id(object) -> the listed dotted name, for every listed name that leads to a loaded object
+    (patterns expanded over the module's names): the identities `canonical` reads."""
+    found: dict[int, str] = {}
+    for category in CATEGORIES.values():
+        for pattern in category.names:
+            module_name, _, attr_pattern = pattern.rpartition(".")
+            module = sys.modules.get(module_name)
+            if module is None:
+                continue
+            for attr in fnmatch.filter(dir(module), attr_pattern):
+                with contextlib.suppress(AttributeError):
+                    found.setdefault(id(inspect.getattr_static(module, attr)), f"{module_name}.{attr}")
+        for module_name in category.modules:
+            module = sys.modules.get(module_name)
+            if module is not None:
+                found.setdefault(id(module), module_name)
+    return found
+
+
+def _is_module(name: str) -> bool:
+    return isinstance(sys.modules.get(name), types.ModuleType)
+
+
+def _module_reaches(module: str, category: str) -> bool:
+    """Whether some listed name of the category lives in `module` (or is it)."""
+    spec = CATEGORIES.get(category)
+    if spec is None:
+        return False
+    return _module_match(module, category) or any(p.startswith(module + ".") for p in spec.names)
 
 
 def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:

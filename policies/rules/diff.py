@@ -132,6 +132,9 @@ class SizeRule(Rule):
 
 
 class HiddenTextParams(Params):
+    max_line_chars: int | None = Field(default=200, ge=1)
+    """Added lines longer than this are findings too: the diff view does not wrap, and what a line
+    holds past the screen's edge is read by no one who does not scroll there (None: no limit)."""
     identifiers: bool = True
     """Also report Python names and file paths spelled with characters outside ASCII (a Cyrillic
     `а` in `sсore` makes a name that looks like another one)."""
@@ -170,6 +173,19 @@ class HiddenTextRule(Rule):
                             "it may look like another path",
                             file=change.path,
                             path=spelled(path),
+                        )
+                    )
+            limit = self.params.max_line_chars
+            for line_no, text in _added_texts(view) if limit is not None else []:
+                if limit is not None and len(text) > limit:
+                    findings.append(
+                        self.finding(
+                            f"{change.path}:{line_no} is {len(text):,} characters long: a reviewer's "
+                            f"screen shows its start; past column {limit} it reads "
+                            f"{shorten(visible(text[limit:].strip()), 120)!r}",
+                            file=change.path,
+                            line=line_no,
+                            length=len(text),
                         )
                     )
             for line_no, text in _added_texts(view):

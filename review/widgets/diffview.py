@@ -14,6 +14,7 @@ from typing import ClassVar
 from pygments.lexer import Lexer
 from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.syntax import Syntax, SyntaxTheme
@@ -29,6 +30,8 @@ from core.visible import split_visible, visible
 HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 GUTTER = 12  # "12345 12345 "
 HIDDEN = Style(reverse=True, bold=True)
+MORE = "»"
+"""Drawn at the right edge of a line that goes on past it (in the HIDDEN style)."""
 """A character that renders as something else or as nothing, drawn as its code point (core.visible)."""
 SIDE_GUTTER = 8  # "12345 " and the sign "+ " in front of each half's code
 
@@ -317,7 +320,18 @@ class DiffView(ScrollView, can_focus=True):
             if len(self._cache) > 4000:
                 self._cache.clear()
             self._cache[key] = strip
-        return strip.crop_extend(scroll_x, scroll_x + width, None)
+        shown = strip.crop_extend(scroll_x, scroll_x + width, None)
+        if not self.side and width > 1 and self._row_cells(self.rows[index]) > scroll_x + width:
+            # The line goes on past the edge: say so where the eye is, not only in the scrollbar.
+            shown = Strip.join([shown.crop(0, width - 1), Strip([Segment(MORE, HIDDEN)])])
+        return shown
+
+    @staticmethod
+    def _row_cells(row: DiffRow) -> int:
+        """The cells a unified row's own content takes (its padding to the longest row aside)."""
+        if row.kind not in ("add", "del", "ctx"):
+            return 0
+        return GUTTER + 2 + cell_len(visible(row.text.expandtabs(4)))
 
     def _unified_strip(self, index: int, colors: Palette) -> Strip:
         row = self.rows[index]
@@ -356,7 +370,11 @@ class DiffView(ScrollView, can_focus=True):
             shifted = rest.crop(shift, rest.cell_length)
             code = [sign, Segment("…", colors.gutter + background), *shifted]
         segments += code
-        return Strip(segments).extend_cell_length(width, background).crop(0, width)
+        strip = Strip(segments)
+        if strip.cell_length > width > 1 and row.kind in ("add", "del", "ctx"):
+            # Halves cut most lines: marked quietly (the unified view marks the few long ones loud).
+            return Strip.join([strip.crop(0, width - 1), Strip([Segment(MORE, colors.gutter + background)])])
+        return strip.extend_cell_length(width, background).crop(0, width)
 
     def _code_segments(self, row: DiffRow, colors: Palette, mark: Style | None) -> list[Segment]:
         background = _row_background(row, colors, mark)

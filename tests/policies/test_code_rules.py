@@ -177,3 +177,49 @@ def test_bandit_severity_maps_to_verdicts(bandit_rule) -> None:  # type: ignore[
 
 def test_bandit_quiet_on_safe_code(bandit_rule) -> None:  # type: ignore[no-untyped-def]
     assert findings(bandit_rule, "train.py", TRAIN, insert("        loss = loss * 0.9\n")) == []
+
+
+# Round thirteen: names bound as Python binds them, whatever spelling reaches them.
+BOUND = [
+    ("from os import *\n", "        system('id')\n", "subprocess"),
+    ("from posix import *\n", "        system('id')\n", "subprocess"),
+    ("from os import *\n", "        token = environ['KEY']\n", "environment"),
+    ("import posix\n", "        posix.system('id')\n", "subprocess"),
+    ("import shutil\n", "        shutil.os.system('id')\n", "subprocess"),
+    ("import shutil as tools\n", "        tools.os.popen('id')\n", "subprocess"),
+    ("import numpy as np\n", "        np.ctypeslib.ctypes.CDLL(None)\n", "native_code"),
+    ("import os\n_o = os\n", "        _o.system('id')\n", "subprocess"),
+    ("import os\nfirst = os\nsecond = first\n", "        second.execv('/bin/sh', ['sh'])\n", "subprocess"),
+    ("import os\n", "        getattr(os, 'sys' + 'tem')('id')\n", "subprocess"),
+    ("import os\n", "        vars(os)[name]('id')\n", "subprocess"),
+    ("import asyncio\n", "        asyncio.create_subprocess_exec('id')\n", "subprocess"),
+    ("import pkgutil\n", "        pkgutil.resolve_name('subprocess:run')\n", "dynamic_import"),
+]
+
+
+@pytest.mark.parametrize(("head", "line", "category"), BOUND, ids=[b[1].strip()[:40] for b in BOUND])
+def test_names_are_read_as_python_binds_them(code_rule, head: str, line: str, category: str) -> None:  # type: ignore[no-untyped-def]
+    after = head + insert(line)
+    found = findings(code_rule, "train.py", TRAIN, after, whole=True)
+    assert category in {f.evidence["category"] for f in found}, found
+
+
+def test_the_tests_own_code_imported_from_code_under_test_is_a_finding() -> None:
+    rule = one_rule("code_added", {"categories": ["test_code"]})
+    for line in (
+        "from tests.conftest import run_script\n",
+        "import conftest\n",
+        "import tests.helpers as h\n",
+    ):
+        assert findings(rule, "train.py", TRAIN, line + TRAIN, whole=True), line
+    assert not findings(rule, "train.py", TRAIN, "import numpy\n" + TRAIN, whole=True)
+
+
+def test_a_changed_file_that_does_not_parse_here_is_judged_as_code_that_may_run_anything(code_rule) -> None:  # type: ignore[no-untyped-def]
+    rule = one_rule("code_added", {"categories": [*ALL, "unreadable"]})
+    deep = "DAMPING = (" + "+".join(f"1/{i}**2" for i in range(1, 6001)) + ")\n"
+    payload = deep.rstrip("\n") + "; import subprocess; subprocess.run(['id'])\n"
+    found = findings(rule, "warmup.py", None, payload, whole=True)
+    assert [f.evidence["category"] for f in found] == ["unreadable"], found
+    assert "RecursionError" in found[0].message or "SyntaxError" in found[0].message
+    assert not findings(rule, "warmup.py", None, "DAMPING = 1 / 6\n", whole=True)

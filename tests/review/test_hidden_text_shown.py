@@ -79,3 +79,24 @@ def test_no_screen_draws_a_hidden_character(run_dir: Path, size: tuple[int, int]
     assert not any(drawn.values()), drawn
     assert "⟨U+001B⟩" in seen["change"] and "⟨U+202E⟩" in seen["change"]
     assert "⟨U+001B⟩" in seen["logs"]
+
+
+def test_a_line_that_goes_past_the_edge_is_marked_there(tmp_path: Path) -> None:
+    tail = "; _ = [optimizer.step(p, g, rate) for _ in range(3)]"
+    diff = "--- a/train.py\n+++ b/train.py\n@@ -1 +1 @@\n-rate = 1\n+rate = 1" + " " * 300 + tail + "\n"
+    run = write_run(tmp_path / "run", [Gen("tidy the step", diff, [0.2, 0.21, 0.19])])
+    app = make_app("review", run_dir=run, by="human:tester")
+    seen: dict[str, str] = {}
+
+    async def drive() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: queue_shown(app) and "1" in app.screen.query_one("#queue").rows)
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ChangeScreen), what="the change screen")
+            await pilot.pause()
+            seen["change"] = screen_text(app)
+
+    asyncio.run(drive())
+    added = next(line for line in seen["change"].split("\n") if "+ rate = 1" in line)
+    removed = next(line for line in seen["change"].split("\n") if "- rate = 1" in line)
+    assert "»" in added and "»" not in removed, (added, removed)

@@ -902,3 +902,46 @@ def test_predict_reads_a_plain_copy_of_what_training_left(tmp_path: Path) -> Non
         seen = session.exec(settled("/tmp/o") + f'python -c "{look}"', 60.0)
         assert seen.exit_code == 0, seen.output
         assert seen.output.strip().splitlines()[-1] == "[] 1 True b'weights' ['d', 'm.npz']", seen.output
+
+
+@pytest.mark.bwrap
+def test_odd_names_unreadable_directories_and_many_files_are_all_counted(tmp_path: Path) -> None:
+    """Names of newlines cannot split a record or push a file past a listing's cut, a directory
+    made unreadable is a problem, and every file's bytes count, listed or not (red team round
+    thirteen: a 391 KB table behind names of 255 newlines was never listed, never counted)."""
+    from sandbox.base import SandboxConfig
+    from sandbox.bwrap_backend import BwrapBackend
+    from sandbox.evaluate import _Commands
+    from sandbox.integrity import read_artifact
+
+    backend = BwrapBackend(SandboxConfig(), image="rsi-sandbox:latest", run_id="test-artifact-odd")
+    (tmp_path / "tree").mkdir()
+    make = (
+        "import os\n"
+        "os.makedirs('/tmp/a/grid', exist_ok=True)\n"
+        "open('/tmp/a/grid/table.npz', 'wb').write(b'7' * 400_000)\n"
+        "odd = '/tmp/a/' + '\\n' * 200\n"
+        "os.makedirs(odd, exist_ok=True)\n"
+        "for i in range(9):\n"
+        "    open(os.path.join(odd, '\\n' * (200 + i)), 'wb').close()\n"
+        "os.makedirs('/tmp/b/many', exist_ok=True)\n"
+        "for i in range(300):\n"
+        "    open(f'/tmp/b/many/{i}.bin', 'wb').write(b'x' * 1000)\n"
+        "os.makedirs('/tmp/c/hidden', exist_ok=True)\n"
+        "open('/tmp/c/hidden/table.npz', 'wb').write(b'7' * 100_000)\n"
+        "open('/tmp/c/model.npz', 'wb').write(b'w')\n"
+        "os.chmod('/tmp/c/hidden', 0o300)\n"
+        "open('/tmp/a/model.npz', 'wb').write(b'weights')\n"
+    )
+    with backend.open(tmp_path / "tree", None, "artifact-odd") as session:
+        commands = _Commands(session, None)
+        session.write_file("/tmp/make.py", make.encode())
+        made = commands.run("make", "python3 /tmp/make.py", 60.0)
+        assert made.exit_code == 0, made.output
+        odd = read_artifact(commands, "/tmp/a")
+        many = read_artifact(commands, "/tmp/b")
+        hidden = read_artifact(commands, "/tmp/c")
+    assert odd.size >= 400_000 and "grid/table.npz" in odd.files, (odd.size, sorted(odd.files)[:3])
+    assert any("not printable" in p for p in odd.problems), odd.problems
+    assert many.size >= 300_000 and any("more than 64 files" in p for p in many.problems)
+    assert any("could not be read" in p for p in hidden.problems), hidden.problems
