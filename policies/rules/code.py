@@ -80,6 +80,14 @@ CATEGORIES: dict[str, Category] = {
         ),
         names=(
             "asyncio.create_subprocess_*",
+            "multiprocessing.Process",
+            "multiprocessing.Pool",
+            "multiprocessing.get_context",
+            "multiprocessing.context.*",
+            "multiprocessing.pool.Pool",
+            "concurrent.futures.ProcessPoolExecutor",
+            "concurrent.futures.process.*",
+            "os.register_at_fork",
             "multiprocessing.util.spawnv_passfds",
             "pydoc.pager",
             "pydoc.pipepager",
@@ -114,6 +122,24 @@ CATEGORIES: dict[str, Category] = {
             "timeit.repeat",
             "timeit.Timer",
             "timeit.main",
+            # Unpickling runs what the bytes name (round fourteen: a protocol-0 pickle kept as a
+            # printable .npy in the tree, loaded with allow_pickle=True, ran a shell).
+            "pickle.load*",
+            "pickle.Unpickler",
+            "_pickle.load*",
+            "_pickle.Unpickler",
+            "shelve.open",
+            "pandas.read_pickle",
+            "joblib.load",
+            "dill.load*",
+            "cloudpickle.load*",
+            # Annotations evaluated from strings (round fourteen: typing.get_type_hints over strings
+            # read from a JSON file ran os.system).
+            "typing.get_type_hints",
+            "typing.ForwardRef",
+            "typing._eval_type",
+            "inspect.get_annotations",
+            "annotationlib.*",
         ),
         what="dynamic code execution",
     ),
@@ -128,6 +154,10 @@ CATEGORIES: dict[str, Category] = {
             "sys.meta_path",
             "pkgutil.resolve_name",
             "pkgutil.get_importer",
+            "pydoc.locate",
+            "pydoc.importfile",
+            "unittest.mock._importer",
+            "unittest.mock._dot_lookup",
         ),
         what="dynamic imports",
     ),
@@ -349,6 +379,26 @@ class CodeAddedRule(PythonFilesRule):
                 hits += [
                     (c, f"{origin} (= {same})", "calls") for c in categories if _name_match(same, c, True)
                 ]
+        # numpy's loader unpickles when allowed to: `allow_pickle` anything but a literal False.
+        if origin in ("numpy.load", "np.load") and "dynamic_code" in categories:
+            allowed = next((k.value for k in call.keywords if k.arg == "allow_pickle"), None)
+            if allowed is not None and not (isinstance(allowed, ast.Constant) and allowed.value is False):
+                hits.append(("dynamic_code", "numpy.load(allow_pickle=...)", "unpickles with"))
+        # Attribute access whose name is data: attrgetter/methodcaller with a computed name, and
+        # getattr or them handed on as values (`functools.reduce(getattr, names, os)`).
+        computed_name = not call.args or _literal_str(call.args[0]) is None
+        if (
+            origin in ("operator.attrgetter", "operator.methodcaller")
+            and "dynamic_code" in categories
+            and computed_name
+        ):
+            hits.append(("dynamic_code", origin, "reaches an attribute named by data through"))
+        for arg in [*call.args, *(k.value for k in call.keywords)]:
+            passed = dotted(arg) if isinstance(arg, ast.Name | ast.Attribute) else None
+            if passed and "dynamic_code" in categories:
+                value = resolve(passed, aliases)[0]
+                if value in COMPUTED_ACCESS or (passed in ("getattr", "vars") and passed not in aliases):
+                    hits.append(("dynamic_code", value, "hands on as a value"))
         # A module's attribute under a computed name: `getattr(os, "sys" + "tem")`, `vars(os)[k]`.
         if origin in ("getattr", "builtins.getattr", "vars", "builtins.vars") and call.args:
             base = dotted(call.args[0])
@@ -396,6 +446,17 @@ class CodeAddedRule(PythonFilesRule):
         """A module of the target's tests (or a conftest), imported from outside them."""
         parts = module.split(".")
         return parts[0] in self.params.test_dirs or "conftest" in parts
+
+
+COMPUTED_ACCESS = (
+    "getattr",
+    "builtins.getattr",
+    "vars",
+    "builtins.vars",
+    "operator.attrgetter",
+    "operator.methodcaller",
+)
+"""Callables that reach an attribute by a name given at run time."""
 
 
 def canonical(origin: str) -> str | None:

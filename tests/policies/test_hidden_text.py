@@ -253,11 +253,18 @@ def test_a_line_that_reads_as_a_file_header_is_reported_and_drawn_in_its_own_fil
 def test_a_line_past_the_screen_is_reported_and_marked_where_it_is_cut(policy) -> None:  # type: ignore[no-untyped-def]
     from review.widgets.diffview import DiffView
 
-    hidden = "rate = learning_rate_at(config, step)" + " " * 400 + "; _ = [optimizer.step(p, g, rate) for _ in range(3)]"
+    hidden = (
+        "rate = learning_rate_at(config, step)"
+        + " " * 400
+        + "; _ = [optimizer.step(p, g, rate) for _ in range(3)]"
+    )
     diff = file_diff("train.py", "x = 1\n", f"x = 1\n{hidden}\n")
     found = [f for f in hidden_findings(judged(policy, diff)) if "characters long" in f.message]
     assert found and found[0].line == 2 and "optimizer.step" in found[0].message
-    assert not [f for f in hidden_findings(judged(policy, file_diff("t.py", "x = 1\n", "x = 2  # " + "y" * 150 + "\n")))]
+    assert not [
+        f
+        for f in hidden_findings(judged(policy, file_diff("t.py", "x = 1\n", "x = 2  # " + "y" * 150 + "\n")))
+    ]
     rows = parse_rows(diff)
     long_row = next(r for r in rows if r.kind == "add" and r.text == hidden)
     assert DiffView._row_cells(long_row) > 400
