@@ -637,6 +637,7 @@ class TrustedEvaluator:
                 return "bad_predictions"
             if audit is not None:
                 audit.record(seed, parts)
+                audit.after_predict(seed, out, _Commands(session, None))
         result.metric = self._metric(per_seed)
         result.lockbox = self._metric(lockbox) if lockbox else None
         if self.teachers is not None and self.teacher_sha is not None:

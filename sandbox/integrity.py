@@ -463,6 +463,19 @@ class Audit:
         if self.config.enabled:
             self.artifacts[seed] = read_artifact(commands, out)
 
+    def after_predict(self, seed: int, out: str, commands: SandboxCommands) -> None:
+        """Count what the out dir holds once predict ran (nothing read): what predict leaves there
+        counts against the artifact too (redteam `leak-sparse-artifact-at-predict`: 384 MB of
+        sparse files written at predict), the harness's predictions file aside."""
+        artifact = self.artifacts.get(seed)
+        if not self.config.enabled or artifact is None:
+            return
+        after = read_artifact(commands, out, predicted=True, read=False)
+        artifact.entries = max(artifact.entries, after.entries)
+        artifact.name_bytes = max(artifact.name_bytes, after.name_bytes)
+        artifact.listed_bytes = max(artifact.listed_bytes, after.listed_bytes)
+        artifact.problems += [f"after predict: {p}" for p in after.problems if p not in artifact.problems]
+
     def _seed_metric(self, seed: int) -> float:
         return self.checker.score(self.parts_by_seed[seed]["selection"], self.checker.heldout.labels)
 
@@ -1920,6 +1933,7 @@ def read_artifact(
     max_files: int = 64,
     max_bytes: int = MAX_ARTIFACT_READ_BYTES,
     predicted: bool = False,
+    read: bool = True,
 ) -> Artifact:
     """Every file under `out`, read out of the sandbox; none when they hold more than `max_bytes`
     together (that is a problem of the artifact, named). `predicted`: predict has run, and the
@@ -1966,7 +1980,7 @@ def read_artifact(
             f"{max_bytes:,} the harness reads out of a sandbox"
         )
         return artifact
-    for kind, name in listed:
+    for kind, name in listed if read else []:
         if len(artifact.files) >= max_files:
             artifact.problems.append(f"more than {max_files} files")
             break
