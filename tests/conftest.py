@@ -127,3 +127,22 @@ def sandboxes_of(client, run_id: str, wait_s: float = 10.0) -> list:  # type: ig
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.1)
+
+
+BOTH_BACKENDS = [
+    pytest.param("bwrap", marks=pytest.mark.bwrap),
+    pytest.param("docker", marks=pytest.mark.docker),
+]
+"""Parametrize a test over both sandbox backends (`backend_name`), each with its marker."""
+
+
+def sandbox_backend(name: str, request: pytest.FixtureRequest, run_id: str):  # type: ignore[no-untyped-def]
+    """A real backend by name: Docker (its engine required, as the `docker_client` fixture says) or
+    bubblewrap."""
+    from sandbox.bwrap_backend import BwrapBackend
+    from sandbox.docker_backend import DockerBackend
+
+    if name == "docker":
+        request.getfixturevalue("docker_client")
+        return DockerBackend(SandboxConfig(), image=IMAGE, run_id=run_id)
+    return BwrapBackend(SandboxConfig(), image="", run_id=run_id)

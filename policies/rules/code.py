@@ -354,12 +354,7 @@ class CodeAddedRule(PythonFilesRule):
             if name is not None:
                 origin, imported = resolve(name, aliases)
                 trusted = imported or "." in name or _is_builtin_name(name)
-                hits += [(c, origin, "uses") for c in categories if _name_match(origin, c, trusted)]
-                same = canonical(origin) if trusted else None
-                if same and same != origin:
-                    hits += [
-                        (c, f"{origin} (= {same})", "uses") for c in categories if _name_match(same, c, True)
-                    ]
+                hits += _matched(origin, trusted, categories, "uses")
                 if any(fnmatch.fnmatchcase(origin, p) for p in self.params.extra_names):
                     hits.append(("extra", origin, "uses"))
         return hits
@@ -373,12 +368,7 @@ class CodeAddedRule(PythonFilesRule):
         # A call spanning a changed line (an argument changed) is changed code too.
         if name:
             trusted = imported or "." in name or _is_builtin_name(name)
-            hits += [(c, origin, "calls") for c in categories if _name_match(origin, c, trusted)]
-            same = canonical(origin) if trusted else None
-            if same and same != origin:
-                hits += [
-                    (c, f"{origin} (= {same})", "calls") for c in categories if _name_match(same, c, True)
-                ]
+            hits += _matched(origin, trusted, categories, "calls")
         # numpy's loader unpickles when allowed to: `allow_pickle` anything but a literal False.
         if origin in ("numpy.load", "np.load") and "dynamic_code" in categories:
             allowed = next((k.value for k in call.keywords if k.arg == "allow_pickle"), None)
@@ -446,6 +436,16 @@ class CodeAddedRule(PythonFilesRule):
         """A module of the target's tests (or a conftest), imported from outside them."""
         parts = module.split(".")
         return parts[0] in self.params.test_dirs or "conftest" in parts
+
+
+def _matched(origin: str, trusted: bool, categories: list[str], verb: str) -> list[tuple[str, str, str]]:
+    """(category, name, verb) for a used name: by its dotted origin, and by the identity of what it
+    reaches (`posix.system` is `os.system`)."""
+    hits = [(c, origin, verb) for c in categories if _name_match(origin, c, trusted)]
+    same = canonical(origin) if trusted else None
+    if same and same != origin:
+        hits += [(c, f"{origin} (= {same})", verb) for c in categories if _name_match(same, c, True)]
+    return hits
 
 
 COMPUTED_ACCESS = (

@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.base import SandboxConfig
-from sandbox.bwrap_backend import DEVICES_PREFIX, BwrapBackend
-from sandbox.docker_backend import DockerBackend
-from tests.conftest import IMAGE
+from sandbox.bwrap_backend import DEVICES_PREFIX
+from tests.conftest import BOTH_BACKENDS, sandbox_backend
 
 PROBE = """
 import errno, json, os
@@ -59,19 +57,12 @@ def host_view(path: str = "/dev/null") -> tuple[int, int, int, int]:
     return info.st_mode, info.st_uid, info.st_gid, info.st_mtime_ns
 
 
-@pytest.mark.parametrize(
-    "backend_name",
-    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
-)
+@pytest.mark.parametrize("backend_name", BOTH_BACKENDS)
 def test_no_phase_changes_a_device_node_and_they_still_work(
     backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     (tmp_path / "ws").mkdir()
-    if backend_name == "docker":
-        request.getfixturevalue("docker_client")
-        backend: DockerBackend | BwrapBackend = DockerBackend(SandboxConfig(), image=IMAGE, run_id="test-dev")
-    else:
-        backend = BwrapBackend(SandboxConfig(), image="", run_id="test-dev")
+    backend = sandbox_backend(backend_name, request, "test-dev")
     host_before = host_view()
     with backend.open(tmp_path / "ws", None, "dev") as s:
         s.write_file("/tmp/probe.py", PROBE.encode())

@@ -15,10 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.base import SandboxConfig
-from sandbox.bwrap_backend import BwrapBackend
-from sandbox.docker_backend import DockerBackend
-from tests.conftest import IMAGE
+from tests.conftest import BOTH_BACKENDS, sandbox_backend
 
 PROBE = r"""
 import errno, json, os
@@ -72,21 +69,12 @@ ALLOWED = {
 }
 
 
-@pytest.mark.parametrize(
-    "backend_name",
-    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
-)
+@pytest.mark.parametrize("backend_name", BOTH_BACKENDS)
 def test_a_sandbox_can_write_nothing_of_the_host(
     backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     (tmp_path / "ws").mkdir()
-    if backend_name == "docker":
-        request.getfixturevalue("docker_client")
-        backend: DockerBackend | BwrapBackend = DockerBackend(
-            SandboxConfig(), image=IMAGE, run_id="test-host"
-        )
-    else:
-        backend = BwrapBackend(SandboxConfig(), image="", run_id="test-host")
+    backend = sandbox_backend(backend_name, request, "test-host")
     with backend.open(tmp_path / "ws", None, "host") as s:
         s.write_file("/tmp/probe.py", PROBE.encode())
         result = s.exec("python3 /tmp/probe.py", 120)

@@ -14,10 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.base import SandboxConfig
-from sandbox.bwrap_backend import BwrapBackend
-from sandbox.docker_backend import DockerBackend
-from tests.conftest import IMAGE
+from tests.conftest import BOTH_BACKENDS, sandbox_backend
 
 # Every way this probe knows to open an IP socket: the socket module, its C module, and the system
 # call itself through libc; then a loopback TCP connection closed from the client side (TIME_WAIT).
@@ -97,19 +94,12 @@ def _assert_only_unix_sockets(
     assert all(count in (0, None) for count in second["entries"].values()), second
 
 
-@pytest.mark.parametrize(
-    "backend_name",
-    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
-)
+@pytest.mark.parametrize("backend_name", BOTH_BACKENDS)
 def test_a_sandbox_opens_no_socket_but_a_unix_one(
     backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     (tmp_path / "ws").mkdir()
-    if backend_name == "docker":
-        request.getfixturevalue("docker_client")
-        backend: DockerBackend | BwrapBackend = DockerBackend(SandboxConfig(), image=IMAGE, run_id="test-net")
-    else:
-        backend = BwrapBackend(SandboxConfig(), image="", run_id="test-net")
+    backend = sandbox_backend(backend_name, request, "test-net")
     with backend.open(tmp_path / "ws", None, "net") as s:
         s.write_file("/tmp/probe.py", PROBE.encode())
         first = s.exec("python3 /tmp/probe.py", 60)

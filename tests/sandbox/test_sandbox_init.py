@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.base import SandboxConfig
 from sandbox.bwrap_backend import BwrapBackend
 from sandbox.docker_backend import DockerBackend
-from tests.conftest import IMAGE
+from tests.conftest import BOTH_BACKENDS, sandbox_backend
 
 # Opens PID 1's memory, maps and environment, and, as a control, those of a dumpable process of
 # the same user it starts itself; then tries to end PID 1 from inside.
@@ -43,16 +42,10 @@ print(json.dumps(report))
 
 
 def _backend(name: str, request: pytest.FixtureRequest) -> DockerBackend | BwrapBackend:
-    if name == "docker":
-        request.getfixturevalue("docker_client")
-        return DockerBackend(SandboxConfig(), image=IMAGE, run_id="test-init")
-    return BwrapBackend(SandboxConfig(), image="", run_id="test-init")
+    return sandbox_backend(name, request, "test-init")  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize(
-    "backend_name",
-    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
-)
+@pytest.mark.parametrize("backend_name", BOTH_BACKENDS)
 def test_no_process_of_the_sandbox_reaches_its_init(
     backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -74,10 +67,7 @@ def test_no_process_of_the_sandbox_reaches_its_init(
     assert left.exit_code == 0 and int(left.output.strip()) <= 6, left.output
 
 
-@pytest.mark.parametrize(
-    "backend_name",
-    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
-)
+@pytest.mark.parametrize("backend_name", BOTH_BACKENDS)
 def test_the_reset_check_s_pipes_are_the_driver_s_alone(
     backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -98,10 +88,7 @@ def test_the_reset_check_s_pipes_are_the_driver_s_alone(
     assert "kept" not in empty.output, empty.output
 
 
-@pytest.mark.parametrize(
-    "backend_name",
-    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
-)
+@pytest.mark.parametrize("backend_name", BOTH_BACKENDS)
 def test_a_mount_root_made_unreadable_keeps_nothing_past_a_reset(
     backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
