@@ -186,11 +186,15 @@ class FileView:
     """The whole post-patch text, when known (a tree was given, or the file is new)."""
     whole_old: str | None = None
     """The whole pre-patch text, when known (the file is deleted)."""
-    python_source: str | None = None
-    """The text Python runs, when it differs from `whole_new`: a coding declaration (`# -*- coding:
-    utf-7 -*-`) makes Python decode the file's bytes otherwise than as UTF-8, as the diff, the
-    reviewer and `whole_new` read them. The code rules parse this text then, the whole file."""
     _cache: dict[Side, list[Piece]] = field(default_factory=dict)
+
+    @cached_property
+    def python_source(self) -> str | None:
+        """The text Python runs, when it differs from `whole_new`: a coding declaration (`# -*-
+        coding: utf-7 -*-`) makes Python decode the file's bytes otherwise than as UTF-8, as the
+        diff, the reviewer and `whole_new` read them. The code rules parse this text then, the
+        whole file."""
+        return as_python_reads(self.whole_new) if self.is_python else None
 
     @property
     def path(self) -> str:
@@ -424,16 +428,14 @@ def file_views(
     views = []
     for index, change in enumerate(changes):
         hunks = _hunks(patches[index]) if index < len(patches) else []
-        whole_new = _whole_new(change, tree, new_sources)
         views.append(
             FileView(
                 change=change,
                 hunks=hunks,
-                whole_new=whole_new,
+                whole_new=_whole_new(change, tree, new_sources),
                 whole_old="\n".join(r.text for r in change.removed) + "\n"
                 if change.status == "deleted"
                 else None,
-                python_source=as_python_reads(whole_new) if change.path.endswith((".py", ".pyi")) else None,
             )
         )
     return views

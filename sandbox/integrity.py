@@ -1897,8 +1897,8 @@ MAX_ARTIFACT_READ_BYTES = 64 * 2**20
 
 ARTIFACT_WALK = r"""
 import json, os, stat, sys
-top, most = sys.argv[1], int(sys.argv[2])
-report = {"entries": 0, "name_bytes": 0, "bytes": 0, "files": 0, "listed": [], "odd_names": 0,
+top, most, harness_file = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+report = {"entries": 0, "name_bytes": 0, "bytes": 0, "listed": [], "odd_names": 0,
           "odd_example": "", "predictions_bytes": 0, "unreadable": []}
 def refused(error):
     report["unreadable"].append(os.path.relpath(error.filename or top, top)[:80])
@@ -1915,9 +1915,8 @@ for root, dirs, files in os.walk(top, onerror=refused):
             continue
         info = os.lstat(path)
         kind = "f" if stat.S_ISREG(info.st_mode) else "l" if stat.S_ISLNK(info.st_mode) else "o"
-        report["files"] += 1
         report["bytes"] += info.st_size
-        if relative == "predictions.npy":
+        if relative == harness_file:
             report["predictions_bytes"] = info.st_size
         if len(report["listed"]) < most:
             report["listed"].append([kind, info.st_size, relative])
@@ -1945,7 +1944,7 @@ def read_artifact(
     # names of newlines pushed a table's file past a line-based listing cut at 4,096 lines).
     listing = commands.run(
         "artifact-list",
-        f"python3 -I -S -c {shlex.quote(ARTIFACT_WALK)} {shlex.quote(out)} {max_files + 1}",
+        f"python3 -I -S -c {shlex.quote(ARTIFACT_WALK)} {shlex.quote(out)} {max_files + 1} {PREDICTIONS_FILE}",
         60.0,
     )
     try:

@@ -146,3 +146,26 @@ def sandbox_backend(name: str, request: pytest.FixtureRequest, run_id: str):  # 
         request.getfixturevalue("docker_client")
         return DockerBackend(SandboxConfig(), image=IMAGE, run_id=run_id)
     return BwrapBackend(SandboxConfig(), image="", run_id=run_id)
+
+
+def probe_runs(  # type: ignore[no-untyped-def]
+    backend_name: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    probe: str,
+    runs: int = 2,
+    timeout_s: float = 60,
+) -> list:
+    """A Python `probe` run `runs` times in one real sandbox of that backend, the sandbox reset
+    between runs (as between phases): each run's ExecResult."""
+    (tmp_path / "ws").mkdir(exist_ok=True)
+    results = []
+    with sandbox_backend(backend_name, request, f"test-probe-{backend_name}").open(
+        tmp_path / "ws", None, "probe"
+    ) as s:
+        for index in range(runs):
+            if index:
+                s.reset()
+            s.write_file("/tmp/probe.py", probe.encode())
+            results.append(s.exec("python3 /tmp/probe.py", timeout_s))
+    return results

@@ -6,7 +6,6 @@ as fast as a 50-line one. `jump_to(file, line)` scrolls to a line of the new fil
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar
@@ -24,10 +23,9 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from core.diff import diff_lines
+from core.diff import HUNK_HEADER, diff_lines
 from core.visible import split_visible, visible
 
-HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 GUTTER = 12  # "12345 12345 "
 HIDDEN = Style(reverse=True, bold=True)
 MORE = "»"
@@ -67,9 +65,9 @@ def parse_rows(diff: str) -> list[DiffRow]:
             current = target[2:] if target.startswith(("a/", "b/")) else target
             rows.append(DiffRow("file", visible(current), current))
         elif kind == "hunk":
-            match = HUNK.match(line)
+            match = HUNK_HEADER.match(line)
             assert match is not None
-            old_no, new_no = int(match.group(1)), int(match.group(2))
+            old_no, new_no = int(match.group(1)), int(match.group(3))
             rows.append(DiffRow("hunk", visible(line), current))
         elif kind == "add":
             rows.append(DiffRow("add", line, current, None, new_no))

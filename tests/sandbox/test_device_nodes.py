@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.bwrap_backend import DEVICES_PREFIX
-from tests.conftest import BOTH_BACKENDS, sandbox_backend
+from tests.conftest import BOTH_BACKENDS, probe_runs
 
 PROBE = """
 import errno, json, os
@@ -61,15 +61,8 @@ def host_view(path: str = "/dev/null") -> tuple[int, int, int, int]:
 def test_no_phase_changes_a_device_node_and_they_still_work(
     backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    (tmp_path / "ws").mkdir()
-    backend = sandbox_backend(backend_name, request, "test-dev")
     host_before = host_view()
-    with backend.open(tmp_path / "ws", None, "dev") as s:
-        s.write_file("/tmp/probe.py", PROBE.encode())
-        first = s.exec("python3 /tmp/probe.py", 60)
-        s.reset()
-        s.write_file("/tmp/probe.py", PROBE.encode())
-        second = s.exec("python3 /tmp/probe.py", 60)
+    first, second = probe_runs(backend_name, request, tmp_path, PROBE)
     assert first.exit_code == 0 and second.exit_code == 0, (first.output, second.output)
     one, two = outcome(first.output), outcome(second.output)
     tried = one["tried"]

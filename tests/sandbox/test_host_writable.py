@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BOTH_BACKENDS, sandbox_backend
+from tests.conftest import BOTH_BACKENDS, probe_runs
 
 PROBE = r"""
 import errno, json, os
@@ -73,11 +73,7 @@ ALLOWED = {
 def test_a_sandbox_can_write_nothing_of_the_host(
     backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    (tmp_path / "ws").mkdir()
-    backend = sandbox_backend(backend_name, request, "test-host")
-    with backend.open(tmp_path / "ws", None, "host") as s:
-        s.write_file("/tmp/probe.py", PROBE.encode())
-        result = s.exec("python3 /tmp/probe.py", 120)
+    (result,) = probe_runs(backend_name, request, tmp_path, PROBE, runs=1, timeout_s=120)
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["setting"] != "done", report

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BOTH_BACKENDS, sandbox_backend
+from tests.conftest import BOTH_BACKENDS, probe_runs
 
 # Every way this probe knows to open an IP socket: the socket module, its C module, and the system
 # call itself through libc; then a loopback TCP connection closed from the client side (TIME_WAIT).
@@ -98,13 +98,6 @@ def _assert_only_unix_sockets(
 def test_a_sandbox_opens_no_socket_but_a_unix_one(
     backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    (tmp_path / "ws").mkdir()
-    backend = sandbox_backend(backend_name, request, "test-net")
-    with backend.open(tmp_path / "ws", None, "net") as s:
-        s.write_file("/tmp/probe.py", PROBE.encode())
-        first = s.exec("python3 /tmp/probe.py", 60)
-        s.reset()
-        s.write_file("/tmp/probe.py", PROBE.encode())
-        second = s.exec("python3 /tmp/probe.py", 60)
+    first, second = probe_runs(backend_name, request, tmp_path, PROBE)
     assert first.exit_code == 0 and second.exit_code == 0, (first.output, second.output)
     _assert_only_unix_sockets(outcome(first.output), outcome(second.output))
