@@ -203,6 +203,34 @@ class Resources(BaseModel):
     """Sandbox time not spent in the candidate's commands (create, copy, teardown)."""
 
 
+RuntimeKind = Literal["dynamic-code", "process", "native", "steering", "unpickled", "tampered"]
+
+
+class RuntimeEvent(BaseModel):
+    """One event of a phase's runtime audit that a reviewer must see."""
+
+    kind: RuntimeKind
+    event: str
+    detail: str
+    """What happened, in one line (shown as the candidate's text: hidden characters made visible)."""
+    where: list[str] = Field(default_factory=list)
+    """The innermost frames that raised it, as `file:line function`."""
+    staged: str | None = None
+    """For code compiled under the name of a file of the tree: that file's path in the staged tree."""
+
+
+class PhaseAudit(BaseModel):
+    """A phase's runtime audit as the host read it."""
+
+    answered: bool = True
+    """The sandbox's init answered for the phase (False: no record could be had)."""
+    processes: int = 0
+    """Python processes that installed the audit hook."""
+    events: list[RuntimeEvent] = Field(default_factory=list)
+    total: int = 0
+    """Events found, of which `events` keeps the first 20 (sandbox.runtime_audit.MAX_EVENTS)."""
+
+
 class PhaseLog(BaseModel):
     phase: str
     command: str
@@ -215,6 +243,9 @@ class PhaseLog(BaseModel):
     usage: PhaseUsage | None = None
     """Everything the harness measured about this phase alone; None in evaluations recorded before
     per-phase accounting existed."""
+    audit: PhaseAudit | None = None
+    """What the phase's Python processes did, as the runtime audit saw it (sandbox/runtime_audit.py);
+    None in evaluations recorded before it existed."""
 
 
 READING_MARK = "~"

@@ -61,7 +61,7 @@ from sandbox.cgroups import (
     reset_v1_peak,
     v2_delegation_problem,
 )
-from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
+from sandbox.channel import AUDIT_MOUNT, AUDIT_SOURCE, DRIVER_ARGV, ChannelSession, DriverChannel
 from sandbox.init import init_argv
 from sandbox.label_server import LABELS_MOUNT
 from sandbox.seccomp import filter_fd
@@ -510,6 +510,7 @@ class BwrapBackend:
         for bound in binds:
             argv += ["--ro-bind", str(bound), sandbox_view(bound)]
         argv += ["--ro-bind", str(workspace.resolve()), "/src"]
+        argv += ["--ro-bind", str(AUDIT_SOURCE), AUDIT_MOUNT]
         if heldout is not None:
             argv += ["--ro-bind", str(heldout.resolve()), "/heldout"]
         if cfg.teacher_dir is not None:

@@ -22,18 +22,24 @@ import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Self
 
 from core.errors import SandboxError
 from sandbox.base import ExecResult, write_file_via_exec
 
 LOG_LIMIT_BYTES = 1024 * 1024
+AUDIT_MOUNT = "/opt/rsi-audit"
+"""Where every sandbox sees the runtime audit's `sitecustomize` (sandbox/audit), read-only."""
+AUDIT_SOURCE = Path(__file__).resolve().parent / "audit"
+"""The directory bound there."""
 STAGE_LOG_LIMIT_BYTES = 64 * 1024
 RECORD_MARK = b"\x1eRSI "
 BEGIN_OF_REQUEST = b"__RSI_BEGIN__"
 END_OF_REQUEST = b"__RSI_END__"
 
-DRIVER = r"""
+DRIVER = (
+    r"""
 exec 2>/dev/null
 # This shell runs from a copy of sh that its own user cannot read, so the kernel made it
 # non-dumpable: the candidate's processes (the same user) cannot open its /proc entries, its
@@ -69,10 +75,22 @@ rsi_disk() {
     used=$((used + rsi_used * 1024)); [ "$rsi_avail" = 0 ] && full=1
   done </tmp/.rsi-df
 }
+# What the command's audit hooks wrote (sandbox/audit), asked of the init once every process of
+# the command is gone, sent as its own record before the command's end. "events ID 0 0": no answer.
+rsi_events() {
+  rsi_count=""
+  printf 'events\n' >&7 && IFS= read -r rsi_count <&8
+  case $rsi_count in
+    ''|*[!0-9]*) printf '\n\036RSI %s events %s 0 0\n' "$rsi_token" "$1";;
+    *) printf '\n\036RSI %s events %s 1 %s\n' "$rsi_token" "$1" "$rsi_count"
+       [ "$rsi_count" -gt 0 ] && head -c "$rsi_count" <&8;;
+  esac
+}
 rsi_exec() {
   rsi_now; s=$rsi_up
   if cd "$3"; then
-    timeout --kill-after=3 "$2" sh -c "$4" >"$rsi_log" 2>&1 </dev/null 7>&- 8>&-
+    PYTHONPATH=__AUDIT_DIR__${PYTHONPATH:+:$PYTHONPATH} RSI_AUDIT_FD=9 \
+      timeout --kill-after=3 "$2" sh -c "$4" >"$rsi_log" 2>&1 </dev/null 7>&- 8>&-
     c=$?
   else
     c=1; echo "no such directory: $3" >"$rsi_log"
@@ -80,6 +98,7 @@ rsi_exec() {
   cd /
   rsi_kill_all
   rsi_now; e=$rsi_up
+  rsi_events "$1"
   rsi_disk
   size=0; [ -s "$rsi_log" ] && size=$(wc -c <"$rsi_log"); size=${size:-0}
   n=$size; [ "$n" -gt __LOG_LIMIT__ ] && n=__LOG_LIMIT__
@@ -191,7 +210,10 @@ while IFS= read -r rsi_line; do
 ";;
   esac
 done
-""".replace("__STAGE_LIMIT__", str(STAGE_LOG_LIMIT_BYTES)).replace("__LOG_LIMIT__", str(LOG_LIMIT_BYTES))
+""".replace("__STAGE_LIMIT__", str(STAGE_LOG_LIMIT_BYTES))
+    .replace("__LOG_LIMIT__", str(LOG_LIMIT_BYTES))
+    .replace("__AUDIT_DIR__", AUDIT_MOUNT)
+)
 
 
 def _tampered(what: str) -> SandboxError:
@@ -213,6 +235,8 @@ class CommandOutcome:
     output: bytes
     log_bytes: int | None = None
     disk_bytes: int | None = None
+    audit: bytes | None = None
+    """What the command's runtime audit hooks wrote (JSON lines); None: the init gave no answer."""
 
 
 Receive = Callable[[float], bytes]
@@ -249,6 +273,10 @@ class DriverChannel:
         self._request(f"rsi_exec {request_id} {seconds} {shlex.quote(cwd)} {shlex.quote(command)}")
         # The driver enforces the timeout; the host waits a little longer before declaring it stuck.
         fields, payload = self._record(seconds + 30.0)
+        audit: bytes | None = None
+        if fields[:2] == ["events", request_id]:
+            audit = payload if fields[2] == "1" else None
+            fields, payload = self._record(30.0)
         if fields[:2] != ["end", request_id]:
             raise SandboxError(f"the sandbox driver answered {fields[:2]} to command {request_id}")
         _, _, code, started, ended, full, log_bytes, disk_bytes = fields[:8]
@@ -259,6 +287,7 @@ class DriverChannel:
             output=payload,
             log_bytes=int(log_bytes),
             disk_bytes=int(disk_bytes),
+            audit=audit,
         )
 
     def reset(self, keep: str, timeout_s: float = 120.0) -> tuple[int, str]:
@@ -406,6 +435,7 @@ class ChannelSession:
             disk_full=outcome.disk_full,
             log_bytes=outcome.log_bytes,
             disk_bytes=outcome.disk_bytes,
+            audit=None if outcome.audit is None else outcome.audit.decode("ascii", errors="replace"),
         )
 
     def reset(self, keep: str | None = None) -> None:

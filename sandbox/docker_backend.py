@@ -41,7 +41,7 @@ from sandbox.cgroups import (
     read_v2,
     reset_v1_peak,
 )
-from sandbox.channel import DRIVER_ARGV, ChannelSession, DriverChannel
+from sandbox.channel import AUDIT_MOUNT, AUDIT_SOURCE, DRIVER_ARGV, ChannelSession, DriverChannel
 from sandbox.docker_engine import ENGINE_HELP, connect, image_exists
 from sandbox.init import init_argv
 from sandbox.label_server import LABELS_MOUNT
@@ -311,7 +311,10 @@ class DockerBackend:
     ) -> dict[str, Any]:
         """The hardening, from SandboxConfig: each relaxation only through an explicit field."""
         cfg = self.config
-        binds = {str(workspace.resolve()): {"bind": "/src", "mode": "ro"}}
+        binds = {
+            str(workspace.resolve()): {"bind": "/src", "mode": "ro"},
+            str(AUDIT_SOURCE): {"bind": AUDIT_MOUNT, "mode": "ro"},
+        }
         if heldout is not None:
             binds[str(heldout.resolve())] = {"bind": "/heldout", "mode": "ro"}
         if cfg.teacher_dir is not None:

@@ -62,6 +62,7 @@ from sandbox.lineage import Lineage
 from sandbox.patch import diff_sha256
 from sandbox.patched import build_patched_tree
 from sandbox.phase_budget import LOAD_SENSITIVE, PhaseBudgetConfig, phase_budget_findings
+from sandbox.runtime_audit import read_audit, runtime_check, runtime_findings
 from sandbox.teacher import TeacherError, TeacherStore
 from sandbox.testgate import GateRun, TestGate
 
@@ -384,6 +385,10 @@ class TrustedEvaluator:
             result.checks = audit.checks
             verdict = audit.config.verdict
             result.integrity += phase_budget_findings(result, parent_eval, self.phase_budget, verdict)
+            rewritten = frozenset(str(r.evidence.get("file")) for r in audit.relabelled)
+            runtime = runtime_findings(result, rewritten)
+            result.integrity += runtime
+            result.checks = [*result.checks, runtime_check(result, runtime)]
         result.resources.wall_s = round(time.monotonic() - started, 3)
 
     def _timing_suspect(self, result: Evaluation, audit: Audit, parent: Evaluation | None) -> bool:
@@ -736,6 +741,9 @@ class TrustedEvaluator:
         directory.mkdir(parents=True, exist_ok=True)
         log_file = directory / f"{phase.name}.log"
         log_file.write_text(f"$ {phase.command}\n{phase.result.output}", encoding="utf-8")
+        if phase.result.audit:
+            # The runtime audit as the sandbox's hooks wrote it, beside the phase's output.
+            (directory / f"{phase.name}.audit.jsonl").write_text(phase.result.audit, encoding="ascii")
         return PhaseLog(
             phase=phase.name,
             command=phase.command,
@@ -745,6 +753,7 @@ class TrustedEvaluator:
             log_file=str(log_file),
             cpu_s=phase.cpu_s,
             usage=phase.usage,
+            audit=read_audit(phase.result.audit),
         )
 
 

@@ -19,7 +19,10 @@ docker-init's unused stack, R² 0.97, `allow`). So both backends start this one 
   name left in the directories a reset keeps but the kept path's, and extended attributes on what
   is left (sandbox/channel.py). Done here, by the trusted interpreter already running, the check
   costs a pipe round trip per reset instead of an interpreter's start (9 ms, six resets per
-  candidate).
+  candidate);
+- it holds the reading end of the runtime audit's pipe (sandbox/audit): the driver and every command
+  it runs inherit the writing end as fd 9, and after each command the driver asks for what was
+  written there (a request `events` on fd 7; the answer on fd 8 is its length, a newline, then it).
 
 Signals from inside the sandbox reach a namespace's init only where it has a handler: it has none
 but an ignored SIGINT, so nothing of the sandbox can end it. It fails closed: a filter it cannot
@@ -32,7 +35,7 @@ INIT = r"""
 import ctypes, fcntl, os, signal, sys, threading
 libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-CHECK_REQUESTS, CHECK_ANSWERS = 7, 8
+CHECK_REQUESTS, CHECK_ANSWERS, AUDIT_EVENTS = 7, 8, 9
 STAGE_LOG = "/tmp/.rsi-stage.log"
 
 
@@ -89,12 +92,32 @@ def after_reset(keep, roots):
     return "\n".join(left[:5])
 
 
-def serve(requests, answers):
+def drain(events):
+    # Everything the phase's audit hooks wrote (its processes are gone: nothing writes meanwhile).
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(events, 1 << 16)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def serve(requests, answers, events):
     # One request per reset from the driver: a count, the kept path, the roots, one per line. The
     # answer is one line, 0 or 1, the reason in the stage log. Nothing else can write here: the
     # pipes are the driver's, and neither the driver nor this process can be read by the sandbox.
     with os.fdopen(requests, "rb", buffering=0) as inbox, os.fdopen(answers, "wb", buffering=0) as outbox:
         for line in iter(inbox.readline, b""):
+            if line == b"events\n":
+                # The runtime audit of the command that just ended (sandbox/audit): its length, then it.
+                record = drain(events)
+                outbox.write(str(len(record)).encode() + b"\n" + record)
+                continue
+            drain(events)  # a reset: what earlier commands wrote is no phase's to judge
             problem = "the reset's request could not be read"
             try:
                 count = int(line)
@@ -139,6 +162,14 @@ def above_the_driver(fd):
 
 request_read, request_write = (above_the_driver(fd) for fd in os.pipe())
 answer_read, answer_write = (above_the_driver(fd) for fd in os.pipe())
+# The runtime audit's pipe (sandbox/audit): every command of the driver inherits its writing end as
+# fd 9; its reading end is this process's alone, emptied when the driver asks after each command.
+events_read, events_write = (above_the_driver(fd) for fd in os.pipe())
+try:
+    fcntl.fcntl(events_write, 1031, 1 << 20)  # F_SETPIPE_SZ: 1 MiB before a writer blocks
+except OSError:
+    pass
+os.set_blocking(events_read, False)
 child = os.fork()
 if child == 0:
     for number in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):
@@ -146,12 +177,14 @@ if child == 0:
     try:
         os.dup2(request_write, CHECK_REQUESTS)
         os.dup2(answer_read, CHECK_ANSWERS)
+        os.dup2(events_write, AUDIT_EVENTS)
         os.execvp(sys.argv[2], sys.argv[2:])
     finally:
         os._exit(127)
 os.close(request_write)
 os.close(answer_read)
-threading.Thread(target=serve, args=(request_read, answer_write), daemon=True).start()
+os.close(events_write)
+threading.Thread(target=serve, args=(request_read, answer_write, events_read), daemon=True).start()
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 while True:
     try:

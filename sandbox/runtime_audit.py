@@ -1,0 +1,380 @@
+"""The host's reading of the runtime audit: what the candidate's Python did while it trained and predicted.
+
+Every command of a sandbox runs with the harness's audit hook (sandbox/audit/sitecustomize.py)
+installed by the interpreter's start-up, before anything of the candidate's tree; what it reports
+reaches the host through the sandbox's init (sandbox/init.py, sandbox/channel.py) as JSON lines.
+The static code rules (policies/rules/code.py) read what a patch *says*; this reads what its code
+*did*, however the call was spelled: renamed, reached through `vars`, `getattr` with a computed
+name, several modules away, or decoded from data.
+
+    audit = read_audit(exec_result.audit)          # PhaseAudit: processes, events worth a look
+    findings = runtime_findings(evaluation)        # integrity.runtime findings, with evidence
+
+What a training or prediction run of honest code does not do, and what each finding says:
+- **code that came from no file the policy read**: `compile`/`exec`/`eval` of text that is not the
+  staged tree's (or the environment's) file it names, code objects built by hand, `marshal` loads
+  outside the import system's, compiled modules or native libraries opened from outside the
+  environment. Two generators of the standard library compile text by design (named tuples and
+  data classes); their text is accepted only in the shapes they write (`generated_shape`);
+- **a process started** (subprocess, `os.system`, exec, spawn, fork);
+- **native calls** (`ctypes`) but the library's own import, **the interpreter steered or searched**
+  (trace and profile functions, `gc` object walks, other threads' frames);
+- **globals an unpickler resolved** other than the constructors of plain arrays and containers;
+- **the record itself tampered with**: a line that is not one the hook writes, an event raised under
+  a name that is not a string, a process that never started its audit (a train or predict command
+  that ran no audited Python cannot be vouched for).
+
+Each is a `deny` but the last two kinds, which go to a human (`review`): an honest command could be
+written so (a target whose commands are not Python).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any, Literal
+
+from core.contracts import Evaluation, Finding, IntegrityCheck, PhaseAudit, RuntimeEvent
+
+RULE_ID = "integrity.runtime"
+UNJUDGED_PHASES = re.compile(r"tests\b")
+"""The phases whose events are not judged: the test gate runs pytest in an isolated interpreter,
+which reads no PYTHONPATH (so it has no audit), and code under test is judged by the gate's checks.
+Every other phase (each seed's train and predict, the integrity checks' controls) is the candidate's
+code at work on the task."""
+MUST_AUDIT = re.compile(r".*\b(train|predict)\b")
+"""Phases that run the target's own train or predict command: one that ran no audited Python is a
+finding."""
+MAX_EVENTS = 20
+"""Events kept per phase (the count is kept whole)."""
+
+KINDS: dict[str, str] = {
+    "dynamic-code": "code ran that came from no file the policy read",
+    "process": "a process was started",
+    "native": "native code was called through ctypes",
+    "steering": "the interpreter was steered or searched (trace, profile, object walks, frames)",
+    "unpickled": "an unpickler resolved globals that are not plain data constructors",
+    "tampered": "the runtime audit's record was written into or bypassed",
+}
+SPAWN = frozenset(
+    {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+     "pty.spawn", "os.startfile"}
+)  # fmt: skip
+STEER = frozenset(
+    {"sys.settrace", "sys.setprofile", "sys._current_frames", "sys._current_exceptions", "gc.get_objects",
+     "gc.get_referrers", "gc.get_referents", "sys.addaudithook", "cpython.PyInterpreterState_Clear",
+     "cpython._PySys_ClearAuditHooks", "function.__new__"}
+)  # fmt: skip
+DATA_CONSTRUCTORS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("collections", "OrderedDict"),
+        ("builtins", "complex"),
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "bytearray"),
+    }
+)
+"""What an unpickler may resolve for plain arrays and containers: constructors of data that call
+nothing of their caller's choosing."""
+GENERATED_CALLS = frozenset(
+    {
+        "_tuple_new",
+        "type",
+        "hash",
+        "super",
+        "FrozenInstanceError",
+        "self.__post_init__",
+        "super(cls, self).__setattr__",
+        "super(cls, self).__delattr__",
+        "__dataclass_builtins_object__.__setattr__",
+    }
+)
+"""Every call the standard library's named-tuple and data-class generators write (Python 3.11),
+besides a data class's default factories (`_dflt_<field>`)."""
+GENERATED_DUNDERS = frozenset({"__class__", "__qualname__", "__setattr__", "__delattr__", "__post_init__"})
+GENERATED_NAMES = frozenset(
+    {"__dataclass_builtins_object__", "__init__", "__repr__", "__eq__", "__lt__", "__le__", "__gt__", "__ge__",
+     "__hash__", "__setattr__", "__delattr__"}
+)  # fmt: skip
+GENERATED_NODES = (
+    ast.Module, ast.FunctionDef, ast.Lambda, ast.arguments, ast.arg, ast.Assign, ast.Return, ast.If,
+    ast.IfExp, ast.Raise, ast.Expr, ast.Call, ast.Attribute, ast.Name, ast.Constant, ast.Tuple,
+    ast.JoinedStr, ast.FormattedValue, ast.BinOp, ast.BoolOp, ast.Compare, ast.Load, ast.Store,
+    ast.Add, ast.Or, ast.And, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot,
+    ast.In, ast.keyword, ast.Pass,
+)  # fmt: skip
+GENERATORS = {("collections/__init__.py", "namedtuple"), ("dataclasses.py", "_create_fn")}
+
+
+def generated_shape(source: str) -> bool:
+    """Is `source` code as a named-tuple or data-class generator writes it: its calls and dunder
+    attributes only theirs? Text built from field names that are not names (data classes take them
+    from `__annotations__`, which any mapping can fill) does not keep that shape."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    for node in ast.walk(tree):
+        if not isinstance(node, GENERATED_NODES):
+            return False
+        if isinstance(node, ast.Call):
+            func = ast.unparse(node.func)
+            if func not in GENERATED_CALLS and not re.fullmatch(r"_dflt_\w+", func):
+                return False
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("__")
+            and node.attr not in GENERATED_DUNDERS
+        ):
+            return False
+        if isinstance(node, ast.Name) and node.id.startswith("__") and node.id not in GENERATED_NAMES:
+            return False
+    return True
+
+
+def _where(record: dict[str, Any]) -> list[str]:
+    frames = record.get("stack")
+    if not isinstance(frames, list):
+        return []
+    out = []
+    for frame in frames[:8]:
+        if isinstance(frame, list) and len(frame) == 3:
+            out.append(f"{frame[0]}:{frame[1]} {frame[2]}")
+    return out
+
+
+def _under(path: object, roots: tuple[str, ...]) -> bool:
+    return isinstance(path, str) and bool(roots) and path.startswith(roots)
+
+
+def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | None:
+    """The event a reviewer must see, or None for what honest code does too."""
+    event = record.get("event")
+    where = _where(record)
+    if event == "compile":
+        caller = record.get("caller")
+        if caller is None and not where:
+            return None  # the interpreter compiling the command's own script, before any Python ran
+        source = record.get("source")
+        if (
+            isinstance(caller, list)
+            and len(caller) == 2
+            and _under(caller[0], roots)
+            and str(caller[0]).endswith("/ast.py")
+            and caller[1] == "parse"
+        ):
+            return None  # a syntax tree only (ast.parse compiles nothing that runs)
+        if (
+            isinstance(caller, list)
+            and len(caller) == 2
+            and _under(caller[0], roots)
+            and any(str(caller[0]).endswith("/" + f) and caller[1] == n for f, n in GENERATORS)
+            and isinstance(source, str)
+            and generated_shape(source)
+        ):
+            return None
+        text = source if isinstance(source, str) else "(no text)"
+        return RuntimeEvent(
+            kind="dynamic-code",
+            event="compile",
+            staged=record.get("staged") if isinstance(record.get("staged"), str) else None,
+            detail=f"{record.get('why')}: {record.get('filename')!r}: {text[:200]!r}",
+            where=where,
+        )
+    if event == "compile.file":
+        return None  # a file of the tree, exactly as staged
+    if event == "code.__new__":
+        return RuntimeEvent(
+            kind="dynamic-code", event=event, detail=f"a code object built for {record.get('filename')!r}",
+            where=where,
+        )  # fmt: skip
+    if event in ("marshal.loads", "marshal.load"):
+        return RuntimeEvent(
+            kind="dynamic-code",
+            event=event,
+            detail="code or data unmarshalled outside an import",
+            where=where,
+        )
+    if event == "open":
+        args = record.get("args") or [None]
+        return RuntimeEvent(
+            kind="dynamic-code", event=event, detail=f"compiled code opened from outside the environment: {args[0]!r}",
+            where=where,
+        )  # fmt: skip
+    if event in SPAWN:
+        return RuntimeEvent(
+            kind="process", event=str(event), detail=f"{event} {record.get('args')!r}", where=where
+        )
+    if isinstance(event, str) and event.startswith("ctypes."):
+        frames = record.get("stack") or []
+        # ctypes' own import opens the interpreter's symbols (`pythonapi`) at module level.
+        own_import = (
+            event == "ctypes.dlopen"
+            and len(frames) >= 2
+            and all(_under(f[0], roots) and str(f[0]).endswith("/ctypes/__init__.py") for f in frames[:2])
+            and frames[1][2] == "<module>"
+        )
+        if own_import:
+            return None
+        return RuntimeEvent(kind="native", event=event, detail=f"{event} {record.get('args')!r}", where=where)
+    if event in STEER:
+        return RuntimeEvent(kind="steering", event=str(event), detail=str(event), where=where)
+    if event == "pickle.find_class":
+        args = record.get("args") or []
+        if isinstance(args, list) and tuple(args[:2]) in DATA_CONSTRUCTORS:
+            return None
+        return RuntimeEvent(kind="unpickled", event=event, detail=f"resolved {args[:2]!r}", where=where)
+    if event == "audit.forged":
+        return RuntimeEvent(kind="tampered", event=event, detail=str(record.get("why")), where=where)
+    return RuntimeEvent(kind="tampered", event=str(event), detail="an event the audit hook does not write")
+
+
+CACHED = re.compile(r"(?P<dir>.*)/__pycache__/(?P<module>[^/.]+)\.[^/]*\.pyc")
+
+
+def _compiled_instead(records: list[Any], index: int) -> bool:
+    """Was the module whose cached bytecode the record at `index` opened compiled from its source
+    afterwards, in the same process? Then the cache was missing or stale (the import system opens it
+    first, and only then the source): nothing compiled ran. A cache that was loaded is followed by
+    no compile of its source, and a compiled file outside a `__pycache__` has no source at all."""
+    record = records[index]
+    args = record.get("args") or [None]
+    match = CACHED.fullmatch(args[0]) if isinstance(args[0], str) else None
+    if match is None:
+        return False
+    source = f"{match['dir']}/{match['module']}.py"
+    return any(
+        isinstance(later, dict) and later.get("event") in ("compile", "compile.file")
+        and later.get("filename") == source
+        and later.get("pid") == record.get("pid")
+        for later in records[index + 1 :]
+    )  # fmt: skip
+
+
+def read_audit(text: str | None) -> PhaseAudit:
+    """A phase's audit from what its hooks wrote (ExecResult.audit)."""
+    if text is None:
+        return PhaseAudit(answered=False)
+    audit = PhaseAudit()
+    roots: tuple[str, ...] = ()
+    records: list[Any] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except (ValueError, RecursionError):
+            records.append(line)
+    for index, record in enumerate(records):
+        found: RuntimeEvent | None = None
+        if not isinstance(record, dict) or not isinstance(record.get("event"), str):
+            found = RuntimeEvent(
+                kind="tampered", event="record", detail=f"record {index + 1} is not one the audit hook writes: {str(record)[:120]!r}"
+            )  # fmt: skip
+        elif record["event"] == "audit.start":
+            audit.processes += 1
+            if not roots and isinstance(record.get("roots"), list):
+                # The first start record is the command's own interpreter, written before anything
+                # of the candidate ran; later ones (its children, or forged) widen nothing.
+                roots = tuple(
+                    r for r in record["roots"] if isinstance(r, str) and r.startswith("/") and r != "/"
+                )
+        elif record["event"] == "open" and _compiled_instead(records, index):
+            found = None
+        else:
+            found = _classify(record, roots)
+        if found is not None:
+            audit.total += 1
+            if len(audit.events) < MAX_EVENTS:
+                audit.events.append(found)
+    return audit
+
+
+RELABELLED = re.compile(r".*-relabelled(-\d+)?(~\d+)?")
+"""The relabelled control's phases (sandbox/integrity.py): they run a copy of the tree whose label
+function the harness itself rewrote."""
+
+
+def runtime_findings(evaluation: Evaluation, rewritten: frozenset[str] = frozenset()) -> list[Finding]:
+    """One integrity.runtime finding per judged phase whose audit shows what honest code does not do;
+    `rewritten`: the tree's files the relabelled control rewrites (their text differs from the staged
+    file's by the harness's hand, in those phases alone)."""
+    findings: list[Finding] = []
+    for phase in evaluation.phases:
+        audit = phase.audit
+        if audit is None or UNJUDGED_PHASES.match(phase.phase):
+            continue
+        events = audit.events
+        if RELABELLED.fullmatch(phase.phase):
+            events = [e for e in events if not (e.event == "compile" and e.staged in rewritten)]
+        if events:
+            audit = audit.model_copy(
+                update={"events": events, "total": audit.total - (len(audit.events) - len(events))}
+            )
+            kinds = sorted({e.kind for e in audit.events})
+            verdict: Literal["review", "deny"] = "review" if kinds == ["tampered"] else "deny"
+            first = audit.events[0]
+            findings.append(
+                Finding(
+                    rule_id=RULE_ID,
+                    verdict=verdict,
+                    message=(
+                        f"{phase.phase}: "
+                        + "; ".join(KINDS[k] for k in kinds)
+                        + f" ({audit.total} event(s); first: {first.event}: {first.detail[:160]})"
+                    ),
+                    evidence={
+                        "phase": phase.phase,
+                        "kinds": kinds,
+                        "total": audit.total,
+                        "events": [e.model_dump() for e in audit.events[:5]],
+                    },
+                )
+            )
+        elif (
+            phase.exit_code == 0
+            and MUST_AUDIT.match(phase.phase)
+            and (not audit.answered or audit.processes == 0)
+        ):
+            findings.append(
+                Finding(
+                    rule_id=RULE_ID,
+                    verdict="review",
+                    message=(
+                        f"{phase.phase}: no audited Python ran"
+                        + ("" if audit.answered else " (the sandbox gave no audit record)")
+                        + ": what the phase's code did cannot be vouched for"
+                    ),
+                    evidence={"phase": phase.phase, "answered": audit.answered, "processes": audit.processes},
+                )
+            )
+    return findings
+
+
+def runtime_check(evaluation: Evaluation, findings: list[Finding]) -> IntegrityCheck:
+    """The runtime audit as one of the evaluation's integrity checks (the size rule reads them)."""
+    judged = [
+        p
+        for p in evaluation.phases
+        if p.audit is not None and p.audit.processes and not UNJUDGED_PHASES.match(p.phase)
+    ]
+    if not judged:
+        return IntegrityCheck(
+            check="runtime", status="not_run", detail="no train or predict phase was audited"
+        )
+    if findings:
+        return IntegrityCheck(check="runtime", status="finding", detail=findings[0].message[:200])
+    processes = sum(p.audit.processes for p in judged if p.audit is not None)
+    return IntegrityCheck(
+        check="runtime",
+        status="clean",
+        detail=f"{len(judged)} phase(s), {processes} audited Python process(es): nothing but code from files ran",
+        measured={"phases": len(judged), "processes": processes},
+    )
