@@ -171,6 +171,18 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
             and caller[1] == "parse"
         ):
             return None  # a syntax tree only (ast.parse compiles nothing that runs)
+        frames = record.get("stack") or []
+        if (
+            len(frames) >= 2
+            and frames[0][0] == IMPORTER
+            and frames[0][2] == "_call_with_frames_removed"
+            and frames[1][0] == IMPORTER_EXTERNAL
+            and frames[1][2] == "exec_module"
+        ):
+            # Text an extension module's own initialisation runs as it is imported (Cython registers
+            # its generator types so): native code that already runs as it likes, and the frame
+            # above is the import system's, not code that chose the text.
+            return None
         if (
             isinstance(caller, list)
             and len(caller) == 2
@@ -191,6 +203,12 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
     if event == "compile.file":
         return None  # a file of the tree, exactly as staged
     if event == "code.__new__":
+        frames = record.get("stack") or []
+        if frames and isinstance(frames[0], list) and (_under(frames[0][0], roots) or frames[0][0] == IMPORTER):
+            # A library of the environment renaming its own code objects (NumPy 1.24's dispatchers
+            # do so at import), or a compiled extension module making its own as it is imported
+            # (Cython's): the bytecode is the library's, and what it is given is not.
+            return None
         return RuntimeEvent(
             kind="dynamic-code", event=event, detail=f"a code object built for {record.get('filename')!r}",
             where=where,
@@ -206,6 +224,12 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
         args = record.get("args") or [None]
         return RuntimeEvent(
             kind="dynamic-code", event=event, detail=f"compiled code opened from outside the environment: {args[0]!r}",
+            where=where,
+        )  # fmt: skip
+    if event == "import":
+        args = record.get("args") or [None, None]
+        return RuntimeEvent(
+            kind="native", event=event, detail=f"an extension module loaded from outside the environment: {args!r}",
             where=where,
         )  # fmt: skip
     if event in SPAWN:
@@ -236,6 +260,8 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
     return RuntimeEvent(kind="tampered", event=str(event), detail="an event the audit hook does not write")
 
 
+IMPORTER = "<frozen importlib._bootstrap>"
+IMPORTER_EXTERNAL = "<frozen importlib._bootstrap_external>"
 CACHED = re.compile(r"(?P<dir>.*)/__pycache__/(?P<module>[^/.]+)\.[^/]*\.pyc")
 
 

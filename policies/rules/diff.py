@@ -9,6 +9,7 @@ import unicodedata
 from typing import Any, Literal
 
 from pydantic import Field
+from rich.cells import cell_len
 
 from core.change_summary import shorten
 from core.contracts import Finding
@@ -133,8 +134,9 @@ class SizeRule(Rule):
 
 class HiddenTextParams(Params):
     max_line_chars: int | None = Field(default=200, ge=1)
-    """Added lines longer than this are findings too: the diff view does not wrap, and what a line
-    holds past the screen's edge is read by no one who does not scroll there (None: no limit)."""
+    """Added lines wider than this many terminal columns (tabs to 8, wide characters 2) are findings
+    too: the diff view does not wrap, and what a line holds past the screen's edge is read by no one
+    who does not scroll there (None: no limit)."""
     identifiers: bool = True
     """Also report Python names and file paths spelled with characters outside ASCII (a Cyrillic
     `а` in `sсore` makes a name that looks like another one)."""
@@ -177,15 +179,19 @@ class HiddenTextRule(Rule):
                     )
             limit = self.params.max_line_chars
             for line_no, text in _added_texts(view) if limit is not None else []:
-                if limit is not None and len(text) > limit:
+                # Measured as a terminal draws it: a tab takes up to 8 columns and a wide
+                # character 2, so 99 tabs in a 199-character line put its end past column 450.
+                width = cell_len(text.expandtabs(8))
+                if limit is not None and width > limit:
                     findings.append(
                         self.finding(
-                            f"{change.path}:{line_no} is {len(text):,} characters long: a reviewer's "
+                            f"{change.path}:{line_no} is {width:,} columns wide: a reviewer's "
                             f"screen shows its start; past column {limit} it reads "
-                            f"{shorten(visible(text[limit:].strip()), 120)!r}",
+                            f"{shorten(visible(_past_column(text, limit).strip()), 120)!r}",
                             file=change.path,
                             line=line_no,
                             length=len(text),
+                            columns=width,
                         )
                     )
             for line_no, text in _added_texts(view):
@@ -251,6 +257,16 @@ class HiddenTextRule(Rule):
 def spelled(name: str) -> str:
     """A name with each character outside ASCII written as its code point: `sc⟨U+043E⟩re`."""
     return "".join(c if c.isascii() else f"{MARK_OPEN}{code_point(c)}{MARK_CLOSE}" for c in name)
+
+
+def _past_column(text: str, column: int) -> str:
+    """What of `text` a terminal draws past `column` (tabs to 8 columns, wide characters 2)."""
+    drawn = 0
+    for index, char in enumerate(text):
+        drawn = (drawn // 8 + 1) * 8 if char == "\t" else drawn + cell_len(char)
+        if drawn > column:
+            return text[index:]
+    return ""
 
 
 def _added_texts(view: FileView) -> list[tuple[int, str]]:

@@ -57,13 +57,26 @@ def parse_rows(diff: str) -> list[DiffRow]:
     header counts, whatever they start with)."""
     rows: list[DiffRow] = []
     current, old_no, new_no = "", 0, 0
+    opened = False
     for kind, line in diff_lines(diff):
-        if kind in ("git", "index", "old-file"):
+        if kind == "git":
+            # Each file's section is named as it opens: a section of headers alone (a new empty
+            # file, a mode change, a rename) has no `+++` line, and its headers must not read as
+            # the previous file's (red team, round fifteen).
+            _, _, target = line.rpartition(" b/")
+            current = target.strip() or line
+            rows.append(DiffRow("file", visible(current), current))
+            opened = True
+            continue
+        if kind in ("index", "old-file"):
             continue
         if kind == "new-file":
             target = line[4:].strip()
-            current = target[2:] if target.startswith(("a/", "b/")) else target
-            rows.append(DiffRow("file", visible(current), current))
+            named = target[2:] if target.startswith(("a/", "b/")) else target
+            if not (opened and named == current):  # a `+++` naming another file is shown too
+                current = named
+                rows.append(DiffRow("file", visible(current), current))
+            opened = False
         elif kind == "hunk":
             match = HUNK_HEADER.match(line)
             assert match is not None
@@ -207,7 +220,9 @@ class DiffView(ScrollView, can_focus=True):
         self.rows = parse_rows(diff)
         self.pairs = []
         self.marked = None
-        self._longest = max((len(row.text) for row in self.rows), default=0)
+        # In cells as drawn (tabs expanded, hidden characters spelled out): a line of tabs is far
+        # wider than its length, and the view must scroll to its end (red team, round fifteen).
+        self._longest = max((cell_len(visible(row.text.expandtabs(4))) for row in self.rows), default=0)
         self._cache.clear()
         self._resize_virtual()
 

@@ -10,8 +10,8 @@ candidate's reach; it cannot be taken back, only followed by more.
 Recorded, with the innermost frames of the stack that raised them:
 - code that comes from no file the policy read: `compile` of text that is not the content of the
   staged tree's file (or of the environment's file) it names, code objects built by hand, `marshal`
-  loads outside the import system's, compiled modules or native libraries opened from outside the
-  environment;
+  loads outside the import system's, compiled modules opened and extension modules loaded from
+  outside the environment;
 - processes started (`subprocess`, `os.system`, the exec and spawn families, fork);
 - native calls (`ctypes`) and the interpreter inspected or steered (`gc` object walks, trace and
   profile functions, other threads' frames);
@@ -198,6 +198,11 @@ def _install() -> None:
                 send({"event": event, "stack": stack()})
         elif event == "pickle.find_class":
             send({"event": event, "args": [text(a, 300) for a in args[:2]], "stack": stack()})
+        elif event == "import" and len(args) > 1 and args[1] is not None:
+            # Raised with a file name only as a compiled extension module is loaded.
+            path = text(args[1], 4096)
+            if path is None or not path.startswith(roots):
+                send({"event": event, "args": [text(args[0], 300), path], "stack": stack()})
         elif event == "open" and args:
             path = text(args[0], 4096)
             if path is not None and path.endswith(compiled_suffixes) and not path.startswith(roots):

@@ -1,0 +1,287 @@
+"""The runtime audit (sandbox/audit, sandbox/runtime_audit.py) sees what Python code does, however
+it is spelled.
+
+Each behaviour (text run as code, a process started, native code called, the interpreter steered,
+a function global unpickled, compiled code loaded from the scratch space) is written in many
+spellings by `variants`: the call reached directly, through `vars(builtins)`, through `getattr` with
+a name computed by rot13, concatenation, base64 or reversal, behind one to three wrapper functions,
+or from a helper module the probe writes and imports. Every spelling runs in a real sandbox of each
+backend and must be reported as its kind; honest code (NumPy, data classes, named tuples, arrays
+saved and loaded, `ast.literal_eval`) must be reported as nothing. The record must survive the
+probe's attempts on it: its descriptor closed or replaced ends the process before the audited act,
+and a forged or broken line is a finding of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import json
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.contracts import Evaluation, MetricResult, PhaseLog
+from sandbox.runtime_audit import generated_shape, read_audit, runtime_findings
+from tests.conftest import BOTH_BACKENDS, sandbox_backend
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    kind: str | None
+    """The kind the audit must report first; None: nothing at all."""
+    code: str
+
+
+def _spellings(module: str, attribute: str) -> list[tuple[str, str]]:
+    """(label, expression) pairs that each evaluate to `module.attribute`, spelled without it."""
+    rot = codecs.encode(attribute, "rot13")
+    b64 = base64.b64encode(attribute.encode()).decode()
+    half = len(attribute) // 2
+    mod_rot = codecs.encode(module, "rot13")
+    return [
+        ("direct", f"__import__({module!r}).{attribute}"),
+        ("rot13", f"getattr(__import__(__import__('codecs').decode({mod_rot!r}, 'rot13')), "
+                  f"__import__('codecs').decode({rot!r}, 'rot13'))"),
+        ("concat", f"getattr(__import__({module[:1]!r} + {module[1:]!r}), {attribute[:half]!r} + {attribute[half:]!r})"),
+        ("base64", f"getattr(__import__('importlib').import_module({module!r}), "
+                   f"__import__('base64').b64decode({b64!r}).decode())"),
+        ("reversed", f"vars(__import__({module[::-1]!r}[::-1]))[{attribute[::-1]!r}[::-1]]"),
+    ]  # fmt: skip
+
+
+def _wrapped(expression: str, depth: int, call: str) -> str:
+    """`expression(call)` behind `depth` wrapper functions."""
+    lines = [f"def level0(*a):\n    return ({expression})(*a)"]
+    for level in range(1, depth + 1):
+        lines.append(f"def level{level}(*a):\n    return level{level - 1}(*a)")
+    return "\n".join(lines) + f"\nlevel{depth}({call})\n"
+
+
+def _elsewhere(expression: str, call: str) -> str:
+    """The call made from a helper module the probe writes into /tmp and imports: another file."""
+    helper = f"def run(*a):\n    return ({expression})(*a)\n"
+    return (
+        "import sys\n"
+        f"open('/tmp/helper_mod.py', 'w').write({helper!r})\n"
+        "sys.path.insert(0, '/tmp')\n"
+        f"import helper_mod\nhelper_mod.run({call})\n"
+    )
+
+
+BEHAVIOURS = [
+    # (kind, module, attribute, argument source, label)
+    ("dynamic-code", "builtins", "exec", "'x = 40 + 2'", "exec"),
+    ("dynamic-code", "builtins", "eval", "'40 + 2'", "eval"),
+    ("process", "os", "system", "'true'", "system"),
+    ("process", "subprocess", "run", "['true']", "subprocess"),
+    ("steering", "sys", "settrace", "None", "settrace"),
+    ("steering", "gc", "get_objects", "", "gc"),
+]
+
+
+def variants() -> list[Probe]:
+    probes = []
+    for kind, module, attribute, call, label in BEHAVIOURS:
+        for spelling, expression in _spellings(module, attribute):
+            for depth in (0, 1, 3):
+                probes.append(Probe(f"{label}-{spelling}-depth{depth}", kind, _wrapped(expression, depth, call)))
+        probes.append(Probe(f"{label}-other-module", kind, _elsewhere(_spellings(module, attribute)[1][1], call)))
+    return probes
+
+
+FIXED = [
+    Probe(
+        "code-through-type-hints",
+        "dynamic-code",
+        "import typing, base64\n"
+        "def f(x: 'int'): pass\n"
+        "f.__annotations__['x'] = base64.b64decode(b'X19pbXBvcnRfXygib3MiKS5nZXRwaWQoKQ==').decode()\n"
+        "typing.get_type_hints(f)\n",
+    ),
+    Probe("code-through-timeit", "dynamic-code", "import timeit\ntimeit.Timer('sum([1, 2])').timeit(1)\n"),
+    Probe(
+        "code-object-rebuilt",
+        "dynamic-code",
+        "def f():\n    return 1\ng = type(f)(f.__code__.replace(co_consts=(None, 2)), {})\ng()\n",
+    ),
+    Probe(
+        "code-unmarshalled",
+        "dynamic-code",
+        "import marshal\nexec(marshal.loads(marshal.dumps(compile('y = 1', 'n', 'exec'))))\n",
+    ),
+    Probe(
+        "sourceless-module-imported",
+        "dynamic-code",
+        "import py_compile, sys, os\n"
+        "open('/tmp/gen_src.py', 'w').write('VALUE = 42\\n')\n"
+        "py_compile.compile('/tmp/gen_src.py', cfile='/tmp/lib/gen_mod.pyc')\n"
+        "sys.path.insert(0, '/tmp/lib')\n"
+        "import gen_mod\n",
+    ),
+    Probe(
+        "dataclass-fields-injected",
+        "dynamic-code",
+        "import dataclasses\n"
+        "C = type('C', (), {'__annotations__': {'x=__import__(\"os\").getpid(),y': int}})\n"
+        "try:\n    dataclasses.dataclass(C)\nexcept Exception:\n    pass\n",
+    ),
+    Probe(
+        "extension-module-from-scratch",
+        "native",
+        "import glob, os, shutil, sys\n"
+        "source = glob.glob(os.path.dirname(os.__file__) + '/lib-dynload/_codecs_tw*.so')[0]\n"
+        "shutil.copy(source, '/tmp/lib/')\n"
+        "sys.path.insert(0, '/tmp/lib')\n"
+        "import _codecs_tw\n"
+        "assert _codecs_tw.__file__.startswith('/tmp/lib/'), _codecs_tw.__file__\n",
+    ),
+    Probe(
+        "function-global-unpickled",
+        "unpickled",
+        "import pickle, os\npickle.loads(pickle.dumps(os.getcwd))\n",
+    ),
+    Probe(
+        "native-call",
+        "native",
+        "import ctypes\nctypes.CDLL(None).getpid()\n",
+    ),
+    Probe("fork", "process", "import os\npid = os.fork()\nos._exit(0) if pid == 0 else os.waitpid(pid, 0)\n"),
+    Probe(
+        "broken-line-written",
+        "tampered",
+        "import os\nos.write(9, b'{\"event\": \"compile\", \"source\": \"')\n",
+    ),
+    Probe(
+        "honest",
+        None,
+        textwrap.dedent(
+            """
+            import ast, collections, dataclasses, io, json, logging, math
+            import numpy as np
+
+            @dataclasses.dataclass(frozen=True, order=True)
+            class Config:
+                width: int = 8
+                rates: tuple = dataclasses.field(default_factory=tuple)
+
+            Pair = collections.namedtuple("Pair", "a b")
+            buffer = io.BytesIO()
+            np.save(buffer, np.arange(6.0).reshape(2, 3), allow_pickle=False)
+            buffer.seek(0)
+            data = np.load(buffer, allow_pickle=False)
+            with open("/tmp/model.npz", "wb") as handle:
+                np.savez(handle, w=data)
+            loaded = np.load("/tmp/model.npz")["w"]
+            logging.getLogger("x").info("%s", Config())
+            print(json.dumps({"sum": float(loaded.sum() + math.pi), "pair": Pair(1, 2)._asdict()}),
+                  ast.literal_eval("{'a': (1, 2)}"))
+            """
+        ),
+    ),
+]
+PROBES = variants() + FIXED
+
+
+def _judge(text: str | None) -> list[str]:
+    return [event.kind for event in read_audit(text).events]
+
+
+@pytest.fixture(scope="module", params=BOTH_BACKENDS)
+def audited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
+    """Every probe run once in one real sandbox of the backend, reset between probes."""
+    backend_name = request.param
+    workspace = tmp_path_factory.mktemp(f"audit-{backend_name}")
+    results: dict[str, tuple] = {}
+    with sandbox_backend(backend_name, request, f"test-audit-{backend_name}").open(workspace, None, "probe") as s:
+        for index, probe in enumerate(PROBES):
+            if index:
+                s.reset()
+            s.write_file("/tmp/probe.py", probe.code.encode())
+            result = s.exec("mkdir -p /tmp/lib && python3 /tmp/probe.py", 60)
+            results[probe.name] = (result, read_audit(result.audit))
+    return results
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.name)
+def test_each_spelling_is_reported_as_what_it_does(audited: dict[str, tuple], probe: Probe) -> None:
+    result, audit = audited[probe.name]
+    assert audit.answered and audit.processes >= 1, result.output[-800:]
+    kinds = [event.kind for event in audit.events]
+    if probe.kind is None:
+        assert kinds == [], [e.model_dump() for e in audit.events]
+        assert result.exit_code == 0, result.output[-800:]
+    else:
+        assert probe.kind in kinds, (kinds, result.output[-800:])
+
+
+@pytest.mark.parametrize("backend_name", BOTH_BACKENDS)
+def test_the_record_cannot_be_cut_off(backend_name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """The audit's descriptor closed, or replaced by another file, ends the process at the next
+    audited act, before it happens: the marker file the act would write never appears."""
+    probes = {
+        "closed": "import os\nos.close(9)\nos.system('touch /tmp/done')\n",
+        "replaced": "import os\nos.dup2(os.open('/dev/null', os.O_WRONLY), 9)\nos.system('touch /tmp/done')\n",
+        "nonblocking-flood": (
+            "import os\nos.set_blocking(9, False)\n"
+            "try:\n    while True:\n        os.write(9, b'\\n' * 65536)\nexcept BlockingIOError:\n    pass\n"
+            "os.system('touch /tmp/done')\n"
+        ),
+    }
+    (tmp_path / "ws").mkdir()
+    with sandbox_backend(backend_name, request, f"test-audit-cut-{backend_name}").open(
+        tmp_path / "ws", None, "probe"
+    ) as s:
+        for index, (name, code) in enumerate(probes.items()):
+            if index:
+                s.reset()
+            s.write_file("/tmp/probe.py", code.encode())
+            result = s.exec("python3 /tmp/probe.py; test -e /tmp/done && echo ACTED", 60)
+            assert "ACTED" not in result.output, (name, result.output[-500:])
+
+
+def test_generated_shapes() -> None:
+    """The generators' own text passes; the same text with a call spliced in does not."""
+    assert generated_shape("lambda _cls, a, b: _tuple_new(_cls, (a, b))")
+    assert not generated_shape("lambda _cls, a=__import__('os').getpid(), b=1: _tuple_new(_cls, (a, b))")
+    assert generated_shape(
+        "def __create_fn__(_type_x, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):\n"
+        " def __init__(self, x:_type_x):\n  self.x=x\n return __init__\n"
+    )
+    assert not generated_shape(" def broken(:\n")
+
+
+def test_a_command_without_audit_is_a_finding() -> None:
+    """A train phase whose command ran no audited Python, or that the sandbox gave no record for."""
+    silent = PhaseLog(
+        phase="train-seed-0", command="x", exit_code=0, duration_s=1.0, output_tail="", audit=read_audit("")
+    )
+    unanswered = silent.model_copy(update={"phase": "predict-seed-0", "audit": read_audit(None)})
+    tests = silent.model_copy(update={"phase": "tests"})
+    evaluation = Evaluation(
+        parent_commit="p",
+        diff_sha256="d",
+        backend="bwrap",
+        ok=True,
+        seeds=[0],
+        metric=MetricResult(name="r2", direction="higher", per_seed={0: 0.5}),
+        phases=[silent, unanswered, tests],
+    )
+    findings = runtime_findings(evaluation)
+    assert [f.evidence["phase"] for f in findings] == ["train-seed-0", "predict-seed-0"]
+    assert {f.verdict for f in findings} == {"review"}
+
+
+def test_forged_start_records_widen_nothing() -> None:
+    """Only the first start record names the environment's roots: a later one, written by the
+    candidate, cannot make its own files count as the environment's."""
+    lines = [
+        {"event": "audit.start", "roots": ["/usr/"], "pid": 1},
+        {"event": "audit.start", "roots": ["/tmp/"], "pid": 1},
+        {"event": "compile", "why": "x", "filename": "<s>", "source": "lambda _cls, a: _tuple_new(_cls, (a,))",
+         "caller": ["/tmp/collections/__init__.py", "namedtuple"], "stack": [["/tmp/x.py", 1, "f"]], "pid": 1},
+    ]  # fmt: skip
+    assert _judge("\n".join(json.dumps(line) for line in lines)) == ["dynamic-code"]
