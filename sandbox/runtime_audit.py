@@ -204,7 +204,11 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
         return None  # a file of the tree, exactly as staged
     if event == "code.__new__":
         frames = record.get("stack") or []
-        if frames and isinstance(frames[0], list) and (_under(frames[0][0], roots) or frames[0][0] == IMPORTER):
+        if (
+            frames
+            and isinstance(frames[0], list)
+            and (_under(frames[0][0], roots) or frames[0][0] == IMPORTER)
+        ):
             # A library of the environment renaming its own code objects (NumPy 1.24's dispatchers
             # do so at import), or a compiled extension module making its own as it is imported
             # (Cython's): the bytecode is the library's, and what it is given is not.

@@ -88,8 +88,12 @@ def variants() -> list[Probe]:
     for kind, module, attribute, call, label in BEHAVIOURS:
         for spelling, expression in _spellings(module, attribute):
             for depth in (0, 1, 3):
-                probes.append(Probe(f"{label}-{spelling}-depth{depth}", kind, _wrapped(expression, depth, call)))
-        probes.append(Probe(f"{label}-other-module", kind, _elsewhere(_spellings(module, attribute)[1][1], call)))
+                probes.append(
+                    Probe(f"{label}-{spelling}-depth{depth}", kind, _wrapped(expression, depth, call))
+                )
+        probes.append(
+            Probe(f"{label}-other-module", kind, _elsewhere(_spellings(module, attribute)[1][1], call))
+        )
     return probes
 
 
@@ -153,7 +157,7 @@ FIXED = [
     Probe(
         "broken-line-written",
         "tampered",
-        "import os\nos.write(9, b'{\"event\": \"compile\", \"source\": \"')\n",
+        'import os\nos.write(9, b\'{"event": "compile", "source": "\')\n',
     ),
     Probe(
         "honest",
@@ -196,7 +200,9 @@ def audited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     backend_name = request.param
     workspace = tmp_path_factory.mktemp(f"audit-{backend_name}")
     results: dict[str, tuple] = {}
-    with sandbox_backend(backend_name, request, f"test-audit-{backend_name}").open(workspace, None, "probe") as s:
+    with sandbox_backend(backend_name, request, f"test-audit-{backend_name}").open(
+        workspace, None, "probe"
+    ) as s:
         for index, probe in enumerate(PROBES):
             if index:
                 s.reset()
@@ -219,7 +225,9 @@ def test_each_spelling_is_reported_as_what_it_does(audited: dict[str, tuple], pr
 
 
 @pytest.mark.parametrize("backend_name", BOTH_BACKENDS)
-def test_the_record_cannot_be_cut_off(backend_name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_the_record_cannot_be_cut_off(
+    backend_name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """The audit's descriptor closed, or replaced by another file, ends the process at the next
     audited act, before it happens: the marker file the act would write never appears."""
     probes = {
