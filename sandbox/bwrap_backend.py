@@ -524,7 +524,6 @@ class BwrapBackend:
             "HOME": "/tmp",
             "PATH": f"{sandbox_view(prefix)}/bin:{SANDBOX_PATH}",
             "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONHASHSEED": "0",
             "OMP_NUM_THREADS": "1",
             "OPENBLAS_NUM_THREADS": "1",
             "MPLBACKEND": "Agg",

@@ -52,7 +52,6 @@ SANDBOX_ENV = {
     "HOME": "/tmp",
     "PATH": SANDBOX_PATH,
     "PYTHONDONTWRITEBYTECODE": "1",
-    "PYTHONHASHSEED": "0",
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MPLBACKEND": "Agg",

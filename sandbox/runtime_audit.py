@@ -20,12 +20,13 @@ What a training or prediction run of honest code does not do, and what each find
 - **native calls** (`ctypes`) but the library's own import, **the interpreter steered or searched**
   (trace and profile functions, `gc` object walks, other threads' frames);
 - **globals an unpickler resolved** other than the constructors of plain arrays and containers;
-- **the record itself tampered with**: a line that is not one the hook writes, an event raised under
-  a name that is not a string, a process that never started its audit (a train or predict command
-  that ran no audited Python cannot be vouched for).
+- **the record itself tampered with**: a line that is not one the hook writes (a hook whose pipe
+  was closed or replaced ends its process instead of writing); and a train or predict command that
+  ran no audited Python at all, which cannot be vouched for.
 
-Each is a `deny` but the last two kinds, which go to a human (`review`): an honest command could be
-written so (a target whose commands are not Python).
+Each is a `deny` (no honest training writes into a pipe it was not given, or needs any of the
+others), but a phase that ran no audited Python, which goes to a human (`review`): a target whose
+commands are not Python, or that starts its interpreter isolated, would be so.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from __future__ import annotations
 import ast
 import json
 import re
-from typing import Any, Literal
+from typing import Any
 
 from core.contracts import Evaluation, Finding, IntegrityCheck, PhaseAudit, RuntimeEvent
 
@@ -349,12 +350,11 @@ def runtime_findings(evaluation: Evaluation, rewritten: frozenset[str] = frozens
                 update={"events": events, "total": audit.total - (len(audit.events) - len(events))}
             )
             kinds = sorted({e.kind for e in audit.events})
-            verdict: Literal["review", "deny"] = "review" if kinds == ["tampered"] else "deny"
             first = audit.events[0]
             findings.append(
                 Finding(
                     rule_id=RULE_ID,
-                    verdict=verdict,
+                    verdict="deny",
                     message=(
                         f"{phase.phase}: "
                         + "; ".join(KINDS[k] for k in kinds)
