@@ -35,8 +35,9 @@ def _install() -> None:
     here = os.path.dirname(os.path.realpath(__file__))
     # What the harness put in the environment goes, so that the candidate's code finds what a run by
     # hand has (the integrity checks' disguised re-run compares the two): the variable, this
-    # directory on the path and in PYTHONPATH, this module in sys.modules (below), and the pipe
-    # moved off the fixed number to a random one, closed on exec.
+    # directory on the path and in PYTHONPATH, and the pipe moved off the fixed number to a random
+    # one, closed on exec. (The module stays in sys.modules, as Debian's own sitecustomize does by
+    # hand; the import system needs it there until it returns.)
     entries = os.environ.get("PYTHONPATH", "").split(os.pathsep)
     if entries and os.path.realpath(entries[0]) == here:
         del entries[0]
@@ -45,7 +46,6 @@ def _install() -> None:
         else:
             os.environ.pop("PYTHONPATH", None)
     sys.path[:] = [entry for entry in sys.path if os.path.realpath(entry or ".") != here]
-    sys.modules.pop(__name__, None)
     if not fd_text.isdigit():
         return
     try:

@@ -27,11 +27,12 @@ from tests.conftest import TARGET, file_diff
 from tests.honest_cases import HonestCase, Judged, judge, make_evaluator
 from tests.redteam.cases import CASES as FIRST_ROUND
 from tests.redteam.cases import Case
+from tests.redteam.round_five import DISARMED, ROUND_FIVE
 from tests.redteam.round_four import ROUND_FOUR
 from tests.redteam.round_three import ROUND_THREE
 from tests.redteam.round_two import ROUND_TWO
 
-CASES = FIRST_ROUND + ROUND_TWO + ROUND_THREE + ROUND_FOUR
+CASES = FIRST_ROUND + ROUND_TWO + ROUND_THREE + ROUND_FOUR + ROUND_FIVE
 NOT_STOPPED = {
     "extra-updates-every-budget": (
         "several optimizer updates per counted step at every budget above one cost CPU like a larger "
@@ -137,6 +138,11 @@ def on_docker(docker_client, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 
 
 def assert_stopped(row: Judged) -> None:
+    if row.case in DISARMED and row.verdict == "allow":
+        assert row.metric is not None and row.metric < DISARMED[row.case], (
+            f"{row.case} was allowed with metric {row.metric}: its trick still works"
+        )
+        return
     assert row.verdict in ("review", "deny"), (
         f"{row.case} ended {row.verdict} with metric {row.metric}: findings {row.findings}, "
         f"integrity {row.integrity}, checks not clean {row.not_clean}"
