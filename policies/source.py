@@ -367,7 +367,28 @@ def import_aliases(nodes: Iterator[ast.AST]) -> dict[str, str]:
         elif isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if node.value is not None:
-                assignments += [(t.id, node.value) for t in targets if isinstance(t, ast.Name)]
+                for target in targets:
+                    assignments += _bound(target, node.value)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            # A parameter's default binds its name as an assignment does (`def f(_out=os)`).
+            positional = [*node.args.posonlyargs, *node.args.args]
+            defaults = list(
+                zip(positional[len(positional) - len(node.args.defaults) :], node.args.defaults, strict=True)
+            )
+            defaults += [
+                (a, d) for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True) if d
+            ]
+            assignments += [(arg.arg, default) for arg, default in defaults]
+        elif isinstance(node, ast.With | ast.AsyncWith):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    assignments += _bound(item.optional_vars, item.context_expr)
+        elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension) and isinstance(
+            node.iter, ast.Tuple | ast.List | ast.Set
+        ):
+            # Iterating a literal sequence binds the target to each element in turn.
+            for element in node.iter.elts:
+                assignments += _bound(node.target, element)
     # An alias of an alias resolves too: a few passes reach chains as long as any honest code's.
     for _ in range(3):
         for name, value in assignments:
@@ -377,6 +398,20 @@ def import_aliases(nodes: Iterator[ast.AST]) -> dict[str, str]:
                 if imported:
                     aliases[name] = origin
     return aliases
+
+
+def _bound(target: ast.AST, value: ast.AST) -> list[tuple[str, ast.AST]]:
+    """(name, value) for each name a binding of `value` to `target` makes: a plain name, and the
+    elements of a tuple or list unpacked from a literal one of the same length (`a, b = os, sys`)."""
+    if isinstance(target, ast.Name):
+        return [(target.id, value)]
+    if (
+        isinstance(target, ast.Tuple | ast.List)
+        and isinstance(value, ast.Tuple | ast.List)
+        and len(target.elts) == len(value.elts)
+    ):
+        return [pair for t, v in zip(target.elts, value.elts, strict=True) for pair in _bound(t, v)]
+    return []
 
 
 def dotted(node: ast.AST) -> str | None:
@@ -398,6 +433,9 @@ def dotted(node: ast.AST) -> str | None:
 def resolve(name: str, aliases: dict[str, str]) -> tuple[str, bool]:
     """The dotted origin of a name through the imports, and whether an import was seen for it."""
     root, _, rest = name.partition(".")
+    if root == "__builtins__" and root not in aliases:
+        # The module's builtins, as a module or its dict: `__builtins__.exec` is `builtins.exec`.
+        return (f"builtins.{rest}" if rest else "builtins"), True
     if root in aliases and root != STAR:
         origin = aliases[root]
         return (f"{origin}.{rest}" if rest else origin), True

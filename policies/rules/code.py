@@ -15,8 +15,10 @@ import ast
 import contextlib
 import fnmatch
 import functools
+import importlib.util
 import inspect
 import logging
+import re
 import sys
 import tempfile
 import types
@@ -371,9 +373,36 @@ class CodeAddedRule(PythonFilesRule):
             hits += _matched(origin, trusted, categories, "calls")
         # numpy's loader unpickles when allowed to: `allow_pickle` anything but a literal False.
         if origin in ("numpy.load", "np.load") and "dynamic_code" in categories:
+            # By keyword or as the third positional argument (numpy.load(file, mmap_mode,
+            # allow_pickle, ...)); a `*args` or `**kwargs` may hold it too.
             allowed = next((k.value for k in call.keywords if k.arg == "allow_pickle"), None)
-            if allowed is not None and not (isinstance(allowed, ast.Constant) and allowed.value is False):
+            if allowed is None and len(call.args) > 2:
+                allowed = call.args[2]
+            unknown = any(k.arg is None for k in call.keywords) or any(
+                isinstance(a, ast.Starred) for a in call.args
+            )
+            if unknown or (
+                allowed is not None and not (isinstance(allowed, ast.Constant) and allowed.value is False)
+            ):
                 hits.append(("dynamic_code", "numpy.load(allow_pickle=...)", "unpickles with"))
+        # A code object rebuilt with new fields (`f.__code__.replace(co_code=...)`, CodeType's own
+        # keywords) is code no file holds, whatever the receiver is called.
+        if "dynamic_code" in categories and any((k.arg or "").startswith("co_") for k in call.keywords):
+            hits.append(("dynamic_code", f"{name or 'a call'}(co_...=...)", "rebuilds a code object with"))
+        # A native library's loader reached through any object (`array.ctypes._ctypes.CDLL`): the
+        # chain's root may be a value no import names, but the loader's own names are enough.
+        if name and "native_code" in categories and NATIVE_LOADERS & set(name.split(".")):
+            hits.append(("native_code", name, "loads a native library through"))
+        # A listed object named in a string and handed to anything (`mock.patch("subprocess.run")`,
+        # `pydoc.locate(...)`, a registry): what resolves the name is beside the point.
+        for arg in [*call.args, *(k.value for k in call.keywords)]:
+            text = _literal_str(arg)
+            if text and "." in text and DOTTED.fullmatch(text):
+                hits += [
+                    (c, t, "names in a string passed to a call")
+                    for c, t, _ in _matched(text, True, categories, "names")
+                    if c in ("subprocess", "dynamic_code", "native_code", "network")
+                ]
         # Attribute access whose name is data: attrgetter/methodcaller with a computed name, and
         # getattr or them handed on as values (`functools.reduce(getattr, names, os)`).
         computed_name = not call.args or _literal_str(call.args[0]) is None
@@ -459,12 +488,22 @@ COMPUTED_ACCESS = (
 """Callables that reach an attribute by a name given at run time."""
 
 
+DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+NATIVE_LOADERS = frozenset({"CDLL", "PyDLL", "cdll", "pydll", "dlopen", "_ctypes", "LibraryLoader"})
+"""Names of ctypes' library loaders: a call whose dotted chain passes through one loads native code."""
+
+
 def canonical(origin: str) -> str | None:
     """What a dotted name is, by identity, among the names the categories list: `posix.system` and
     `shutil.os.system` are `os.system`, `numpy.ctypeslib.ctypes` is `ctypes`. Only modules already
     loaded here are walked (nothing is imported on a candidate's say); None when the name does not
     lead to one of them."""
     parts = origin.split(".")
+    if parts and parts[0] not in sys.modules and len(parts) > 2:
+        # A module not loaded here: what its source binds at top level by import (`imaplib.subprocess`
+        # is `subprocess`), read from its file, never run.
+        bound = _source_imports(parts[0]).get(parts[1])
+        return canonical(".".join([bound, *parts[2:]])) if bound else None
     if not parts or parts[0] not in sys.modules:
         return None
     obj: object = sys.modules[parts[0]]
@@ -485,6 +524,36 @@ def canonical(origin: str) -> str | None:
         if known is not None:
             return ".".join([known, *parts[index + 1 :]])
     return obj.__name__ if isinstance(obj, types.ModuleType) else name
+
+
+@functools.cache
+def _source_imports(module: str) -> dict[str, str]:
+    """Name -> module for a top-level module's own top-level imports, read from its source file
+    (found without importing anything: only a top-level name is looked up); empty when there is none."""
+    if not module.isidentifier():
+        return {}
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return {}
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return {}
+    try:
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError):
+        return {}
+    names: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                names[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0]
+                )
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name != "*":
+                    names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return names
 
 
 @functools.cache

@@ -22,8 +22,22 @@ from tests.redteam.round_three import INTO_PIPES, RESET_NOTHING
 
 # `data` (a file) into every pipe end another process of the sandbox holds for reading ("r": what
 # the driver reads requests from) or for writing ("w": what carries records to the host).
-INTO_EVERY_PIPE = (
-    INTO_PIPES + 'import sys\n\nprint("reached", _into_pipes(open(sys.argv[1], "rb").read(), sys.argv[2]))\n'
+# The runtime audit's pipe (sandbox/audit) is left out: every process of a command holds it, the
+# probe's own too, and what is written there is only more of the record (a line the hook did not
+# write is a finding of its own, sandbox/runtime_audit.py).
+INTO_EVERY_PIPE = INTO_PIPES + (
+    "import os, sys\n\n"
+    "own = set()\n"
+    "for fd in os.listdir('/proc/self/fd'):\n"
+    "    try:\n"
+    "        own.add(os.readlink(f'/proc/self/fd/{fd}'))\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "reached = _into_pipes(open(sys.argv[1], 'rb').read(), sys.argv[2])\n"
+    "def link(end):\n"
+    "    pid, fd = end.split('/')\n"
+    "    return os.readlink(f'/proc/{pid}/fd/{fd}')\n"
+    "print('reached', [end for end in reached if link(end) not in own])\n"
 )
 INJECTED = RESET_NOTHING + b"touch /tmp/injected\n__RSI_BEGIN__\n__RSI_END__\n"
 FORGED = b"\n\036RSI end 1 0 0.0 0.1 0 0 0 0\n"
