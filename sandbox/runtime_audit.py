@@ -65,7 +65,7 @@ SPAWN = frozenset(
 STEER = frozenset(
     {"sys.settrace", "sys.setprofile", "sys._current_frames", "sys._current_exceptions", "gc.get_objects",
      "gc.get_referrers", "gc.get_referents", "sys.addaudithook", "cpython.PyInterpreterState_Clear",
-     "cpython._PySys_ClearAuditHooks", "function.__new__"}
+     "cpython._PySys_ClearAuditHooks", "cpython.PyInterpreterState_New", "function.__new__"}
 )  # fmt: skip
 DATA_CONSTRUCTORS = frozenset(
     {
@@ -75,6 +75,8 @@ DATA_CONSTRUCTORS = frozenset(
         ("numpy._core.multiarray", "scalar"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
         ("collections", "OrderedDict"),
         ("builtins", "complex"),
         ("builtins", "set"),
@@ -101,7 +103,7 @@ GENERATED_CALLS = frozenset(
 besides a data class's default factories (`_dflt_<field>`)."""
 GENERATED_DUNDERS = frozenset({"__class__", "__qualname__", "__setattr__", "__delattr__", "__post_init__"})
 GENERATED_NAMES = frozenset(
-    {"__dataclass_builtins_object__", "__init__", "__repr__", "__eq__", "__lt__", "__le__", "__gt__", "__ge__",
+    {"__dataclass_builtins_object__", "__dataclass_self__", "__init__", "__repr__", "__eq__", "__lt__", "__le__", "__gt__", "__ge__",
      "__hash__", "__setattr__", "__delattr__"}
 )  # fmt: skip
 GENERATED_NODES = (
@@ -140,6 +142,58 @@ def generated_shape(source: str) -> bool:
     return True
 
 
+CYTHON_NAMES = frozenset(
+    {
+        "_cython_generator_type",
+        "_cython_coroutine_type",
+        "_module",
+        "Generator",
+        "Coroutine",
+        "AttributeError",
+    }
+)
+TYPE_NODES = (
+    ast.Expression, ast.Name, ast.Attribute, ast.Subscript, ast.Tuple, ast.List, ast.Constant, ast.BinOp,
+    ast.BitOr, ast.Load, ast.Slice,
+)  # fmt: skip
+
+
+def cython_registration(source: str) -> bool:
+    """Is `source` the text a Cython module runs as it initialises (its generator and coroutine
+    types registered with collections.abc), and nothing else?"""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    allowed = (
+        ast.Module, ast.If, ast.Try, ast.ExceptHandler, ast.Assign, ast.Expr, ast.Call, ast.Attribute, ast.Name,
+        ast.Compare, ast.IsNot, ast.Is, ast.Constant, ast.Pass, ast.Load, ast.Store,
+    )  # fmt: skip
+    for node in ast.walk(tree):
+        if not isinstance(node, allowed):
+            return False
+        if isinstance(node, ast.Name) and node.id not in CYTHON_NAMES:
+            return False
+        if isinstance(node, ast.Call) and not (
+            isinstance(node.func, ast.Attribute) and node.func.attr == "register" and len(node.args) == 1
+        ):
+            return False
+    return True
+
+
+def type_expression(source: str) -> bool:
+    """Is `source` a type written as text (names, dotted names, subscripts, `|`): nothing called."""
+    try:
+        tree = ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return all(isinstance(node, TYPE_NODES) for node in ast.walk(tree)) and not any(
+        isinstance(node, ast.Name | ast.Attribute)
+        and (getattr(node, "id", "") or getattr(node, "attr", "")).startswith("__")
+        for node in ast.walk(tree)
+    )
+
+
 def _where(record: dict[str, Any]) -> list[str]:
     frames = record.get("stack")
     if not isinstance(frames, list):
@@ -161,17 +215,7 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
     where = _where(record)
     if event == "compile":
         caller = record.get("caller")
-        if caller is None and not where:
-            return None  # the interpreter compiling the command's own script, before any Python ran
         source = record.get("source")
-        if (
-            isinstance(caller, list)
-            and len(caller) == 2
-            and _under(caller[0], roots)
-            and str(caller[0]).endswith("/ast.py")
-            and caller[1] == "parse"
-        ):
-            return None  # a syntax tree only (ast.parse compiles nothing that runs)
         frames = record.get("stack") or []
         if (
             len(frames) >= 2
@@ -179,11 +223,23 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
             and frames[0][2] == "_call_with_frames_removed"
             and frames[1][0] == IMPORTER_EXTERNAL
             and frames[1][2] == "exec_module"
+            and isinstance(source, str)
+            and cython_registration(source)
         ):
             # Text an extension module's own initialisation runs as it is imported (Cython registers
-            # its generator types so): native code that already runs as it likes, and the frame
-            # above is the import system's, not code that chose the text.
+            # its generator types with collections.abc so), accepted in that shape alone: a loader
+            # of the candidate's that returns text from `get_code` runs under the same frames.
             return None
+        if (
+            isinstance(caller, list)
+            and len(caller) == 2
+            and _under(caller[0], roots)
+            and str(caller[0]).endswith("/typing.py")
+            and caller[1] == "__init__"
+            and isinstance(source, str)
+            and type_expression(source)
+        ):
+            return None  # a forward reference (`List["Layer"]`): a type's name, evaluated later
         if (
             isinstance(caller, list)
             and len(caller) == 2
@@ -260,33 +316,13 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
         if isinstance(args, list) and tuple(args[:2]) in DATA_CONSTRUCTORS:
             return None
         return RuntimeEvent(kind="unpickled", event=event, detail=f"resolved {args[:2]!r}", where=where)
-    if event == "audit.forged":
+    if event in ("audit.forged", "audit.reentered"):
         return RuntimeEvent(kind="tampered", event=event, detail=str(record.get("why")), where=where)
     return RuntimeEvent(kind="tampered", event=str(event), detail="an event the audit hook does not write")
 
 
 IMPORTER = "<frozen importlib._bootstrap>"
 IMPORTER_EXTERNAL = "<frozen importlib._bootstrap_external>"
-CACHED = re.compile(r"(?P<dir>.*)/__pycache__/(?P<module>[^/.]+)\.[^/]*\.pyc")
-
-
-def _compiled_instead(records: list[Any], index: int) -> bool:
-    """Was the module whose cached bytecode the record at `index` opened compiled from its source
-    afterwards, in the same process? Then the cache was missing or stale (the import system opens it
-    first, and only then the source): nothing compiled ran. A cache that was loaded is followed by
-    no compile of its source, and a compiled file outside a `__pycache__` has no source at all."""
-    record = records[index]
-    args = record.get("args") or [None]
-    match = CACHED.fullmatch(args[0]) if isinstance(args[0], str) else None
-    if match is None:
-        return False
-    source = f"{match['dir']}/{match['module']}.py"
-    return any(
-        isinstance(later, dict) and later.get("event") in ("compile", "compile.file")
-        and later.get("filename") == source
-        and later.get("pid") == record.get("pid")
-        for later in records[index + 1 :]
-    )  # fmt: skip
 
 
 def read_audit(text: str | None) -> PhaseAudit:
@@ -317,8 +353,6 @@ def read_audit(text: str | None) -> PhaseAudit:
                 roots = tuple(
                     r for r in record["roots"] if isinstance(r, str) and r.startswith("/") and r != "/"
                 )
-        elif record["event"] == "open" and _compiled_instead(records, index):
-            found = None
         else:
             found = _classify(record, roots)
         if found is not None:

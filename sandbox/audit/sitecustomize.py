@@ -25,11 +25,48 @@ closed or replaced, the process ends at once (exit 125) before the audited actio
 """
 
 
-def _install() -> None:
+def _no_exec(ctypes: object, struct: object, machine: str) -> int:
+    """Refuse execve and execveat to this process and every process it starts (a seccomp filter;
+    with no_new_privs, which any process may set): 1 when installed, 0 on a machine whose system
+    call numbers this does not know or a kernel that refuses. Started processes are an event anyway
+    (`subprocess`, `os.system`...), but some starters raise none (`_posixsubprocess.fork_exec`,
+    libc's own `system()` through ctypes): this is what stops those."""
+    numbers = {"x86_64": (0xC000003E, 59, 322), "aarch64": (0xC00000B7, 221, 281)}.get(machine)
+    if numbers is None:
+        return 0
+    arch, execve, execveat = numbers
+    program = [
+        (0x20, 0, 0, 4),  # ld [4]: the calling convention
+        (0x15, 0, 3, arch),  # another: allowed (the sandbox's own filter decides)
+        (0x20, 0, 0, 0),  # ld [0]: the call
+        (0x15, 2, 0, execve),
+        (0x15, 1, 0, execveat),
+        (0x06, 0, 0, 0x7FFF0000),  # allow
+        (0x06, 0, 0, 0x00050000 | 1),  # EPERM
+    ]
+    code = b"".join(struct.pack("HBBI", *op) for op in program)  # type: ignore[attr-defined]
+    buffer = ctypes.create_string_buffer(code, len(code))  # type: ignore[attr-defined]
+
+    class Program(ctypes.Structure):  # type: ignore[name-defined]
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]  # type: ignore[attr-defined]  # noqa: RUF012
+
+    fprog = Program(len(program), ctypes.addressof(buffer))  # type: ignore[attr-defined]
+    libc = ctypes.CDLL(None, use_errno=True)  # type: ignore[attr-defined]
+    prctl = libc.prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]  # type: ignore[attr-defined]
+    # PR_SET_NO_NEW_PRIVS (38), then PR_SET_SECCOMP (22) with SECCOMP_MODE_FILTER (2).
+    if prctl(38, 1, 0, 0, 0) != 0 or prctl(22, 2, ctypes.addressof(fprog), 0, 0) != 0:  # type: ignore[attr-defined]
+        return 0
+    return 1
+
+
+def _install(no_exec) -> None:
+    import ctypes
     import fcntl
-    import json
     import os
+    import struct
     import sys
+    from _json import encode_basestring_ascii as quote  # C: no Python of anyone's runs in it
 
     fd_text = os.environ.pop("RSI_AUDIT_FD", "")
     here = os.path.dirname(os.path.realpath(__file__))
@@ -55,6 +92,7 @@ def _install() -> None:
     except OSError:
         return  # no pipe: the host sees no start record and says the phase was not audited
     pipe = (stat.st_dev, stat.st_ino)
+    guarded = no_exec(ctypes, struct, os.uname().machine)
     staged = "/src/"
     # The tree runs at /workspace, or (the integrity checks' disguised runs) as a copy of it at the
     # command's working directory: either way its files must be the staged tree's.
@@ -69,57 +107,47 @@ def _install() -> None:
     )
     here = os.path.join(here, "")
     spawn = frozenset(
-        {
-            "subprocess.Popen",
-            "os.system",
-            "os.exec",
-            "os.posix_spawn",
-            "os.spawn",
-            "os.fork",
-            "os.forkpty",
-            "pty.spawn",
-            "os.startfile",
-        }
-    )
+        {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+         "pty.spawn", "os.startfile"}
+    )  # fmt: skip
     steer = frozenset(
-        {
-            "sys.settrace",
-            "sys.setprofile",
-            "sys._current_frames",
-            "sys._current_exceptions",
-            "gc.get_objects",
-            "gc.get_referrers",
-            "gc.get_referents",
-            "sys.addaudithook",
-            "cpython.PyInterpreterState_Clear",
-            "cpython._PySys_ClearAuditHooks",
-            "function.__new__",
-        }
-    )
-    dumps = json.dumps
+        {"sys.settrace", "sys.setprofile", "sys._current_frames", "sys._current_exceptions", "gc.get_objects",
+         "gc.get_referrers", "gc.get_referents", "sys.addaudithook", "cpython.PyInterpreterState_Clear",
+         "cpython._PySys_ClearAuditHooks", "cpython.PyInterpreterState_New", "function.__new__"}
+    )  # fmt: skip
+    unsafe_modules = frozenset(
+        {"_xxsubinterpreters", "_xxinterpchannels", "_testcapi", "_testinternalcapi", "_testmultiphase",
+         "_testbuffer", "_testimportmultiple", "_testsinglephase", "_ctypes_test", "_xxtestfuzz", "_cffi_backend"}
+    )  # fmt: skip
+    frame_attributes = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"})
     fstat, write, exit_now, read, open_, close = os.fstat, os.write, os._exit, os.read, os.open, os.close
-    getframe, getpid = sys._getframe, os.getpid
+    getframe, getpid, getcwd, exists = sys._getframe, os.getpid, os.getcwd, os.path.lexists
+    startswith, endswith, join = str.startswith, str.endswith, str.join
+    int_text, frame_type, code_type, function_type = (
+        int.__repr__,
+        type(getframe()),
+        type(no_exec.__code__),
+        type(no_exec),
+    )
     compiled_suffixes = (".pyc", ".pyo", ".so", ".pyd")
-    importer = "<frozen importlib._bootstrap_external>"
+    importer_external = "<frozen importlib._bootstrap_external>"
+    main_compiled: list[bool] = []  # the interpreter's own compile of the command's script: once
 
-    def frame_at(depth: int):
-        try:
-            return getframe(depth + 1)
-        except ValueError:  # raised from the interpreter's start, below every Python frame
-            return None
-
-    def stack() -> list[list[object]]:
-        frames: list[list[object]] = []
-        frame = frame_at(2)
-        while frame is not None and len(frames) < 8:
-            code = frame.f_code
-            frames.append([code.co_filename, frame.f_lineno, code.co_name])
-            frame = frame.f_back
-        return frames
+    def encode(value: object) -> str:
+        kind = type(value)
+        if kind is str:
+            return quote(value)  # type: ignore[arg-type]
+        if kind is int:
+            return int_text(value)
+        if kind is list:
+            return "[" + join(",", [encode(v) for v in value]) + "]"  # type: ignore[attr-defined]
+        if kind is dict:
+            return "{" + join(",", [quote(k) + ":" + encode(v) for k, v in value.items()]) + "}"  # type: ignore[attr-defined]
+        return "null"
 
     def send(record: dict[str, object]) -> None:
         record["pid"] = getpid()
-        line = (dumps(record, ensure_ascii=True) + "\n").encode("ascii")
+        line = (encode(record) + "\n").encode("ascii")
         try:
             now = fstat(fd)
             if (now.st_dev, now.st_ino) != pipe:
@@ -129,12 +157,23 @@ def _install() -> None:
         except OSError:
             exit_now(125)
 
-    def text(value: object, limit: int = 2000) -> str | None:
+    def text(value: object, limit: int) -> str | None:
         if type(value) is bytes:
             return value[:limit].decode("utf-8", "replace")
         if type(value) is str:
             return value[:limit]
         return None
+
+    def plain(path: str | None) -> str | None:
+        """An absolute path without `.`/`..` steps or doubled slashes (relative ones from the working
+        directory), or None: a prefix check must not be walked out of."""
+        if path is None:
+            return None
+        if not startswith(path, "/"):
+            path = getcwd() + "/" + path
+        if "/./" in path or "/../" in path or "//" in path or endswith(path, ("/.", "/..")):
+            return None
+        return path
 
     def file_bytes(path: str) -> bytes | None:
         try:
@@ -149,7 +188,7 @@ def _install() -> None:
         finally:
             close(handle)
 
-    def from_file(source: object, filename: str) -> tuple[str, str | None]:
+    def from_file(source: object, filename: str | None) -> tuple[str, str | None]:
         """('', ...) when `source` is exactly the file the policy read (or the environment's own),
         else why not; and the file's path in the staged tree, if it is the tree's."""
         if type(source) is str:
@@ -158,27 +197,83 @@ def _install() -> None:
             data = source
         else:
             return "compiled from a syntax tree or another object, not from a file's text", None
+        if filename is None or startswith(filename, "<"):
+            return "compiled from text that is no file", None
+        path = plain(filename)
+        if path is None:
+            return "compiled under a name that is no plain path", None
         for tree in trees:
-            if filename.startswith(tree):
-                relative = filename[len(tree) :]
+            if startswith(path, tree):
+                relative = path[len(tree) :]
                 if file_bytes(staged + relative) == data:
                     return "", relative
                 return "compiled from text that is not the staged tree's " + relative, relative
-        if filename.startswith(roots) or filename.startswith(here):
-            if file_bytes(filename) == data:
+        if startswith(path, roots) or startswith(path, here):
+            if file_bytes(path) == data:
                 return "", None
-            return "compiled from text that is not the environment's " + filename, None
+            return "compiled from text that is not the environment's " + path, None
         return "compiled from text that is no file of the tree or the environment", None
+
+    def frame_at(depth: int):  # a frame below this hook (its callers), never one of this hook's own
+        try:
+            return getframe(depth + 1)
+        except ValueError:  # raised from the interpreter's start, below every Python frame
+            return None
+
+    def stack(frame: object) -> list[list[object]]:
+        frames: list[list[object]] = []
+        while frame is not None and len(frames) < 8:
+            code = frame.f_code  # type: ignore[attr-defined]
+            frames.append([code.co_filename, frame.f_lineno, code.co_name])  # type: ignore[attr-defined]
+            frame = frame.f_back  # type: ignore[attr-defined]
+        return frames
+
+    def inside(frame: object) -> bool:
+        """Is this hook's own frame among `frame`'s callers: is code running inside the hook (a
+        signal handler, a finalizer, a garbage collector's callback) that reached for frames?"""
+        while frame is not None:
+            if frame.f_code in ours:  # type: ignore[attr-defined]
+                return True
+            frame = frame.f_back  # type: ignore[attr-defined]
+        return False
 
     def hook(event: str, args: tuple[object, ...]) -> None:
         if type(event) is not str:
             send({"event": "audit.forged", "why": "an audit event raised with a name that is not a str"})
             return
+        handed = None
+        if event == "sys._getframe" and args and type(args[0]) is frame_type:
+            handed = args[0]
+        elif (event == "object.__getattr__" and len(args) == 2 and args[1] in frame_attributes) or (
+            event in spawn or event in steer or startswith(event, ("ctypes.", "compile", "code.", "marshal."))
+        ):
+            handed = frame_at(1)
+        if handed is not None and inside(handed):
+            send(
+                {
+                    "event": "audit.reentered",
+                    "why": "code ran inside the audit hook and reached for frames: " + event,
+                }
+            )
+            exit_now(125)
         if event == "compile":
             if len(args) != 2:
                 return
             source, filename = args
             name = text(filename, 4096)
+            caller = frame_at(1)
+            if caller is None and not main_compiled:
+                main_compiled.append(True)
+                return  # the interpreter compiling the command's own script, before any of it ran
+            if (
+                caller is not None
+                and caller.f_code.co_name == "parse"
+                and startswith(caller.f_code.co_filename, roots)
+                and endswith(caller.f_code.co_filename, "/ast.py")
+            ):
+                flag = caller.f_globals.get("PyCF_ONLY_AST")
+                if type(flag) is int and flag == 1024:
+                    return  # ast.parse: a syntax tree, nothing that runs
             why, relative = (
                 from_file(source, name)
                 if name is not None
@@ -187,9 +282,8 @@ def _install() -> None:
             if not why and relative is not None:
                 # The tree's own file, as staged: said so the host can match its cached bytecode's
                 # opening (sandbox/runtime_audit.py).
-                send({"event": "compile.file", "filename": name})
+                send({"event": "compile.file", "filename": plain(name)})
             elif why:
-                caller = frame_at(1)
                 send(
                     {
                         "event": event,
@@ -198,35 +292,76 @@ def _install() -> None:
                         "staged": relative,
                         "source": text(source, 1 << 16),
                         "caller": [caller.f_code.co_filename, caller.f_code.co_name] if caller else None,
-                        "stack": stack(),
+                        "stack": stack(caller),
                     }
                 )
-        elif event in spawn or event in steer or event.startswith("ctypes."):
+        elif event in spawn or event in steer or startswith(event, "ctypes."):
             detail = [text(a, 300) for a in args[:3]] if event != "os.exec" else [text(args[0], 300)]
-            send({"event": event, "args": detail, "stack": stack()})
+            if event == "subprocess.Popen" and len(args) > 1 and type(args[1]) is list:
+                detail = [text(a, 300) for a in args[1][:8]]
+            send({"event": event, "args": detail, "guarded": guarded, "stack": stack(frame_at(1))})
         elif event == "code.__new__":
             send(
-                {"event": event, "filename": text(args[1] if len(args) > 1 else None, 4096), "stack": stack()}
+                {
+                    "event": event,
+                    "filename": text(args[1] if len(args) > 1 else None, 4096),
+                    "stack": stack(frame_at(1)),
+                }
             )
+        elif event == "object.__setattr__" and len(args) == 3 and args[1] == "__code__":
+            target, new = args[0], args[2]
+            function = type(target) is function_type
+            same = False
+            if function and type(new) is code_type:
+                # The same code renamed (NumPy 1.24's dispatchers): bytecode, constants, names alike.
+                old, fresh = target.__code__, new  # type: ignore[attr-defined]
+                mine = (fresh.co_code, fresh.co_consts, fresh.co_names)  # type: ignore[attr-defined]
+                same = mine == (old.co_code, old.co_consts, old.co_names)
+            if function and target.__code__ in ours:  # type: ignore[attr-defined]
+                send({"event": "audit.reentered", "why": "the audit hook's own code was replaced"})
+                exit_now(125)
+            if not same:
+                send(
+                    {
+                        "event": "code.__new__",
+                        "filename": "(a function's code replaced)",
+                        "stack": stack(frame_at(1)),
+                    }
+                )
         elif event in ("marshal.loads", "marshal.load"):
             caller = frame_at(1)
-            if caller is None or caller.f_code.co_filename != importer:
-                send({"event": event, "stack": stack()})
+            above = caller.f_back if caller is not None else None
+            if not (
+                caller is not None and above is not None and caller.f_code.co_filename == importer_external
+                and caller.f_code.co_name == "_compile_bytecode" and above.f_code.co_filename == importer_external
+                and above.f_code.co_name == "get_code"
+            ):  # fmt: skip
+                send({"event": event, "stack": stack(caller)})
         elif event == "pickle.find_class":
-            send({"event": event, "args": [text(a, 300) for a in args[:2]], "stack": stack()})
-        elif event == "import" and len(args) > 1 and args[1] is not None:
-            # Raised with a file name only as a compiled extension module is loaded.
-            path = text(args[1], 4096)
-            if path is None or not path.startswith(roots):
-                send({"event": event, "args": [text(args[0], 300), path], "stack": stack()})
+            send({"event": event, "args": [text(a, 300) for a in args[:2]], "stack": stack(frame_at(1))})
+        elif event == "import" and len(args) > 1:
+            module = text(args[0], 300)
+            if args[1] is not None:
+                # Raised with a file name only as a compiled extension module is loaded.
+                path = plain(text(args[1], 4096))
+                if path is None or not startswith(path, roots):
+                    send({"event": event, "args": [module, text(args[1], 4096)], "stack": stack(frame_at(1))})
+            elif module in unsafe_modules:
+                send({"event": event, "args": [module, None], "stack": stack(frame_at(1))})
         elif event == "open" and args:
             path = text(args[0], 4096)
-            if path is not None and path.endswith(compiled_suffixes) and not path.startswith(roots):
-                send({"event": event, "args": [path], "stack": stack()})
+            if path is not None and endswith(path, compiled_suffixes):
+                checked = plain(path)
+                # The import system opens a module's cached bytecode before its source, whether it
+                # exists or not: only one that exists is code about to load.
+                if (checked is None or not startswith(checked, roots)) and exists(path):
+                    send({"event": event, "args": [path], "stack": stack(frame_at(1))})
 
-    send({"event": "audit.start", "executable": sys.executable, "roots": list(roots)})
+    own_functions = (encode, send, text, plain, file_bytes, from_file, frame_at, stack, inside, hook)
+    ours = frozenset(f.__code__ for f in own_functions)
+    send({"event": "audit.start", "executable": sys.executable, "roots": list(roots), "guarded": guarded})
     sys.addaudithook(hook)
 
 
-_install()
-del _install
+_install(_no_exec)
+del _install, _no_exec

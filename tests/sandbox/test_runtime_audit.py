@@ -210,7 +210,33 @@ FIXED = [
         ),
     ),
 ]
-PROBES = variants() + FIXED
+PROBE_FILES = Path(__file__).resolve().parent / "audit_probes"
+NO_EXEC = "no-exec"
+ROUND_SIXTEEN = {
+    "ast_parse_flag_switched": "dynamic-code",
+    "compiled_under_a_dotted_path": "dynamic-code",
+    "text_returned_by_a_loader": "dynamic-code",
+    "marshal_through_the_importer": "dynamic-code",
+    "code_replaced_through_a_library_frame": "dynamic-code",
+    "crafted_cached_bytecode": "dynamic-code",
+    "crafted_cached_bytecode_with_a_forged_record": "dynamic-code",
+    "extension_under_a_dotted_root": "native",
+    "text_run_with_no_frame": "dynamic-code",
+    "subinterpreter": "steering",
+    "signal_handler_inside_the_hook": "tampered",
+    "process_through_fork_exec": NO_EXEC,
+    "libc_system_through_a_function_pointer": NO_EXEC,
+}
+"""A red team's attempts on the audit itself (round sixteen; tests/sandbox/audit_probes): each must be
+reported as its kind, or (NO_EXEC) fail to start any program, which the sandbox's Python refuses."""
+PROBES = (
+    variants()
+    + FIXED
+    + [
+        Probe(name, kind, (PROBE_FILES / f"{name}.py").read_text(encoding="utf-8"))
+        for name, kind in ROUND_SIXTEEN.items()
+    ]
+)
 
 
 def _judge(text: str | None) -> list[str]:
@@ -223,6 +249,7 @@ def audited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     backend_name = request.param
     workspace = tmp_path_factory.mktemp(f"audit-{backend_name}")
     results: dict[str, tuple] = {}
+    (workspace / "model.py").write_text("VALUE = 1\n", encoding="utf-8")  # a staged module to shadow
     with sandbox_backend(backend_name, request, f"test-audit-{backend_name}").open(
         workspace, None, "probe"
     ) as s:
@@ -240,7 +267,9 @@ def test_each_spelling_is_reported_as_what_it_does(audited: dict[str, tuple], pr
     result, audit = audited[probe.name]
     assert audit.answered and audit.processes >= 1, result.output[-800:]
     kinds = [event.kind for event in audit.events]
-    if probe.kind is None:
+    if probe.kind == NO_EXEC:
+        assert "-RAN" not in result.output, result.output[-800:]
+    elif probe.kind is None:
         assert kinds == [], [e.model_dump() for e in audit.events]
         assert result.exit_code == 0 and result.output.count("\n") <= 1, result.output[-800:]
     else:
