@@ -194,6 +194,32 @@ BOUND = [
     ("import os\n", "        vars(os)[name]('id')\n", "subprocess"),
     ("import asyncio\n", "        asyncio.create_subprocess_exec('id')\n", "subprocess"),
     ("import pkgutil\n", "        pkgutil.resolve_name('subprocess:run')\n", "dynamic_import"),
+    # Round fifteen: every binding form, and the spellings the lists did not follow.
+    ("import base64\n", "        __builtins__.exec(base64.b64decode(blob))\n", "dynamic_code"),
+    ("import os\ndef announce(text, _out=os):\n    _out.system(text)\n", "        pass\n", "subprocess"),
+    ("import os\ndef announce(text, *, _out=os):\n    _out.popen(text)\n", "        pass\n", "subprocess"),
+    ("import os, sys\nfirst, second = os, sys\n", "        first.system('id')\n", "subprocess"),
+    ("import os\n", "        for tool in (os,):\n            tool.system('id')\n", "subprocess"),
+    ("import numpy as np\n", "        np.load(preset, None, True)\n", "dynamic_code"),
+    ("import numpy as np\n", "        np.load(preset, **options)\n", "dynamic_code"),
+    ("import numpy as np\n", "        hook.__code__ = hook.__code__.replace(co_code=blob)\n", "dynamic_code"),
+    ("import numpy as np\n", "        np.zeros(1).ctypes._ctypes.CDLL(None).system(b'id')\n", "native_code"),
+    (
+        "from unittest import mock\n",
+        "        mock.patch('subprocess.run').get_original()[0](['id'])\n",
+        "subprocess",
+    ),
+    ("import imaplib\n", "        imaplib.subprocess.run(['id'])\n", "subprocess"),
+    (
+        "import sys\n",
+        "        sys._getframe().f_back.f_locals['send'].__closure__[0].cell_contents = 1\n",
+        "dynamic_code",
+    ),
+    (
+        "import numpy as np\n",
+        "        view = np.asarray(Raw({'data': (address, False), 'shape': (8,)}).__array_interface__)\n",
+        "dynamic_code",
+    ),
 ]
 
 

@@ -259,8 +259,17 @@ def test_a_line_past_the_screen_is_reported_and_marked_where_it_is_cut(policy) -
         + "; _ = [optimizer.step(p, g, rate) for _ in range(3)]"
     )
     diff = file_diff("train.py", "x = 1\n", f"x = 1\n{hidden}\n")
-    found = [f for f in hidden_findings(judged(policy, diff)) if "characters long" in f.message]
+    found = [f for f in hidden_findings(judged(policy, diff)) if "columns wide" in f.message]
     assert found and found[0].line == 2 and "optimizer.step" in found[0].message
+    # Width as a terminal draws it: 99 tabs put a 199-character line's end past column 450 (red
+    # team, round fifteen), and the diff view scrolls that far.
+    tabbed = "step(p, g, rate)" + "\t" * 99 + ";[step(p, g, rate) for _ in 'abc']"
+    assert len(tabbed) < 200
+    tabbed_diff = file_diff("train.py", "x = 1\n", f"x = 1\n{tabbed}\n")
+    found = [f for f in hidden_findings(judged(policy, tabbed_diff)) if "columns wide" in f.message]
+    assert found and "for _ in" in found[0].message, found
+    tab_row = next(r for r in parse_rows(tabbed_diff) if r.kind == "add" and r.text == tabbed)
+    assert DiffView._row_cells(tab_row) > 400
     assert not [
         f
         for f in hidden_findings(judged(policy, file_diff("t.py", "x = 1\n", "x = 2  # " + "y" * 150 + "\n")))
