@@ -1125,13 +1125,17 @@ class GateRun:
     def command(self, pythons: Sequence[str]) -> str:
         """The shell command the sandbox runs: the bootstrap under the first existing interpreter."""
         gate = self.gate
+        # The tests are not the runtime audit's (sandbox/audit): their own checks judge them, and a
+        # target's tests may start programs (the bundled ones run train.py), which the audit's
+        # no-exec filter would refuse. Without its descriptor the hook installs nothing.
         if gate.pytest_args is None or self.key_path is None:
-            return gate.test_command
+            return "unset RSI_AUDIT_FD; " + gate.test_command
         root = WORKDIR
         confcutdir = posixpath.normpath(posixpath.join(root, gate.test_dir or "."))
         argv = [self.report_path, self.key_path, root, confcutdir, *gate.pytest_args]
         choices = " ".join(shlex.quote(p) for p in pythons)
         return (
+            "unset RSI_AUDIT_FD; "
             f'for rsi_python in {choices}; do [ -x "$rsi_python" ] && break; done; '
             f'[ -x "$rsi_python" ] || {{ echo "test gate: no Python at {choices}" >&2; exit 127; }}; '
             f'exec "$rsi_python" -I -B -c {shlex.quote(BOOTSTRAP)} {shlex.join(argv)}'
