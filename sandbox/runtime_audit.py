@@ -247,6 +247,13 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
             and any(str(caller[0]).endswith("/" + f) and caller[1] == n for f, n in GENERATORS)
             and isinstance(source, str)
             and generated_shape(source)
+            # ...called by its own module (data classes' _init_fn, _repr_fn...), not by code that
+            # hands the generator a body of its own.
+            and (
+                len(frames) < 2
+                or frames[1][0] == caller[0]
+                or str(caller[0]).endswith("/collections/__init__.py")
+            )
         ):
             return None
         text = source if isinstance(source, str) else "(no text)"
