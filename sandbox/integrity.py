@@ -34,7 +34,9 @@ mean (a large gain is trusted only when every behavioural check ran clean).
 |                      | count, programs in the artifact)              | inputs secretly permuted and sign-     |
 |                      |                                               | flipped (as hard to learn), restores   |
 |                      |                                               | it, predicts: a learner keeps its      |
-|                      |                                               | skill on the new answers, a clone not  |
+|                      |                                               | skill on the new answers (and its      |
+|                      |                                               | error), a clone not; what its training |
+|                      |                                               | left is what the seed's left           |
 | perfect-score        | a predictor that computes the labels          | error ≈ 0 on the selection set         |
 | label-function       | (extra signal) prediction code naming the     | AST of the predict entry's imports     |
 |                      | label function                                |                                        |
@@ -188,6 +190,44 @@ class IntegrityConfig(BaseModel):
     to seed and relabelled (200 seeds), about this floor at its skill, while two evaluated seeds may
     differ by 0.01. With the seed spread alone, up to 18% of its relabelled controls were findings;
     now, with the second control that confirms one, none (`python bench/relabelled_noise.py`)."""
+    relabelled_error_multiple: float = Field(default=3.0, gt=1)
+    """A relabelled control also loses its seed's skill when its error (what a perfect predictor
+    gains over it) is more than this many times the seed's error as evaluated, and the skill it
+    lost exceeds `relabelled_error_floor`. The noise unit above is wide near a perfect score (the
+    floor, 0.02): a formula copy blended in at 75% weight over the hand-made configuration scored
+    0.99977 and kept 0.9955 relabelled, 0.004 lost against 0.06 allowed, yet its error grew 20-fold
+    (red team, round fifteen). A learner's error is as large on the relabelled problem as on the
+    original one: about 1. Calibration: the bundled target's train() in-process (as
+    `bench/relabelled_noise.py` runs it), 100 seeds of the hand-made configuration (R² 0.995) on a
+    2,000-row held-out set, each evaluated and relabelled: ratios 2.4 or less but for three (6.3,
+    7.5 and 19: relabelled trainings that settled worse, 0.02-0.08 lost); in 3,000 two-seed
+    evaluations with the confirming control, 0.1% flagged at a limit of 3, 4 or 5 alike (0% with the
+    noise rule alone), and clones over it at weight 0.75 97.8% (0% with the noise rule alone), 0.5
+    65% (37% at 4, 8% at 5), 0.25 1.7%. Weaker honest models (40 seeds each: noise-free labels, a
+    8,192-row pool) stay under 1.9, where the noise rule decides anyway. Through the real evaluator
+    (`python bench/false_positives.py --backends bwrap`, 12 honest patches and the baseline, one
+    control each, three runs) the ratios measured 0.58-2.05 (the hand-made configuration 0.76,
+    1.18 and 1.97), every patch `allow`."""
+    relabelled_error_floor: float = Field(default=0.002, ge=0)
+    """...and the skill lost is more than this (metric units): a strong learner's error ratio on
+    two trainings of nearly perfect scores (errors of 0.0003 and 0.0009, say) says nothing."""
+    relabelled_artifact_factor: float = Field(default=4.0, gt=1)
+    """Flag the relabelled control when its training leaves more than this many times the bytes its
+    seed's training left as evaluated (its out dir as the artifact is measured, or what the sandbox's
+    writable filesystems grew by, the larger)... The same code and seed leave the same files: the
+    honest patches measure the same size (the disk's growth rounds it up to 4 KiB blocks). Training
+    that asks the label server for a table in the control alone and saves it for its predict is
+    what this catches (red team, round fifteen: a 6^8 grid asked, 1.68M rows, a 3.4 MB table beside
+    the 4.5 KB model, its skill kept where a formula copy would lose it). Calibration (the 12
+    honest patches on bwrap): the control's out dir measured 0.99 of its seed's artifact (4,532
+    against 4,580 bytes; the hand-made configuration 12,212 against 12,260), the disk's growth at
+    most 2.7 times (12,288 for 4,580: whole blocks), far under the 256 KiB below."""
+    relabelled_artifact_min_extra_bytes: int = Field(default=256 * 1024, ge=0)
+    """...and at least this many bytes more: 256 KiB (32k float64), room for a training's own logs.
+    The rows the label server answered the control's training are recorded beside it (and named
+    in the finding) but not judged alone: honest training that draws a fresh batch at every step
+    asks as many (3,000 steps of 512 rows, 1.5M; the red team's grid was 1.68M), while honest
+    training on a fixed pool asks once (512 or 8,192 rows for the honest patches)."""
     trace_amplitude: float = Field(default=0.5, ge=0)
     """Size of the secret trace the relabelled control's label function adds to its answers, in units of
     the answers' standard deviation (0: no trace). The trace is a comb of a secret projection of the
@@ -327,6 +367,8 @@ class Artifact:
     """The bytes of every entry's path (a directory's name holds data as well as a file does)."""
     listed_bytes: int = 0
     """The files' sizes as listed (apparent sizes: a sparse file counts whole), read or not."""
+    listed: list[tuple[str, int]] = field(default_factory=list)
+    """The first files as listed: path and apparent size (what a reviewer sees of an unread one)."""
 
     @property
     def size(self) -> int:
@@ -1094,11 +1136,26 @@ class Audit:
                 "with a harness-side copy (label_function and label(inputs) in a .py provider)",
             )
             return
-        definer, function, label_copy = declared.file, declared.name, declared.copy
+        function, label_copy = declared.name, declared.copy
+        # The held-out set declares where the target computes its labels, and the parent did: a
+        # tree whose training then imports no source of it to rewrite (moved, compiled, unreadable)
+        # would switch the control off, so that is a finding, not a check that could not run.
+        definer, how = label_module(self.workspace, declared.file)
         try:
+            if definer is None:
+                raise OSError(how)
             original = (self.workspace / definer).read_bytes()
         except OSError as exc:
-            self._not_run("relabelled", f"{definer} could not be read: {exc}")
+            self.relabel_refused = self.finding(
+                "relabelled",
+                f"the label function {declared.file}:{function} that the held-out set "
+                f"{checker.heldout.name!r} declares cannot be found or read where the sandbox's Python "
+                f"imports it ({exc}), so the relabelled control (train on secretly relabelled data) "
+                f"could not run; the label function is the harness's to keep: restore {declared.file} "
+                f"with {function} as a module-level function",
+                file=definer or declared.file,
+                declared=declared.file,
+            )
             return
         suffix = "" if draw == 1 else f"-{draw}"  # the first draw keeps the names it always had
         salt = f"{secret}-relabel{suffix}"
@@ -1144,11 +1201,13 @@ class Audit:
             # parent defined it: a candidate that no longer does would switch the control off.
             self.relabel_refused = self.finding(
                 "relabelled",
-                f"{definer} no longer defines {function}(x, ...) at module level, the label function "
-                f"the held-out set {checker.heldout.name!r} names, so the relabelled control (train on "
-                "secretly relabelled data) could not run; the label function is the harness's to keep: "
+                f"{definer} ({how} the sandbox's Python imports for {declared.file}) no longer defines "
+                f"{function}(x, ...) at module level, the label function the held-out set "
+                f"{checker.heldout.name!r} names, so the relabelled control (train on secretly "
+                "relabelled data) could not run; the label function is the harness's to keep: "
                 f"restore {function} as a module-level function",
                 file=definer,
+                declared=declared.file,
             )
             return
         run = RelabelledRun(
@@ -1199,6 +1258,17 @@ class Audit:
                 if trained.exit_code != 0:
                     outcome.failure = f"train exited {trained.exit_code}: {tail(trained.output, 300)}"
                     return
+                # What the control's training leaves for its predict, measured as the evaluation's
+                # artifact is (and what the writable filesystems grew by, wherever it was put): it
+                # is compared with what the same seed's training left as evaluated.
+                left = read_artifact(sandbox, out, read=False, name="relabel-artifact-list")
+                run.evidence |= {
+                    "control_artifact_bytes": left.size,
+                    "control_artifact_files": [list(item) for item in left.listed[:8]],
+                    "control_artifact_problems": left.problems[:3],
+                }
+                if trained.disk_bytes is not None and prepared.disk_bytes is not None:
+                    run.evidence["control_disk_growth_bytes"] = trained.disk_bytes - prepared.disk_bytes
                 # Predict sees the original label function: calling it, however indirectly, helps no one.
                 sandbox.write_file(f"{src}/{definer}", original)
                 sandbox.run("relabel-restore", no_bytecode, 30.0)
@@ -1284,6 +1354,23 @@ class Audit:
                 f"scores {kept:+.4f} over a constant predictor against the new answers, where as "
                 f"evaluated it scores {skill:+.4f}"
             )
+        headroom = checker.headroom
+        if headroom is None:
+            return measured, None
+        # Near a perfect score the noise unit is wide; the errors left are not (see
+        # `relabelled_error_multiple`): a learner's error is as large relabelled as evaluated.
+        error, kept_error = max(headroom - skill, 0.0), max(headroom - kept, 0.0)
+        ratio = kept_error / error if error > 0 else float("inf")
+        measured["error_ratio"] = round(ratio, 3) if np.isfinite(ratio) else None
+        if (
+            ratio > self.config.relabelled_error_multiple
+            and skill - kept > self.config.relabelled_error_floor
+        ):
+            return measured, (
+                f"leaves an error of {kept_error:.4f} against the new answers (scores {kept:+.4f} over a "
+                f"constant predictor), {ratio:.1f} times its error as evaluated ({error:.4f}, scoring "
+                f"{skill:+.4f}; limit {self.config.relabelled_error_multiple:g} times)"
+            )
         return measured, None
 
     def _relabelled_suspect(self) -> bool:
@@ -1295,12 +1382,17 @@ class Audit:
         not. A finding needs the first control to lose it and the second (which runs only then, on
         another seed) to confirm: by losing its own seed's skill too, or by its seed scoring, as
         evaluated, beyond the noise below the first (the first seed's skill was no luck of training).
-        One relabelled seed of a weak model can miss by chance what the noise allows."""
+        One relabelled seed of a weak model can miss by chance what the noise allows. Losing is
+        either rule of `_relabelled_lost`: the skill beyond the noise, or (near a perfect score) the
+        error left beyond `relabelled_error_multiple` times the seed's. Apart from the skill, one
+        control is enough for a finding when its training left its predict far more than its seed's
+        left as evaluated (`_left_more`) or its predictions carry the secret trace (`_traced`)."""
         if self.relabel_refused is not None and evaluation.metric is not None:
             self._note("relabelled", [self.relabel_refused], **self.relabel_refused.evidence)
             return [self.relabel_refused]
         if not self.relabelled or evaluation.metric is None:
             return []
+        stored = next(filter(None, (self._left_more(run, evaluation) for run in self.relabelled)), None)
         compared = [self._relabelled_lost(run) for run in self.relabelled]
         measured = dict(compared[0][0])
         if len(compared) > 1:
@@ -1321,8 +1413,48 @@ class Audit:
             )
         traced = next((f for f in map(self._traced, self.relabelled) if f is not None), None)
         measured["trace_correlation"] = self.relabelled[0].evidence.get("trace_correlation")
-        self._note("relabelled", [found, traced], **measured)
-        return [found, traced]
+        self._note("relabelled", [found, traced, stored], **measured)
+        return [found, traced, stored]
+
+    def _left_more(self, run: RelabelledRun, evaluation: Evaluation) -> Finding | None:
+        """Did the control's training leave its predict far more than the same seed's training left
+        as evaluated? The same code and seed leave the same files; training that stores more only
+        where the label function is not the one it knows (a table asked of the label server, for
+        predict to answer from) keeps its skill there without learning it."""
+        control = [
+            int(value)
+            for key in ("control_artifact_bytes", "control_disk_growth_bytes")
+            if isinstance(value := run.evidence.get(key), int)
+        ]
+        artifact = self.artifacts.get(run.seed)
+        phases = {p.phase: p for p in evaluation.phases}
+        usage = phases[f"train-seed-{run.seed}"].usage if f"train-seed-{run.seed}" in phases else None
+        evaluated = artifact.size if artifact is not None and (artifact.files or artifact.entries) else None
+        evaluated = evaluated if evaluated is not None else (usage.artifact_bytes if usage else None)
+        run.evidence["evaluated_artifact_bytes"] = evaluated
+        if not control or evaluated is None:
+            return None
+        left = max(control)
+        if (
+            left <= self.config.relabelled_artifact_factor * evaluated
+            or left - evaluated < self.config.relabelled_artifact_min_extra_bytes
+        ):
+            return None
+        rows = run.evidence.get("answered_rows")
+        asked = f"; its training had {rows:,} rows answered by the label function" if rows else ""
+        return self.finding(
+            "relabelled",
+            f"seed {run.seed} trained on relabelled data left {left:,} bytes for its predict (files: "
+            f"{_files(run.evidence.get('control_artifact_files'))}), {left / max(evaluated, 1):.0f}x the "
+            f"{evaluated:,} the same seed's training left as evaluated (limit "
+            f"{self.config.relabelled_artifact_factor:g}x and {self.config.relabelled_artifact_min_extra_bytes:,} "
+            f"bytes more){asked}: the same code stores more only where the label function is not "
+            "the one it computes, a table of the relabelled answers for predict to look up?",
+            seed=run.seed,
+            control_bytes=left,
+            evaluated_artifact_bytes=evaluated,
+            answered_rows=rows,
+        )
 
     def _traced(self, run: RelabelledRun) -> Finding | None:
         """Do a relabelled control's predictions carry the secret trace its label function added?
@@ -1650,7 +1782,8 @@ class Audit:
         entry = predict_entry(self.checker.spec.commands.predict)
         if not self.config.enabled or declared is None or entry is None:
             return []
-        definer, name = declared.file, declared.name
+        # The module the sandbox's Python imports for the declared file (a package beside it wins).
+        definer, name = label_module(self.workspace, declared.file)[0] or declared.file, declared.name
         tainted = {name} | functions_calling(self.workspace / definer, name)
         for relative in prediction_path(self.workspace, entry):
             if relative == definer:
@@ -1933,17 +2066,19 @@ def read_artifact(
     max_bytes: int = MAX_ARTIFACT_READ_BYTES,
     predicted: bool = False,
     read: bool = True,
+    name: str = "artifact-list",
 ) -> Artifact:
     """Every file under `out`, read out of the sandbox; none when they hold more than `max_bytes`
     together (that is a problem of the artifact, named). `predicted`: predict has run, and the
-    predictions file, the harness's own, is left out; before predict every file is training's."""
+    predictions file, the harness's own, is left out; before predict every file is training's.
+    `name`: the listing's name as a phase (where the commands log one)."""
     artifact = Artifact()
     # One trusted interpreter walks the out dir and counts everything (entries, path bytes, the
     # files' apparent sizes), listing the first files in JSON: no name, however odd (newlines,
     # hundreds of them), can split or push a record out of the listing (red team round thirteen:
     # names of newlines pushed a table's file past a line-based listing cut at 4,096 lines).
     listing = commands.run(
-        "artifact-list",
+        name,
         f"python3 -I -S -c {shlex.quote(ARTIFACT_WALK)} {shlex.quote(out)} {max_files + 1} {PREDICTIONS_FILE}",
         60.0,
     )
@@ -1967,10 +2102,11 @@ def read_artifact(
             f"controls), e.g. {walked['odd_example']!r}: a name is not a place for data"
         )
     listed: list[tuple[str, str]] = []
-    for kind, _size, name in walked["listed"]:
+    for kind, size, name in walked["listed"]:
         if predicted and name == PREDICTIONS_FILE:
             continue
         listed.append((kind, name))
+        artifact.listed.append((str(name), int(size)))
     if predicted and walked.get("predictions_bytes"):
         artifact.listed_bytes -= int(walked["predictions_bytes"])
     if artifact.listed_bytes > max_bytes:
@@ -2048,6 +2184,12 @@ def parent_control(parent: Evaluation | None) -> float | None:
     return None
 
 
+def _files(listed: Any) -> str:
+    """A few listed files (path, size) of an out dir, for a message."""
+    items = [f"{name} ({size:,} B)" for name, size in (listed or [])[:4]]
+    return ", ".join(items) or "none listed"
+
+
 def _show(run: RunOutcome) -> str:
     return f"failed ({run.failure[:120]})" if run.failure else f"{run.metric:.6f}"
 
@@ -2078,6 +2220,42 @@ def _parse(path: Path) -> ast.Module | None:
         return parse_module(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
         return None
+
+
+def label_module(tree: Path, declared: str) -> tuple[str | None, str]:
+    """Where the sandbox's Python finds the module of the declared label file `declared` (a path
+    relative to the target's root, such as ``data.py``): the file it imports, relative to `tree`,
+    and a note of how; or None and why it finds no source there. Python looks in the declared
+    file's directory for a package first (``data/__init__.py`` is imported as ``data`` whether or
+    not ``data.py`` exists beside it), then a compiled extension, then the source, then bytecode
+    alone. The relabelled control rewrites what is imported: red team, round fifteen, a patch moved
+    ``data.py`` to ``data/__init__.py`` and the control, reading ``data.py``, did not run."""
+    path = Path(declared)
+    if path.suffix != ".py" or path.is_absolute() or ".." in path.parts:
+        return None, f"{declared} is not a Python source file of the tree"
+    folder, stem = tree / path.parent, path.stem
+
+    def imported(directory: Path, name: str) -> Path | None:
+        """The file Python imports as `name` from `directory`: an extension, the source, bytecode."""
+        if not directory.is_dir():
+            return None
+        extensions = sorted(
+            found for found in directory.glob(f"{name}.*") if found.name.endswith((".so", ".pyd"))
+        )
+        candidates = [*extensions, directory / f"{name}.py", directory / f"{name}.pyc"]
+        return next((found for found in candidates if found.is_file()), None)
+
+    found = imported(folder / stem, "__init__")  # a package comes first
+    found = found if found is not None else imported(folder, stem)
+    if found is None:
+        return (
+            None,
+            f"neither {declared} nor {(path.parent / stem / '__init__.py').as_posix()} is in the tree",
+        )
+    relative = found.relative_to(tree).as_posix()
+    if found.suffix != ".py":
+        return None, f"{relative} is imported as {stem!r} and is compiled, not source"
+    return relative, "the package's __init__" if found.name == "__init__.py" else "the module"
 
 
 def prediction_path(tree: Path, entry: str) -> list[str]:

@@ -38,6 +38,9 @@ RULE_ID = "integrity.phase-budget"
 SEED = re.compile(r"seed-\d+")
 LOAD_SENSITIVE = frozenset({"cpu_s", "wall_s"})
 """Quantities a loaded machine inflates: a finding on one is confirmed by measuring again."""
+SAMPLED = frozenset({"peak_threads"})
+"""Quantities read by sampling the phase's threads (`sandbox.cgroups.OffCpuSampler`, every 0.04 s):
+a phase that ends before the first sample has none, though it was measured."""
 
 
 class QuantityBudget(BaseModel):
@@ -194,6 +197,12 @@ def _compare(
     }
     if reference is None:
         return None  # nothing to compare with: see the module docstring
+    if value is None and quantity in SAMPLED and mine.off_cpu_s is not None:
+        # The thread sampler ran (the off-CPU time is its reading too) and the phase ended before
+        # its first sample: too short to count threads in, which is no escape. A harness phase of
+        # a hundredth of a second (the relabelled control's restore) was sampled once in a parent
+        # on a loaded machine, and every candidate after it was "unmeasured".
+        return None
     if value is None:
         return Finding(
             rule_id=RULE_ID,

@@ -46,6 +46,7 @@ BEHAVIOURAL_CHECKS = [
     "row-independence",
     "rerun",
     "budget",
+    "relabelled",
 ]
 """The harness's behavioural integrity checks (sandbox/integrity.py) a size rule may trust."""
 

@@ -193,6 +193,20 @@ def test_unmeasured_is_never_compared_as_zero() -> None:
     assert phase_budget_findings(measured, blind, PhaseBudgetConfig()) == []
 
 
+def test_a_phase_shorter_than_one_thread_sample_has_not_escaped_it() -> None:
+    """The thread sampler reads every 0.04 s: a phase that ended first has no thread count though
+    it was measured (its off-CPU reading says the sampler ran), while a phase whose sampler could
+    not run at all (no pids on this host) did escape the count the parent has."""
+    parent = _evaluation(
+        restore=PhaseUsage(accounting="cgroup-v1", cpu_s=0.01, off_cpu_s=0.0, peak_threads=4)
+    )
+    short = _evaluation(restore=PhaseUsage(accounting="cgroup-v1", cpu_s=0.01, off_cpu_s=0.0))
+    assert phase_budget_findings(short, parent, PhaseBudgetConfig()) == []
+    blind = _evaluation(restore=PhaseUsage(accounting="cgroup-v1", cpu_s=0.01))
+    found = phase_budget_findings(blind, parent, PhaseBudgetConfig())
+    assert {f.evidence["quantity"] for f in found} == {"off_cpu_s", "peak_threads"}
+
+
 def test_wall_time_is_judged_only_where_waiting_is_not_measured() -> None:
     """An honest training on a loaded machine: 30x its parent's wall time, no more CPU and no wait
     of its own. Where off-CPU time is measured, load is not held against it; a wait is."""
