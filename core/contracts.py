@@ -322,8 +322,8 @@ class PhaseUsage(BaseModel):
     log_bytes: int | None = None
     """Size of the command's combined output, before the harness truncates what it keeps."""
     disk_bytes: int | None = None
-    """Bytes in use on the sandbox's writable filesystems (/workspace and /tmp) when the phase ended;
-    every phase starts from the staged tree and an empty /tmp."""
+    """Bytes in use on the sandbox's writable filesystems (/workspace, /tmp and /dev/shm) when the
+    phase ended; every phase starts from the staged tree and an empty /tmp and /dev/shm."""
     artifact_bytes: int | None = None
     """Size of the seed's output directory after a train phase; None for other phases."""
     oom_kills: int | None = None

@@ -84,7 +84,7 @@ class ExecResult(BaseModel):
     log_bytes: int | None = None
     """Full size of the command's output (`output` keeps at most the driver's log limit)."""
     disk_bytes: int | None = None
-    """Bytes in use on /workspace and /tmp when the command ended."""
+    """Bytes in use on /workspace, /tmp and /dev/shm when the command ended."""
     audit: str | None = None
     """What the runtime audit hooks of the command's Python processes wrote, one JSON object per
     line (sandbox/audit; judged by sandbox/runtime_audit.py); None when the sandbox gave no answer."""

@@ -69,7 +69,7 @@ rsi_kill_all() {
 # Bytes in use on the writable filesystems and whether one is full: one df, parsed by builtins.
 rsi_disk() {
   full=0; used=0
-  df -Pk /workspace /tmp >/tmp/.rsi-df
+  df -Pk /workspace /tmp /dev/shm >/tmp/.rsi-df
   while read rsi_fs rsi_blocks rsi_used rsi_avail rsi_rest; do
     case $rsi_used in ''|*[!0-9]*) continue;; esac
     used=$((used + rsi_used * 1024)); [ "$rsi_avail" = 0 ] && full=1
