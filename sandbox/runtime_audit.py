@@ -37,6 +37,7 @@ import re
 from typing import Any
 
 from core.contracts import Evaluation, Finding, IntegrityCheck, PhaseAudit, RuntimeEvent
+from sandbox.channel import AUDIT_SOURCE
 
 RULE_ID = "integrity.runtime"
 UNJUDGED_PHASES = re.compile(r"tests\b")
@@ -58,15 +59,27 @@ KINDS: dict[str, str] = {
     "unpickled": "an unpickler resolved globals that are not plain data constructors",
     "tampered": "the runtime audit's record was written into or bypassed",
 }
-SPAWN = frozenset(
-    {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
-     "pty.spawn", "os.startfile"}
-)  # fmt: skip
-STEER = frozenset(
-    {"sys.settrace", "sys.setprofile", "sys._current_frames", "sys._current_exceptions", "gc.get_objects",
-     "gc.get_referrers", "gc.get_referents", "sys.addaudithook", "cpython.PyInterpreterState_Clear",
-     "cpython._PySys_ClearAuditHooks", "cpython.PyInterpreterState_New", "function.__new__"}
-)  # fmt: skip
+
+
+def _hook_names(variable: str) -> frozenset[str]:
+    """A set of event names as the hook itself lists them (sandbox/audit/sitecustomize.py, which
+    runs in the sandbox without this package): one list, read from its source."""
+    tree = ast.parse((AUDIT_SOURCE / "sitecustomize.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == [variable]
+            and isinstance(node.value, ast.Call)
+            and node.value.args
+        ):
+            return frozenset(ast.literal_eval(node.value.args[0]))
+    raise RuntimeError(f"the audit hook lists no {variable!r}: sandbox/audit/sitecustomize.py changed")
+
+
+SPAWN = _hook_names("spawn")
+"""Events that start a process."""
+STEER = _hook_names("steer")
+"""Events that steer or search the interpreter."""
 DATA_CONSTRUCTORS = frozenset(
     {
         ("numpy.core.multiarray", "_reconstruct"),

@@ -800,6 +800,13 @@ def test_the_relabelled_control_allows_one_seed_its_noise(
     checker: IntegrityChecker, skills: list[float], kept: list[float], flagged: bool
 ) -> None:
     assert checker.headroom == pytest.approx(1.0)  # R²: a perfect predictor gains 1 over a constant one
+    found = relabelled_findings(checker, skills, kept)
+    assert bool(found) is flagged, [f.message for f in found]
+
+
+def relabelled_findings(checker: IntegrityChecker, skills: list[float], kept: list[float]) -> list[Finding]:
+    """The relabelled check's findings for seeds scoring `skills` as evaluated and controls (drawn on
+    the seeds in turn) keeping `kept`."""
     audit = audit_for(checker)
     labels = checker.heldout.labels
     for seed, skill in enumerate(skills):
@@ -810,8 +817,7 @@ def test_the_relabelled_control_allows_one_seed_its_noise(
         )
         run.outcome.metric = value
         audit.relabelled.append(run)
-    found = [f for f in audit._relabelled_compared(evaluation(skills)) if f is not None]
-    assert bool(found) is flagged, [f.message for f in found]
+    return [f for f in audit._relabelled_compared(evaluation(skills)) if f is not None]
 
 
 SECOND_SEED_CRASHES = file_diff(

@@ -18,9 +18,9 @@ import pytest
 from core.target import TargetSpec
 from sandbox.base import ExecResult
 from sandbox.heldout import load_heldout
-from sandbox.integrity import Artifact, Audit, IntegrityChecker, IntegrityConfig, RelabelledRun, label_module
+from sandbox.integrity import Artifact, Audit, IntegrityChecker, IntegrityConfig, label_module
 from tests.conftest import TARGET
-from tests.sandbox.test_integrity import audit_for, evaluation, scoring
+from tests.sandbox.test_integrity import audit_for, evaluation, relabelled_findings, scoring
 
 
 @pytest.fixture
@@ -156,17 +156,7 @@ def test_a_declared_label_function_the_control_cannot_find_is_a_finding(
 def test_the_relabelled_control_compares_the_error_left_near_a_perfect_score(
     checker: IntegrityChecker, skills: list[float], kept: list[float], flagged: bool
 ) -> None:
-    audit = audit_for(checker)
-    labels = checker.heldout.labels
-    for seed, skill in enumerate(skills):
-        audit.record(seed, {"selection": scoring(labels, skill, seed)})
-    for draw, value in enumerate(kept):
-        run = RelabelledRun(
-            seed=draw % len(skills), evidence={"seed": draw}, labels=labels, null=0.0, trace=None
-        )
-        run.outcome.metric = value
-        audit.relabelled.append(run)
-    found = [f for f in audit._relabelled_compared(evaluation(skills)) if f is not None]
+    found = relabelled_findings(checker, skills, kept)
     assert bool(found) is flagged, [f.message for f in found]
     if flagged:
         assert "times its error as evaluated" in found[0].message
