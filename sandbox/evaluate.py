@@ -783,6 +783,9 @@ class _Commands:
     def write_file(self, path: str, data: bytes) -> None:
         self._session.write_file(path, data)
 
+    def reset(self, keep: str | None = None) -> None:
+        self._session.reset(keep)
+
 
 class _Runner:
     """The candidate's open sandbox (and fresh ones on demand) as the integrity checks see it."""

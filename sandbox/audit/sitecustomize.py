@@ -210,6 +210,11 @@ def _install(no_exec) -> None:
         for tree in trees:
             if startswith(path, tree):
                 relative = path[len(tree) :]
+                if not endswith(relative, (".py", ".pyi")):
+                    # The code rules read a tree's Python files; text kept under another name and
+                    # loaded as a module was read by no one (red team round seventeen: a `.txt`
+                    # run through the script's own loader).
+                    return "compiled from the tree's " + relative + ", which is not a Python file", relative
                 if file_bytes(staged + relative) == data:
                     return "", relative
                 return "compiled from text that is not the staged tree's " + relative, relative

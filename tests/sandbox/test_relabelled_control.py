@@ -75,6 +75,9 @@ class FakeSandbox:
         np.save(buffer, np.zeros(self.rows))
         return buffer.getvalue()
 
+    def reset(self, keep: str | None = None) -> None:
+        self.kept = keep
+
     def write_file(self, path: str, data: bytes) -> None:
         self.written.append((path, data))
         if data[:6] == b"\x93NUMPY":
@@ -168,7 +171,8 @@ def test_the_relabelled_control_compares_the_error_left_near_a_perfect_score(
         (4_600, 8_192, False),  # the same model file (the disk grows by whole 4 KiB blocks)
         (3_400_000, 3_407_872, True),  # red team, round fifteen: a 6^8 table saved beside the model
         (4_600, 3_407_872, True),  # the table left outside the out dir, for predict to find
-        (200_000, 204_800, False),  # under the 256 KiB floor
+        (200_000, 204_800, True),  # red team, round seventeen: a 5^8 grid at 4 bits (196 KB)
+        (20_000, 20_480, False),  # under the 32 KiB floor
     ],
 )
 def test_the_relabelled_controls_training_leaves_what_its_seed_left(

@@ -159,6 +159,14 @@ FIXED = [
         "assert _codecs_tw.__file__.startswith('/tmp/lib/'), _codecs_tw.__file__\n",
     ),
     Probe(
+        # Red team round seventeen: Python kept as a staged text file, loaded as a module (the code
+        # rules read only Python files, so the text was read by no one).
+        "staged-text-file-loaded-as-a-module",
+        "dynamic-code",
+        "import importlib.machinery\n"
+        "importlib.machinery.SourceFileLoader('settings', '/workspace/settings.txt').load_module()\n",
+    ),
+    Probe(
         "function-global-unpickled",
         "unpickled",
         "import pickle, os\npickle.loads(pickle.dumps(os.getcwd))\n",
@@ -250,6 +258,7 @@ def audited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     workspace = tmp_path_factory.mktemp(f"audit-{backend_name}")
     results: dict[str, tuple] = {}
     (workspace / "model.py").write_text("VALUE = 1\n", encoding="utf-8")  # a staged module to shadow
+    (workspace / "settings.txt").write_text("VALUE = 2\n", encoding="utf-8")  # staged, but not Python
     with sandbox_backend(backend_name, request, f"test-audit-{backend_name}").open(
         workspace, None, "probe"
     ) as s:
