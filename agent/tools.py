@@ -32,6 +32,7 @@ from typing import Any
 
 from core.errors import SandboxError
 from sandbox.base import WORKDIR, Backend, Session
+from sandbox.channel import UNAUDITED
 
 BASH_TOOL: dict[str, Any] = {"type": "bash_20250124", "name": "bash"}
 EDITOR_NAME = "str_replace_based_edit_tool"
@@ -185,7 +186,9 @@ class ExplorationWorkspace:
         command = _text(tool_input, "command")
         if not command.strip():
             raise ToolInputError("parameter 'command' is empty.")
-        result = self.session.exec(command, timeout_s=max(1.0, timeout_s))
+        # Exploration is not an evaluation: the agent's commands run without the runtime audit
+        # (sandbox/audit), whose no-exec filter would refuse the programs a target's tests start.
+        result = self.session.exec(UNAUDITED + command, timeout_s=max(1.0, timeout_s))
         text = clip(result.output)
         if result.timed_out:
             text += f"\n[command timed out after {timeout_s:.0f}s and was killed]"

@@ -33,6 +33,9 @@ AUDIT_MOUNT = "/opt/rsi-audit"
 """Where every sandbox sees the runtime audit's `sitecustomize` (sandbox/audit), read-only."""
 AUDIT_SOURCE = Path(__file__).resolve().parent / "audit"
 """The directory bound there."""
+UNAUDITED = "unset RSI_AUDIT_FD; "
+"""A command's prefix that runs it without the runtime audit (its hook then installs nothing): for
+what is not the candidate's code at work on the task (the test gate, the agent's exploration)."""
 STAGE_LOG_LIMIT_BYTES = 64 * 1024
 RECORD_MARK = b"\x1eRSI "
 BEGIN_OF_REQUEST = b"__RSI_BEGIN__"

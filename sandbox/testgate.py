@@ -64,6 +64,7 @@ from collections.abc import Sequence
 from core.contracts import TestResult
 from core.errors import ConfigError
 from sandbox.base import WORKDIR, ExecResult, tail
+from sandbox.channel import UNAUDITED
 
 PYTEST_LAUNCHERS = (("python", "-m", "pytest"), ("python3", "-m", "pytest"), ("pytest",), ("py.test",))
 GATE_OWNED_OPTIONS = (
@@ -1129,14 +1130,13 @@ class GateRun:
         # target's tests may start programs (the bundled ones run train.py), which the audit's
         # no-exec filter would refuse. Without its descriptor the hook installs nothing.
         if gate.pytest_args is None or self.key_path is None:
-            return "unset RSI_AUDIT_FD; " + gate.test_command
+            return UNAUDITED + gate.test_command
         root = WORKDIR
         confcutdir = posixpath.normpath(posixpath.join(root, gate.test_dir or "."))
         argv = [self.report_path, self.key_path, root, confcutdir, *gate.pytest_args]
         choices = " ".join(shlex.quote(p) for p in pythons)
         return (
-            "unset RSI_AUDIT_FD; "
-            f'for rsi_python in {choices}; do [ -x "$rsi_python" ] && break; done; '
+            UNAUDITED + f'for rsi_python in {choices}; do [ -x "$rsi_python" ] && break; done; '
             f'[ -x "$rsi_python" ] || {{ echo "test gate: no Python at {choices}" >&2; exit 127; }}; '
             f'exec "$rsi_python" -I -B -c {shlex.quote(BOOTSTRAP)} {shlex.join(argv)}'
         )
