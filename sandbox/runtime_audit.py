@@ -48,6 +48,8 @@ code at work on the task."""
 MUST_AUDIT = re.compile(r".*\b(train|predict)\b")
 """Phases that run the target's own train or predict command: one that ran no audited Python is a
 finding."""
+IMPORTER = "<frozen importlib._bootstrap>"
+IMPORTER_EXTERNAL = "<frozen importlib._bootstrap_external>"
 MAX_EVENTS = 20
 """Events kept per phase (the count is kept whole)."""
 
@@ -339,10 +341,6 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
     if event in ("audit.forged", "audit.reentered"):
         return RuntimeEvent(kind="tampered", event=event, detail=str(record.get("why")), where=where)
     return RuntimeEvent(kind="tampered", event=str(event), detail="an event the audit hook does not write")
-
-
-IMPORTER = "<frozen importlib._bootstrap>"
-IMPORTER_EXTERNAL = "<frozen importlib._bootstrap_external>"
 
 
 def read_audit(text: str | None) -> PhaseAudit:
