@@ -26,23 +26,37 @@ closed or replaced, the process ends at once (exit 125) before the audited actio
 
 
 def _no_exec(ctypes: object, struct: object, machine: str) -> int:
-    """Refuse execve and execveat to this process and every process it starts (a seccomp filter;
-    with no_new_privs, which any process may set): 1 when installed, 0 on a machine whose system
-    call numbers this does not know or a kernel that refuses. Started processes are an event anyway
-    (`subprocess`, `os.system`...), but some starters raise none (`_posixsubprocess.fork_exec`,
-    libc's own `system()` through ctypes): this is what stops those."""
-    numbers = {"x86_64": (0xC000003E, 59, 322, 317), "aarch64": (0xC00000B7, 221, 281, 277)}.get(machine)
+    """A seccomp filter on this process and every process it starts (with no_new_privs, which any
+    process may set): 1 when installed, 0 on a machine whose system call numbers this does not know
+    or a kernel that refuses. It refuses (EPERM):
+    - execve and execveat. Started processes are an event anyway (`subprocess`, `os.system`...),
+      but some starters raise none (`_posixsubprocess.fork_exec`, libc's own `system()` through
+      ctypes): this is what stops those;
+    - rt_sigaction that sets a disposition. A Python signal handler is handed the frame it
+      interrupts, which may be this hook's, and from its locals reaches the hook's closure cells
+      with no audited call (red team round sixteen): no handler can be installed after the hook;
+    - system calls of another calling convention (i386's, x32's), which no Python process makes."""
+    numbers = {
+        "x86_64": (0xC000003E, 59, 322, 13, 317),
+        "aarch64": (0xC00000B7, 221, 281, 134, 277),
+    }.get(machine)
     if numbers is None:
         return 0
-    arch, execve, execveat, seccomp = numbers
+    arch, execve, execveat, sigaction, seccomp = numbers
     program = [
-        (0x20, 0, 0, 4),  # ld [4]: the calling convention
-        (0x15, 0, 3, arch),  # another: allowed (the sandbox's own filter decides)
-        (0x20, 0, 0, 0),  # ld [0]: the call
-        (0x15, 2, 0, execve),
-        (0x15, 1, 0, execveat),
-        (0x06, 0, 0, 0x7FFF0000),  # allow
-        (0x06, 0, 0, 0x00050000 | 1),  # EPERM
+        (0x20, 0, 0, 4),  # 0  ld [4]: the calling convention
+        (0x15, 0, 10, arch),  # 1  another: refused
+        (0x20, 0, 0, 0),  # 2  ld [0]: the call
+        (0x35, 8, 0, 0x40000000),  # 3  x32's numbers: refused
+        (0x15, 7, 0, execve),  # 4
+        (0x15, 6, 0, execveat),  # 5
+        (0x15, 0, 4, sigaction),  # 6  any other call: allowed
+        (0x20, 0, 0, 24),  # 7  ld [24]: the new action's address, low half
+        (0x15, 0, 3, 0),  # 8
+        (0x20, 0, 0, 28),  # 9  high half
+        (0x15, 0, 1, 0),  # 10 NULL: the disposition only read
+        (0x06, 0, 0, 0x7FFF0000),  # 11 allow
+        (0x06, 0, 0, 0x00050000 | 1),  # 12 EPERM
     ]
     code = b"".join(struct.pack("HBBI", *op) for op in program)  # type: ignore[attr-defined]
     buffer = ctypes.create_string_buffer(code, len(code))  # type: ignore[attr-defined]
@@ -65,7 +79,26 @@ def _no_exec(ctypes: object, struct: object, machine: str) -> int:
     return 1 if prctl(22, 2, ctypes.addressof(fprog), 0, 0) == 0 else 0  # type: ignore[attr-defined]
 
 
-def _install(no_exec) -> None:
+def _install(
+    no_exec,
+    *,
+    type=type,
+    len=len,
+    id=id,
+    str=str,
+    bytes=bytes,
+    int=int,
+    list=list,
+    dict=dict,
+    OSError=OSError,
+    ValueError=ValueError,
+    BaseException=BaseException,
+) -> None:
+    """Install the hook. Every name its functions use is bound here, as they are at the
+    interpreter's start: none is looked up at run time in this module's globals or in `builtins`,
+    which any code can change (`sys.modules["sitecustomize"].len = ...`, `builtins.OSError = ...`),
+    and it calls no function written in Python but its own (tests/sandbox/test_runtime_audit.py
+    reads its bytecode for that)."""
     import ctypes
     import fcntl
     import os
@@ -124,10 +157,16 @@ def _install(no_exec) -> None:
         {"_xxsubinterpreters", "_xxinterpchannels", "_testcapi", "_testinternalcapi", "_testmultiphase",
          "_testbuffer", "_testimportmultiple", "_testsinglephase", "_ctypes_test", "_xxtestfuzz", "_cffi_backend"}
     )  # fmt: skip
+    shutdown = frozenset({"cpython.PyInterpreterState_Clear", "cpython._PySys_ClearAuditHooks"})
     frame_attributes = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"})
     fstat, write, exit_now, read, open_, close = os.fstat, os.write, os._exit, os.read, os.open, os.close
-    getframe, getpid, getcwd, exists = sys._getframe, os.getpid, os.getcwd, os.path.lexists
+    getframe, getpid, getcwd, lstat = sys._getframe, os.getpid, os.getcwd, os.lstat
+    finalizing = sys.is_finalizing
     startswith, endswith, join = str.startswith, str.endswith, str.join
+    try:
+        raise ValueError
+    except ValueError as error:
+        traceback_type = type(error.__traceback__)
     int_text, frame_type, code_type, function_type = (
         int.__repr__,
         type(getframe()),
@@ -164,9 +203,9 @@ def _install(no_exec) -> None:
 
     def text(value: object, limit: int) -> str | None:
         if type(value) is bytes:
-            return value[:limit].decode("utf-8", "replace")
+            return value[:limit].decode("utf-8", "replace")  # type: ignore[index]
         if type(value) is str:
-            return value[:limit]
+            return value[:limit]  # type: ignore[index]
         return None
 
     def plain(path: str | None) -> str | None:
@@ -179,6 +218,13 @@ def _install(no_exec) -> None:
         if "/./" in path or "/../" in path or "//" in path or endswith(path, ("/.", "/..")):
             return None
         return path
+
+    def exists(path: str) -> bool:  # os.path.lexists, whose module's globals any code can change
+        try:
+            lstat(path)
+        except (OSError, ValueError):
+            return False
+        return True
 
     def file_bytes(path: str) -> bytes | None:
         try:
@@ -197,7 +243,7 @@ def _install(no_exec) -> None:
         """('', ...) when `source` is exactly the file the policy read (or the environment's own),
         else why not; and the file's path in the staged tree, if it is the tree's."""
         if type(source) is str:
-            data = source.encode("utf-8", "surrogatepass")
+            data = source.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
         elif type(source) is bytes:
             data = source
         else:
@@ -226,7 +272,7 @@ def _install(no_exec) -> None:
 
     def frame_at(depth: int):  # a frame below this hook (its callers), never one of this hook's own
         try:
-            return getframe(depth + 1)
+            return getframe(depth + 2)  # past this function and `hook`
         except ValueError:  # raised from the interpreter's start, below every Python frame
             return None
 
@@ -247,19 +293,20 @@ def _install(no_exec) -> None:
             frame = frame.f_back  # type: ignore[attr-defined]
         return False
 
-    def hook(event: str, args: tuple[object, ...]) -> None:
+    def judge(event: str, args: tuple[object, ...]) -> None:
         if type(event) is not str:
             send({"event": "audit.forged", "why": "an audit event raised with a name that is not a str"})
             return
         handed = None
+        attribute = event == "object.__getattr__" and len(args) == 2 and args[1] in frame_attributes
         if event == "sys._getframe" and args and type(args[0]) is frame_type:
             handed = args[0]
-        elif (
-            event == "object.__getattr__" and len(args) == 2 and args[1] in frame_attributes
-        ) or event in steer:
+        elif attribute or event in steer:
             # What code running inside this hook needs to reach its state: a frame, or the
             # interpreter's objects. (Other events raised from inside it change nothing of it.)
             handed = frame_at(1)
+            if attribute and handed is not None and id(handed.f_code) in ours:
+                return  # this hook's own read, below
         if handed is not None and inside(handed):
             send(
                 {
@@ -267,6 +314,12 @@ def _install(no_exec) -> None:
                     "why": "code ran inside the audit hook and reached for frames: " + event,
                 }
             )
+            exit_now(125)
+        if attribute and type(args[0]) is traceback_type and id(args[0].tb_frame.f_code) in ours:  # type: ignore[attr-defined]
+            # A traceback through this hook, from an exception that left it where `hook` could
+            # not stop it (the recursion limit reached as it called `judge`): its frames' locals
+            # hold this closure's functions.
+            send({"event": "audit.reentered", "why": "a frame of the audit hook reached from a traceback"})
             exit_now(125)
         if event == "compile":
             if len(args) != 2:
@@ -307,10 +360,12 @@ def _install(no_exec) -> None:
                         "stack": stack(caller),
                     }
                 )
+        elif event in shutdown and frame_at(1) is None and finalizing():
+            return  # the interpreter's own end, with no Python frame left to have asked for it
         elif event in spawn or event in steer or startswith(event, "ctypes."):
             detail = [text(a, 300) for a in args[:3]] if event != "os.exec" else [text(args[0], 300)]
             if event == "subprocess.Popen" and len(args) > 1 and type(args[1]) is list:
-                detail = [text(a, 300) for a in args[1][:8]]
+                detail = [text(a, 300) for a in args[1][:8]]  # type: ignore[index]
             send({"event": event, "args": detail, "guarded": guarded, "stack": stack(frame_at(1))})
         elif event == "code.__new__":
             send(
@@ -369,8 +424,21 @@ def _install(no_exec) -> None:
                 if (checked is None or not startswith(checked, roots)) and exists(path):
                     send({"event": event, "args": [path], "stack": stack(frame_at(1))})
 
-    own_functions = (encode, send, text, plain, file_bytes, from_file, frame_at, stack, inside, hook)
-    ours = frozenset(id(f.__code__) for f in own_functions)  # by identity: hashing code is slow
+    def hook(event: str, args: tuple[object, ...]) -> None:
+        """`judge`, and nothing leaves it but a return: an exception escaping the hook would carry
+        its frames to the code that raised the event (a traceback's frames, whose locals hold this
+        closure's functions and their cells), and one can be made to (an object whose `__hash__` or
+        `__eq__` raises, handed to `sys.audit`; a recursion limit reached inside it)."""
+        try:
+            judge(event, args)
+        except BaseException:
+            try:
+                send({"event": "audit.reentered", "why": "an exception was raised inside the audit hook"})
+            finally:
+                exit_now(125)
+
+    own = (encode, send, text, plain, exists, file_bytes, from_file, frame_at, stack, inside, judge, hook)
+    ours = frozenset(id(f.__code__) for f in own)  # by identity: hashing code is slow
     send({"event": "audit.start", "executable": sys.executable, "roots": list(roots), "guarded": guarded})
     sys.addaudithook(hook)
 

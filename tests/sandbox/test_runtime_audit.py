@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import base64
 import codecs
+import dis
 import json
 import textwrap
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from core.contracts import Evaluation, MetricResult, PhaseLog
+from sandbox.channel import AUDIT_SOURCE
 from sandbox.runtime_audit import generated_shape, read_audit, runtime_findings
 from tests.conftest import BOTH_BACKENDS, sandbox_backend
 
@@ -219,7 +222,9 @@ FIXED = [
     ),
 ]
 PROBE_FILES = Path(__file__).resolve().parent / "audit_probes"
-NO_EXEC = "no-exec"
+STOPPED = "stopped"
+"""The act never happens: the kernel refuses it (no program starts, no signal handler is installed)
+or the process ends before it."""
 ROUND_SIXTEEN = {
     "ast_parse_flag_switched": "dynamic-code",
     "compiled_under_a_dotted_path": "dynamic-code",
@@ -231,18 +236,45 @@ ROUND_SIXTEEN = {
     "extension_under_a_dotted_root": "native",
     "text_run_with_no_frame": "dynamic-code",
     "subinterpreter": "steering",
-    "signal_handler_inside_the_hook": "tampered",
-    "process_through_fork_exec": NO_EXEC,
-    "libc_system_through_a_function_pointer": NO_EXEC,
+    "signal_handler_inside_the_hook": STOPPED,
+    "process_through_fork_exec": STOPPED,
+    "libc_system_through_a_function_pointer": STOPPED,
 }
 """A red team's attempts on the audit itself (round sixteen; tests/sandbox/audit_probes): each must be
-reported as its kind, or (NO_EXEC) fail to start any program, which the sandbox's Python refuses."""
+reported as its kind, or be stopped before its act."""
+HOOK_STATE = {
+    "closure_cells_through_a_signal_handler": STOPPED,
+    "closure_cells_through_an_escaped_exception": "tampered",
+    "closure_cells_past_the_recursion_limit": STOPPED,
+}
+"""The hook's own state reached through one of its frames, without an audited call: a signal
+handler is handed one, and an exception that leaves the hook carries them (tests/sandbox/audit_probes)."""
+SILENCER = "lambda x, _l=len: 0 if type(x) is tuple and _l(x) == 2 and type(x[1]) is str and x[1][:1] == '<' else _l(x)"
+"""A `len` that says a compile event's arguments are none, and is `len` for everything else."""
+SHADOWINGS = {
+    "len-in-the-hooks-module": f"import sys\nvars(sys.modules['sitecustom' + 'ize'])['len'] = {SILENCER}\n",
+    "len-in-the-module-found-by-its-file": "import sys\n"
+    f"[setattr(m, 'len', {SILENCER}) for m in list(sys.modules.values()) if 'audit' in str(getattr(m, '__file__', ''))]\n",
+    "len-in-builtins": f"import builtins\nbuiltins.len = {SILENCER}\n",
+    "type-in-builtins": "import builtins\n_t = builtins.type\n"
+    "builtins.type = lambda *a: (bytes if _t(a[0]) is str and a[0][:1] == '<' else _t(*a)) if len(a) == 1 else _t(*a)\n",
+    "exception-classes-in-builtins": "import builtins\nbuiltins.OSError = builtins.ValueError = builtins.BaseException = KeyError\n",
+    "os-of-the-path-module": "import posixpath\nclass Os:\n"
+    "    def __getattr__(self, name):\n        return getattr(__import__('os'), name)\n"
+    "    def lstat(self, path):\n        raise OSError(path)\nposixpath.os = Os()\n",
+}
+"""Names the hook's code could look up at run time, changed before the text runs: the hook's own
+module's globals, `builtins`, and the library modules of the functions it could call."""
 PROBES = (
     variants()
     + FIXED
     + [
         Probe(name, kind, (PROBE_FILES / f"{name}.py").read_text(encoding="utf-8"))
-        for name, kind in ROUND_SIXTEEN.items()
+        for name, kind in {**ROUND_SIXTEEN, **HOOK_STATE}.items()
+    ]
+    + [
+        Probe(f"shadowed-{name}", "dynamic-code", code + "exec(\"print('SHADOWED-EXEC-RAN')\")\n")
+        for name, code in SHADOWINGS.items()
     ]
 )
 
@@ -276,7 +308,7 @@ def test_each_spelling_is_reported_as_what_it_does(audited: dict[str, tuple], pr
     result, audit = audited[probe.name]
     assert audit.answered and audit.processes >= 1, result.output[-800:]
     kinds = [event.kind for event in audit.events]
-    if probe.kind == NO_EXEC:
+    if probe.kind == STOPPED:
         assert "-RAN" not in result.output, result.output[-800:]
     elif probe.kind is None:
         assert kinds == [], [e.model_dump() for e in audit.events]
@@ -311,6 +343,31 @@ def test_the_record_cannot_be_cut_off(
             s.write_file("/tmp/probe.py", code.encode())
             result = s.exec("python3 /tmp/probe.py; test -e /tmp/done && echo ACTED", 60)
             assert "ACTED" not in result.output, (name, result.output[-500:])
+
+
+def test_the_hook_looks_up_no_name_at_run_time() -> None:
+    """Every function the hook installs finds what it uses in its closure, bound before any of the
+    candidate's code ran: no global or builtin name is looked up when an event is judged, so none can
+    be changed under it (SHADOWINGS try it in a sandbox)."""
+    source = (AUDIT_SOURCE / "sitecustomize.py").read_text(encoding="utf-8")
+
+    def nested(code: types.CodeType) -> list[types.CodeType]:
+        found = []
+        for constant in code.co_consts:
+            if isinstance(constant, types.CodeType):
+                found += [constant, *nested(constant)]
+        return found
+
+    install = next(c for c in nested(compile(source, "sitecustomize.py", "exec")) if c.co_name == "_install")
+    functions = nested(install)
+    assert {c.co_name for c in functions} >= {"judge", "hook", "send", "encode", "from_file", "exists"}
+    lookups = {
+        (c.co_name, i.argval)
+        for c in functions
+        for i in dis.get_instructions(c)
+        if i.opname in ("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL")
+    }
+    assert lookups == set()
 
 
 def test_generated_shapes() -> None:
