@@ -229,6 +229,11 @@ class PhaseAudit(BaseModel):
     events: list[RuntimeEvent] = Field(default_factory=list)
     total: int = 0
     """Events found, of which `events` keeps the first 20 (sandbox.runtime_audit.MAX_EVENTS)."""
+    excused: int = 0
+    """Events the parent's code raised too, word for word (not counted in `total`)."""
+    digests: list[str] = Field(default_factory=list)
+    """Every distinct event's digest, excused or not: what this tree's code does, for its children
+    to be measured against (sandbox.runtime_audit.event_digest)."""
 
 
 class PhaseLog(BaseModel):

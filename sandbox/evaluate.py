@@ -62,7 +62,7 @@ from sandbox.lineage import Lineage
 from sandbox.patch import diff_sha256
 from sandbox.patched import build_patched_tree
 from sandbox.phase_budget import LOAD_SENSITIVE, PhaseBudgetConfig, phase_budget_findings
-from sandbox.runtime_audit import read_audit, runtime_check, runtime_findings
+from sandbox.runtime_audit import parent_digests, read_audit, runtime_check, runtime_findings
 from sandbox.teacher import TeacherError, TeacherStore
 from sandbox.testgate import GateRun, TestGate
 
@@ -179,6 +179,8 @@ class TrustedEvaluator:
         self._by_request: dict[tuple[str, str, tuple[int, ...]], Evaluation] = {}
         self._by_tree: dict[tuple[str, tuple[int, ...]], Evaluation] = {}
         self._tree_locks: dict[str, threading.Lock] = {}
+        self._excused: dict[str, frozenset[str]] = {}
+        """Per evaluation (its log label): the runtime events its parent raised too."""
         self._lock = threading.Lock()
         self._open_sessions: set[Session] = set()
         self._stopping = threading.Event()
@@ -366,6 +368,7 @@ class TrustedEvaluator:
         with self._lock:
             key = (parent, diff_sha256(""), tuple(result.seeds))
             parent_eval = self._by_request.get(key) if diff.strip() else None
+            self._excused[label] = parent_digests(parent_eval)
         if self.integrity is not None:
             secret = self.recorded_secrets.get((result.tree or "", tuple(sorted(result.seeds))), "")
             with self._lock:
@@ -389,6 +392,8 @@ class TrustedEvaluator:
             runtime = runtime_findings(result, rewritten)
             result.integrity += runtime
             result.checks = [*result.checks, runtime_check(result, runtime)]
+        with self._lock:
+            self._excused.pop(label, None)
         result.resources.wall_s = round(time.monotonic() - started, 3)
 
     def _timing_suspect(self, result: Evaluation, audit: Audit, parent: Evaluation | None) -> bool:
@@ -753,7 +758,7 @@ class TrustedEvaluator:
             log_file=str(log_file),
             cpu_s=phase.cpu_s,
             usage=phase.usage,
-            audit=read_audit(phase.result.audit),
+            audit=read_audit(phase.result.audit, self._excused.get(label, frozenset())),
         )
 
 

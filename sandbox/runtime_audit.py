@@ -27,11 +27,19 @@ What a training or prediction run of honest code does not do, and what each find
 Each is a `deny` (no honest training writes into a pipe it was not given, or needs any of the
 others), but a phase that ran no audited Python, which goes to a human (`review`): a target whose
 commands are not Python, or that starts its interpreter isolated, would be so.
+
+A candidate is judged against its parent: an event the parent's code raised too, word for word
+(`event_digest`: the compiled text whole, the pickled global, the program's arguments), is what the
+tree already did and is counted, not reported. Libraries the target imports compile text of their
+own (SciPy's array-API shims, attrs' and pydantic's generated methods, f2py's helpers at import:
+hundreds of events), and a candidate that changes none of that must not be denied for it; one that
+adds to it is.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import re
 from typing import Any
@@ -52,6 +60,12 @@ IMPORTER = "<frozen importlib._bootstrap>"
 IMPORTER_EXTERNAL = "<frozen importlib._bootstrap_external>"
 MAX_EVENTS = 20
 """Events kept per phase (the count is kept whole)."""
+MAX_DIGESTS = 2048
+"""Distinct events a phase's audit remembers for its tree's children (sandbox.runtime_audit.event_digest)."""
+DIGEST_CHARS = 16
+HASH_SIZED = re.compile(r"-?\b\d{15,20}\b")
+PLACE = frozenset({"pid", "stack", "caller", "guarded"})
+"""What a record says of where an event was raised, not of what it was."""
 
 KINDS: dict[str, str] = {
     "dynamic-code": "code ran that came from no file the policy read",
@@ -343,11 +357,37 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
     return RuntimeEvent(kind="tampered", event=str(event), detail="an event the audit hook does not write")
 
 
-def read_audit(text: str | None) -> PhaseAudit:
-    """A phase's audit from what its hooks wrote (ExecResult.audit)."""
+def event_digest(record: dict[str, Any]) -> str:
+    """What an event is, wherever and in whichever process it was raised: its name and arguments
+    (a compiled text whole, not its first lines), without the stack, caller or process id. A
+    hash-sized integer in compiled text counts as any other: generators write the string hash of a
+    name into the text (attrs' `__hash__`), which differs in every process."""
+    what = {k: v for k, v in record.items() if k not in PLACE}
+    if isinstance(what.get("source"), str):
+        what["source"] = HASH_SIZED.sub("#", what["source"])
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:DIGEST_CHARS]
+
+
+def parent_digests(parent: Evaluation | None) -> frozenset[str]:
+    """Every event the parent's judged phases raised: what its code already did."""
+    if parent is None:
+        return frozenset()
+    return frozenset(
+        digest
+        for phase in parent.phases
+        if phase.audit is not None and not UNJUDGED_PHASES.match(phase.phase)
+        for digest in phase.audit.digests
+    )
+
+
+def read_audit(text: str | None, excused: frozenset[str] = frozenset()) -> PhaseAudit:
+    """A phase's audit from what its hooks wrote (ExecResult.audit); `excused`: the digests of
+    events the parent's code raised too (`parent_digests`), which are counted, not reported. A
+    tampered record is never excused."""
     if text is None:
         return PhaseAudit(answered=False)
     audit = PhaseAudit()
+    seen: set[str] = set()
     roots: tuple[str, ...] = ()
     records: list[Any] = []
     for line in text.splitlines():
@@ -373,6 +413,14 @@ def read_audit(text: str | None) -> PhaseAudit:
                 )
         else:
             found = _classify(record, roots)
+            if found is not None:
+                digest = event_digest(record)
+                if digest not in seen and len(seen) < MAX_DIGESTS:
+                    seen.add(digest)
+                    audit.digests.append(digest)
+                if found.kind != "tampered" and digest in excused:
+                    audit.excused += 1
+                    continue
         if found is not None:
             audit.total += 1
             if len(audit.events) < MAX_EVENTS:
@@ -454,9 +502,13 @@ def runtime_check(evaluation: Evaluation, findings: list[Finding]) -> IntegrityC
     if findings:
         return IntegrityCheck(check="runtime", status="finding", detail=findings[0].message[:200])
     processes = sum(p.audit.processes for p in judged if p.audit is not None)
+    excused = sum(p.audit.excused for p in judged if p.audit is not None)
     return IntegrityCheck(
         check="runtime",
         status="clean",
-        detail=f"{len(judged)} phase(s), {processes} audited Python process(es): nothing but code from files ran",
-        measured={"phases": len(judged), "processes": processes},
+        detail=(
+            f"{len(judged)} phase(s), {processes} audited Python process(es): nothing but code from files ran"
+            + (f", and {excused} event(s) the parent's code raised too, word for word" if excused else "")
+        ),
+        measured={"phases": len(judged), "processes": processes, "excused": excused},
     )

@@ -120,10 +120,12 @@ def make_evaluator(
     seeds: list[int],
     heldout_size: int = 500,
     integrity: IntegrityConfig | None = DEFAULT_INTEGRITY,
+    target: Path = TARGET,
 ) -> TrustedEvaluator:
-    """The evaluator a run would use on the bundled target, on `backend_name` (None: checks off)."""
-    spec = TargetSpec.load(TARGET)
-    lineage = Lineage.create(work / "lineage", TARGET)
+    """The evaluator a run would use on the bundled target (or `target`, a copy of it changed), on
+    `backend_name` (None: checks off)."""
+    spec = TargetSpec.load(target)
+    lineage = Lineage.create(work / "lineage", target)
     config = SandboxConfig(image=spec.sandbox.image)
     backend: Backend
     if backend_name == "docker":
