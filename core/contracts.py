@@ -217,6 +217,9 @@ class RuntimeEvent(BaseModel):
     """The innermost frames that raised it, as `file:line function`."""
     staged: str | None = None
     """For code compiled under the name of a file of the tree: that file's path in the staged tree."""
+    library: bool = False
+    """Text compiled by the environment's own code (the frame that compiled it is a library's): the
+    library's own text, or text handed to it, which the record cannot tell apart."""
 
 
 class PhaseAudit(BaseModel):
@@ -229,6 +232,8 @@ class PhaseAudit(BaseModel):
     events: list[RuntimeEvent] = Field(default_factory=list)
     total: int = 0
     """Events found, of which `events` keeps the first 20 (sandbox.runtime_audit.MAX_EVENTS)."""
+    by_libraries: int = 0
+    """Of `total`, texts the environment's libraries compiled (RuntimeEvent.library)."""
     excused: int = 0
     """Events the parent's code raised too, word for word (not counted in `total`)."""
     digests: list[str] = Field(default_factory=list)

@@ -25,8 +25,11 @@ What a training or prediction run of honest code does not do, and what each find
   ran no audited Python at all, which cannot be vouched for.
 
 Each is a `deny` (no honest training writes into a pipe it was not given, or needs any of the
-others), but a phase that ran no audited Python, which goes to a human (`review`): a target whose
-commands are not Python, or that starts its interpreter isolated, would be so.
+others), but two, which go to a human (`review`): a phase that ran no audited Python (a target
+whose commands are not Python, or that starts its interpreter isolated, would be so), and a phase
+whose every event is text compiled by the environment's libraries' own code, which may be the
+library's own (the record cannot tell it from text the tree handed the library; the static code
+rules deny the library calls known to run text they are handed).
 
 A candidate is judged against its parent: an event the parent's code raised too, word for word
 (`event_digest`: the compiled text whole, the pickled global, the program's arguments), is what the
@@ -292,6 +295,10 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
             staged=record.get("staged") if isinstance(record.get("staged"), str) else None,
             detail=f"{record.get('why')}: {record.get('filename')!r}: {text[:200]!r}",
             where=where,
+            library=bool(frames)
+            and isinstance(frames[0], list)
+            and bool(frames[0])
+            and _under(frames[0][0], roots),
         )
     if event == "compile.file":
         return None  # a file of the tree, exactly as staged
@@ -423,6 +430,7 @@ def read_audit(text: str | None, excused: frozenset[str] = frozenset()) -> Phase
                     continue
         if found is not None:
             audit.total += 1
+            audit.by_libraries += found.library
             if len(audit.events) < MAX_EVENTS:
                 audit.events.append(found)
     return audit
@@ -451,19 +459,26 @@ def runtime_findings(evaluation: Evaluation, rewritten: frozenset[str] = frozens
             )
             kinds = sorted({e.kind for e in audit.events})
             first = audit.events[0]
+            libraries = audit.by_libraries >= audit.total
             findings.append(
                 Finding(
                     rule_id=RULE_ID,
-                    verdict="deny",
+                    # Text a library compiled may be its own (SciPy's shims, attrs' methods): that
+                    # goes to a human, with the text; code the tree itself compiled does not.
+                    verdict="review" if libraries else "deny",
                     message=(
                         f"{phase.phase}: "
                         + "; ".join(KINDS[k] for k in kinds)
-                        + f" ({audit.total} event(s); first: {first.event}: {first.detail[:160]})"
+                        + (", all of it by the environment's libraries' code" if libraries else "")
+                        + f" ({audit.total} event(s); first: {first.event}: {first.detail[:160]}"
+                        + (f" at {first.where[0]}" if libraries and first.where else "")
+                        + ")"
                     ),
                     evidence={
                         "phase": phase.phase,
                         "kinds": kinds,
                         "total": audit.total,
+                        "by_libraries": audit.by_libraries,
                         "events": [e.model_dump() for e in audit.events[:5]],
                     },
                 )

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from core.contracts import Evaluation
-from sandbox.runtime_audit import RULE_ID, event_digest, parent_digests, read_audit
+from core.contracts import Evaluation, PhaseLog
+from sandbox.runtime_audit import RULE_ID, event_digest, parent_digests, read_audit, runtime_findings
 from tests.conftest import IN_CI, TARGET, make_diff
 from tests.honest_cases import config_diff, make_evaluator
 
@@ -85,3 +85,37 @@ def test_excused_events_are_counted_and_tampering_never_is() -> None:
         {**record, "source": hashed % -161950780457068877}
     )
     assert event_digest({**record, "source": hashed % 7}) != event_digest({**record, "source": hashed % 8})
+
+
+def test_text_a_library_compiled_goes_to_a_human_and_the_trees_own_is_denied() -> None:
+    """The frame that compiled a text decides the verdict: a library's (under the environment's
+    roots) may be compiling text of its own, and goes to review with the text; the tree's is a deny,
+    and so is a phase with both."""
+    start = '{"event":"audit.start","roots":["/env/"],"pid":1}\n'
+    compiled = (
+        '{"event":"compile","why":"compiled from text that is no file","filename":"<g>","source":"%s",'
+        '"pid":1,"stack":[["%s",3,"f"]]}\n'
+    )
+    by_library = compiled % ("lambda v: v", "/env/lib/python3.11/site-packages/shim.py")
+    by_tree = compiled % ("lambda v: -v", "/workspace/model.py")
+
+    def verdicts(text: str) -> list[str]:
+        phase = PhaseLog(
+            phase="train-seed-0",
+            command="x",
+            exit_code=0,
+            duration_s=1.0,
+            output_tail="",
+            audit=read_audit(text),
+        )
+        evaluation = Evaluation(
+            parent_commit="p", diff_sha256="d", backend="bwrap", ok=True, seeds=[0], phases=[phase]
+        )
+        return [f.verdict for f in runtime_findings(evaluation)]
+
+    assert verdicts(start + by_library) == ["review"]
+    assert verdicts(start + by_tree) == ["deny"]
+    assert verdicts(start + by_library + by_tree) == ["deny"]
+    # A library's path as the name the text is compiled under is no library's frame.
+    named = (compiled % ("1", "/workspace/x.py")).replace('"<g>"', '"/env/lib/x.py"')
+    assert verdicts(start + named) == ["deny"]
