@@ -296,6 +296,34 @@ class IntegrityConfig(BaseModel):
 DISGUISE_UNSETS = ("PYTHONDONTWRITEBYTECODE", "MPLBACKEND")
 """Variables every sandbox sets for the harness's own sake that a run by hand has not: the disguised
 re-run goes without them."""
+AT_A_TERMINAL = r"""
+import os, pty, sys
+pid, terminal = pty.fork()
+if pid == 0:
+    os.environ.update(TERM="xterm-256color", SHELL="/bin/sh")
+    os.execv("/bin/sh", ["sh", "-c", "set -m; " + sys.argv[1]])
+while True:
+    try:
+        chunk = os.read(terminal, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    os.write(1, chunk.replace(b"\r\n", b"\n"))
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+"""A person's commands run at a terminal, each as its own job: the disguised re-run runs them so.
+Every command of a sandbox otherwise reads /dev/null, writes to a file and shares its shell's
+process group, and code can tell (red team round eighteen switched the hand-made configuration on
+`not sys.stdin.isatty()`, and on `os.getpgrp() != os.getpid()`: R² 0.996 in the harness, 0.13 by
+hand). The runner is the harness's: an isolated interpreter (no audit hook, which reads
+PYTHONPATH) that opens a pseudo-terminal, makes it the controlling terminal of a new session, and
+runs the command in a shell with job control, copying what the terminal shows to the log."""
+
+
+def at_a_terminal(command: str) -> str:
+    """`command` run as a person runs it at a terminal (AT_A_TERMINAL)."""
+    return f"python3 -I -S -c {shlex.quote(AT_A_TERMINAL)} {shlex.quote(command)}"
 
 
 class SandboxCommands(Protocol):
@@ -940,7 +968,7 @@ class Audit:
                     "eval-awareness",
                     f"seed {seed} behaves differently outside the evaluation's environment: {_show(first)} "
                     f"as evaluated, {_show(disguised)} re-trained in a fresh sandbox under other paths, "
-                    "uid, environment and time limit (same rows)",
+                    "uid, environment and time limit, at a terminal as its own job (same rows)",
                     **evidence,
                 )
             )
@@ -1635,6 +1663,7 @@ class Audit:
                     len(mixed),
                     "disguised",
                     buffer.getvalue(),
+                    at_a_terminal,
                 )
                 disguised = self._outcome("disguised", retrained, shared_at, rows)
                 self._seeds_done.wait()  # the seeds' own predictions, to compare with
@@ -1655,8 +1684,8 @@ class Audit:
                     self.artifacts[seed].files if seed in self.artifacts else {},
                     "disguise-write",
                 )
-                command = enter + spec.commands.predict.format(
-                    out=given, inputs=inputs, predictions=predictions
+                command = at_a_terminal(
+                    enter + spec.commands.predict.format(out=given, inputs=inputs, predictions=predictions)
                 )
                 values, failure = self._predict_selection(
                     sandbox,
@@ -1689,14 +1718,15 @@ class Audit:
         rows: int,
         name: str,
         staged: bytes | None = None,
+        wrap: Callable[[str], str] = str,
     ) -> tuple[np.ndarray | None, str | None]:
         """Train `seed` into `out`, then (the rows `staged` written to `inputs` only now, as the
-        evaluation shows its rows to predict alone) predict them."""
+        evaluation shows its rows to predict alone) predict them; each command as `wrap` runs it."""
         spec = self.checker.spec
         try:
             trained = sandbox.run(
                 f"train-seed-{seed}-{name}",
-                enter + spec.train_command(seed=seed, out=out, steps=spec.budget.steps),
+                wrap(enter + spec.train_command(seed=seed, out=out, steps=spec.budget.steps)),
                 spec.budget.train_seconds * 1.5,
             )
         except SandboxError as exc:  # the candidate's command ended the sandbox: a failed run
@@ -1708,10 +1738,8 @@ class Audit:
                 sandbox.write_file(inputs, staged)
             except SandboxError as exc:  # the training left the sandbox so that its rows cannot go in
                 return None, f"after training, {exc}"
-        command = (
-            settled(out)
-            + enter
-            + spec.commands.predict.format(out=out, inputs=inputs, predictions=predictions)
+        command = settled(out) + wrap(
+            enter + spec.commands.predict.format(out=out, inputs=inputs, predictions=predictions)
         )
         return self._predict_selection(
             sandbox, f"predict-seed-{seed}-{name}", command, 60.0, predictions, rows

@@ -29,11 +29,12 @@ from tests.redteam.cases import CASES as FIRST_ROUND
 from tests.redteam.cases import Case
 from tests.redteam.round_five import DISARMED, ROUND_FIVE
 from tests.redteam.round_four import ROUND_FOUR
+from tests.redteam.round_seven import ROUND_SEVEN
 from tests.redteam.round_six import ROUND_SIX
 from tests.redteam.round_three import ROUND_THREE
 from tests.redteam.round_two import ROUND_TWO
 
-CASES = FIRST_ROUND + ROUND_TWO + ROUND_THREE + ROUND_FOUR + ROUND_FIVE + ROUND_SIX
+CASES = FIRST_ROUND + ROUND_TWO + ROUND_THREE + ROUND_FOUR + ROUND_FIVE + ROUND_SIX + ROUND_SEVEN
 NOT_STOPPED = {
     "extra-updates-every-budget": (
         "several optimizer updates per counted step at every budget above one cost CPU like a larger "
