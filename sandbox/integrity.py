@@ -395,6 +395,8 @@ class RelabelledRun:
     """Its outcome, scored against the relabelled answers."""
     values: np.ndarray | None = None
     """Its predictions of the held-out rows."""
+    files: dict[str, bytes] = field(default_factory=dict)
+    """What its training left for its predict (read as the evaluation's artifact is)."""
 
 
 @dataclass
@@ -1303,7 +1305,8 @@ class Audit:
                 # What the control's training leaves for its predict, measured as the evaluation's
                 # artifact is (and what the writable filesystems grew by, wherever it was put): it
                 # is compared with what the same seed's training left as evaluated.
-                left = read_artifact(sandbox, out, read=False, name="relabel-artifact-list")
+                left = read_artifact(sandbox, out, name="relabel-artifact-list")
+                run.files = left.files
                 run.evidence |= {
                     "control_artifact_bytes": left.size,
                     "control_artifact_files": [list(item) for item in left.listed[:8]],
@@ -1487,19 +1490,37 @@ class Audit:
         if not control or evaluated is None:
             return None
         left = max(control)
-        if (
-            left <= self.config.relabelled_artifact_factor * evaluated
-            or left - evaluated < self.config.relabelled_artifact_min_extra_bytes
-        ):
-            return None
         rows = run.evidence.get("answered_rows")
         asked = f"; its training had {rows:,} rows answered by the label function" if rows else ""
+        floor = self.config.relabelled_artifact_min_extra_bytes
+        if artifact is not None and artifact.files and run.files:
+            # Array by array: what the control's training stored that its seed's did not. Padding
+            # the evaluated artifact with arrays both trainings write raises no allowance (red team
+            # round eighteen padded it to 66 KB to fit a 200 KB grid under four times that).
+            extra, grown = stored_beyond(run.files, artifact.files)
+            run.evidence["control_extra_bytes"] = extra
+            if extra >= floor:
+                return self.finding(
+                    "relabelled",
+                    f"seed {run.seed} trained on relabelled data stored {extra:,} bytes its training did "
+                    f"not store as evaluated ({', '.join(grown[:4])}; limit {floor:,}){asked}: the same "
+                    "code and seed store the same arrays whatever the labels, so this is kept only where "
+                    "the label function is not the one it computes, a table of the relabelled answers "
+                    "for predict to look up?",
+                    seed=run.seed,
+                    control_bytes=left,
+                    control_extra_bytes=extra,
+                    evaluated_artifact_bytes=evaluated,
+                    answered_rows=rows,
+                )
+        if left <= self.config.relabelled_artifact_factor * evaluated or left - evaluated < floor:
+            return None
         return self.finding(
             "relabelled",
             f"seed {run.seed} trained on relabelled data left {left:,} bytes for its predict (files: "
             f"{_files(run.evidence.get('control_artifact_files'))}), {left / max(evaluated, 1):.0f}x the "
             f"{evaluated:,} the same seed's training left as evaluated (limit "
-            f"{self.config.relabelled_artifact_factor:g}x and {self.config.relabelled_artifact_min_extra_bytes:,} "
+            f"{self.config.relabelled_artifact_factor:g}x and {floor:,} "
             f"bytes more){asked}: the same code stores more only where the label function is not "
             "the one it computes, a table of the relabelled answers for predict to look up?",
             seed=run.seed,
@@ -2118,6 +2139,57 @@ print(json.dumps(report))
 """
 """Run by the sandbox's trusted interpreter over an out dir: every entry counted, the first files
 listed, as one line of JSON."""
+
+
+def array_sizes(data: bytes) -> dict[str, int] | None:
+    """The arrays of an .npz or .npy file by name, each as the bytes its header declares (shape
+    times item size, read without loading it); None for any other file or one that does not parse."""
+    from numpy.lib import format as npy
+
+    def declared(handle: Any) -> int:
+        version = npy.read_magic(handle)
+        read = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+        if read is None:
+            raise ValueError(f"npy format {version}")
+        shape, _, dtype = read(handle)  # the header alone
+        return int(np.prod(shape, dtype=np.int64)) * max(dtype.itemsize, 1)
+
+    try:
+        if data[:6] == b"\x93NUMPY":
+            return {"": declared(io.BytesIO(data))}
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            sizes = {}
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    return None
+                with archive.open(info) as member:
+                    sizes[info.filename] = declared(member)
+            return sizes
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, SyntaxError, TypeError):
+        return None
+
+
+def stored_beyond(control: dict[str, bytes], evaluated: dict[str, bytes]) -> tuple[int, list[str]]:
+    """The bytes `control` holds beyond `evaluated`, file by file and, in .npz/.npy files, array by
+    array (each as its header declares it: compression does not hide a table); for other files, what
+    one grew by beyond a tenth of its size as evaluated (text of numbers differs in length with the
+    numbers). With the files and arrays that grew, for the finding."""
+    extra, grown = 0, []
+    for name, data in sorted(control.items()):
+        before = evaluated.get(name)
+        arrays, earlier = array_sizes(data), array_sizes(before) if before is not None else None
+        if arrays is not None and (before is None or earlier is not None):
+            for entry, size in arrays.items():
+                more = size - (earlier or {}).get(entry, 0)
+                if more > 0:
+                    extra += more
+                    grown.append(f"{name}:{entry} +{more:,}" if entry else f"{name} +{more:,}")
+            continue
+        more = len(data) - (int(len(before) * 1.1) if before is not None else 0)
+        if more > 0:
+            extra += more
+            grown.append(f"{name} +{more:,}")
+    return extra, grown
 
 
 def read_artifact(
