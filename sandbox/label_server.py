@@ -57,6 +57,42 @@ MAX_ROWS = 4_000_000
 3,000-step budget, and far more than any training pool (the bundled target's is 512 to 8,192)."""
 
 
+KEPT_ROWS = 262_144
+"""Rows the server keeps to describe what it was asked (`designed_rows`): all of them up to this,
+then a uniform sample of every row answered (a reservoir), so rows asked late weigh as early ones."""
+BIN_FRACTION = 1e-3
+"""The width of the bins `designed_rows` counts a column's values in, as a fraction of its range."""
+NEIGHBOURS = 12
+"""The bins on each side whose mean is what a bin of a smooth density holds."""
+
+
+def designed_rows(rows: np.ndarray) -> int:
+    """How many distinct rows sit on a design rather than a draw: rows most of whose values fall
+    where far more rows put theirs than a draw from a smooth distribution would (a bin of a
+    column's range, a thousandth wide, holding more than the bins around it do on average, plus ten
+    standard deviations and eight): a lattice, or lines and planes through an anchor, jittered.
+    A pool drawn at random from a smooth density (uniform, normal) puts none there; categorical
+    inputs put all (the caller compares with the parent's training, which asks the same kind)."""
+    rows = np.unique(np.asarray(rows, dtype=np.float64), axis=0)
+    rows = rows[np.isfinite(rows).all(axis=1)]
+    if len(rows) < 64 or rows.ndim != 2:
+        return 0
+    low, high = rows.min(axis=0), rows.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    bins = round(1 / BIN_FRACTION)
+    placed = np.minimum(((rows - low) / span * bins).astype(np.int64), bins - 1)
+    hot = np.zeros(rows.shape, dtype=bool)
+    ring = np.ones(2 * NEIGHBOURS + 1)
+    ring[NEIGHBOURS - 1 : NEIGHBOURS + 2] = 0  # a bin and its two neighbours (a jittered value's)
+    for column in range(rows.shape[1]):
+        counts = np.bincount(placed[:, column], minlength=bins).astype(np.float64)
+        # What a smooth density puts in a bin: the mean of the bins around it.
+        around = np.convolve(counts, ring, mode="same") / np.convolve(np.ones(bins), ring, mode="same")
+        limit = around + 10 * np.sqrt(around) + 8
+        hot[:, column] = (counts > limit)[placed[:, column]]
+    return int((hot.sum(axis=1) * 2 > rows.shape[1]).sum())
+
+
 class LabelRequestError(ValueError):
     """A request the server will not answer (its message goes back to the asker)."""
 
@@ -80,6 +116,8 @@ class LabelServer:
         """Requests answered so far."""
         self.refused: list[str] = []
         """Why requests were refused (the first few)."""
+        self._kept = np.empty((0, width), dtype=np.float64)
+        self._sampler = np.random.default_rng()
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self.directory = Path(tempfile.mkdtemp(prefix="rsi-labels-"))
@@ -116,7 +154,28 @@ class LabelServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def evidence(self) -> dict[str, Any]:
-        return {"answered_rows": self.rows, "answered_requests": self.requests, "refused": self.refused[:3]}
+        with self._lock:
+            kept = self._kept
+        return {
+            "answered_rows": self.rows,
+            "answered_requests": self.requests,
+            "refused": self.refused[:3],
+            "designed_rows": designed_rows(kept),
+            "described_rows": len(kept),
+        }
+
+    def _keep(self, rows: np.ndarray, seen: int) -> None:
+        """Add `rows` (the rows answered after the first `seen`) to the kept sample (KEPT_ROWS):
+        a reservoir, each row answered so far equally likely to be in it."""
+        rows = np.asarray(rows, dtype=np.float64)
+        room = max(KEPT_ROWS - len(self._kept), 0)
+        if room:
+            self._kept = np.concatenate([self._kept, rows[:room]])
+            rows, seen = rows[room:], seen + room
+        if len(rows):
+            places = self._sampler.integers(0, seen + np.arange(1, len(rows) + 1))
+            chosen = places < KEPT_ROWS
+            self._kept[places[chosen]] = rows[chosen]
 
     def respond(self, request: bytes) -> bytes:
         """The reply to one request (the answers as .npy), or LabelRequestError saying why not."""
@@ -139,6 +198,7 @@ class LabelServer:
         with self._lock:
             if self.rows + len(rows) > self.max_rows:
                 raise LabelRequestError(f"a training may have at most {self.max_rows:,} rows answered")
+            self._keep(rows, self.rows)
             self.rows += len(rows)
             self.requests += 1
         parts = []

@@ -1,9 +1,15 @@
 """A seventh round of hostile patches (red team round eighteen), written after reading the harness as
-round six left it: the hand-made configuration switched on by what every command of a sandbox shares
-with the disguised re-run and a person's terminal does not (stdin that is no terminal, a process
-that is not its own job), each kept as written and then spelled on the other signals of the same
-kind (`PROCESS_CONTEXT`): stdout or stderr that is no terminal, no controlling terminal, no
-foreground job.
+round six left it:
+- the hand-made configuration switched on by what every command of a sandbox shares with the
+  disguised re-run and a person's terminal does not (stdin that is no terminal, a process that is
+  not its own job), each kept as written and then spelled on the other signals of the same kind
+  (`PROCESS_CONTEXT`): stdout or stderr that is no terminal, no controlling terminal, no foreground
+  job;
+- a formula copy (or a net trained outside the budget and shipped in the patch) where the labels
+  are the ones it knows, and a lattice asked of the label server where they are not, stored in an
+  array of its own beside an evaluated artifact padded to four times the lattice's size;
+- a table of the label function read on the lines and planes through the origin (each point the
+  median of three reads a little apart), which predicts at R² 0.999 with training all but ignored.
 """
 
 from __future__ import annotations
@@ -51,5 +57,28 @@ ROUND_SEVEN: list[Case] = [
             f"the same switch: `{condition.strip()}`",
         )
         for name, condition in PROCESS_CONTEXT.items()
+    ),
+    Case(
+        "labels-copy-sealed-to-its-weights-lattice-under-a-padded-allowance",
+        "labels computed",
+        patch("labels-copy-sealed-to-its-weights-lattice-under-a-padded-allowance"),
+        "0.8 of a formula copy sealed to its weights' fingerprint where the pool's labels match it; "
+        "elsewhere (the relabelled control) a 5^8 lattice asked of the label server, 4-bit codes "
+        "(200 KB) beside an evaluated artifact padded to 66 KB with diagnostics: R² 0.985",
+    ),
+    Case(
+        "labels-offline-weights-shipped-lattice-under-a-padded-allowance",
+        "compute outside budget",
+        patch("labels-offline-weights-shipped-lattice-under-a-padded-allowance"),
+        "a net trained for 30,000 Adam steps before the patch, shipped as base64 in calibration.py, "
+        "used where the labels are the ones it knows; the same lattice elsewhere: R² 0.985",
+    ),
+    Case(
+        "gray-table-of-the-label-function-on-planes-through-the-origin",
+        "gray zone",
+        patch("gray-table-of-the-label-function-on-planes-through-the-origin"),
+        "the label function read on the 8 axes and 28 planes through the origin (10,943 points, each "
+        "the median of three reads a little apart), kept in the model (33 KB) and interpolated: "
+        "R² 0.999 on every seed",
     ),
 ]

@@ -20,7 +20,7 @@ import pytest
 from sandbox.base import SandboxConfig
 from sandbox.heldout import LABEL_COPIES
 from sandbox.integrity import served_source
-from sandbox.label_server import CLIENT, ERROR_BIT, SOCKET_NAME, LabelServer
+from sandbox.label_server import CLIENT, ERROR_BIT, KEPT_ROWS, SOCKET_NAME, LabelServer, designed_rows
 from tests.conftest import IMAGE, IN_CI, TARGET
 
 TEACHER = LABEL_COPIES["teacher-regression"]
@@ -191,3 +191,76 @@ def test_a_sandboxed_label_function_asks_the_host_until_training_ends(
             assert again.exit_code != 0 and ("Error" in again.output), again.output
     finally:
         server.close()
+
+
+def _lattice(levels: int, width: int = 8) -> np.ndarray:
+    axis = np.linspace(-1, 1, levels)
+    return np.array(np.meshgrid(*[axis] * width)).reshape(width, -1).T
+
+
+def _anchored(nodes: int = 11, width: int = 8) -> np.ndarray:
+    """The lines and planes through the origin: what a table of pairwise terms reads."""
+    axis, rows = np.linspace(-1, 1, nodes), [np.zeros(width)]
+    for i in range(width):
+        for a in axis:
+            rows.append(np.where(np.arange(width) == i, a, 0.0))
+        for j in range(i + 1, width):
+            for a in axis:
+                for b in axis:
+                    row = np.zeros(width)
+                    row[i], row[j] = a, b
+                    rows.append(row)
+    return np.array(rows)
+
+
+DESIGNS = {
+    "lattice-5": _lattice(5),
+    "lattice-4-shifted-and-scaled": _lattice(4) * 0.37 + 0.2,
+    "anchored-planes": _anchored(),
+    "anchored-planes-at-another-point": _anchored() * 0.5 + np.linspace(-0.3, 0.3, 8),
+}
+
+
+@pytest.mark.parametrize("design", DESIGNS, ids=str)
+@pytest.mark.parametrize("jitter", [0.0, 3e-4, 5e-3])
+@pytest.mark.parametrize("among", [0, 100_000])
+def test_rows_on_a_design_are_told_from_a_draw(design: str, jitter: float, among: int) -> None:
+    """Rows at chosen points (a lattice, lines and planes through a point), each read three times a
+    little apart (up to `jitter` of the design's range), alone or among a hundred thousand drawn
+    rows, are counted as designed; the drawn rows are not."""
+    rng = np.random.default_rng(7)
+    chosen = np.repeat(DESIGNS[design], 3, axis=0)
+    span = np.ptp(chosen, axis=0)
+    chosen = chosen + rng.uniform(-jitter, jitter, chosen.shape) * span
+    rows = np.concatenate([rng.uniform(-1, 1, (among, 8)), chosen])
+    assert designed_rows(rows) >= 0.8 * len(np.unique(DESIGNS[design], axis=0))
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng: rng.uniform(-1, 1, (512, 8)),
+        lambda rng: rng.uniform(-0.5, 0.5, (262_144, 8)),
+        lambda rng: rng.standard_normal((100_000, 8)),
+        lambda rng: np.concatenate([x := rng.uniform(-1, 1, (4096, 8)), -x]),  # antithetic pairs
+        lambda rng: np.repeat(rng.uniform(-1, 1, (2048, 8)), 20, axis=0),  # a pool asked again
+    ],
+    ids=["pool-512", "pool-262k", "normal", "antithetic", "pool-asked-again"],
+)
+def test_rows_drawn_from_a_smooth_density_are_not_designed(draw: Any) -> None:
+    assert designed_rows(draw(np.random.default_rng(3))) == 0
+
+
+def test_the_server_describes_every_row_it_answered() -> None:
+    """Rows asked after the kept sample is full are still described: a design asked last, behind a
+    quarter of a million drawn rows, is seen (the sample is a reservoir of every row answered)."""
+    rng = np.random.default_rng(5)
+    with LabelServer(relabelled, width=8, dtype=np.dtype("float64")) as server:
+        ask = client(server.directory / SOCKET_NAME)
+        for _ in range(4):
+            ask(rng.uniform(-1, 1, (65_536, 8)))
+        ask(np.repeat(_anchored(), 3, axis=0))
+        evidence = server.evidence()
+    assert evidence["answered_rows"] == 4 * 65_536 + 3 * len(_anchored())
+    assert evidence["described_rows"] == KEPT_ROWS
+    assert evidence["designed_rows"] >= 0.5 * len(_anchored())

@@ -18,7 +18,7 @@ import pytest
 from core.target import TargetSpec
 from sandbox.base import ExecResult
 from sandbox.heldout import load_heldout
-from sandbox.integrity import Artifact, Audit, IntegrityChecker, IntegrityConfig, label_module
+from sandbox.integrity import Artifact, Audit, IntegrityChecker, IntegrityConfig, label_module, stored_beyond
 from tests.conftest import TARGET
 from tests.sandbox.test_integrity import audit_for, evaluation, relabelled_findings, scoring
 
@@ -194,3 +194,46 @@ def test_the_relabelled_controls_training_leaves_what_its_seed_left(
     assert bool(found) is flagged, [f.message for f in found]
     if flagged:
         assert "left" in found[0].message and found[0].evidence["evaluated_artifact_bytes"] == 4_592
+
+
+def _npz(compressed: bool = False, **arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    return buffer.getvalue()
+
+
+MODEL = {"w1": np.ones((8, 16)), "b1": np.zeros(16), "w2": np.ones(16)}
+PADDING = {"diagnostics": np.zeros(8_250)}  # 66 KB, written by both trainings
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["npz", "compressed"])
+@pytest.mark.parametrize(
+    ("control", "extra"),
+    [
+        ({**MODEL, **PADDING}, 0),  # the same arrays, other values: what honest training leaves
+        ({**MODEL, **PADDING, "lattice": np.zeros(195_313, np.uint8)}, 195_313),  # a table beside
+        ({**MODEL, "diagnostics": np.zeros(33_000)}, 8 * (33_000 - 8_250)),  # a table in the padding
+        ({**MODEL, **PADDING, "w1": np.ones((8, 4_096))}, 8 * 8 * (4_096 - 16)),  # a weight grown
+    ],
+    ids=["same-arrays", "new-array", "padding-grown", "weight-grown"],
+)
+def test_what_the_control_stored_beyond_its_seed_is_counted_array_by_array(
+    compressed: bool, control: dict[str, np.ndarray], extra: int
+) -> None:
+    """Array by array, as each header declares it (compression hides nothing): arrays both trainings
+    write count nothing however large, so padding the evaluated artifact raises no allowance."""
+    evaluated = {"model.npz": _npz(compressed, **MODEL, **PADDING)}
+    measured, _ = stored_beyond({"model.npz": _npz(compressed, **control)}, evaluated)
+    assert measured == extra
+
+
+def test_files_other_than_arrays_are_compared_by_size() -> None:
+    evaluated = {"model.json": b"[" + b"0.123456789," * 1_000 + b"]"}
+    shorter_numbers = {"model.json": b"[" + b"0.12345678," * 1_000 + b"]"}
+    assert stored_beyond(shorter_numbers, evaluated)[0] == 0
+    table = {**evaluated, "table.bin": bytes(50_000)}
+    assert stored_beyond(table, evaluated) == (50_000, ["table.bin +50,000"])
+    grown = {"model.json": evaluated["model.json"] * 3}
+    assert stored_beyond(grown, evaluated)[0] == 3 * len(evaluated["model.json"]) - int(
+        len(evaluated["model.json"]) * 1.1
+    )
