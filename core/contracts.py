@@ -239,6 +239,13 @@ class PhaseAudit(BaseModel):
     digests: list[str] = Field(default_factory=list)
     """Every distinct event's digest, excused or not: what this tree's code does, for its children
     to be measured against (sandbox.runtime_audit.event_digest)."""
+    bytes_written: int = 0
+    """Bytes the phase's audit hooks wrote, kept or not (the phase budget's `audit_bytes`)."""
+    dropped_bytes: int = 0
+    """Of them, what the sandbox's init read past its cap and did not keep (sandbox.init
+    .AUDIT_RECORD_CAP_BYTES): events there were not seen."""
+    dropped_lines: int = 0
+    """The records (lines) among the dropped bytes."""
 
 
 class PhaseLog(BaseModel):
@@ -331,6 +338,9 @@ class PhaseUsage(BaseModel):
     """Peak memory of the sandbox during this phase alone (the counter is reset when it starts)."""
     log_bytes: int | None = None
     """Size of the command's combined output, before the harness truncates what it keeps."""
+    audit_bytes: int | None = None
+    """Bytes the command's runtime audit hooks wrote (sandbox/audit), kept or not: each is sent to
+    the host, judged and stored like the output; None when the sandbox gave no record."""
     disk_bytes: int | None = None
     """Bytes in use on the sandbox's writable filesystems (/workspace, /tmp and /dev/shm) when the
     phase ended; every phase starts from the staged tree and an empty /tmp and /dev/shm."""

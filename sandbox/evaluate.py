@@ -62,7 +62,7 @@ from sandbox.lineage import Lineage
 from sandbox.patch import diff_sha256
 from sandbox.patched import build_patched_tree
 from sandbox.phase_budget import LOAD_SENSITIVE, PhaseBudgetConfig, phase_budget_findings
-from sandbox.runtime_audit import parent_digests, read_audit, runtime_check, runtime_findings
+from sandbox.runtime_audit import audit_bytes, parent_digests, read_audit, runtime_check, runtime_findings
 from sandbox.teacher import TeacherError, TeacherStore
 from sandbox.testgate import GateRun, TestGate
 
@@ -101,6 +101,7 @@ class _Phase:
             off_cpu_s=off_cpu_s,
             peak_memory_mb=after.peak_memory_mb if after.phase_peak else None,
             log_bytes=result.log_bytes,
+            audit_bytes=audit_bytes(result.audit),
             disk_bytes=result.disk_bytes,
             artifact_bytes=artifact_bytes,
             oom_kills=_count(before.oom_kills, after.oom_kills),

@@ -23,6 +23,11 @@ docker-init's unused stack, R² 0.97, `allow`). So both backends start this one 
 - it holds the reading end of the runtime audit's pipe (sandbox/audit): the driver and every command
   it runs inherit the writing end as fd 9, and after each command the driver asks for what was
   written there (a request `events` on fd 7; the answer on fd 8 is its length, a newline, then it).
+  A thread empties the pipe while the command runs, so no writer ever waits on it: before, the pipe
+  was read only after the command, and a tree that built 1,400 named tuples (each an accepted
+  record) filled its 1 MiB and hung until the phase's timeout. What a command writes is kept up to
+  `AUDIT_RECORD_CAP_BYTES`; past it the init reads on and counts what it drops, and the record ends
+  with a line of its own that says so (`audit.overflow`, which sandbox/runtime_audit.py judges).
 
 Signals from inside the sandbox reach a namespace's init only where it has a handler: it has none
 but an ignored SIGINT, so nothing of the sandbox can end it. It fails closed: a filter it cannot
@@ -31,12 +36,20 @@ install, or a `prctl` that fails, and the sandbox never starts.
 
 from __future__ import annotations
 
+AUDIT_RECORD_CAP_BYTES = 32 * 1024 * 1024
+"""The most of one command's runtime audit record the init keeps (and the host then reads, judges
+and stores). The bundled target writes 28 KB per phase with the bound environment's NumPy, some
+220 KB with the image's (1.24); an honest tree that builds ten thousand named tuples writes 4 MB. Past it a command floods the record,
+and what it wrote after the cap is not seen: the host denies that (sandbox/runtime_audit.py). The
+init holds it in memory, in the sandbox's own memory limit, for one command at a time."""
+
 INIT = r"""
-import ctypes, fcntl, os, signal, sys, threading
+import ctypes, fcntl, os, select, signal, sys, threading
 libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 CHECK_REQUESTS, CHECK_ANSWERS, AUDIT_EVENTS = 7, 8, 9
 STAGE_LOG = "/tmp/.rsi-stage.log"
+AUDIT_CAP = __AUDIT_CAP__
 
 
 def fail(what):
@@ -92,18 +105,65 @@ def after_reset(keep, roots):
     return "\n".join(left[:5])
 
 
-def drain(events):
-    # Everything the phase's audit hooks wrote (its processes are gone: nothing writes meanwhile).
-    chunks = []
+# The runtime audit's record of the command running now: kept up to AUDIT_CAP bytes (whole lines),
+# then only counted. Touched under `audit_lock` alone, by the thread that empties the pipe and by
+# `serve` when the driver asks for the record or resets.
+audit_lock = threading.Lock()
+kept = bytearray()
+dropped = [0, 0]  # bytes and lines read past the cap
+
+
+def take(events):
+    # Everything in the pipe now, into the record; False once no process holds its writing end.
     while True:
         try:
             chunk = os.read(events, 1 << 16)
         except BlockingIOError:
-            break
+            return True
         if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
+            return False
+        room = 0 if dropped[0] else AUDIT_CAP - len(kept)
+        if len(chunk) <= room:
+            kept.extend(chunk)
+            continue
+        # The cap reached: keep whole lines only; a partial line and the rest are counted, not kept.
+        kept.extend(chunk[:room])
+        end = kept.rfind(b"\n") + 1
+        dropped[0] += len(kept) - end + len(chunk) - room
+        dropped[1] += chunk.count(b"\n", room)
+        del kept[end:]
+
+
+def gather(events):
+    # Empties the pipe as it fills, while commands run: a writer blocked on a full pipe would hang
+    # the candidate's process until its phase's timeout.
+    poller = select.poll()
+    poller.register(events, select.POLLIN)
+    while True:
+        try:
+            poller.poll()
+        except InterruptedError:
+            continue
+        with audit_lock:
+            if not take(events):
+                return
+
+
+def record(events):
+    # What the command that just ended wrote (its processes are gone: what is still in the pipe is
+    # the last of it), and, when the cap was reached, one line saying how much was not kept; the
+    # record starts again empty.
+    with audit_lock:
+        take(events)
+        if dropped[0]:
+            kept.extend(
+                b'{"event":"audit.overflow","kept":%d,"dropped_bytes":%d,"dropped_lines":%d,"cap":%d}\n'
+                % (len(kept), dropped[0], dropped[1], AUDIT_CAP)
+            )
+        answer = bytes(kept)
+        del kept[:]
+        dropped[:] = [0, 0]
+    return answer
 
 
 def serve(requests, answers, events):
@@ -114,10 +174,13 @@ def serve(requests, answers, events):
         for line in iter(inbox.readline, b""):
             if line == b"events\n":
                 # The runtime audit of the command that just ended (sandbox/audit): its length, then it.
-                record = drain(events)
-                outbox.write(str(len(record)).encode() + b"\n" + record)
+                answer = record(events)
+                outbox.write(str(len(answer)).encode() + b"\n")
+                view = memoryview(answer)
+                while view:  # an unbuffered write may take part of it
+                    view = view[outbox.write(view) :]
                 continue
-            drain(events)  # a reset: what earlier commands wrote is no phase's to judge
+            record(events)  # a reset: what earlier commands wrote is no phase's to judge
             problem = "the reset's request could not be read"
             try:
                 count = int(line)
@@ -163,10 +226,10 @@ def above_the_driver(fd):
 request_read, request_write = (above_the_driver(fd) for fd in os.pipe())
 answer_read, answer_write = (above_the_driver(fd) for fd in os.pipe())
 # The runtime audit's pipe (sandbox/audit): every command of the driver inherits its writing end as
-# fd 9; its reading end is this process's alone, emptied when the driver asks after each command.
+# fd 9; its reading end is this process's alone, emptied as it fills by `gather`.
 events_read, events_write = (above_the_driver(fd) for fd in os.pipe())
 try:
-    fcntl.fcntl(events_write, 1031, 1 << 20)  # F_SETPIPE_SZ: 1 MiB before a writer blocks
+    fcntl.fcntl(events_write, 1031, 1 << 20)  # F_SETPIPE_SZ: 1 MiB of slack between reads of `gather`
 except OSError:
     pass
 os.set_blocking(events_read, False)
@@ -185,6 +248,7 @@ os.close(request_write)
 os.close(answer_read)
 os.close(events_write)
 threading.Thread(target=serve, args=(request_read, answer_write, events_read), daemon=True).start()
+threading.Thread(target=gather, args=(events_read,), daemon=True).start()
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 while True:
     try:
@@ -196,7 +260,7 @@ while True:
     if pid == child:
         code = os.waitstatus_to_exitcode(status)
         sys.exit(code if code >= 0 else 128 - code)
-"""
+""".replace("__AUDIT_CAP__", str(AUDIT_RECORD_CAP_BYTES))
 
 
 def init_argv(pythons: tuple[str, ...], argv: list[str], seccomp_filter: bytes = b"") -> list[str]:

@@ -94,6 +94,14 @@ class PhaseBudgetConfig(BaseModel):
     hand-made configuration), its tests near 50-65 MiB."""
     log_bytes: QuantityBudget = QuantityBudget(factor=10.0, floor=16384)
     """Bytes of output the command printed (all of it is stored on the host)."""
+    audit_bytes: QuantityBudget = QuantityBudget(factor=10.0, floor=524288)
+    """Bytes the command's runtime audit hooks wrote (sandbox/audit), kept or not: like its output,
+    every byte is sent to the host, judged and stored, and an accepted record (a named tuple's or data
+    class's generated text, some 400 bytes each) is no finding of its own, so a flood of them is held
+    here (red team: 1,100 named tuples built in train and every predict, 33x the parent's record
+    per phase, `allow`). Importing NumPy writes 19 KB (NumPy 2) to 213 KB (NumPy 1.24, the image's);
+    the floor is some 1,300 named tuples more than the parent's, above what importing pydantic
+    writes (0.57 MB, which the runtime audit reviews anyway)."""
     artifact_bytes: QuantityBudget = QuantityBudget(factor=10.0, floor=1048576)
     """Bytes in the seed's output directory after training."""
     peak_threads: QuantityBudget = QuantityBudget(factor=4.0, floor=16)
@@ -110,6 +118,7 @@ class PhaseBudgetConfig(BaseModel):
             "off_cpu_s": self.off_cpu_s,
             "peak_memory_mb": self.peak_memory_mb,
             "log_bytes": self.log_bytes,
+            "audit_bytes": self.audit_bytes,
             "artifact_bytes": self.artifact_bytes,
             "disk_bytes": self.disk_bytes,
             "peak_threads": self.peak_threads,

@@ -23,9 +23,13 @@ What a training or prediction run of honest code does not do, and what each find
 - **the record itself tampered with**: a line that is not one the hook writes (a hook whose pipe
   was closed or replaced ends its process instead of writing); and a train or predict command that
   ran no audited Python at all, which cannot be vouched for.
+- **the record overflowed**: the sandbox's init keeps 32 MiB of one command's record
+  (sandbox.init.AUDIT_RECORD_CAP_BYTES) and counts what it reads past that; its last line says so.
+  What was written after the cap was not seen, and a judged event may be there: a flood of accepted
+  records (named tuples, data classes, data-constructor unpickles) would hide it.
 
-Each is a `deny` (no honest training writes into a pipe it was not given, or needs any of the
-others), but two, which go to a human (`review`): a phase that ran no audited Python (a target
+Each is a `deny` (no honest training writes into a pipe it was not given, writes a record of tens
+of thousands of generated classes, or needs any of the others), but two, which go to a human (`review`): a phase that ran no audited Python (a target
 whose commands are not Python, or that starts its interpreter isolated, would be so), and a phase
 whose every event is text compiled by the environment's libraries' own code, which may be the
 library's own (the record cannot tell it from text the tree handed the library; the static code
@@ -49,6 +53,7 @@ from typing import Any
 
 from core.contracts import Evaluation, Finding, IntegrityCheck, PhaseAudit, RuntimeEvent
 from sandbox.channel import AUDIT_SOURCE
+from sandbox.init import AUDIT_RECORD_CAP_BYTES
 
 RULE_ID = "integrity.runtime"
 UNJUDGED_PHASES = re.compile(r"tests\b")
@@ -387,13 +392,56 @@ def parent_digests(parent: Evaluation | None) -> frozenset[str]:
     )
 
 
+OVERFLOW = "audit.overflow"
+"""The line the sandbox's init ends a record with when it reached its cap (sandbox/init.py): written
+by no hook, it counts as the init's only as the record's last line."""
+
+
+def _overflow(line: str) -> tuple[int, int] | None:
+    """The bytes and lines the init dropped, if `line` is its overflow line."""
+    if OVERFLOW not in line:
+        return None
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or record.get("event") != OVERFLOW:
+        return None
+    counts = record.get("dropped_bytes"), record.get("dropped_lines")
+    if not all(isinstance(n, int) and n >= 0 for n in counts):
+        return None
+    return counts[0], counts[1]  # type: ignore[return-value]
+
+
+def _last_line(text: str) -> str:
+    body = text.rstrip("\n")
+    return body[body.rfind("\n") + 1 :]
+
+
+def audit_bytes(text: str | None) -> int | None:
+    """The bytes a command's audit hooks wrote (the phase budget's `audit_bytes`): those the record
+    holds and those the init dropped past its cap, without the init's own line; None: no record."""
+    if text is None:
+        return None
+    last = _last_line(text)
+    dropped = _overflow(last)
+    return len(text) if dropped is None else len(text) - len(last) - 1 + dropped[0]
+
+
 def read_audit(text: str | None, excused: frozenset[str] = frozenset()) -> PhaseAudit:
     """A phase's audit from what its hooks wrote (ExecResult.audit); `excused`: the digests of
     events the parent's code raised too (`parent_digests`), which are counted, not reported. A
     tampered record is never excused."""
     if text is None:
         return PhaseAudit(answered=False)
-    audit = PhaseAudit()
+    audit = PhaseAudit(bytes_written=audit_bytes(text) or 0)
+    last = _last_line(text)
+    dropped = _overflow(last)
+    if dropped is not None:
+        # The init's own line (sandbox/init.py): not an event. Anywhere else the same line was
+        # written by the candidate, and is judged as what no hook writes.
+        audit.dropped_bytes, audit.dropped_lines = dropped
+        text = text[: len(text.rstrip("\n")) - len(last)]
     seen: set[str] = set()
     roots: tuple[str, ...] = ()
     records: list[Any] = []
@@ -450,6 +498,8 @@ def runtime_findings(evaluation: Evaluation, rewritten: frozenset[str] = frozens
         audit = phase.audit
         if audit is None or UNJUDGED_PHASES.match(phase.phase):
             continue
+        if audit.dropped_bytes:
+            findings.append(_overflowed(phase.phase, audit))
         events = audit.events
         if RELABELLED.fullmatch(phase.phase):
             events = [e for e in events if not (e.event == "compile" and e.staged in rewritten)]
@@ -501,6 +551,30 @@ def runtime_findings(evaluation: Evaluation, rewritten: frozenset[str] = frozens
                 )
             )
     return findings
+
+
+def _overflowed(phase: str, audit: PhaseAudit) -> Finding:
+    """A phase whose record passed the init's cap: a `deny`, not a `review`. What came after the cap
+    was not seen, and a flood of accepted records ahead of a judged event would otherwise turn any
+    `deny` into a `review`; no honest training writes tens of thousands of generated classes in one
+    command (the phase budget's `audit_bytes` holds the rest to the parent's)."""
+    return Finding(
+        rule_id=RULE_ID,
+        verdict="deny",
+        message=(
+            f"{phase}: the runtime audit's record overflowed: its hooks wrote {audit.bytes_written} bytes, "
+            f"and the {audit.dropped_bytes} bytes ({audit.dropped_lines} record(s)) past the sandbox's "
+            f"{AUDIT_RECORD_CAP_BYTES} were not kept: the events there were not seen"
+        ),
+        evidence={
+            "phase": phase,
+            "kinds": ["overflow"],
+            "bytes_written": audit.bytes_written,
+            "dropped_bytes": audit.dropped_bytes,
+            "dropped_lines": audit.dropped_lines,
+            "cap": AUDIT_RECORD_CAP_BYTES,
+        },
+    )
 
 
 def runtime_check(evaluation: Evaluation, findings: list[Finding]) -> IntegrityCheck:

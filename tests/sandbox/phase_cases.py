@@ -140,8 +140,16 @@ WAIT_ON_PIPE = _train_main(
     "import os as _os\nimport select as _select\n_r, _w = _os.pipe()\n_select.select([_r], [], [], 1.2)"
 )
 
+# Twelve thousand named tuples built as training starts: each is an accepted runtime audit record
+# (no finding of its own), some 5 MB in all against the parent's 20-220 KB (red team: 1,100 per
+# train and predict, `allow`).
+AUDIT_FLOOD = _train_main(
+    'import collections as _collections\n_rows = [_collections.namedtuple(f"Row{_i}", "a b c") for _i in range(12000)]'
+)
+
 HOSTILE = [
     Case("log-flood", LOG_FLOOD, phase="train-seed-0", quantity="log_bytes"),
+    Case("audit-flood", AUDIT_FLOOD, phase="train-seed-0", quantity="audit_bytes"),
     Case("wait-on-event", WAIT_ON_EVENT, phase="train-seed-0", quantity="off_cpu_s"),
     Case("wait-on-pipe", WAIT_ON_PIPE, phase="train-seed-0", quantity="off_cpu_s"),
     Case("memory-4x", MEMORY_BALLAST, phase="train-seed-0", quantity="peak_memory_mb"),
