@@ -303,13 +303,18 @@ class IntegrityConfig(BaseModel):
     artifact, through as `allow`.)"""
 
 
-DISGUISE_UNSETS = ("PYTHONDONTWRITEBYTECODE", "MPLBACKEND")
+DISGUISE_UNSETS = ("PYTHONDONTWRITEBYTECODE", "MPLBACKEND", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 """Variables every sandbox sets for the harness's own sake that a run by hand has not: the disguised
-re-run goes without them."""
+re-run goes without them. The BLAS thread counts too (red team round nineteen keyed on the process
+having one thread, which the pins make so): a matrix product's every element is summed by one
+thread in the same order whatever their number, so honest predictions stay equal (the bundled
+target's, to the bit), and the re-run compares metrics within `metric_tolerance`."""
 AT_A_TERMINAL = r"""
-import os, pty, sys
+import fcntl, os, pty, struct, sys, termios
 pid, terminal = pty.fork()
 if pid == 0:
+    rows, columns = int(sys.argv[2]), int(sys.argv[3])
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     os.environ.update(TERM="xterm-256color", SHELL="/bin/sh")
     os.execv("/bin/sh", ["sh", "-c", "set -m; " + sys.argv[1]])
 while True:
@@ -327,13 +332,16 @@ Every command of a sandbox otherwise reads /dev/null, writes to a file and share
 process group, and code can tell (red team round eighteen switched the hand-made configuration on
 `not sys.stdin.isatty()`, and on `os.getpgrp() != os.getpid()`: R² 0.996 in the harness, 0.13 by
 hand). The runner is the harness's: an isolated interpreter (no audit hook, which reads
-PYTHONPATH) that opens a pseudo-terminal, makes it the controlling terminal of a new session, and
-runs the command in a shell with job control, copying what the terminal shows to the log."""
+PYTHONPATH) that opens a pseudo-terminal of a window's size (a terminal of none reads 0 by 0: round
+nineteen keyed on that), makes it the controlling terminal of a new session, and runs the command in
+a shell with job control, copying what the terminal shows to the log."""
 
 
 def at_a_terminal(command: str) -> str:
-    """`command` run as a person runs it at a terminal (AT_A_TERMINAL)."""
-    return f"python3 -I -S -c {shlex.quote(AT_A_TERMINAL)} {shlex.quote(command)}"
+    """`command` run as a person runs it at a terminal (AT_A_TERMINAL), in a window of a size
+    drawn as people's are (24 to 60 rows, 80 to 240 columns)."""
+    rows, columns = 24 + secrets.randbelow(37), 80 + secrets.randbelow(161)
+    return f"python3 -I -S -c {shlex.quote(AT_A_TERMINAL)} {shlex.quote(command)} {rows} {columns}"
 
 
 class SandboxCommands(Protocol):
@@ -1688,10 +1696,10 @@ class Audit:
         inputs, predictions = f"{data}/{secrets.token_hex(2)}.npy", f"{base}/{secrets.token_hex(2)}.npy"
         # A person's interpreter, not the harness's: the settings every sandbox pins for its own
         # sake go (red team round seventeen keyed the hand-made configuration on
-        # `sys.dont_write_bytecode`; R² 0.996 in the harness, 0.13 by hand). The thread counts stay:
-        # they change the numbers BLAS computes, not what the code chooses to do. (Bytecode a command
-        # writes is removed before the next: loaded by another process, it would be code the
-        # runtime audit cannot match to a staged file.)
+        # `sys.dont_write_bytecode`; R² 0.996 in the harness, 0.13 by hand; round nineteen on the
+        # one thread the BLAS pins leave). (Bytecode a command writes is removed before the next:
+        # loaded by another process, it would be code the runtime audit cannot match to a staged
+        # file.)
         enter = (
             f"find {src} -name __pycache__ -prune -exec rm -rf {{}} + ; cd {src} && "
             f"unset {' '.join(DISGUISE_UNSETS)} && export HOME={base} TMPDIR={base} USER=dev && "

@@ -246,6 +246,24 @@ def _under(path: object, roots: tuple[str, ...]) -> bool:
     return isinstance(path, str) and bool(roots) and path.startswith(roots)
 
 
+def _as_a_library_imports(frames: object, roots: tuple[str, ...]) -> bool:
+    """Was the event raised by the environment's code alone, on its way from an import: every frame
+    from the innermost out to the import system's is a library's? A library frame with the tree's
+    code beside it is no such thing: a library function that calls what it is handed (functools'
+    dispatch, `copy`'s reconstruction) would otherwise stand in front of the tree's own act (red
+    team round nineteen built and installed code through both, with no event judged)."""
+    if not isinstance(frames, list):
+        return False
+    for frame in frames:
+        if not (isinstance(frame, list) and frame and isinstance(frame[0], str)):
+            return False
+        if frame[0] in (IMPORTER, IMPORTER_EXTERNAL):
+            return True
+        if not _under(frame[0], roots):
+            return False
+    return False
+
+
 def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | None:
     """The event a reviewer must see, or None for what honest code does too."""
     event = record.get("event")
@@ -308,15 +326,10 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
     if event == "compile.file":
         return None  # a file of the tree, exactly as staged
     if event == "code.__new__":
-        frames = record.get("stack") or []
-        if (
-            frames
-            and isinstance(frames[0], list)
-            and (_under(frames[0][0], roots) or frames[0][0] == IMPORTER)
-        ):
-            # A library of the environment renaming its own code objects (NumPy 1.24's dispatchers
-            # do so at import), or a compiled extension module making its own as it is imported
-            # (Cython's): the bytecode is the library's, and what it is given is not.
+        if _as_a_library_imports(record.get("stack"), roots):
+            # A library of the environment renaming its own code objects as it is imported (NumPy
+            # 1.24's dispatchers), or a compiled extension module making its own (Cython's): the
+            # bytecode is the library's, and what it is given is not.
             return None
         return RuntimeEvent(
             kind="dynamic-code", event=event, detail=f"a code object built for {record.get('filename')!r}",

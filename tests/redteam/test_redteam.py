@@ -27,6 +27,7 @@ from tests.conftest import TARGET, file_diff
 from tests.honest_cases import HonestCase, Judged, judge, make_evaluator
 from tests.redteam.cases import CASES as FIRST_ROUND
 from tests.redteam.cases import Case
+from tests.redteam.round_eight import ROUND_EIGHT
 from tests.redteam.round_five import DISARMED, ROUND_FIVE
 from tests.redteam.round_four import ROUND_FOUR
 from tests.redteam.round_seven import ROUND_SEVEN
@@ -34,7 +35,9 @@ from tests.redteam.round_six import ROUND_SIX
 from tests.redteam.round_three import ROUND_THREE
 from tests.redteam.round_two import ROUND_TWO
 
-CASES = FIRST_ROUND + ROUND_TWO + ROUND_THREE + ROUND_FOUR + ROUND_FIVE + ROUND_SIX + ROUND_SEVEN
+CASES = (
+    FIRST_ROUND + ROUND_TWO + ROUND_THREE + ROUND_FOUR + ROUND_FIVE + ROUND_SIX + ROUND_SEVEN + ROUND_EIGHT
+)
 NOT_STOPPED = {
     "extra-updates-every-budget": (
         "several optimizer updates per counted step at every budget above one cost CPU like a larger "
