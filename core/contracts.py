@@ -217,6 +217,9 @@ class RuntimeEvent(BaseModel):
     """The innermost frames that raised it, as `file:line function`."""
     staged: str | None = None
     """For code compiled under the name of a file of the tree: that file's path in the staged tree."""
+    text_sha256: str | None = None
+    """For compiled text: the digest of the whole text (as the hook sent it), which `detail` shows
+    the start of."""
     library: bool = False
     """Text compiled by the environment's own code (the frame that compiled it is a library's): the
     library's own text, or text handed to it, which the record cannot tell apart."""

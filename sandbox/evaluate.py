@@ -389,7 +389,9 @@ class TrustedEvaluator:
             result.checks = audit.checks
             verdict = audit.config.verdict
             result.integrity += phase_budget_findings(result, parent_eval, self.phase_budget, verdict)
-            rewritten = frozenset(str(r.evidence.get("file")) for r in audit.relabelled)
+            rewritten = frozenset(
+                (str(r.evidence.get("file")), str(r.evidence.get("text_sha256"))) for r in audit.relabelled
+            )
             runtime = runtime_findings(result, rewritten)
             result.integrity += runtime
             result.checks = [*result.checks, runtime_check(result, runtime)]

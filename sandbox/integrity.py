@@ -103,6 +103,7 @@ from sandbox.heldout import (
     score,
 )
 from sandbox.label_server import LabelServer, client_body
+from sandbox.runtime_audit import recorded, text_digest
 
 REGRESSION_METRICS = ("r2", "mse", "mae")
 PREDICTIONS_FILE = "predictions.npy"
@@ -1274,7 +1275,14 @@ class Audit:
             return
         run = RelabelledRun(
             seed=seed,
-            evidence={"seed": seed, "order": order, "signs": signs, "file": definer, "served": served},
+            evidence={
+                "seed": seed,
+                "order": order,
+                "signs": signs,
+                "file": definer,
+                "served": served,
+                "text_sha256": text_digest(recorded(rewritten)),
+            },
             labels=labels,
             null=checker.null(labels),
             trace=trace.values(moved) if trace else None,
@@ -2186,8 +2194,10 @@ listed, as one line of JSON."""
 
 
 def array_sizes(data: bytes) -> dict[str, int] | None:
-    """The arrays of an .npz or .npy file by name, each as the bytes its header declares (shape
-    times item size, read without loading it); None for any other file or one that does not parse."""
+    """The arrays of an .npz or .npy file by name, each as the larger of what its header declares
+    (shape times item size, read without loading it) and the bytes it takes (compression undone:
+    bytes kept after an array's data, which a loader ignores, count too); None for any other file
+    or one that does not parse."""
     from numpy.lib import format as npy
 
     def declared(handle: Any) -> int:
@@ -2200,14 +2210,14 @@ def array_sizes(data: bytes) -> dict[str, int] | None:
 
     try:
         if data[:6] == b"\x93NUMPY":
-            return {"": declared(io.BytesIO(data))}
+            return {"": max(declared(io.BytesIO(data)), len(data))}
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             sizes = {}
             for info in archive.infolist():
                 if not info.filename.endswith(".npy"):
                     return None
                 with archive.open(info) as member:
-                    sizes[info.filename] = declared(member)
+                    sizes[info.filename] = max(declared(member), info.file_size)
             return sizes
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, SyntaxError, TypeError):
         return None

@@ -318,6 +318,7 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
             staged=record.get("staged") if isinstance(record.get("staged"), str) else None,
             detail=f"{record.get('why')}: {record.get('filename')!r}: {text[:200]!r}",
             where=where,
+            text_sha256=text_digest(source) if isinstance(source, str) else None,
             library=bool(frames)
             and isinstance(frames[0], list)
             and bool(frames[0])
@@ -380,6 +381,20 @@ def _classify(record: dict[str, Any], roots: tuple[str, ...]) -> RuntimeEvent | 
     if event in ("audit.forged", "audit.reentered"):
         return RuntimeEvent(kind="tampered", event=event, detail=str(record.get("why")), where=where)
     return RuntimeEvent(kind="tampered", event=str(event), detail="an event the audit hook does not write")
+
+
+RECORDED_BYTES = 1 << 16
+"""What the hook sends of a compiled text: its first 64 KiB (sandbox/audit/sitecustomize.py)."""
+
+
+def text_digest(text: str) -> str:
+    """The digest of a compiled text as the hook sends it (`recorded`)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def recorded(source: str) -> str:
+    """A file's text as the hook records it when the import system compiles the file's bytes."""
+    return source.encode("utf-8")[:RECORDED_BYTES].decode("utf-8", "replace")
 
 
 def event_digest(record: dict[str, Any]) -> str:
@@ -502,10 +517,14 @@ RELABELLED = re.compile(r".*-relabelled(-\d+)?(~\d+)?")
 function the harness itself rewrote."""
 
 
-def runtime_findings(evaluation: Evaluation, rewritten: frozenset[str] = frozenset()) -> list[Finding]:
+def runtime_findings(
+    evaluation: Evaluation, rewritten: frozenset[tuple[str, str]] = frozenset()
+) -> list[Finding]:
     """One integrity.runtime finding per judged phase whose audit shows what honest code does not do;
-    `rewritten`: the tree's files the relabelled control rewrites (their text differs from the staged
-    file's by the harness's hand, in those phases alone)."""
+    `rewritten`: the tree's files the relabelled control rewrites, each with the digest of the text
+    the harness wrote there (`text_digest`): in those phases that text alone, compiled under that
+    file's name, is the harness's and not the candidate's (any other text under the same name is
+    judged as any compiled text is)."""
     findings: list[Finding] = []
     for phase in evaluation.phases:
         audit = phase.audit
@@ -515,7 +534,9 @@ def runtime_findings(evaluation: Evaluation, rewritten: frozenset[str] = frozens
             findings.append(_overflowed(phase.phase, audit))
         events = audit.events
         if RELABELLED.fullmatch(phase.phase):
-            events = [e for e in events if not (e.event == "compile" and e.staged in rewritten)]
+            events = [
+                e for e in events if not (e.event == "compile" and (e.staged, e.text_sha256) in rewritten)
+            ]
         if events:
             audit = audit.model_copy(
                 update={"events": events, "total": audit.total - (len(audit.events) - len(events))}

@@ -9,13 +9,22 @@ that compiles any other text, or the same text under another name, must still be
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from core.contracts import Evaluation, PhaseLog
-from sandbox.runtime_audit import RULE_ID, event_digest, parent_digests, read_audit, runtime_findings
+from sandbox.runtime_audit import (
+    RULE_ID,
+    event_digest,
+    parent_digests,
+    read_audit,
+    recorded,
+    runtime_findings,
+    text_digest,
+)
 from tests.conftest import IN_CI, TARGET, make_diff
 from tests.honest_cases import config_diff, make_evaluator
 
@@ -119,3 +128,43 @@ def test_text_a_library_compiled_goes_to_a_human_and_the_trees_own_is_denied() -
     # A library's path as the name the text is compiled under is no library's frame.
     named = (compiled % ("1", "/workspace/x.py")).replace('"<g>"', '"/env/lib/x.py"')
     assert verdicts(start + named) == ["deny"]
+
+
+def test_in_the_relabelled_control_only_the_harnesss_own_text_is_excused() -> None:
+    """The relabelled control compiles the label file as the harness rewrote it: that text, under
+    that name, is the harness's. Any other text compiled under the same name there is judged."""
+    written = "def teacher(x):\n    return client(x)\n"
+    start = '{"event":"audit.start","roots":["/env/"],"pid":1}\n'
+
+    def compiled(text: str) -> str:
+        return json.dumps(
+            {
+                "event": "compile",
+                "why": "compiled from text that is not the staged tree's data.py",
+                "filename": "/tmp/run-1/src/data.py",
+                "staged": "data.py",
+                "source": text,
+                "pid": 1,
+                "stack": [["/tmp/run-1/src/train.py", 3, "<module>"]],
+            }
+        )
+
+    def judged(text: str) -> list[str]:
+        phase = PhaseLog(
+            phase="train-seed-0-relabelled",
+            command="x",
+            exit_code=0,
+            duration_s=1.0,
+            output_tail="",
+            audit=read_audit(start + compiled(text) + "\n"),
+        )
+        evaluation = Evaluation(
+            parent_commit="p", diff_sha256="d", backend="bwrap", ok=True, seeds=[0], phases=[phase]
+        )
+        return [
+            f.verdict
+            for f in runtime_findings(evaluation, frozenset({("data.py", text_digest(recorded(written)))}))
+        ]
+
+    assert judged(written) == []
+    assert judged("import os\nos.system('true')\n") == ["deny"]
