@@ -187,7 +187,7 @@ class TrustedEvaluator:
         self._stopping = threading.Event()
         """Set while an interrupted evaluate_many winds down: no sandbox may start or stay open."""
         self.lockbox = lockbox
-        self.test_gate = TestGate.from_command(spec.commands.test)
+        self.test_gate = TestGate.from_command(spec.commands.test, spec.protected.paths)
         self.integrity = (
             IntegrityChecker(integrity, spec, heldout) if integrity and integrity.enabled else None
         )
@@ -562,7 +562,7 @@ class TrustedEvaluator:
                 return phase
 
             self.progress("tests", {"label": label})
-            gate = self.test_gate.start()
+            gate = self.test_gate.start(workspace)
             if gate.key_path is not None:
                 session.write_file(gate.key_path, gate.key)
             tests = run("tests", gate.command(self.backend.trusted_pythons()), self.test_timeout_s)

@@ -13,6 +13,14 @@ no file in the sandbox the candidate could replace or pre-empt):
 - the candidate's root appended to the *end* of sys.path, and an import finder placed before the
   path finder that resolves every top-level name the interpreter's own paths provide (the standard
   library, numpy, pytest…) from those paths only — even after a conftest puts the tree first;
+- every protected module of the tree (rsi.toml's [protected].paths, and the test directory's
+  files) must be what its import name loads: judged in each directory by the import system's own
+  FileFinder order (a package `X/` before an extension module `X.*.so` before `X.py` before a
+  sourceless `X.pyc`), from the file up through the packages holding it, before any code of the
+  tree runs; a tree whose added `predict/__init__.py` would be imported instead of the protected
+  `predict.py` fails the run (`<gate import names>`) before any test runs; the name is also pinned to the
+  file in the finder above, so no directory earlier on sys.path answers for it (checked in
+  sys.modules after collection and at the end);
 - pytest configured by the harness: an empty ini of its own (`-c`), `--rootdir` at the tree,
   `--confcutdir` at the test directory (so a conftest.py outside it is never loaded), no cache
   provider, no plugin autoloading, no PYTEST_* variables: the tree's pytest.ini, tox.ini,
@@ -55,11 +63,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.machinery
 import json
+import os
 import posixpath
 import secrets
 import shlex
 from collections.abc import Sequence
+from pathlib import Path
+
+import pathspec
 
 from core.contracts import TestResult
 from core.errors import ConfigError
@@ -89,14 +102,16 @@ CANARY_NODE = "<gate canary>"
 """Where TestResult.not_passed says the gate's canary was not reported failed."""
 TRUSTED_NODE = "<gate trusted code>"
 """Where TestResult.not_passed says code run by the tests replaced a trusted module's callable."""
+IMPORT_NODE = "<gate import names>"
+"""Where TestResult.not_passed says a protected module's import name loads another file of the tree."""
 TEST_CODE_NODE = "<gate test code>"
 """Where TestResult.not_passed says code run by the tests changed a protected test module: a name
 its import statements bind, a function, class or constant its file defines, or the code a test or
 fixture runs."""
 
 BOOTSTRAP = r"""
-import hashlib, hmac, importlib.machinery, json, os, sys, tempfile
-report_path, key_path, root, confcutdir, *selection = sys.argv[1:]
+import hashlib, hmac, importlib.machinery, importlib.util, json, os, sys, tempfile
+report_path, key_path, root, confcutdir, protected_json, *selection = sys.argv[1:]
 for name in [n for n in os.environ if n.startswith("PYTEST_")]:
     del os.environ[name]
 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
@@ -117,14 +132,111 @@ seal, draw = make_sealer(key_path)
 del key_path
 
 
+def make_import_pins(paths, root, tests):
+    # The protected module files of the tree (and the test directory's) are what their import names
+    # load. Per directory by FileFinder's own order (a package X/ before an extension module before
+    # X.py before a sourceless X.pyc): a tree whose X/__init__.py, X.abi3.so or X/__init__.pyc would
+    # win over a protected X.py is reported (the run fails closed), from each file up through the
+    # packages that hold it. And on the path: the name (dotted from the root) is pinned to the file
+    # in TrustedFirst, so no directory earlier on sys.path can answer for it either.
+    from importlib._bootstrap_external import _get_supported_file_loaders
+    from importlib.machinery import FileFinder, all_suffixes
+
+    details, realpath, join, sep = _get_supported_file_loaders(), os.path.realpath, os.path.join, os.sep
+    suffixes = sorted(all_suffixes(), key=len, reverse=True)
+    root, tests = realpath(root), realpath(tests)
+    pins, shadowed = {}, []
+
+    def stem(base):
+        for suffix in suffixes:
+            if base.endswith(suffix) and base[: -len(suffix)]:
+                return base[: -len(suffix)].split(".", 1)[0]
+        return None
+
+    def loads(folder, name):
+        # What `name` loads from `folder`: the file (a package's __init__) or a namespace's directory.
+        try:
+            spec = FileFinder(folder, *details).find_spec(name)
+        except (OSError, ImportError, ValueError):
+            spec = None
+        if spec is None:
+            return None
+        if spec.origin is None and spec.submodule_search_locations:
+            return realpath(list(spec.submodule_search_locations)[0])
+        return realpath(spec.origin) if spec.origin else None
+
+    def where(path):
+        return os.path.relpath(path, root) if path else "nothing"
+
+    def holds(found, expected):
+        # A directory on the way holds what loads (its __init__, or itself as a namespace); the file
+        # itself must be exactly what loads.
+        if found is None:
+            return False
+        return join(found, "").startswith(expected) if expected.endswith(sep) else found == expected
+
+    for relative in paths:
+        file = realpath(join(root, relative))
+        folder, name = os.path.split(file)
+        name = stem(name)
+        stop = tests if file.startswith(join(tests, "")) else root
+        if name is None or not os.path.isfile(file) or not file.startswith(join(stop, "")):
+            continue
+        if name == "__init__":
+            folder, name = os.path.split(folder)
+        if folder != stop and not folder.startswith(join(stop, "")):
+            continue  # the test directory's own __init__: pytest imports it by path
+        # (directory, name, what it must load): the file itself, then each directory holding it.
+        chain = [(folder, name, file)]
+        while folder != stop and name.isidentifier():
+            expected, (folder, name) = folder, os.path.split(folder)
+            chain.append((folder, name, join(expected, "")))
+        if not all(n.isidentifier() for _, n, _ in chain):
+            continue  # not importable by name (a `my-dir/` on the way)
+        for folder, name, expected in chain:
+            found = loads(folder, name)
+            if not holds(found, expected):
+                place = where(folder) + "/" if folder != root else "the root"
+                shadowed.append(f"{where(file)}: `{name}` in {place} loads {where(found)} instead")
+                break
+        if stop == root:
+            pins[".".join(n for _, n, _ in reversed(chain))] = file
+
+    def check():
+        # A pinned name some code bound in sys.modules to another file than the protected one.
+        for name, file in pins.items():
+            module = sys.modules.get(name)
+            origin = getattr(getattr(module, "__spec__", None), "origin", None)
+            if module is not None and (not isinstance(origin, str) or realpath(origin) != file):
+                shadowed.append(f"{where(file)}: sys.modules[{name!r}] is {origin!r}, not that file")
+        return shadowed
+
+    return pins, check
+
+
+pinned_names, check_imports = make_import_pins(json.loads(protected_json), root, confcutdir)
+del protected_json
+if check_imports():
+    # Nothing the tests could show is about the protected code (pytest itself may not get past a
+    # conftest shadowed this way): the run ends here, its sealed report naming what takes its place.
+    body = {"exit_status": 1, "outcomes": {}, "canary": "absent", "shadowed": sorted(set(check_imports()))[:20]}
+    with open(report_path, "w", encoding="utf-8") as handle:
+        handle.write(seal(json.dumps(body)))
+    print("test gate: " + "; ".join(body["shadowed"]), file=sys.stderr)
+    sys.exit(1)
+
+
 class TrustedFirst:
-    # A top-level name the interpreter's own paths provide always comes from there.
+    # A top-level name the interpreter's own paths provide always comes from there; a protected
+    # module of the tree always from its file.
     @staticmethod
     def find_spec(name, path=None, target=None):
-        if path is not None or "." in name:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, trusted)
-        return spec if spec is not None and spec.loader is not None else None
+        if path is None and "." not in name:
+            spec = importlib.machinery.PathFinder.find_spec(name, trusted)
+            if spec is not None and spec.loader is not None:
+                return spec
+        pinned = pinned_names.get(name)
+        return None if pinned is None else importlib.util.spec_from_file_location(name, pinned)
 
     @staticmethod
     def invalidate_caches():
@@ -997,6 +1109,7 @@ class GateReport:
 
     def pytest_collection_finish(self, session):
         check_trusted()
+        check_imports()
         adopt_tests(session)
         check_tests()
         look_at_values()
@@ -1054,7 +1167,7 @@ class GateReport:
                     session.shouldfail = False
 
     def pytest_sessionfinish(self, session, exitstatus):
-        changed, tests_changed = check_trusted(), check_tests()
+        changed, tests_changed, shadowed = check_trusted(), check_tests(), check_imports()
         body = json.dumps(
             {
                 "exit_status": int(exitstatus),
@@ -1062,6 +1175,7 @@ class GateReport:
                 "canary": self.canary_outcome,
                 "changed": sorted(set(changed))[:20],
                 "tests_changed": sorted(set(tests_changed))[:20],
+                "shadowed": sorted(set(shadowed))[:20],
                 "value_faces": value_faces(),
             }
         )
@@ -1082,16 +1196,25 @@ class TestGate:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, test_command: str, pytest_args: list[str] | None, test_dir: str | None) -> None:
+    def __init__(
+        self,
+        test_command: str,
+        pytest_args: list[str] | None,
+        test_dir: str | None,
+        protected: Sequence[str] = (),
+    ) -> None:
         self.test_command = test_command
         self.pytest_args = pytest_args
         """The selection of a pytest command (None: not a pytest command, run as written)."""
         self.test_dir = test_dir
         """The directory, relative to the tree, whose conftest files (and only those) are loaded."""
+        self.protected = pathspec.GitIgnoreSpec.from_lines(list(protected))
+        """rsi.toml's [protected].paths: the modules among them must load as themselves."""
 
     @classmethod
-    def from_command(cls, test_command: str) -> TestGate:
-        """Map rsi.toml's test command onto the gate; raises ConfigError for an unusable one."""
+    def from_command(cls, test_command: str, protected: Sequence[str] = ()) -> TestGate:
+        """Map rsi.toml's test command (and its [protected].paths) onto the gate; raises
+        ConfigError for an unusable command."""
         try:
             words = shlex.split(test_command)
         except ValueError as exc:
@@ -1101,20 +1224,38 @@ class TestGate:
         for launcher in PYTEST_LAUNCHERS:
             if tuple(words[: len(launcher)]) == launcher:
                 args = words[len(launcher) :]
-                return cls(test_command, args, _test_dir(test_command, args))
-        return cls(test_command, None, None)
+                return cls(test_command, args, _test_dir(test_command, args), protected)
+        return cls(test_command, None, None, protected)
 
-    def start(self) -> GateRun:
-        """One run of the gate, with a fresh report path and sealing key of its own."""
-        return GateRun(self)
+    def start(self, tree: Path | None = None) -> GateRun:
+        """One run of the gate, with a fresh report path and sealing key of its own; `tree` (the
+        patched tree the sandbox runs) names the protected modules whose import names it checks."""
+        return GateRun(self, self.protected_modules(tree) if tree is not None else [])
+
+    def protected_modules(self, tree: Path) -> list[str]:
+        """The tree's files, relative to it, that Python could import and that the target protects
+        (or that lie in the test directory): the bootstrap checks each loads under its own name."""
+        suffixes = tuple(importlib.machinery.all_suffixes())
+        test_dir = (self.test_dir or "").strip("/")
+        found = []
+        for folder, folders, files in os.walk(tree):
+            folders[:] = sorted(f for f in folders if f != "__pycache__" and not f.startswith("."))
+            for name in sorted(files):
+                relative = Path(folder, name).relative_to(tree).as_posix()
+                in_tests = bool(test_dir) and relative.startswith(test_dir + "/")
+                if name.endswith(suffixes) and (in_tests or self.protected.match_file(relative)):
+                    found.append(relative)
+        return found
 
 
 class GateRun:
     """One run of the test gate: the command, the key file to write into the sandbox before it
     (`key_path`, `key`; None for a command that is not pytest), and how to read its outcome."""
 
-    def __init__(self, gate: TestGate) -> None:
+    def __init__(self, gate: TestGate, protected_modules: Sequence[str] = ()) -> None:
         self.gate = gate
+        self.protected_modules = list(protected_modules)
+        """Module files of the tree (relative paths) whose import names must load them."""
         token = secrets.token_hex(8)
         self.report_path = f"/tmp/.rsi-gate-{token}.json"
         self.key_path: str | None = None
@@ -1133,7 +1274,8 @@ class GateRun:
             return UNAUDITED + gate.test_command
         root = WORKDIR
         confcutdir = posixpath.normpath(posixpath.join(root, gate.test_dir or "."))
-        argv = [self.report_path, self.key_path, root, confcutdir, *gate.pytest_args]
+        modules = json.dumps(self.protected_modules)
+        argv = [self.report_path, self.key_path, root, confcutdir, modules, *gate.pytest_args]
         choices = " ".join(shlex.quote(p) for p in pythons)
         return (
             UNAUDITED + f'for rsi_python in {choices}; do [ -x "$rsi_python" ] && break; done; '
@@ -1155,7 +1297,7 @@ class GateRun:
         parsed = _parse_report(report, self.key)
         if isinstance(parsed, str):
             return _untrusted(base, parsed)
-        exit_status, outcomes, canary, changed, tests_changed, value_faces = parsed
+        exit_status, outcomes, canary, changed, tests_changed, value_faces, shadowed = parsed
         base.value_faces = value_faces
         counts = {kind: sum(1 for o in outcomes.values() if o == kind) for kind in OUTCOMES}
         base.passed, base.failed = counts["passed"], counts["failed"]
@@ -1188,6 +1330,14 @@ class GateRun:
                 f"changed the protected test modules ({some(tests_changed, '; ')}): the tests no longer "
                 "run as their files are written",
             )
+        if shadowed:
+            base.errors += 1
+            base.not_passed[IMPORT_NODE] = (
+                f"error: the tree makes a protected module's import name load another file "
+                f"({some(shadowed, '; ')}), so the tests did not run the protected code; remove or "
+                "rename the file that takes its place"
+            )
+            base.exit_code = base.exit_code or 1
         if (problem := _canary_problem(canary, outcomes)) is not None:
             base.errors += 1
             base.not_passed[CANARY_NODE] = f"error: {problem}"
@@ -1261,11 +1411,11 @@ def _test_dir(test_command: str, args: list[str]) -> str:
 
 def _parse_report(
     report: bytes | None, key: bytes
-) -> tuple[int, dict[str, str], str, list[str], list[str], list[str]] | str:
+) -> tuple[int, dict[str, str], str, list[str], list[str], list[str], list[str]] | str:
     """(exit status, outcome per node id, the canary's outcome, what trusted code the tests' run
     replaced, what of the protected test modules it changed, the tree's types that change how a
-    value reads or compares), or why the report is not believed. A report of an older gate without
-    the last fields has none."""
+    value reads or compares, protected modules whose import names load another file), or why the
+    report is not believed. A report of an older gate without the last fields has none."""
     if report is None:
         return "the test gate wrote no readable report (pytest never finished, or was taken over)"
     try:
@@ -1284,8 +1434,9 @@ def _parse_report(
         changed = [str(name) for name in list(data.get("changed", []))[:20]]
         tests_changed = [str(name) for name in list(data.get("tests_changed", []))[:20]]
         value_faces = [str(text)[:300] for text in list(data.get("value_faces", []))[:20]]
+        shadowed = [str(text)[:300] for text in list(data.get("shadowed", []))[:20]]
     except (ValueError, KeyError, TypeError):
         return "the test gate's report is not one the gate writes"
     if any(v not in OUTCOMES for v in outcomes.values()):
         return "the test gate's report names an outcome pytest does not have"
-    return exit_status, outcomes, canary, changed, tests_changed, value_faces
+    return exit_status, outcomes, canary, changed, tests_changed, value_faces, shadowed

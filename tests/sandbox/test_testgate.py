@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.machinery
 import json
 import shutil
 from pathlib import Path
@@ -23,7 +24,7 @@ from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import load_heldout
 from sandbox.integrity import IntegrityConfig
 from sandbox.lineage import Lineage
-from sandbox.testgate import CANARY_NODE, TEST_CODE_NODE, TRUSTED_NODE, TestGate
+from sandbox.testgate import CANARY_NODE, IMPORT_NODE, TEST_CODE_NODE, TRUSTED_NODE, TestGate
 from tests.adversarial.metamorph import sample
 from tests.conftest import IMAGE, IN_CI, TARGET, file_diff, make_diff
 from tests.sandbox.gate_liars import LIARS, TEST_TAMPERERS, VALUE_LIARS, WEAKENERS
@@ -726,3 +727,115 @@ def test_the_canary_never_inherits_a_skip_or_an_expected_failure(tmp_path: Path,
     assert result.ok, (result.not_passed, ran.output)
     assert result.passed == 1 and CANARY_NODE not in result.not_passed
     assert "1 failed" not in ran.output  # the canary's failure stays out of the printed summary
+
+
+# A file the tree adds (or renames) so that a protected module's import name loads it instead:
+# predict.py (protected by rsi.toml) and tests/conftest.py (the test directory), each shadowed by
+# every kind of entry FileFinder prefers over a source module in its directory.
+SUBSTITUTE = "def predict_file(*args, **kwargs):\n    return None\n\ndef validate_inputs(x):\n    return x\n"
+SHADOW_KINDS = {
+    "package": "{x}/__init__.py",
+    "extension": "{x}" + importlib.machinery.EXTENSION_SUFFIXES[0],
+    "abi3-extension": "{x}.abi3.so",
+    "sourceless-package": "{x}/__init__.pyc",
+}
+SHADOW_PLACES = {"top": "predict", "nested": "tests/conftest"}
+MEASURE = (TARGET / "scripts/measure.py").read_text()
+
+
+def _shadowing_diff(kind: str, spelling: str, place: str) -> str:
+    new = SHADOW_KINDS[kind].format(x=SHADOW_PLACES[place])
+    if spelling == "add":
+        return _new(new, SUBSTITUTE)
+    return f"diff --git a/scripts/measure.py b/{new}\nsimilarity index 100%\nrename from scripts/measure.py\nrename to {new}\n"
+
+
+SHADOWING = {
+    f"{kind}:{spelling}:{place}": _shadowing_diff(kind, spelling, place)
+    for kind in SHADOW_KINDS
+    for spelling in ("add", "rename")
+    for place in SHADOW_PLACES
+}
+
+
+@pytest.mark.bwrap
+@pytest.mark.parametrize("case", sorted(SHADOWING))
+def test_a_protected_module_loads_as_itself_or_the_gate_fails(tmp_path: Path, case: str) -> None:
+    """The red-team hole: predict/__init__.py beside the protected predict.py made the tests import
+    the substitute. Whatever kind of entry wins the name, and wherever, the run is an error that
+    names the file taking the protected one's place."""
+    evaluator = _bwrap_evaluator(tmp_path)
+    result = evaluator.evaluate(evaluator.lineage.head(), SHADOWING[case], label=case.replace(":", "-"))
+    assert result.failure == "tests_failed", (result.failure, result.failure_detail)
+    tests = result.tests
+    assert tests is not None and not tests.ok and IMPORT_NODE in tests.not_passed, tests.model_dump()
+    kind, _, place = case.split(":")
+    shadow = SHADOW_KINDS[kind].format(x=SHADOW_PLACES[place])
+    assert (
+        shadow in tests.not_passed[IMPORT_NODE]
+        and f"{SHADOW_PLACES[place]}.py" in tests.not_passed[IMPORT_NODE]
+    )
+
+
+@pytest.mark.bwrap
+def test_an_honest_new_module_or_package_keeps_the_gate_green(tmp_path: Path) -> None:
+    evaluator = _bwrap_evaluator(tmp_path)
+    diff = (
+        _new("extras/__init__.py", "x = 1\n")
+        + _new("predict_utils.py", "y = 2\n")
+        + _new("lib/ops.py", "z = 3\n")
+    )
+    rename = "diff --git a/scripts/measure.py b/tools/measure.py\nsimilarity index 100%\nrename from scripts/measure.py\nrename to tools/measure.py\n"
+    result = evaluator.evaluate(evaluator.lineage.head(), diff + rename, label="honest-modules")
+    assert result.ok, result.failure_detail
+    assert result.tests is not None and (result.tests.passed, result.tests.not_passed) == (42, {})
+
+
+def test_a_report_of_shadowed_import_names_is_an_error() -> None:
+    run = TestGate.from_command("python -m pytest -q tests", ["predict.py"]).start()
+    body = {
+        "exit_status": 0,
+        "outcomes": {"t::a": "passed"},
+        "canary": "failed",
+        "shadowed": ["predict.py: x"],
+    }
+    result = run.result(ExecResult(exit_code=0, output="", duration_s=1.0), sealed(run.key, body))
+    assert not result.ok and result.not_passed[IMPORT_NODE].startswith("error: the tree makes")
+
+
+def test_the_gate_lists_the_protected_modules_of_the_tree() -> None:
+    gate = TestGate.from_command("python -m pytest -q tests", ["rsi.toml", "tests/", "predict.py"])
+    modules = gate.protected_modules(TARGET)
+    assert "predict.py" in modules and "tests/conftest.py" in modules
+    assert "model.py" not in modules and "rsi.toml" not in modules
+
+
+ORIGINAL_MODEL = (TARGET / "model.py").read_text()
+
+
+def _model_running(code: str) -> str:
+    """model.py (imported by the tests during collection) running `code` first."""
+    return file_diff("model.py", ORIGINAL_MODEL, code + ORIGINAL_MODEL)
+
+
+@pytest.mark.bwrap
+def test_a_directory_put_first_on_sys_path_does_not_answer_for_a_protected_name(tmp_path: Path) -> None:
+    """The name is pinned to the protected file: a substitute earlier on the path is never imported
+    (its predict_file returns None, so the tests of predict would fail if it were)."""
+    evaluator = _bwrap_evaluator(tmp_path)
+    code = "import os, sys\nsys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'alt'))\n"
+    diff = _new("alt/predict.py", SUBSTITUTE) + _model_running(code)
+    result = evaluator.evaluate(evaluator.lineage.head(), diff, label="earlier-on-path")
+    assert result.tests is not None and (result.tests.passed, result.tests.not_passed) == (42, {})
+
+
+@pytest.mark.bwrap
+def test_a_protected_name_bound_in_sys_modules_to_another_module_is_an_error(tmp_path: Path) -> None:
+    evaluator = _bwrap_evaluator(tmp_path)
+    code = (
+        "import sys, types\n_fake = types.ModuleType('predict')\n"
+        "_fake.predict_file = _fake.validate_inputs = lambda *a, **k: None\nsys.modules['predict'] = _fake\n"
+    )
+    result = evaluator.evaluate(evaluator.lineage.head(), _model_running(code), label="sys-modules")
+    assert result.failure == "tests_failed" and result.tests is not None
+    assert "sys.modules['predict']" in result.tests.not_passed[IMPORT_NODE], result.tests.model_dump()
