@@ -10,7 +10,8 @@ round six left it:
   array of its own beside an evaluated artifact padded to four times the lattice's size;
 - a table of the label function read on the lines and planes through the origin (each point the
   median of three reads a little apart), which predicts at R² 0.999 with training all but ignored;
-- the runtime audit's own record grown 26-fold with accepted events.
+- the runtime audit's own record grown 26-fold with accepted events;
+- a package added beside a protected module, which Python imports instead of it.
 """
 
 from __future__ import annotations
@@ -88,5 +89,12 @@ ROUND_SEVEN: list[Case] = [
         patch("leak-audit-records-of-a-thousand-named-tuples"),
         "1,100 named tuples built in train and every predict, each an accepted record of the runtime "
         "audit written to the host: 13.5 MB against the parent's 0.5 MB, which no budget counted",
+    ),
+    Case(
+        "gate-protected-module-shadowed-by-a-package-beside-it",
+        "test gate",
+        patch("gate-protected-module-shadowed-by-a-package-beside-it"),
+        "`predict/__init__.py` added beside the protected `predict.py`: Python prefers the package, so "
+        "the protected tests imported the substitute and passed over a real bug in model.py",
     ),
 ]
