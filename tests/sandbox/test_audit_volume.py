@@ -110,7 +110,8 @@ def _phase(name: str, result: ExecResult) -> PhaseLog:
     )
 
 
-def _evaluation(*phases: PhaseLog) -> Evaluation:
+def evaluation_of(*phases: PhaseLog) -> Evaluation:
+    """An evaluation of these phases alone (tests/sandbox/test_runtime_audit.py uses it too)."""
     return Evaluation(
         parent_commit="p",
         diff_sha256="d",
@@ -161,7 +162,7 @@ def test_more_than_the_pipe_holds_does_not_block(volumes: dict[str, ExecResult],
     assert audit.bytes_written > 1 << 20, audit.bytes_written
     assert audit.dropped_bytes == 0 and audit.events == [], audit.model_dump(exclude={"digests"})
     assert audit.processes == (6 if producer == "processes" else 1)
-    assert runtime_findings(_evaluation(_phase("train-seed-0", result))) == []
+    assert runtime_findings(evaluation_of(_phase("train-seed-0", result))) == []
 
 
 def test_a_record_past_the_cap_is_denied(volumes: dict[str, ExecResult]) -> None:
@@ -174,7 +175,7 @@ def test_a_record_past_the_cap_is_denied(volumes: dict[str, ExecResult]) -> None
     assert audit.dropped_bytes > 0 and audit.dropped_lines > 0
     assert audit.bytes_written == audit_bytes(result.audit) > AUDIT_RECORD_CAP_BYTES
     assert all(event.event != "compile" for event in audit.events)  # the exec was past the cap
-    findings = runtime_findings(_evaluation(_phase("predict-seed-0", result)))
+    findings = runtime_findings(evaluation_of(_phase("predict-seed-0", result)))
     overflow = [f for f in findings if f.evidence.get("kinds") == ["overflow"]]
     assert len(overflow) == 1 and overflow[0].rule_id == RULE_ID and overflow[0].verdict == "deny"
     assert overflow[0].evidence["dropped_bytes"] == audit.dropped_bytes
@@ -186,11 +187,11 @@ def test_a_record_past_the_cap_is_denied(volumes: dict[str, ExecResult]) -> None
 def test_a_phase_s_audit_bytes_are_budgeted_against_the_parent_s(volumes: dict[str, ExecResult]) -> None:
     """Each producer's phase, held to an honest parent's same phase, is an `audit_bytes` finding
     that says what was measured; the honest command held to itself is none."""
-    parent = _evaluation(_phase("train-seed-0", volumes["honest"]))
-    honest = _evaluation(_phase("train-seed-0", volumes["after"]))
+    parent = evaluation_of(_phase("train-seed-0", volumes["honest"]))
+    honest = evaluation_of(_phase("train-seed-0", volumes["after"]))
     assert phase_budget_findings(honest, parent, PhaseBudgetConfig()) == []
     for producer in PRODUCERS:
-        candidate = _evaluation(_phase("train-seed-0", volumes[producer]))
+        candidate = evaluation_of(_phase("train-seed-0", volumes[producer]))
         found = [
             f
             for f in phase_budget_findings(candidate, parent, PhaseBudgetConfig())

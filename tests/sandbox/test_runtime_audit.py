@@ -25,10 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from core.contracts import Evaluation, MetricResult, PhaseLog
+from core.contracts import PhaseLog
 from sandbox.channel import AUDIT_SOURCE
 from sandbox.runtime_audit import generated_shape, read_audit, runtime_findings
 from tests.conftest import BOTH_BACKENDS, sandbox_backend
+from tests.sandbox.test_audit_volume import evaluation_of
 
 
 @dataclass(frozen=True)
@@ -388,16 +389,7 @@ def test_a_command_without_audit_is_a_finding() -> None:
     )
     unanswered = silent.model_copy(update={"phase": "predict-seed-0", "audit": read_audit(None)})
     tests = silent.model_copy(update={"phase": "tests"})
-    evaluation = Evaluation(
-        parent_commit="p",
-        diff_sha256="d",
-        backend="bwrap",
-        ok=True,
-        seeds=[0],
-        metric=MetricResult(name="r2", direction="higher", per_seed={0: 0.5}),
-        phases=[silent, unanswered, tests],
-    )
-    findings = runtime_findings(evaluation)
+    findings = runtime_findings(evaluation_of(silent, unanswered, tests))
     assert [f.evidence["phase"] for f in findings] == ["train-seed-0", "predict-seed-0"]
     assert {f.verdict for f in findings} == {"review"}
 

@@ -96,6 +96,17 @@ def test_excused_events_are_counted_and_tampering_never_is() -> None:
     assert event_digest({**record, "source": hashed % 7}) != event_digest({**record, "source": hashed % 8})
 
 
+def verdicts_of(phase: str, text: str, rewritten: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
+    """The runtime findings' verdicts for one phase whose hooks wrote `text`."""
+    log = PhaseLog(
+        phase=phase, command="x", exit_code=0, duration_s=1.0, output_tail="", audit=read_audit(text)
+    )
+    evaluation = Evaluation(
+        parent_commit="p", diff_sha256="d", backend="bwrap", ok=True, seeds=[0], phases=[log]
+    )
+    return [f.verdict for f in runtime_findings(evaluation, rewritten)]
+
+
 def test_text_a_library_compiled_goes_to_a_human_and_the_trees_own_is_denied() -> None:
     """The frame that compiled a text decides the verdict: a library's (under the environment's
     roots) may be compiling text of its own, and goes to review with the text; the tree's is a deny,
@@ -109,18 +120,7 @@ def test_text_a_library_compiled_goes_to_a_human_and_the_trees_own_is_denied() -
     by_tree = compiled % ("lambda v: -v", "/workspace/model.py")
 
     def verdicts(text: str) -> list[str]:
-        phase = PhaseLog(
-            phase="train-seed-0",
-            command="x",
-            exit_code=0,
-            duration_s=1.0,
-            output_tail="",
-            audit=read_audit(text),
-        )
-        evaluation = Evaluation(
-            parent_commit="p", diff_sha256="d", backend="bwrap", ok=True, seeds=[0], phases=[phase]
-        )
-        return [f.verdict for f in runtime_findings(evaluation)]
+        return verdicts_of("train-seed-0", text)
 
     assert verdicts(start + by_library) == ["review"]
     assert verdicts(start + by_tree) == ["deny"]
@@ -150,21 +150,8 @@ def test_in_the_relabelled_control_only_the_harnesss_own_text_is_excused() -> No
         )
 
     def judged(text: str) -> list[str]:
-        phase = PhaseLog(
-            phase="train-seed-0-relabelled",
-            command="x",
-            exit_code=0,
-            duration_s=1.0,
-            output_tail="",
-            audit=read_audit(start + compiled(text) + "\n"),
-        )
-        evaluation = Evaluation(
-            parent_commit="p", diff_sha256="d", backend="bwrap", ok=True, seeds=[0], phases=[phase]
-        )
-        return [
-            f.verdict
-            for f in runtime_findings(evaluation, frozenset({("data.py", text_digest(recorded(written)))}))
-        ]
+        harness = frozenset({("data.py", text_digest(recorded(written)))})
+        return verdicts_of("train-seed-0-relabelled", start + compiled(text) + "\n", harness)
 
     assert judged(written) == []
     assert judged("import os\nos.system('true')\n") == ["deny"]
