@@ -22,16 +22,47 @@ import numpy as np
 from core.pysource import parse_module
 
 NPY_MAGIC = b"\x93NUMPY"
+MAX_EXPANDED_BYTES = 256 * 2**20
+"""The most an archive's members may hold once decompressed, together: a zip's header says what a
+member expands to, and a few hundred bytes of bzip2 expand to gigabytes (red team round twenty: a
+181-byte member of 2 GiB ran the harness out of memory before any verdict). An honest model, stored
+or deflated by NumPy, is far smaller than the 64 MiB the harness reads of it at most."""
+ARRAY_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+"""How NumPy writes an archive's members (`savez`, `savez_compressed`)."""
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 CODE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.Import, ast.ImportFrom)
+
+
+def load_array(raw: bytes) -> np.ndarray:
+    """One `.npy` array, as `np.load(..., allow_pickle=False)` reads it, but refused (ValueError) when
+    its header declares more data than the bytes hold: NumPy allocates the declared array before it
+    reads a byte of it, so a header of a hundred bytes could ask the harness for gigabytes."""
+    from numpy.lib import format as npy
+
+    handle = io.BytesIO(raw)
+    try:
+        version = npy.read_magic(handle)
+        read = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+        if read is None:
+            raise ValueError(
+                f".npy format version {version[0]}.{version[1]}, which NumPy writes only for odd field names"
+            )
+        shape, _, dtype = read(handle)
+    except (OSError, EOFError, TypeError, SyntaxError) as exc:
+        raise ValueError(f"the .npy header does not read ({_short(exc)})") from exc
+    declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if not dtype.hasobject else 0
+    held = len(raw) - handle.tell()
+    if declared > held:
+        raise ValueError(f"its header declares {declared:,} bytes of data and the file holds {held:,}")
+    return np.load(io.BytesIO(raw), allow_pickle=False)
 
 
 def classify(data: bytes) -> tuple[str, str | None]:
     """What the bytes are (npy, npz, json, text, or what else) and, if they are not plain data, why."""
     if data.startswith(NPY_MAGIC):
         try:
-            np.load(io.BytesIO(data), allow_pickle=False)
+            load_array(data)
         except (ValueError, OSError, EOFError) as exc:
             return (
                 "npy",
@@ -59,12 +90,26 @@ def classify(data: bytes) -> tuple[str, str | None]:
 def _zip_problem(data: bytes) -> str | None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        for member in archive.infolist():
+        members = archive.infolist()
+        # What the members expand to, said by their headers, before any is read (reading stops at
+        # the declared size: a member that expands further fails its check instead).
+        expanded = sum(member.file_size for member in members)
+        if expanded > MAX_EXPANDED_BYTES:
+            return (
+                f"an archive whose members expand to {expanded:,} bytes, more than the "
+                f"{MAX_EXPANDED_BYTES:,} the harness decompresses ({len(data):,} bytes compressed)"
+            )
+        for member in members:
+            if member.compress_type not in ARRAY_COMPRESSIONS:
+                return (
+                    f"an archive whose member {member.filename!r} is compressed with method "
+                    f"{member.compress_type}, not stored or deflated as NumPy writes arrays"
+                )
             content = archive.read(member)
             if not content.startswith(NPY_MAGIC):
                 return f"an archive whose member {member.filename!r} is not an array"
-            np.load(io.BytesIO(content), allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError) as exc:
+            load_array(content)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
         return f"an archive that does not load as arrays without pickle ({_short(exc)})"
     return None
 
@@ -110,14 +155,14 @@ def scramble(data: bytes, rng: np.random.Generator) -> bytes:
         return data
     if kind == "npy":
         out = io.BytesIO()
-        np.save(out, scramble_array(np.load(io.BytesIO(data), allow_pickle=False), rng), allow_pickle=False)
+        np.save(out, scramble_array(load_array(data), rng), allow_pickle=False)
         return out.getvalue()
     if kind == "npz":
         source = zipfile.ZipFile(io.BytesIO(data))
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
             for member in source.infolist():
-                values = np.load(io.BytesIO(source.read(member)), allow_pickle=False)
+                values = load_array(source.read(member))
                 with archive.open(member.filename, "w") as handle:
                     np.lib.format.write_array(handle, scramble_array(values, rng), allow_pickle=False)
         return out.getvalue()

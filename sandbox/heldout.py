@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ import numpy as np
 
 from core.errors import ConfigError
 from core.target import CLASS_METRICS, PROBABILITY_METRICS
+from sandbox.artifact import load_array
 
 Generator = Callable[[int, int], tuple[np.ndarray, np.ndarray]]
 Scorer = Callable[[np.ndarray, np.ndarray], float]
@@ -356,8 +356,8 @@ def load_predictions(raw: bytes) -> np.ndarray:
         )
         raise ValueError(f"the predictions file is {kind}; write one array with numpy.save")
     try:
-        return np.load(io.BytesIO(raw), allow_pickle=False)
-    except (OSError, EOFError, TypeError, SyntaxError) as exc:  # a truncated or malformed header
+        return load_array(raw)
+    except (ValueError, OSError, EOFError, TypeError, SyntaxError) as exc:  # a malformed header or data
         raise ValueError(f"the predictions file is not a readable .npy array: {exc}") from exc
 
 

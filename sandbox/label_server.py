@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from sandbox.artifact import load_array
+
 LABELS_MOUNT = "/rsi-labels"
 """Where the server's directory is bound, read-only, in the relabelled control's sandbox."""
 SOCKET_NAME = "labels.sock"
@@ -184,7 +186,7 @@ class LabelServer:
         if request[:6] != b"\x93NUMPY":
             raise LabelRequestError("a request is one .npy array of inputs (numpy.save, no pickle)")
         try:
-            rows = np.load(io.BytesIO(request), allow_pickle=False)
+            rows = load_array(request)
         except (ValueError, OSError, EOFError) as exc:
             raise LabelRequestError(f"the request is not a readable .npy array: {exc}") from exc
         if rows.ndim != 2 or rows.shape[1] != self.width or rows.dtype.kind not in "biuf":

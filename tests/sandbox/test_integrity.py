@@ -740,6 +740,78 @@ def test_artifacts_are_judged_by_their_bytes() -> None:
     assert scrambled.shape == weights.shape and not np.allclose(scrambled, weights)
 
 
+def _bomb(compression: int, expanded: int) -> bytes:
+    """An archive of one .npy member that expands to `expanded` bytes of zeros, written in chunks:
+    the test never holds the expanded bytes either."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(out, "w", compression) as archive,
+        archive.open("w.npy", "w", force_zip64=True) as member,
+    ):
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": "<f8", "fortran_order": False, "shape": (expanded // 8,)}
+        )
+        member.write(header.getvalue())
+        chunk = bytes(2**20)
+        for _ in range(expanded // len(chunk)):
+            member.write(chunk)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["deflated-past-the-bound", "bzip2", "lzma", "header-asks-for-more-than-it-holds", "member-header-asks"],
+)
+def test_an_artifact_that_would_expand_in_the_harness_is_refused_unread(kind: str) -> None:
+    """A few hundred bytes of a zip can expand to gigabytes, and a .npy header can declare an array
+    NumPy allocates before it reads: each is an artifact problem (a finding), named, and no reader of
+    the harness (the data-only check, the scrambled artifact, predictions, the label server) expands it."""
+    import io
+    import zipfile
+
+    from sandbox.artifact import MAX_EXPANDED_BYTES, classify, load_array, scramble
+    from sandbox.heldout import load_predictions
+    from sandbox.label_server import LabelRequestError, LabelServer
+
+    huge = io.BytesIO()
+    np.lib.format.write_array_header_1_0(huge, {"descr": "<f8", "fortran_order": False, "shape": (10**10,)})
+    data = {
+        "deflated-past-the-bound": lambda: _bomb(zipfile.ZIP_DEFLATED, MAX_EXPANDED_BYTES + 2**20),
+        "bzip2": lambda: _bomb(zipfile.ZIP_BZIP2, 2**20),
+        "lzma": lambda: _bomb(zipfile.ZIP_LZMA, 2**20),
+        "header-asks-for-more-than-it-holds": huge.getvalue,
+        "member-header-asks": lambda: _zip_of({"w.npy": huge.getvalue()}),
+    }[kind]()
+    assert len(data) < 2**20
+    problem = classify(data)[1]
+    assert problem is not None, kind
+    assert scramble(data, np.random.default_rng(0)) == data  # a problem artifact is left as it is
+    if kind == "header-asks-for-more-than-it-holds":
+        assert "declares 80,000,000,000 bytes" in problem
+        with pytest.raises(ValueError, match="declares"):
+            load_array(data)
+        with pytest.raises(ValueError, match=r"not a readable \.npy array"):
+            load_predictions(data)
+        server = LabelServer(lambda rows: rows[:, 0], width=8, dtype=np.dtype("float64"))
+        with server, pytest.raises(LabelRequestError, match="declares"):
+            server.respond(data)
+
+
+def _zip_of(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
 @pytest.mark.parametrize(
     "backend_name",
     [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
