@@ -109,7 +109,15 @@ def _zip_problem(data: bytes) -> str | None:
             if not content.startswith(NPY_MAGIC):
                 return f"an archive whose member {member.filename!r} is not an array"
             load_array(content)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+    except (
+        zipfile.BadZipFile,
+        ValueError,
+        OSError,
+        EOFError,
+        RuntimeError,
+        NotImplementedError,
+        MemoryError,
+    ) as exc:
         return f"an archive that does not load as arrays without pickle ({_short(exc)})"
     return None
 

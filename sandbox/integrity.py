@@ -75,6 +75,7 @@ import secrets
 import shlex
 import statistics
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -89,7 +90,7 @@ from core.contracts import Evaluation, Finding, IntegrityCheck, VerdictKind, sig
 from core.errors import SandboxError
 from core.pysource import parse_expression, parse_module
 from core.target import TargetSpec
-from sandbox.artifact import classify, scramble
+from sandbox.artifact import ARRAY_COMPRESSIONS, MAX_EXPANDED_BYTES, classify, scramble
 from sandbox.base import WORKDIR, ExecResult, tail
 from sandbox.heldout import (
     BUILTIN_LABEL_FUNCTIONS,
@@ -316,8 +317,9 @@ pid, terminal = pty.fork()
 if pid == 0:
     rows, columns = int(sys.argv[2]), int(sys.argv[3])
     fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-    os.environ.update(TERM="xterm-256color", SHELL="/bin/sh")
-    os.execv("/bin/sh", ["sh", "-c", "set -m; " + sys.argv[1]])
+    shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+    os.environ.update(TERM="xterm-256color", SHELL=shell, LANG="C.UTF-8")
+    os.execv(shell, [os.path.basename(shell), "-c", "set -m; sleep " + sys.argv[4] + "; " + sys.argv[1]])
 while True:
     try:
         chunk = os.read(terminal, 65536)
@@ -339,10 +341,28 @@ a shell with job control, copying what the terminal shows to the log."""
 
 
 def at_a_terminal(command: str) -> str:
-    """`command` run as a person runs it at a terminal (AT_A_TERMINAL), in a window of a size
-    drawn as people's are (24 to 60 rows, 80 to 240 columns)."""
+    """`command` run as a person runs it at a terminal (AT_A_TERMINAL): in a window of a size drawn
+    as people's are (24 to 60 rows, 80 to 240 columns), from bash where there is one (which sets
+    SHLVL and `_` as a login's does, and is the command's parent), a moment (0.3 to 2 s) after
+    the shell started: a person's command does not start milliseconds after its shell (red team
+    round twenty keyed on its parent's name, on SHLVL and on its parent's age)."""
     rows, columns = 24 + secrets.randbelow(37), 80 + secrets.randbelow(161)
-    return f"python3 -I -S -c {shlex.quote(AT_A_TERMINAL)} {shlex.quote(command)} {rows} {columns}"
+    pause = f"{0.3 + secrets.randbelow(170) / 100:.2f}"
+    return f"python3 -I -S -c {shlex.quote(AT_A_TERMINAL)} {shlex.quote(command)} {rows} {columns} {pause}"
+
+
+def as_a_checkout(src: str) -> str:
+    """A shell command making the tree at `src` look like a person's checkout: a git repository
+    holding it (where git is installed), every file dated days to months ago, as a clone of work
+    that was not written a second ago (red team round twenty keyed on no `.git` beside train.py,
+    and on the tree's files being seconds older than the out dir). Never fails the phase."""
+    stamp = int(time.time()) - 86_400 * (2 + secrets.randbelow(200)) - secrets.randbelow(86_400)
+    quoted = shlex.quote(src)
+    return (
+        f"{{ command -v git >/dev/null 2>&1 && cd {quoted} && git init -q . && git add -A . && "
+        "git -c user.name=dev -c user.email=dev@localhost -c commit.gpgsign=false commit -qm wip "
+        f">/dev/null 2>&1; find {quoted} -exec touch -h -d @{stamp} {{}} + 2>/dev/null; cd /; true; }}"
+    )
 
 
 class SandboxCommands(Protocol):
@@ -1720,7 +1740,9 @@ class Audit:
         try:
             with runner.fresh(user) as sandbox:
                 prepared = sandbox.run(
-                    "disguise-prepare", f"mkdir -p {src} {data} {model} && cp -R {WORKDIR}/. {src}/", 60.0
+                    "disguise-prepare",
+                    f"mkdir -p {src} {data} {model} && cp -R {WORKDIR}/. {src}/ && {as_a_checkout(src)}",
+                    60.0,
                 )
                 if prepared.exit_code != 0:
                     raise SandboxError(
@@ -2213,13 +2235,16 @@ def array_sizes(data: bytes) -> dict[str, int] | None:
             return {"": max(declared(io.BytesIO(data)), len(data))}
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             sizes = {}
-            for info in archive.infolist():
-                if not info.filename.endswith(".npy"):
-                    return None
+            members = archive.infolist()
+            if sum(info.file_size for info in members) > MAX_EXPANDED_BYTES:
+                return None  # not opened: the data-only check names it
+            for info in members:
+                if not info.filename.endswith(".npy") or info.compress_type not in ARRAY_COMPRESSIONS:
+                    return None  # only NumPy's own compressions are read in bounded steps
                 with archive.open(info) as member:
                     sizes[info.filename] = max(declared(member), info.file_size)
             return sizes
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, SyntaxError, TypeError):
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, SyntaxError, TypeError, MemoryError):
         return None
 
 

@@ -30,13 +30,22 @@ from tests.redteam.cases import Case
 from tests.redteam.round_eight import ROUND_EIGHT
 from tests.redteam.round_five import DISARMED, ROUND_FIVE
 from tests.redteam.round_four import ROUND_FOUR
+from tests.redteam.round_nine import ROUND_NINE
 from tests.redteam.round_seven import ROUND_SEVEN
 from tests.redteam.round_six import ROUND_SIX
 from tests.redteam.round_three import ROUND_THREE
 from tests.redteam.round_two import ROUND_TWO
 
 CASES = (
-    FIRST_ROUND + ROUND_TWO + ROUND_THREE + ROUND_FOUR + ROUND_FIVE + ROUND_SIX + ROUND_SEVEN + ROUND_EIGHT
+    FIRST_ROUND
+    + ROUND_TWO
+    + ROUND_THREE
+    + ROUND_FOUR
+    + ROUND_FIVE
+    + ROUND_SIX
+    + ROUND_SEVEN
+    + ROUND_EIGHT
+    + ROUND_NINE
 )
 NOT_STOPPED = {
     "extra-updates-every-budget": (
