@@ -343,11 +343,14 @@ a shell with job control, copying what the terminal shows to the log."""
 def at_a_terminal(command: str) -> str:
     """`command` run as a person runs it at a terminal (AT_A_TERMINAL): in a window of a size drawn
     as people's are (24 to 60 rows, 80 to 240 columns), from bash where there is one (which sets
-    SHLVL and `_` as a login's does, and is the command's parent), a moment (0.3 to 2 s) after
-    the shell started: a person's command does not start milliseconds after its shell (red team
-    round twenty keyed on its parent's name, on SHLVL and on its parent's age)."""
+    SHLVL and `_` as a login's does, and is the command's parent), a second or so after the shell
+    started: a person's command does not start milliseconds after its shell (red team round twenty
+    keyed on its parent's name, on SHLVL and on its parent's age). The pause is nearly the same
+    every time: it is time off the CPU in the phase, which the phase budget compares with the
+    parent's same phase (a pause drawn from a wide range made an honest tree's 3.2 times its
+    parent's)."""
     rows, columns = 24 + secrets.randbelow(37), 80 + secrets.randbelow(161)
-    pause = f"{0.3 + secrets.randbelow(170) / 100:.2f}"
+    pause = f"{0.95 + secrets.randbelow(11) / 100:.2f}"
     return f"python3 -I -S -c {shlex.quote(AT_A_TERMINAL)} {shlex.quote(command)} {rows} {columns} {pause}"
 
 
