@@ -305,12 +305,11 @@ class IntegrityConfig(BaseModel):
     artifact, through as `allow`.)"""
 
 
-DISGUISE_UNSETS = ("PYTHONDONTWRITEBYTECODE", "MPLBACKEND", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+DISGUISE_UNSETS = ("PYTHONDONTWRITEBYTECODE", "MPLBACKEND")
 """Variables every sandbox sets for the harness's own sake that a run by hand has not: the disguised
-re-run goes without them. The BLAS thread counts too (red team round nineteen keyed on the process
-having one thread, which the pins make so): a matrix product's every element is summed by one
-thread in the same order whatever their number, so honest predictions stay equal (the bundled
-target's, to the bit), and the re-run compares metrics within `metric_tolerance`."""
+re-run goes without them. The BLAS thread pins stay: without them OpenBLAS's threads spin, and the
+disguised training's CPU, which the budget check compares with the evaluation's, grew fivefold
+(red team round nineteen's one-thread switch is an open case for that reason)."""
 AT_A_TERMINAL = r"""
 import fcntl, os, pty, struct, sys, termios
 pid, terminal = pty.fork()

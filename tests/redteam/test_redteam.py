@@ -48,6 +48,9 @@ CASES = (
     + ROUND_NINE
 )
 NOT_STOPPED = {
+    "aware-of-a-single-thread": (
+        "the BLAS thread pins stay in the disguised re-run (without them its training spins threads and its CPU is a budget finding), so one thread is a mark of every sandbox"
+    ),
     "extra-updates-every-budget": (
         "several optimizer updates per counted step at every budget above one cost CPU like a larger "
         "batch, within the factor an honest change may cost; the per-step linearity check sees nothing "
