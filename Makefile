@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 GENERATIONS ?= 6
+# The suite runs on one worker per core (at most four); a module's tests stay on one worker.
+WORKERS ?= auto
 
 .PHONY: demo test lint format docker image bench snapshot-update clean help
 
@@ -34,7 +36,7 @@ demo: image
 
 test: image
 	$(BIN)/ruff check .
-	CI=$${CI:-} $(BIN)/pytest -q $(PYTEST_ARGS)
+	CI=$${CI:-} $(BIN)/pytest -q -n $(WORKERS) --maxprocesses 4 --dist loadscope --durations 25 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
