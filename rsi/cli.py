@@ -105,8 +105,10 @@ RayOption = Annotated[
 
 def print_error(message: str) -> None:
     """One error line on stderr. The message is data (file names, keys like `[metric].heldout`,
-    rule ids like `[metric-improves]`), so it is printed as plain text, never parsed as markup."""
-    errors.print(Text("error: ", style="red") + Text(message))
+    rule ids like `[metric-improves]`), so it is printed as plain text, never parsed as markup, and
+    never folded: a path or key cut at the console's width could not be copied or searched for (the
+    terminal wraps the line; a log keeps it whole)."""
+    errors.print(Text("error: ", style="red") + Text(message), soft_wrap=True)
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:

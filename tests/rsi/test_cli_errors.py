@@ -172,3 +172,12 @@ def test_the_headless_blocks_keep_rule_ids_and_bracketed_words(tmp_path: Path) -
     assert "input_range 0.5 → 1.0" in text  # what changed, not a diff stat
     assert "Use [bold]x[/bold] for [metric].heldout" in text  # the proposer's words, as written
     assert "[protected-paths]" in text  # the rule id of the deny
+
+
+def test_an_error_naming_a_long_path_is_one_line_whatever_the_width(tmp_path: Path) -> None:
+    """A path or key in an error is never folded at the console's width: a log keeps it whole, so
+    it can be copied and searched for."""
+    deep = tmp_path.joinpath(*["a-long-folder-name"] * 8, "missing.yaml")
+    done = rsi("evaluate", "/dev/null", "--policy", str(deep), env={"COLUMNS": "40"})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and str(deep) in done.stderr, done.stderr
