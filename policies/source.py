@@ -284,6 +284,15 @@ class FileView:
         """Local name -> dotted origin, from every import visible on that side."""
         return import_aliases(self.nodes(side))
 
+    def data_names(self, side: Side) -> frozenset[str]:
+        """Names the whole file binds to data only (`data_only_names`); empty when only hunks are
+        known (a binding elsewhere in the file may be an import)."""
+        pieces = self.pieces(side)
+        whole = (self.python_source or self.whole_new) if side == "new" else self.whole_old
+        if whole is not None and len(pieces) == 1 and pieces[0].text == whole:
+            return data_only_names(pieces[0].module)
+        return frozenset()
+
     def enclosing(self, side: Side) -> dict[int, list[str]]:
         """For each changed line, the names of the functions/classes around it (outermost first)."""
         whole = (self.python_source or self.whole_new) if side == "new" else self.whole_old
@@ -398,6 +407,59 @@ def import_aliases(nodes: Iterator[ast.AST]) -> dict[str, str]:
                 if imported:
                     aliases[name] = origin
     return aliases
+
+
+DATA_VALUES = (
+    ast.Constant,
+    ast.List,
+    ast.Tuple,
+    ast.Set,
+    ast.Dict,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.JoinedStr,
+)
+"""Expressions whose value is never a module or a function: a literal, a display, a comprehension
+(its elements may be anything, the container is data)."""
+
+
+def data_only_names(module: ast.Module) -> frozenset[str]:
+    """Names whose every binding anywhere in `module` is a plain assignment of a DATA_VALUES
+    expression (`trace = []`, `code = 3`), and that nothing imports: such a name is the file's own
+    data wherever it is used, never the module it shares a name with. Any other binding (an import,
+    a parameter, a loop or `with` target, a def, a call's result, an unpacking) leaves the name an
+    unknown, read as what it is named like."""
+    plain: set[str] = set()
+    other: set[str] = set()
+    direct: set[int] = set()
+    for node in ast.walk(module):
+        if isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    direct.add(id(target))
+                    (plain if isinstance(node.value, DATA_VALUES) else other).add(target.id)
+        elif isinstance(node, ast.AugAssign):
+            direct.add(id(node.target))  # `x += ...` keeps x's kind: a list stays a list
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            other.update(a.asname or a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            other.add(node.name)
+        elif isinstance(node, ast.arg):
+            other.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar | ast.MatchMapping):
+            bound = node.rest if isinstance(node, ast.MatchMapping) else node.name
+            if bound:
+                other.add(bound)
+    # Every other store of a name (a loop's or `with`'s target, an unpacking, a comprehension's
+    # variable) is an unknown binding.
+    other.update(
+        n.id
+        for n in ast.walk(module)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and id(n) not in direct
+    )
+    return frozenset(plain - other)
 
 
 def _bound(target: ast.AST, value: ast.AST) -> list[tuple[str, ast.AST]]:

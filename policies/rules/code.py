@@ -321,9 +321,10 @@ class CodeAddedRule(PythonFilesRule):
                     )
                 ]
         aliases = view.aliases("new")
+        data = view.data_names("new")
         hits: dict[tuple[int, str], tuple[str, str]] = {}
         for node in view.changed_nodes("new"):
-            for category, name, verb in self._node_hits(node, aliases, categories):
+            for category, name, verb in self._node_hits(node, aliases, categories, data):
                 key = (getattr(node, "lineno", 0), category)
                 # Keep the most specific name per line and category (`os.environ.get` over `os`).
                 if key not in hits or len(name) > len(hits[key][0]):
@@ -340,7 +341,11 @@ class CodeAddedRule(PythonFilesRule):
         ]
 
     def _node_hits(
-        self, node: ast.AST, aliases: dict[str, str], categories: list[str]
+        self,
+        node: ast.AST,
+        aliases: dict[str, str],
+        categories: list[str],
+        data: frozenset[str] = frozenset(),
     ) -> list[tuple[str, str, str]]:
         hits: list[tuple[str, str, str]] = []
         if isinstance(node, ast.Import | ast.ImportFrom):
@@ -350,7 +355,7 @@ class CodeAddedRule(PythonFilesRule):
                     hits.append(("test_code", module, "imports"))
             return hits
         if isinstance(node, ast.Call):
-            hits += self._call_hits(node, aliases, categories)
+            hits += self._call_hits(node, aliases, categories, data)
         # The interpreter's insides reached by name, whatever the receiver: frames and their locals,
         # closures' cells, a function's code replaced, raw memory behind numpy's array interface.
         # Training code needs none of them; code that reads the harness's own audit does.
@@ -369,21 +374,21 @@ class CodeAddedRule(PythonFilesRule):
             name = dotted(node)
             if name is not None:
                 origin, imported = resolve(name, aliases)
-                trusted = imported or "." in name or _is_builtin_name(name)
+                trusted = imported or _unknown_dotted(name, data) or _is_builtin_name(name)
                 hits += _matched(origin, trusted, categories, "uses")
                 if any(fnmatch.fnmatchcase(origin, p) for p in self.params.extra_names):
                     hits.append(("extra", origin, "uses"))
         return hits
 
     def _call_hits(
-        self, call: ast.Call, aliases: dict[str, str], categories: list[str]
+        self, call: ast.Call, aliases: dict[str, str], categories: list[str], data: frozenset[str]
     ) -> list[tuple[str, str, str]]:
         hits: list[tuple[str, str, str]] = []
         name = dotted(call.func)
         origin, imported = resolve(name, aliases) if name else ("", False)
         # A call spanning a changed line (an argument changed) is changed code too.
         if name:
-            trusted = imported or "." in name or _is_builtin_name(name)
+            trusted = imported or _unknown_dotted(name, data) or _is_builtin_name(name)
             hits += _matched(origin, trusted, categories, "calls")
         # numpy's loader unpickles when allowed to: `allow_pickle` anything but a literal False.
         if origin in ("numpy.load", "np.load") and "dynamic_code" in categories:
@@ -630,6 +635,12 @@ def _name_match(origin: str, category: str, trusted: bool) -> bool:
     if not trusted:
         return False
     return _module_match(origin, category)
+
+
+def _unknown_dotted(name: str, data: frozenset[str]) -> bool:
+    """A dotted name no import explains is read as what it is named like (a hunk may not show the
+    import), unless its root is the file's own data (`trace = []`: `trace.append` is no module's)."""
+    return "." in name and name.partition(".")[0] not in data
 
 
 def _is_builtin_name(name: str) -> bool:

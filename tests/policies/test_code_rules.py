@@ -249,3 +249,57 @@ def test_a_changed_file_that_does_not_parse_here_is_judged_as_code_that_may_run_
     assert [f.evidence["category"] for f in found] == ["unreadable"], found
     assert "RecursionError" in found[0].message or "SyntaxError" in found[0].message
     assert not findings(rule, "warmup.py", None, "DAMPING = 1 / 6\n", whole=True)
+
+
+def _listed_uses() -> list[tuple[str, str]]:
+    """(root, use) for every name a category lists, as a call on its first name: each module the
+    categories name whole (`trace.append(1)`) and each listed attribute (`pickle.load(1)`), roots
+    the test file's TRAIN does not import already (seeding counts in predict.py only)."""
+    from policies.rules.code import CATEGORIES
+
+    uses: dict[str, str] = {}
+    for kind, category in CATEGORIES.items():
+        if kind == "seeding":
+            continue
+        for module in category.modules:
+            uses.setdefault(module.split(".")[0], f"{module}.append(1)")
+        for name in category.names:
+            parts = name.rstrip("*").rstrip(".").split(".")
+            if len(parts) > 1 and all(p.isidentifier() for p in parts):
+                uses.setdefault(parts[0], ".".join(parts) + "(1)")
+    taken = {"os", "time", "np", "numpy", "builtins"}
+    return sorted(
+        (r, u) for r, u in uses.items() if r.isidentifier() and not r.startswith("_") and r not in taken
+    )
+
+
+DATA_BINDINGS = ["{n} = []", "{n}: dict = {{}}", "{n} = 3", "{n} = f'{{1}}'", "{n} = [v for v in range(3)]"]
+"""Bindings that make a name the file's own data: a method called on it is no module's."""
+UNKNOWN_BINDINGS = [
+    "import {n}",
+    "{n} = []\nimport {n}",
+    "{n} = []\n{n} = pick({n})",
+    "for {n} in things:\n    pass",
+    "with opener() as {n}:\n    pass",
+    "{n}, other = [], 2",
+    "{n} = []\ndef use({n}):\n    return {n}",
+    "{n} = []\nclass {n}:\n    pass",
+]
+"""Bindings that leave the name's value unknown: it is still read as the module it is named like."""
+
+
+@pytest.mark.parametrize(("module", "use"), _listed_uses(), ids=[u[0] for u in _listed_uses()])
+def test_a_variable_named_like_a_module_is_data_only_when_every_binding_is_data(
+    code_rule, module: str, use: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Every listed module's name, bound as data in every form: its methods are the data's. Bound
+    any way that may hold a module (an import, a call, a loop, a parameter...), it stays flagged."""
+    for binding in DATA_BINDINGS:
+        after = TRAIN + "\n" + binding.format(n=module) + "\n" + use + "\n"
+        assert findings(code_rule, "train.py", TRAIN, after, whole=True) == [], binding
+    for binding in UNKNOWN_BINDINGS:
+        after = TRAIN + "\n" + binding.format(n=module) + "\n" + use + "\n"
+        assert findings(code_rule, "train.py", TRAIN, after, whole=True), binding
+    # From the diff alone the rest of the file is unknown: the name is read as the module.
+    after = TRAIN + "\n" + DATA_BINDINGS[0].format(n=module) + "\n" + use + "\n"
+    assert findings(code_rule, "train.py", TRAIN, after, whole=False)
