@@ -1053,12 +1053,23 @@ class Audit:
         pool.shutdown(wait=False)
 
     def _fresh_runs(self, runner: SandboxRunner, chosen: int, secret: str) -> bool:
-        """The relabelled control, then the disguised re-run; True when the re-run disagrees."""
+        """The relabelled control and the disguised re-run, each in its own fresh sandbox, side by
+        side; True when the re-run disagrees. The disguise spends two seconds of its own at a
+        terminal's pauses, off the CPU (`at_a_terminal`): one after the other, they were the
+        evaluation's longest path (a third of an honest candidate's wall time on the bundled target);
+        side by side, the relabelled control's training runs in those pauses."""
+        relabelled: Future[None] | None = None
         if self.config.relabel and not self._abandoned:
-            self._relabelled(runner, chosen, secret)
-        if self.config.rerun_first_seed and not self._abandoned:
-            return self._disguised(runner, chosen, secret)
-        return False
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rsi-relabelled")
+            relabelled = pool.submit(self._relabelled, runner, chosen, secret)
+            pool.shutdown(wait=False)
+        try:
+            if self.config.rerun_first_seed and not self._abandoned:
+                return self._disguised(runner, chosen, secret)
+            return False
+        finally:
+            if relabelled is not None:
+                relabelled.result()
 
     def abandon_fresh_runs(self, close: Callable[[], None]) -> None:
         """The evaluation ended before its controls (a failure, an interruption): stop the fresh
