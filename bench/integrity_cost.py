@@ -52,7 +52,8 @@ def measure(
                 walls, extra, cpu_share = {}, 0.0, 0.0
                 for name, evaluator in evaluators.items():
                     label = f"{case.id}-{name}-{repeat}"
-                    result = evaluator.evaluate(evaluator.lineage.head(), case.diff, label=label)
+                    # A fresh measurement each time (evaluate() would answer a repeat from its cache).
+                    result = evaluator.measure_again(evaluator.lineage.head(), case.diff, label=label)
                     if not result.ok:
                         raise SystemExit(f"{case.id} ({name}) did not evaluate: {result.failure_detail}")
                     walls[name] = result.resources.wall_s or 0.0
