@@ -433,6 +433,8 @@ def data_only_names(module: ast.Module) -> frozenset[str]:
     plain: set[str] = set()
     other: set[str] = set()
     direct: set[int] = set()
+    # ast.walk reaches a statement before the names it binds: `direct` is complete for a name
+    # by the time the name itself is reached.
     for node in ast.walk(module):
         if isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -452,13 +454,10 @@ def data_only_names(module: ast.Module) -> frozenset[str]:
             bound = node.rest if isinstance(node, ast.MatchMapping) else node.name
             if bound:
                 other.add(bound)
-    # Every other store of a name (a loop's or `with`'s target, an unpacking, a comprehension's
-    # variable) is an unknown binding.
-    other.update(
-        n.id
-        for n in ast.walk(module)
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and id(n) not in direct
-    )
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and id(node) not in direct:
+            # Any other store (a loop's or `with`'s target, an unpacking, a comprehension's
+            # variable) is an unknown binding.
+            other.add(node.id)
     return frozenset(plain - other)
 
 

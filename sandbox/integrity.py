@@ -1541,7 +1541,7 @@ class Audit:
         parent = parent_designed(self.parent)
         if parent is None or rows <= 4 * parent:
             return None  # measured against the parent's control only: digits or categories are a lattice too
-        before = "" if parent is None else f"; the parent's training asked {parent:,} such rows"
+        before = f"; the parent's training asked {parent:,} such rows"
         return self.finding(
             "relabelled",
             f"seed {run.seed} trained on relabelled data asked the label function {rows:,} rows that sit on "

@@ -345,7 +345,7 @@ class CodeAddedRule(PythonFilesRule):
         node: ast.AST,
         aliases: dict[str, str],
         categories: list[str],
-        data: frozenset[str] = frozenset(),
+        data: frozenset[str],
     ) -> list[tuple[str, str, str]]:
         hits: list[tuple[str, str, str]] = []
         if isinstance(node, ast.Import | ast.ImportFrom):
