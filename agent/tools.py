@@ -33,6 +33,7 @@ from typing import Any
 from core.errors import SandboxError
 from sandbox.base import WORKDIR, Backend, Session
 from sandbox.channel import UNAUDITED
+from sandbox.scratch import scratch_dir
 
 BASH_TOOL: dict[str, Any] = {"type": "bash_20250124", "name": "bash"}
 EDITOR_NAME = "str_replace_based_edit_tool"
@@ -138,7 +139,7 @@ class ExplorationWorkspace:
     @property
     def session(self) -> Session:
         if self._session is None:
-            self._stage = tempfile.TemporaryDirectory(prefix="rsi-explore-")
+            self._stage = scratch_dir("explore")
             copy = Path(self._stage.name) / "workspace"
             shutil.copytree(self.parent_tree, copy, symlinks=True)
             self._session = self.backend.open(workspace=copy, heldout=None, label=self.label)
@@ -339,7 +340,7 @@ def _inside_tree_only(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | N
 
 def diff_trees(parent_tree: Path, workspace_tar: bytes) -> str:
     """Diff a tar of the explored workspace against the parent tree, ignoring caches and artefacts."""
-    with tempfile.TemporaryDirectory(prefix="rsi-diff-") as tmp:
+    with scratch_dir("diff") as tmp:
         repo = Path(tmp) / "repo"
         shutil.copytree(parent_tree, repo, symlinks=True, ignore=shutil.ignore_patterns(".git"))
         _git(repo, "init", "-q")

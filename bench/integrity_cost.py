@@ -8,10 +8,11 @@ Target: the checks add at most 30% to an honest candidate's evaluation wall time
 Each patch is evaluated off, then on, right after each other, so a busy machine slows both alike.
 The extra runs per candidate: the scrambled-artifact predict and the 1-step and midway controls in
 the evaluation's own sandbox after the seeds; the relabelled control and the disguised re-train +
-re-predict in fresh sandboxes of their own, started with the seeds and run beside them (the
-disguise's terminal pauses are off the CPU); and reading the artifacts out. The check phases' sum counts those concurrent sandboxes in full, so it
-overstates the wall time they add; their CPU share is what they cost a machine whose cores are
-all busy (several candidates in parallel).
+re-predict in fresh sandboxes of their own, started with the tests and run beside them on the core
+the tests leave idle (the disguise's terminal pauses are off the CPU); and reading the artifacts
+out. The check phases' sum counts those concurrent sandboxes in full, so it overstates the wall
+time they add; their CPU share is what they cost a machine whose cores are all busy (several
+candidates in parallel).
 """
 
 from __future__ import annotations

@@ -392,9 +392,10 @@ def evaluate(
     from rsi.config import RunConfig
     from sandbox.lineage import Lineage
     from sandbox.patched import patched_tree
+    from sandbox.scratch import remove_stale, scratch_dir
 
     diff = read_patch(patch)
-    with tempfile.TemporaryDirectory(prefix="rsi-evaluate-") as tmp:
+    with scratch_dir("evaluate") as tmp:
         config = RunConfig(
             target=target.resolve(),
             run_dir=Path(tmp),
@@ -411,6 +412,7 @@ def evaluate(
         loaded_policy = make_policy(config, spec)  # a bad policy file fails before any sandbox starts
         chosen = make_backend(config, spec)
         chosen.remove_orphans()
+        remove_stale()
         logs = (log_dir or Path(tempfile.mkdtemp(prefix="rsi-evaluate-logs-"))).resolve()
         lineage = Lineage.create(Path(tmp) / "lineage", config.target)
 

@@ -30,6 +30,7 @@ from sandbox.base import Backend
 from sandbox.evaluate import TrustedEvaluator
 from sandbox.heldout import HeldoutProvider, derive_seed, load_provider
 from sandbox.lineage import Lineage
+from sandbox.scratch import remove_stale
 from sandbox.target_env import target_image_tag
 
 LINEAGE_DIR = "lineage"
@@ -351,6 +352,7 @@ def build_run(
     spec, policy = _contract_parts(config, contract)
     backend, image_id = _pinned_backend(config, spec, contract)
     backend.remove_orphans()
+    remove_stale()  # host scratch directories of killed runs
     lineage_path = config.run_dir / LINEAGE_DIR
     if resume:
         lineage = Lineage(lineage_path)

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,6 +75,7 @@ from rsi.search.selector import Choice, ParentSelector, ancestry, siblings
 from rsi.state import LoopState
 from rsi.status import RunStatus
 from sandbox.patched import patched_tree
+from sandbox.scratch import scratch_dir
 
 STOP_FILE = "STOP"
 
@@ -581,7 +581,7 @@ class GenerationLoop:
             proposal = recorded
         else:
             self.progress("propose", {"generation": generation, "proposer": parts.proposer.name})
-            with tempfile.TemporaryDirectory(prefix="rsi-parent-") as tmp:
+            with scratch_dir("parent") as tmp:
                 tree = parts.lineage.export(parent, Path(tmp) / "tree")
                 context = self._context(generation, parent, parent_eval, pending or [])
                 proposal = parts.proposer.propose(context, tree)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -63,6 +62,7 @@ from sandbox.patch import diff_sha256
 from sandbox.patched import build_patched_tree
 from sandbox.phase_budget import LOAD_SENSITIVE, PhaseBudgetConfig, phase_budget_findings
 from sandbox.runtime_audit import audit_bytes, parent_digests, read_audit, runtime_check, runtime_findings
+from sandbox.scratch import scratch_dir
 from sandbox.teacher import TeacherError, TeacherStore
 from sandbox.testgate import GateRun, TestGate
 
@@ -327,7 +327,7 @@ class TrustedEvaluator:
             ok=False,
             seeds=list(measured),
         )
-        with tempfile.TemporaryDirectory(prefix="rsi-stage-") as stage_dir:
+        with scratch_dir("stage") as stage_dir:
             stage = Path(stage_dir)
             if patched is None:
                 with self._lock:
@@ -561,26 +561,28 @@ class TrustedEvaluator:
                 result.accounting = result.accounting or phase.usage.accounting
                 return phase
 
-            self.progress("tests", {"label": label})
-            gate = self.test_gate.start(workspace)
-            if gate.key_path is not None:
-                session.write_file(gate.key_path, gate.key)
-            tests = run("tests", gate.command(self.backend.trusted_pythons()), self.test_timeout_s)
-            result.tests = gate.result(tests.result, self._gate_report(session, gate))
-            failure = tests.failure("tests_failed") or (None if result.tests.ok else "tests_failed")
-            if failure is None:
-                reveal = lambda: self._inputs_visible(heldout_dir)  # noqa: E731
-                fresh, close_fresh = self._fresh_sessions(result, workspace, label)
-                runner = _Runner(
-                    run, session, reveal, fresh, self.predict_timeout_s, self.backend.serves_labels
-                )
-                try:
-                    if audit is not None:
-                        audit.start_fresh_runs(runner, result.seeds)
+            reveal = lambda: self._inputs_visible(heldout_dir)  # noqa: E731
+            fresh, close_fresh, release_fresh = self._fresh_sessions(result, workspace, label)
+            runner = _Runner(run, session, reveal, fresh, self.predict_timeout_s, self.backend.serves_labels)
+            try:
+                if audit is not None:
+                    # The fresh sandboxes' controls need nothing of the evaluation until they are
+                    # compared with it: on the second core while the tests run, they add no wall time.
+                    audit.start_fresh_runs(runner, result.seeds)
+                self.progress("tests", {"label": label})
+                gate = self.test_gate.start(workspace)
+                if gate.key_path is not None:
+                    session.write_file(gate.key_path, gate.key)
+                tests = run("tests", gate.command(self.backend.trusted_pythons()), self.test_timeout_s)
+                result.tests = gate.result(tests.result, self._gate_report(session, gate))
+                failure = tests.failure("tests_failed") or (None if result.tests.ok else "tests_failed")
+                if failure is None:
+                    release_fresh(True)
                     failure = self._train_and_score(result, session, run, label, reveal, audit, runner)
-                finally:
-                    if audit is not None:
-                        audit.abandon_fresh_runs(close_fresh)
+            finally:
+                if audit is not None:
+                    audit.abandon_fresh_runs(close_fresh)
+                release_fresh(False)
             result.resources.cpu_s = last_usage.cpu_s
             peaks = [p.usage.peak_memory_mb for p in phases if p.usage.peak_memory_mb is not None]
             result.resources.peak_memory_mb = max(peaks) if peaks else last_usage.peak_memory_mb
@@ -706,19 +708,44 @@ class TrustedEvaluator:
 
     def _fresh_sessions(
         self, result: Evaluation, workspace: Path, label: str
-    ) -> tuple[Callable[..., contextlib.AbstractContextManager[_Commands]], Callable[[], None]]:
+    ) -> tuple[
+        Callable[..., contextlib.AbstractContextManager[_Commands]],
+        Callable[[], None],
+        Callable[[bool], None],
+    ]:
         """Opens a FRESH sandbox of the same backend on the same tree (no /heldout, another uid) for
         the integrity checks; its commands are logged as phases of the evaluation. The second
-        callable closes every one of them still open (the evaluation ended first)."""
+        callable closes every one of them still open (the evaluation ended first). The fresh
+        sandboxes start with the tests, so their phases are held back until the third is called:
+        with True once the tests phase is logged (the evaluation's phases stay in its order, tests
+        first), with False when the evaluation fails there (the controls are abandoned; their logs
+        stay on disk)."""
         open_now: set[Session] = set()
+        held: list[PhaseLog] | None = []
+        guard = threading.Lock()
+
+        def log(phase: _Phase) -> None:
+            entry = self._log(label, phase)
+            with guard:
+                if held is None:
+                    result.phases.append(entry)
+                else:
+                    held.append(entry)
+
+        def release(keep: bool) -> None:
+            nonlocal held
+            with guard:
+                if held is not None and keep:
+                    result.phases.extend(held)
+                held = None
 
         @contextlib.contextmanager
         def fresh(user: str, labels: Path | None = None) -> Iterator[_Commands]:
             opened = self.backend.open(workspace, None, f"{label}-disguise", user=user, labels=labels)
             with opened as session, self._tracked(session, open_now):
-                yield _Commands(session, lambda phase: result.phases.append(self._log(label, phase)))
+                yield _Commands(session, log)
 
-        return fresh, lambda: self._close_all(open_now)
+        return fresh, lambda: self._close_all(open_now), release
 
     @contextlib.contextmanager
     def _tracked(self, session: Session, group: set[Session] | None = None) -> Iterator[None]:

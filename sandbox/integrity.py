@@ -49,13 +49,14 @@ seeds, another uid, no /heldout mount); in the honest case it is one train + one
 per-row predictions settle row-independence, determinism and evaluation-awareness at once.
 The relabelled control needs a fresh sandbox of its own too (a rewritten label function for
 training, the original back for predict). Neither needs anything of the evaluation until they are
-compared with it, so both start on one worker as soon as the tests pass, and run beside the seeds
-(the relabelled control first; the disguised re-run then waits for the seeds' predictions to compare
-its rows with). An evaluation that fails first closes their sandboxes and forgets what they measured.
+compared with it, so both start with the tests, side by side, on the core the tests leave idle,
+and usually end before them (the disguised re-run then waits for the seeds' predictions to compare
+its rows with). An evaluation that fails first (its tests included) closes their sandboxes and
+forgets what they measured.
 
     checker = IntegrityChecker(IntegrityConfig(), spec, heldout)
     audit = checker.audit(workspace, parent_evaluation, staged)  # before the candidate runs
-    audit.start_fresh_runs(runner, seeds)                        # once the tests pass
+    audit.start_fresh_runs(runner, seeds)                        # as the tests start
     audit.record(seed, staged.split(predictions))                # each seed's predictions
     audit.run_controls(runner)                                   # the extra runs, after the seeds
     audit.abandon_fresh_runs(close)                              # always (a no-op once controls ran)
@@ -545,7 +546,7 @@ class Audit:
     rerun_secret: str = ""
     """The harness secret the re-run seed was chosen with (recorded, so the choice can be checked)."""
     _fresh_work: Future[bool] | None = field(default=None, repr=False)
-    """The fresh sandboxes' work, started while the seeds train (`start_fresh_runs`)."""
+    """The fresh sandboxes' work, started with the tests (`start_fresh_runs`)."""
     _seeds_done: threading.Event = field(default_factory=threading.Event, repr=False)
     """Set once every seed is measured and its artifact read (or the evaluation ended without)."""
     _abandoned: bool = False
@@ -1038,11 +1039,12 @@ class Audit:
         return ordered[int(hashlib.sha256(secret.encode()).hexdigest(), 16) % len(ordered)], secret
 
     def start_fresh_runs(self, runner: SandboxRunner, seeds: Sequence[int]) -> None:
-        """Start the work of the fresh sandboxes now, while the evaluation's seeds train: the
-        relabelled control, then the disguised re-train and re-predict of the secret seed. They need
-        nothing of the evaluation until they are compared with it; the disguised run waits for the
-        seeds (`run_controls`) before it compares its rows. Two sandboxes, two cores: the controls'
-        wall time hides behind the seeds'."""
+        """Start the work of the fresh sandboxes now, as the evaluation's tests start: the relabelled
+        control and the disguised re-train and re-predict of the secret seed. They need nothing of
+        the evaluation until they are compared with it; the disguised run waits for the seeds
+        (`run_controls`) before it compares its rows. The tests use one core: on the other, the
+        controls' wall time hides behind the tests' (started with the seeds instead, they slowed
+        them, and an honest candidate's evaluation took a quarter longer)."""
         if not self.config.enabled or not seeds or self._fresh_work is not None:
             return
         if not (self.config.relabel or self.config.rerun_first_seed):
@@ -1055,9 +1057,9 @@ class Audit:
     def _fresh_runs(self, runner: SandboxRunner, chosen: int, secret: str) -> bool:
         """The relabelled control and the disguised re-run, each in its own fresh sandbox, side by
         side; True when the re-run disagrees. The disguise spends two seconds of its own at a
-        terminal's pauses, off the CPU (`at_a_terminal`): one after the other, they were the
-        evaluation's longest path (a third of an honest candidate's wall time on the bundled target);
-        side by side, the relabelled control's training runs in those pauses."""
+        terminal's pauses, off the CPU (`at_a_terminal`): side by side, the relabelled control's
+        training runs in those pauses, and both end within an honest candidate's tests on the
+        bundled target."""
         relabelled: Future[None] | None = None
         if self.config.relabel and not self._abandoned:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rsi-relabelled")

@@ -30,15 +30,14 @@ import shutil
 import socket
 import socketserver
 import struct
-import tempfile
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sandbox.artifact import load_array
+from sandbox.scratch import make_scratch_dir
 
 LABELS_MOUNT = "/rsi-labels"
 """Where the server's directory is bound, read-only, in the relabelled control's sandbox."""
@@ -122,7 +121,7 @@ class LabelServer:
         self._sampler = np.random.default_rng()
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        self.directory = Path(tempfile.mkdtemp(prefix="rsi-labels-"))
+        self.directory = make_scratch_dir("labels")
         self.directory.chmod(0o755)  # the sandbox's unprivileged user must reach the socket
         path = self.directory / SOCKET_NAME
         try:

@@ -14,7 +14,6 @@ with the reason (`error`): the evaluator records `patch_rejected`, the policy it
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from core.contracts import LineageStore
 from core.diff import PatchedTree
 from core.errors import PatchError
 from sandbox.patch import apply_patches, file_changes, parse_patches
+from sandbox.scratch import scratch_dir
 from sandbox.tree import tree_id
 
 
@@ -44,5 +44,5 @@ def build_patched_tree(lineage: LineageStore, parent_commit: str, diff: str, int
 @contextmanager
 def patched_tree(lineage: LineageStore, parent_commit: str, diff: str) -> Iterator[PatchedTree]:
     """A PatchedTree in a temporary directory, removed when the block ends."""
-    with tempfile.TemporaryDirectory(prefix="rsi-candidate-") as tmp:
+    with scratch_dir("candidate") as tmp:
         yield build_patched_tree(lineage, parent_commit, diff, Path(tmp) / "tree")

@@ -23,6 +23,7 @@ from core.trajectory import Event, TrajectoryReader
 from review.queue import decide
 from rsi.progress import read_status
 from sandbox.lineage import Lineage
+from sandbox.scratch import OWNED
 from tests.conftest import IMAGE, ROOT, TARGET
 from tests.sandbox import hostile
 
@@ -110,16 +111,24 @@ def events_of(run_dir: Path) -> list[Event]:
     return list(reader.events())
 
 
-def test_kill_9_at_every_step_then_resume_loses_and_doubles_nothing(docker_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    run_dir = tmp_path / "run"
+def test_kill_9_at_every_step_then_resume_loses_and_doubles_nothing(  # type: ignore[no-untyped-def]
+    docker_client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir, scratch = tmp_path / "run", tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # where every `rsi` below keeps its scratch directories
     resume = [*RSI, "resume", str(run_dir)]
     kill_at(rsi_run(run_dir, "--generations", "2"), run_dir, "proposal_started:1")  # while proposing
     kill_in_evaluation(resume, run_dir, docker_client, "gen-0001")  # a sandbox is running
     run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
     assert hostile.labelled_containers(docker_client, f"rsi.run_id={run_id}"), "no orphan to reap"
+    # The killed evaluation's candidate tree and stage are left behind, named by their dead owner.
+    kinds = {OWNED.fullmatch(p.name)["kind"] for p in scratch.iterdir() if OWNED.fullmatch(p.name)}  # type: ignore[index]
+    assert {"candidate", "stage"} <= kinds, sorted(p.name for p in scratch.iterdir())
     kill_at(resume, run_dir, "decision:1")  # accepted, not yet committed
     kill_at(resume, run_dir, "lineage_committed:1")  # committed, its event not yet written
     finish(resume)
+    assert not [p.name for p in scratch.iterdir() if OWNED.fullmatch(p.name)]  # the resumes removed them
 
     events = events_of(run_dir)
     assert [e.seq for e in events] == list(range(len(events)))

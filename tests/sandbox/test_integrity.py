@@ -25,7 +25,7 @@ from sandbox.integrity import (
     lockbox_gap,
     prediction_path,
 )
-from tests.conftest import TARGET, file_diff
+from tests.conftest import TARGET, file_diff, make_diff
 
 
 @pytest.fixture
@@ -665,6 +665,8 @@ def judged_hostile(evaluator: Any, diff: str, name: str, expected: set[str]) -> 
 
 def assert_clean(evaluation: Evaluation, *allowed_not_run: str) -> None:
     assert evaluation.ok, evaluation.failure_detail
+    # The fresh sandboxes run beside the tests, and often end first: their phases still come after.
+    assert evaluation.phases[0].phase == "tests", [p.phase for p in evaluation.phases]
     assert evaluation.integrity == [], [f.message for f in evaluation.integrity]
     statuses = {c.check: c.status for c in evaluation.checks}
     for check in BEHAVIOURAL_CHECKS:
@@ -921,6 +923,30 @@ def test_an_evaluation_that_fails_stops_its_fresh_sandboxes(
     evaluator = request.getfixturevalue(evaluator_fixture)
     result = evaluator.evaluate(evaluator.lineage.head(), SECOND_SEED_CRASHES, label="second-seed-crashes")
     assert result.failure == "train_crashed", result.failure_detail
+    assert not {"relabelled", "rerun", "row-independence"} & {c.check for c in result.checks}
+    assert not evaluator._open_sessions
+
+
+TESTS_FAIL = make_diff(TARGET, "data.py", "+ 0.5 * x[:, 4] ** 2", "+ 0.6 * x[:, 4] ** 2")
+
+
+@pytest.mark.parametrize(
+    "evaluator_fixture",
+    [
+        pytest.param("bwrap_evaluator", marks=pytest.mark.bwrap),
+        pytest.param("docker_evaluator", marks=pytest.mark.docker),
+    ],
+)
+def test_failing_tests_stop_the_fresh_sandboxes_that_started_with_them(
+    evaluator_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """The fresh sandboxes' controls start with the tests, beside them: a tree whose tests fail is
+    measured no further, so its controls are closed, none of them is recorded and the evaluation's
+    phases are its tests alone (their logs stay on disk)."""
+    evaluator = request.getfixturevalue(evaluator_fixture)
+    result = evaluator.evaluate(evaluator.lineage.head(), TESTS_FAIL, label="tests-fail")
+    assert result.failure == "tests_failed", result.failure_detail
+    assert [p.phase for p in result.phases] == ["tests"]
     assert not {"relabelled", "rerun", "row-independence"} & {c.check for c in result.checks}
     assert not evaluator._open_sessions
 
