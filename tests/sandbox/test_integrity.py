@@ -906,13 +906,17 @@ SECOND_SEED_CRASHES = file_diff(
 )
 
 
-@pytest.mark.parametrize(
+ON_BOTH_BACKENDS = pytest.mark.parametrize(
     "evaluator_fixture",
     [
         pytest.param("bwrap_evaluator", marks=pytest.mark.bwrap),
         pytest.param("docker_evaluator", marks=pytest.mark.docker),
     ],
 )
+"""A test given the name of the module's evaluator fixture, once per backend."""
+
+
+@ON_BOTH_BACKENDS
 def test_an_evaluation_that_fails_stops_its_fresh_sandboxes(
     evaluator_fixture: str, request: pytest.FixtureRequest
 ) -> None:
@@ -930,13 +934,7 @@ def test_an_evaluation_that_fails_stops_its_fresh_sandboxes(
 TESTS_FAIL = make_diff(TARGET, "data.py", "+ 0.5 * x[:, 4] ** 2", "+ 0.6 * x[:, 4] ** 2")
 
 
-@pytest.mark.parametrize(
-    "evaluator_fixture",
-    [
-        pytest.param("bwrap_evaluator", marks=pytest.mark.bwrap),
-        pytest.param("docker_evaluator", marks=pytest.mark.docker),
-    ],
-)
+@ON_BOTH_BACKENDS
 def test_failing_tests_stop_the_fresh_sandboxes_that_started_with_them(
     evaluator_fixture: str, request: pytest.FixtureRequest
 ) -> None:
