@@ -932,16 +932,24 @@ def test_an_evaluation_that_fails_stops_its_fresh_sandboxes(
 
 
 TESTS_FAIL = make_diff(TARGET, "data.py", "+ 0.5 * x[:, 4] ** 2", "+ 0.6 * x[:, 4] ** 2")
+"""The label function changed: the target's own tests fail (the module's evaluators skip them)."""
 
 
-@ON_BOTH_BACKENDS
+@pytest.mark.parametrize(
+    "backend",
+    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
+)
 def test_failing_tests_stop_the_fresh_sandboxes_that_started_with_them(
-    evaluator_fixture: str, request: pytest.FixtureRequest
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """The fresh sandboxes' controls start with the tests, beside them: a tree whose tests fail is
     measured no further, so its controls are closed, none of them is recorded and the evaluation's
     phases are its tests alone (their logs stay on disk)."""
-    evaluator = request.getfixturevalue(evaluator_fixture)
+    from tests.honest_cases import make_evaluator
+
+    if backend == "docker":
+        request.getfixturevalue("docker_client")
+    evaluator = make_evaluator(backend, tmp_path, [0, 1])  # the target's real tests, every check on
     result = evaluator.evaluate(evaluator.lineage.head(), TESTS_FAIL, label="tests-fail")
     assert result.failure == "tests_failed", result.failure_detail
     assert [p.phase for p in result.phases] == ["tests"]
