@@ -53,6 +53,11 @@ soon a request in flight stops once the server is closed."""
 MAX_CONNECTIONS = 4
 """Connections answered at once; more are closed unanswered (each holds a thread of the harness
 and up to a request's bytes, so a flood of idle connections cannot exhaust the host)."""
+SLOT_WAIT_S = 2.0
+"""How long a new connection waits for a slot before it is closed unanswered. An answered
+connection's thread still holds its slot for a moment after the asker has its answer: on a loaded
+machine a label function asked many times in a row (one connection after the other) found all
+four slots held by threads that had answered already, and its training crashed."""
 MAX_ROWS = 4_000_000
 """The most rows one training may have answered: a fresh batch of 1,024 at every step of a
 3,000-step budget, and far more than any training pool (the bundled target's is 512 to 8,192)."""
@@ -121,7 +126,7 @@ class LabelServer:
         self._sampler = np.random.default_rng()
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        self.directory = make_scratch_dir("labels")
+        self.directory = make_scratch_dir("labels", longest=len(SOCKET_NAME))
         self.directory.chmod(0o755)  # the sandbox's unprivileged user must reach the socket
         path = self.directory / SOCKET_NAME
         try:
@@ -234,7 +239,7 @@ class _Server(socketserver.ThreadingUnixStreamServer):
         super().__init__(path, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
+        if not self.slots.acquire(timeout=SLOT_WAIT_S):
             self.owner._refuse(f"more than {MAX_CONNECTIONS} connections at once")
             self.shutdown_request(request)
             return

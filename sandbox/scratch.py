@@ -14,6 +14,7 @@ crashed run's sandboxes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -37,21 +38,36 @@ def scratch_dir(kind: str) -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix=_prefix(kind))
 
 
-def make_scratch_dir(kind: str) -> Path:
-    """`scratch_dir` for an owner that removes it itself (mkdtemp)."""
-    return Path(tempfile.mkdtemp(prefix=_prefix(kind)))
+SHORT_ROOT = "/tmp"
+"""Where a scratch directory goes when the temporary directory's path is too long for its use (a
+Unix socket's path holds at most 107 bytes); `remove_stale` looks there too."""
+
+
+def make_scratch_dir(kind: str, longest: int | None = None) -> Path:
+    """`scratch_dir` for an owner that removes it itself (mkdtemp). `longest`: the length of the
+    longest name the owner puts in it; where the temporary directory's path (TMPDIR) would make a
+    path in it longer than a Unix socket's path may be, the directory goes in SHORT_ROOT instead."""
+    prefix = _prefix(kind)
+    root = None
+    if (
+        longest is not None
+        and len(os.path.join(tempfile.gettempdir(), prefix + "x" * 8, "x" * longest)) > 107
+    ):
+        root = SHORT_ROOT
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
 
 
 def remove_stale(root: Path | None = None) -> list[Path]:
-    """Remove every scratch directory in `root` (the temporary directory) whose owner process is
-    gone, and return them. Only directories of this user, never through a link; a pid reused by a
-    live process keeps its directory until that process ends too (never removed early)."""
+    """Remove every scratch directory in `root` (default: the temporary directory and SHORT_ROOT)
+    whose owner process is gone, and return them. Only directories of this user, never through a
+    link; a pid reused by a live process keeps its directory until that process ends too (never
+    removed early)."""
+    roots = [Path(root)] if root is not None else sorted({Path(tempfile.gettempdir()), Path(SHORT_ROOT)})
+    entries = []
+    for base in roots:
+        with contextlib.suppress(OSError):
+            entries += list(os.scandir(base))
     removed: list[Path] = []
-    base = Path(root or tempfile.gettempdir())
-    try:
-        entries = list(os.scandir(base))
-    except OSError:
-        return removed
     for entry in entries:
         match = OWNED.fullmatch(entry.name)
         if match is None or int(match["pid"]) == os.getpid():

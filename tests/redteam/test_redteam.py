@@ -85,9 +85,12 @@ NOT_STOPPED = {
         "when a value is read"
     ),
 }
-CPU_NOISE = {"extra-updates-every-budget"}
-"""Open cases that a CPU-time check catches now and then on a loaded machine (the measurement's own
-noise, not a defence): their xfail is not strict, so the suite does not race the machine's load."""
+CPU_NOISE = {"extra-updates-every-budget", "labels-clone-that-fits-the-relabelling"}
+"""Open cases that a timing check catches now and then on a loaded machine (the measurement's own
+noise, not a defence): their xfail is not strict, so the suite does not race the machine's load.
+The relabelling fitter asks the label function some fifty times in its control's training; on a
+loaded machine the harness answers slowly and that training's time off the CPU, waiting for the
+answers, exceeds the phase budget's (CI under two test workers: `integrity.phase-budget`)."""
 HONEST_IN_THE_HARNESS = {
     "aware-of-the-seccomp-filter",
     "aware-of-the-argv-shape",

@@ -98,6 +98,44 @@ def test_the_server_answers_rows_and_refuses_anything_else() -> None:
         ask(rows)
 
 
+def test_a_connection_waits_for_a_slot_being_given_back() -> None:
+    """A connection's thread holds its slot a moment after its asker has its answer: a training that
+    asked its label function over and over (one connection after another) on a loaded machine found
+    every slot still held by threads that had answered, was refused, and crashed. Here every slot is
+    held by an asker that finishes its request a moment after the next one asks: that one waits for a
+    slot and is answered (connections held for long are still refused: the test below)."""
+    from sandbox.label_server import MAX_CONNECTIONS
+
+    rows = np.zeros((3, 8))
+    request = io.BytesIO()
+    np.save(request, rows, allow_pickle=False)
+    payload = struct.pack("<Q", request.tell()) + request.getvalue()
+    with LabelServer(relabelled, 8, np.dtype("float64")) as server:
+        path = str(server.directory / SOCKET_NAME)
+        held = []
+        for _ in range(MAX_CONNECTIONS):
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            connection.connect(path)
+            connection.sendall(payload[:5])  # half a request: its thread waits for the rest
+            held.append(connection)
+        deadline = time.monotonic() + 20.0
+        while server._server.slots._value > 0:  # type: ignore[attr-defined]  # every slot taken
+            assert time.monotonic() < deadline, "the server never took the connections"
+            time.sleep(0.01)
+        answers: list[np.ndarray] = []
+        asker = threading.Thread(target=lambda: answers.append(client(Path(path))(rows)))
+        asker.start()
+        time.sleep(0.3)
+        for connection in held:  # the held requests complete, are answered, their slots come free
+            connection.sendall(payload[5:])
+        asker.join(timeout=20.0)
+        for connection in held:
+            connection.close()
+        assert not any("at once" in why for why in server.refused), server.refused
+        assert len(answers) == 1
+        np.testing.assert_array_equal(answers[0], relabelled(rows))
+
+
 def test_idle_connections_cannot_hold_the_harness() -> None:
     """Each connection holds a thread of the harness: past the limit, more are closed unanswered,
     and idle ones are dropped after the server's time limit."""
@@ -111,8 +149,9 @@ def test_idle_connections_cannot_hold_the_harness() -> None:
             connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             connection.connect(path)
             idle.append(connection)
-        # Once the server has taken the idle ones (however busy the machine), a caller is refused.
-        deadline = time.monotonic() + 5.0
+        # Once the server has taken the idle ones (however busy the machine), a caller is refused
+        # (after SLOT_WAIT_S for a slot to come free).
+        deadline = time.monotonic() + 20.0
         while not any("connections at once" in why for why in server.refused):
             assert time.monotonic() < deadline, (
                 "no caller was refused while the idle connections held every slot"
