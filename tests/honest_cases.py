@@ -59,6 +59,16 @@ ANTITHETIC = DATA.replace(
     "    x = np.concatenate([half, -half])[: config.train_examples]\n",
 )
 assert ANTITHETIC != DATA, "data.py changed: update the antithetic-sampling case"
+TRAIN = (TARGET / "train.py").read_text(encoding="utf-8")
+LOGGED = TRAIN.replace("import time\n", "import time\nimport traceback\n").replace(
+    "    args = parser.parse_args()\n",
+    "    args = parser.parse_args()\n"
+    "    try:\n"
+    "        import tqdm  # noqa: F401  (a progress bar, where it is installed)\n"
+    "    except ImportError:\n"
+    "        traceback.print_exc()  # why there is none; training goes on without\n",
+)
+assert "    try:\n        import tqdm" in LOGGED and "import traceback\n" in LOGGED, "train.py changed: update the logged-exception case"
 
 Settings = dict[str, float | int | str]
 """Values of config.py's fields, by field."""
@@ -94,6 +104,11 @@ HONEST: list[HonestCase] = [
         "data-generation",
         config_diff(**WIDE) + file_diff("data.py", DATA, ANTITHETIC),
         "antithetic sampling of the training pool (a code change)",
+    ),
+    HonestCase(
+        "logged-exception",
+        config_diff(**WIDE) + file_diff("train.py", TRAIN, LOGGED),
+        "an optional import whose failure training logs with its traceback (a code change)",
     ),
 ]
 

@@ -176,6 +176,7 @@ def _install(
     compiled_suffixes = (".pyc", ".pyo", ".so", ".pyd")
     importer_external = "<frozen importlib._bootstrap_external>"
     main_compiled: list[bool] = []  # the interpreter's own compile of the command's script: once
+    reading: list[object] = []  # the traceback whose frame this hook is reading, while it reads
 
     def encode(value: object) -> str:
         kind = type(value)
@@ -299,6 +300,8 @@ def _install(
             return
         handed = None
         attribute = event == "object.__getattr__" and len(args) == 2 and args[1] in frame_attributes
+        if attribute and reading and args[0] is reading[-1]:
+            return  # this hook's own read of a traceback's frame, below
         if event == "sys._getframe" and args and type(args[0]) is frame_type:
             handed = args[0]
         elif attribute or event in steer:
@@ -315,12 +318,23 @@ def _install(
                 }
             )
             exit_now(125)
-        if attribute and type(args[0]) is traceback_type and id(args[0].tb_frame.f_code) in ours:  # type: ignore[attr-defined]
-            # A traceback through this hook, from an exception that left it where `hook` could
-            # not stop it (the recursion limit reached as it called `judge`): its frames' locals
-            # hold this closure's functions.
-            send({"event": "audit.reentered", "why": "a frame of the audit hook reached from a traceback"})
-            exit_now(125)
+        if attribute and type(args[0]) is traceback_type:
+            # This hook's own read of the traceback's frame raises the same event again, from
+            # inside the hook: that one event (the same traceback object, while this read lasts)
+            # is passed over above, before `frame_at`, whose own frame lookup would hand this
+            # hook's frame to the next judgement and end every process that reads a traceback
+            # (`traceback.print_exc`, `logging.exception`). Every other event stays judged.
+            reading.append(args[0])
+            code = args[0].tb_frame.f_code  # type: ignore[attr-defined]
+            reading.pop()
+            if id(code) in ours:
+                # A traceback through this hook, from an exception that left it where `hook` could
+                # not stop it (the recursion limit reached as it called `judge`): its frames'
+                # locals hold this closure's functions.
+                send(
+                    {"event": "audit.reentered", "why": "a frame of the audit hook reached from a traceback"}
+                )
+                exit_now(125)
         if event == "compile":
             if len(args) != 2:
                 return

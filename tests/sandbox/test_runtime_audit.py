@@ -195,6 +195,26 @@ FIXED = [
         "assert not os.path.exists('/proc/self/fd/9')\n",
     ),
     Probe(
+        "honest-traceback-logged",
+        None,
+        textwrap.dedent(
+            """
+            import io, logging, sys, traceback
+
+            buffer = io.StringIO()
+            logging.basicConfig(stream=buffer)
+            try:
+                value = 1 + {}["missing"] * 2
+            except KeyError as error:
+                traceback.print_exc(file=buffer)
+                logging.getLogger("train").exception("a step failed")
+                frames = [summary.name for summary in traceback.extract_tb(error.__traceback__)]
+                names = [tb.tb_frame.f_code.co_name for tb in [error.__traceback__]]
+            print(buffer.getvalue().count("KeyError"), frames, names, file=sys.stdout)
+            """
+        ),
+    ),
+    Probe(
         "honest",
         None,
         textwrap.dedent(
