@@ -68,7 +68,9 @@ LOGGED = TRAIN.replace("import time\n", "import time\nimport traceback\n").repla
     "    except ImportError:\n"
     "        traceback.print_exc()  # why there is none; training goes on without\n",
 )
-assert "    try:\n        import tqdm" in LOGGED and "import traceback\n" in LOGGED, "train.py changed: update the logged-exception case"
+assert "    try:\n        import tqdm" in LOGGED and "import traceback\n" in LOGGED, (
+    "train.py changed: update the logged-exception case"
+)
 
 Settings = dict[str, float | int | str]
 """Values of config.py's fields, by field."""
