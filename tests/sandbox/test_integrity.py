@@ -25,7 +25,7 @@ from sandbox.integrity import (
     lockbox_gap,
     prediction_path,
 )
-from tests.conftest import TARGET, file_diff, make_diff
+from tests.conftest import BOTH_BACKENDS, TARGET, file_diff, make_diff
 
 
 @pytest.fixture
@@ -814,10 +814,7 @@ def _zip_of(members: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize(
-    "backend_name",
-    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
-)
+@pytest.mark.parametrize("backend_name", BOTH_BACKENDS)
 def test_honest_patches_are_allowed_with_no_integrity_finding(
     backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -935,21 +932,18 @@ TESTS_FAIL = make_diff(TARGET, "data.py", "+ 0.5 * x[:, 4] ** 2", "+ 0.6 * x[:, 
 """The label function changed: the target's own tests fail (the module's evaluators skip them)."""
 
 
-@pytest.mark.parametrize(
-    "backend",
-    [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)],
-)
+@pytest.mark.parametrize("backend_name", BOTH_BACKENDS)
 def test_failing_tests_stop_the_fresh_sandboxes_that_started_with_them(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """The fresh sandboxes' controls start with the tests, beside them: a tree whose tests fail is
     measured no further, so its controls are closed, none of them is recorded and the evaluation's
     phases are its tests alone (their logs stay on disk)."""
     from tests.honest_cases import make_evaluator
 
-    if backend == "docker":
+    if backend_name == "docker":
         request.getfixturevalue("docker_client")
-    evaluator = make_evaluator(backend, tmp_path, [0, 1])  # the target's real tests, every check on
+    evaluator = make_evaluator(backend_name, tmp_path, [0, 1])  # the target's real tests, every check on
     result = evaluator.evaluate(evaluator.lineage.head(), TESTS_FAIL, label="tests-fail")
     assert result.failure == "tests_failed", result.failure_detail
     assert [p.phase for p in result.phases] == ["tests"]
