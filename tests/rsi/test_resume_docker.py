@@ -137,12 +137,13 @@ def test_kill_9_at_every_step_then_resume_loses_and_doubles_nothing(  # type: ig
     # 1: killed while proposing: the half generation is superseded and proposed again.
     assert resumed[0]["superseded_generation"] == 1 and not resumed[0]["reuses_recorded_proposal"]
     # 2: killed in evaluation: the recorded proposal is evaluated again. The orphan sandbox is gone
-    # (checked at the end): its driver ends when the dead owner's stream closes and the engine
-    # removes it, or, if it still runs when the resume starts, the resume removes it. Which of the
-    # two comes first is a race with the resume's start-up, so only the outcome is asserted here;
-    # the reaper itself is tested in tests/sandbox/test_docker_hostile.py.
+    # (checked at the end): each sandbox's driver ends when the dead owner's stream closes and the
+    # engine removes it, or, if it still runs when the resume starts, the resume removes it. Which
+    # of the two comes first is a race with the resume's start-up, and the count also takes in any
+    # other dead owner's sandboxes on this engine (a parallel test's), so only the outcome is
+    # asserted here; the reaper itself is tested in tests/sandbox/test_docker_hostile.py.
     assert resumed[1]["superseded_generation"] == 1 and resumed[1]["reuses_recorded_proposal"]
-    assert resumed[1]["orphans_removed"] in (0, 1)
+    assert isinstance(resumed[1]["orphans_removed"], int) and resumed[1]["orphans_removed"] >= 0
     # 3: killed after the decision: nothing superseded, the commit is made on resume.
     assert resumed[2]["superseded_generation"] is None and resumed[2]["commits_to_make"] == [1]
     # 4: killed after the lineage commit: the commit is recovered, its event recorded once.
