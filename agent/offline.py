@@ -56,7 +56,7 @@ import pathspec
 from agent.config import OfflineConfig
 from core.contracts import Proposal, ProposalContext
 from core.errors import RsiError
-from core.pysource import parse_module
+from core.pysource import literal, parse_module
 from core.target import TargetSpec
 
 OUTRANKED = "reject: outranked"
@@ -396,7 +396,7 @@ def _step(old: str, new: str) -> tuple[bool, float] | None:
     """A numeric move's direction (True: upwards) and size (|log new/old|), from the values as a
     rationale writes them; None for text values, zero or a change of sign."""
     with contextlib.suppress(ValueError, SyntaxError, TypeError):
-        before, after = ast.literal_eval(old), ast.literal_eval(new)
+        before, after = literal(old), literal(new)
         if (
             isinstance(before, int | float)
             and isinstance(after, int | float)

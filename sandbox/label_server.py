@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from core.pysource import parse_module
 from sandbox.artifact import load_array
 from sandbox.scratch import make_scratch_dir
 
@@ -317,6 +318,6 @@ def client({argument}):
 
 def client_body(argument: str, path: str = LABELS_SOCKET) -> list[ast.stmt]:
     """The client's statements for a label function whose first argument is `argument`."""
-    function = ast.parse(CLIENT.format(argument=argument, path=path)).body[0]
+    function = parse_module(CLIENT.format(argument=argument, path=path)).body[0]
     assert isinstance(function, ast.FunctionDef)
     return function.body

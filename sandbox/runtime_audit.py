@@ -52,6 +52,7 @@ import re
 from typing import Any
 
 from core.contracts import Evaluation, Finding, IntegrityCheck, PhaseAudit, RuntimeEvent
+from core.pysource import literal, parse_expression, parse_module
 from sandbox.channel import AUDIT_SOURCE
 from sandbox.init import AUDIT_RECORD_CAP_BYTES
 
@@ -88,7 +89,7 @@ KINDS: dict[str, str] = {
 def _hook_names(variable: str) -> frozenset[str]:
     """A set of event names as the hook itself lists them (sandbox/audit/sitecustomize.py, which
     runs in the sandbox without this package): one list, read from its source."""
-    tree = ast.parse((AUDIT_SOURCE / "sitecustomize.py").read_text(encoding="utf-8"))
+    tree = parse_module((AUDIT_SOURCE / "sitecustomize.py").read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Assign)
@@ -96,7 +97,7 @@ def _hook_names(variable: str) -> frozenset[str]:
             and isinstance(node.value, ast.Call)
             and node.value.args
         ):
-            return frozenset(ast.literal_eval(node.value.args[0]))
+            return frozenset(literal(node.value.args[0]))
     raise RuntimeError(f"the audit hook lists no {variable!r}: sandbox/audit/sitecustomize.py changed")
 
 
@@ -158,7 +159,7 @@ def generated_shape(source: str) -> bool:
     attributes only theirs? Text built from field names that are not names (data classes take them
     from `__annotations__`, which any mapping can fill) does not keep that shape."""
     try:
-        tree = ast.parse(source)
+        tree = parse_module(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     for node in ast.walk(tree):
@@ -199,7 +200,7 @@ def cython_registration(source: str) -> bool:
     """Is `source` the text a Cython module runs as it initialises (its generator and coroutine
     types registered with collections.abc), and nothing else?"""
     try:
-        tree = ast.parse(source)
+        tree = parse_module(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     allowed = (
@@ -221,7 +222,7 @@ def cython_registration(source: str) -> bool:
 def type_expression(source: str) -> bool:
     """Is `source` a type written as text (names, dotted names, subscripts, `|`): nothing called."""
     try:
-        tree = ast.parse(source, mode="eval")
+        tree = parse_expression(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return all(isinstance(node, TYPE_NODES) for node in ast.walk(tree)) and not any(

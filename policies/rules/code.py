@@ -30,6 +30,7 @@ from typing import Literal
 from pydantic import Field
 
 from core.contracts import Finding, VerdictKind
+from core.pysource import parse_module, parsing
 from policies.base import CheckContext, Params, Rule, compile_globs, rule_type
 from policies.source import FileView, Piece, dotted, parse_error, resolve
 
@@ -563,7 +564,7 @@ def _source_imports(module: str) -> dict[str, str]:
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return {}
     try:
-        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        tree = parse_module(Path(spec.origin).read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError):
         return {}
     names: dict[str, str] = {}
@@ -762,5 +763,6 @@ def run_bandit(files: list[str], skip: list[str]) -> list:
         profile = {"include": set(), "exclude": set(skip)}
         manager = bandit_manager.BanditManager(conf, "file", quiet=True, profile=profile, ignore_nosec=True)
         manager.discover_files(files)
-        manager.run_tests()
+        with parsing():  # bandit parses each file with ast.parse: not from two threads at once
+            manager.run_tests()
     return list(manager.get_issue_list())

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import Field
 
 from core.contracts import Finding
+from core.pysource import literal
 from policies.base import CheckContext, Params, Rule, compile_globs, rule_type
 from policies.source import FileView, dotted, resolve
 
@@ -358,7 +359,7 @@ def _number(node: ast.AST) -> float | None:
         return -inner if inner is not None else None
     if isinstance(node, ast.BinOp):
         try:
-            value = ast.literal_eval(node)
+            value = literal(node)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, OverflowError):
             return None
         return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
