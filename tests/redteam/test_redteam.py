@@ -174,6 +174,15 @@ def test_there_are_enough_distinct_cases() -> None:
     assert set(NOT_STOPPED) | set(BACKEND_DEPENDENT) <= {c.id for c in CASES}
 
 
+def test_the_readme_counts_the_cases_as_they_are() -> None:
+    from tests.adversarial.classes import CLASS_CASES
+
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8").split())
+    assert f"holds {len(CLASS_CASES)} cases written against the harness itself" in readme
+    assert f"`tests/redteam/` adds {len(CASES)} more" in readme
+    assert f"({len(NOT_STOPPED)} of them open cases" in readme
+
+
 @pytest.mark.bwrap
 @pytest.mark.parametrize("case", params(CASES))
 def test_no_hostile_patch_is_allowed_on_bwrap(on_bwrap, case: Case) -> None:  # type: ignore[no-untyped-def]
